@@ -1,0 +1,86 @@
+"""``AuthCore``: one object that wires the engine, keys and services together.
+
+Apps create one per process::
+
+    core = AuthCore.from_config(load_config())
+    session, raw = core.sessions.create(user.id, ip=ip, user_agent=ua)
+    pair = core.tokens.issue_pair(user.id, sid=session.public_id)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine
+
+from authcore.actor import operator_identity, os_user
+from authcore.config import Config, resolve_database_url
+from authcore.db import make_engine, mask_url
+from authcore.errors import PermissionDenied, ReadOnlyError
+from authcore.keys import KeyRing
+from authcore.revoke import AdminService
+from authcore.sessions import SessionService
+from authcore.tokens import TokenService
+from authcore.users import UserService
+
+
+@dataclass(frozen=True)
+class Operator:
+    """Who is driving an operator tool, and with which role (``None`` = an app, unrestricted)."""
+
+    actor: str
+    role: str | None
+
+
+def operator_for(config: Config) -> Operator:
+    """Role from ``[operators]`` by OS user; unlisted users are viewers once the table exists."""
+    user = os_user()
+    role = config.operators.get(user, "viewer") if config.operators else "admin"
+    return Operator(operator_identity(), role)
+
+
+class AuthCore:
+    def __init__(self, engine: Engine, config: Config | None = None, *, read_only: bool = False,
+                 actor: str = "app", role: str | None = None,
+                 keyring: KeyRing | None = None) -> None:
+        self.engine = engine
+        self.config = config or Config()
+        self.role = role
+        self.read_only = read_only or self.config.read_only or role == "viewer"
+        self.actor = actor
+        ts = self.config.tokens
+        self.keyring = keyring or KeyRing.from_settings(ts, self.config.secret())
+        self.users = UserService(engine)
+        self.admin = AdminService(engine, ts.access_ttl, actor, self._guard)
+        self.sessions = SessionService(engine, ts.refresh_ttl, on_delete=self._session_deleted)
+        self.tokens = TokenService(engine, ts, self.keyring)
+
+    @classmethod
+    def from_config(cls, config: Config, db_url: str | None = None, *,
+                    read_only: bool = False, operator: Operator | None = None,
+                    **engine_kw: Any) -> AuthCore:
+        engine = make_engine(resolve_database_url(db_url, config), **engine_kw)
+        if operator is None:
+            return cls(engine, config, read_only=read_only)
+        return cls(engine, config, read_only=read_only, actor=operator.actor, role=operator.role)
+
+    @property
+    def url_masked(self) -> str:
+        return mask_url(self.engine.url.render_as_string(hide_password=False))
+
+    def _guard(self, n_users: int) -> None:
+        if self.read_only:
+            why = "viewer role" if self.role == "viewer" else "read-only mode"
+            raise ReadOnlyError(f"refused: this console is in {why}; nothing was changed")
+        if n_users > 1 and self.role not in (None, "admin"):
+            raise PermissionDenied("bulk operations need the admin role")
+
+    def _session_deleted(self, conn: Any, user_id: int, sids: list[str]) -> None:
+        from authcore import notices
+        from authcore.timeutil import utcnow
+
+        notices.publish(conn, utcnow(), "session", [user_id], session_ids=sids)
+
+    def dispose(self) -> None:
+        self.engine.dispose()

@@ -1,0 +1,62 @@
+"""The exceptions authcore raises. Every one carries a one-line, operator-readable message."""
+
+from __future__ import annotations
+
+
+class AuthCoreError(Exception):
+    """Base class: ``str(err)`` is a single line fit for an operator."""
+
+
+class ConfigError(AuthCoreError):
+    """The configuration file or environment is unusable."""
+
+
+class DatabaseUnavailable(AuthCoreError):
+    """The database could not be reached or refused the connection."""
+
+
+class NotFound(AuthCoreError):
+    """A user or session does not exist."""
+
+
+class ValidationError(AuthCoreError):
+    """An argument is malformed (missing reason, bad query...)."""
+
+
+class ReadOnlyError(AuthCoreError):
+    """A mutating call was made on a read-only AuthCore."""
+
+
+class PermissionDenied(AuthCoreError):
+    """The operator's role does not allow this action."""
+
+
+class TokenError(AuthCoreError):
+    """A token was refused. ``code`` is a stable machine-readable reason."""
+
+    code = "invalid"
+
+    def __init__(self, message: str, code: str | None = None) -> None:
+        super().__init__(message)
+        if code is not None:
+            self.code = code
+
+
+class TokenExpired(TokenError):
+    code = "expired"
+
+
+class TokenRevoked(TokenError):
+    code = "revoked"
+
+
+class UserDisabled(TokenError):
+    code = "disabled"
+
+
+class SessionInvalid(TokenError):
+    code = "session"
+
+
+class RefreshReuse(TokenError):
+    code = "reuse"

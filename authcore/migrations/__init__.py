@@ -1,0 +1,1 @@
+"""Alembic migrations shipped with authcore (applied by ``authcore.migrate.upgrade``)."""

@@ -1,0 +1,254 @@
+"""Revocation: version bumps, session deletes, disable/enable. Audited, atomic, announced.
+
+Each call runs in one transaction: the change, its audit event(s) and its revocation notice commit
+together or not at all. Every call can be planned first (``dry_run=True``) for previews.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine, bindparam, delete, func, select, update
+
+from authcore import audit, notices
+from authcore.audit import EventIn
+from authcore.db import read_conn, write_tx
+from authcore.errors import NotFound, ValidationError
+from authcore.models import sessions, users
+from authcore.timeutil import fmt_utc, utcnow
+
+# Hot paths, built once.
+_BUMP = (update(users).where(users.c.id == bindparam("uid"))
+         .values(token_version=users.c.token_version + 1)
+         .returning(users.c.id, users.c.token_version, users.c.email))
+_BUMP_MANY = (update(users).where(users.c.id.in_(bindparam("uids", expanding=True)))
+              .values(token_version=users.c.token_version + 1)
+              .returning(users.c.id, users.c.token_version, users.c.email))
+_USER = select(users.c.id, users.c.email, users.c.token_version, users.c.disabled).where(
+    users.c.id == bindparam("uid"))
+_ACTIVE = select(func.count()).select_from(sessions).where(
+    sessions.c.user_id == bindparam("uid"), sessions.c.expires_at > bindparam("now"))
+_DEL_USER_SESSIONS = (delete(sessions).where(sessions.c.user_id == bindparam("uid"))
+                      .returning(sessions.c.public_id))
+_DEL_SESSION = (delete(sessions).where(sessions.c.public_id == bindparam("sid"))
+                .returning(sessions.c.user_id))
+_SESSION_OWNER = select(sessions.c.user_id).where(sessions.c.public_id == bindparam("sid"))
+
+
+@dataclass(frozen=True)
+class RevokeResult:
+    """What a revocation changed (or would change, for a dry run) and when it takes effect."""
+
+    action: str
+    user_id: int
+    email: str
+    old_version: int
+    new_version: int
+    sessions_deleted: int
+    sessions_remaining: int
+    disabled: bool
+    refresh_effective_at: datetime
+    access_effective_at: datetime
+    dry_run: bool = False
+    session_id: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        """One line for an operator (the email is untrusted: render it through safe text)."""
+        stay = f"{self.sessions_remaining} session{'s' if self.sessions_remaining != 1 else ''}"
+        until = self.access_effective_at.strftime("%H:%M UTC")
+        if self.access_effective_at.date() != self.refresh_effective_at.date():
+            until = fmt_utc(self.access_effective_at)
+        tail = (f"Refresh tokens stop now; access tokens issued before stay valid until {until}")
+        if self.action == "revoke_tokens":
+            return (f"{self.email}: token_version {self.old_version} -> {self.new_version}, "
+                    f"{stay} stay. {tail}")
+        if self.action in ("delete_session", "delete_sessions"):
+            what = (f"session {self.session_id} deleted" if self.action == "delete_session"
+                    else f"{self.sessions_deleted} session"
+                         f"{'s' if self.sessions_deleted != 1 else ''} deleted")
+            return (f"{self.email}: {what}, {stay} stay; that device is logged out now. "
+                    f"Refresh tokens bound to it stop now; its access tokens stay valid until "
+                    f"{until}")
+        if self.action == "disable_user":
+            return (f"{self.email}: disabled; sessions and refresh tokens are refused now, "
+                    f"access tokens issued before stay valid until {until}")
+        if self.action == "enable_user":
+            return f"{self.email}: enabled; the user can log in again"
+        return f"{self.email}: {self.action}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"action": self.action, "user_id": self.user_id, "email": self.email,
+                "old_token_version": self.old_version, "token_version": self.new_version,
+                "sessions_deleted": self.sessions_deleted,
+                "sessions_remaining": self.sessions_remaining, "disabled": self.disabled,
+                "session_id": self.session_id, "dry_run": self.dry_run,
+                "refresh_effective_at": self.refresh_effective_at.isoformat(),
+                "access_effective_at": self.access_effective_at.isoformat(),
+                "summary": self.summary(), **self.extra}
+
+
+def _reason(reason: str | None) -> str:
+    r = (reason or "").strip()
+    if not r:
+        raise ValidationError("a reason is required")
+    if len(r) > 1000:
+        raise ValidationError("the reason is too long (at most 1000 characters)")
+    return r
+
+
+class AdminService:
+    """Operator-level changes. ``guard(bulk)`` enforces read-only mode and roles first."""
+
+    def __init__(self, engine: Engine, access_ttl: timedelta, actor: str,
+                 guard: Callable[[int], None]) -> None:
+        self.engine = engine
+        self.access_ttl = access_ttl
+        self.actor = actor
+        self._guard = guard
+
+    def _times(self, now: datetime) -> tuple[datetime, datetime]:
+        return now, now + self.access_ttl
+
+    def _load(self, conn: Any, user_id: int, now: datetime) -> tuple[Any, int]:
+        row = conn.execute(_USER, {"uid": user_id}).first()
+        if row is None:
+            raise NotFound(f"no user with id {user_id}")
+        return row, int(conn.execute(_ACTIVE, {"uid": user_id, "now": now}).scalar_one())
+
+    def _result(self, action: str, row: Any, old: int, new: int, deleted: int, remaining: int,
+                now: datetime, dry: bool, sid: str | None = None,
+                disabled: bool | None = None) -> RevokeResult:
+        r_at, a_at = self._times(now)
+        return RevokeResult(action, row.id, row.email, old, new, deleted, remaining,
+                            bool(row.disabled) if disabled is None else disabled, r_at, a_at,
+                            dry, sid)
+
+    # -- token_version -------------------------------------------------------------------------
+    def revoke_tokens(self, user_id: int, reason: str, *, dry_run: bool = False) -> RevokeResult:
+        """Bump ``token_version`` atomically: every refresh token of the user dies at once."""
+        reason = _reason(reason)
+        now = utcnow()
+        if dry_run:
+            with read_conn(self.engine) as conn:
+                row, active = self._load(conn, user_id, now)
+            v = int(row.token_version)
+            return self._result("revoke_tokens", row, v, v + 1, 0, active, now, True)
+        self._guard(1)
+        with write_tx(self.engine) as conn:
+            row = conn.execute(_BUMP, {"uid": user_id}).first()
+            if row is None:
+                raise NotFound(f"no user with id {user_id}")
+            new = int(row.token_version)
+            active = int(conn.execute(_ACTIVE, {"uid": user_id, "now": now}).scalar_one())
+            audit.append(conn, [EventIn("revoke_tokens", self.actor, reason, user_id,
+                                        details={"old_version": new - 1, "new_version": new})],
+                         now)
+            notices.publish(conn, now, "version", [user_id], [new])
+        r_at, a_at = self._times(now)
+        return RevokeResult("revoke_tokens", user_id, row.email, new - 1, new, 0, active, False,
+                            r_at, a_at)
+
+    def revoke_tokens_many(self, user_ids: Sequence[int], reason: str, *,
+                           summary: dict[str, Any] | None = None) -> list[RevokeResult]:
+        """Bump many users in ONE transaction (one UPDATE), one audit event per user."""
+        reason = _reason(reason)
+        ids = sorted(set(int(u) for u in user_ids))
+        if not ids:
+            return []
+        self._guard(len(ids))
+        now = utcnow()
+        r_at, a_at = self._times(now)
+        with write_tx(self.engine) as conn:
+            rows = conn.execute(_BUMP_MANY, {"uids": ids}).all()
+            rows.sort(key=lambda r: r.id)
+            events = [EventIn("revoke_tokens", self.actor, reason, r.id,
+                              details={"old_version": r.token_version - 1,
+                                       "new_version": r.token_version, "bulk": True})
+                      for r in rows]
+            if summary is not None:
+                events.append(EventIn("bulk_revoke_tokens", self.actor, reason, None,
+                                      details={**summary, "users": len(rows)}))
+            audit.append(conn, events, now)
+            notices.publish(conn, now, "version", [r.id for r in rows],
+                            [r.token_version for r in rows])
+        return [RevokeResult("revoke_tokens", r.id, r.email, r.token_version - 1, r.token_version,
+                             0, 0, False, r_at, a_at) for r in rows]
+
+    # -- sessions ------------------------------------------------------------------------------
+    def delete_session(self, public_id: str, reason: str, *,
+                       dry_run: bool = False) -> RevokeResult:
+        reason = _reason(reason)
+        now = utcnow()
+        if not dry_run:
+            self._guard(1)
+        ctx = read_conn(self.engine) if dry_run else write_tx(self.engine)
+        with ctx as conn:
+            owner = conn.execute(_DEL_SESSION if not dry_run else _SESSION_OWNER,
+                                 {"sid": public_id}).first()
+            if owner is None:
+                raise NotFound(f"no session {public_id[:60]!r}")
+            row, active = self._load(conn, owner.user_id, now)
+            v = int(row.token_version)
+            if dry_run:
+                return self._result("delete_session", row, v, v, 1, max(active - 1, 0), now,
+                                    True, public_id)
+            audit.append(conn, [EventIn("delete_session", self.actor, reason, row.id, public_id)],
+                         now)
+            notices.publish(conn, now, "session", [row.id], session_ids=[public_id])
+        return self._result("delete_session", row, v, v, 1, active, now, False, public_id)
+
+    def delete_sessions(self, user_id: int, reason: str, *,
+                        dry_run: bool = False) -> RevokeResult:
+        """Delete every session of a user (logs out every device at once)."""
+        reason = _reason(reason)
+        now = utcnow()
+        if dry_run:
+            with read_conn(self.engine) as conn:
+                row, _active = self._load(conn, user_id, now)
+                n = conn.execute(select(func.count()).select_from(sessions)
+                                 .where(sessions.c.user_id == user_id)).scalar_one()
+            v = int(row.token_version)
+            return self._result("delete_sessions", row, v, v, int(n), 0, now, True)
+        self._guard(1)
+        with write_tx(self.engine) as conn:
+            row = conn.execute(_USER.with_for_update() if conn.dialect.name == "postgresql"
+                               else _USER, {"uid": user_id}).first()
+            if row is None:
+                raise NotFound(f"no user with id {user_id}")
+            sids = [r.public_id for r in conn.execute(_DEL_USER_SESSIONS, {"uid": user_id})]
+            audit.append(conn, [EventIn("delete_sessions", self.actor, reason, user_id,
+                                        details={"sessions_deleted": len(sids)})], now)
+            notices.publish(conn, now, "session", [user_id], session_ids=sids)
+        v = int(row.token_version)
+        return self._result("delete_sessions", row, v, v, len(sids), 0, now, False)
+
+    # -- disable / enable ----------------------------------------------------------------------
+    def set_disabled(self, user_id: int, disabled: bool, reason: str, *,
+                     dry_run: bool = False) -> RevokeResult:
+        reason = _reason(reason)
+        action = "disable_user" if disabled else "enable_user"
+        now = utcnow()
+        if dry_run:
+            with read_conn(self.engine) as conn:
+                row, active = self._load(conn, user_id, now)
+            v = int(row.token_version)
+            return self._result(action, row, v, v, 0, active, now, True, disabled=disabled)
+        self._guard(1)
+        with write_tx(self.engine) as conn:
+            row = conn.execute(
+                update(users).where(users.c.id == user_id)
+                .values(disabled=disabled, disabled_at=now if disabled else None)
+                .returning(users.c.id, users.c.email, users.c.token_version, users.c.disabled)
+            ).first()
+            if row is None:
+                raise NotFound(f"no user with id {user_id}")
+            active = int(conn.execute(_ACTIVE, {"uid": user_id, "now": now}).scalar_one())
+            audit.append(conn, [EventIn(action, self.actor, reason, user_id)], now)
+            notices.publish(conn, now, "disabled" if disabled else "enabled", [user_id],
+                            [int(row.token_version)])
+        v = int(row.token_version)
+        return self._result(action, row, v, v, 0, active, now, False, disabled=disabled)

@@ -1,0 +1,179 @@
+"""Server-side sessions: one row per login. Only the SHA-256 digest of the secret token is stored."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine, bindparam, delete, insert, select, tuple_, update
+
+from authcore.db import read_conn, write_tx
+from authcore.models import sessions, users
+from authcore.timeutil import utcnow
+
+UA_MAX = 1024
+
+
+def token_digest(raw: str) -> str:
+    """SHA-256 hex digest of a raw session token (what the database stores)."""
+    return hashlib.sha256(raw.encode("utf-8")).hexdigest()
+
+
+def new_public_id() -> str:
+    return "ses_" + secrets.token_urlsafe(12)
+
+
+@dataclass(frozen=True)
+class SessionRecord:
+    public_id: str
+    user_id: int
+    created_at: datetime
+    last_seen_at: datetime
+    expires_at: datetime
+    first_ip: str | None
+    last_ip: str | None
+    user_agent: str | None
+    refresh_counter: int = 0
+    email: str | None = None
+
+    def active(self, now: datetime | None = None) -> bool:
+        return self.expires_at > (now or utcnow())
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        for k in ("created_at", "last_seen_at", "expires_at"):
+            d[k] = d[k].isoformat()
+        d["active"] = self.active()
+        return d
+
+
+@dataclass(frozen=True)
+class ResolvedSession:
+    """What an app gets for a valid session token: the session and its user."""
+
+    session: SessionRecord
+    user_id: int
+    email: str
+    username: str
+    token_version: int
+
+
+_SESSION_COLS = [sessions.c.public_id, sessions.c.user_id, sessions.c.created_at,
+                 sessions.c.last_seen_at, sessions.c.expires_at, sessions.c.first_ip,
+                 sessions.c.last_ip, sessions.c.user_agent, sessions.c.refresh_counter]
+
+
+def _srec(row: Any, email: str | None = None) -> SessionRecord:
+    return SessionRecord(row.public_id, row.user_id, row.created_at, row.last_seen_at,
+                         row.expires_at, row.first_ip, row.last_ip, row.user_agent,
+                         row.refresh_counter, email if email is not None else
+                         getattr(row, "email", None))
+
+
+# Hot path, built once: one join resolves a token to its live session and enabled user.
+_RESOLVE = (
+    select(*_SESSION_COLS, users.c.email, users.c.username, users.c.token_version)
+    .join(users, users.c.id == sessions.c.user_id)
+    .where(sessions.c.token_hash == bindparam("h"), sessions.c.expires_at > bindparam("now"),
+           users.c.disabled.is_(False))
+)
+_TOUCH = (update(sessions).where(sessions.c.public_id == bindparam("sid"))
+          .values(last_seen_at=bindparam("now"), last_ip=bindparam("ip")))
+_INSERT = insert(sessions)
+_LOGIN = update(users).where(users.c.id == bindparam("uid")).values(last_login_at=bindparam("now"))
+
+
+class SessionService:
+    def __init__(self, engine: Engine, default_ttl: timedelta, on_delete: Any = None) -> None:
+        self.engine = engine
+        self.default_ttl = default_ttl
+        self._on_delete = on_delete  # callback(conn, user_id, public_ids) for revocation notices
+
+    def create(self, user_id: int, *, ip: str | None = None, user_agent: str | None = None,
+               ttl: timedelta | None = None) -> tuple[SessionRecord, str]:
+        """Open a session; returns the record and the raw token (shown once, never stored)."""
+        raw = secrets.token_urlsafe(32)
+        now = utcnow()
+        row = {"public_id": new_public_id(), "token_hash": token_digest(raw), "user_id": user_id,
+               "created_at": now, "last_seen_at": now, "expires_at": now + (ttl or self.default_ttl),
+               "first_ip": ip, "last_ip": ip,
+               "user_agent": user_agent[:UA_MAX] if user_agent else None, "refresh_counter": 0}
+        with write_tx(self.engine) as conn:
+            conn.execute(_INSERT, row)
+            conn.execute(_LOGIN, {"uid": user_id, "now": now})
+        return SessionRecord(row["public_id"], user_id, now, now, row["expires_at"], ip, ip,
+                             row["user_agent"]), raw
+
+    def resolve(self, raw_token: str) -> ResolvedSession | None:
+        """The live session and user for a raw token, in one query; None if unknown/expired."""
+        with read_conn(self.engine) as conn:
+            row = conn.execute(_RESOLVE, {"h": token_digest(raw_token), "now": utcnow()}).first()
+        if row is None:
+            return None
+        return ResolvedSession(_srec(row), row.user_id, row.email, row.username,
+                               row.token_version)
+
+    def touch(self, public_id: str, ip: str | None = None) -> bool:
+        with write_tx(self.engine) as conn:
+            return conn.execute(_TOUCH, {"sid": public_id, "now": utcnow(), "ip": ip}).rowcount > 0
+
+    def logout(self, raw_token: str) -> bool:
+        """The app's logout: delete the session behind a raw token."""
+        with write_tx(self.engine) as conn:
+            row = conn.execute(delete(sessions).where(sessions.c.token_hash == token_digest(raw_token))
+                               .returning(sessions.c.user_id, sessions.c.public_id)).first()
+            if row is not None and self._on_delete:
+                self._on_delete(conn, row.user_id, [row.public_id])
+        return row is not None
+
+    def get(self, public_id: str) -> SessionRecord | None:
+        stmt = (select(*_SESSION_COLS, users.c.email).join(users, users.c.id == sessions.c.user_id)
+                .where(sessions.c.public_id == public_id))
+        with read_conn(self.engine) as conn:
+            row = conn.execute(stmt).first()
+        return _srec(row) if row else None
+
+    def for_user(self, user_id: int, *, active_only: bool = False,
+                 limit: int = 200) -> list[SessionRecord]:
+        stmt = (select(*_SESSION_COLS).where(sessions.c.user_id == user_id)
+                .order_by(sessions.c.created_at.desc(), sessions.c.id.desc()).limit(limit))
+        if active_only:
+            stmt = stmt.where(sessions.c.expires_at > utcnow())
+        with read_conn(self.engine) as conn:
+            return [_srec(r) for r in conn.execute(stmt)]
+
+    def recent(self, *, limit: int = 100, text: str = "", active_only: bool = False,
+               before: tuple[datetime, str] | None = None) -> list[SessionRecord]:
+        """Newest sessions across users, optionally filtered by IP prefix or user-agent text."""
+        from sqlalchemy import or_
+
+        stmt = (select(*_SESSION_COLS, users.c.email).join(users, users.c.id == sessions.c.user_id)
+                .order_by(sessions.c.created_at.desc(), sessions.c.public_id.desc())
+                .limit(max(1, min(limit, 1000))))
+        if active_only:
+            stmt = stmt.where(sessions.c.expires_at > utcnow())
+        if text:
+            esc = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            stmt = stmt.where(or_(sessions.c.last_ip.like(esc + "%", escape="\\"),
+                                  sessions.c.first_ip.like(esc + "%", escape="\\"),
+                                  sessions.c.user_agent.ilike("%" + esc + "%", escape="\\"),
+                                  sessions.c.public_id == text))
+        if before is not None:
+            stmt = stmt.where(tuple_(sessions.c.created_at, sessions.c.public_id) < tuple_(*before))
+        with read_conn(self.engine) as conn:
+            return [_srec(r) for r in conn.execute(stmt)]
+
+    def prune(self, batch: int = 5000, older_than: timedelta = timedelta(0)) -> int:
+        """Delete expired sessions in batches (short transactions). Returns how many."""
+        total = 0
+        cutoff = utcnow() - older_than
+        while True:
+            with write_tx(self.engine) as conn:
+                ids = select(sessions.c.id).where(sessions.c.expires_at <= cutoff).limit(batch)
+                n = conn.execute(delete(sessions).where(sessions.c.id.in_(ids))).rowcount
+            total += n
+            if n < batch:
+                return total

@@ -1,0 +1,39 @@
+"""Neutralising untrusted text before it reaches a terminal.
+
+Emails, usernames, user agents and token claims come from users or attackers. ``clean`` removes
+every character a terminal could act on: C0 and C1 controls (ESC included, so no ANSI or OSC
+sequence survives), DEL, bidi embeddings/overrides/isolates and zero-width characters. It also
+caps the length. Markup neutralisation (Rich/Textual) is the console's job, on top of this.
+"""
+
+from __future__ import annotations
+
+import re
+
+# C0 (except nothing: tab/newline also go, a cell is one line), DEL, C1, bidi controls,
+# zero-width and other invisible formatting characters, line/paragraph separators.
+_UNSAFE = re.compile(
+    "[\x00-\x1f\x7f-\x9f"
+    "\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff\ufff9-\ufffb]"
+)
+DEFAULT_MAX = 512
+
+
+def clean(value: object, max_len: int | None = DEFAULT_MAX) -> str:
+    """Return ``value`` as a single line with terminal-active characters removed.
+
+    ``None`` becomes the empty string. Strings longer than ``max_len`` are cut with an ellipsis
+    (``max_len=None`` keeps everything).
+    """
+    if value is None:
+        return ""
+    text = value if isinstance(value, str) else str(value)
+    text = _UNSAFE.sub("", text)
+    if max_len is not None and len(text) > max_len:
+        text = text[: max(max_len - 1, 0)] + "…"
+    return text
+
+
+def has_unsafe(value: str) -> bool:
+    """True when ``value`` holds a character that ``clean`` would remove."""
+    return bool(_UNSAFE.search(value))

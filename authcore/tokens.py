@@ -1,0 +1,256 @@
+"""JWT access/refresh tokens signed with PyJWT.
+
+Keys are loaded once (``KeyRing``). The allowed algorithm comes from the key, never the header.
+Refresh verification checks signature, claims, the user's ``token_version``, the disabled flag and
+the session row in ONE database round trip.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import jwt
+from sqlalchemy import Engine, bindparam, select
+
+from authcore import audit, notices
+from authcore.audit import EventIn
+from authcore.config import TokenSettings
+from authcore.db import read_conn, write_tx
+from authcore.errors import (
+    ConfigError,
+    NotFound,
+    RefreshReuse,
+    SessionInvalid,
+    TokenError,
+    TokenExpired,
+    TokenRevoked,
+    UserDisabled,
+)
+from authcore.keys import Key, KeyRing
+from authcore.models import sessions, users
+from authcore.timeutil import utcnow
+
+_REQUIRED = ["exp", "iat", "sub", "typ", "token_version", "jti"]
+
+# Hot path, built once: version, disabled flag and the session row in one round trip.
+_CHECK = (
+    select(users.c.token_version, users.c.disabled, sessions.c.public_id.label("sid"),
+           sessions.c.expires_at, sessions.c.refresh_counter, sessions.c.refresh_rotated_at)
+    .select_from(users.outerjoin(sessions, (sessions.c.public_id == bindparam("sid"))
+                                 & (sessions.c.user_id == users.c.id)))
+    .where(users.c.id == bindparam("uid"))
+)
+_VERSION = select(users.c.token_version, users.c.disabled).where(users.c.id == bindparam("uid"))
+
+
+@dataclass(frozen=True)
+class TokenPair:
+    access_token: str
+    refresh_token: str
+    access_expires_at: datetime
+    refresh_expires_at: datetime
+    token_version: int
+    sid: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"access_token": self.access_token, "refresh_token": self.refresh_token,
+                "access_expires_at": self.access_expires_at.isoformat(),
+                "refresh_expires_at": self.refresh_expires_at.isoformat(),
+                "token_version": self.token_version, "sid": self.sid}
+
+
+@dataclass(frozen=True)
+class Claims:
+    """The verified claims of a token."""
+
+    user_id: int
+    typ: str
+    token_version: int
+    sid: str | None
+    jti: str
+    iat: int
+    exp: int
+    rc: int | None
+    raw: dict[str, Any]
+
+
+def _header_kid(token: str) -> str | None:
+    head = token.split(".", 1)[0]
+    try:
+        data = json.loads(base64.urlsafe_b64decode(head + "=" * (-len(head) % 4)))
+    except (ValueError, TypeError):
+        raise TokenError("malformed token header") from None
+    kid = data.get("kid") if isinstance(data, dict) else None
+    return kid if isinstance(kid, str) else None
+
+
+class TokenService:
+    def __init__(self, engine: Engine | None, settings: TokenSettings, keyring: KeyRing) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.keyring = keyring
+        self._single: Key | None = keyring.keys[0] if len(keyring.keys) == 1 else None
+        self._leeway = settings.leeway.total_seconds()
+        self._options = {"require": _REQUIRED}
+        self._grace = settings.refresh_grace
+
+    # -- issuing -------------------------------------------------------------------------------
+    def _sign(self, claims: dict[str, Any]) -> str:
+        key = self.keyring.signing
+        if key is None or key.sign_key is None:
+            raise ConfigError("no signing key configured (set AUTHCORE_SECRET or tokens.secret)")
+        headers = {"kid": key.kid} if key.kid else None
+        return jwt.encode(claims, key.sign_key, algorithm=key.alg, headers=headers)
+
+    def _current_version(self, user_id: int) -> int:
+        assert self.engine is not None
+        with read_conn(self.engine) as conn:
+            row = conn.execute(_VERSION, {"uid": user_id}).first()
+        if row is None:
+            raise NotFound(f"no user with id {user_id}")
+        if row.disabled:
+            raise UserDisabled("user is disabled")
+        return int(row.token_version)
+
+    def issue_pair(self, user_id: int, *, sid: str | None = None, token_version: int | None = None,
+                   refresh_counter: int = 0, now: datetime | None = None) -> TokenPair:
+        """Sign an access/refresh pair carrying the user's current ``token_version``."""
+        if token_version is None:
+            token_version = self._current_version(user_id)
+        now = now or utcnow()
+        iat = int(now.timestamp())
+        s = self.settings
+        base = {"sub": str(user_id), "token_version": token_version, "iat": iat,
+                "iss": s.issuer, "aud": s.audience}
+        if sid:
+            base["sid"] = sid
+        a_exp = iat + int(s.access_ttl.total_seconds())
+        r_exp = iat + int(s.refresh_ttl.total_seconds())
+        access = self._sign({**base, "typ": "access", "exp": a_exp, "jti": secrets.token_hex(12)})
+        refresh_claims = {**base, "typ": "refresh", "exp": r_exp, "jti": secrets.token_hex(12)}
+        if sid:
+            refresh_claims["rc"] = refresh_counter
+        refresh = self._sign(refresh_claims)
+        return TokenPair(access, refresh, datetime.fromtimestamp(a_exp, now.tzinfo),
+                         datetime.fromtimestamp(r_exp, now.tzinfo), token_version, sid)
+
+    # -- verifying -----------------------------------------------------------------------------
+    def decode(self, token: str, typ: str) -> Claims:
+        """Signature and claims only (no database)."""
+        if not isinstance(token, str) or len(token) > 16384:
+            raise TokenError("token missing or too large")
+        keys = [self._single] if self._single else self.keyring.candidates(_header_kid(token))
+        if not keys:
+            raise TokenError("no key matches the token's kid")
+        s = self.settings
+        last: Exception | None = None
+        for key in keys:
+            try:
+                payload = jwt.decode(token, key.verify_key, algorithms=[key.alg],
+                                     audience=s.audience, issuer=s.issuer, leeway=self._leeway,
+                                     options=self._options)
+                break
+            except jwt.InvalidSignatureError as exc:
+                last = exc
+                continue
+            except jwt.ExpiredSignatureError:
+                raise TokenExpired("token expired") from None
+            except jwt.InvalidTokenError as exc:
+                raise TokenError(f"invalid token: {exc}") from None
+        else:
+            raise TokenError(f"invalid token: {last}")
+        if payload.get("typ") != typ:
+            raise TokenError(f"not an {typ} token", code="wrong_type")
+        tv = payload["token_version"]
+        if not isinstance(tv, int) or isinstance(tv, bool):
+            raise TokenError("token_version claim is not an integer")
+        try:
+            uid = int(payload["sub"])
+        except (TypeError, ValueError):
+            raise TokenError("sub claim is not a user id") from None
+        rc = payload.get("rc")
+        return Claims(uid, typ, tv, payload.get("sid"), payload["jti"], payload["iat"],
+                      payload["exp"], rc if isinstance(rc, int) else None, payload)
+
+    def _check_live(self, claims: Claims) -> Any:
+        assert self.engine is not None
+        with read_conn(self.engine) as conn:
+            row = conn.execute(_CHECK, {"uid": claims.user_id, "sid": claims.sid}).first()
+        self._judge(claims, row)
+        return row
+
+    @staticmethod
+    def _judge(claims: Claims, row: Any) -> None:
+        if row is None:
+            raise TokenRevoked("user no longer exists", code="no_user")
+        if row.disabled:
+            raise UserDisabled("user is disabled")
+        if claims.token_version < row.token_version:
+            raise TokenRevoked(f"revoked: token version {claims.token_version}, "
+                               f"user is at {row.token_version}")
+        if claims.sid is not None and (row.sid is None or row.expires_at <= utcnow()):
+            raise SessionInvalid("session ended")
+
+    def verify_access(self, token: str, *, strict: bool = False) -> Claims:
+        """Signature and claims; ``strict`` also checks version, disabled flag and session."""
+        claims = self.decode(token, "access")
+        if strict:
+            self._check_live(claims)
+        return claims
+
+    def verify_refresh(self, token: str) -> Claims:
+        """Signature, claims, version, disabled flag and session: one database round trip."""
+        claims = self.decode(token, "refresh")
+        self._check_live(claims)
+        return claims
+
+    def refresh(self, token: str) -> TokenPair:
+        """Rotate: verify the refresh token and issue a new pair.
+
+        With a session, the session's refresh counter must match the token's ``rc``. The
+        previous token is accepted again within ``refresh_grace`` (parallel tabs); any older
+        token is a reuse: the session is deleted and ``refresh_reuse_detected`` is audited.
+        """
+        claims = self.decode(token, "refresh")
+        assert self.engine is not None
+        now = utcnow()
+        reuse = False
+        with write_tx(self.engine) as conn:
+            q = _CHECK.with_for_update(of=users) if conn.dialect.name == "postgresql" else _CHECK
+            row = conn.execute(q, {"uid": claims.user_id, "sid": claims.sid}).first()
+            self._judge(claims, row)
+            counter = 0
+            if claims.sid is not None:
+                rc = claims.rc if claims.rc is not None else -1
+                if rc == row.refresh_counter:
+                    counter = rc + 1
+                    conn.execute(sessions.update().where(sessions.c.public_id == claims.sid)
+                                 .values(refresh_counter=counter, refresh_rotated_at=now,
+                                         last_seen_at=now))
+                elif (rc == row.refresh_counter - 1 and row.refresh_rotated_at is not None
+                      and now - row.refresh_rotated_at <= self._grace):
+                    counter = row.refresh_counter
+                else:
+                    reuse = True
+                    conn.execute(sessions.delete().where(sessions.c.public_id == claims.sid))
+                    audit.append(conn, [EventIn(
+                        action="refresh_reuse_detected", actor="system",
+                        reason="an already rotated refresh token was presented",
+                        target_user_id=claims.user_id, target_session=claims.sid,
+                        details={"presented_counter": rc, "session_counter": row.refresh_counter,
+                                 "jti": claims.jti})], now)
+                    notices.publish(conn, now, "session", [claims.user_id],
+                                    session_ids=[claims.sid])
+        if reuse:
+            raise RefreshReuse("refresh token reuse detected: the session was ended")
+        return self.issue_pair(claims.user_id, sid=claims.sid, token_version=row.token_version,
+                               refresh_counter=counter, now=now)
+
+    def access_valid_until(self, now: datetime | None = None) -> datetime:
+        """Access tokens issued up to ``now`` are accepted by non-strict verifiers until this."""
+        return (now or utcnow()) + self.settings.access_ttl + timedelta(seconds=self._leeway)

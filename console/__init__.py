@@ -1,0 +1,1 @@
+"""authconsole: the operator console (Textual TUI and command line) over authcore."""

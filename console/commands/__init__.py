@@ -1,0 +1,13 @@
+"""Subcommands. Each module has ``register(sub, common)`` that adds its parsers and sets ``func``."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+
+MODULES = ("demo", "db", "users", "sessions", "revoke", "audit", "tokens")
+
+
+def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    for name in MODULES:
+        importlib.import_module(f"console.commands.{name}").register(sub, common)

@@ -1,0 +1,65 @@
+"""``authconsole sessions list [USER] [--active]`` and ``sessions prune``."""
+
+from __future__ import annotations
+
+import argparse
+
+from console.output import emit_json, line, table
+
+
+def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("sessions", parents=[common], help="browse and prune sessions")
+    ss = p.add_subparsers(dest="sessions_command", metavar="ACTION", required=True)
+    ls = ss.add_parser("list", parents=[common], help="a user's sessions, or the newest of all")
+    ls.add_argument("user", nargs="?", help="id, email or username (default: all users)")
+    ls.add_argument("--active", action="store_true", help="only sessions not expired")
+    ls.add_argument("--filter", default="", help="IP prefix or user-agent text (all users)")
+    ls.add_argument("--limit", type=int, default=50)
+    ls.set_defaults(func=list_sessions)
+    pr = ss.add_parser("prune", parents=[common], help="delete expired sessions in batches")
+    pr.add_argument("--batch", type=int, default=5000)
+    pr.set_defaults(func=prune)
+
+
+def print_sessions(items, with_email: bool = True) -> None:  # type: ignore[no-untyped-def]
+    from authcore.timeutil import utcnow
+
+    now = utcnow()
+    rows = [[s.public_id, *( [s.email or ""] if with_email else []),
+             s.created_at.strftime("%Y-%m-%d %H:%M"), s.last_seen_at.strftime("%Y-%m-%d %H:%M"),
+             s.expires_at.strftime("%Y-%m-%d %H:%M"), s.last_ip or "",
+             "active" if s.expires_at > now else "expired", s.user_agent or ""] for s in items]
+    heads = ["SESSION", *(["EMAIL"] if with_email else []), "CREATED", "LAST SEEN", "EXPIRES",
+             "IP", "STATE", "USER AGENT"]
+    widths = [20, *([26] if with_email else []), 16, 16, 16, 15, 7, 40]
+    if not rows:
+        line("  (none)")
+        return
+    table(rows, heads, widths)
+
+
+def list_sessions(ctx) -> int:  # type: ignore[no-untyped-def]
+    a = ctx.args
+    core = ctx.core()
+    limit = max(1, min(a.limit, 1000))
+    if a.user:
+        u = core.users.find(a.user)
+        items = core.sessions.for_user(u.id, active_only=a.active, limit=limit)
+    else:
+        items = core.sessions.recent(limit=limit, text=a.filter.strip(), active_only=a.active)
+    if ctx.json:
+        emit_json({"sessions": [s.to_dict() for s in items]})
+    else:
+        print_sessions(items, with_email=not a.user)
+    return 0
+
+
+def prune(ctx) -> int:  # type: ignore[no-untyped-def]
+    core = ctx.core()
+    core._guard(1)
+    n = core.sessions.prune(batch=max(1, ctx.args.batch))
+    if ctx.json:
+        emit_json({"pruned": n})
+    else:
+        line(f"pruned {n:,} expired sessions")
+    return 0

@@ -1,0 +1,108 @@
+"""``authconsole users search|show|disable|enable``."""
+
+from __future__ import annotations
+
+import argparse
+
+from console.output import emit_json, line, table
+from console.prompt import confirm_or_refuse
+
+
+def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("users", parents=[common], help="find and manage users")
+    us = p.add_subparsers(dest="users_command", metavar="ACTION", required=True)
+    s = us.add_parser("search", parents=[common], help="search by id, email, username or name prefix")
+    s.add_argument("query", help="id, email, username, or a prefix of email/username/name")
+    s.add_argument("--limit", type=int, default=20)
+    s.add_argument("--after", default=None, metavar="CURSOR", help="next page (from --json)")
+    s.set_defaults(func=search)
+    sh = us.add_parser("show", parents=[common], help="one user with sessions and audit")
+    sh.add_argument("user", help="id, email or username")
+    sh.set_defaults(func=show)
+    for name in ("disable", "enable"):
+        d = us.add_parser(name, parents=[common], help=f"{name} a user")
+        d.add_argument("user", help="id, email or username")
+        d.add_argument("--reason", required=True, help="why (recorded in the audit log)")
+        d.add_argument("--yes", action="store_true", help="do not ask")
+        d.add_argument("--dry-run", action="store_true", help="report only, change nothing")
+        d.set_defaults(func=set_disabled, disable=name == "disable")
+
+
+def _row(u) -> list:  # type: ignore[no-untyped-def]
+    return [u.id, u.email, u.username, u.display_name, u.token_version, u.active_sessions,
+            "yes" if u.disabled else ""]
+
+
+HEADERS = ["ID", "EMAIL", "USERNAME", "NAME", "TV", "SESS", "DISABLED"]
+
+
+def search(ctx) -> int:  # type: ignore[no-untyped-def]
+    from authcore.users import Cursor
+
+    a = ctx.args
+    if not 1 <= a.limit <= 500:
+        from console.cli import UsageError
+
+        raise UsageError("--limit must be between 1 and 500")
+    after = Cursor.decode(a.after) if a.after else None
+    page = ctx.core().users.search(a.query, limit=a.limit, after=after)
+    if ctx.json:
+        emit_json({"users": [u.to_dict() for u in page.items],
+                   "next": page.next.encode() if page.next else None})
+    elif not page.items:
+        line("no users match")
+    else:
+        table([_row(u) for u in page.items], HEADERS, [7, 30, 14, 16, 3, 4, 8])
+        if page.next:
+            line(f"more: --after '{page.next.encode()}'")
+    return 0
+
+
+def show(ctx) -> int:  # type: ignore[no-untyped-def]
+    from authcore.audit import list_events
+    from authcore.timeutil import fmt_utc
+
+    core = ctx.core()
+    u = core.users.find(ctx.args.user)
+    sess = core.sessions.for_user(u.id)
+    events = list_events(core.engine, user_id=u.id, limit=10)
+    if ctx.json:
+        emit_json({"user": u.to_dict(), "sessions": [s.to_dict() for s in sess],
+                   "audit": [_event_dict(e) for e in events]})
+        return 0
+    for label, value in (("id", u.id), ("email", u.email), ("username", u.username),
+                         ("name", u.display_name), ("token_version", u.token_version),
+                         ("disabled", fmt_utc(u.disabled_at) if u.disabled else "no"),
+                         ("created", fmt_utc(u.created_at)),
+                         ("last login", fmt_utc(u.last_login_at))):
+        line(f"{label:>14}: {value}")
+    line(f"sessions ({u.active_sessions} active):")
+    from console.commands.sessions import print_sessions
+
+    print_sessions(sess, with_email=False)
+    line("recent audit:")
+    from console.commands.audit import print_events
+
+    print_events(events)
+    return 0
+
+
+def _event_dict(e) -> dict:  # type: ignore[no-untyped-def]
+    return {"seq": e.seq, "at": e.at.isoformat(), "actor": e.actor, "action": e.action,
+            "user_id": e.target_user_id, "session": e.target_session, "reason": e.reason,
+            "details": e.details}
+
+
+def set_disabled(ctx) -> int:  # type: ignore[no-untyped-def]
+    a = ctx.args
+    core = ctx.core()
+    u = core.users.find(a.user)
+    plan = core.admin.set_disabled(u.id, a.disable, a.reason, dry_run=True)
+    if not a.dry_run:
+        confirm_or_refuse(ctx, plan.summary())
+        plan = core.admin.set_disabled(u.id, a.disable, a.reason)
+    if ctx.json:
+        emit_json(plan.to_dict())
+    else:
+        line(("would: " if a.dry_run else "done: ") + plan.summary())
+    return 0

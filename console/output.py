@@ -1,0 +1,33 @@
+"""CLI output: JSON that escapes everything, and text lines with untrusted values cleaned."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+from authcore.text import clean
+
+
+def emit_json(data: Any) -> None:
+    """``ensure_ascii`` turns every control, bidi or non-ASCII character into a \\u escape."""
+    sys.stdout.write(json.dumps(data, ensure_ascii=True, indent=2, default=str) + "\n")
+
+
+def line(*parts: Any) -> None:
+    sys.stdout.write(" ".join(clean(p, max_len=None) for p in parts) + "\n")
+
+
+def table(rows: list[list[Any]], headers: list[str], widths: list[int] | None = None) -> None:
+    """A plain aligned table; cells are cleaned and cut to their width."""
+    widths = widths or [max([len(h)] + [len(clean(r[i])) for r in rows]) for i, h in
+                        enumerate(headers)]
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
+    sys.stdout.write(fmt.format(*headers).rstrip() + "\n")
+    for r in rows:
+        cells = [clean(c, max_len=w) for c, w in zip(r, widths, strict=True)]
+        sys.stdout.write(fmt.format(*cells).rstrip() + "\n")
+
+
+def err(message: str) -> None:
+    sys.stderr.write(f"authconsole: {clean(message, max_len=400)}\n")

@@ -1,0 +1,133 @@
+"""Shared fixtures: every DB test runs on SQLite and on a real PostgreSQL.
+
+PostgreSQL comes from ``AUTHCORE_TEST_PG_URL`` (``.ci/run`` sets it). The suite creates its own
+database next to it, migrates it once, and truncates between tests. Without the variable the
+PostgreSQL half is skipped, with that reason.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, text
+
+from authcore import migrate
+from authcore.config import Config, TokenSettings
+from authcore.core import AuthCore
+from authcore.db import make_engine
+from authcore.models import GENESIS_HASH
+
+PG_ENV = "AUTHCORE_TEST_PG_URL"
+TEST_SECRET = "test-secret-" + "s" * 40
+ENGINES = ["sqlite", "postgresql"]
+_TABLES = ("revocations", "audit_events", "sessions", "users")
+
+
+@pytest.fixture(autouse=True)
+def hermetic_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """No test reads the developer's config, data dir or database variables."""
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(home / ".local/share"))
+    monkeypatch.setenv("AUTHCONSOLE_CONFIG", str(home / "config.toml"))
+    for var in ("AUTHCONSOLE_DATABASE_URL", "DATABASE_URL", "AUTHCORE_SECRET", "SSH_CONNECTION",
+                "NO_COLOR"):
+        monkeypatch.delenv(var, raising=False)
+    return home
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("tpl") / "template.db"
+    engine = make_engine(f"sqlite:///{path}")
+    migrate.upgrade(engine)
+    with engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    engine.dispose()
+    return path
+
+
+def _admin_url() -> str | None:
+    url = os.environ.get(PG_ENV)
+    if url and url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+    return url
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """A migrated PostgreSQL database of this test run's own (dropped at the end)."""
+    admin = _admin_url()
+    if not admin:
+        pytest.skip(f"PostgreSQL half skipped: {PG_ENV} is not set")
+    name = f"authcore_test_{uuid.uuid4().hex[:10]}"
+    admin_engine = make_engine(admin, isolation_level="AUTOCOMMIT")
+    with admin_engine.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = admin.rsplit("/", 1)[0] + "/" + name
+    engine = make_engine(url)
+    migrate.upgrade(engine)
+    engine.dispose()
+    try:
+        yield url
+    finally:
+        with admin_engine.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin_engine.dispose()
+
+
+def reset_pg(url: str) -> None:
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {', '.join(_TABLES)} RESTART IDENTITY CASCADE"))
+        conn.execute(text("UPDATE audit_head SET seq = 0, hash = :h WHERE id = 1"),
+                     {"h": GENESIS_HASH})
+    engine.dispose()
+
+
+@pytest.fixture(params=ENGINES)
+def db_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path) -> str:
+    """A freshly migrated, empty database URL: SQLite file or PostgreSQL (truncated)."""
+    if request.param == "sqlite":
+        dest = tmp_path / "authcore.db"
+        shutil.copy(sqlite_template, dest)
+        return f"sqlite:///{dest}"
+    url = request.getfixturevalue("pg_url")
+    reset_pg(url)
+    return url
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    eng = make_engine(db_url)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def config() -> Config:
+    return Config(tokens=TokenSettings(secret=TEST_SECRET))
+
+
+@pytest.fixture
+def core(engine: Engine, config: Config) -> AuthCore:
+    return AuthCore(engine, config, actor="test-operator")
+
+
+@pytest.fixture
+def write_config(hermetic_env: Path):  # type: ignore[no-untyped-def]
+    """Write a TOML config (mode 0600) at AUTHCONSOLE_CONFIG and return its path."""
+
+    def _write(body: str, mode: int = 0o600) -> Path:
+        path = hermetic_env / "config.toml"
+        path.write_text(body, encoding="utf-8")
+        path.chmod(mode)
+        return path
+
+    return _write

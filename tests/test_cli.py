@@ -1,0 +1,151 @@
+"""The command line: JSON output, exit codes, one-line errors, no tracebacks."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+
+import pytest
+
+from console.cli import main
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:  # type: ignore[no-untyped-def]
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture
+def demo_db(db_url, capsys):  # type: ignore[no-untyped-def]
+    code, out, err = run(capsys, "--db", db_url, "demo", "--users", "20")
+    assert code == 0, err
+    return db_url
+
+
+def test_demo_writes_secret_0600(demo_db, hermetic_env, capsys) -> None:  # type: ignore[no-untyped-def]
+    cfg = hermetic_env / "config.toml"
+    assert stat.S_IMODE(os.stat(cfg).st_mode) == 0o600
+    assert "secret" in cfg.read_text()
+    code, out, _ = run(capsys, "--db", demo_db, "users", "show", "alice", "--json")
+    data = json.loads(out)
+    assert code == 0 and data["user"]["active_sessions"] == 3
+    assert sum(1 for s in data["sessions"] if not s["active"]) == 1
+    assert {"id", "email", "username", "display_name", "token_version", "disabled",
+            "created_at", "last_login_at", "active_sessions"} <= set(data["user"])
+    code, out, _ = run(capsys, "--db", demo_db, "users", "show", "carol", "--json")
+    assert json.loads(out)["user"]["disabled"] is True
+
+
+def test_search_json_and_pages(demo_db, capsys) -> None:  # type: ignore[no-untyped-def]
+    code, out, _ = run(capsys, "--db", demo_db, "users", "search", "ali", "--json")
+    assert code == 0 and json.loads(out)["users"][0]["email"] == "alice@example.com"
+    code, out, _ = run(capsys, "--db", demo_db, "users", "search", "", "--limit", "5", "--json")
+    page = json.loads(out)
+    assert len(page["users"]) == 5 and page["next"]
+    code, out, _ = run(capsys, "--db", demo_db, "users", "search", "", "--limit", "5",
+                       "--after", page["next"], "--json")
+    ids2 = {u["id"] for u in json.loads(out)["users"]}
+    assert ids2 and not ids2 & {u["id"] for u in page["users"]}
+
+
+def test_revoke_flow(demo_db, capsys) -> None:  # type: ignore[no-untyped-def]
+    code, out, err = run(capsys, "--db", demo_db, "revoke", "alice", "--all-tokens",
+                         "--reason", "test")
+    assert code == 1 and "--yes" in err and err.count("\n") == 1
+    code, out, _ = run(capsys, "--db", demo_db, "revoke", "alice", "--all-tokens",
+                       "--reason", "test", "--dry-run", "--json")
+    assert json.loads(out)["token_version"] == 1 and json.loads(out)["dry_run"]
+    code, out, _ = run(capsys, "--db", demo_db, "revoke", "alice", "--all-tokens",
+                       "--reason", "stolen laptop", "--yes", "--json")
+    assert code == 0 and json.loads(out)["token_version"] == 1
+    code, out, _ = run(capsys, "--db", demo_db, "sessions", "list", "alice", "--active", "--json")
+    sid = json.loads(out)["sessions"][0]["public_id"]
+    code, out, _ = run(capsys, "--db", demo_db, "revoke", "alice", "--session", sid,
+                       "--reason", "lost", "--yes", "--json")
+    assert code == 0 and json.loads(out)["sessions_deleted"] == 1
+    code, out, _ = run(capsys, "--db", demo_db, "revoke", "alice", "--sessions",
+                       "--reason", "all", "--yes", "--json")
+    assert json.loads(out)["sessions_deleted"] == 3  # 2 active + 1 expired
+    code, out, _ = run(capsys, "--db", demo_db, "audit", "list", "--user", "alice", "--json")
+    actions = [e["action"] for e in json.loads(out)["events"]]
+    assert actions == ["delete_sessions", "delete_session", "revoke_tokens"]
+    code, out, _ = run(capsys, "--db", demo_db, "audit", "verify")
+    assert code == 0 and "intact" in out
+
+
+def test_disable_enable_and_read_only(demo_db, capsys) -> None:  # type: ignore[no-untyped-def]
+    code, out, err = run(capsys, "--db", demo_db, "--read-only", "users", "disable", "bob",
+                         "--reason", "x", "--yes")
+    assert code == 1 and "read-only" in err
+    code, out, _ = run(capsys, "--db", demo_db, "users", "disable", "bob", "--reason", "x",
+                       "--yes", "--json")
+    assert code == 0 and json.loads(out)["disabled"] is True
+
+
+@pytest.mark.parametrize("argv,fragment", [
+    (["users", "show", "nobody"], "no user matches"),
+    (["revoke", "alice", "--all-tokens", "--yes"], "--reason"),
+    (["revoke", "alice", "--all-tokens", "--reason", "  ", "--yes"], "reason is required"),
+    (["revoke", "alice", "--session", "ses_nope", "--reason", "x", "--yes"], "no session"),
+    (["users", "search", "a", "--limit", "0"], "--limit"),
+])
+def test_errors_are_one_line(demo_db, capsys, argv, fragment) -> None:  # type: ignore[no-untyped-def]
+    code, out, err = run(capsys, "--db", demo_db, *argv)
+    assert code in (1, 2) and fragment in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_database_errors_are_one_line(capsys, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    for url in ("postgresql+psycopg://postgres:hunter2@127.0.0.1:1/nope", "mysql://x/y",
+                "not a url", f"sqlite:///{tmp_path}/empty.db"):
+        code, out, err = run(capsys, "--db", url, "users", "search", "a")
+        assert code == 1, (url, err)
+        assert err.count("\n") == 1 and "Traceback" not in err and "hunter2" not in err
+
+
+def test_url_precedence(monkeypatch, tmp_path, capsys, write_config) -> None:  # type: ignore[no-untyped-def]
+    from authcore.config import load_config, resolve_database_url
+
+    write_config('database_url = "sqlite:///from-config.db"\n')
+    cfg = load_config()
+    assert resolve_database_url(None, cfg) == "sqlite:///from-config.db"
+    monkeypatch.setenv("DATABASE_URL", "sqlite:///from-database-url.db")
+    assert resolve_database_url(None, cfg) == "sqlite:///from-database-url.db"
+    monkeypatch.setenv("AUTHCONSOLE_DATABASE_URL", "sqlite:///from-authconsole.db")
+    assert resolve_database_url(None, cfg) == "sqlite:///from-authconsole.db"
+    assert resolve_database_url("sqlite:///cli.db", cfg) == "sqlite:///cli.db"
+
+
+def test_world_readable_secret_config_refused(capsys, write_config) -> None:  # type: ignore[no-untyped-def]
+    path = write_config('[tokens]\nsecret = "s3cr3t-value-that-is-long-enough-123"\n', mode=0o644)
+    code, out, err = run(capsys, "users", "search", "a")
+    assert code == 1 and "chmod 600" in err and str(path) in err
+    assert "s3cr3t" not in err
+
+
+def test_actor_includes_ssh_client(demo_db, capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("SSH_CONNECTION", "10.9.8.7 5555 10.0.0.1 22")
+    run(capsys, "--db", demo_db, "revoke", "bob", "--all-tokens", "--reason", "x", "--yes")
+    code, out, _ = run(capsys, "--db", demo_db, "audit", "list", "--json")
+    assert json.loads(out)["events"][0]["actor"].endswith("via ssh 10.9.8.7")
+
+
+def test_db_upgrade_and_status(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    url = f"sqlite:///{tmp_path}/fresh.db"
+    code, out, _ = run(capsys, "--db", url, "db", "status", "--json")
+    assert code == 1 and json.loads(out)["current"] is None
+    code, out, _ = run(capsys, "--db", url, "db", "upgrade")
+    assert code == 0
+    code, out, _ = run(capsys, "--db", url, "db", "status", "--json")
+    assert code == 0 and json.loads(out)["up_to_date"]
+
+
+def test_python_m_console_works(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-m", "console", "--help"], capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 0 and "authconsole" in r.stdout
