@@ -135,3 +135,24 @@ audit_head = AuditHead.__table__
 revocations = Revocation.__table__
 
 GENESIS_HASH = "0" * 64
+
+
+class BulkRun(Base):
+    """A resumable bulk operation: where its keyset walk over users has got to."""
+
+    __tablename__ = "bulk_runs"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    action: Mapped[str] = mapped_column(String(32))
+    query: Mapped[str] = mapped_column(Text)
+    reason: Mapped[str] = mapped_column(Text)
+    actor: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_user_id: Mapped[int] = mapped_column(BigInteger, default=0)
+    done_count: Mapped[int] = mapped_column(Integer, default=0)
+    expected_count: Mapped[int] = mapped_column(Integer, default=0)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+bulk_runs = BulkRun.__table__

@@ -25,7 +25,7 @@ from authcore.models import GENESIS_HASH
 PG_ENV = "AUTHCORE_TEST_PG_URL"
 TEST_SECRET = "test-secret-" + "s" * 40
 ENGINES = ["sqlite", "postgresql"]
-_TABLES = ("revocations", "audit_events", "sessions", "users")
+_TABLES = ("bulk_runs", "revocations", "audit_events", "sessions", "users")
 
 
 @pytest.fixture(autouse=True)
