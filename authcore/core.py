@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from authcore.actor import operator_identity, os_user
+from authcore.bulk import BulkRevoker
 from authcore.config import Config, resolve_database_url
 from authcore.db import make_engine, mask_url
 from authcore.errors import PermissionDenied, ReadOnlyError
@@ -66,6 +67,11 @@ class AuthCore:
         return cls(engine, config, read_only=read_only, actor=operator.actor, role=operator.role)
 
     @property
+    def bulk(self) -> BulkRevoker:
+        """Resumable bulk revocation by query (admin only)."""
+        return BulkRevoker(self.engine, self.admin, self.role, self._guard)
+
+    @property
     def url_masked(self) -> str:
         return mask_url(self.engine.url.render_as_string(hide_password=False))
 
@@ -84,3 +90,4 @@ class AuthCore:
 
     def dispose(self) -> None:
         self.engine.dispose()
+

@@ -163,20 +163,28 @@ class AdminService:
         now = utcnow()
         r_at, a_at = self._times(now)
         with write_tx(self.engine) as conn:
-            rows = conn.execute(_BUMP_MANY, {"uids": ids}).all()
-            rows.sort(key=lambda r: r.id)
-            events = [EventIn("revoke_tokens", self.actor, reason, r.id,
-                              details={"old_version": r.token_version - 1,
-                                       "new_version": r.token_version, "bulk": True})
-                      for r in rows]
-            if summary is not None:
-                events.append(EventIn("bulk_revoke_tokens", self.actor, reason, None,
-                                      details={**summary, "users": len(rows)}))
-            audit.append(conn, events, now)
-            notices.publish(conn, now, "version", [r.id for r in rows],
-                            [r.token_version for r in rows])
+            rows = self.bump_many_in(conn, ids, reason, now, summary=summary)
         return [RevokeResult("revoke_tokens", r.id, r.email, r.token_version - 1, r.token_version,
                              0, 0, False, r_at, a_at) for r in rows]
+
+    def bump_many_in(self, conn: Any, ids: Sequence[int], reason: str, now: datetime, *,
+                     details: dict[str, Any] | None = None,
+                     summary: dict[str, Any] | None = None) -> list[Any]:
+        """The body of a bulk bump, inside the caller's transaction: one UPDATE, one audit event
+        per user (plus an optional summary event), one notice batch. Returns rows sorted by id."""
+        rows = sorted(conn.execute(_BUMP_MANY, {"uids": list(ids)}).all(), key=lambda r: r.id)
+        extra = {"bulk": True, **(details or {})}
+        events = [EventIn("revoke_tokens", self.actor, reason, r.id,
+                          details={"old_version": r.token_version - 1,
+                                   "new_version": r.token_version, **extra})
+                  for r in rows]
+        if summary is not None:
+            events.append(EventIn("bulk_revoke_tokens", self.actor, reason, None,
+                                  details={**summary, "users": len(rows)}))
+        audit.append(conn, events, now)
+        notices.publish(conn, now, "version", [r.id for r in rows],
+                        [r.token_version for r in rows])
+        return rows
 
     # -- sessions ------------------------------------------------------------------------------
     def delete_session(self, public_id: str, reason: str, *,

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import Engine, bindparam, delete, insert, select, tuple_, update
 
 from authcore.db import read_conn, write_tx
+from authcore.errors import NotFound
 from authcore.models import sessions, users
 from authcore.timeutil import utcnow
 
@@ -102,8 +103,11 @@ class SessionService:
                "first_ip": ip, "last_ip": ip,
                "user_agent": user_agent[:UA_MAX] if user_agent else None, "refresh_counter": 0}
         with write_tx(self.engine) as conn:
+            # Lock the user row first (as delete-all-sessions does), then insert: a login racing
+            # a delete-all either lands before it (and is deleted) or after it; never a deadlock.
+            if conn.execute(_LOGIN, {"uid": user_id, "now": now}).rowcount != 1:
+                raise NotFound(f"no user with id {user_id}")
             conn.execute(_INSERT, row)
-            conn.execute(_LOGIN, {"uid": user_id, "now": now})
         return SessionRecord(row["public_id"], user_id, now, now, row["expires_at"], ip, ip,
                              row["user_agent"]), raw
 

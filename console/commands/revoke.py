@@ -1,8 +1,13 @@
-"""``authconsole revoke USER (--all-tokens | --sessions | --session SID) --reason TEXT``."""
+"""``authconsole revoke USER (--all-tokens | --sessions | --session SID) --reason TEXT``.
+
+Bulk: ``authconsole revoke --query TEXT --all-tokens --reason TEXT`` bumps every user whose email
+or username contains TEXT, in resumable batches, after a typed confirmation of the count.
+"""
 
 from __future__ import annotations
 
 import argparse
+import sys
 
 from console.output import emit_json, line
 from console.prompt import confirm_or_refuse
@@ -10,19 +15,40 @@ from console.prompt import confirm_or_refuse
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("revoke", parents=[common], help="revoke a user's tokens or sessions")
-    p.add_argument("user", help="id, email or username")
+    p.add_argument("user", nargs="?", help="id, email or username")
+    p.add_argument("--query", metavar="TEXT",
+                   help="bulk: every user whose email or username contains TEXT (admin only)")
     what = p.add_mutually_exclusive_group(required=True)
     what.add_argument("--all-tokens", action="store_true",
                       help="bump token_version: every refresh token dies now")
     what.add_argument("--sessions", action="store_true", help="delete all the user's sessions")
     what.add_argument("--session", metavar="SID", help="delete one session (public id)")
     p.add_argument("--reason", required=True, help="why (recorded in the audit log)")
-    p.add_argument("--yes", action="store_true", help="do not ask")
-    p.add_argument("--dry-run", action="store_true", help="report what would change; change nothing")
+    p.add_argument("--yes", action="store_true", help="do not ask (single user)")
+    p.add_argument("--confirm-count", type=int, metavar="N",
+                   help="bulk: the number of matching users, confirming the preview")
+    p.add_argument("--batch", type=int, default=1000, help="bulk: users per transaction")
+    p.add_argument("--dry-run", action="store_true",
+                   help="report what would change; change nothing")
     p.set_defaults(func=run)
 
 
 def run(ctx) -> int:  # type: ignore[no-untyped-def]
+    from console.cli import UsageError
+
+    a = ctx.args
+    if a.query is not None:
+        if a.user:
+            raise UsageError("give either USER or --query, not both")
+        if not a.all_tokens:
+            raise UsageError("--query works with --all-tokens only")
+        return _bulk(ctx)
+    if not a.user:
+        raise UsageError("USER is required (or --query for a bulk revoke)")
+    return _single(ctx)
+
+
+def _single(ctx) -> int:  # type: ignore[no-untyped-def]
     from authcore.errors import NotFound
 
     a = ctx.args
@@ -49,4 +75,52 @@ def run(ctx) -> int:  # type: ignore[no-untyped-def]
         emit_json(result.to_dict())
     else:
         line(("would: " if a.dry_run else "done: ") + result.summary())
+    return 0
+
+
+def _bulk(ctx) -> int:  # type: ignore[no-untyped-def]
+    from authcore.errors import ValidationError
+
+    a = ctx.args
+    core = ctx.core()
+    plan = core.bulk.plan(a.query, a.reason)
+    resume = (f" (resuming run {plan.run_id}: {plan.already_done:,} already done)"
+              if plan.run_id else "")
+    preview = f"{plan.matching:,} users match {a.query!r}{resume}: token_version +1 each"
+    if a.dry_run:
+        if ctx.json:
+            emit_json({"dry_run": True, "query": a.query, "matching": plan.matching,
+                       "resume_run": plan.run_id, "already_done": plan.already_done})
+        else:
+            line("would: " + preview)
+        return 0
+    if not ctx.json:
+        line(preview)
+    count = a.confirm_count
+    if count is None:
+        if not sys.stdin.isatty():
+            raise ValidationError(f"bulk revoke needs --confirm-count {plan.matching} "
+                                  "(the preview count) when stdin is not a terminal")
+        sys.stderr.write(f"Type the number of users to revoke ({plan.matching}) to confirm: ")
+        sys.stderr.flush()
+        try:
+            count = int(sys.stdin.readline().strip().replace(",", ""))
+        except ValueError:
+            raise ValidationError("cancelled; nothing was changed") from None
+
+    def progress(done: int, total: int) -> None:
+        if sys.stderr.isatty():
+            sys.stderr.write(f"\r  bumped {done:,}/{total:,}")
+            sys.stderr.flush()
+
+    rep = core.bulk.run(a.query, a.reason, confirm_count=count, batch=max(1, a.batch),
+                        on_batch=progress)
+    if sys.stderr.isatty():
+        sys.stderr.write("\n")
+    if ctx.json:
+        emit_json({"run_id": rep.run_id, "query": rep.query, "bumped": rep.bumped,
+                   "total_done": rep.total_done, "resumed": rep.resumed})
+    else:
+        line(f"done: bumped {rep.bumped:,} users in run {rep.run_id}"
+             + (f" (resumed; {rep.total_done:,} in the whole run)" if rep.resumed else ""))
     return 0

@@ -1,0 +1,136 @@
+"""Resumable bulk revocation by query: ``revoke --query "@corp-old.example" --all-tokens``.
+
+Users whose email or username contains the query (case-insensitive, literal) are bumped in
+batches, walking ``users.id`` upwards. Each batch is one transaction that bumps, audits (one event
+per user), announces, and moves the run's position in ``bulk_runs``, so a crash loses at most an
+uncommitted batch and a rerun of the same command resumes after the last committed user: no user
+is bumped twice by one run. The run ends with one summary event.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy import Engine, bindparam, func, insert, or_, select, update
+
+from authcore import audit
+from authcore.audit import EventIn
+from authcore.db import read_conn, write_tx
+from authcore.errors import PermissionDenied, ValidationError
+from authcore.models import bulk_runs, users
+from authcore.revoke import AdminService, _reason
+from authcore.text import clean
+from authcore.timeutil import utcnow
+
+ACTION = "revoke_tokens"
+MIN_QUERY = 3
+
+
+def _pattern(query: str) -> str:
+    q = clean(query, max_len=None).strip().lower()
+    if len(q) < MIN_QUERY:
+        raise ValidationError(f"a bulk query needs at least {MIN_QUERY} characters")
+    if len(q) > 320:
+        raise ValidationError("the bulk query is too long")
+    return "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def _match():  # type: ignore[no-untyped-def]
+    pat = bindparam("pat")
+    return or_(func.lower(users.c.email).like(pat, escape="\\"),
+               func.lower(users.c.username).like(pat, escape="\\"))
+
+
+_NEXT_IDS = (select(users.c.id).where(_match(), users.c.id > bindparam("after"))
+             .order_by(users.c.id).limit(bindparam("n")))
+_COUNT = select(func.count()).select_from(users).where(_match(), users.c.id > bindparam("after"))
+
+
+@dataclass(frozen=True)
+class BulkPlan:
+    query: str
+    matching: int
+    run_id: str | None  # an unfinished run this command would resume
+    already_done: int
+
+
+@dataclass(frozen=True)
+class BulkReport:
+    run_id: str
+    query: str
+    bumped: int
+    total_done: int
+    resumed: bool
+
+
+class BulkRevoker:
+    def __init__(self, engine: Engine, admin: AdminService, role: str | None,
+                 guard: Callable[[int], None]) -> None:
+        self.engine = engine
+        self.admin = admin
+        self.role = role
+        self._guard = guard
+
+    def _open_run(self, conn, query: str, reason: str):  # type: ignore[no-untyped-def]
+        return conn.execute(select(bulk_runs).where(
+            bulk_runs.c.action == ACTION, bulk_runs.c.query == query,
+            bulk_runs.c.reason == reason, bulk_runs.c.finished_at.is_(None))
+            .order_by(bulk_runs.c.created_at.desc()).limit(1)).first()
+
+    def plan(self, query: str, reason: str) -> BulkPlan:
+        """How many users the command would bump now (resuming any unfinished run)."""
+        pat = _pattern(query)
+        reason = _reason(reason)
+        with read_conn(self.engine) as conn:
+            run = self._open_run(conn, query, reason)
+            after = run.last_user_id if run else 0
+            n = int(conn.execute(_COUNT, {"pat": pat, "after": after}).scalar_one())
+        return BulkPlan(query, n, run.id if run else None, run.done_count if run else 0)
+
+    def run(self, query: str, reason: str, *, confirm_count: int, batch: int = 1000,
+            on_batch: Callable[[int, int], None] | None = None) -> BulkReport:
+        """Bump every matching user. ``confirm_count`` must equal ``plan().matching``."""
+        pat = _pattern(query)
+        reason = _reason(reason)
+        plan = self.plan(query, reason)
+        if plan.matching > 1 and self.role not in (None, "admin"):
+            raise PermissionDenied("bulk operations need the admin role")
+        self._guard(max(plan.matching, 1))
+        if confirm_count != plan.matching:
+            raise ValidationError(f"confirmation count {confirm_count} does not match the "
+                                  f"{plan.matching} users the query matches now; nothing changed")
+        now = utcnow()
+        resumed = plan.run_id is not None
+        run_id = plan.run_id or ("bulk_" + secrets.token_hex(8))
+        if not resumed:
+            with write_tx(self.engine) as conn:
+                conn.execute(insert(bulk_runs).values(
+                    id=run_id, action=ACTION, query=query, reason=reason,
+                    actor=self.admin.actor, created_at=now, updated_at=now, last_user_id=0,
+                    done_count=0, expected_count=plan.matching))
+        bumped = 0
+        while True:
+            with write_tx(self.engine) as conn:
+                run = conn.execute(select(bulk_runs).where(bulk_runs.c.id == run_id)
+                                   .with_for_update()).one()
+                ids = list(conn.execute(_NEXT_IDS, {"pat": pat, "after": run.last_user_id,
+                                                    "n": batch}).scalars())
+                now = utcnow()
+                if not ids:
+                    total = run.done_count
+                    audit.append(conn, [EventIn(
+                        "bulk_revoke_tokens", self.admin.actor, reason, None,
+                        details={"run": run_id, "query": query, "users": total,
+                                 "resumed": resumed})], now)
+                    conn.execute(update(bulk_runs).where(bulk_runs.c.id == run_id)
+                                 .values(finished_at=now, updated_at=now))
+                    break
+                self.admin.bump_many_in(conn, ids, reason, now, details={"run": run_id})
+                conn.execute(update(bulk_runs).where(bulk_runs.c.id == run_id).values(
+                    last_user_id=ids[-1], done_count=run.done_count + len(ids), updated_at=now))
+            bumped += len(ids)
+            if on_batch:
+                on_batch(bumped, plan.matching)
+        return BulkReport(run_id, query, bumped, total, resumed)
