@@ -190,7 +190,7 @@ class UserService:
             raise ValidationError("empty user reference")
         conds = [func.lower(users.c.email) == text.lower(),
                  func.lower(users.c.username) == text.lower()]
-        if text.isdigit() and len(text) < 19:
+        if text.isascii() and text.isdigit() and len(text) < 19:
             conds.insert(0, users.c.id == int(text))
         stmt = select(*_USER_COLS, _active_count(bindparam("now")).label("active_sessions")).where(
             or_(*conds)).limit(2)
@@ -198,7 +198,7 @@ class UserService:
             rows = conn.execute(stmt, {"now": utcnow()}).all()
         if not rows:
             raise NotFound(f"no user matches {text[:80]!r}")
-        if len(rows) > 1 and text.isdigit():
+        if len(rows) > 1 and text.isascii() and text.isdigit():
             rows = [r for r in rows if r.id == int(text)] or rows
         return _rec(rows[0])
 
@@ -211,7 +211,7 @@ class UserService:
             phases = [9]
         else:
             phases = [1, 2, 3]
-            if q.isdigit() and len(q) < 19:
+            if q.isascii() and q.isdigit() and len(q) < 19:
                 phases.insert(0, 0)
         exact_id = int(q) if q and 0 in phases else None
         if after is not None:

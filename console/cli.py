@@ -115,6 +115,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler: Handler | None = getattr(args, "func", None)
     try:
         if handler is None:
+            if not (sys.stdin.isatty() and sys.stdout.isatty()):
+                err("the console needs a terminal; for scripts use a command (authconsole --help)")
+                return 2
             from console.app import run_tui
 
             return run_tui(ctx)
