@@ -1,0 +1,214 @@
+"""The operator TUI. ``create_app(core, ...)`` builds it for ``run_tui`` and for tests alike.
+
+The app owns what is shared: the ``AuthCore``, the clock used for relative times, the outage state
+(banner on every screen plus a periodic retry that ends it by itself) and the one handler every
+failed worker reaches (``worker_failed``). Screens own their data and their workers.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from textual.app import App
+from textual.binding import Binding, BindingType
+from textual.notifications import SeverityLevel
+from textual.screen import Screen
+from textual.widgets import Input, TextArea
+from textual.worker import Worker
+
+from authcore.timeutil import utcnow
+from console.palette import ConsoleCommands
+from console.safe import notify_safe
+from console.screens.base import ConsoleScreen
+from console.screens.help import HelpScreen
+from console.screens.users import UsersScreen
+from console.workers import READ_GROUPS, WRITE_GROUPS, describe
+
+if TYPE_CHECKING:  # pragma: no cover
+    from authcore.core import AuthCore
+    from console.cli import Ctx
+
+THEME_ENV = "AUTHCONSOLE_THEME"
+THEME_ALIASES = {"textual-ansi": "ansi-dark", "ansi": "ansi-dark"}
+Clock = Callable[[], datetime]
+
+
+class AuthConsoleApp(App[int]):
+    """Users, sessions, revocation and audit, keyboard only, from 80x24 up."""
+
+    CSS_PATH = "console.tcss"
+    TITLE = "authconsole"
+    COMMANDS = App.COMMANDS | {ConsoleCommands}
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("f1", "help", "Help", show=False),
+    ]
+
+    def __init__(self, core: AuthCore, *, read_only: bool | None = None,
+                 clock: Clock = utcnow, search_debounce: float = 0.25,
+                 refresh_interval: float = 5.0, retry_interval: float = 5.0,
+                 page_size: int = 50, theme: str | None = None) -> None:
+        super().__init__()
+        self.core = core
+        if read_only:
+            core.read_only = True  # authcore refuses too, not just the UI
+        self.clock = clock
+        self.search_debounce = search_debounce
+        self.refresh_interval = refresh_interval
+        self.retry_interval = retry_interval
+        self.page_size = page_size
+        self.outage: str | None = None
+        self._retry_timer: Any = None
+        self.animation_level = "none"  # nothing to animate over a slow link
+        if theme:
+            self.theme = THEME_ALIASES.get(theme, theme)
+
+    # -- state shared by the screens ---------------------------------------------------------
+    @property
+    def read_only(self) -> bool:
+        return bool(self.core.read_only)
+
+    @property
+    def role(self) -> str:
+        """The operator role; ``None`` in authcore means unrestricted (same rights as admin)."""
+        return self.core.role or "admin"
+
+    def get_default_screen(self) -> Screen[Any]:
+        return UsersScreen()
+
+    def on_mount(self) -> None:
+        self._retry_timer = self.set_interval(self.retry_interval, self._retry, pause=True)
+
+    # -- navigation ----------------------------------------------------------------------------
+    def open_user(self, user_id: int) -> None:
+        from console.screens.user import UserScreen
+
+        self.push_screen(UserScreen(user_id))
+
+    def goto(self, kind: str, **kwargs: Any) -> None:
+        """Open a top-level view: ``users`` returns to the start screen, others are pushed."""
+        if kind == "users":
+            while len(self.screen_stack) > 1:
+                self.pop_screen()
+            users = self.screen_stack[0]
+            if isinstance(users, UsersScreen):
+                users.filter_widget().focus()
+            return
+        from console.screens.audit import AuditScreen
+        from console.screens.sessions import SessionsScreen
+        from console.screens.token import TokenScreen
+
+        factory: dict[str, Callable[..., Screen[Any]]] = {
+            "sessions": SessionsScreen, "audit": AuditScreen, "token": TokenScreen}
+        self.push_screen(factory[kind](**kwargs))
+
+    def show_help(self, screen: ConsoleScreen) -> None:
+        self.push_screen(HelpScreen(screen.title_text(), help_rows(screen)))
+
+    def action_help(self) -> None:
+        screen = self.console_screen()
+        if screen is not None and self.screen is screen:
+            self.show_help(screen)
+
+    def console_screen(self) -> ConsoleScreen | None:
+        """The topmost full screen (under any modal)."""
+        for screen in reversed(self.screen_stack):
+            if isinstance(screen, ConsoleScreen):
+                return screen
+        return None
+
+    # -- output --------------------------------------------------------------------------------
+    def notify_safe(self, *parts: object, severity: SeverityLevel = "information",
+                    title: str = "", timeout: float | None = None) -> None:
+        notify_safe(self, *parts, severity=severity, title=title, timeout=timeout)
+
+    def copy_value(self, value: str) -> None:
+        """Copy via OSC 52 and show the value too: some terminals ignore OSC 52."""
+        self.copy_to_clipboard(value)
+        self.notify_safe("copied: ", value, title="clipboard")
+
+    # -- errors and outages --------------------------------------------------------------------
+    def worker_failed(self, worker: Worker[Any], screen: ConsoleScreen) -> None:
+        """The one error handler: a clear line, a retry key, never a traceback."""
+        writing = worker.group in WRITE_GROUPS
+        problem = describe(worker.error, writing=writing)
+        if problem.outage:
+            first = self.outage is None
+            self.set_outage(problem.message)
+            if writing:
+                self.notify_safe(problem.message, " (nothing was changed)", severity="error")
+            elif first:
+                self.notify_safe("database unavailable; retrying by itself", severity="error")
+            screen.say("database unavailable · r retries now", "bold red")
+            return
+        if writing:
+            self.notify_safe(problem.message, severity="error", timeout=10)
+            screen.say(problem.message, "bold red")
+            return
+        self.notify_safe(problem.message, " · r retries", severity="error")
+        screen.say(f"error: {problem.message} · r retries", "bold red")
+
+    def worker_succeeded(self, worker: Worker[Any]) -> None:
+        if self.outage is not None and worker.group in READ_GROUPS | WRITE_GROUPS:
+            self.set_outage(None)
+            self.notify_safe("database is back")
+
+    def set_outage(self, message: str | None) -> None:
+        self.outage = message
+        if self._retry_timer is not None:
+            if message is None:
+                self._retry_timer.pause()
+            else:
+                self._retry_timer.resume()
+        for screen in self.screen_stack:
+            if isinstance(screen, ConsoleScreen):
+                screen.sync_outage()
+
+    def _retry(self) -> None:
+        screen = self.console_screen()
+        if self.outage is not None and screen is not None:
+            screen.reload()
+
+
+def help_rows(screen: ConsoleScreen) -> list[tuple[str, str]]:
+    """Every key the screen answers right now (text-box editing keys aside), then the globals."""
+    app = screen.app
+    rows: list[tuple[str, str]] = []
+    seen: set[str] = set()
+    for active in screen.active_bindings.values():
+        binding = active.binding
+        if isinstance(active.node, Input | TextArea) or not binding.description:
+            continue
+        if not active.enabled:
+            continue
+        shown = app.get_key_display(binding)
+        if shown in seen:
+            continue
+        seen.add(shown)
+        rows.append((shown, binding.description))
+    extra = [("enter", "open the highlighted row"), ("up/down", "move in a table"),
+             ("tab", "next pane"), ("ctrl+p", "command palette: every action by name"),
+             ("f1", "this help (also from a text box)"), ("ctrl+q", "quit from anywhere")]
+    rows += [(k, d) for k, d in extra if k not in seen]
+    return rows
+
+
+def create_app(core: AuthCore, *, read_only: bool | None = None, clock: Clock = utcnow,
+               search_debounce: float = 0.25, refresh_interval: float = 5.0,
+               retry_interval: float = 5.0, page_size: int = 50,
+               theme: str | None = None) -> AuthConsoleApp:
+    """The console over ``core``. ``read_only=True`` also makes ``core`` refuse changes."""
+    return AuthConsoleApp(core, read_only=read_only, clock=clock,
+                          search_debounce=search_debounce, refresh_interval=refresh_interval,
+                          retry_interval=retry_interval, page_size=page_size, theme=theme)
+
+
+def run_tui(ctx: Ctx) -> int:
+    """``authconsole`` without a command: run the console until the operator quits."""
+    core = ctx.core()
+    app = create_app(core, read_only=bool(ctx.args.read_only) or None,
+                     theme=os.environ.get(THEME_ENV) or None)
+    app.run()
+    return int(app.return_code or 0)

@@ -1,0 +1,86 @@
+"""Messages thread workers post back to their screen (``post_message`` is thread-safe).
+
+Dataclass messages: Textual's ``Message.__post_init__`` does the message set-up.
+
+Each carries what it was asked for (query, user id...) so a screen can drop a late answer to an
+older question.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from textual.message import Message
+
+from authcore.audit import AuditRecord, ChainReport
+from authcore.revoke import RevokeResult
+from authcore.sessions import SessionRecord
+from authcore.users import Page, UserRecord
+
+
+@dataclass
+class UsersPage(Message):
+    """A page of user search results (``append``: the next page of the same query)."""
+
+    query: str
+    page: Page
+    append: bool = False
+
+
+@dataclass
+class UserLoaded(Message):
+    """One user's profile, sessions and recent audit events."""
+
+    user: UserRecord
+    sessions: list[SessionRecord]
+    events: list[AuditRecord]
+
+
+@dataclass
+class SessionsPage(Message):
+    """Recent sessions across users for a filter text."""
+
+    text: str
+    items: list[SessionRecord]
+    append: bool = False
+
+
+@dataclass
+class AuditPage(Message):
+    """Audit events for a (user, action) filter; ``user_label`` names the resolved user."""
+
+    filters: tuple[str, str]
+    events: list[AuditRecord]
+    append: bool = False
+    user_label: str = ""
+
+
+@dataclass
+class ChainChecked(Message):
+    report: ChainReport
+
+
+@dataclass
+class PreviewReady(Message):
+    """A dry run finished: what the action would do, to show in the confirm dialog."""
+
+    action: str
+    preview: RevokeResult
+    args: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ActionDone(Message):
+    """A confirmed action committed."""
+
+    result: RevokeResult
+
+
+@dataclass
+class TokenInspected(Message):
+    """The inspector's report (``report.to_dict()``) for the pasted text, or why there is none."""
+
+    text: str
+    report: dict[str, Any] | None
+    error: str = ""

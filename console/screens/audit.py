@@ -1,0 +1,190 @@
+"""The audit log, newest first, filtered by user and action, with the hash chain's verdict
+(``verify_chain`` walks the whole chain, so it runs in its own worker)."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal
+from textual.timer import Timer
+from textual.widgets import Input, Static
+
+from authcore.audit import AuditRecord, ChainReport, list_events, verify_chain
+from authcore.errors import NotFound
+from console.messages import AuditPage, ChainChecked
+from console.safe import safe, safe_join
+from console.screens.base import ConsoleScreen
+from console.widgets import cells
+from console.widgets.search import SearchBox
+from console.widgets.table import Col, KeyedTable
+from console.workers import cancelled
+
+REUSE = "refresh_reuse_detected"
+COLUMNS = [
+    Col("seq", "seq", 4), Col("at", "at (UTC)", 16), Col("action", "action", 15, 1),
+    Col("user", "user", 6), Col("actor", "actor", 10, 1), Col("reason", "reason", 8, 3),
+]
+
+
+def row(e: AuditRecord) -> list[Text]:
+    action = (Text("⚠ " + e.action, style="bold reverse red") if e.action == REUSE
+              else safe(e.action, style="bold"))
+    user = Text("-" if e.target_user_id is None else f"#{e.target_user_id}")
+    reason = safe(e.reason)
+    if e.target_session:
+        reason = safe_join(safe(e.target_session, style="dim"), Text(" "), reason)
+    return [Text(str(e.seq), justify="right"), cells.stamp(e.at), action, user, safe(e.actor),
+            reason]
+
+
+def chain_text(report: ChainReport) -> Text:
+    if report.ok:
+        return Text.assemble(("hash chain intact", "bold green"),
+                             f" · {report.checked} events verified · head seq {report.head_seq}")
+    return Text.assemble((" HASH CHAIN BROKEN ", "bold reverse red"), " ",
+                         safe(report.problem, max_len=300, style="bold red"))
+
+
+class AuditScreen(ConsoleScreen):
+    TITLE = "Audit log"
+    KIND = "audit"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("slash", "focus_filter", "Filter"),
+        Binding("u", "goto('users')", "Users"),
+        Binding("s", "goto('sessions')", "Sessions"),
+        Binding("r", "reload", "Refresh + verify"),
+    ]
+
+    def __init__(self, user: str = "", action: str = "") -> None:
+        super().__init__(id="audit-screen")
+        self._filters = (user, action)
+        self._records: dict[str, AuditRecord] = {}
+        self._exhausted = False
+        self._loading_more = False
+        self._oldest: int | None = None
+        self._resolved: int | None = None
+        self._debounce: Timer | None = None
+
+    def compose_body(self) -> ComposeResult:
+        user, action = self._filters
+        with Horizontal(id="audit-filters"):
+            yield SearchBox("user: email, username or id", id="user-filter", value=user)
+            yield SearchBox("action: e.g. revoke_tokens", id="action-filter", value=action)
+        yield Static(Text("verifying the hash chain…", style="dim"), id="chain", markup=False)
+        yield KeyedTable(COLUMNS, id="audit")
+
+    def on_mount(self) -> None:
+        self.query_one(KeyedTable).focus()
+        self.reload()
+
+    def filter_widget(self) -> Input:
+        return self.query_one("#user-filter", SearchBox)
+
+    def _current_filters(self) -> tuple[str, str]:
+        return (self.query_one("#user-filter", SearchBox).value.strip(),
+                self.query_one("#action-filter", SearchBox).value.strip())
+
+    @on(Input.Changed, "#user-filter")
+    @on(Input.Changed, "#action-filter")
+    def _typed(self) -> None:
+        if self._debounce is not None:
+            self._debounce.stop()
+        self._debounce = self.set_timer(self.capp.search_debounce, self._load_events)
+
+    @on(Input.Submitted, "#user-filter")
+    @on(Input.Submitted, "#action-filter")
+    @on(SearchBox.ToResults)
+    def _to_table(self) -> None:
+        self.query_one(KeyedTable).focus()
+
+    def reload(self) -> None:
+        self._load_events()
+        self.query_one("#chain", Static).update(Text("verifying the hash chain…", style="dim"))
+        self._verify()
+
+    def _load_events(self) -> None:
+        self._debounce = None
+        self._filters = self._current_filters()
+        self._load(self._filters)
+
+    @work(thread=True, exclusive=True, group="audit", exit_on_error=False)
+    def _load(self, filters: tuple[str, str]) -> None:
+        user, action = filters
+        label = ""
+        user_id: int | None = None
+        if user:
+            try:
+                u = self.core.users.find(user)
+            except NotFound:
+                if not cancelled():
+                    self.post_message(AuditPage(filters, [], user_label=f"no user matches "
+                                                                        f"{user!r}"))
+                return
+            user_id, label = u.id, f"#{u.id} {u.email}"
+        events = list_events(self.core.engine, user_id=user_id, action=action or None,
+                             limit=self.capp.page_size)
+        self._resolved = user_id
+        if not cancelled():
+            self.post_message(AuditPage(filters, events, user_label=label))
+
+    @work(thread=True, exclusive=True, group="audit-more", exit_on_error=False)
+    def _more(self, filters: tuple[str, str], user_id: int | None, before: int) -> None:
+        try:
+            events = list_events(self.core.engine, user_id=user_id, action=filters[1] or None,
+                                 limit=self.capp.page_size, before_seq=before)
+            if not cancelled():
+                self.post_message(AuditPage(filters, events, append=True))
+        finally:
+            self._loading_more = False
+
+    @work(thread=True, exclusive=True, group="chain", exit_on_error=False)
+    def _verify(self) -> None:
+        report = verify_chain(self.core.engine)
+        if not cancelled():
+            self.post_message(ChainChecked(report))
+
+    def on_chain_checked(self, message: ChainChecked) -> None:
+        self.query_one("#chain", Static).update(chain_text(message.report))
+
+    def on_audit_page(self, message: AuditPage) -> None:
+        if message.filters != self._filters:
+            return
+        if not message.append:
+            self._records = {}
+        self._records.update({str(e.seq): e for e in message.events})
+        self._exhausted = len(message.events) < self.capp.page_size
+        if message.events:
+            self._oldest = message.events[-1].seq
+        self.query_one(KeyedTable).sync([(str(e.seq), row(e)) for e in message.events],
+                                        append=message.append)
+        if message.append:
+            return
+        n = len(self._records)
+        parts = [f"{n} event{'s' if n != 1 else ''}"]
+        if message.user_label:
+            parts.append(f"user {message.user_label}")
+        if self._filters[1]:
+            parts.append(f"action {self._filters[1]}")
+        parts.append("newest first" + ("" if self._exhausted else " (more below)"))
+        self.say(safe(" · ".join(parts) + " · enter opens the user", max_len=300, style="dim"))
+
+    @on(KeyedTable.NearEnd, "#audit")
+    def _near_end(self) -> None:
+        if not self._exhausted and self._oldest and not self._loading_more:
+            self._loading_more = True
+            self._more(self._filters, self._resolved, self._oldest)
+
+    @on(KeyedTable.RowSelected, "#audit")
+    def _selected(self, event: KeyedTable.RowSelected) -> None:
+        e = self._records.get(event.row_key.value or "")
+        if e is not None and e.target_user_id is not None:
+            self.capp.open_user(e.target_user_id)
+        else:
+            self.capp.notify_safe("this event names no user", severity="warning")
+
+    def current_id(self) -> str | None:
+        return self.query_one(KeyedTable).highlighted_key

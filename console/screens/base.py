@@ -1,0 +1,177 @@
+"""``ConsoleScreen``: header, outage banner, body and footer, plus the keys every screen shares.
+
+Printable keys are never ``priority``: a focused text box always gets them first, so typing
+``q``, ``y``, ``/`` or ``?`` in a search box types. ``esc`` goes back and never quits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import partial
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+from textual.widgets import Footer, Input, TextArea
+from textual.worker import Worker, WorkerState
+
+from console.actions import MUTATING
+from console.widgets.header import ConsoleHeader, OutageBanner, StatusLine
+
+if TYPE_CHECKING:  # pragma: no cover
+    from authcore.core import AuthCore
+    from console.app import AuthConsoleApp
+
+
+@dataclass(frozen=True)
+class PaletteCommand:
+    """One command palette entry: runs ``action(*params)`` on ``screen`` (check_action applies)."""
+
+    screen: ConsoleScreen
+    title: str
+    action: str
+    params: tuple[Any, ...] = ()
+    help: str = ""
+
+    async def run(self) -> None:
+        args = ", ".join(repr(p) for p in self.params)
+        await self.screen.run_action(f"{self.action}({args})" if self.params else self.action)
+
+
+class ConsoleScreen(Screen[None]):
+    """Base of the console's full screens."""
+
+    TITLE: ClassVar[str] = ""
+    KIND: ClassVar[str] = ""
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "back", "Back"),
+        Binding("q", "close", "Back", show=False),
+        Binding("question_mark", "help", "Help"),
+        Binding("slash", "focus_filter", "Search", show=False),
+        Binding("r", "reload", "Refresh", show=False),
+        Binding("y", "copy_id", "Copy id", show=False),
+        Binding("u", "goto('users')", "Users", show=False),
+        Binding("s", "goto('sessions')", "Sessions", show=False),
+        Binding("a", "goto('audit')", "Audit", show=False),
+        Binding("t", "goto('token')", "Token", show=False),
+    ]
+
+    @property
+    def capp(self) -> AuthConsoleApp:
+        return self.app  # type: ignore[return-value]
+
+    @property
+    def core(self) -> AuthCore:
+        return self.capp.core
+
+    @property
+    def is_top(self) -> bool:
+        return self.app.screen_stack[0] is self
+
+    # -- layout ----------------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        app = self.capp
+        yield ConsoleHeader(self.title_text(), url=app.core.url_masked, actor=app.core.actor,
+                            role=app.role, read_only=app.read_only)
+        yield OutageBanner()
+        yield from self.compose_body()
+        yield StatusLine(id="status")
+        yield Footer()
+
+    def compose_body(self) -> ComposeResult:  # pragma: no cover - overridden
+        yield from ()
+
+    def title_text(self) -> str:
+        return self.TITLE
+
+    def on_screen_resume(self) -> None:
+        self.sync_outage()
+
+    def sync_outage(self) -> None:
+        for banner in self.query(OutageBanner):
+            banner.show(self.capp.outage, self.capp.retry_interval)
+
+    def say(self, text: Any, style: str = "") -> None:
+        for line in self.query("#status").results(StatusLine):
+            line.say(text, style)
+
+    # -- data ------------------------------------------------------------------------------
+    def reload(self) -> None:
+        """Fetch everything this screen shows again (the retry after an error)."""
+
+    def current_id(self) -> str | None:
+        """The id under the cursor, for ``y``."""
+        return None
+
+    def filter_widget(self) -> Input | None:
+        return None
+
+    def palette_commands(self) -> list[PaletteCommand]:
+        """Everything this screen can do, for ``ctrl+p`` (filtered by ``check_action``)."""
+        c = partial(PaletteCommand, self)
+        return [
+            c("Users: search users", "goto", ("users",), "the start screen (u)"),
+            c("Sessions: recent sessions", "goto", ("sessions",), "across all users (s)"),
+            c("Audit log", "goto", ("audit",), "newest first, with the hash chain check (a)"),
+            c("Token inspector", "goto", ("token",), "paste a token to decode it (t)"),
+            c("Refresh", "reload", (), "fetch this screen again; retries after an error (r)"),
+            c("Copy highlighted id", "copy_id", (), "to the clipboard (OSC 52) and on screen (y)"),
+            c("Back", "back", (), "to the previous screen (esc)"),
+            c("Help: keys of this screen", "help", (), "(?)"),
+        ]
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """The ONE place worker outcomes go: errors and outage recovery are the app's job."""
+        if event.state == WorkerState.ERROR:
+            self.capp.worker_failed(event.worker, self)
+        elif event.state == WorkerState.SUCCESS:
+            self.capp.worker_succeeded(event.worker)
+
+    # -- keys ------------------------------------------------------------------------------
+    def typing(self) -> bool:
+        return isinstance(self.focused, Input | TextArea)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in MUTATING and self.capp.read_only:
+            return False  # absent from footer, help and palette; authcore refuses anyway
+        if action == "back" and self.is_top:
+            return False
+        if action == "focus_filter" and (self.filter_widget() is None or self.typing()):
+            return False
+        if action == "goto" and parameters and parameters[0] == self.KIND:
+            return False
+        return True
+
+    def action_back(self) -> None:
+        if not self.is_top:
+            self.dismiss()
+
+    def action_close(self) -> None:
+        """``q``: back on a pushed screen, quit on the first one."""
+        if self.is_top:
+            self.app.exit(0)
+        else:
+            self.dismiss()
+
+    def action_help(self) -> None:
+        self.capp.show_help(self)
+
+    def action_reload(self) -> None:
+        self.say("refreshing…", "dim")
+        self.reload()
+
+    def action_copy_id(self) -> None:
+        value = self.current_id()
+        if value is None:
+            self.capp.notify_safe("nothing to copy here", severity="warning")
+            return
+        self.capp.copy_value(value)
+
+    def action_focus_filter(self) -> None:
+        widget = self.filter_widget()
+        if widget is not None:
+            widget.focus()
+
+    def action_goto(self, kind: str) -> None:
+        self.capp.goto(kind)

@@ -1,0 +1,81 @@
+"""The confirm dialog: says exactly what will happen, needs a reason, focuses Cancel.
+
+``y`` confirms, ``n``/``esc`` cancel (from the buttons; in the reason box letters type and
+``enter`` confirms). An empty reason is refused with a message: nothing is sent to authcore.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, Static
+
+from console.safe import safe
+
+
+class ConfirmScreen(ModalScreen[str | None]):
+    """Returns the reason on confirm, ``None`` on cancel."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "Cancel"),
+        Binding("n", "cancel", "No", show=False),
+        Binding("y", "confirm", "Yes (needs a reason)", show=False),
+    ]
+
+    def __init__(self, title: str, summary: str, *, actor: str) -> None:
+        super().__init__(id="confirm")
+        self.title_text = title
+        self.summary = summary
+        self.actor = actor
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog"):
+            yield Label(Text(self.title_text + "?", style="bold"), id="confirm-title")
+            yield Static(safe(self.summary, max_len=800, wrap=True), id="confirm-summary",
+                         markup=False)
+            yield Label(Text.assemble("Reason (required; audited as ",
+                                      safe(self.actor, max_len=60, style="bold"), "):"))
+            reason = Input(placeholder="why? e.g. ticket SEC-123, stolen laptop", id="reason",
+                           max_length=1000, compact=True)
+            reason.cursor_blink = False
+            yield reason
+            yield Static(id="confirm-problem", markup=False)
+            with Horizontal(id="confirm-buttons"):
+                yield Button("Cancel", id="cancel", compact=True)
+                yield Button(self.title_text, id="confirm-button", variant="error",
+                             compact=True)
+            yield Label(Text("y confirm · n / esc cancel · tab moves · enter in the reason "
+                             "box confirms", style="dim"), id="confirm-hint")
+
+    def on_mount(self) -> None:
+        self.query_one("#cancel", Button).focus()
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+    def action_confirm(self) -> None:
+        reason = self.query_one("#reason", Input).value.strip()
+        if not reason:
+            self.query_one("#confirm-problem", Static).update(
+                Text("A reason is required: type it, then press enter.", style="bold red"))
+            self.query_one("#reason", Input).focus()
+            return
+        self.dismiss(reason)
+
+    @on(Input.Submitted, "#reason")
+    def _submitted(self) -> None:
+        self.action_confirm()
+
+    @on(Button.Pressed, "#cancel")
+    def _cancel_pressed(self) -> None:
+        self.action_cancel()
+
+    @on(Button.Pressed, "#confirm-button")
+    def _confirm_pressed(self) -> None:
+        self.action_confirm()

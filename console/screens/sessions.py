@@ -1,0 +1,129 @@
+"""Recent sessions across users, newest first, filtered by IP prefix or user-agent text;
+``enter`` opens the session's owner."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import ClassVar
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.timer import Timer
+from textual.widgets import Input
+
+from authcore.sessions import SessionRecord
+from console.messages import SessionsPage
+from console.safe import safe
+from console.screens.base import ConsoleScreen
+from console.widgets import cells
+from console.widgets.search import SearchBox
+from console.widgets.table import Col, KeyedTable
+from console.workers import cancelled
+
+COLUMNS = [
+    Col("state", "state", 7), Col("email", "user", 16, 2), Col("ip", "ip", 13, 1),
+    Col("created", "created", 7), Col("seen", "seen", 7), Col("ua", "user agent", 8, 3, optional=True),
+]
+
+
+def row(s: SessionRecord, now: datetime) -> list[Text]:
+    return [cells.state(s.active(now)), safe(s.email), safe(s.last_ip or s.first_ip),
+            cells.rel(s.created_at, now), cells.rel(s.last_seen_at, now), safe(s.user_agent)]
+
+
+class SessionsScreen(ConsoleScreen):
+    TITLE = "Sessions"
+    KIND = "sessions"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("slash", "focus_filter", "Filter"),
+        Binding("u", "goto('users')", "Users"),
+        Binding("a", "goto('audit')", "Audit"),
+    ]
+
+    def __init__(self, text: str = "") -> None:
+        super().__init__(id="sessions-screen")
+        self._text = text
+        self._records: dict[str, SessionRecord] = {}
+        self._last: tuple[datetime, str] | None = None
+        self._exhausted = False
+        self._loading_more = False
+        self._debounce: Timer | None = None
+
+    def compose_body(self) -> ComposeResult:
+        yield SearchBox("filter: IP prefix, user-agent text or session id (/ to type)",
+                        id="filter", value=self._text)
+        yield KeyedTable(COLUMNS, id="sessions-all")
+
+    def on_mount(self) -> None:
+        self.query_one(KeyedTable).focus()
+        self.reload()
+
+    def filter_widget(self) -> Input:
+        return self.query_one(SearchBox)
+
+    @on(Input.Changed, "#filter")
+    def _typed(self) -> None:
+        if self._debounce is not None:
+            self._debounce.stop()
+        self._debounce = self.set_timer(self.capp.search_debounce, self.reload)
+
+    @on(Input.Submitted, "#filter")
+    @on(SearchBox.ToResults, "#filter")
+    def _to_table(self) -> None:
+        self.query_one(KeyedTable).focus()
+
+    def reload(self) -> None:
+        self._debounce = None
+        self._text = self.query_one(SearchBox).value.strip()
+        self._load(self._text, None)
+
+    @work(thread=True, exclusive=True, group="sessions", exit_on_error=False)
+    def _load(self, text: str, before: tuple[datetime, str] | None) -> None:
+        items = self.core.sessions.recent(limit=self.capp.page_size, text=text)
+        if not cancelled():
+            self.post_message(SessionsPage(text, items))
+
+    @work(thread=True, exclusive=True, group="sessions-more", exit_on_error=False)
+    def _more(self, text: str, before: tuple[datetime, str]) -> None:
+        try:
+            items = self.core.sessions.recent(limit=self.capp.page_size, text=text, before=before)
+            if not cancelled():
+                self.post_message(SessionsPage(text, items, append=True))
+        finally:
+            self._loading_more = False
+
+    def on_sessions_page(self, message: SessionsPage) -> None:
+        if message.text != self._text:
+            return
+        now = self.capp.clock()
+        if not message.append:
+            self._records = {}
+        self._records.update({s.public_id: s for s in message.items})
+        self._exhausted = len(message.items) < self.capp.page_size
+        if message.items:
+            last = message.items[-1]
+            self._last = (last.created_at, last.public_id)
+        self.query_one(KeyedTable).sync([(s.public_id, row(s, now)) for s in message.items],
+                                        append=message.append)
+        n = len(self._records)
+        what = f" matching {message.text!r}" if message.text else ""
+        more = "" if self._exhausted else " (more below)"
+        self.say(safe(f"{n} session{'s' if n != 1 else ''}{what}, newest first{more} · "
+                      "enter opens the user", max_len=300, style="dim"))
+
+    @on(KeyedTable.NearEnd, "#sessions-all")
+    def _near_end(self) -> None:
+        if not self._exhausted and self._last and not self._loading_more:
+            self._loading_more = True
+            self._more(self._text, self._last)
+
+    @on(KeyedTable.RowSelected, "#sessions-all")
+    def _selected(self, event: KeyedTable.RowSelected) -> None:
+        s = self._records.get(event.row_key.value or "")
+        if s is not None:
+            self.capp.open_user(s.user_id)
+
+    def current_id(self) -> str | None:
+        return self.query_one(KeyedTable).highlighted_key

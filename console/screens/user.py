@@ -1,0 +1,250 @@
+"""One user: profile, token_version, sessions (refreshed in place every few seconds) and recent
+audit events; the revocation actions, each behind a confirm dialog with a dry-run preview."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.widgets import Label, Static
+
+from authcore.audit import AuditRecord
+from authcore.sessions import SessionRecord
+from authcore.users import UserRecord
+from console.actions import ACTIONS, PREVIEW_REASON, perform
+from console.messages import ActionDone, PreviewReady, UserLoaded
+from console.safe import safe, safe_join, safe_lines
+from console.screens.base import ConsoleScreen, PaletteCommand
+from console.screens.confirm import ConfirmScreen
+from console.widgets import cells
+from console.widgets.header import ConsoleHeader
+from console.widgets.table import Col, KeyedTable
+from console.workers import cancelled
+
+SESSION_COLUMNS = [
+    Col("state", "state", 7), Col("id", "public id", 20), Col("ip", "ip", 13, 1),
+    Col("seen", "seen", 7), Col("created", "created", 7), Col("expires", "expires", 7),
+    Col("ua", "user agent", 10, 3, optional=True),
+]
+EVENT_COLUMNS = [
+    Col("at", "at (UTC)", 16), Col("action", "action", 16, 1), Col("actor", "actor", 10, 1),
+    Col("reason", "reason / session", 12, 3),
+]
+REUSE = "refresh_reuse_detected"
+
+
+def session_row(s: SessionRecord, now) -> list[Text]:  # type: ignore[no-untyped-def]
+    return [cells.state(s.active(now)), cells.ident(s.public_id), safe(s.last_ip or s.first_ip),
+            cells.rel(s.last_seen_at, now), cells.rel(s.created_at, now),
+            cells.rel(s.expires_at, now), safe(s.user_agent)]
+
+
+def event_row(e: AuditRecord) -> list[Text]:
+    reuse = e.action == REUSE
+    action = (Text("⚠ " + e.action, style="bold reverse red") if reuse
+              else safe(e.action, style="bold"))
+    detail = safe(e.reason)
+    if e.target_session:
+        detail = safe_join(safe(e.target_session, style="dim"), Text(" "), detail)
+    return [cells.stamp(e.at), action, safe(e.actor), detail]
+
+
+class UserScreen(ConsoleScreen):
+    TITLE = "User"
+    KIND = "user"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        *(Binding(a.key, a.name, a.short, tooltip=a.title) for a in ACTIONS.values()),
+        Binding("a", "goto('audit')", "Audit", show=False),
+        Binding("tab", "app.focus_next", "Next table", show=False),
+    ]
+
+    def __init__(self, user_id: int) -> None:
+        super().__init__(id=f"user-{user_id}")
+        self.user_id = user_id
+        self.user: UserRecord | None = None
+        self._sessions: dict[str, SessionRecord] = {}
+        self._timer = None
+
+    def title_text(self) -> str:
+        return f"User #{self.user_id}"
+
+    def compose_body(self) -> ComposeResult:
+        yield Static(Text("loading…", style="dim"), id="profile", markup=False)
+        with Vertical(id="user-tables"):
+            yield Label(Text("Sessions", style="bold"), id="sessions-label")
+            yield KeyedTable(SESSION_COLUMNS, id="sessions")
+            yield Static(id="session-detail", markup=False)
+            yield Label(Text("Recent audit events", style="bold"), id="events-label")
+            yield KeyedTable(EVENT_COLUMNS, id="events")
+
+    def on_mount(self) -> None:
+        self.query_one("#sessions", KeyedTable).focus()
+        self.reload()
+        self._timer = self.set_interval(self.capp.refresh_interval, self._auto_refresh)
+
+    def _auto_refresh(self) -> None:
+        if self.capp.outage is None and self.app.screen is self:
+            self.reload()
+
+    # -- loading ---------------------------------------------------------------------------
+    def reload(self) -> None:
+        self._load(self.user_id)
+
+    @work(thread=True, exclusive=True, group="user", exit_on_error=False)
+    def _load(self, user_id: int) -> None:
+        core = self.core
+        user = core.users.get(user_id)
+        sessions = core.sessions.for_user(user_id)
+        from authcore.audit import list_events
+
+        events = list_events(core.engine, user_id=user_id, limit=self.capp.page_size)
+        if not cancelled():
+            self.post_message(UserLoaded(user, sessions, events))
+
+    def on_user_loaded(self, message: UserLoaded) -> None:
+        if message.user.id != self.user_id:
+            return
+        self.user = u = message.user
+        now = self.capp.clock()
+        self.query_one(ConsoleHeader).set_title(f"User {u.email}")  # header safe()s it
+        self._paint_profile(u, now)
+        self._sessions = {s.public_id: s for s in message.sessions}
+        sessions = self.query_one("#sessions", KeyedTable)
+        sessions.sync([(s.public_id, session_row(s, now)) for s in message.sessions])
+        active = sum(1 for s in message.sessions if s.active(now))
+        self.query_one("#sessions-label", Label).update(Text.assemble(
+            ("Sessions", "bold"), f"  {active} active, {len(message.sessions) - active} expired"))
+        events = self.query_one("#events", KeyedTable)
+        events.sync([(str(e.seq), event_row(e)) for e in message.events])
+        reuse = sum(1 for e in message.events if e.action == REUSE)
+        label = Text.assemble(("Recent audit events", "bold"), f"  {len(message.events)}")
+        if reuse:
+            label.append(f"  ⚠ {reuse} refresh token reuse", style="bold red")
+        self.query_one("#events-label", Label).update(label)
+        self._show_session(sessions.highlighted_key)
+        self.say(Text(f"refreshed {cells.stamp(now).plain} UTC · every "
+                      f"{self.capp.refresh_interval:g}s · y copies the highlighted id",
+                      style="dim"))
+        self.refresh_bindings()  # disable/enable swap with the state
+
+    def _paint_profile(self, u: UserRecord, now) -> None:  # type: ignore[no-untyped-def]
+        line1 = safe_join(Text(f"#{u.id} ", style="dim"), (u.email, "bold"), Text("  "),
+                          safe(u.username), Text("  "), safe(u.display_name, style="italic"))
+        line2 = Text("token_version ")
+        line2.append(str(u.token_version), style="bold")
+        line2.append("  ")
+        line2.append(" DISABLED " if u.disabled else "enabled",
+                     style="bold reverse red" if u.disabled else "green")
+        if u.disabled and u.disabled_at:
+            line2.append(" since ")
+            line2.append_text(cells.stamp(u.disabled_at))
+        line2.append("  last login ")
+        line2.append_text(cells.rel(u.last_login_at, now))
+        line2.append("  created ")
+        line2.append_text(cells.stamp(u.created_at))
+        self.query_one("#profile", Static).update(safe_lines([line1, line2]))
+
+    @on(KeyedTable.RowHighlighted, "#sessions")
+    def _session_highlighted(self, event: KeyedTable.RowHighlighted) -> None:
+        self._show_session(event.row_key.value)
+
+    def _show_session(self, key: str | None) -> None:
+        s = self._sessions.get(key or "")
+        pane = self.query_one("#session-detail", Static)
+        if s is None:
+            pane.update(Text("no sessions", style="dim"))
+            return
+        line1 = safe_join(cells.ident(s.public_id), Text(" · ip "), safe(s.first_ip),
+                          Text(" → "), safe(s.last_ip),
+                          Text(f" · {s.refresh_counter} refreshes · created "),
+                          cells.stamp(s.created_at))
+        line2 = safe(s.user_agent or "(no user agent)", style="italic")
+        pane.update(safe_lines([line1, line2]))
+
+    @on(KeyedTable.RowSelected, "#events")
+    def _event_selected(self) -> None:
+        self.capp.goto("audit", user=str(self.user_id))
+
+    def current_id(self) -> str | None:
+        focused = self.focused
+        if isinstance(focused, KeyedTable) and focused.highlighted_key:
+            return focused.highlighted_key
+        return str(self.user_id)
+
+    # -- actions ---------------------------------------------------------------------------
+    def palette_commands(self) -> list[PaletteCommand]:
+        own = [PaletteCommand(self, f"{a.title} ({a.key})", a.name, (),
+                              f"{a.help}: user #{self.user_id}")
+               for a in ACTIONS.values()]
+        return own + super().palette_commands()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        verdict = super().check_action(action, parameters)
+        if verdict is False:
+            return False
+        if action == "disable_user":
+            return self.user is None or not self.user.disabled
+        if action == "enable_user":
+            return self.user is not None and self.user.disabled
+        return verdict
+
+    def action_goto(self, kind: str) -> None:
+        if kind == "audit":
+            self.capp.goto("audit", user=str(self.user_id))
+        else:
+            super().action_goto(kind)
+
+    def action_revoke_tokens(self) -> None:
+        self._preview("revoke_tokens", None)
+
+    def action_delete_session(self) -> None:
+        sid = self.query_one("#sessions", KeyedTable).highlighted_key
+        if sid is None:
+            self.capp.notify_safe("no session highlighted", severity="warning")
+            return
+        self._preview("delete_session", sid)
+
+    def action_delete_sessions(self) -> None:
+        self._preview("delete_sessions", None)
+
+    def action_disable_user(self) -> None:
+        self._preview("disable_user", None)
+
+    def action_enable_user(self) -> None:
+        self._preview("enable_user", None)
+
+    @work(thread=True, exclusive=True, group="preview", exit_on_error=False)
+    def _preview(self, action: str, session_id: str | None) -> None:
+        result = perform(self.core, action, self.user_id, PREVIEW_REASON, dry_run=True,
+                         session_id=session_id)
+        if not cancelled():
+            self.post_message(PreviewReady(action, result, {"session_id": session_id}))
+
+    def on_preview_ready(self, message: PreviewReady) -> None:
+        spec = ACTIONS[message.action]
+        sid = message.args.get("session_id")
+
+        def done(reason: str | None) -> None:
+            if reason:
+                self.say(f"{spec.title}: committing…", "dim")
+                self._commit(message.action, reason, sid)
+            else:
+                self.say(f"{spec.title}: cancelled, nothing changed", "dim")
+
+        self.app.push_screen(ConfirmScreen(spec.title, message.preview.summary(),
+                                           actor=self.core.actor), done)
+
+    @work(thread=True, exclusive=True, group="action", exit_on_error=False)
+    def _commit(self, action: str, reason: str, session_id: str | None) -> None:
+        result = perform(self.core, action, self.user_id, reason, dry_run=False,
+                         session_id=session_id)
+        self.post_message(ActionDone(result))
+
+    def on_action_done(self, message: ActionDone) -> None:
+        self.capp.notify_safe(message.result.summary(), title=ACTIONS[message.result.action].title)
+        self.say(safe(message.result.summary(), max_len=400))
+        self.reload()

@@ -1,0 +1,196 @@
+"""The start screen: type to search users (debounced, keyset pages), a detail pane for the
+highlighted one, ``enter`` opens them."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.timer import Timer
+from textual.widgets import Input, Static
+
+from authcore.users import Cursor, UserRecord
+from console.messages import UsersPage
+from console.safe import safe, safe_join, safe_lines
+from console.screens.base import ConsoleScreen
+from console.widgets import cells
+from console.widgets.search import SearchBox
+from console.widgets.table import Col, KeyedTable
+from console.workers import cancelled
+
+COLUMNS = [
+    Col("email", "email", 22, 4), Col("username", "username", 10, 2),
+    Col("name", "name", 10, 2), Col("tv", "ver", 3), Col("sessions", "sess", 4),
+    Col("disabled", "off", 3),
+]
+
+
+def user_row(u: UserRecord) -> list[Text]:
+    return [safe(u.email), safe(u.username), safe(u.display_name), cells.number(u.token_version),
+            cells.number(u.active_sessions), cells.yes_no(u.disabled)]
+
+
+class UserSearchBox(SearchBox):
+    """The user search: ``enter`` opens the highlighted result (the first by default)."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("enter", "submit", "Open")]
+
+
+class UsersScreen(ConsoleScreen):
+    TITLE = "Users"
+    KIND = "users"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "back", "Results", show=False),
+        Binding("q", "close", "Quit"),
+        Binding("slash", "focus_filter", "Search"),
+        Binding("s", "goto('sessions')", "Sessions"),
+        Binding("a", "goto('audit')", "Audit"),
+        Binding("t", "goto('token')", "Token"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__(id="users-screen")
+        self._query = ""
+        self._next: Cursor | None = None
+        self._loading_more = False
+        self._records: dict[str, UserRecord] = {}
+        self._debounce: Timer | None = None
+
+    def compose_body(self) -> ComposeResult:
+        yield UserSearchBox("search users: email, username, name or id", id="search")
+        yield KeyedTable(COLUMNS, id="users")
+        yield Static(id="detail", markup=False)
+
+    def on_mount(self) -> None:
+        self.query_one(SearchBox).focus()
+        self.reload()
+
+    # -- search ----------------------------------------------------------------------------
+    def filter_widget(self) -> Input:
+        return self.query_one(SearchBox)
+
+    @on(Input.Changed, "#search")
+    def _typed(self, event: Input.Changed) -> None:
+        if self._debounce is not None:
+            self._debounce.stop()
+        self._debounce = self.set_timer(self.capp.search_debounce, self._search_now)
+
+    def _search_now(self) -> None:
+        self._debounce = None
+        self._query = self.query_one(SearchBox).value
+        self.say("searching…", "dim")
+        self._search(self._query)
+
+    def reload(self) -> None:
+        self._query = self.query_one(SearchBox).value
+        self._search(self._query)
+
+    @work(thread=True, exclusive=True, group="users", exit_on_error=False)
+    def _search(self, query: str) -> None:
+        page = self.core.users.search(query, limit=self.capp.page_size)
+        if not cancelled():
+            self.post_message(UsersPage(query, page))
+
+    @work(thread=True, exclusive=True, group="users-more", exit_on_error=False)
+    def _more(self, query: str, after: Cursor) -> None:
+        try:
+            page = self.core.users.search(query, limit=self.capp.page_size, after=after)
+            if not cancelled():
+                self.post_message(UsersPage(query, page, append=True))
+        finally:
+            self._loading_more = False
+
+    def on_users_page(self, message: UsersPage) -> None:
+        if message.query != self._query:
+            return  # an answer to an older question
+        table = self.query_one(KeyedTable)
+        rows = [(str(u.id), user_row(u)) for u in message.page.items]
+        if message.append:
+            self._records.update({str(u.id): u for u in message.page.items})
+        else:
+            self._records = {str(u.id): u for u in message.page.items}
+        table.sync(rows, append=message.append)
+        self._next = message.page.next
+        n = len(self._records)
+        more = " (more below)" if self._next else ""
+        what = f"for {message.query!r}" if message.query else "(newest first)"
+        self.say(safe(f"{n} user{'s' if n != 1 else ''} {what}{more} · enter opens", max_len=300,
+                      style="dim"))
+        self._show_detail(table.highlighted_key)
+        if self._open_after_search and not message.append:
+            self._open_after_search = False
+            self._open_highlighted()
+
+    @on(KeyedTable.NearEnd, "#users")
+    def _near_end(self) -> None:
+        if self._next is not None and not self._loading_more:
+            self._loading_more = True
+            self._more(self._query, self._next)
+
+    # -- detail and opening ----------------------------------------------------------------
+    @on(KeyedTable.RowHighlighted, "#users")
+    def _highlighted(self, event: KeyedTable.RowHighlighted) -> None:
+        self._show_detail(event.row_key.value)
+
+    def _show_detail(self, key: str | None) -> None:
+        pane = self.query_one("#detail", Static)
+        u = self._records.get(key or "")
+        if u is None:
+            pane.update(Text("no user highlighted", style="dim"))
+            return
+        now = self.capp.clock()
+        line1 = safe_join(Text(f"#{u.id} ", style="dim"), (u.email, "bold"), Text("  "),
+                          safe(u.username), Text("  "), safe(u.display_name, style="italic"))
+        line2 = Text(f"token_version {u.token_version} · {u.active_sessions} active · ")
+        line2.append("DISABLED" if u.disabled else "enabled",
+                     style="bold red" if u.disabled else "green")
+        line2.append(" · login ")
+        line2.append_text(cells.rel(u.last_login_at, now))
+        line2.append(" · created ")
+        line2.append_text(cells.day(u.created_at))
+        pane.update(safe_lines([line1, line2]))
+
+    @on(SearchBox.ToResults, "#search")
+    def _to_results(self) -> None:
+        self.query_one(KeyedTable).focus()
+
+    @on(Input.Submitted, "#search")
+    def _submitted(self) -> None:
+        if self._debounce is not None:  # enter before the debounce fired: search first
+            self._debounce.stop()
+            self._debounce = None
+            if self.query_one(SearchBox).value != self._query:
+                self._query = self.query_one(SearchBox).value
+                self._open_after_search = True
+                self._search(self._query)
+                return
+        self._open_highlighted()
+
+    _open_after_search = False
+
+    def _open_highlighted(self) -> None:
+        key = self.query_one(KeyedTable).highlighted_key
+        if key is None:
+            self.capp.notify_safe("no user to open", severity="warning")
+            return
+        self.capp.open_user(int(key))
+
+    @on(KeyedTable.RowSelected, "#users")
+    def _selected(self, event: KeyedTable.RowSelected) -> None:
+        self.capp.open_user(int(event.row_key.value or 0))
+
+    def current_id(self) -> str | None:
+        return self.query_one(KeyedTable).highlighted_key
+
+    # -- keys ------------------------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "back":  # esc on the first screen: leave the search box, never quit
+            return self.typing()
+        return super().check_action(action, parameters)
+
+    def action_back(self) -> None:
+        if self.typing():
+            self.query_one(KeyedTable).focus()

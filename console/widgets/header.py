@@ -1,0 +1,88 @@
+"""The one-line header (screen, READ-ONLY badge, operator and role, masked database URL) and the
+outage banner. Every value comes from the database or the environment: all of it goes through
+``safe``."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widgets import Static
+
+from console.safe import safe
+
+
+def middle_cut(text: str, width: int) -> str:
+    """``sqlite:////very/lo…/demo.db``: keep both ends of a long URL."""
+    if len(text) <= width or width < 5:
+        return text[:max(width, 0)]
+    head = (width - 1) // 2
+    return text[:head] + "…" + text[len(text) - (width - 1 - head):]
+
+
+class ConsoleHeader(Static):
+    """``authconsole › Users  READ-ONLY  op alice (admin)  db sqlite:///…``."""
+
+    def __init__(self, title: str, *, url: str, actor: str, role: str, read_only: bool) -> None:
+        super().__init__(id="console-header", markup=False)
+        self.title_text = title
+        self.url = url
+        self.actor = actor
+        self.role = role
+        self.read_only = read_only
+
+    def on_mount(self) -> None:
+        self._paint()
+
+    def on_resize(self) -> None:
+        self._paint()
+
+    def set_title(self, title: str) -> None:
+        self.title_text = title
+        self._paint()
+
+    def _paint(self) -> None:
+        width = self.size.width or self.app.size.width
+        line = Text(no_wrap=True, overflow="ellipsis", end="")
+        line.append(" authconsole ", style="bold reverse")
+        line.append(" ")
+        line.append_text(safe(self.title_text, max_len=40, style="bold"))
+        if self.read_only:
+            line.append("  ")
+            line.append(" READ-ONLY ", style="bold reverse yellow")
+        line.append("  op ")
+        line.append_text(safe(self.actor, max_len=40, style="bold"))
+        line.append(" (")
+        line.append_text(safe(self.role, max_len=20))
+        line.append(")")
+        line.append("  db ")
+        room = width - line.cell_len - 1
+        line.append_text(safe(middle_cut(self.url, max(room, 12)), max_len=None, style="dim"))
+        self.update(line)
+
+
+class OutageBanner(Static):
+    """Shown while the database is unreachable; hidden otherwise."""
+
+    def __init__(self) -> None:
+        super().__init__(id="outage", markup=False)
+        self.display = False
+
+    def show(self, message: str | None, retry_every: float) -> None:
+        if not message:
+            self.display = False
+            return
+        text = Text(" DATABASE UNAVAILABLE ", style="bold reverse red")
+        text.append(" ")
+        text.append_text(safe(message, max_len=300))
+        text.append(f"  · retrying every {retry_every:g}s · r retries now", style="bold")
+        self.update(text)
+        self.display = True
+
+
+class StatusLine(Static):
+    """A one-line status under a table: counts, 'loading', or the last error with its retry key."""
+
+    def __init__(self, id: str | None = None) -> None:
+        super().__init__(id=id, classes="status", markup=False)
+
+    def say(self, text: Text | str, style: str = "") -> None:
+        self.update(text if isinstance(text, Text) else safe(text, max_len=400, style=style))

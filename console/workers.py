@@ -1,0 +1,61 @@
+"""Worker conventions: every database call runs in a thread worker
+``@work(thread=True, exclusive=True, group=..., exit_on_error=False)`` defined on a screen; its
+failure reaches ONE handler (``ConsoleScreen.on_worker_state_changed`` -> ``app.worker_failed``)
+that turns the exception into one operator-readable line with ``describe``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual.worker import get_current_worker
+
+from authcore.errors import (
+    AuthCoreError,
+    DatabaseUnavailable,
+    NotFound,
+    PermissionDenied,
+    ReadOnlyError,
+    ValidationError,
+)
+
+#: Groups whose success proves the database answers (ends an outage).
+READ_GROUPS = frozenset({"users", "users-more", "user", "sessions", "sessions-more", "audit",
+                         "audit-more", "chain", "preview", "token"})
+#: Groups that change data.
+WRITE_GROUPS = frozenset({"action"})
+
+
+@dataclass(frozen=True)
+class Problem:
+    """What went wrong, in one line, and whether it is a database outage."""
+
+    message: str
+    outage: bool = False
+
+
+def describe(exc: BaseException | None, *, writing: bool = False) -> Problem:
+    """One line for the operator; never a traceback."""
+    prefix = "not done: " if writing else ""
+    if exc is None:
+        return Problem(prefix + "the operation failed")
+    if isinstance(exc, DatabaseUnavailable):
+        return Problem(prefix + str(exc), outage=True)
+    if isinstance(exc, ReadOnlyError | PermissionDenied):
+        return Problem(f"refused: {exc}".replace("refused: refused: ", "refused: "))
+    if isinstance(exc, NotFound | ValidationError | AuthCoreError):
+        return Problem(prefix + str(exc))
+    if type(exc).__module__.startswith("sqlalchemy"):
+        orig = getattr(exc, "orig", None) or exc
+        first = (str(orig).strip().splitlines() or [type(orig).__name__])[0]
+        return Problem(f"{prefix}the database refused: {first}")
+    detail = (str(exc).strip().splitlines() or [""])[0]
+    return Problem(f"{prefix}unexpected {type(exc).__name__}" + (f": {detail}" if detail else ""))
+
+
+def cancelled() -> bool:
+    """True inside a worker that a newer one of its group replaced (its answer is stale)."""
+    try:
+        return get_current_worker().is_cancelled
+    except Exception:  # not in a worker (direct call in a test)
+        return False
