@@ -1,0 +1,105 @@
+"""Helpers shared by the console (TUI) tests: the app factory with test timings, settling, and
+readers for what is on screen. (No tests here.)"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from rich.text import Text
+from textual.pilot import Pilot
+from textual.widgets import DataTable, Static
+from textual.widgets._footer import FooterKey
+
+from authcore import demo
+from authcore.core import AuthCore
+from console.app import AuthConsoleApp, create_app
+from console.widgets.table import KeyedTable
+
+DEBOUNCE = 0.05
+
+
+def make_app(core: AuthCore, **kw: Any) -> AuthConsoleApp:
+    """The real app over ``core`` with fast timings (no real waits in tests)."""
+    kw.setdefault("search_debounce", DEBOUNCE)
+    kw.setdefault("refresh_interval", 60.0)
+    kw.setdefault("retry_interval", 0.2)
+    return create_app(core, **kw)
+
+
+def seed(core: AuthCore, n: int = 30) -> None:
+    """alice (3 active + 1 expired session), bob, carol (disabled) and ``n`` generated users."""
+    demo.seed(core.engine, n, rng_seed=7)
+
+
+async def settle(pilot: Pilot[Any], rounds: int = 3) -> None:
+    """Let debounce timers fire, every worker finish and every posted message be handled."""
+    for _ in range(rounds):
+        await pilot.pause(DEBOUNCE * 1.5)
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+
+
+def table(app: AuthConsoleApp, selector: str) -> KeyedTable:
+    return app.screen.query_one(selector, KeyedTable)
+
+
+def rows(app: AuthConsoleApp, selector: str) -> list[list[str]]:
+    """Plain text of every row of a table on the current screen (and that cells are Text)."""
+    t = app.screen.query_one(selector, DataTable)
+    out = []
+    for i in range(t.row_count):
+        cells = t.get_row_at(i)
+        assert all(isinstance(c, Text) for c in cells), "a raw str in a cell is markup"
+        out.append([c.plain for c in cells])
+    return out
+
+
+def column(app: AuthConsoleApp, selector: str, index: int) -> list[str]:
+    return [r[index] for r in rows(app, selector)]
+
+
+def text_of(app: AuthConsoleApp, selector: str) -> str:
+    widget = app.screen.query_one(selector, Static)
+    content = widget.content
+    return content.plain if hasattr(content, "plain") else str(content)
+
+
+def footer_keys(app: AuthConsoleApp) -> dict[str, str]:
+    """Footer key -> description, as displayed now."""
+    return {k.key_display or k.key: k.description for k in app.screen.query(FooterKey)}
+
+
+def notifications(app: AuthConsoleApp) -> list[str]:
+    return [n.message for n in app._notifications]
+
+
+def walk_texts(app: AuthConsoleApp) -> Iterator[str]:
+    """Every Static/Label content and DataTable cell on the current screen, as plain text."""
+    for w in app.screen.query(Static):
+        content = w.content
+        yield content.plain if hasattr(content, "plain") else str(content)
+    for t in app.screen.query(DataTable):
+        for i in range(t.row_count):
+            for c in t.get_row_at(i):
+                yield c.plain if isinstance(c, Text) else str(c)
+
+
+async def type_text(pilot: Pilot[Any], text: str) -> None:
+    """Type characters one by one (``press`` takes key names; map the special ones)."""
+    names = {"/": "slash", "?": "question_mark", " ": "space", "@": "at", ".": "full_stop",
+             ",": "comma", "-": "minus", "_": "underscore", ":": "colon", "#": "number_sign"}
+    await pilot.press(*[names.get(ch, ch) for ch in text])
+
+
+async def find_row(pilot: Pilot[Any], selector: str, predicate: Any) -> int:
+    """Move the cursor of a table to the first row whose plain cells satisfy ``predicate``."""
+    app = pilot.app
+    t = table(app, selector)
+    for i, r in enumerate(rows(app, selector)):
+        if predicate(r):
+            t.focus()
+            t.move_cursor(row=i)
+            await pilot.pause()
+            return i
+    raise AssertionError(f"no row matches in {selector}: {rows(app, selector)[:5]}")
