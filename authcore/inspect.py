@@ -48,6 +48,7 @@ _MAX_EPOCH = 253402300799  # 9999-12-31T23:59:59Z
 _MIN_EPOCH = -62135596800  # 0001-01-01T00:00:00Z
 _MAX_UID = 2**63 - 1
 _PREFIX = re.compile(r"^(?:authorization\s*:\s*|bearer(?:\s+|$))", re.IGNORECASE)
+_WS = re.compile(r"\s+")
 _QUOTES_WS = "\"'`\u201c\u201d\u2018\u2019"
 _TOKEN_CHARS = re.compile(r"[A-Za-z0-9_\-+/=.]*")
 PREVIEW = 2000
@@ -204,6 +205,11 @@ def normalise(text: str) -> tuple[str, list[str]]:
             t = t[m.end():]
         if t == before:
             break
+    if any(ch.isspace() for ch in t):
+        joined = _WS.sub("", t)
+        if joined.count(".") >= 2 and _TOKEN_CHARS.fullmatch(joined):
+            notes.append("line breaks/spaces inside the token (rejoined)")
+            t = joined
     return t, notes
 
 

@@ -796,3 +796,16 @@ def test_never_raises_on_odd_arguments() -> None:
     naive = inspect_token(service().issue_pair(1, token_version=0, now=NOW).access_token,
                           keys=[hs_key()], now=NOW.replace(tzinfo=None))
     assert naive.status == "valid"
+
+
+def test_token_wrapped_across_lines_is_rejoined() -> None:
+    import jwt as _jwt
+
+    from authcore.inspect import inspect_token as _inspect
+
+    tok = _jwt.encode({"sub": "1", "exp": 9999999999}, "k" * 32, algorithm="HS256")
+    wrapped = "Bearer " + tok[:40] + "\n" + tok[40:90] + "\r\n   " + tok[90:]
+    rep = _inspect(wrapped)
+    assert rep.status == "unverified" and rep.to_dict()["payload"]["sub"] == "1"
+    assert any("rejoined" in n for n in rep.to_dict()["notes"])
+    assert _inspect("two words. and.more").status == "malformed"
