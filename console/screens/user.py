@@ -67,7 +67,7 @@ class UserScreen(ConsoleScreen):
         self.user_id = user_id
         self.user: UserRecord | None = None
         self._sessions: dict[str, SessionRecord] = {}
-        self._timer = None
+        self._refresh_timer = None
 
     def title_text(self) -> str:
         return f"User #{self.user_id}"
@@ -84,9 +84,9 @@ class UserScreen(ConsoleScreen):
     def on_mount(self) -> None:
         self.query_one("#sessions", KeyedTable).focus()
         self.reload()
-        self._timer = self.set_interval(self.capp.refresh_interval, self._auto_refresh)
+        self._refresh_timer = self.set_interval(self.capp.refresh_interval, self._periodic_refresh)
 
-    def _auto_refresh(self) -> None:
+    def _periodic_refresh(self) -> None:
         if self.capp.outage is None and self.app.screen is self:
             self.reload()
 
