@@ -16,7 +16,6 @@ from textual.app import App
 from textual.binding import Binding, BindingType
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
-from textual.widgets import Input, TextArea
 from textual.worker import Worker
 
 from authcore.timeutil import utcnow
@@ -172,27 +171,44 @@ class AuthConsoleApp(App[int]):
             screen.reload()
 
 
+TABLE_KEYS = [("enter", "open the highlighted row"), ("up/down", "move in a table"),
+              ("pgup/pgdn", "page up / down"), ("home/end", "first / last row (end loads more)")]
+GLOBAL_KEYS = [("tab", "next pane"), ("ctrl+p", "command palette: every action by name"),
+               ("f1", "help (also from a text box)"), ("ctrl+q", "quit from anywhere")]
+
+
 def help_rows(screen: ConsoleScreen) -> list[tuple[str, str]]:
-    """Every key the screen answers right now (text-box editing keys aside), then the globals."""
+    """Every key of ``screen`` (whatever has focus; minus what read-only mode removes), then
+    the table keys and the keys that work everywhere."""
     app = screen.app
+    bindings: dict[tuple[str, str], Binding] = {}
+    for cls in reversed(type(screen).__mro__):
+        if not (isinstance(cls, type) and issubclass(cls, ConsoleScreen)):
+            continue  # Textual's own screen keys (focus, copy) are in GLOBAL_KEYS or beside
+        for b in cls.__dict__.get("BINDINGS", []):
+            binding = b if isinstance(b, Binding) else Binding(*b)
+            for key in binding.key.split(","):
+                bindings[(key.strip(), binding.action)] = binding
     rows: list[tuple[str, str]] = []
-    seen: set[str] = set()
-    for active in screen.active_bindings.values():
-        binding = active.binding
-        if isinstance(active.node, Input | TextArea) or not binding.description:
+    for (key, _action), binding in bindings.items():
+        if not binding.description:
             continue
-        if not active.enabled:
+        name, params = _parse_action(binding.action)
+        if not screen.allowed(name, params):
             continue
-        shown = app.get_key_display(binding)
-        if shown in seen:
-            continue
-        seen.add(shown)
-        rows.append((shown, binding.description))
-    extra = [("enter", "open the highlighted row"), ("up/down", "move in a table"),
-             ("tab", "next pane"), ("ctrl+p", "command palette: every action by name"),
-             ("f1", "this help (also from a text box)"), ("ctrl+q", "quit from anywhere")]
-    rows += [(k, d) for k, d in extra if k not in seen]
-    return rows
+        row = (app.get_key_display(Binding(key, binding.action)), binding.tooltip or
+               binding.description)
+        if row not in rows:
+            rows.append(row)
+    return rows + TABLE_KEYS + GLOBAL_KEYS
+
+
+def _parse_action(action: str) -> tuple[str, tuple[object, ...]]:
+    """``goto('audit')`` -> ``("goto", ("audit",))``."""
+    from textual.actions import parse
+
+    _ns, name, params = parse(action)
+    return name, params
 
 
 def create_app(core: AuthCore, *, read_only: bool | None = None, clock: Clock = utcnow,

@@ -132,15 +132,24 @@ class ConsoleScreen(Screen[None]):
     def typing(self) -> bool:
         return isinstance(self.focused, Input | TextArea)
 
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+    def allowed(self, action: str, parameters: tuple[object, ...]) -> bool:
+        """Whether this screen offers ``action`` at all right now (focus aside): read-only mode
+        removes the mutating actions from footer, help and palette alike."""
         if action in MUTATING and self.capp.read_only:
-            return False  # absent from footer, help and palette; authcore refuses anyway
+            return False  # authcore refuses them anyway
         if action == "back" and self.is_top:
             return False
-        if action == "focus_filter" and (self.filter_widget() is None or self.typing()):
+        if action == "focus_filter" and self.filter_widget() is None:
             return False
         if action == "goto" and parameters and parameters[0] == self.KIND:
             return False
+        return True
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if not self.allowed(action, parameters):
+            return False
+        if action == "focus_filter" and self.typing():
+            return False  # already there
         return True
 
     def action_back(self) -> None:

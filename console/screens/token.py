@@ -232,10 +232,10 @@ class TokenScreen(ConsoleScreen):
                       if fp else f"{report.get('kind')}", style="dim"))
         self.refresh_bindings()
 
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+    def allowed(self, action: str, parameters: tuple[object, ...]) -> bool:
         if action == "open_user":
             return self._report is not None and user_ref(self._report)[0] is not None
-        return super().check_action(action, parameters)
+        return super().allowed(action, parameters)
 
     def action_open_user(self) -> None:
         if self._report is not None:

@@ -182,15 +182,12 @@ class UserScreen(ConsoleScreen):
                for a in ACTIONS.values()]
         return own + super().palette_commands()
 
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        verdict = super().check_action(action, parameters)
-        if verdict is False:
+    def allowed(self, action: str, parameters: tuple[object, ...]) -> bool:
+        if action == "disable_user" and self.user is not None and self.user.disabled:
             return False
-        if action == "disable_user":
-            return self.user is None or not self.user.disabled
-        if action == "enable_user":
-            return self.user is not None and self.user.disabled
-        return verdict
+        if action == "enable_user" and (self.user is None or not self.user.disabled):
+            return False
+        return super().allowed(action, parameters)
 
     def action_goto(self, kind: str) -> None:
         if kind == "audit":

@@ -186,8 +186,13 @@ class UsersScreen(ConsoleScreen):
         return self.query_one(KeyedTable).highlighted_key
 
     # -- keys ------------------------------------------------------------------------------
+    def allowed(self, action: str, parameters: tuple[object, ...]) -> bool:
+        if action == "back":  # esc on the first screen leaves the search box, never quits
+            return True
+        return super().allowed(action, parameters)
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "back":  # esc on the first screen: leave the search box, never quit
+        if action == "back":
             return self.typing()
         return super().check_action(action, parameters)
 

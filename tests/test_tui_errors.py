@@ -1,0 +1,138 @@
+"""Errors never freeze the console or show a traceback; an outage shows a banner and ends by itself
+when the database answers again. On SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from authcore.core import AuthCore
+from authcore.db import make_engine
+from authcore.errors import DatabaseUnavailable
+from console.screens.user import UserScreen
+from console.widgets.header import OutageBanner
+from console.widgets.search import SearchBox
+from tests.test_tui_support import (
+    column,
+    make_app,
+    notifications,
+    rows,
+    seed,
+    settle,
+    text_of,
+    type_text,
+)
+
+
+def banner(app) -> OutageBanner:  # type: ignore[no-untyped-def]
+    return app.screen.query_one(OutageBanner)
+
+
+def bad_engine(core: AuthCore, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """An engine that cannot connect: a directory as SQLite file, or a closed PostgreSQL port."""
+    if core.engine.dialect.name == "sqlite":
+        return make_engine(f"sqlite:///{tmp_path}")
+    return make_engine("postgresql+psycopg://postgres:s3cret@127.0.0.1:1/nowhere")
+
+
+async def test_outage_banner_then_recovery_by_itself(core: AuthCore, tmp_path: Path) -> None:
+    seed(core, 0)
+    good = core.users.engine
+    app = make_app(core, retry_interval=0.3)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        core.users.engine = bad_engine(core, tmp_path)  # the database goes away
+        await type_text(pilot, "ali")
+        await settle(pilot)
+        assert app.outage is not None and app.is_running
+        assert banner(app).display
+        shown = text_of(app, "#outage")
+        assert "DATABASE UNAVAILABLE" in shown and "retrying every 0.3s" in shown
+        assert "s3cret" not in shown, "never a password"
+        assert "Traceback" not in shown
+        assert any("database unavailable" in m for m in notifications(app))
+        core.users.engine = good  # it comes back: the periodic retry notices
+        await pilot.pause(0.5)
+        await settle(pilot)
+        assert app.outage is None and not banner(app).display
+        assert "alice@example.com" in column(app, "#users", 0)
+        assert "database is back" in notifications(app)
+
+
+async def test_outage_raised_by_a_service_and_r_retries(core: AuthCore, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    seed(core, 0)
+    app = make_app(core, retry_interval=60)  # no automatic retry: r does it
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+
+        def down(*a, **kw):  # type: ignore[no-untyped-def]
+            raise DatabaseUnavailable("database unavailable (db): connection refused")
+
+        with monkeypatch.context() as m:
+            m.setattr(core.sessions, "for_user", down)
+            app.open_user(core.users.find("alice").id)
+            await settle(pilot)
+            assert isinstance(app.screen, UserScreen)
+            assert banner(app).display and "connection refused" in text_of(app, "#outage")
+            assert rows(app, "#sessions") == []
+        await pilot.press("r")
+        await settle(pilot)
+        assert not banner(app).display
+        assert len(rows(app, "#sessions")) == 4
+        await pilot.press("escape")
+        await settle(pilot)
+        assert not banner(app).display, "the users screen's banner follows the app state"
+
+
+async def test_a_failed_action_changes_nothing(core: AuthCore, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    seed(core, 0)
+    alice = core.users.find("alice")
+    real = core.admin.revoke_tokens
+
+    def refuse(user_id, reason, *, dry_run=False):  # type: ignore[no-untyped-def]
+        if dry_run:
+            return real(user_id, reason, dry_run=True)
+        raise DatabaseUnavailable("database unavailable (db): server closed the connection")
+
+    monkeypatch.setattr(core.admin, "revoke_tokens", refuse)
+    app = make_app(core, retry_interval=60)
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.open_user(alice.id)
+        await settle(pilot)
+        await pilot.press("R")
+        await settle(pilot)
+        await pilot.press("shift+tab")
+        await type_text(pilot, "rotate")
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, UserScreen) and app.is_running
+        msgs = notifications(app)
+        assert any(m.startswith("not done: ") and "nothing was changed" in m for m in msgs)
+    assert core.users.get(alice.id).token_version == alice.token_version
+
+
+async def test_validation_error_is_a_message_not_an_outage(core: AuthCore) -> None:
+    seed(core, 0)
+    app = make_app(core)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        app.query_one(SearchBox).value = "x" * 400
+        await settle(pilot)
+        assert app.outage is None and app.is_running
+        assert "search term too long" in text_of(app, "#status")
+        assert "r retries" in text_of(app, "#status")
+
+
+async def test_unexpected_exception_is_one_line(core: AuthCore, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    seed(core, 0)
+
+    def boom(*a, **kw):  # type: ignore[no-untyped-def]
+        raise RuntimeError("boom\nsecond line")
+
+    monkeypatch.setattr(core.users, "search", boom)
+    app = make_app(core)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        assert app.is_running
+        status = text_of(app, "#status")
+        assert "unexpected RuntimeError: boom" in status and "second line" not in status
+        assert not any("Traceback" in m for m in notifications(app))
