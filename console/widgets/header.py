@@ -41,22 +41,30 @@ class ConsoleHeader(Static):
 
     def _paint(self) -> None:
         width = self.size.width or self.app.size.width
+        for brand, title_max in ((True, 40), (False, 30), (False, 16)):
+            line = self._line(brand, title_max)
+            if width - line.cell_len >= 24:
+                break
+        room = max(width - line.cell_len - 1, 8)
+        line.append_text(safe(middle_cut(self.url, room), max_len=None, style="dim"))
+        self.update(line)
+
+    def _line(self, brand: bool, title_max: int) -> Text:
+        """Everything but the URL: brand (wide terminals), title, READ-ONLY, operator (role)."""
         line = Text(no_wrap=True, overflow="ellipsis", end="")
-        line.append(" authconsole ", style="bold reverse")
+        if brand:
+            line.append(" authconsole ", style="bold reverse")
         line.append(" ")
-        line.append_text(safe(self.title_text, max_len=40, style="bold"))
+        line.append_text(safe(self.title_text, max_len=title_max, style="bold"))
         if self.read_only:
-            line.append("  ")
+            line.append(" ")
             line.append(" READ-ONLY ", style="bold reverse yellow")
         line.append("  op ")
-        line.append_text(safe(self.actor, max_len=40, style="bold"))
+        line.append_text(safe(self.actor, max_len=30, style="bold"))
         line.append(" (")
-        line.append_text(safe(self.role, max_len=20))
-        line.append(")")
-        line.append("  db ")
-        room = width - line.cell_len - 1
-        line.append_text(safe(middle_cut(self.url, max(room, 12)), max_len=None, style="dim"))
-        self.update(line)
+        line.append_text(safe(self.role, max_len=12))
+        line.append(")  db ")
+        return line
 
 
 class OutageBanner(Static):

@@ -1,0 +1,98 @@
+"""Terminal concerns: 80x24 without clipping key information, NO_COLOR, ANSI themes, and
+``run_tui`` wiring (flags, theme variable). On SQLite and PostgreSQL where a database is used."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+import pytest
+
+from authcore.core import AuthCore
+from console import app as app_module
+from console.app import create_app, run_tui
+from tests.test_tui_support import footer_keys, make_app, seed, settle, text_of
+
+
+@pytest.mark.parametrize("kind", ["users", "user", "sessions", "audit", "token"])
+async def test_every_screen_fits_80x24(core: AuthCore, kind: str) -> None:
+    seed(core, 0)
+    app = make_app(core, read_only=True)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        if kind == "user":
+            app.open_user(core.users.find("alice").id)
+        elif kind != "users":
+            app.goto(kind)
+        await settle(pilot)
+        await pilot.press("escape") if kind == "users" else None
+        header = text_of(app, "#console-header")
+        assert "READ-ONLY" in header and "test-operator" in header, header
+        assert len(header) <= 80
+        for fk in app.screen.query("FooterKey"):
+            assert fk.region.right <= 80, f"{kind}: footer key {fk.description!r} clipped"
+        assert footer_keys(app), "the footer shows the screen's keys"
+
+
+async def test_user_screen_footer_holds_every_action_at_80(core: AuthCore) -> None:
+    seed(core, 0)
+    app = make_app(core)
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.open_user(core.users.find("alice").id)
+        await settle(pilot)
+        labels = set(footer_keys(app).values())
+        assert {"Revoke", "Del session", "Del all", "Disable", "Back", "Help"} <= labels
+        for fk in app.screen.query("FooterKey"):
+            assert fk.region.right <= 80, f"footer key {fk.description!r} clipped"
+
+
+async def test_long_url_is_cut_in_the_middle_and_badge_stays(engine, config) -> None:  # type: ignore[no-untyped-def]
+    core = AuthCore(engine, config, actor="op", role="viewer")
+    long_url = "postgresql+psycopg://ops:***@" + "db" * 40 + ".example.internal:5432/auth"
+    core.__class__ = type("LongUrlCore", (AuthCore,), {"url_masked": long_url})
+    app = make_app(core)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        header = text_of(app, "#console-header")
+        assert "READ-ONLY" in header and "(viewer)" in header and "…" in header
+        assert header.rstrip().endswith("5432/auth")
+
+
+async def test_no_color(core: AuthCore, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NO_COLOR", "1")
+    app = make_app(core)
+    assert app.no_color
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        assert app.is_running
+
+
+async def test_ansi_themes(core: AuthCore) -> None:
+    app = create_app(core, theme="textual-ansi")
+    assert app.theme == "ansi-dark"
+    assert {"ansi-dark", "ansi-light"} <= set(app.available_themes)
+    app = create_app(core, theme="ansi-light")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        assert app.theme == "ansi-light" and app.is_running
+
+
+def test_run_tui_wires_flags_and_theme(core: AuthCore, monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: dict[str, Any] = {}
+
+    def fake_run(self) -> None:  # type: ignore[no-untyped-def]
+        seen.update(theme=self.theme, read_only=self.read_only, core=self.core)
+        self._return_code = 0
+
+    monkeypatch.setattr(app_module.AuthConsoleApp, "run", fake_run)
+    monkeypatch.setenv(app_module.THEME_ENV, "textual-ansi")
+
+    class Ctx:
+        args = argparse.Namespace(read_only=True)
+
+        def core(self) -> AuthCore:
+            return core
+
+    assert run_tui(Ctx()) == 0  # type: ignore[arg-type]
+    assert seen == {"theme": "ansi-dark", "read_only": True, "core": core}
+    assert core.read_only, "--read-only makes authcore refuse too"
