@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -98,6 +99,7 @@ class TokenService:
         self._leeway = settings.leeway.total_seconds()
         self._options = {"require": _REQUIRED}
         self._grace = settings.refresh_grace
+        self._strict_check: Callable[[Claims], object] | None = None
 
     # -- issuing -------------------------------------------------------------------------------
     def _sign(self, claims: dict[str, Any]) -> str:
@@ -196,11 +198,21 @@ class TokenService:
         if claims.sid is not None and (row.sid is None or row.expires_at <= utcnow()):
             raise SessionInvalid("session ended")
 
+    def set_strict_check(
+        self, check: Callable[[Claims], object] | None
+    ) -> Callable[[Claims], object] | None:
+        """Route ``verify_access(strict=True)``'s live check through ``check`` (e.g. a
+        ``Verifier``'s cache, see ``authcore.verifier``); ``None`` restores the per-call database
+        check. ``check`` raises ``TokenRevoked``/``UserDisabled``/``SessionInvalid`` to refuse.
+        Returns the previous check."""
+        previous, self._strict_check = self._strict_check, check
+        return previous
+
     def verify_access(self, token: str, *, strict: bool = False) -> Claims:
         """Signature and claims; ``strict`` also checks version, disabled flag and session."""
         claims = self.decode(token, "access")
         if strict:
-            self._check_live(claims)
+            (self._strict_check or self._check_live)(claims)
         return claims
 
     def verify_refresh(self, token: str) -> Claims:
