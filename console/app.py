@@ -21,7 +21,7 @@ from textual.worker import Worker
 from authcore.timeutil import utcnow
 from console.palette import ConsoleCommands
 from console.safe import notify_safe
-from console.screens.base import ConsoleScreen
+from console.screens.base import KEY_HELP, ConsoleScreen
 from console.screens.help import HelpScreen
 from console.screens.users import UsersScreen
 from console.workers import READ_GROUPS, WRITE_GROUPS, describe
@@ -196,8 +196,8 @@ def help_rows(screen: ConsoleScreen) -> list[tuple[str, str]]:
         name, params = _parse_action(binding.action)
         if not screen.allowed(name, params):
             continue
-        row = (app.get_key_display(Binding(key, binding.action)), binding.tooltip or
-               binding.description)
+        row = (app.get_key_display(Binding(key, binding.action)),
+               binding.tooltip or KEY_HELP.get(binding.action, binding.description))
         if row not in rows:
             rows.append(row)
     return rows + TABLE_KEYS + GLOBAL_KEYS

@@ -45,12 +45,25 @@ def describe(exc: BaseException | None, *, writing: bool = False) -> Problem:
         return Problem(f"refused: {exc}".replace("refused: refused: ", "refused: "))
     if isinstance(exc, NotFound | ValidationError | AuthCoreError):
         return Problem(prefix + str(exc))
+    if _connection_error(exc):  # a driver error authcore did not translate: still an outage
+        orig = getattr(exc, "orig", None) or exc
+        first = (str(orig).strip().splitlines() or [type(orig).__name__])[0]
+        return Problem(f"{prefix}database unavailable: {first}", outage=True)
     if type(exc).__module__.startswith("sqlalchemy"):
         orig = getattr(exc, "orig", None) or exc
         first = (str(orig).strip().splitlines() or [type(orig).__name__])[0]
         return Problem(f"{prefix}the database refused: {first}")
     detail = (str(exc).strip().splitlines() or [""])[0]
     return Problem(f"{prefix}unexpected {type(exc).__name__}" + (f": {detail}" if detail else ""))
+
+
+_DRIVERS = ("sqlite3", "psycopg", "sqlalchemy")
+
+
+def _connection_error(exc: BaseException) -> bool:
+    """OperationalError / InterfaceError from SQLAlchemy or a driver: the database is away."""
+    return (type(exc).__name__ in ("OperationalError", "InterfaceError")
+            and type(exc).__module__.split(".")[0] in _DRIVERS)
 
 
 def cancelled() -> bool:

@@ -8,6 +8,7 @@ from pathlib import Path
 from authcore.core import AuthCore
 from authcore.db import make_engine
 from authcore.errors import DatabaseUnavailable
+from authcore.users import UserService
 from console.screens.user import UserScreen
 from console.widgets.header import OutageBanner
 from console.widgets.search import SearchBox
@@ -36,11 +37,11 @@ def bad_engine(core: AuthCore, tmp_path: Path):  # type: ignore[no-untyped-def]
 
 async def test_outage_banner_then_recovery_by_itself(core: AuthCore, tmp_path: Path) -> None:
     seed(core, 0)
-    good = core.users.engine
+    good = core.users
     app = make_app(core, retry_interval=0.3)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
-        core.users.engine = bad_engine(core, tmp_path)  # the database goes away
+        core.users = UserService(bad_engine(core, tmp_path))  # the database goes away
         await type_text(pilot, "ali")
         await settle(pilot)
         assert app.outage is not None and app.is_running
@@ -50,7 +51,7 @@ async def test_outage_banner_then_recovery_by_itself(core: AuthCore, tmp_path: P
         assert "s3cret" not in shown, "never a password"
         assert "Traceback" not in shown
         assert any("database unavailable" in m for m in notifications(app))
-        core.users.engine = good  # it comes back: the periodic retry notices
+        core.users = good  # it comes back: the periodic retry notices
         await pilot.pause(0.5)
         await settle(pilot)
         assert app.outage is None and not banner(app).display

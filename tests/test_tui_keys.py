@@ -49,7 +49,8 @@ async def test_help_lists_every_key_of_the_screen(core: AuthCore) -> None:
         shown = text_of(app, "#help-keys")
         for key, what in [("R", "Revoke all tokens"), ("d", "Delete session"),
                           ("D", "Delete all sessions"), ("x", "Disable user"), ("esc", "Back"),
-                          ("y", "Copy id"), ("r", "Refresh"), ("a", "Audit"), ("t", "Token"),
+                          ("y", "Copy the highlighted id"), ("r", "Refresh"), ("a", "Audit log of this user"),
+                          ("t", "Token inspector"),
                           ("s", "Sessions"), ("u", "Users"), ("?", "Help"), ("q", "Back"),
                           ("ctrl+q", "quit"), ("ctrl+p", "palette"), ("enter", "open")]:
             assert any(line.split()[0] == key and what.lower() in line.lower()

@@ -36,7 +36,7 @@ def row(e: AuditRecord) -> list[Text]:
     user = Text("-" if e.target_user_id is None else f"#{e.target_user_id}")
     reason = safe(e.reason)
     if e.target_session:
-        reason = safe_join(safe(e.target_session, style="dim"), Text(" "), reason)
+        reason = safe_join(reason, Text(" · "), safe(e.target_session, style="dim"))
     return [Text(str(e.seq), justify="right"), cells.stamp(e.at), action, user, safe(e.actor),
             reason]
 

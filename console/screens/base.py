@@ -24,6 +24,18 @@ if TYPE_CHECKING:  # pragma: no cover
     from console.app import AuthConsoleApp
 
 
+#: Longer descriptions for the help screen (the footer keeps the short ones).
+KEY_HELP = {
+    "goto('users')": "Users: back to the user search",
+    "goto('sessions')": "Sessions: recent sessions of all users",
+    "goto('audit')": "Audit log, with the hash chain check",
+    "goto('token')": "Token inspector: paste a token to decode it",
+    "copy_id": "Copy the highlighted id (clipboard and on screen)",
+    "reload": "Refresh (and retry after an error)",
+    "focus_filter": "Search / filter box",
+}
+
+
 @dataclass(frozen=True)
 class PaletteCommand:
     """One command palette entry: runs ``action(*params)`` on ``screen`` (check_action applies)."""

@@ -14,7 +14,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, Static
+from textual.widgets import Button, Footer, Input, Label, Static
 
 from console.safe import safe
 
@@ -37,6 +37,8 @@ class ConfirmScreen(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
             yield Label(Text(self.title_text + "?", style="bold"), id="confirm-title")
+            yield Label(Text("What will happen (a dry run of the same call):", style="dim"),
+                        id="confirm-what")
             yield Static(safe(self.summary, max_len=800, wrap=True), id="confirm-summary",
                          markup=False)
             yield Label(Text.assemble("Reason (required; audited as ",
@@ -50,8 +52,9 @@ class ConfirmScreen(ModalScreen[str | None]):
                 yield Button("Cancel", id="cancel", compact=True)
                 yield Button(self.title_text, id="confirm-button", variant="error",
                              compact=True)
-            yield Label(Text("y confirm · n / esc cancel · tab moves · enter in the reason "
-                             "box confirms", style="dim"), id="confirm-hint")
+            yield Label(Text("y confirm · n, esc cancel · tab next · enter confirms a reason",
+                             style="dim"), id="confirm-hint")
+        yield Footer()
 
     def on_mount(self) -> None:
         self.query_one("#cancel", Button).focus()

@@ -9,7 +9,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Label, Static
+from textual.widgets import Footer, Label, Static
 
 
 class HelpScreen(ModalScreen[None]):
@@ -29,6 +29,7 @@ class HelpScreen(ModalScreen[None]):
             lines = [Text.assemble((k.ljust(width), "bold"), d) for k, d in self.rows]
             yield Static(Text("\n").join(lines), id="help-keys", markup=False)
             yield Label(Text("esc / ? closes", style="dim"))
+        yield Footer()
 
     def action_close(self) -> None:
         self.dismiss(None)

@@ -77,10 +77,10 @@ class SessionsScreen(ConsoleScreen):
     def reload(self) -> None:
         self._debounce = None
         self._text = self.query_one(SearchBox).value.strip()
-        self._load(self._text, None)
+        self._load(self._text)
 
     @work(thread=True, exclusive=True, group="sessions", exit_on_error=False)
-    def _load(self, text: str, before: tuple[datetime, str] | None) -> None:
+    def _load(self, text: str) -> None:
         items = self.core.sessions.recent(limit=self.capp.page_size, text=text)
         if not cancelled():
             self.post_message(SessionsPage(text, items))

@@ -49,7 +49,7 @@ def event_row(e: AuditRecord) -> list[Text]:
               else safe(e.action, style="bold"))
     detail = safe(e.reason)
     if e.target_session:
-        detail = safe_join(safe(e.target_session, style="dim"), Text(" "), detail)
+        detail = safe_join(detail, Text(" · "), safe(e.target_session, style="dim"))
     return [cells.stamp(e.at), action, safe(e.actor), detail]
 
 
@@ -58,7 +58,7 @@ class UserScreen(ConsoleScreen):
     KIND = "user"
     BINDINGS: ClassVar[list[BindingType]] = [
         *(Binding(a.key, a.name, a.short, tooltip=a.title) for a in ACTIONS.values()),
-        Binding("a", "goto('audit')", "Audit", show=False),
+        Binding("a", "goto('audit')", "Audit", show=False, tooltip="Audit log of this user"),
         Binding("tab", "app.focus_next", "Next table", show=False),
     ]
 

@@ -58,6 +58,7 @@ class UsersScreen(ConsoleScreen):
         self._loading_more = False
         self._records: dict[str, UserRecord] = {}
         self._debounce: Timer | None = None
+        self._open_after_search = False  # enter came before the debounce fired
 
     def compose_body(self) -> ComposeResult:
         yield UserSearchBox("search users: email, username, name or id", id="search")
@@ -168,8 +169,6 @@ class UsersScreen(ConsoleScreen):
                 self._search(self._query)
                 return
         self._open_highlighted()
-
-    _open_after_search = False
 
     def _open_highlighted(self) -> None:
         key = self.query_one(KeyedTable).highlighted_key
