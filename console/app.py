@@ -200,7 +200,8 @@ def help_rows(screen: ConsoleScreen) -> list[tuple[str, str]]:
                binding.tooltip or KEY_HELP.get(binding.action, binding.description))
         if row not in rows:
             rows.append(row)
-    return rows + TABLE_KEYS + GLOBAL_KEYS
+    keys = {k for k, _d in rows}
+    return rows + [(k, d) for k, d in TABLE_KEYS + GLOBAL_KEYS if k not in keys]
 
 
 def _parse_action(action: str) -> tuple[str, tuple[object, ...]]:

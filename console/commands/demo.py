@@ -17,15 +17,34 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.set_defaults(func=run)
 
 
-def _progress(done: int, total: int) -> None:
-    if not sys.stderr.isatty():
-        return
-    width = 30
-    filled = int(width * done / total) if total else width
-    sys.stderr.write(f"\r  users [{'#' * filled}{'.' * (width - filled)}] {done:,}/{total:,}")
-    if done >= total:
-        sys.stderr.write("\n")
-    sys.stderr.flush()
+class Progress:
+    """A one-line progress bar on stderr (only on a terminal): users, sessions, rate, ETA."""
+
+    WIDTH = 30
+
+    def __init__(self, stream=None) -> None:  # type: ignore[no-untyped-def]
+        import time
+
+        self.stream = stream or sys.stderr
+        self.clock = time.monotonic
+        self.start = self.clock()
+        self.enabled = bool(getattr(self.stream, "isatty", lambda: False)())
+
+    def __call__(self, done: int, total: int, sessions: int) -> None:
+        if not self.enabled:
+            return
+        elapsed = max(self.clock() - self.start, 1e-9)
+        frac = done / total if total else 1.0
+        filled = int(self.WIDTH * frac)
+        rate = done / elapsed
+        eta = (total - done) / rate if rate and done < total else 0.0
+        tail = f"eta {eta:,.0f}s" if done < total else f"{elapsed:,.1f}s"
+        self.stream.write(f"\r  [{'#' * filled}{'.' * (self.WIDTH - filled)}] {frac:4.0%} "
+                          f"{done:,}/{total:,} users, {sessions:,} sessions, "
+                          f"{rate:,.0f} users/s, {tail}\x1b[K")
+        if done >= total:
+            self.stream.write("\n")
+        self.stream.flush()
 
 
 def run(ctx) -> int:  # type: ignore[no-untyped-def]
@@ -57,7 +76,7 @@ def run(ctx) -> int:  # type: ignore[no-untyped-def]
         st = migrate.upgrade(engine)
         summary = demo.seed(engine, args.users, rng_seed=args.seed,
                             refresh_ttl=cfg.tokens.refresh_ttl,
-                            progress=None if ctx.json else _progress)
+                            progress=None if ctx.json else Progress())
     finally:
         engine.dispose()
     masked = mask_url(url)

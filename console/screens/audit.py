@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import ClassVar
 
 from rich.text import Text
@@ -11,12 +12,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.timer import Timer
-from textual.widgets import Input, Static
+from textual.widgets import Input, Label, Static
 
 from authcore.audit import AuditRecord, ChainReport, list_events, verify_chain
 from authcore.errors import NotFound
 from console.messages import AuditPage, ChainChecked
-from console.safe import safe, safe_join
+from console.safe import safe, safe_join, safe_lines
 from console.screens.base import ConsoleScreen
 from console.widgets import cells
 from console.widgets.search import SearchBox
@@ -39,6 +40,21 @@ def row(e: AuditRecord) -> list[Text]:
         reason = safe_join(reason, Text(" · "), safe(e.target_session, style="dim"))
     return [Text(str(e.seq), justify="right"), cells.stamp(e.at), action, user, safe(e.actor),
             reason]
+
+
+def event_detail(e: AuditRecord) -> Text:
+    """Two lines for the highlighted event: who/what/when, then the reason and details."""
+    line1 = safe_join(Text(f"seq {e.seq} · "), cells.stamp(e.at), Text(" UTC · "),
+                      safe(e.action, style="bold"), Text(" by "), safe(e.actor, style="bold"))
+    if e.target_user_id is not None:
+        line1.append(f" · user #{e.target_user_id}")
+    if e.target_session:
+        line1.append_text(safe_join(Text(" · "), safe(e.target_session)))
+    line2 = safe_join(Text("reason: ", style="dim"), safe(e.reason or "-"))
+    if e.details:
+        details = json.dumps(e.details, ensure_ascii=True, sort_keys=True, default=str)
+        line2.append_text(safe_join(Text("  details: ", style="dim"), safe(details, max_len=300)))
+    return safe_lines([line1, line2])
 
 
 def chain_text(report: ChainReport) -> Text:
@@ -72,10 +88,13 @@ class AuditScreen(ConsoleScreen):
     def compose_body(self) -> ComposeResult:
         user, action = self._filters
         with Horizontal(id="audit-filters"):
-            yield SearchBox("user: email, username or id", id="user-filter", value=user)
-            yield SearchBox("action: e.g. revoke_tokens", id="action-filter", value=action)
+            yield Label(Text("user ", style="bold"))
+            yield SearchBox("email, username or id", id="user-filter", value=user)
+            yield Label(Text(" action ", style="bold"))
+            yield SearchBox("e.g. revoke_tokens", id="action-filter", value=action)
         yield Static(Text("verifying the hash chain…", style="dim"), id="chain", markup=False)
         yield KeyedTable(COLUMNS, id="audit")
+        yield Static(id="event-detail", markup=False)
 
     def on_mount(self) -> None:
         self.query_one(KeyedTable).focus()
@@ -161,6 +180,7 @@ class AuditScreen(ConsoleScreen):
             self._oldest = message.events[-1].seq
         self.query_one(KeyedTable).sync([(str(e.seq), row(e)) for e in message.events],
                                         append=message.append)
+        self._show_event(self.query_one(KeyedTable).highlighted_key)
         if message.append:
             return
         n = len(self._records)
@@ -171,6 +191,18 @@ class AuditScreen(ConsoleScreen):
             parts.append(f"action {self._filters[1]}")
         parts.append("newest first" + ("" if self._exhausted else " (more below)"))
         self.say(safe(" · ".join(parts) + " · enter opens the user", max_len=300, style="dim"))
+
+    @on(KeyedTable.RowHighlighted, "#audit")
+    def _highlighted(self, event: KeyedTable.RowHighlighted) -> None:
+        self._show_event(event.row_key.value)
+
+    def _show_event(self, key: str | None) -> None:
+        pane = self.query_one("#event-detail", Static)
+        e = self._records.get(key or "")
+        if e is None:
+            pane.update(Text("no event highlighted", style="dim"))
+            return
+        pane.update(event_detail(e))
 
     @on(KeyedTable.NearEnd, "#audit")
     def _near_end(self) -> None:

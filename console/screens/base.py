@@ -30,7 +30,7 @@ KEY_HELP = {
     "goto('sessions')": "Sessions: recent sessions of all users",
     "goto('audit')": "Audit log, with the hash chain check",
     "goto('token')": "Token inspector: paste a token to decode it",
-    "copy_id": "Copy the highlighted id (clipboard and on screen)",
+    "copy_id": "Copy the highlighted id (also shown on screen)",
     "reload": "Refresh (and retry after an error)",
     "focus_filter": "Search / filter box",
 }

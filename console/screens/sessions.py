@@ -11,11 +11,11 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.timer import Timer
-from textual.widgets import Input
+from textual.widgets import Input, Static
 
 from authcore.sessions import SessionRecord
 from console.messages import SessionsPage
-from console.safe import safe
+from console.safe import safe, safe_join, safe_lines
 from console.screens.base import ConsoleScreen
 from console.widgets import cells
 from console.widgets.search import SearchBox
@@ -55,6 +55,7 @@ class SessionsScreen(ConsoleScreen):
         yield SearchBox("filter: IP prefix, user-agent text or session id (/ to type)",
                         id="filter", value=self._text)
         yield KeyedTable(COLUMNS, id="sessions-all")
+        yield Static(id="session-detail", markup=False)
 
     def on_mount(self) -> None:
         self.query_one(KeyedTable).focus()
@@ -105,13 +106,32 @@ class SessionsScreen(ConsoleScreen):
         if message.items:
             last = message.items[-1]
             self._last = (last.created_at, last.public_id)
-        self.query_one(KeyedTable).sync([(s.public_id, row(s, now)) for s in message.items],
-                                        append=message.append)
+        table = self.query_one(KeyedTable)
+        table.sync([(s.public_id, row(s, now)) for s in message.items], append=message.append)
+        self._show(table.highlighted_key)
         n = len(self._records)
         what = f" matching {message.text!r}" if message.text else ""
         more = "" if self._exhausted else " (more below)"
         self.say(safe(f"{n} session{'s' if n != 1 else ''}{what}, newest first{more} · "
                       "enter opens the user", max_len=300, style="dim"))
+
+    @on(KeyedTable.RowHighlighted, "#sessions-all")
+    def _highlighted(self, event: KeyedTable.RowHighlighted) -> None:
+        self._show(event.row_key.value)
+
+    def _show(self, key: str | None) -> None:
+        s = self._records.get(key or "")
+        pane = self.query_one("#session-detail", Static)
+        if s is None:
+            pane.update(Text("no session highlighted", style="dim"))
+            return
+        now = self.capp.clock()
+        line1 = safe_join(safe(s.email, style="bold"), Text(f" (#{s.user_id}) · "),
+                          cells.ident(s.public_id), Text(" · ip "), safe(s.first_ip),
+                          Text(" → "), safe(s.last_ip), Text(" · expires "),
+                          cells.rel(s.expires_at, now))
+        pane.update(safe_lines([line1, safe(s.user_agent or "(no user agent)",
+                                            style="italic")]))
 
     @on(KeyedTable.NearEnd, "#sessions-all")
     def _near_end(self) -> None:

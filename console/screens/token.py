@@ -44,7 +44,7 @@ def show(value: Any, max_len: int = 300) -> Text:
     return safe(text, max_len=max_len, wrap=True)
 
 
-def kv(rows: list[tuple[str, Any]], width: int = 12) -> Text:
+def kv(rows: list[tuple[str, Any]], width: int = 14) -> Text:
     lines = []
     for key, value in rows:
         line = safe(key.ljust(width), max_len=40, style="bold")
@@ -101,7 +101,13 @@ def render_panels(report: dict[str, Any]) -> dict[str, Text]:
         claim_rows.append((str(report.get("payload_type") or "payload"),
                            report.get("payload_text")))
     for name, check in (report.get("claims") or {}).items():
-        claim_rows.append((f"check {name}", check))
+        if isinstance(check, dict) and "ok" in check:
+            ok = check.get("ok")
+            cell = Text("✓ " if ok else "✗ ", style="bold green" if ok else "bold red")
+            cell.append_text(safe(check.get("detail") or "", max_len=300, wrap=True))
+            claim_rows.append((f"check {name}", cell))
+        else:
+            claim_rows.append((f"check {name}", check))
     claims = kv(claim_rows)
 
     sig = report.get("signature") or {}
@@ -129,7 +135,7 @@ def render_panels(report: dict[str, Any]) -> dict[str, Text]:
         if key in user and user[key] not in (None, []):
             live_rows.append((key, user[key]))
     return {"verdict": verdict, "header": header, "claims": claims, "signature": signature,
-            "warnings": warnings, "live": kv(live_rows, width=14)}
+            "warnings": warnings, "live": kv(live_rows, width=19)}
 
 
 class TokenScreen(ConsoleScreen):
