@@ -204,3 +204,34 @@ async def test_footer_and_header_at_80x24(core: AuthCore) -> None:
             assert want in keys.values(), keys
         for fk in app.screen.query("FooterKey"):
             assert fk.region.right <= 80, f"footer key {fk.description!r} clipped"
+
+
+async def test_new_query_puts_the_cursor_on_the_first_result(core: AuthCore) -> None:
+    seed(core, 60)
+    app = make_app(core)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await type_text(pilot, "a")
+        await settle(pilot)
+        await pilot.press("down", "down", "down", "down")  # into the table, 3 rows down
+        assert table(app, "#users").cursor_row == 3
+        await pilot.press("slash")
+        await type_text(pilot, "l")
+        await settle(pilot)
+        assert table(app, "#users").cursor_row == 0
+        first = column(app, "#users", 0)[0]
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, UserScreen)
+        assert first in text_of(app, "#profile")
+
+
+async def test_scrolling_to_the_end_fetches_the_next_page(core: AuthCore) -> None:
+    seed(core, 80)
+    app = make_app(core, page_size=30)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        t = table(app, "#users")
+        assert len(t.keys) == 30 and t.cursor_row == 0
+        t.scroll_to(y=t.max_scroll_y, animate=False)  # a mouse wheel would do the same
+        await settle(pilot)
+        assert len(t.keys) == 60 and t.cursor_row == 0

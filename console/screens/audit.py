@@ -84,6 +84,7 @@ class AuditScreen(ConsoleScreen):
         self._oldest: int | None = None
         self._resolved: int | None = None
         self._debounce: Timer | None = None
+        self._shown: tuple[str, str] | None = None
 
     def compose_body(self) -> ComposeResult:
         user, action = self._filters
@@ -179,7 +180,9 @@ class AuditScreen(ConsoleScreen):
         if message.events:
             self._oldest = message.events[-1].seq
         self.query_one(KeyedTable).sync([(str(e.seq), row(e)) for e in message.events],
-                                        append=message.append)
+                                        append=message.append,
+                                        top=message.filters != self._shown)
+        self._shown = message.filters
         self._show_event(self.query_one(KeyedTable).highlighted_key)
         if message.append:
             return

@@ -50,6 +50,7 @@ class SessionsScreen(ConsoleScreen):
         self._exhausted = False
         self._loading_more = False
         self._debounce: Timer | None = None
+        self._shown: str | None = None
 
     def compose_body(self) -> ComposeResult:
         yield SearchBox("filter: IP prefix, user-agent text or session id (/ to type)",
@@ -107,7 +108,9 @@ class SessionsScreen(ConsoleScreen):
             last = message.items[-1]
             self._last = (last.created_at, last.public_id)
         table = self.query_one(KeyedTable)
-        table.sync([(s.public_id, row(s, now)) for s in message.items], append=message.append)
+        table.sync([(s.public_id, row(s, now)) for s in message.items], append=message.append,
+                   top=message.text != self._shown)
+        self._shown = message.text
         self._show(table.highlighted_key)
         n = len(self._records)
         what = f" matching {message.text!r}" if message.text else ""

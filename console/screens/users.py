@@ -59,6 +59,7 @@ class UsersScreen(ConsoleScreen):
         self._records: dict[str, UserRecord] = {}
         self._debounce: Timer | None = None
         self._open_after_search = False  # enter came before the debounce fired
+        self._shown: str | None = None  # the query the table shows
 
     def compose_body(self) -> ComposeResult:
         yield UserSearchBox("search users: email, username, name or id", id="search")
@@ -113,7 +114,8 @@ class UsersScreen(ConsoleScreen):
             self._records.update({str(u.id): u for u in message.page.items})
         else:
             self._records = {str(u.id): u for u in message.page.items}
-        table.sync(rows, append=message.append)
+        table.sync(rows, append=message.append, top=message.query != self._shown)
+        self._shown = message.query
         self._next = message.page.next
         n = len(self._records)
         more = " (more below)" if self._next else ""

@@ -126,8 +126,9 @@ class KeyedTable(DataTable[Text]):
             index = self.get_row_index(key)
         self.move_cursor(row=min(max(index, 0), self.row_count - 1), animate=False)
 
-    def sync(self, rows: Sequence[Row], *, append: bool = False) -> None:
-        """Show ``rows`` (in order); update in place when the keys allow it, keep the cursor."""
+    def sync(self, rows: Sequence[Row], *, append: bool = False, top: bool = False) -> None:
+        """Show ``rows`` (in order); update in place when the keys allow it, keep the cursor
+        (``top``: a new question, so the cursor goes to the first row)."""
         with self.app.batch_update():
             if append:
                 for key, cells in rows:
@@ -139,7 +140,7 @@ class KeyedTable(DataTable[Text]):
             new = {k: list(c) for k, c in rows}
             old_keys = list(self._data_rows)
             kept = [k for k in old_keys if k in new]
-            if self.columns and kept == list(new):  # only removals and updates: in place
+            if self.columns and kept == list(new) and not top:  # removals and updates: in place
                 for k in old_keys:
                     if k not in new:
                         self.remove_row(k)
@@ -149,7 +150,7 @@ class KeyedTable(DataTable[Text]):
                             self.update_cell(k, self._cols[i].key, cells[i])
                 self._data_rows = new
                 return
-            key, index = self.highlighted_key, self.cursor_row
+            key, index = (None, 0) if top else (self.highlighted_key, self.cursor_row)
             self._data_rows = new
             if not self.columns:
                 return
@@ -161,3 +162,8 @@ class KeyedTable(DataTable[Text]):
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         if self.row_count and event.cursor_row >= self.row_count - self._near_end:
             self.post_message(self.NearEnd(self))
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        if self.row_count and self.max_scroll_y > 0 and new_value >= self.max_scroll_y - 1:
+            self.post_message(self.NearEnd(self))  # scrolled (wheel, page) to the end
