@@ -167,7 +167,7 @@ class AuthConsoleApp(App[int]):
 
     def _retry(self) -> None:
         screen = self.console_screen()
-        if self.outage is not None and screen is not None:
+        if self.outage is not None and screen is not None and not screen.busy():
             screen.reload()
 
 

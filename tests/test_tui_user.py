@@ -233,3 +233,23 @@ async def test_reuse_events_are_shown_distinctly(core: AuthCore) -> None:
         assert cell.plain == "⚠ refresh_reuse_detected"
         assert "red" in str(cell.style) and "reverse" in str(cell.style)
         assert "refresh token reuse" in text_of(app, "#events-label")
+
+
+async def test_slow_database_refresh_is_not_starved(core: AuthCore, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A load slower than the refresh interval is not cancelled by the next refresh."""
+    import time
+
+    seed(core, 0)
+    real = core.sessions.for_user
+
+    def slow(*a, **kw):  # type: ignore[no-untyped-def]
+        time.sleep(0.4)
+        return real(*a, **kw)
+
+    monkeypatch.setattr(core.sessions, "for_user", slow)
+    app = make_app(core, refresh_interval=0.1)
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.open_user(core.users.find("alice").id)
+        await pilot.pause(1.2)
+        await settle(pilot)
+        assert len(rows(app, "#sessions")) == 4

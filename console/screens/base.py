@@ -112,6 +112,11 @@ class ConsoleScreen(Screen[None]):
     def reload(self) -> None:
         """Fetch everything this screen shows again (the retry after an error)."""
 
+    def busy(self, group: str | None = None) -> bool:
+        """A worker of this screen (in ``group``) is still waiting for the database."""
+        return any(w.node is self and (group is None or w.group == group) and not w.is_finished
+                   for w in self.app.workers)
+
     def current_id(self) -> str | None:
         """The id under the cursor, for ``y``."""
         return None

@@ -87,7 +87,9 @@ class UserScreen(ConsoleScreen):
         self._refresh_timer = self.set_interval(self.capp.refresh_interval, self._periodic_refresh)
 
     def _periodic_refresh(self) -> None:
-        if self.capp.outage is None and self.app.screen is self:
+        # not under a dialog, not during an outage (the app retries), and never on top of a load
+        # that is still running: on a slow database a refresh would cancel the one before it
+        if self.capp.outage is None and self.app.screen is self and not self.busy("user"):
             self.reload()
 
     # -- loading ---------------------------------------------------------------------------
