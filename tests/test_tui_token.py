@@ -86,6 +86,10 @@ async def test_garbage_and_clear(core: AuthCore) -> None:
         await settle(pilot)
         assert "paste a token" in text_of(app, "#panel-verdict")
         assert app.screen.query_one(TextArea).text == ""
+        assert isinstance(app.focused, TextArea)
+        await pilot.press("escape")  # the paste box does not swallow esc: back
+        await settle(pilot)
+        assert not isinstance(app.screen, TokenScreen) and app.is_running
 
 
 async def test_hostile_claims_render_inert_and_controls_are_removed(core: AuthCore) -> None:
