@@ -61,7 +61,9 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         args = {"connect_timeout": PG_CONNECT_TIMEOUT_S, "application_name": "authcore"}
         args.update(kwargs.pop("connect_args", {}))
         kwargs.setdefault("pool_pre_ping", True)
-        return create_engine(u, connect_args=args, **kwargs)
+        engine = create_engine(u, connect_args=args, **kwargs)
+        _setup_psycopg(engine)
+        return engine
     raise ValidationError(f"unsupported database {backend!r}: use sqlite:/// or postgresql+psycopg://")
 
 
@@ -80,6 +82,29 @@ def _setup_sqlite(engine: Engine) -> None:
     def _on_begin(conn: Connection) -> None:
         immediate = conn.get_execution_options().get("authcore_write", False)
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+NO_PREPARE = "authcore_no_prepare"
+
+
+def _setup_psycopg(engine: Engine) -> None:
+    """Statements marked ``execution_options(authcore_no_prepare=True)`` are never prepared.
+
+    psycopg 3 prepares a statement server-side once it has run 5 times (``prepare_threshold``);
+    after that PostgreSQL may switch to a generic plan, made without the parameter values. For
+    search that is a trap: the generic plan for ``search_text LIKE $1`` or a prefix range cannot
+    use what the value says (which trigrams, how selective) and walks the table, ~90x slower.
+    Search statements opt out (an unnamed statement is planned for its values on each run);
+    every other statement keeps psycopg's default, so the hot paths (session resolve, refresh
+    check, revoke) still skip parsing and planning once prepared.
+    """
+
+    @event.listens_for(engine, "do_execute")
+    def _do_execute(cursor: Any, statement: str, parameters: Any, context: Any) -> bool | None:
+        if context.execution_options.get(NO_PREPARE):
+            cursor.execute(statement, parameters, prepare=False)
+            return True
+        return None
 
 
 def is_postgres(engine_or_conn: Engine | Connection) -> bool:

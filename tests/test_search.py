@@ -64,3 +64,99 @@ def test_bad_queries(people: AuthCore) -> None:
 def test_prefix_successor() -> None:
     assert prefix_successor("abc") == "abd"
     assert prefix_successor("a\U0010ffff") == "b"
+
+
+# -- contains (substring) search: trigram index, after the prefix phases ------------------------
+
+@pytest.fixture
+def mixed(core: AuthCore) -> AuthCore:
+    rows = [
+        ("ann@example.com", "annie", "Ann Smith"),            # prefix 'ann' (email)
+        ("joanna@example.com", "jo", "Joanna Banner"),        # contains 'ann' (email, name)
+        ("zed@example.com", "hannah9", "Zed"),                # contains 'ann' (username)
+        ("bob@example.com", "annabel", "Bob"),                # prefix 'ann' (username)
+        ("carl@example.com", "carl", "Annette Carl"),         # prefix 'ann' (display name)
+        ("x.ANN.y@example.org", "xy", "Upper"),               # contains, case-insensitive
+        ("nobody@example.com", "nobody", "No Match"),
+        ("pct%_x@example.com", "pct", "Percent 100%_ sure"),  # literal wildcards
+        ('q"uote@example.com', "quote", 'Say "hi"'),          # FTS5 quote escaping
+    ]
+    for email, username, name in rows:
+        core.users.create(email, username, name)
+    return core
+
+
+def _emails(core: AuthCore, q: str, limit: int = 50) -> list[str]:
+    return [u.email for u in core.users.search(q, limit=limit).items]
+
+
+def test_contains_after_prefix_phases(mixed: AuthCore) -> None:
+    emails = _emails(mixed, "ann")
+    # prefix phases first (email, username, display name), then substring hits by id
+    assert emails == ["ann@example.com", "bob@example.com", "carl@example.com",
+                      "joanna@example.com", "zed@example.com", "x.ANN.y@example.org"]
+
+
+def test_short_terms_are_prefix_only(mixed: AuthCore) -> None:
+    assert _emails(mixed, "an") == ["ann@example.com", "bob@example.com", "carl@example.com"]
+    assert _emails(mixed, "nn") == []  # would be a substring hit, but 2 characters: prefix only
+
+
+def test_contains_is_literal(mixed: AuthCore) -> None:
+    assert _emails(mixed, "0%_") == ["pct%_x@example.com"]
+    assert _emails(mixed, "t%_") == ["pct%_x@example.com"]
+    assert _emails(mixed, "%_x") == ["pct%_x@example.com"]
+    assert _emails(mixed, "x%x") == []
+    assert _emails(mixed, '"hi"') == ['q"uote@example.com']
+    assert _emails(mixed, 'q"u') == ['q"uote@example.com']  # prefix phase
+    assert _emails(mixed, '"u') == []  # 2 characters
+    assert _emails(mixed, 'y "h') == ['q"uote@example.com']
+    for q in ('"', '""', '" OR "', "NEAR(", "a*", "*", "^ann", "ann AND zed", "-ann", "col:ann"):
+        for u in mixed.users.search(q).items:  # FTS5 syntax is never interpreted
+            text = f"{u.email}\x01{u.username}\x01{u.display_name}".lower()
+            assert q.lower().strip() in text
+
+
+def test_contains_pages_cover_everything_once(mixed: AuthCore) -> None:
+    full = _emails(mixed, "ann")
+    seen, after = [], None
+    for _ in range(20):
+        page = mixed.users.search("ann", limit=2, after=after)
+        seen += [u.email for u in page.items]
+        if page.next is None:
+            break
+        after = page.next
+    assert seen == full
+
+
+def test_exact_id_then_contains(mixed: AuthCore) -> None:
+    u = mixed.users.create("user100200@example.com", "u100200", "Numbers")
+    hit = mixed.users.search(str(u.id)).items
+    assert hit[0].id == u.id
+    assert len({x.id for x in hit}) == len(hit)  # the exact hit is not repeated by later phases
+
+
+def test_trigram_index_follows_updates_and_deletes(mixed: AuthCore) -> None:
+    from sqlalchemy import delete, update
+
+    from authcore.models import users
+
+    uid = mixed.users.find("zed@example.com").id
+    with mixed.engine.begin() as conn:
+        conn.execute(update(users).where(users.c.id == uid).values(username="quuxian"))
+    assert "zed@example.com" not in _emails(mixed, "hannah")
+    assert _emails(mixed, "uxia") == ["zed@example.com"]
+    with mixed.engine.begin() as conn:  # a version bump does not disturb the index
+        conn.execute(update(users).where(users.c.id == uid)
+                     .values(token_version=users.c.token_version + 1))
+    assert _emails(mixed, "uxia") == ["zed@example.com"]
+    with mixed.engine.begin() as conn:
+        conn.execute(delete(users).where(users.c.id == uid))
+    assert _emails(mixed, "uxia") == []
+
+
+def test_explain_reports_each_phase(mixed: AuthCore) -> None:
+    plans = dict(mixed.users.explain("ann"))
+    assert sorted(plans) == [1, 2, 3, 4]
+    assert all(plans.values())
+    assert [p for p, _ in mixed.users.explain("an")] == [1, 2, 3]

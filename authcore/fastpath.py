@@ -1,0 +1,243 @@
+"""Hot single-statement reads: a Core statement compiled once, run on a per-thread connection.
+
+Session resolve and the refresh check are one indexed SELECT each. Through ``Connection.execute``
+they pay, per call, a pool checkout and return (plus a ping on PostgreSQL), an explicit
+``BEGIN``/``ROLLBACK`` pair, cache-key generation and result-object construction: on SQLite ten
+times the cost of the query itself. ``HotQuery`` keeps what SQLAlchemy decides (the SQL text it
+compiles for the dialect, the bind and result processors of each column type, so values convert
+exactly as they do everywhere else) and drops the per-call machinery:
+
+* connections come from a small stack of idle autocommit connections per engine (a single
+  SELECT is atomic on its own): taking and returning one is a list pop/append. Each was created
+  by the engine's pool and then detached from it, so the engine's ``connect`` setup ran (SQLite
+  pragmas); ``engine.dispose()`` closes them;
+* a connection inherited across ``fork`` is never used by the child (it opens its own);
+* a broken connection (server restart, network) is dropped and the call retried once on a fresh
+  one; if that fails too the caller gets ``DatabaseUnavailable``, as from ``read_conn``;
+* an engine with cursor event listeners (tracing/APM instrumentation, statement-counting tests)
+  is observed: the same SQL then runs through a SQLAlchemy connection so the listeners see it.
+
+On PostgreSQL psycopg still prepares the statement after a few runs (the plan for an equality on
+a unique index is the same for every value).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+import weakref
+from collections import namedtuple
+from collections.abc import Iterator
+from typing import Any
+
+from sqlalchemy import Engine, event, exc
+
+from authcore.db import NO_PREPARE, read_conn, translate_errors
+
+MAX_IDLE = 8
+_trace: list[tuple[str, Any]] | None = None
+
+
+@contextlib.contextmanager
+def tracing() -> Iterator[list[tuple[str, Any]]]:
+    """Collect the ``(sql, driver parameters)`` every hot query runs meanwhile (benchmarks
+    replay them through the raw driver; tests read them)."""
+    global _trace
+    seen: list[tuple[str, Any]] = []
+    previous, _trace = _trace, seen
+    try:
+        yield seen
+    finally:
+        _trace = previous
+
+
+class _Connections:
+    """Idle autocommit DBAPI connections of one engine, shared by its hot queries."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = weakref.ref(engine)  # the registry must not keep engines alive
+        self.idle: list[Any] = []
+        self.pid = os.getpid()
+        event.listen(engine, "engine_disposed", lambda _engine: self.close_all())
+
+    def get(self) -> Any:
+        if self.pid != os.getpid():  # forked: the parent's sockets are not ours to use
+            self.idle, self.pid = [], os.getpid()
+        try:
+            return self.idle.pop()
+        except IndexError:
+            pass
+        engine = self._engine()
+        assert engine is not None
+        dbapi_error = engine.dialect.loaded_dbapi.Error
+        with translate_errors(engine):
+            try:
+                fairy = engine.raw_connection()
+            except dbapi_error as e:  # the pool raises driver errors as they are
+                raise exc.DBAPIError.instance(None, None, e, dbapi_error,
+                                              connection_invalidated=True) from None
+            fairy.detach()  # ours now; the pool opens another when it needs one
+        dbapi = fairy.dbapi_connection
+        if engine.dialect.name == "postgresql":
+            dbapi.autocommit = True
+        return dbapi
+
+    def put(self, conn: Any) -> None:
+        if self.pid == os.getpid() and len(self.idle) < MAX_IDLE:
+            self.idle.append(conn)
+        else:
+            self.discard(conn)
+
+    def discard(self, conn: Any) -> None:
+        if self.pid != os.getpid():
+            return
+        try:
+            conn.close()
+        except Exception:  # noqa: BLE001 - broken already
+            pass
+
+    def close_all(self) -> None:
+        idle, self.idle = self.idle, []
+        for conn in idle:
+            self.discard(conn)
+
+
+_REGISTRY: weakref.WeakKeyDictionary[Engine, _Connections] = weakref.WeakKeyDictionary()
+_REGISTRY_LOCK = threading.Lock()
+
+
+def connections(engine: Engine) -> _Connections:
+    conns = _REGISTRY.get(engine)
+    if conns is None:
+        with _REGISTRY_LOCK:
+            conns = _REGISTRY.get(engine)
+            if conns is None:
+                conns = _REGISTRY[engine] = _Connections(engine)
+    return conns
+
+
+class HotQuery:
+    """A statement compiled once; ``first``/``rows`` run it on this thread's connection.
+
+    ``prepare=False`` keeps psycopg from preparing it (see ``authcore.db.NO_PREPARE``).
+    """
+
+    def __init__(self, engine: Engine, stmt: Any, *, prepare: bool | None = None) -> None:
+        self.engine = engine
+        self.stmt = stmt
+        self._pg = engine.dialect.name == "postgresql"
+        self._prepare = prepare
+        self._conns = connections(engine)
+        self._ready = False
+
+    def _compile(self) -> None:
+        """Compile for the dialect (after a first connection: the dialect is initialized)."""
+        dialect, stmt = self.engine.dialect, self.stmt
+        compiled = stmt.compile(dialect=dialect)
+        self.sql = str(compiled)
+        self._order: tuple[str, ...] | None = (tuple(compiled.positiontup or ())
+                                               if compiled.positional else None)
+        self._names = tuple(compiled.binds)
+        self._defaults = {name: bp.effective_value for name, bp in compiled.binds.items()
+                          if bp.value is not None or bp.callable is not None}
+        # the dialect's implementation of each type: what Connection.execute would apply
+        binds = {name: bp.type.dialect_impl(dialect).bind_processor(dialect)
+                 for name, bp in compiled.binds.items()}
+        self._binds = {k: f for k, f in binds.items() if f is not None}
+        cols = list(stmt.selected_columns)
+        procs = [c.type.dialect_impl(dialect).result_processor(dialect, None) for c in cols]
+        self._conv = tuple((i, p) for i, p in enumerate(procs) if p is not None)
+        self._row = namedtuple("HotRow", [c.key for c in cols], rename=True)  # type: ignore[misc]
+        self._ready = True
+
+    # -- execution ---------------------------------------------------------------------------
+    def _params(self, values: dict[str, Any]) -> Any:
+        binds, defaults = self._binds, self._defaults
+        out = {}
+        for k in self._names:
+            v = values[k] if k in values else defaults[k]
+            f = binds.get(k)
+            out[k] = f(v) if f is not None and v is not None else v
+        if self._order is not None:
+            return tuple(out[k] for k in self._order)
+        return out
+
+    def _run(self, values: dict[str, Any], many: bool) -> Any:
+        if not self._ready:
+            self._conns.put(self._conns.get())  # connects once: initializes the dialect
+            self._compile()
+        params = self._params(values)
+        if _trace is not None:
+            _trace.append((self.sql, params))
+        dispatch = self.engine.dispatch
+        if dispatch.before_cursor_execute or dispatch.after_cursor_execute:
+            return self._run_observed(params, many)
+        dbapi_error = self.engine.dialect.loaded_dbapi.Error
+        conns = self._conns
+        for attempt in (0, 1):
+            conn = conns.get()
+            try:
+                if self._pg and self._prepare is not None:
+                    cur = conn.execute(self.sql, params, prepare=self._prepare)
+                else:
+                    cur = conn.execute(self.sql, params)
+                result = cur.fetchall() if many else cur.fetchone()
+                cur.close()
+            except dbapi_error as e:
+                lost = self._disconnected(e, conn)
+                if lost:
+                    conns.discard(conn)
+                    if attempt == 0:
+                        continue
+                else:
+                    conns.put(conn)
+                wrapped = exc.DBAPIError.instance(self.sql, params, e, dbapi_error,
+                                                  connection_invalidated=lost)
+                with translate_errors(self.engine):
+                    raise wrapped from None
+            except BaseException:
+                conns.discard(conn)  # interrupted mid-statement: do not reuse
+                raise
+            conns.put(conn)
+            return result
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _run_observed(self, params: Any, many: bool) -> Any:
+        """Through a SQLAlchemy connection, so cursor event listeners (tracing, statement
+        counting in tests, APM) see the statement: the same SQL, same driver parameters."""
+        with read_conn(self.engine) as conn:
+            if self._prepare is False:
+                conn = conn.execution_options(**{NO_PREPARE: True})
+            result = conn.exec_driver_sql(self.sql, params)
+            return result.fetchall() if many else result.first()
+
+    def _convert(self, row: Any) -> Any:
+        if not self._conv:
+            return row
+        row = list(row)
+        for i, p in self._conv:
+            row[i] = p(row[i])
+        return row
+
+    def first(self, **values: Any) -> Any:
+        """The first row as a named tuple (values converted), or ``None``."""
+        row = self._run(values, False)
+        return None if row is None else self._row._make(self._convert(row))
+
+    def rows(self, **values: Any) -> list[Any]:
+        """Every row, as plain sequences in column order (values converted)."""
+        return [self._convert(r) for r in self._run(values, True)]
+
+    def fetch(self, **values: Any) -> list[Any]:
+        """Every row exactly as the driver returns it (the caller converts)."""
+        return self._run(values, True)
+
+    def _disconnected(self, e: Exception, conn: Any) -> bool:
+        try:
+            if self.engine.dialect.is_disconnect(e, conn, None):
+                return True
+        except Exception:  # noqa: BLE001
+            pass
+        closed = getattr(conn, "closed", False)
+        return bool(closed) or isinstance(e, self.engine.dialect.loaded_dbapi.InterfaceError)
