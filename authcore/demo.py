@@ -1,17 +1,25 @@
-"""Realistic, deterministic demo data, inserted in bulk (Core executemany in batches)."""
+"""Realistic, deterministic demo data, inserted in bulk.
+
+Rows are generated as plain tuples already in the database's storage form (ISO text for SQLite
+timestamps, aware datetimes for PostgreSQL), so nothing is converted per value on the way in.
+Inserts go in batches through the connection authcore holds: ``executemany`` of one statement
+compiled once by SQLAlchemy Core on SQLite, binary ``COPY ... FROM STDIN`` on PostgreSQL.
+User ids are allocated up front (SQLite: under the batch's write lock; PostgreSQL: from the
+sequence), so no RETURNING round trip is needed to attach sessions to users.
+"""
 
 from __future__ import annotations
 
-import hashlib
+import base64
 import random
-import string
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import Engine, func, insert, select
+from sqlalchemy import Connection, Engine, func, insert, select
 
-from authcore.db import write_tx
+from authcore.db import is_postgres, translate_errors, write_tx
 from authcore.models import sessions, users
 from authcore.timeutil import utcnow
 
@@ -53,7 +61,27 @@ AGENTS = (
     "ExampleApp/4.2.0 (Android 14; SM-S918B)",
     "curl/8.5.0",
 )
-BATCH = 5000
+PUBLIC_NETS = (81, 88, 93, 145, 176, 185, 203)
+BATCH = 25_000  # users per transaction (fewer, larger commits rewrite fewer index pages)
+# Sessions per generated user: mean exactly 3 (0..8, most users have 1 to 4).
+SESSIONS_PER_USER = (0, 1, 1, 2, 2, 3, 3, 3, 4, 4, 5, 8)
+USER_COLS = ("id", "email", "username", "display_name", "created_at", "last_login_at",
+             "disabled", "disabled_at", "token_version")
+SESSION_COLS = ("public_id", "token_hash", "user_id", "created_at", "last_seen_at", "expires_at",
+                "first_ip", "last_ip", "user_agent", "refresh_counter")
+# Binary COPY types, column for column (PostgreSQL).
+_PG_USER_TYPES = ("int8", "text", "text", "text", "timestamptz", "timestamptz", "bool",
+                  "timestamptz", "int4")
+_PG_SESSION_TYPES = ("text", "text", "int8", "timestamptz", "timestamptz", "timestamptz", "text",
+                     "text", "text", "int4")
+
+FTS_INSERT_TRIGGER = "users_trgm_ai"  # migration 0003
+SQLITE_BULK_CACHE_KIB = 512 * 1024  # page cache while seeding: the random-key indexes fit
+
+Progress = Callable[[int, int, int], None]
+_FIRST_T = [f.title() for f in FIRST]
+_LAST_T = [name.title() for name in LAST]
+_VERSIONS = (0, 0, 0, 0, 1, 1, 2, 3)
 
 
 @dataclass(frozen=True)
@@ -63,29 +91,101 @@ class DemoSummary:
     named: tuple[str, ...]
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_HMS: list[str] = []
+
+
+def _timestamps(now: datetime, postgres: bool) -> tuple[int, Callable[[int], Any]]:
+    """``now`` in whole epoch seconds, and a converter from epoch seconds to storage form.
+
+    Every generated timestamp keeps ``now``'s microseconds. PostgreSQL gets aware datetimes;
+    SQLite gets the text SQLAlchemy's DateTime would write (``YYYY-MM-DD HH:MM:SS.ffffff``),
+    assembled from cached day and time-of-day strings (isoformat per value costs more than
+    the insert of the row).
+    """
+    now = now.astimezone(UTC)
+    base = int((now - _EPOCH).total_seconds())
+    micro = now.microsecond
+    if postgres:
+        td = timedelta
+
+        def pg(t: int) -> datetime:
+            return _EPOCH + td(seconds=t, microseconds=micro)
+
+        return base, pg
+    if not _HMS:
+        _HMS.extend(f"{h:02d}:{m:02d}:{sec:02d}" for h in range(24) for m in range(60)
+                    for sec in range(60))
+    hms, suffix = _HMS, f".{micro:06d}"
+    days: dict[int, str] = {}
+
+    def sqlite(t: int) -> str:
+        d, r = divmod(t, 86400)
+        day = days.get(d)
+        if day is None:
+            day = days[d] = (_EPOCH + timedelta(days=d)).strftime("%Y-%m-%d ")
+        return day + hms[r] + suffix
+
+    return base, sqlite
+
+
 def _ip(rng: random.Random) -> str:
-    if rng.random() < 0.3:
-        return f"10.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(1, 255)}"
-    return (f"{rng.choice((81, 88, 93, 145, 176, 185, 203))}.{rng.randrange(256)}."
-            f"{rng.randrange(256)}.{rng.randrange(1, 255)}")
+    x = rng.getrandbits(40)
+    tail = f"{(x >> 8) & 255}.{(x >> 16) & 255}.{(x >> 24) % 254 + 1}"
+    if x & 255 < 77:  # ~30% private addresses
+        return f"10.{tail}"
+    return f"{PUBLIC_NETS[(x >> 32) % 7]}.{tail}"
 
 
 def _sid(rng: random.Random) -> str:
-    return "ses_" + "".join(rng.choices(string.ascii_letters + string.digits, k=16))
+    """``ses_`` + 16 URL-safe characters, the shape of ``sessions.new_public_id``."""
+    return "ses_" + base64.urlsafe_b64encode(rng.randbytes(12)).decode()
 
 
-def _digest(rng: random.Random) -> str:
-    return hashlib.sha256(rng.randbytes(32)).hexdigest()
+def generate_batch(rng: random.Random, ids: list[int], now: datetime, refresh_ttl: timedelta, *,
+                   postgres: bool, sessions_per_user: float = 3.0,
+                   ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """Users (one per id) and their sessions, as tuples in ``USER_COLS``/``SESSION_COLS`` order.
 
-
-def _session(rng: random.Random, uid: int, created: datetime, ttl: timedelta, now: datetime,
-             agent: str | None = None, ip: str | None = None) -> dict:
-    ip = ip or _ip(rng)
-    seen = min(created + timedelta(seconds=rng.randrange(1, 7 * 86400)), created + ttl, now)
-    return {"public_id": _sid(rng), "token_hash": _digest(rng), "user_id": uid,
-            "created_at": created, "last_seen_at": seen, "expires_at": created + ttl,
-            "first_ip": ip, "last_ip": ip if rng.random() < 0.8 else _ip(rng),
-            "user_agent": agent or rng.choice(AGENTS), "refresh_counter": rng.randrange(0, 40)}
+    Timestamps are in the driver's storage form: aware datetimes for PostgreSQL, the text of the
+    naive UTC time for SQLite (exactly what ``UTCDateTime`` would bind).
+    """
+    base, ts = _timestamps(now, postgres)
+    rand, bits, randbytes, b64 = rng.random, rng.getrandbits, rng.randbytes, base64.urlsafe_b64encode
+    first_names, last_names, titles_f, titles_l = FIRST, LAST, _FIRST_T, _LAST_T
+    nf, nl, nd, ns = len(FIRST), len(LAST), len(DOMAINS), len(SESSIONS_PER_USER)
+    day = 86400
+    ttl = int(refresh_ttl.total_seconds())
+    scale = sessions_per_user / 3.0
+    disabled_at = ts(base - day)
+    user_rows: list[tuple[Any, ...]] = []
+    session_rows: list[tuple[Any, ...]] = []
+    add_user, add_session = user_rows.append, session_rows.append
+    for uid in ids:
+        fi, li = int(rand() * nf), int(rand() * nl)
+        first, last = first_names[fi], last_names[li]
+        age = 60 + int(rand() * 730 * day)
+        created = base - age
+        disabled = rand() < 0.02
+        add_user((uid, f"{first}.{last}{uid}@{DOMAINS[int(rand() * nd)]}", f"{first[0]}{last}{uid}",
+                  f"{titles_f[fi]} {titles_l[li]}", ts(created), ts(created + int(age * rand())),
+                  disabled, disabled_at if disabled else None, _VERSIONS[bits(3)]))
+        k = SESSIONS_PER_USER[int(rand() * ns)]
+        if scale != 1.0:
+            k = int(k * scale + rand())
+        window = min(age, 45 * day) - 60
+        for _ in range(k):
+            s_created = base - 60 - int(rand() * window)
+            expires = s_created + ttl
+            seen = min(s_created + 1 + int(rand() * 7 * day), expires, base)
+            x = bits(40)
+            ip = (f"10.{(x >> 8) & 255}.{(x >> 16) & 255}.{(x >> 24) % 254 + 1}" if x & 255 < 77
+                  else f"{PUBLIC_NETS[(x >> 32) % 7]}.{(x >> 8) & 255}.{(x >> 16) & 255}."
+                       f"{(x >> 24) % 254 + 1}")
+            add_session(("ses_" + b64(randbytes(12)).decode(), randbytes(32).hex(), uid,
+                         ts(s_created), ts(seen), ts(expires), ip,
+                         ip if rand() < 0.8 else _ip(rng), AGENTS[bits(3)], bits(5) + bits(3)))
+    return user_rows, session_rows
 
 
 def _named(now: datetime) -> list[tuple[dict, list[tuple[timedelta, timedelta, str, str]]]]:
@@ -109,28 +209,97 @@ def _named(now: datetime) -> list[tuple[dict, list[tuple[timedelta, timedelta, s
     ]
 
 
-def generate_users(rng: random.Random, n: int, start: int, now: datetime) -> Iterator[dict]:
-    for i in range(start, start + n):
-        first, last = rng.choice(FIRST), rng.choice(LAST)
-        created = now - timedelta(seconds=rng.randrange(60, 730 * 86400))
-        disabled = rng.random() < 0.02
-        yield {"email": f"{first}.{last}{i}@{rng.choice(DOMAINS)}",
-               "username": f"{first[:1]}{last}{i}",
-               "display_name": f"{first.title()} {last.title()}",
-               "created_at": created,
-               "last_login_at": created + (now - created) * rng.random(),
-               "disabled": disabled, "disabled_at": now - timedelta(days=1) if disabled else None,
-               "token_version": rng.choice((0, 0, 0, 0, 1, 1, 2, 3))}
+def _named_session(rng: random.Random, uid: int, created: datetime, ttl: timedelta,
+                   now: datetime, agent: str, ip: str) -> dict[str, Any]:
+    seen = min(created + timedelta(seconds=rng.randrange(1, 7 * 86400)), created + ttl, now)
+    return {"public_id": _sid(rng), "token_hash": rng.randbytes(32).hex(), "user_id": uid,
+            "created_at": created, "last_seen_at": seen, "expires_at": created + ttl,
+            "first_ip": ip, "last_ip": ip, "user_agent": agent,
+            "refresh_counter": rng.randrange(0, 40)}
 
 
-def seed(engine: Engine, n_users: int = 1000, *, rng_seed: int = 42, now: datetime | None = None,
-         sessions_per_user: float = 3.0, refresh_ttl: timedelta = timedelta(days=30),
-         progress: Callable[[int, int], None] | None = None) -> DemoSummary:
-    """Add the named demo users (once) and ``n_users`` generated users with sessions."""
-    rng = random.Random(rng_seed)
-    now = now or utcnow()
-    total_users = total_sessions = 0
+_COMPILED: dict[tuple[str, str], str] = {}
+
+
+def _insert_sql(conn: Connection, table: Any, cols: tuple[str, ...]) -> str:
+    """``INSERT INTO t (cols) VALUES (?, ...)``, compiled by Core once per dialect."""
+    key = (conn.dialect.name, table.name)
+    sql = _COMPILED.get(key)
+    if sql is None:
+        sql = str(insert(table).compile(dialect=conn.dialect, column_keys=list(cols)))
+        _COMPILED[key] = sql
+    return sql
+
+
+class BulkWriter:
+    """Batched bulk inserts through one authcore connection (inside its transaction).
+
+    SQLite: ``executemany`` of a Core-compiled INSERT, rows passed straight to the driver. The
+    FTS5 trigram trigger is suspended for the batch (dropped and re-created inside the same write
+    transaction, so no other writer can see it missing) and the batch is indexed with one
+    ``INSERT ... SELECT``: a per-row trigger makes FTS5 flush at every statement (~6x slower).
+    PostgreSQL: binary ``COPY FROM STDIN`` on the connection's psycopg handle.
+    """
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.postgres = is_postgres(conn)
+
+    def allocate_user_ids(self, n: int) -> list[int]:
+        """``n`` fresh user ids (call inside the batch's transaction)."""
+        if self.postgres:
+            rows = self.conn.exec_driver_sql(
+                "SELECT nextval(pg_get_serial_sequence('users', 'id')) "
+                "FROM generate_series(1, %(n)s)", {"n": n})
+            return sorted(r[0] for r in rows)
+        start = int(self.conn.execute(select(func.coalesce(func.max(users.c.id), 0))).scalar_one())
+        return list(range(start + 1, start + 1 + n))
+
+    def _copy(self, table: str, cols: tuple[str, ...], types: tuple[str, ...],
+              rows: list[tuple[Any, ...]]) -> None:
+        dbapi = self.conn.connection.dbapi_connection
+        assert dbapi is not None
+        with dbapi.cursor() as cur, cur.copy(
+                f"COPY {table} ({', '.join(cols)}) FROM STDIN (FORMAT BINARY)") as cp:
+            cp.set_types(list(types))
+            write = cp.write_row
+            for row in rows:
+                write(row)
+
+    def users(self, rows: list[tuple[Any, ...]]) -> None:
+        """Insert users (tuples in ``USER_COLS`` order, ids ascending)."""
+        if not rows:
+            return
+        if self.postgres:
+            self._copy("users", USER_COLS, _PG_USER_TYPES, rows)
+            return
+        sql = _insert_sql(self.conn, users, USER_COLS)
+        run = self.conn.exec_driver_sql
+        trigger = run("SELECT sql FROM sqlite_schema WHERE type = 'trigger' AND name = ?",
+                      (FTS_INSERT_TRIGGER,)).scalar()
+        if trigger is None:  # schema before 0003: no trigram table
+            run(sql, rows)
+            return
+        run(f"DROP TRIGGER {FTS_INSERT_TRIGGER}")
+        run(sql, rows)
+        run("INSERT INTO users_trgm(rowid, email, username, display_name) "
+            "SELECT id, email, username, display_name FROM users WHERE id BETWEEN ? AND ?",
+            (rows[0][0], rows[-1][0]))
+        run(trigger)
+
+    def sessions(self, rows: list[tuple[Any, ...]]) -> None:
+        """Insert sessions (tuples in ``SESSION_COLS`` order)."""
+        if not rows:
+            return
+        if self.postgres:
+            self._copy("sessions", SESSION_COLS, _PG_SESSION_TYPES, rows)
+        else:
+            self.conn.exec_driver_sql(_insert_sql(self.conn, sessions, SESSION_COLS), rows)
+
+
+def _add_named(engine: Engine, rng: random.Random, now: datetime) -> tuple[list[str], int]:
     named: list[str] = []
+    n_sessions = 0
     with write_tx(engine) as conn:
         for user, sess in _named(now):
             exists = conn.execute(select(users.c.id).where(
@@ -139,30 +308,73 @@ def seed(engine: Engine, n_users: int = 1000, *, rng_seed: int = 42, now: dateti
                 continue
             uid = conn.execute(insert(users).returning(users.c.id), user).scalar_one()
             named.append(user["email"])
-            total_users += 1
             for age, ttl, agent, ip in sess:
-                conn.execute(insert(sessions), _session(rng, uid, now - age, ttl, now, agent, ip))
-                total_sessions += 1
-        start = int(conn.execute(select(func.coalesce(func.max(users.c.id), 0))).scalar_one())
+                conn.execute(insert(sessions),
+                             _named_session(rng, uid, now - age, ttl, now, agent, ip))
+                n_sessions += 1
+    return named, n_sessions
+
+
+def seed(engine: Engine, n_users: int = 1000, *, rng_seed: int = 42, now: datetime | None = None,
+         sessions_per_user: float = 3.0, refresh_ttl: timedelta = timedelta(days=30),
+         progress: Progress | None = None, batch: int = BATCH,
+         analyze: bool = True) -> DemoSummary:
+    """Add the named demo users (once) and ``n_users`` generated users with ~3 sessions each.
+
+    One transaction per batch of ``batch`` users; ``progress(users_done, n_users,
+    sessions_done)`` after each. On PostgreSQL the tables are analyzed at the end (fresh planner
+    statistics for search), unless ``analyze=False``.
+    """
+    rng = random.Random(rng_seed)
+    now = now or utcnow()
+    named, total_sessions = _add_named(engine, rng, now)
+    total_users = len(named)
+    postgres = engine.dialect.name == "postgresql"
     done = 0
-    gen = generate_users(rng, n_users, start + 1, now)
-    while done < n_users:
-        batch = [next(gen) for _ in range(min(BATCH, n_users - done))]
-        with write_tx(engine) as conn:
-            ids = [r.id for r in conn.execute(insert(users).returning(users.c.id,
-                                                                       sort_by_parameter_order=True),
-                                               batch)]
-            rows = []
-            for uid in ids:
-                k = min(int(rng.expovariate(1 / sessions_per_user)), 12)
-                for _ in range(k):
-                    created = now - timedelta(seconds=rng.randrange(60, 45 * 86400))
-                    rows.append(_session(rng, uid, created, refresh_ttl, now))
-            if rows:
-                conn.execute(insert(sessions), rows)
-        done += len(batch)
-        total_users += len(batch)
-        total_sessions += len(rows)
-        if progress:
-            progress(done, n_users)
+    batch = max(1, min(batch, max(1000, n_users // 20)))  # >= 20 progress steps when possible
+    with translate_errors(engine), engine.connect() as conn:
+        conn = conn.execution_options(authcore_write=True)
+        dbapi: Any = conn.connection.dbapi_connection
+        if not postgres:
+            cache = dbapi.execute("PRAGMA cache_size").fetchone()[0]
+            dbapi.execute(f"PRAGMA cache_size = -{SQLITE_BULK_CACHE_KIB}")
+        try:
+            writer = BulkWriter(conn)
+            while done < n_users:
+                n = min(batch, n_users - done)
+                with conn.begin():
+                    ids = writer.allocate_user_ids(n)
+                    user_rows, session_rows = generate_batch(
+                        rng, ids, now, refresh_ttl, postgres=postgres,
+                        sessions_per_user=sessions_per_user)
+                    writer.users(user_rows)
+                    writer.sessions(session_rows)
+                done += n
+                total_users += n
+                total_sessions += len(session_rows)
+                if progress:
+                    progress(done, n_users, total_sessions)
+        finally:
+            if not postgres:
+                dbapi.execute(f"PRAGMA cache_size = {int(cache)}")
+        if postgres and analyze and done:
+            with conn.begin():
+                conn.exec_driver_sql("ANALYZE users")
+                conn.exec_driver_sql("ANALYZE sessions")
     return DemoSummary(total_users, total_sessions, tuple(named))
+
+
+def iter_batches(n_users: int, first_id: int, *, rng_seed: int = 42, now: datetime,
+                 refresh_ttl: timedelta = timedelta(days=30), postgres: bool,
+                 batch: int = BATCH) -> Iterator[tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]]:
+    """The generated batches ``seed`` would insert after the named users, for baselines."""
+    rng = random.Random(rng_seed)
+    for _user, sess in _named(now):  # consume the generator state the named users use
+        for age, ttl, agent, ip in sess:
+            _named_session(rng, 0, now - age, ttl, now, agent, ip)
+    done = 0
+    while done < n_users:
+        n = min(batch, n_users - done)
+        ids = list(range(first_id + done, first_id + done + n))
+        yield generate_batch(rng, ids, now, refresh_ttl, postgres=postgres)
+        done += n
