@@ -12,6 +12,7 @@ from sqlalchemy import Engine, bindparam, delete, insert, select, tuple_, update
 
 from authcore.db import read_conn, write_tx
 from authcore.errors import NotFound
+from authcore.fastpath import HotQuery
 from authcore.models import sessions, users
 from authcore.timeutil import utcnow
 
@@ -92,6 +93,7 @@ class SessionService:
         self.engine = engine
         self.default_ttl = default_ttl
         self._on_delete = on_delete  # callback(conn, user_id, public_ids) for revocation notices
+        self._resolve = HotQuery(engine, _RESOLVE)  # the app's hot path: see authcore.fastpath
 
     def create(self, user_id: int, *, ip: str | None = None, user_agent: str | None = None,
                ttl: timedelta | None = None) -> tuple[SessionRecord, str]:
@@ -113,8 +115,7 @@ class SessionService:
 
     def resolve(self, raw_token: str) -> ResolvedSession | None:
         """The live session and user for a raw token, in one query; None if unknown/expired."""
-        with read_conn(self.engine) as conn:
-            row = conn.execute(_RESOLVE, {"h": token_digest(raw_token), "now": utcnow()}).first()
+        row = self._resolve.first(h=token_digest(raw_token), now=utcnow())
         if row is None:
             return None
         return ResolvedSession(_srec(row), row.user_id, row.email, row.username,

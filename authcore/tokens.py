@@ -32,6 +32,7 @@ from authcore.errors import (
     TokenRevoked,
     UserDisabled,
 )
+from authcore.fastpath import HotQuery
 from authcore.keys import Key, KeyRing
 from authcore.models import sessions, users
 from authcore.timeutil import utcnow
@@ -181,10 +182,14 @@ class TokenService:
 
     def _check_live(self, claims: Claims) -> Any:
         assert self.engine is not None
-        with read_conn(self.engine) as conn:
-            row = conn.execute(_CHECK, {"uid": claims.user_id, "sid": claims.sid}).first()
+        hot = self._hot_check
+        if hot is None:  # the DB half of refresh verification: see authcore.fastpath
+            hot = self._hot_check = HotQuery(self.engine, _CHECK)
+        row = hot.first(uid=claims.user_id, sid=claims.sid)
         self._judge(claims, row)
         return row
+
+    _hot_check: HotQuery | None = None
 
     @staticmethod
     def _judge(claims: Claims, row: Any) -> None:

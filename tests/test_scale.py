@@ -1,0 +1,367 @@
+"""Small-size runs of the scale paths, as correctness checks (timings live in ``python -m bench``).
+
+One database per engine, seeded once for the module with ``authcore.demo.seed`` (the bulk path):
+search against a brute-force reference, EXPLAIN of every search statement (indexes, never a full
+scan of users; on PostgreSQL never prepared, so never a generic plan, even after many runs),
+the hot paths on ``authcore.fastpath`` agreeing with the SQLAlchemy path, and the console's
+``tokens decode --no-db`` staying free of SQLAlchemy and Textual.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select, text, update
+
+from authcore import demo, fastpath, migrate
+from authcore.config import Config, TokenSettings
+from authcore.core import AuthCore
+from authcore.db import make_engine
+from authcore.models import sessions, users
+from authcore.users import CONTAINS_MIN, normalize_query, prefix_successor
+from tests.conftest import PG_ENV, TEST_SECRET, _admin_url
+
+N_USERS = 6000
+SEED = 7
+
+
+def _core(url: str, **engine_kw: object) -> AuthCore:
+    return AuthCore(make_engine(url, **engine_kw), Config(tokens=TokenSettings(secret=TEST_SECRET)),
+                    actor="scale-test")
+
+
+@pytest.fixture(scope="module")
+def scale_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    url = f"sqlite:///{tmp_path_factory.mktemp('scale') / 'scale.db'}"
+    engine = make_engine(url)
+    migrate.upgrade(engine)
+    demo.seed(engine, N_USERS, rng_seed=SEED)
+    engine.dispose()
+    yield url
+
+
+@pytest.fixture(scope="module")
+def scale_pg() -> Iterator[str]:
+    admin = _admin_url()
+    if not admin:
+        pytest.skip(f"PostgreSQL half skipped: {PG_ENV} is not set")
+    name = f"authcore_scale_{uuid.uuid4().hex[:10]}"
+    admin_engine = make_engine(admin, isolation_level="AUTOCOMMIT")
+    with admin_engine.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = admin.rsplit("/", 1)[0] + "/" + name
+    engine = make_engine(url)
+    migrate.upgrade(engine)
+    demo.seed(engine, N_USERS, rng_seed=SEED)  # ends with ANALYZE
+    engine.dispose()
+    try:
+        yield url
+    finally:
+        with admin_engine.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin_engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def scale_url(request: pytest.FixtureRequest) -> str:
+    return request.getfixturevalue("scale_sqlite" if request.param == "sqlite" else "scale_pg")
+
+
+@pytest.fixture
+def scale(scale_url: str) -> Iterator[AuthCore]:
+    core = _core(scale_url)
+    yield core
+    core.dispose()
+
+
+# -- the bulk seed ---------------------------------------------------------------------------
+
+def test_seed_shape(scale: AuthCore) -> None:
+    from sqlalchemy import func
+
+    with scale.engine.connect() as conn:
+        n_users = conn.execute(select(func.count()).select_from(users)).scalar_one()
+        n_sessions = conn.execute(select(func.count()).select_from(sessions)).scalar_one()
+        ids = conn.execute(select(func.count(func.distinct(users.c.email)))).scalar_one()
+    assert n_users == N_USERS + 3 and ids == n_users
+    assert 2.8 <= (n_sessions - 5) / N_USERS <= 3.2  # ~3 per generated user (+5 named)
+    alice = scale.users.find("alice@example.com")
+    assert alice.active_sessions == 3
+    assert scale.users.find("carol").disabled
+    if scale.engine.dialect.name == "sqlite":
+        with scale.engine.connect() as conn:
+            indexed = conn.exec_driver_sql("SELECT count(*) FROM users_trgm").scalar_one()
+            trig = conn.exec_driver_sql("SELECT count(*) FROM sqlite_schema WHERE type = "
+                                        "'trigger' AND name = 'users_trgm_ai'").scalar_one()
+        assert indexed == n_users and trig == 1  # the bulk path re-created its trigger
+
+
+def test_generated_rows_are_deterministic_and_typed() -> None:
+    now = datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
+    a = demo.generate_batch(random.Random(1), [10, 11, 12], now, timedelta(days=30),
+                            postgres=False)
+    b = demo.generate_batch(random.Random(1), [10, 11, 12], now, timedelta(days=30),
+                            postgres=False)
+    assert a == b
+    pg = demo.generate_batch(random.Random(1), [10, 11, 12], now, timedelta(days=30),
+                             postgres=True)
+    for lite, typed in zip(a[0], pg[0], strict=True):  # same values, storage form per engine
+        assert lite[4] == typed[4].replace(tzinfo=None).isoformat(" ", "microseconds")
+        assert typed[4].tzinfo is not None and typed[4] < now
+    for s in a[1]:
+        assert len(s[1]) == 64 and s[0].startswith("ses_") and len(s[0]) == 20
+
+
+def test_seed_progress_and_batches(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'p.db'}")
+    migrate.upgrade(engine)
+    calls: list[tuple[int, int, int]] = []
+    summary = demo.seed(engine, 2500, batch=1000, progress=lambda *a: calls.append(a))
+    engine.dispose()
+    assert [c[0] for c in calls] == [1000, 2000, 2500] and all(c[1] == 2500 for c in calls)
+    assert calls[-1][2] == summary.sessions and summary.users == 2503
+
+
+# -- search against a brute-force reference --------------------------------------------------
+
+def _everyone(core: AuthCore) -> list[tuple[int, str, str, str]]:
+    with core.engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(  # type: ignore[misc]
+            select(users.c.id, users.c.email, users.c.username, users.c.display_name))]
+
+
+def _reference(people: list[tuple[int, str, str, str]], query: str) -> list[int]:
+    q = normalize_query(query).lower()
+    if not q:
+        return sorted((p[0] for p in people), reverse=True)
+    out: list[int] = []
+    taken: set[int] = set()
+    if q.isascii() and q.isdigit() and len(q) < 19:
+        out += [p[0] for p in people if p[0] == int(q)]
+    hi = prefix_successor(q)
+    for field in (1, 2, 3):
+        hits = sorted((p[field].lower(), p[0]) for p in people
+                      if q <= p[field].lower() < hi and p[0] not in taken)
+        taken |= {i for _, i in hits}
+        out += [i for _, i in hits if i not in out]
+    if len(q) >= CONTAINS_MIN:
+        out += sorted(p[0] for p in people if p[0] not in taken and p[0] not in out
+                      and any(q in p[f].lower() for f in (1, 2, 3)))
+    return out
+
+
+def _all_pages(core: AuthCore, q: str, limit: int) -> list[int]:
+    got, after = [], None
+    for _ in range(10_000):
+        page = core.users.search(q, limit=limit, after=after)
+        got += [u.id for u in page.items]
+        if page.next is None:
+            return got
+        after = page.next
+    raise AssertionError("no end of pages")
+
+
+QUERIES = ["jam", "smith", "example", "ali", "a", "zz", "12", "e.c", "ith.j", "SMITH9",
+           "Mary Jo", "@corp-old", "kelly", "x", "%", "umbrella.example"]
+
+
+@pytest.mark.parametrize("q", QUERIES)
+def test_search_pages_equal_reference(scale: AuthCore, q: str) -> None:
+    people = _everyone(scale)
+    want = _reference(people, q)
+    got = _all_pages(scale, q, limit=97)
+    assert got == want
+
+
+def test_search_exact_id_and_empty(scale: AuthCore) -> None:
+    people = _everyone(scale)
+    uid = people[len(people) // 2][0]
+    assert _all_pages(scale, str(uid), 50) == _reference(people, str(uid))
+    first = scale.users.search("", limit=5).items
+    assert [u.id for u in first] == sorted((p[0] for p in people), reverse=True)[:5]
+
+
+def test_fast_records_equal_sqlalchemy_records(scale: AuthCore) -> None:
+    page = scale.users.search("smith", limit=40).items + scale.users.search("carol").items
+    assert page
+    for rec in page:
+        ref = scale.users.get(rec.id)  # the plain SQLAlchemy path (UTCDateTime et al.)
+        assert rec == ref
+        assert rec.created_at.tzinfo is UTC and rec.created_at.utcoffset() == timedelta(0)
+        assert (rec.disabled_at is None) == (not rec.disabled) or rec.email.startswith("carol")
+
+
+# -- plans -----------------------------------------------------------------------------------
+
+def _plans(core: AuthCore, q: str, after=None) -> dict[int, str]:  # type: ignore[no-untyped-def]
+    return dict(core.users.explain(q, after=after))
+
+
+def _assert_indexed(core: AuthCore, plans: dict[int, str]) -> None:
+    pg = core.engine.dialect.name == "postgresql"
+    for phase, plan in plans.items():
+        if pg:
+            assert "Seq Scan on users" not in plan, (phase, plan)
+        else:
+            lines = [ln.strip() for ln in plan.splitlines()]
+            assert not any(ln == "SCAN users" or ln.startswith("SCAN users ") for ln in lines), \
+                (phase, plan)
+            assert "USE TEMP B-TREE" not in plan, (phase, plan)  # ordered by the index
+
+
+def test_explain_prefix_phases_use_lower_indexes(scale: AuthCore) -> None:
+    plans = _plans(scale, "jam")
+    _assert_indexed(scale, plans)
+    assert "email_lower" in plans[1]
+    assert "username_lower" in plans[2]
+    assert "display_lower" in plans[3]
+
+
+@pytest.mark.parametrize("q", ["smith", "ith.j", "zhang1"])
+def test_explain_contains_uses_trigram_index(scale: AuthCore, q: str) -> None:
+    plans = _plans(scale, q)
+    _assert_indexed(scale, plans)
+    if scale.engine.dialect.name == "postgresql":
+        assert "ix_users_search_trgm" in plans[4], plans[4]
+    else:
+        assert "VIRTUAL TABLE INDEX" in plans[4] and "users_trgm" in plans[4], plans[4]
+
+
+def test_explain_common_term_and_deep_pages(scale: AuthCore) -> None:
+    plans = _plans(scale, "example")  # nearly every user: must stop at the LIMIT
+    _assert_indexed(scale, plans)
+    if scale.engine.dialect.name == "postgresql":  # walks the primary key in order
+        assert "users_pkey" in plans[4] or "ix_users_search_trgm" in plans[4]
+    after = None
+    for _ in range(3):
+        after = scale.users.search("example", limit=50, after=after).next
+    assert after is not None and after.phase == 4
+    _assert_indexed(scale, _plans(scale, "example", after=after))
+    after = scale.users.search("j", limit=50).next
+    assert after is not None and after.phase == 1
+    _assert_indexed(scale, _plans(scale, "j", after=after))
+
+
+def test_pg_search_never_prepared_even_after_many_runs(scale_pg: str) -> None:
+    """psycopg prepares a statement on its 5th run; PostgreSQL may then plan it generically
+    (``search_text LIKE $1`` -> a walk of the whole table). Search statements opt out."""
+    core = _core(scale_pg, pool_size=1, max_overflow=0)
+    try:
+        for _ in range(8):
+            core.users.search("smith", limit=20)
+            core.users.search("jam", limit=20)
+            plans = _plans(core, "smith")
+            assert "ix_users_search_trgm" in plans[4]
+        s, raw = core.sessions.create(core.users.find("alice").id)
+        for _ in range(8):  # the hot path keeps psycopg's default: prepared after 5 runs
+            assert core.sessions.resolve(raw) is not None
+        conns = fastpath.connections(core.engine)
+        hot = conns.get()
+        try:
+            prepared = [r[0] for r in hot.execute("SELECT statement FROM pg_prepared_statements")]
+        finally:
+            conns.put(hot)
+        with core.engine.connect() as conn:
+            prepared += [r[0] for r in conn.exec_driver_sql(
+                "SELECT statement FROM pg_prepared_statements")]
+        assert not [p for p in prepared if "search_text" in p or "lower(users.email)" in p], \
+            prepared
+        assert any("sessions.token_hash" in p for p in prepared), prepared
+    finally:
+        core.dispose()
+
+
+# -- hot paths on authcore.fastpath ----------------------------------------------------------
+
+def test_hot_paths_see_writes_at_once(scale: AuthCore) -> None:
+    user = scale.users.find("bob")
+    session, raw = scale.sessions.create(user.id, ip="198.51.100.7", user_agent="test")
+    got = scale.sessions.resolve(raw)
+    assert got is not None and got.user_id == user.id and got.session.public_id == session.public_id
+    assert got.session.created_at.tzinfo is UTC
+    pair = scale.tokens.issue_pair(user.id, sid=session.public_id)
+    assert scale.tokens.verify_refresh(pair.refresh_token).user_id == user.id
+    scale.admin.revoke_tokens(user.id, "scale test")  # committed on another connection
+    from authcore.errors import TokenRevoked
+
+    with pytest.raises(TokenRevoked):
+        scale.tokens.verify_refresh(pair.refresh_token)
+    with scale.engine.begin() as conn:
+        conn.execute(update(users).where(users.c.id == user.id).values(disabled=True))
+    try:
+        assert scale.sessions.resolve(raw) is None
+    finally:
+        with scale.engine.begin() as conn:
+            conn.execute(update(users).where(users.c.id == user.id).values(disabled=False))
+    assert scale.sessions.resolve(raw) is not None
+    scale.sessions.logout(raw)
+    assert scale.sessions.resolve(raw) is None
+
+
+def test_hot_connections_survive_dispose_and_threads(scale: AuthCore) -> None:
+    import threading
+
+    user = scale.users.find("alice")
+    _s, raw = scale.sessions.create(user.id)
+    scale.engine.dispose()  # closes the idle hot connections too
+    assert scale.sessions.resolve(raw) is not None
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            for _ in range(20):
+                assert scale.sessions.resolve(raw) is not None
+                assert scale.users.search("ali", limit=5).items
+        except BaseException as e:  # noqa: BLE001
+            errors.append(e)
+
+    threads = [threading.Thread(target=worker) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert len(fastpath.connections(scale.engine).idle) <= fastpath.MAX_IDLE
+
+
+def test_pg_hot_path_reconnects_after_backend_killed(scale_pg: str) -> None:
+    core = _core(scale_pg)
+    try:
+        _s, raw = core.sessions.create(core.users.find("alice").id)
+        assert core.sessions.resolve(raw) is not None
+        conns = fastpath.connections(core.engine)
+        pids = [c.info.backend_pid for c in conns.idle]
+        with core.engine.connect() as conn:
+            for pid in pids:
+                conn.execute(text("SELECT pg_terminate_backend(:p)"), {"p": pid})
+        assert core.sessions.resolve(raw) is not None  # dropped, retried on a fresh connection
+        assert core.users.search("alice").items
+    finally:
+        core.dispose()
+
+
+# -- the console's cold path -----------------------------------------------------------------
+
+def test_tokens_decode_no_db_imports_neither_sqlalchemy_nor_textual(tmp_path: Path) -> None:
+    if not Path(__file__).resolve().parents[1].joinpath("console/commands/tokens.py").exists():
+        pytest.skip("console/commands/tokens.py is not there yet")
+    import jwt
+
+    token = jwt.encode({"sub": "1", "typ": "access"}, "k" * 32, algorithm="HS256")
+    code = ("import sys\nfrom console.cli import main\n"
+            f"rc = main(['tokens', 'decode', '--no-db', {token!r}])\n"
+            "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('sqlalchemy', 'textual'))\n"
+            "print('LOADED', bad)\nsys.exit(rc if not bad else 99)\n")
+    env = {**os.environ, "AUTHCONSOLE_CONFIG": str(tmp_path / "none.toml")}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                         cwd=Path(__file__).resolve().parents[1], timeout=60)
+    assert "LOADED []" in out.stdout, out.stdout + out.stderr
+    assert out.returncode in (0, 1), out.stdout + out.stderr
