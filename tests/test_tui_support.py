@@ -32,12 +32,18 @@ def seed(core: AuthCore, n: int = 30) -> None:
     demo.seed(core.engine, n, rng_seed=7)
 
 
-async def settle(pilot: Pilot[Any], rounds: int = 3) -> None:
-    """Let debounce timers fire, every worker finish and every posted message be handled."""
+async def settle(pilot: Pilot[Any], rounds: int = 6) -> None:
+    """Let debounce timers fire, every worker finish and every posted message be handled
+    (a handled message may start another worker: loop until none is left)."""
+    app = pilot.app
+    await pilot.pause(DEBOUNCE * 1.5)
     for _ in range(rounds):
-        await pilot.pause(DEBOUNCE * 1.5)
-        await pilot.app.workers.wait_for_complete()
+        await app.workers.wait_for_complete()
         await pilot.pause()
+        if all(w.is_finished for w in app.workers):
+            await pilot.pause()
+            if all(w.is_finished for w in app.workers):
+                return
 
 
 def table(app: AuthConsoleApp, selector: str) -> KeyedTable:
