@@ -24,7 +24,6 @@ from console.widgets.search import SearchBox
 from console.widgets.table import Col, KeyedTable
 from console.workers import cancelled
 
-REUSE = "refresh_reuse_detected"
 COLUMNS = [
     Col("seq", "seq", 4), Col("at", "at (UTC)", 16), Col("action", "action", 15, 1),
     Col("user", "user", 6), Col("actor", "actor", 10, 1), Col("reason", "reason", 8, 3),
@@ -32,13 +31,12 @@ COLUMNS = [
 
 
 def row(e: AuditRecord) -> list[Text]:
-    action = (Text("⚠ " + e.action, style="bold reverse red") if e.action == REUSE
-              else safe(e.action, style="bold"))
     user = Text("-" if e.target_user_id is None else f"#{e.target_user_id}")
     reason = safe(e.reason)
     if e.target_session:
         reason = safe_join(reason, Text(" · "), safe(e.target_session, style="dim"))
-    return [Text(str(e.seq), justify="right"), cells.stamp(e.at), action, user, safe(e.actor),
+    return [Text(str(e.seq), justify="right"), cells.stamp(e.at), cells.action(e.action), user,
+            safe(e.actor),
             reason]
 
 

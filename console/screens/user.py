@@ -3,6 +3,7 @@ audit events; the revocation actions, each behind a confirm dialog with a dry-ru
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import ClassVar
 
 from rich.text import Text
@@ -10,6 +11,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
+from textual.timer import Timer
 from textual.widgets import Label, Static
 
 from authcore.audit import AuditRecord
@@ -34,23 +36,19 @@ EVENT_COLUMNS = [
     Col("at", "at (UTC)", 16), Col("action", "action", 16, 1), Col("actor", "actor", 10, 1),
     Col("reason", "reason / session", 12, 3),
 ]
-REUSE = "refresh_reuse_detected"
 
 
-def session_row(s: SessionRecord, now) -> list[Text]:  # type: ignore[no-untyped-def]
+def session_row(s: SessionRecord, now: datetime) -> list[Text]:
     return [cells.state(s.active(now)), cells.ident(s.public_id), safe(s.last_ip or s.first_ip),
             cells.rel(s.last_seen_at, now), cells.rel(s.created_at, now),
             cells.rel(s.expires_at, now), safe(s.user_agent)]
 
 
 def event_row(e: AuditRecord) -> list[Text]:
-    reuse = e.action == REUSE
-    action = (Text("⚠ " + e.action, style="bold reverse red") if reuse
-              else safe(e.action, style="bold"))
     detail = safe(e.reason)
     if e.target_session:
         detail = safe_join(detail, Text(" · "), safe(e.target_session, style="dim"))
-    return [cells.stamp(e.at), action, safe(e.actor), detail]
+    return [cells.stamp(e.at), cells.action(e.action), safe(e.actor), detail]
 
 
 class UserScreen(ConsoleScreen):
@@ -67,7 +65,7 @@ class UserScreen(ConsoleScreen):
         self.user_id = user_id
         self.user: UserRecord | None = None
         self._sessions: dict[str, SessionRecord] = {}
-        self._refresh_timer = None
+        self._refresh_timer: Timer | None = None
 
     def title_text(self) -> str:
         return f"User #{self.user_id}"
@@ -122,7 +120,7 @@ class UserScreen(ConsoleScreen):
             ("Sessions", "bold"), f"  {active} active, {len(message.sessions) - active} expired"))
         events = self.query_one("#events", KeyedTable)
         events.sync([(str(e.seq), event_row(e)) for e in message.events])
-        reuse = sum(1 for e in message.events if e.action == REUSE)
+        reuse = sum(1 for e in message.events if e.action == cells.REUSE)
         label = Text.assemble(("Recent audit events", "bold"), f"  {len(message.events)}")
         if reuse:
             label.append(f"  ⚠ {reuse} refresh token reuse", style="bold red")
@@ -133,7 +131,7 @@ class UserScreen(ConsoleScreen):
                       style="dim"))
         self.refresh_bindings()  # disable/enable swap with the state
 
-    def _paint_profile(self, u: UserRecord, now) -> None:  # type: ignore[no-untyped-def]
+    def _paint_profile(self, u: UserRecord, now: datetime) -> None:
         line1 = safe_join(Text(f"#{u.id} ", style="dim"), (u.email, "bold"), Text("  "),
                           safe(u.username), Text("  "), safe(u.display_name, style="italic"))
         line2 = Text("token_version ")

@@ -70,3 +70,13 @@ def number(value: int | None) -> Text:
 def ident(value: object) -> Text:
     """An id: cleaned like any other value (public ids are ours, but stay inert anyway)."""
     return safe(value, max_len=64)
+
+
+REUSE = "refresh_reuse_detected"
+
+
+def action(name: str) -> Text:
+    """An audit action; refresh token reuse (a likely theft) stands out."""
+    if name == REUSE:
+        return Text("⚠ " + REUSE, style="bold reverse red")
+    return safe(name, style="bold")
