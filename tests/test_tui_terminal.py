@@ -96,3 +96,23 @@ def test_run_tui_wires_flags_and_theme(core: AuthCore, monkeypatch: pytest.Monke
     assert run_tui(Ctx()) == 0  # type: ignore[arg-type]
     assert seen == {"theme": "ansi-dark", "read_only": True, "core": core}
     assert core.read_only, "--read-only makes authcore refuse too"
+
+
+async def test_resizing_refits_columns_and_keeps_the_cursor(core: AuthCore) -> None:
+    seed(core, 0)
+    app = make_app(core)
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.open_user(core.users.find("alice").id)
+        await settle(pilot)
+        table = app.screen.query_one("#sessions")
+        await pilot.press("down")
+        key = table.highlighted_key
+        assert "ua" not in [c.value for c in table.columns], "no room for the UA at 80"
+        await pilot.resize_terminal(130, 40)
+        await settle(pilot)
+        assert "ua" in [c.value for c in table.columns]
+        assert table.highlighted_key == key
+        await pilot.resize_terminal(80, 24)
+        await settle(pilot)
+        assert "ua" not in [c.value for c in table.columns]
+        assert table.highlighted_key == key
