@@ -29,13 +29,16 @@ import threading
 import weakref
 from collections import namedtuple
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Engine, event, exc
 
 from authcore.db import NO_PREPARE, read_conn, translate_errors
+from authcore.models import UTCDateTime
 
 MAX_IDLE = 8
+_fromiso = datetime.fromisoformat
 _trace: list[tuple[str, Any]] | None = None
 
 
@@ -117,6 +120,31 @@ def connections(engine: Engine) -> _Connections:
     return conns
 
 
+def utc_to_sqlite(value: datetime) -> str:
+    if value.tzinfo is None:
+        raise ValueError("naive datetime given to a UTC column")
+    return value.astimezone(UTC).isoformat(" ", "microseconds")[:26]
+
+
+def utc_from_sqlite(value: str | None) -> datetime | None:
+    return None if value is None else _fromiso(value + "+00:00")
+
+
+def _bind_processor(type_: Any, dialect: Any) -> Any:
+    """``type_``'s bind processor for ``dialect``; ``UTCDateTime`` on SQLite in C calls only
+    (the same text as ``UTCDateTime`` + SQLAlchemy's DATETIME: ``YYYY-MM-DD HH:MM:SS.ffffff``
+    of the UTC time; tests compare both)."""
+    if isinstance(type_, UTCDateTime) and dialect.name == "sqlite":
+        return utc_to_sqlite
+    return type_.dialect_impl(dialect).bind_processor(dialect)
+
+
+def _result_processor(type_: Any, dialect: Any) -> Any:
+    if isinstance(type_, UTCDateTime) and dialect.name == "sqlite":
+        return utc_from_sqlite
+    return type_.dialect_impl(dialect).result_processor(dialect, None)
+
+
 class HotQuery:
     """A statement compiled once; ``first``/``rows`` run it on this thread's connection.
 
@@ -142,32 +170,40 @@ class HotQuery:
         self._defaults = {name: bp.effective_value for name, bp in compiled.binds.items()
                           if bp.value is not None or bp.callable is not None}
         # the dialect's implementation of each type: what Connection.execute would apply
-        binds = {name: bp.type.dialect_impl(dialect).bind_processor(dialect)
-                 for name, bp in compiled.binds.items()}
+        binds = {name: _bind_processor(bp.type, dialect) for name, bp in compiled.binds.items()}
         self._binds = {k: f for k, f in binds.items() if f is not None}
         cols = list(stmt.selected_columns)
-        procs = [c.type.dialect_impl(dialect).result_processor(dialect, None) for c in cols]
+        procs = [_result_processor(c.type, dialect) for c in cols]
         self._conv = tuple((i, p) for i, p in enumerate(procs) if p is not None)
         self._row = namedtuple("HotRow", [c.key for c in cols], rename=True)  # type: ignore[misc]
         self._ready = True
 
     # -- execution ---------------------------------------------------------------------------
     def _params(self, values: dict[str, Any]) -> Any:
-        binds, defaults = self._binds, self._defaults
+        binds = self._binds
         out = {}
-        for k in self._names:
-            v = values[k] if k in values else defaults[k]
+        for k, v in self._pack_dict(values).items():
             f = binds.get(k)
             out[k] = f(v) if f is not None and v is not None else v
-        if self._order is not None:
-            return tuple(out[k] for k in self._order)
-        return out
+        return self._order_params(out)
 
-    def _run(self, values: dict[str, Any], many: bool) -> Any:
+    def _pack_dict(self, values: dict[str, Any]) -> dict[str, Any]:
+        defaults = self._defaults
+        return {k: (values[k] if k in values else defaults[k]) for k in self._names}
+
+    def _order_params(self, values: dict[str, Any]) -> Any:
+        if self._order is not None:
+            return tuple([values[k] for k in self._order])
+        return values
+
+    def _run(self, values: dict[str, Any], many: bool, ready: bool = False) -> Any:
         if not self._ready:
             self._conns.put(self._conns.get())  # connects once: initializes the dialect
             self._compile()
-        params = self._params(values)
+        if ready:  # already in driver form: only pick and order
+            params = self._order_params(self._pack_dict(values))
+        else:
+            params = self._params(values)
         if _trace is not None:
             _trace.append((self.sql, params))
         dispatch = self.engine.dispatch
@@ -233,6 +269,11 @@ class HotQuery:
         """Every row exactly as the driver returns it (the caller converts)."""
         return self._run(values, True)
 
+    def fetch_driver(self, values: dict[str, Any]) -> list[Any]:
+        """``fetch`` with ``values`` already in driver form (see ``bind_processor``): callers
+        running several statements with the same values convert them once."""
+        return self._run(values, True, ready=True)
+
     def _disconnected(self, e: Exception, conn: Any) -> bool:
         try:
             if self.engine.dialect.is_disconnect(e, conn, None):
@@ -241,3 +282,8 @@ class HotQuery:
             pass
         closed = getattr(conn, "closed", False)
         return bool(closed) or isinstance(e, self.engine.dialect.loaded_dbapi.InterfaceError)
+
+
+def bind_processor(engine: Engine, type_: Any) -> Any:
+    """What ``HotQuery`` applies to a value of ``type_`` (``None``: nothing)."""
+    return _bind_processor(type_, engine.dialect)

@@ -32,8 +32,8 @@ from sqlalchemy.sql.elements import ClauseElement
 
 from authcore.db import NO_PREPARE, read_conn, write_tx
 from authcore.errors import NotFound, ValidationError
-from authcore.fastpath import HotQuery
-from authcore.models import sessions, users
+from authcore.fastpath import HotQuery, bind_processor, utc_from_sqlite
+from authcore.models import UTCDateTime, sessions, users
 from authcore.timeutil import utcnow
 
 MAX_QUERY = 320
@@ -100,13 +100,6 @@ _USER_COLS = [users.c.id, users.c.email, users.c.username, users.c.display_name,
 
 _new = object.__new__
 _set = object.__setattr__
-_fromiso = datetime.fromisoformat
-
-
-def _utc_sqlite(v: str | None) -> datetime | None:
-    """What ``UTCDateTime`` reads from SQLite (naive UTC ISO text), in one C call (7x cheaper
-    than parsing then ``replace(tzinfo=UTC)``)."""
-    return None if v is None else _fromiso(v + "+00:00")
 
 
 def _utc_pg(v: datetime | None) -> datetime | None:
@@ -120,7 +113,7 @@ def _record_builder(dialect: str) -> Callable[[Any], UserRecord]:
     ``UTCDateTime``; tests compare both) and the frozen dataclass is filled in one go (its
     ``__init__``, one ``object.__setattr__`` per field, costs 8x).
     """
-    utc = _utc_pg if dialect == "postgresql" else _utc_sqlite
+    utc = _utc_pg if dialect == "postgresql" else utc_from_sqlite
 
     def build(r: Any) -> UserRecord:
         rec = _new(UserRecord)
@@ -294,6 +287,8 @@ class UserService:
         self._search = UserSearch(engine.dialect.name)
         self._hot: dict[tuple[int, bool, bool], HotQuery] = {}
         self._build = _record_builder(engine.dialect.name)
+        now_proc = bind_processor(engine, UTCDateTime())
+        self._now = (lambda: now_proc(utcnow())) if now_proc else utcnow  # driver form
 
     def _hot_query(self, phase: int, keyset: bool, exact: bool) -> HotQuery:
         """Search statements run through ``HotQuery`` (compiled once, this thread's connection,
@@ -354,10 +349,11 @@ class UserService:
             rows = [r for r in rows if r.id == int(text)] or rows
         return _rec(rows[0])
 
-    def _prepare(self, query: str, after: Cursor | None) -> tuple[list[int], dict[str, Any], bool]:
+    def _prepare(self, query: str, after: Cursor | None,
+                 driver: bool = False) -> tuple[list[int], dict[str, Any], bool]:
         q = normalize_query(query).lower()
         phases = self._search.phases(q)
-        params = self._search.params(q, utcnow())
+        params = self._search.params(q, self._now() if driver else utcnow())
         exact = 0 in phases
         if exact:
             params["xid"] = int(q)
@@ -372,7 +368,7 @@ class UserService:
         counts or scans the table, whatever its size, and ``after`` continues by keyset.
         """
         limit = max(1, min(int(limit), PAGE_MAX))
-        phases, params, exact = self._prepare(query, after)
+        phases, params, exact = self._prepare(query, after, driver=True)
         items: list[UserRecord] = []
         last: Cursor | None = None
         for phase in phases:
@@ -381,7 +377,7 @@ class UserService:
                 break
             if phase == 0:
                 if after is None:
-                    for r in self._hot_query(0, False, False).fetch(**params):
+                    for r in self._hot_query(0, False, False).fetch_driver(params):
                         items.append(self._build(r))
                         last = Cursor(0, "", r[0])
                 continue
@@ -390,7 +386,7 @@ class UserService:
             if keyset:
                 assert after is not None
                 params["ak"], params["aid"] = after.key, after.id
-            rows = self._hot_query(phase, keyset, exact).fetch(**params)
+            rows = self._hot_query(phase, keyset, exact).fetch_driver(params)
             items.extend(map(self._build, rows))
             if rows:
                 r = rows[-1]
