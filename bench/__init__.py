@@ -1,0 +1,1 @@
+"""``python -m bench``: authcore/authconsole measured side by side with raw-driver baselines."""

@@ -1,0 +1,156 @@
+"""Child process for the console rows: ``python -m bench.console_child MODE URL [ARGS]``.
+
+Modes:
+  console URL      the real console on URL; prints ``PAINTED`` after its first frame and
+                   ``RESULTS`` when the first page of results is on screen, then exits.
+  bare ROWS.json   a bare Textual app with the same widgets (search box, table, detail, footer),
+                   filled from a static list; prints ``PAINTED`` likewise.
+  rss URL N        the real console: N keystrokes and ten pages down, then prints ``RSS <bytes>``
+                   (peak resident set size of the process).
+All run headless (no terminal needed); the parent times spawn -> ``PAINTED``.
+"""
+
+from __future__ import annotations
+
+import sys
+
+
+def _css_path(base):  # type: ignore[no-untyped-def]
+    import inspect
+    from pathlib import Path
+
+    css = base.CSS_PATH
+    if isinstance(css, str | Path) and not Path(css).is_absolute():
+        return str(Path(inspect.getfile(base)).parent / css)
+    return css
+
+
+def _console_app(url: str, on_first_page, on_first_frame=None):  # type: ignore[no-untyped-def]
+    from authcore.config import Config, TokenSettings
+    from authcore.core import AuthCore
+    from authcore.db import make_engine
+    from console.app import AuthConsoleApp, create_app
+    from console.screens.users import UsersScreen
+
+    class FirstPaint(UsersScreen):
+        _fired = False
+
+        def on_mount(self) -> None:
+            super().on_mount()
+            if on_first_frame is not None:
+                self.call_after_refresh(on_first_frame, self.app)
+
+        def on_users_page(self, message):  # type: ignore[no-untyped-def]
+            super().on_users_page(message)
+            if not self._fired:
+                self._fired = True
+                self.call_after_refresh(on_first_page, self.app)
+
+    core = AuthCore(make_engine(url), Config(tokens=TokenSettings(secret="x" * 40)),
+                    actor="bench")
+    base = type(create_app(core))
+    assert issubclass(base, AuthConsoleApp)
+
+    class App(base):  # type: ignore[misc, valid-type]
+        CSS_PATH = _css_path(base)
+
+        def get_default_screen(self):  # type: ignore[no-untyped-def]
+            return FirstPaint()
+
+    return App(core, search_debounce=0.001, refresh_interval=3600), core
+
+
+def console(url: str) -> None:
+    def frame(app) -> None:  # type: ignore[no-untyped-def]
+        print("PAINTED", flush=True)
+
+    def results(app) -> None:  # type: ignore[no-untyped-def]
+        print("RESULTS", flush=True)
+        app.exit()
+
+    app, core = _console_app(url, results, frame)
+    app.run(headless=True, size=(120, 40))
+    core.dispose()
+
+
+def bare(rows_file: str) -> None:
+    import json
+
+    from rich.text import Text
+    from textual.app import App, ComposeResult
+    from textual.widgets import DataTable, Footer, Input, Static
+
+    rows = json.loads(open(rows_file, encoding="utf-8").read())
+
+    class Bare(App[None]):
+        def compose(self) -> ComposeResult:
+            yield Static("authconsole", id="header")
+            yield Input(placeholder="search users", id="search", compact=True)
+            yield DataTable(id="users", cursor_type="row", zebra_stripes=True)
+            yield Static(id="detail")
+            yield Footer()
+
+        def on_mount(self) -> None:
+            table = self.query_one(DataTable)
+            for name in ("email", "username", "name", "ver", "sess", "off"):
+                table.add_column(Text(name, style="bold"), key=name)
+            for key, cells in rows:
+                table.add_row(*(Text(c) for c in cells), key=key)
+            self.query_one(Input).focus()
+            self.call_after_refresh(self.painted)
+
+        def painted(self) -> None:
+            print("PAINTED", flush=True)
+            print("RESULTS", flush=True)
+            self.exit()
+
+    Bare().run(headless=True, size=(120, 40))
+
+
+def rss(url: str, keystrokes: int) -> None:
+    import asyncio
+    import resource
+
+    from textual.widgets import Input
+
+    from console.widgets.table import KeyedTable
+
+    app, core = _console_app(url, lambda app: None)
+    text = "james.smith@example" * 10
+
+    async def drive() -> None:
+        async with app.run_test(headless=True, size=(120, 40)) as pilot:
+            await pilot.pause(0.5)
+            box = app.screen.query_one("#search", Input)
+            for i in range(keystrokes):
+                n = (i % 19) + 1
+                box.value = text[:n] if (i // 19) % 2 == 0 else text[:20 - n]
+                await pilot.pause(0.02)
+            box.value = "example"
+            await pilot.pause(0.5)
+            table = app.screen.query_one(KeyedTable)
+            table.focus()
+            for _ in range(10):
+                await pilot.press("end")
+                await pilot.pause(0.3)
+
+    asyncio.run(drive())
+    core.dispose()
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
+    print(f"RSS {peak}", flush=True)
+
+
+def main(argv: list[str]) -> None:
+    mode = argv[0]
+    if mode == "console":
+        console(argv[1])
+    elif mode == "bare":
+        bare(argv[1])
+    elif mode == "rss":
+        rss(argv[1], int(argv[2]))
+    else:
+        raise SystemExit(f"unknown mode {mode}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

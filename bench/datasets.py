@@ -1,0 +1,159 @@
+"""Seeded benchmark databases, cached between runs and keyed by size and schema revision.
+
+SQLite files live under ``$AUTHCONSOLE_BENCH_CACHE`` (default ``~/.cache/authconsole-bench``);
+PostgreSQL databases are named ``bench_<size>_r<revision>`` next to the admin URL's database
+(``$AUTHCONSOLE_BENCH_PG``, else ``$AUTHCORE_TEST_PG_URL``). A database counts as seeded only
+once a marker says so (a ``.done`` file / a database comment), so an interrupted seed is redone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+# Bump when the generator or the seeded content changes.
+DATA_VERSION = 1
+SEED = 42
+
+
+def label(n: int) -> str:
+    if n % 1_000_000 == 0:
+        return f"{n // 1_000_000}m"
+    if n % 1000 == 0:
+        return f"{n // 1000}k"
+    return str(n)
+
+
+def cache_dir() -> Path:
+    d = Path(os.environ.get("AUTHCONSOLE_BENCH_CACHE",
+                            Path.home() / ".cache" / "authconsole-bench")).expanduser()
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def pg_admin_url() -> str | None:
+    url = os.environ.get("AUTHCONSOLE_BENCH_PG") or os.environ.get("AUTHCORE_TEST_PG_URL")
+    if url and url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+    return url
+
+
+def _revision() -> str:
+    from authcore import migrate
+
+    return migrate.head_revision()
+
+
+@dataclass(frozen=True)
+class Dataset:
+    engine: str  # "sqlite" | "postgresql"
+    users: int
+    url: str
+    seed_seconds: float | None = None  # set when this run seeded it
+
+
+def _progress(tag: str):  # type: ignore[no-untyped-def]
+    start = time.perf_counter()
+
+    def report(done: int, total: int, sessions: int) -> None:
+        el = time.perf_counter() - start
+        print(f"\r  seeding {tag}: {done:,}/{total:,} users, {sessions:,} sessions, {el:.0f}s",
+              end="" if done < total else "\n", flush=True)
+
+    return report
+
+
+def sqlite_dataset(n: int) -> Dataset:
+    from authcore import demo, migrate
+    from authcore.db import make_engine
+
+    rev = _revision()
+    path = cache_dir() / f"bench_{label(n)}_v{DATA_VERSION}_r{rev}.db"
+    marker = path.with_suffix(".done")
+    url = f"sqlite:///{path}"
+    if marker.exists() and path.exists():
+        return Dataset("sqlite", n, url)
+    for suffix in ("", "-wal", "-shm"):
+        Path(str(path) + suffix).unlink(missing_ok=True)
+    engine = make_engine(url)
+    t = time.perf_counter()
+    try:
+        migrate.upgrade(engine)
+        demo.seed(engine, n, rng_seed=SEED, progress=_progress(f"sqlite {label(n)}"))
+        with engine.connect() as conn:
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        engine.dispose()
+    took = time.perf_counter() - t
+    marker.write_text(json.dumps({"users": n, "seconds": round(took, 1)}))
+    return Dataset("sqlite", n, url, took)
+
+
+def pg_dataset(n: int) -> Dataset | None:
+    admin = pg_admin_url()
+    if not admin:
+        return None
+    from sqlalchemy import text
+
+    from authcore import demo, migrate
+    from authcore.db import make_engine
+
+    rev = _revision()
+    name = f"bench_{label(n)}_v{DATA_VERSION}_r{rev}"
+    url = admin.rsplit("/", 1)[0] + "/" + name
+    done = f"authconsole-bench seeded users={n}"
+    eng = make_engine(admin, isolation_level="AUTOCOMMIT")
+    try:
+        with eng.connect() as conn:
+            row = conn.execute(text(
+                "SELECT shobj_description(oid, 'pg_database') FROM pg_database "
+                "WHERE datname = :n"), {"n": name}).first()
+            if row is not None and row[0] == done:
+                return Dataset("postgresql", n, url)
+            if row is not None:
+                conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        engine = make_engine(url)
+        t = time.perf_counter()
+        try:
+            migrate.upgrade(engine)
+            demo.seed(engine, n, rng_seed=SEED, progress=_progress(f"postgresql {label(n)}"))
+        finally:
+            engine.dispose()
+        took = time.perf_counter() - t
+        vac = make_engine(url, isolation_level="AUTOCOMMIT")  # hint bits + visibility map
+        try:
+            with vac.connect() as conn:
+                conn.execute(text("VACUUM (ANALYZE) users, sessions"))
+        finally:
+            vac.dispose()
+        with eng.connect() as conn:
+            conn.execute(text(f"COMMENT ON DATABASE \"{name}\" IS '{done}'"))
+        return Dataset("postgresql", n, url, took)
+    finally:
+        eng.dispose()
+
+
+def datasets(sizes: list[int], engines: list[str]) -> dict[tuple[str, int], Dataset]:
+    out: dict[tuple[str, int], Dataset] = {}
+    for n in sizes:
+        if "sqlite" in engines:
+            out[("sqlite", n)] = sqlite_dataset(n)
+        if "postgresql" in engines:
+            ds = pg_dataset(n)
+            if ds is not None:
+                out[("postgresql", n)] = ds
+    return out
+
+
+if __name__ == "__main__":  # seed ahead of time: python -m bench.datasets 1000000 10000
+    import sys
+
+    for arg in sys.argv[1:]:
+        n = int(arg)
+        for ds in (sqlite_dataset(n), pg_dataset(n)):
+            if ds is not None:
+                print(ds)

@@ -1,0 +1,144 @@
+"""User search at scale: prefix and contains, raw-driver baseline, scaling, deep keyset pages.
+
+The raw baseline replays, through sqlite3/psycopg directly, exactly the statements and driver
+parameters ``UserService.search`` sent for the same call (captured with a cursor event), and
+fetches every row. On PostgreSQL it uses ``prepare=False`` too: the point is authcore's own
+overhead on top of the same database work.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import event
+
+from bench.context import Ctx, raw_connect
+from bench.datasets import label
+from bench.harness import Row, calibrate, interleave
+
+# (kind, term): a prefix (email phase fills the page), a contains term of middling frequency
+# (~0.7% of users, trigram index on both engines), and one that nearly every user matches
+# (the "example" of every email domain: SQLite's FTS5 stops at the LIMIT, PostgreSQL walks
+# the primary key instead of reading a million index entries).
+QUERIES = (("prefix", "jam"), ("contains", "smith"), ("contains, common term", "example"))
+PAGE = 50
+
+
+def capture(engine: Any, fn: Any) -> list[tuple[str, Any]]:
+    """The (SQL, driver parameters) pairs ``fn()`` executes on ``engine``, through SQLAlchemy
+    or through ``authcore.fastpath``."""
+    from authcore import fastpath
+
+    seen: list[tuple[str, Any]] = []
+
+    def grab(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any,
+             executemany: bool) -> None:
+        if not statement.startswith(("BEGIN", "SELECT 1")):
+            seen.append((statement, parameters))
+
+    event.listen(engine, "before_cursor_execute", grab)
+    try:
+        with fastpath.tracing() as hot:
+            fn()
+    finally:
+        event.remove(engine, "before_cursor_execute", grab)
+    traced = {sql for sql, _ in hot}  # a listener makes hot queries run observed: once only
+    return [x for x in seen if x[0] not in traced] + hot
+
+
+def replayer(raw: Any, stmts: list[tuple[str, Any]], pg: bool) -> Any:
+    if pg:
+        def replay() -> int:
+            n = 0
+            for sql, params in stmts:
+                n += len(raw.execute(sql, params, prepare=False).fetchall())
+            return n
+    else:
+        def replay() -> int:
+            n = 0
+            for sql, params in stmts:
+                n += len(raw.execute(sql, params).fetchall())
+            return n
+    return replay
+
+
+def deep_cursor(core: Any, q: str, page: int) -> tuple[Any, int]:
+    """The cursor that starts page ``page`` (1-based), or of the last page there is."""
+    after, reached = None, 1
+    for p in range(1, page):
+        nxt = core.users.search(q, limit=PAGE, after=after).next
+        if nxt is None:
+            break
+        after, reached = nxt, p + 1
+    return after, reached
+
+
+def run_engine(ctx: Ctx, engine: str) -> None:
+    pg = engine == "postgresql"
+    big, small = ctx.core(engine, ctx.big), ctx.core(engine, ctx.small)
+    raw = raw_connect(ctx.url(engine, ctx.big))
+    samples = 11 if ctx.quick else 31
+    sec = f"search {engine}"
+    for kind, q in QUERIES:
+        def ours(q: str = q) -> object:
+            return big.users.search(q, limit=PAGE)
+
+        page = big.users.search(q, limit=PAGE)
+        stmts = capture(big.engine, ours)
+        replay = replayer(raw, stmts, pg)
+        assert replay() == len(page.items), (q, replay(), len(page.items))
+        inner = calibrate(replay, 0.01, 50)
+        s = interleave(ours, replay, samples=samples, inner=inner, warmup=2)
+        ctx.add(Row(sec, f"{kind} '{q}' at {label(ctx.big)} ({len(stmts)} stmt)",
+                    s.stat("a"), "same SQL, raw driver", s.stat("b"), 1.5))
+
+        def ours_small(q: str = q) -> object:
+            return small.users.search(q, limit=PAGE)
+
+        s = interleave(ours, ours_small, samples=samples, inner=inner, warmup=2)
+        ctx.add(Row(sec, f"{kind} '{q}': {label(ctx.big)} vs {label(ctx.small)} users",
+                    s.stat("a"), f"at {label(ctx.small)}", s.stat("b"), 2.0))
+
+        after, reached = deep_cursor(big, q, PAGE)
+        if after is None:
+            continue
+
+        def deep(q: str = q, after: Any = after) -> object:
+            return big.users.search(q, limit=PAGE, after=after)
+
+        s = interleave(deep, ours, samples=samples, inner=inner, warmup=2)
+        ctx.add(Row(sec, f"{kind} '{q}': page {reached} vs page 1", s.stat("a"), "page 1",
+                    s.stat("b"), 2.0))
+    if pg:
+        generic_plan_trap(ctx, big, raw)
+    raw.close()
+
+
+def generic_plan_trap(ctx: Ctx, core: Any, raw: Any) -> None:
+    """Info: what search would cost if psycopg's auto-prepare let PostgreSQL go generic."""
+    q = "smith"
+    stmts = [s for s in capture(core.engine, lambda: core.users.search(q, limit=PAGE))
+             if "search_text" in s[0]]
+    if not stmts:
+        return
+    sql, params = stmts[0]
+    raw.execute("SET plan_cache_mode = force_generic_plan")
+    try:
+        def generic() -> object:
+            return raw.execute(sql, params, prepare=True).fetchall()
+
+        def custom() -> object:
+            return raw.execute(sql, params, prepare=False).fetchall()
+
+        s = interleave(generic, custom, samples=5 if ctx.quick else 9, inner=1, warmup=1)
+        ctx.add(Row(f"search {core.engine.dialect.name}",
+                    f"contains '{q}' if planned generically (what prepare=False avoids)",
+                    s.stat("a"), "custom plan", s.stat("b"), 1.0, info=True))
+    finally:
+        raw.execute("RESET plan_cache_mode")
+
+
+def run(ctx: Ctx) -> None:
+    for engine in ctx.engines:
+        if ctx.has(engine, ctx.big) and ctx.has(engine, ctx.small):
+            run_engine(ctx, engine)

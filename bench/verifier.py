@@ -1,0 +1,200 @@
+"""Verifier rows (``authcore.verifier``): propagation, cache-hit cost, reconnect safety.
+
+* revoke -> refused by another process, p95 (``VerifierNode`` child probes, PostgreSQL LISTEN),
+  against raw ``pg_notify`` -> ``notifies()`` in a child process doing nothing else;
+* strict access verification on a cache hit against ``jwt.decode`` with the same key;
+* the listener's backend killed with ``pg_terminate_backend`` while revocations commit: after it
+  reconnects, none of them may be missed.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.context import SECRET, Ctx, raw_connect
+from bench.harness import Row, calibrate, interleave, percentile
+
+ROOT = Path(__file__).resolve().parents[1]
+
+_LISTENER = r"""
+import sys, time, psycopg
+conn = psycopg.connect(sys.argv[1], autocommit=True)
+conn.execute("LISTEN bench_raw")
+print("READY", flush=True)
+for n in conn.notifies():
+    print(f"GOT {n.payload} {time.time():.6f}", flush=True)
+    if n.payload == "quit":
+        break
+"""
+
+
+def available() -> str | None:
+    if not (ROOT / "authcore" / "verifier.py").exists():
+        return "authcore/verifier.py is not there"
+    try:
+        import authcore.verifier  # noqa: F401
+    except Exception as exc:  # noqa: BLE001
+        return f"authcore.verifier does not import: {exc}"
+    return None
+
+
+def _libpq(url: str) -> str:
+    from authcore.verifier import libpq_url
+
+    return libpq_url(url)
+
+
+def _dedicated_user(core: Any, tag: str) -> int:
+    from sqlalchemy import select
+
+    from authcore.models import users
+
+    email = f"bench-verifier-{tag}@example.invalid"
+    with core.engine.connect() as conn:
+        row = conn.execute(select(users.c.id).where(users.c.email == email)).first()
+    if row is not None:
+        return int(row[0])
+    return core.users.create(email, f"bench-verifier-{tag}", "Bench Verifier").id
+
+
+def raw_notify_p95(url: str, rounds: int) -> list[float]:
+    """Parent NOTIFY (autocommit) -> child receives, through psycopg and nothing else (ms)."""
+    child = subprocess.Popen([sys.executable, "-c", _LISTENER, _libpq(url)],
+                             stdout=subprocess.PIPE, text=True, bufsize=1)
+    assert child.stdout is not None
+    assert child.stdout.readline().startswith("READY")
+    sender = raw_connect(url)
+    delays: list[float] = []
+    try:
+        for i in range(rounds):
+            t0 = time.time()
+            sender.execute("SELECT pg_notify('bench_raw', %s)", (str(i),))
+            line = child.stdout.readline().split()
+            delays.append(max(0.0, (float(line[2]) - t0) * 1000))
+            time.sleep(0.002)
+        sender.execute("SELECT pg_notify('bench_raw', 'quit')")
+        child.wait(timeout=10)
+    finally:
+        if child.poll() is None:
+            child.kill()
+        sender.close()
+    return delays
+
+
+def propagation(ctx: Ctx) -> None:
+    from authcore.verifier import VerifierNode, measure_propagation
+
+    core = ctx.core("postgresql")
+    uid = _dedicated_user(core, "propagation")
+    rounds = 40 if ctx.quick else 200
+    env = {**os.environ, "AUTHCORE_SECRET": SECRET}
+    with VerifierNode(ctx.url("postgresql"), env=env) as node:
+        stats = measure_propagation(core, uid, [node], rounds=rounds, timeout=10)
+    raw = raw_notify_p95(ctx.url("postgresql"), rounds)
+    row = Row("verifier postgresql", f"revoke -> refused by another process, p95 of {stats.n}",
+              stats.p95 / 1000, "raw pg_notify -> notifies() p95", percentile(raw, 95) / 1000,
+              1.5, note=f"ours {stats.summary()}")
+    if stats.timeouts:
+        row.error = f"{stats.timeouts} revocations never refused"
+    ctx.add(row)
+
+
+def cache_hit(ctx: Ctx, engine: str) -> None:
+    import jwt
+
+    from authcore.tokens import _REQUIRED
+    from authcore.verifier import Verifier
+
+    core = ctx.core(engine)
+    uid = _dedicated_user(core, "cache")
+    token = core.tokens.issue_pair(uid).access_token
+    ts = core.config.tokens
+    key = core.keyring.keys[0]
+    options = {"require": list(_REQUIRED)}
+    with Verifier(core, ready_timeout=10) as v:
+        v.verify_access(token)  # the miss that loads the user; every later call is a hit
+
+        def ours() -> object:
+            return v.verify_access(token)
+
+        def base() -> object:
+            return jwt.decode(token, key.verify_key, algorithms=[key.alg], audience=ts.audience,
+                              issuer=ts.issuer, leeway=ts.leeway.total_seconds(), options=options)
+
+        s = interleave(ours, base, samples=15 if ctx.quick else 41, inner=calibrate(base),
+                       warmup=3)
+        fresh = v.is_fresh()
+    row = Row(f"verifier {engine}", "strict access verify, cache hit", s.stat("a"), "jwt.decode",
+              s.stat("b"), 1.05)
+    if not fresh:
+        row.error = "verifier was not fresh (cache not in use)"
+    ctx.add(row)
+
+
+def reconnect(ctx: Ctx) -> None:
+    """Kill the listener's backend; revoke users while it is away; none may be missed."""
+    from authcore.errors import TokenError
+    from authcore.verifier import Verifier
+
+    core = ctx.core("postgresql")
+    uids = [_dedicated_user(core, f"reconnect{i}") for i in range(20)]
+    tokens = {u: core.tokens.issue_pair(u).access_token for u in uids}
+    app = f"bench-verifier-{os.getpid()}"
+    with Verifier(core, ready_timeout=10, application_name=app, staleness=30) as v:
+        for t in tokens.values():
+            v.verify_access(t)  # cached as valid
+        killer = raw_connect(ctx.url("postgresql"))
+        stop = threading.Event()
+
+        def kill_loop() -> None:  # keep killing it while the revocations commit
+            while not stop.is_set():
+                killer.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                               "WHERE application_name = %s", (app,))
+                time.sleep(0.005)
+
+        th = threading.Thread(target=kill_loop)
+        th.start()
+        try:
+            for u in uids:
+                core.admin.revoke_tokens(u, "bench: revoke during listener outage")
+        finally:
+            stop.set()
+            th.join()
+            killer.close()
+        deadline = time.monotonic() + 20
+        missed = list(uids)
+        while missed and time.monotonic() < deadline:
+            still = []
+            for u in missed:
+                try:
+                    v.verify_access(tokens[u])
+                    still.append(u)
+                except TokenError:
+                    pass
+            missed = still
+            if missed:
+                time.sleep(0.05)
+        reconnects = v.stats().reconnects
+    ctx.add(Row("verifier postgresql",
+                f"listener killed during {len(uids)} revocations: missed after reconnect",
+                float(len(missed)), "revocations", float(len(uids)), 0.0, unit="count",
+                note=f"listener reconnects: {reconnects}"))
+
+
+def run(ctx: Ctx) -> None:
+    why = available()
+    if why:
+        ctx.add(Row("verifier", "verifier rows", float("nan"), "", 0, 1.0, error=why))
+        return
+    for engine in ctx.engines:
+        if ctx.has(engine):
+            cache_hit(ctx, engine)
+    if ctx.has("postgresql"):
+        propagation(ctx)
+        reconnect(ctx)
