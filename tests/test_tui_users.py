@@ -46,8 +46,8 @@ async def test_search_as_you_type_debounced(core: AuthCore) -> None:
         assert calls == ["", "ali"]
         emails = column(app, "#users", 0)
         assert "alice@example.com" in emails
-        for r in rows(app, "#users"):
-            assert any(c.lower().startswith("ali") for c in r[:3]), r
+        for r in rows(app, "#users"):  # prefixes first; authcore may add substring matches
+            assert any("ali" in c.lower() for c in r[:3]), r
         assert "for 'ali'" in text_of(app, "#status")
 
 
