@@ -235,3 +235,22 @@ async def test_scrolling_to_the_end_fetches_the_next_page(core: AuthCore) -> Non
         t.scroll_to(y=t.max_scroll_y, animate=False)  # a mouse wheel would do the same
         await settle(pilot)
         assert len(t.keys) == 60 and t.cursor_row == 0
+
+
+async def test_back_from_a_user_lands_on_the_results_so_q_leaves(core: AuthCore) -> None:
+    seed(core)
+    app = make_app(core)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await type_text(pilot, "alice@")
+        await settle(pilot)
+        await pilot.press("enter")  # straight from the search box
+        await settle(pilot)
+        assert isinstance(app.screen, UserScreen)
+        await pilot.press("q")
+        await settle(pilot)
+        assert isinstance(app.screen, UsersScreen)
+        assert app.focused is table(app, "#users")
+        assert app.query_one(SearchBox).value == "alice@", "the search stays"
+        await pilot.press("q")
+        await pilot.pause()
+    assert app.return_code == 0

@@ -173,10 +173,12 @@ class UsersScreen(ConsoleScreen):
         self._open_highlighted()
 
     def _open_highlighted(self) -> None:
-        key = self.query_one(KeyedTable).highlighted_key
+        table = self.query_one(KeyedTable)
+        key = table.highlighted_key
         if key is None:
             self.capp.notify_safe("no user to open", severity="warning")
             return
+        table.focus()  # coming back lands on the results: q quits, / searches again
         self.capp.open_user(int(key))
 
     @on(KeyedTable.RowSelected, "#users")
