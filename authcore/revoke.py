@@ -58,19 +58,20 @@ class RevokeResult:
 
     def summary(self) -> str:
         """One line for an operator (the email is untrusted: render it through safe text)."""
-        stay = f"{self.sessions_remaining} session{'s' if self.sessions_remaining != 1 else ''}"
+        stay = (f"{self.sessions_remaining} session"
+                f"{'s stay' if self.sessions_remaining != 1 else ' stays'}")
         until = self.access_effective_at.strftime("%H:%M UTC")
         if self.access_effective_at.date() != self.refresh_effective_at.date():
             until = fmt_utc(self.access_effective_at)
         tail = (f"Refresh tokens stop now; access tokens issued before stay valid until {until}")
         if self.action == "revoke_tokens":
             return (f"{self.email}: token_version {self.old_version} -> {self.new_version}, "
-                    f"{stay} stay. {tail}")
+                    f"{stay}. {tail}")
         if self.action in ("delete_session", "delete_sessions"):
             what = (f"session {self.session_id} deleted" if self.action == "delete_session"
                     else f"{self.sessions_deleted} session"
                          f"{'s' if self.sessions_deleted != 1 else ''} deleted")
-            return (f"{self.email}: {what}, {stay} stay; that device is logged out now. "
+            return (f"{self.email}: {what}, {stay}; that device is logged out now. "
                     f"Refresh tokens bound to it stop now; its access tokens stay valid until "
                     f"{until}")
         if self.action == "disable_user":

@@ -20,6 +20,7 @@ from textual.worker import Worker
 
 from authcore.timeutil import utcnow
 from console.palette import ConsoleCommands
+from console.propagation import PropagationProbe
 from console.safe import notify_safe
 from console.screens.base import KEY_HELP, ConsoleScreen
 from console.screens.help import HelpScreen
@@ -60,6 +61,7 @@ class AuthConsoleApp(App[int]):
         self.page_size = page_size
         self.outage: str | None = None
         self._retry_timer: Any = None
+        self.probe = PropagationProbe(core)
         self.animation_level = "none"  # nothing to animate over a slow link
         if theme:
             self.theme = THEME_ALIASES.get(theme, theme)
@@ -79,6 +81,9 @@ class AuthConsoleApp(App[int]):
 
     def on_mount(self) -> None:
         self._retry_timer = self.set_interval(self.retry_interval, self._retry, pause=True)
+
+    def on_unmount(self) -> None:
+        self.probe.close()
 
     # -- navigation ----------------------------------------------------------------------------
     def open_user(self, user_id: int) -> None:

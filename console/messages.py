@@ -72,9 +72,10 @@ class PreviewReady(Message):
 
 @dataclass
 class ActionDone(Message):
-    """A confirmed action committed."""
+    """A confirmed action committed; ``propagation_ms``: until strict verifiers refuse."""
 
     result: RevokeResult
+    propagation_ms: float | None = None
 
 
 @dataclass

@@ -1,7 +1,8 @@
 """The confirm dialog: says exactly what will happen, needs a reason, focuses Cancel.
 
 ``y`` confirms, ``n``/``esc`` cancel (from the buttons; in the reason box letters type and
-``enter`` confirms). An empty reason is refused with a message: nothing is sent to authcore.
+``enter`` confirms). Any other letter typed on the buttons starts the reason, so an operator can
+type it straight away. An empty reason is refused with a message: nothing is sent to authcore.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from rich.text import Text
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
@@ -44,7 +45,7 @@ class ConfirmScreen(ModalScreen[str | None]):
             yield Label(Text.assemble("Reason (required; audited as ",
                                       safe(self.actor, max_len=60, style="bold"), "):"))
             reason = Input(placeholder="why? e.g. ticket SEC-123, stolen laptop", id="reason",
-                           max_length=1000, compact=True)
+                           max_length=1000, compact=True, select_on_focus=False)
             reason.cursor_blink = False
             yield reason
             yield Static(id="confirm-problem", markup=False)
@@ -52,7 +53,7 @@ class ConfirmScreen(ModalScreen[str | None]):
                 yield Button("Cancel", id="cancel", compact=True)
                 yield Button(self.title_text, id="confirm-button", variant="error",
                              compact=True)
-            yield Label(Text("y confirm · n, esc cancel · tab next · enter confirms a reason",
+            yield Label(Text("type a reason, enter confirms · y confirm · n, esc cancel",
                              style="dim"), id="confirm-hint")
         yield Footer()
 
@@ -61,6 +62,16 @@ class ConfirmScreen(ModalScreen[str | None]):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+    def on_key(self, event: events.Key) -> None:
+        """On the buttons, a printable key other than y/n starts typing the reason."""
+        reason = self.query_one("#reason", Input)
+        if (self.focused is not reason and event.is_printable and event.character
+                and event.character not in "yn"):
+            event.stop()
+            event.prevent_default()
+            reason.focus()
+            reason.insert_text_at_cursor(event.character)
 
     def action_confirm(self) -> None:
         reason = self.query_one("#reason", Input).value.strip()

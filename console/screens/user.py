@@ -19,6 +19,7 @@ from authcore.sessions import SessionRecord
 from authcore.users import UserRecord
 from console.actions import ACTIONS, PREVIEW_REASON, perform
 from console.messages import ActionDone, PreviewReady, UserLoaded
+from console.propagation import describe
 from console.safe import safe, safe_join, safe_lines
 from console.screens.base import ConsoleScreen, PaletteCommand
 from console.screens.confirm import ConfirmScreen
@@ -216,6 +217,7 @@ class UserScreen(ConsoleScreen):
 
     @work(thread=True, exclusive=True, group="preview", exit_on_error=False)
     def _preview(self, action: str, session_id: str | None) -> None:
+        self.capp.probe.ensure_started()  # ready by the time the operator confirms
         result = perform(self.core, action, self.user_id, PREVIEW_REASON, dry_run=True,
                          session_id=session_id)
         if not cancelled():
@@ -237,11 +239,13 @@ class UserScreen(ConsoleScreen):
 
     @work(thread=True, exclusive=True, group="action", exit_on_error=False)
     def _commit(self, action: str, reason: str, session_id: str | None) -> None:
-        result = perform(self.core, action, self.user_id, reason, dry_run=False,
-                         session_id=session_id)
-        self.post_message(ActionDone(result))
+        result, ms = self.capp.probe.measure(action, self.user_id, lambda: perform(
+            self.core, action, self.user_id, reason, dry_run=False, session_id=session_id))
+        self.post_message(ActionDone(result, ms))
 
     def on_action_done(self, message: ActionDone) -> None:
-        self.capp.notify_safe(message.result.summary(), title=ACTIONS[message.result.action].title)
-        self.say(safe(message.result.summary(), max_len=400))
+        text = " ".join(filter(None, (message.result.summary(), describe(
+            message.propagation_ms, message.result, self.capp.probe.timeout))))
+        self.capp.notify_safe(text, title=ACTIONS[message.result.action].title)
+        self.say(safe(text, max_len=400))
         self.reload()
