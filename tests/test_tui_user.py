@@ -278,3 +278,29 @@ async def test_typing_a_reason_straight_away_goes_into_the_reason_box(core: Auth
         assert isinstance(app.screen, UserScreen)
     ev = audit.list_events(core.engine, user_id=alice, limit=1)[0]
     assert (ev.action, ev.reason) == ("revoke_tokens", "stolen laptop, yes")
+
+
+async def test_reason_typed_in_a_burst_keeps_every_letter_and_esc_still_cancels(
+        core: AuthCore) -> None:
+    """Over SSH a whole word arrives at once: no letter is lost or reordered while the focus
+    moves into the reason box, y/n inside it are letters, and esc still cancels."""
+    from textual import events
+
+    seed(core, 0)
+    alice = core.users.find("alice").id
+    before = state(core, alice)
+    app = make_app(core)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_user(pilot, "alice")
+        await pilot.press("R")
+        await settle(pilot)
+        dialog = app.screen
+        for ch in "lost phone, yes":
+            dialog.post_message(events.Key("space" if ch == " " else ch, ch))
+        await settle(pilot)
+        assert app.screen is dialog
+        assert dialog.query_one("#reason", Input).value == "lost phone, yes"
+        await pilot.press("escape")
+        await settle(pilot)
+        assert isinstance(app.screen, UserScreen)
+    assert state(core, alice) == before

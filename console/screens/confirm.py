@@ -25,8 +25,8 @@ class ConfirmScreen(ModalScreen[str | None]):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel"),
-        Binding("n", "cancel", "No", show=False),
-        Binding("y", "confirm", "Yes (needs a reason)", show=False),
+        Binding("n", "no", "No", show=False),
+        Binding("y", "yes", "Yes (needs a reason)", show=False),
     ]
 
     def __init__(self, title: str, summary: str, *, actor: str) -> None:
@@ -34,6 +34,7 @@ class ConfirmScreen(ModalScreen[str | None]):
         self.title_text = title
         self.summary = summary
         self.actor = actor
+        self._typing = False  # the operator has started typing a reason
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
@@ -64,14 +65,27 @@ class ConfirmScreen(ModalScreen[str | None]):
         self.dismiss(None)
 
     def on_key(self, event: events.Key) -> None:
-        """On the buttons, a printable key other than y/n starts typing the reason."""
+        """On the buttons, a printable key other than y/n starts typing the reason; from then on
+        every printable key types (y and n too), even before the focus move has landed."""
         reason = self.query_one("#reason", Input)
-        if (self.focused is not reason and event.is_printable and event.character
-                and event.character not in "yn"):
+        if self.focused is reason or not (event.is_printable and event.character):
+            return
+        if self._typing or event.character not in "yn":
             event.stop()
             event.prevent_default()
+            self._typing = True
             reason.focus()
             reason.insert_text_at_cursor(event.character)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """While the reason is being typed, y and n are letters, not answers (esc still cancels)."""
+        return not (action in ("yes", "no") and self._typing)
+
+    def action_yes(self) -> None:
+        self.action_confirm()
+
+    def action_no(self) -> None:
+        self.action_cancel()
 
     def action_confirm(self) -> None:
         reason = self.query_one("#reason", Input).value.strip()

@@ -244,8 +244,9 @@ class UserScreen(ConsoleScreen):
         self.post_message(ActionDone(result, ms))
 
     def on_action_done(self, message: ActionDone) -> None:
-        text = " ".join(filter(None, (message.result.summary(), describe(
-            message.propagation_ms, message.result, self.capp.probe.timeout))))
+        summary = message.result.summary()
+        speed = describe(message.propagation_ms, message.result, self.capp.probe.timeout)
+        text = f"{summary.rstrip('.')}. {speed}" if speed else summary
         self.capp.notify_safe(text, title=ACTIONS[message.result.action].title)
         self.say(safe(text, max_len=400))
         self.reload()
