@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     ColumnElement,
     Engine,
     Integer,
@@ -156,6 +157,7 @@ def prefix_successor(prefix: str) -> str:
 
 
 CONTAINS_MIN = 3  # shorter terms take the prefix phases only (a trigram needs 3 characters)
+CONTAINS_SLACK = 8  # PostgreSQL: extra candidates per chunk, for the prefix hits it drops
 
 # SQLite's FTS5 trigram table (migration 0003): rowid = users.id.
 _fts = table("users_trgm", column("rowid", Integer))
@@ -181,10 +183,13 @@ class UserSearch:
     Phases run in order and each one's SQL stays on an index, with a LIMIT, keyset-paged:
     0 exact id (primary key); 1, 2, 3 prefix of email, username, display name as a range
     ``lo <= lower(col) < hi`` on the ``lower(col), id`` indexes (COLLATE "C" on PostgreSQL);
-    4 contains: the trigram index (FTS5 on SQLite, pg_trgm GIN on PostgreSQL), ordered by id,
-    excluding what the prefix phases already returned. Every statement takes its values as
-    parameters: ``lo``, ``hi``, ``now``, ``lim`` and, as needed, ``ak``/``aid`` (keyset),
-    ``xid`` (exact-id hit to exclude), ``m`` (FTS5 phrase) or ``pat`` (LIKE pattern).
+    4 contains, ordered by id, excluding what the prefix phases already returned: on SQLite one
+    join of the FTS5 trigram table (rowids come in order, so it stops at the LIMIT whatever the
+    term); on PostgreSQL candidate ids (``pg_candidates``: pg_trgm GIN for rare terms, an
+    index-only walk of ``(id) INCLUDE (search_text)`` for common ones) then their rows
+    (``pg_rows``). Every statement takes its values as parameters: ``lo``, ``hi``, ``now``,
+    ``lim`` and, as needed, ``ak``/``aid`` (keyset), ``xid`` (exact-id hit to exclude), ``m``
+    (FTS5 phrase), ``pat`` (LIKE pattern), ``ids`` (candidates).
     """
 
     def __init__(self, dialect: str) -> None:
@@ -242,16 +247,11 @@ class UserSearch:
 
     def _contains(self, keyset: bool, exclude_id: bool, lim: Any, aid: Any) -> Select[Any]:
         if self.postgres:
-            # One GIN index scan for rare terms; for terms most users match, the planner walks
-            # the primary key in order and stops at the LIMIT (it knows which from statistics,
-            # as long as it plans with the value: see NO_PREPARE).
-            ident = users.c.id
-            stmt = select(*self._cols()).where(_SEARCH_TEXT.like(bindparam("pat", type_=String)))
-        else:
-            # FTS5 yields rowids in order and stops at the LIMIT, common term or not.
-            ident = _fts.c.rowid
-            stmt = (select(*self._cols()).select_from(_fts.join(users, users.c.id == ident))
-                    .where(_FTS_MATCH))
+            raise ValueError("PostgreSQL runs contains as pg_candidates + pg_rows")
+        # SQLite: FTS5 yields rowids in order and stops at the LIMIT, common term or not.
+        ident = _fts.c.rowid
+        stmt = (select(*self._cols()).select_from(_fts.join(users, users.c.id == ident))
+                .where(_FTS_MATCH))
         for earlier in (1, 2, 3):
             stmt = stmt.where(not_(self._in_range(earlier)))
         if exclude_id:
@@ -259,6 +259,39 @@ class UserSearch:
         if keyset:
             stmt = stmt.where(ident > aid)
         return stmt.order_by(ident).limit(lim)
+
+    # -- PostgreSQL contains: candidate ids first, then the rows ------------------------------
+    def pg_candidates(self) -> Select[Any]:
+        """Ids whose ``search_text`` contains the term, in id order, after ``aid``, at most
+        ``lim``. Only ``id`` and ``search_text`` are read, so for a common term the planner walks
+        ``ix_users_id_search`` (id INCLUDE search_text) as an index-only scan and stops at the
+        LIMIT; for a rare one it takes the trigram GIN index and sorts the few ids."""
+        key = (40, True, False)
+        stmt = self._built.get(key)
+        if stmt is None:
+            lim = bindparam("lim", type_=Integer)
+            stmt = self._built[key] = self._final(
+                select(users.c.id)
+                .where(_SEARCH_TEXT.like(bindparam("pat", type_=String)),
+                       users.c.id > bindparam("aid", type_=Integer))
+                .order_by(users.c.id).limit(lim))
+        return stmt
+
+    def pg_rows(self, exclude_id: bool) -> Select[Any]:
+        """The users among candidate ``ids`` that no prefix phase (or the exact id) returned."""
+        key = (41, True, exclude_id)
+        stmt = self._built.get(key)
+        if stmt is None:
+            from sqlalchemy.dialects.postgresql import ARRAY
+
+            ids = bindparam("ids", type_=ARRAY(BigInteger))
+            stmt = select(*self._cols()).where(users.c.id == func.any(ids))
+            for earlier in (1, 2, 3):
+                stmt = stmt.where(not_(self._in_range(earlier)))
+            if exclude_id:
+                stmt = stmt.where(users.c.id != bindparam("xid"))
+            stmt = self._built[key] = self._final(stmt.order_by(users.c.id))
+        return stmt
 
     def params(self, q: str, now: datetime) -> dict[str, Any]:
         """The values every phase statement of one search shares."""
@@ -285,7 +318,7 @@ class UserService:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._search = UserSearch(engine.dialect.name)
-        self._hot: dict[tuple[int, bool, bool], HotQuery] = {}
+        self._hot: dict[Any, HotQuery] = {}
         self._build = _record_builder(engine.dialect.name)
         now_proc = bind_processor(engine, UTCDateTime())
         self._now = (lambda: now_proc(utcnow())) if now_proc else utcnow  # driver form
@@ -382,6 +415,13 @@ class UserService:
                         last = Cursor(0, "", r[0])
                 continue
             keyset = after is not None and after.phase == phase
+            if phase == 4 and self._search.postgres:
+                start = after.id if keyset and after is not None else 0
+                got = self._pg_contains(params, need, start, exact)
+                items.extend(got)
+                if got:
+                    last = Cursor(4, "", got[-1].id)
+                continue
             params["lim"] = need
             if keyset:
                 assert after is not None
@@ -392,6 +432,33 @@ class UserService:
                 r = rows[-1]
                 last = Cursor(phase, r[10] if phase in (1, 2, 3) else "", r[0])
         return Page(items, last if len(items) >= limit else None)
+
+    def _pg_contains(self, params: dict[str, Any], need: int, start: int,
+                     exact: bool) -> list[UserRecord]:
+        """Phase 4 on PostgreSQL: candidate ids (index-only walk or GIN), then their rows
+        minus prefix-phase hits; another chunk only when those hits left the page short."""
+        cand = self._hot_other("pg_candidates", self._search.pg_candidates)
+        rows_q = self._hot_other(f"pg_rows{int(exact)}", lambda: self._search.pg_rows(exact))
+        out: list[UserRecord] = []
+        while need > 0:
+            chunk = need + CONTAINS_SLACK
+            ids = [r[0] for r in cand.fetch_driver({**params, "lim": chunk, "aid": start})]
+            if not ids:
+                break
+            rows = rows_q.fetch_driver({**params, "ids": ids})
+            got = [self._build(r) for r in rows[:need]]
+            out += got
+            need -= len(got)
+            if len(ids) < chunk or len(rows) > len(got):
+                break
+            start = ids[-1]
+        return out
+
+    def _hot_other(self, name: str, factory: Callable[[], Any]) -> HotQuery:
+        hq = self._hot.get(name)
+        if hq is None:
+            hq = self._hot[name] = HotQuery(self.engine, factory(), prepare=False)
+        return hq
 
     def explain(self, query: str, limit: int = 50,
                 after: Cursor | None = None) -> list[tuple[int, str]]:
@@ -408,6 +475,15 @@ class UserService:
             for phase in phases:
                 if phase == 0:
                     stmt = self._search.by_id
+                elif phase == 4 and self._search.postgres:
+                    keyset = after is not None and after.phase == 4
+                    p = {**params, "aid": after.id if keyset and after is not None else 0,
+                         "ids": [0]}
+                    plans = [conn.execute(Explain(s), p).all()
+                             for s in (self._search.pg_candidates(),
+                                       self._search.pg_rows(exact))]
+                    out.append((4, "\n".join(str(r[-1]) for rows in plans for r in rows)))
+                    continue
                 else:
                     keyset = after is not None and after.phase == phase
                     if keyset:
