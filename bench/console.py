@@ -88,7 +88,7 @@ def keystrokes(ctx: Ctx, engine: str) -> None:
 
     core = ctx.core(engine, ctx.big)
     users = _Users(core.users)
-    per_mode = 60 if ctx.quick else 200
+    per_mode = 40 if ctx.quick else 200
     seq = keystroke_sequence(50)
     passes = max(1, per_mode // len(seq))
     times: dict[bool, list[float]] = {False: [], True: []}
@@ -189,7 +189,7 @@ def cold_start(ctx: Ctx, engine: str) -> None:
             _spawn_until_painted(args)
         a: list[tuple[float, float]] = []
         b: list[tuple[float, float]] = []
-        for i in range(5 if ctx.quick else 11):
+        for i in range(3 if ctx.quick else 11):
             for args in ((ours_args, bare_args) if i % 2 == 0 else (bare_args, ours_args)):
                 (a if args is ours_args else b).append(_spawn_until_painted(args))
     finally:

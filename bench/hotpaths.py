@@ -191,7 +191,7 @@ def bulk_revoke(ctx: Ctx, engine: str) -> None:
 
     core = ctx.core(engine)
     pg = engine == "postgresql"
-    n = 2000 if ctx.quick else 10_000
+    n = 1000 if ctx.quick else 10_000
     raw = raw_connect(ctx.url(engine))
     first = _first_user(core) + 10
     ids_a = list(range(first, first + n))

@@ -133,7 +133,7 @@ def run(ctx: Ctx) -> None:
     from authcore import demo, migrate
     from authcore.db import make_engine
 
-    n = 20_000 if ctx.quick else 100_000
+    n = 5_000 if ctx.quick else 100_000
     now = datetime(2026, 11, 1, 12, 0, 0, 123456, tzinfo=UTC)
     reps = 1 if ctx.quick else 2
     if "sqlite" in ctx.engines:
