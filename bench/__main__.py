@@ -59,6 +59,7 @@ def main(argv: list[str] | None = None) -> int:
             if section not in only:
                 continue
             print(f"[{section}]", flush=True)
+            t_section = time.perf_counter()
             try:
                 module = __import__(f"bench.{section}", fromlist=["run"])
                 module.run(ctx)
@@ -68,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
                 traceback.print_exc()
                 ctx.add(Row(section, "section failed", float("nan"), "", 0.0, 1.0,
                             error=f"{type(exc).__name__}: {exc}"))
+            print(f"  ({time.perf_counter() - t_section:.0f}s)", flush=True)
     finally:
         ctx.close()
     print()

@@ -59,7 +59,7 @@ def run(ctx: Ctx) -> None:
             _time(cmd, env)
         a: list[float] = []
         b: list[float] = []
-        for i in range(7 if ctx.quick else 15):
+        for i in range(5 if ctx.quick else 15):
             for cmd in ((ours, bare) if i % 2 == 0 else (bare, ours)):
                 (a if cmd is ours else b).append(_time(cmd, env))
     ctx.add(Row("cli", "tokens decode --no-db cold start", statistics.median(a),

@@ -89,7 +89,7 @@ def keystrokes(ctx: Ctx, engine: str) -> None:
     core = ctx.core(engine, ctx.big)
     users = _Users(core.users)
     per_mode = 40 if ctx.quick else 200
-    seq = keystroke_sequence(50)
+    seq = keystroke_sequence(20 if ctx.quick else 50)
     passes = max(1, per_mode // len(seq))
     times: dict[bool, list[float]] = {False: [], True: []}
     state: dict[str, Any] = {"start": {}, "waiter": None}
@@ -189,7 +189,7 @@ def cold_start(ctx: Ctx, engine: str) -> None:
             _spawn_until_painted(args)
         a: list[tuple[float, float]] = []
         b: list[tuple[float, float]] = []
-        for i in range(3 if ctx.quick else 11):
+        for i in range(2 if ctx.quick else 11):
             for args in ((ours_args, bare_args) if i % 2 == 0 else (bare_args, ours_args)):
                 (a if args is ours_args else b).append(_spawn_until_painted(args))
     finally:
@@ -203,7 +203,8 @@ def cold_start(ctx: Ctx, engine: str) -> None:
 
 
 def _rss(url: str, keys: int) -> int:
-    out = subprocess.run([sys.executable, "-m", "bench.console_child", "rss", url, str(keys)],
+    out = subprocess.run([sys.executable, "-m", "bench.console_child", "rss", url, str(keys),
+                          "3" if keys < 50 else "10"],
                          cwd=ROOT, capture_output=True, text=True, timeout=600)
     for line in out.stdout.splitlines():
         if line.startswith("RSS "):
@@ -222,7 +223,7 @@ def memory(ctx: Ctx, engine: str) -> None:
         if ds is None:
             return
         small_url = ds.url
-    keys = 40 if ctx.quick else 120
+    keys = 20 if ctx.quick else 120
     a, b = [], []
     for i in range(1 if ctx.quick else 3):
         for url in ((ctx.url(engine, ctx.big), small_url) if i % 2 == 0
@@ -237,9 +238,10 @@ def run(ctx: Ctx) -> None:
     if why:
         ctx.add(Row("console", "console rows", float("nan"), "", 0, 1.0, error=why))
         return
-    for engine in ctx.engines:
-        if not ctx.has(engine, ctx.big):
-            continue
+    engines = [e for e in ctx.engines if ctx.has(e, ctx.big)]
+    if ctx.quick:
+        engines = engines[:1]  # --quick: the console rows on the first engine only
+    for engine in engines:
         keystrokes(ctx, engine)
         cold_start(ctx, engine)
         memory(ctx, engine)

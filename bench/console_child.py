@@ -5,7 +5,7 @@ Modes:
                    ``RESULTS`` when the first page of results is on screen, then exits.
   bare ROWS.json   a bare Textual app with the same widgets (search box, table, detail, footer),
                    filled from a static list; prints ``PAINTED`` likewise.
-  rss URL N        the real console: N keystrokes and ten pages down, then prints ``RSS <bytes>``
+  rss URL N [P]    the real console: N keystrokes and P (10) pages down, then ``RSS <bytes>``
                    (peak resident set size of the process).
 All run headless (no terminal needed); the parent times spawn -> ``PAINTED``.
 """
@@ -107,7 +107,7 @@ def bare(rows_file: str) -> None:
     Bare().run(headless=True, size=(120, 40))
 
 
-def rss(url: str, keystrokes: int) -> None:
+def rss(url: str, keystrokes: int, pages: int = 10) -> None:
     import asyncio
 
     from textual.widgets import Input
@@ -129,7 +129,7 @@ def rss(url: str, keystrokes: int) -> None:
             await pilot.pause(0.5)
             table = app.screen.query_one(KeyedTable)
             table.focus()
-            for _ in range(10):
+            for _ in range(pages):
                 await pilot.press("end")
                 await pilot.pause(0.3)
 
@@ -164,7 +164,7 @@ def main(argv: list[str]) -> None:
     elif mode == "bare":
         bare(argv[1])
     elif mode == "rss":
-        rss(argv[1], int(argv[2]))
+        rss(argv[1], int(argv[2]), int(argv[3]) if len(argv) > 3 else 10)
     else:
         raise SystemExit(f"unknown mode {mode}")
 

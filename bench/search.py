@@ -99,7 +99,7 @@ def run_engine(ctx: Ctx, engine: str) -> None:
         ctx.add(Row(sec, f"{kind} '{q}': {label(ctx.big)} vs {label(ctx.small)} users",
                     s.stat("a"), f"at {label(ctx.small)}", s.stat("b"), 2.0))
 
-        after, reached = deep_cursor(big, q, PAGE)
+        after, reached = deep_cursor(big, q, 10 if ctx.quick else PAGE)
         if after is None:
             continue
 

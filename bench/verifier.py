@@ -98,7 +98,7 @@ def propagation(ctx: Ctx) -> None:
 
     core = ctx.core("postgresql")
     uid = _dedicated_user(core, "propagation")
-    rounds = 40 if ctx.quick else 200
+    rounds = 20 if ctx.quick else 200
     env = {**os.environ, "AUTHCORE_SECRET": SECRET}
     with VerifierNode(ctx.url("postgresql"), env=env) as node:
         stats = measure_propagation(core, uid, [node], rounds=rounds, timeout=10)
@@ -151,7 +151,7 @@ def reconnect(ctx: Ctx) -> None:
     from authcore.verifier import Verifier
 
     core = ctx.core("postgresql")
-    uids = [_dedicated_user(core, f"reconnect{i}") for i in range(20)]
+    uids = [_dedicated_user(core, f"reconnect{i}") for i in range(10 if ctx.quick else 20)]
     tokens = {u: core.tokens.issue_pair(u).access_token for u in uids}
     app = f"bench-verifier-{os.getpid()}"
     with Verifier(core, ready_timeout=10, application_name=app, staleness=30) as v:
