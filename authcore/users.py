@@ -387,8 +387,16 @@ class UserService:
         q = normalize_query(query).lower()
         phases = self._search.phases(q)
         params = self._search.params(q, self._now() if driver else utcnow())
+        if 0 not in phases and q:
+            # An exact username ranks first too ("alice" before "alice.kim@..."): one lookup
+            # on the unique lower(username) index, excluded from the later phases like an id.
+            hit = self._hot_other("exact_username", lambda: select(users.c.id).where(
+                self._search.keys[2] == bindparam("lo", type_=String))).fetch_driver(params)
+            if hit:
+                phases.insert(0, 0)
+                params["xid"] = hit[0][0]
         exact = 0 in phases
-        if exact:
+        if exact and "xid" not in params:
             params["xid"] = int(q)
         if after is not None:
             phases = [p for p in phases if p >= after.phase]

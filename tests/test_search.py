@@ -160,3 +160,18 @@ def test_explain_reports_each_phase(mixed: AuthCore) -> None:
     assert sorted(plans) == [1, 2, 3, 4]
     assert all(plans.values())
     assert [p for p, _ in mixed.users.explain("an")] == [1, 2, 3]
+
+
+def test_exact_username_ranks_first(core: AuthCore) -> None:
+    """'alice' lists alice@example.com first, although 'alice.kim@' sorts before 'alice@'."""
+    core.users.create("alice.kim@example.com", "akim", "Alice Kim")
+    core.users.create("alice.ramos@example.com", "aramos", "Alice Ramos")
+    alice = core.users.create("alice@example.com", "alice", "Alice Liddell")
+    page = core.users.search("alice")
+    assert [u.email for u in page.items] == ["alice@example.com", "alice.kim@example.com",
+                                             "alice.ramos@example.com"]
+    assert core.users.search("ALICE").items[0].id == alice.id
+    first = core.users.search("alice", limit=1)
+    second = core.users.search("alice", limit=5, after=first.next)
+    assert [u.id for u in first.items] == [alice.id]
+    assert alice.id not in [u.id for u in second.items] and len(second.items) == 2
