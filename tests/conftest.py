@@ -7,6 +7,7 @@ PostgreSQL half is skipped, with that reason.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import uuid
@@ -60,26 +61,34 @@ def _admin_url() -> str | None:
     return url
 
 
-@pytest.fixture(scope="session")
-def pg_url() -> Iterator[str]:
-    """A migrated PostgreSQL database of this test run's own (dropped at the end)."""
+@contextlib.contextmanager
+def temp_pg_database(prefix: str = "authcore_test") -> Iterator[str]:
+    """A migrated PostgreSQL database of this run's own next to ``AUTHCORE_TEST_PG_URL``,
+    dropped afterwards. Skips, with that reason, when the variable is unset."""
     admin = _admin_url()
     if not admin:
         pytest.skip(f"PostgreSQL half skipped: {PG_ENV} is not set")
-    name = f"authcore_test_{uuid.uuid4().hex[:10]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     admin_engine = make_engine(admin, isolation_level="AUTOCOMMIT")
     with admin_engine.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     url = admin.rsplit("/", 1)[0] + "/" + name
-    engine = make_engine(url)
-    migrate.upgrade(engine)
-    engine.dispose()
     try:
+        engine = make_engine(url)
+        migrate.upgrade(engine)
+        engine.dispose()
         yield url
     finally:
         with admin_engine.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin_engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """A migrated PostgreSQL database of this test run's own (dropped at the end)."""
+    with temp_pg_database() as url:
+        yield url
 
 
 def reset_pg(url: str) -> None:

@@ -13,7 +13,6 @@ import os
 import random
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -27,7 +26,7 @@ from authcore.core import AuthCore
 from authcore.db import make_engine
 from authcore.models import sessions, users
 from authcore.users import CONTAINS_MIN, normalize_query, prefix_successor
-from tests.conftest import PG_ENV, TEST_SECRET, _admin_url
+from tests.conftest import TEST_SECRET, temp_pg_database
 
 N_USERS = 6000
 SEED = 7
@@ -50,26 +49,13 @@ def scale_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def scale_pg() -> Iterator[str]:
-    admin = _admin_url()
-    if not admin:
-        pytest.skip(f"PostgreSQL half skipped: {PG_ENV} is not set")
-    name = f"authcore_scale_{uuid.uuid4().hex[:10]}"
-    admin_engine = make_engine(admin, isolation_level="AUTOCOMMIT")
-    with admin_engine.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = admin.rsplit("/", 1)[0] + "/" + name
-    engine = make_engine(url)
-    migrate.upgrade(engine)
-    demo.seed(engine, N_USERS, rng_seed=SEED)  # ends with ANALYZE
-    engine.dispose()
-    with make_engine(url, isolation_level="AUTOCOMMIT").connect() as conn:
-        conn.execute(text("VACUUM (ANALYZE) users"))  # what autovacuum does after a bulk load
-    try:
+    with temp_pg_database("authcore_scale") as url:
+        engine = make_engine(url)
+        demo.seed(engine, N_USERS, rng_seed=SEED)  # ends with ANALYZE
+        engine.dispose()
+        with make_engine(url, isolation_level="AUTOCOMMIT").connect() as conn:
+            conn.execute(text("VACUUM (ANALYZE) users"))  # what autovacuum does after a bulk load
         yield url
-    finally:
-        with admin_engine.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin_engine.dispose()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -355,8 +341,6 @@ def test_pg_hot_path_reconnects_after_backend_killed(scale_pg: str) -> None:
 # -- the console's cold path -----------------------------------------------------------------
 
 def test_tokens_decode_no_db_imports_neither_sqlalchemy_nor_textual(tmp_path: Path) -> None:
-    if not Path(__file__).resolve().parents[1].joinpath("console/commands/tokens.py").exists():
-        pytest.skip("console/commands/tokens.py is not there yet")
     import jwt
 
     token = jwt.encode({"sub": "1", "typ": "access"}, "k" * 32, algorithm="HS256")
