@@ -75,6 +75,10 @@ class AuthCore:
     def url_masked(self) -> str:
         return mask_url(self.engine.url.render_as_string(hide_password=False))
 
+    def require_write(self, n_users: int = 1) -> None:
+        """Raise unless this core may change data (read-only mode, roles; bulk needs admin)."""
+        self._guard(n_users)
+
     def _guard(self, n_users: int) -> None:
         if self.read_only:
             why = "viewer role" if self.role == "viewer" else "read-only mode"

@@ -67,13 +67,15 @@ class RevokeResult:
         if self.action == "revoke_tokens":
             return (f"{self.email}: token_version {self.old_version} -> {self.new_version}, "
                     f"{stay}. {tail}")
-        if self.action in ("delete_session", "delete_sessions"):
-            what = (f"session {self.session_id} deleted" if self.action == "delete_session"
-                    else f"{self.sessions_deleted} session"
-                         f"{'s' if self.sessions_deleted != 1 else ''} deleted")
-            return (f"{self.email}: {what}, {stay}; that device is logged out now. "
-                    f"Refresh tokens bound to it stop now; its access tokens stay valid until "
-                    f"{until}")
+        if self.action == "delete_session":
+            return (f"{self.email}: session {self.session_id} deleted, {stay}; that device is "
+                    f"logged out now. Refresh tokens bound to it stop now; its access tokens "
+                    f"stay valid until {until}")
+        if self.action == "delete_sessions":
+            n = self.sessions_deleted
+            return (f"{self.email}: {n} session{'s' if n != 1 else ''} deleted; every device is "
+                    f"logged out now. Refresh tokens bound to them stop now; their access tokens "
+                    f"stay valid until {until}")
         if self.action == "disable_user":
             return (f"{self.email}: disabled; sessions and refresh tokens are refused now, "
                     f"access tokens issued before stay valid until {until}")

@@ -190,3 +190,12 @@ def test_user_lookup_and_uniqueness(core: AuthCore) -> None:
         core.users.find("ghost")
     with core.engine.connect() as c:
         assert c.execute(select(users.c.token_version)).scalar_one() == 0
+
+
+def test_delete_all_summary_speaks_of_every_device(core: AuthCore) -> None:
+    u = core.users.create("m@example.com", "m")
+    core.sessions.create(u.id)
+    core.sessions.create(u.id)
+    text = core.admin.delete_sessions(u.id, "x", dry_run=True).summary()
+    assert "2 sessions deleted; every device is logged out now" in text
+    assert "that device" not in text

@@ -56,7 +56,7 @@ def list_sessions(ctx) -> int:  # type: ignore[no-untyped-def]
 
 def prune(ctx) -> int:  # type: ignore[no-untyped-def]
     core = ctx.core()
-    core._guard(1)
+    core.require_write()
     n = core.sessions.prune(batch=max(1, ctx.args.batch))
     if ctx.json:
         emit_json({"pruned": n})
