@@ -7,8 +7,6 @@ the session row in ONE database round trip.
 
 from __future__ import annotations
 
-import base64
-import json
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,7 +16,7 @@ from typing import Any
 import jwt
 from sqlalchemy import Engine, bindparam, select
 
-from authcore import audit, notices
+from authcore import audit, jwtdecode, notices
 from authcore.audit import EventIn
 from authcore.config import TokenSettings
 from authcore.db import read_conn, write_tx
@@ -81,16 +79,6 @@ class Claims:
     raw: dict[str, Any]
 
 
-def _header_kid(token: str) -> str | None:
-    head = token.split(".", 1)[0]
-    try:
-        data = json.loads(base64.urlsafe_b64decode(head + "=" * (-len(head) % 4)))
-    except (ValueError, TypeError):
-        raise TokenError("malformed token header") from None
-    kid = data.get("kid") if isinstance(data, dict) else None
-    return kid if isinstance(kid, str) else None
-
-
 class TokenService:
     def __init__(self, engine: Engine | None, settings: TokenSettings, keyring: KeyRing) -> None:
         self.engine = engine
@@ -98,7 +86,7 @@ class TokenService:
         self.keyring = keyring
         self._single: Key | None = keyring.keys[0] if len(keyring.keys) == 1 else None
         self._leeway = settings.leeway.total_seconds()
-        self._options = {"require": _REQUIRED}
+        self._decoders: dict[int, tuple[Key, jwtdecode.KeyDecoder]] = {}
         self._grace = settings.refresh_grace
         self._strict_check: Callable[[Claims], object] | None = None
 
@@ -143,30 +131,46 @@ class TokenService:
                          datetime.fromtimestamp(r_exp, now.tzinfo), token_version, sid)
 
     # -- verifying -----------------------------------------------------------------------------
+    def _decoder(self, key: Key) -> jwtdecode.KeyDecoder:
+        """The key's PyJWT algorithm object and claim rules, prepared once."""
+        hit = self._decoders.get(id(key))
+        if hit is not None and hit[0] is key:
+            return hit[1]
+        s = self.settings
+        dec = jwtdecode.KeyDecoder(key.alg, key.verify_key, audience=s.audience, issuer=s.issuer,
+                                   leeway=self._leeway, require=_REQUIRED)
+        self._decoders[id(key)] = (key, dec)
+        return dec
+
     def decode(self, token: str, typ: str) -> Claims:
-        """Signature and claims only (no database)."""
+        """Signature and claims only (no database).
+
+        PyJWT's checks and crypto with the key prepared once (``authcore.jwtdecode``): the
+        algorithm comes from the key, ``exp``/``iat`` and the token's own claims are required,
+        ``iss``/``aud`` must match the settings.
+        """
         if not isinstance(token, str) or len(token) > 16384:
             raise TokenError("token missing or too large")
-        keys = [self._single] if self._single else self.keyring.candidates(_header_kid(token))
-        if not keys:
-            raise TokenError("no key matches the token's kid")
-        s = self.settings
-        last: Exception | None = None
-        for key in keys:
-            try:
-                payload = jwt.decode(token, key.verify_key, algorithms=[key.alg],
-                                     audience=s.audience, issuer=s.issuer, leeway=self._leeway,
-                                     options=self._options)
-                break
-            except jwt.InvalidSignatureError as exc:
-                last = exc
-                continue
-            except jwt.ExpiredSignatureError:
-                raise TokenExpired("token expired") from None
-            except jwt.InvalidTokenError as exc:
-                raise TokenError(f"invalid token: {exc}") from None
-        else:
-            raise TokenError(f"invalid token: {last}")
+        try:
+            parsed = jwtdecode.parse(token)
+            keys = [self._single] if self._single else self.keyring.candidates(parsed.kid)
+            if not keys:
+                raise TokenError("no key matches the token's kid")
+            last: Exception | None = None
+            for key in keys:
+                dec = self._decoder(key)
+                try:
+                    dec.verify(parsed)
+                    break
+                except jwt.InvalidSignatureError as exc:
+                    last = exc
+            else:
+                raise TokenError(f"invalid token: {last}")
+            payload = dec.claims(parsed)
+        except jwt.ExpiredSignatureError:
+            raise TokenExpired("token expired") from None
+        except jwt.InvalidTokenError as exc:
+            raise TokenError(f"invalid token: {exc}") from None
         if payload.get("typ") != typ:
             raise TokenError(f"not an {typ} token", code="wrong_type")
         tv = payload["token_version"]
