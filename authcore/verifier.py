@@ -382,29 +382,54 @@ class Verifier:
             else:
                 self._users.pop(user_id, None)
 
-    def wait_refused(self, token: str, timeout: float, *,
-                     armed: threading.Event | None = None) -> float | None:
+    def wait_refused(self, token: str, timeout: float, *, armed: threading.Event | None = None,
+                     poll: float = 0.05) -> float | None:
         """Block until ``verify_access(token)`` refuses; ``time.time()`` then, or None on timeout.
 
-        Wakes on every applied update (and every 50 ms). ``armed`` is set once the token has
-        been seen accepted, so a caller can revoke only after the watch is in place.
+        The token is re-verified on the thread that applies each update touching its user, right
+        after the cache changes (so the time is when the first request would be refused, not
+        when this thread got scheduled), and here every ``poll`` s (covers resyncs and staleness).
+        ``armed`` is set once the token has been seen accepted, so a caller can revoke only
+        after the watch is in place.
         """
         deadline = time.monotonic() + timeout
-        while True:
-            g = self._gen
+        try:
+            uid = self.tokens.decode(token, "access").user_id
+        except TokenError:
+            return time.time()
+        refused = threading.Event()
+        at: list[float] = []
+
+        def check() -> None:
             try:
                 self.verify_access(token)
             except TokenError:
-                return time.time()
-            if armed is not None:
+                if not refused.is_set():
+                    at.append(time.time())
+                    refused.set()
+
+        def on_update(upd: AppliedUpdate) -> None:
+            if refused.is_set() or (upd.user_ids and uid not in upd.user_ids):
+                return
+            try:
+                check()
+            except Exception:  # noqa: BLE001 - the polling side below sees it and raises
+                pass
+
+        self.add_update_callback(on_update)
+        try:
+            check()
+            if not refused.is_set() and armed is not None:
                 armed.set()
-                armed = None
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return None
-            with self._cond:
-                if self._gen == g:
-                    self._cond.wait(min(remaining, 0.05))
+            while not refused.is_set():
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return None
+                if not refused.wait(min(remaining, poll)):
+                    check()
+            return at[0]
+        finally:
+            self.remove_update_callback(on_update)
 
     def stats(self) -> VerifierStats:
         s = self._synced_at

@@ -308,6 +308,40 @@ def test_update_callback_and_measure_propagation(core: AuthCore, alice, make_ver
     assert core.users.get(alice.id).token_version == 6
 
 
+def test_wait_refused_sees_the_refusal_on_the_thread_that_applied_it(core: AuthCore, alice,
+                                                                     make_verifier) -> None:  # type: ignore[no-untyped-def]
+    """The watched token is re-verified right after the cache changes (on the listener/poller
+    thread), not when the waiting thread next wakes; another user's update does not refuse it."""
+    bob = core.users.create("bob@example.com", "bob", "Bob")
+    v = make_verifier()
+    tok = core.tokens.issue_pair(alice.id).access_token
+    v.verify_access(core.tokens.issue_pair(bob.id).access_token)  # bob cached: his bump applies
+    refusals: list[str] = []
+    real = v.verify_access
+
+    def spy(token: str) -> Any:
+        try:
+            return real(token)
+        except TokenError:
+            refusals.append(threading.current_thread().name)
+            raise
+
+    v.verify_access = spy  # type: ignore[method-assign]
+    armed = threading.Event()
+    out: list[float | None] = []
+    waiter = threading.Thread(target=lambda: out.append(v.wait_refused(tok, 20, armed=armed,
+                                                                         poll=60)),
+                              name="waiter")
+    waiter.start()
+    assert armed.wait(5)
+    core.admin.revoke_tokens(bob.id, "someone else")
+    assert not refusals
+    core.admin.revoke_tokens(alice.id, "rotate")
+    waiter.join(25)
+    assert out and out[0] is not None
+    assert refusals and refusals[0].startswith("authcore-verifier-")
+    assert v.wait_refused("not-a-token", 1) is not None  # an invalid token is refused at once
+
 def test_propagation_stats_percentiles() -> None:
     s = PropagationStats(tuple(float(i) for i in range(1, 201)))
     assert (s.n, s.p50, s.p95, s.p99, s.max) == (200, 100.0, 190.0, 198.0, 200.0)
