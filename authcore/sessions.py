@@ -10,11 +10,13 @@ from typing import Any
 
 from sqlalchemy import Engine, bindparam, delete, insert, select, tuple_, update
 
+from authcore import audit
+from authcore.audit import EventIn
 from authcore.db import read_conn, write_tx
 from authcore.errors import NotFound
 from authcore.fastpath import HotQuery
 from authcore.models import sessions, users
-from authcore.timeutil import utcnow
+from authcore.timeutil import fmt_utc, utcnow
 
 UA_MAX = 1024
 
@@ -171,14 +173,24 @@ class SessionService:
         with read_conn(self.engine) as conn:
             return [_srec(r) for r in conn.execute(stmt)]
 
-    def prune(self, batch: int = 5000, older_than: timedelta = timedelta(0)) -> int:
-        """Delete expired sessions in batches (short transactions). Returns how many."""
+    def prune(self, batch: int = 5000, older_than: timedelta = timedelta(0), *,
+              actor: str = "system") -> int:
+        """Delete expired sessions in batches (short transactions). Returns how many.
+
+        Each batch that deletes something writes a ``sessions_pruned`` audit event (actor,
+        count, cutoff) in its own transaction. Expired sessions are already refused, so no
+        revocation notice is sent.
+        """
         total = 0
         cutoff = utcnow() - older_than
         while True:
             with write_tx(self.engine) as conn:
                 ids = select(sessions.c.id).where(sessions.c.expires_at <= cutoff).limit(batch)
                 n = conn.execute(delete(sessions).where(sessions.c.id.in_(ids))).rowcount
+                if n:
+                    audit.append(conn, [EventIn(
+                        "sessions_pruned", actor, "expired sessions pruned",
+                        details={"deleted": n, "expired_before": fmt_utc(cutoff)})], utcnow())
             total += n
             if n < batch:
                 return total
