@@ -8,16 +8,17 @@ reordered event.
 
 from __future__ import annotations
 
-import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
+from hashlib import sha256
 from typing import Any
 
-from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy import Engine, select
 
 from authcore.db import read_conn
+from authcore.fastpath import PerDialect, _bind_processor, utc_to_sqlite
 from authcore.models import GENESIS_HASH, audit_events, audit_head
 
 
@@ -48,39 +49,162 @@ class AuditRecord:
     hash: str
 
 
+_str = json.encoder.encode_basestring  # what an ensure_ascii=False encoder writes for a str
+
+
+def _reusable(enc: json.JSONEncoder) -> Callable[[Any], str]:
+    """``enc.encode`` without building its C encoder again on every call (``encode`` does, which
+    costs as much as encoding a small dict). The same text for everything but circular data
+    (no circular-reference check; event details are plain data). Falls back to ``enc.encode``
+    where the C encoder is missing or differs."""
+    make = json.encoder.c_make_encoder
+    if make is None or enc.indent is not None:
+        return enc.encode
+    text = json.encoder.encode_basestring_ascii if enc.ensure_ascii else _str
+    try:
+        run = make(None, enc.default, text, None, enc.key_separator, enc.item_separator,
+                   enc.sort_keys, enc.skipkeys, enc.allow_nan)
+    except TypeError:  # another Python's C encoder signature
+        return enc.encode
+    join = "".join
+
+    def encode(value: Any) -> str:
+        if type(value) is str:
+            return text(value)
+        return join(run(value, 0))
+
+    return encode
+
+
+# The canonical form of an event: a compact JSON array, keys sorted, non-ASCII kept as is.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                              default=str)
+_canon = _reusable(_CANONICAL)
+# json.dumps(value) with the default settings: what SQLAlchemy's JSON type stores on SQLite.
+_dumps = _reusable(json.JSONEncoder())
+
+
+def _c(value: Any) -> str:
+    """One item of the canonical array, encoded as the whole array's encoding writes it."""
+    t = type(value)
+    if t is str:
+        return _str(value)
+    if t is int:
+        return int.__repr__(value)
+    if value is None:
+        return "null"
+    return _canon(value)
+
+
+def _at_json(at: datetime) -> str:
+    """``at.isoformat(timespec="microseconds")`` as a JSON string. For a UTC datetime (what
+    authcore writes) it is assembled from ``utc_to_sqlite``'s text, which a write has usually
+    made for the same datetime already (the same digits; tests compare)."""
+    if at.tzinfo is UTC:
+        t = utc_to_sqlite(at)
+        return f'"{t[:10]}T{t[11:]}+00:00"'
+    return _str(at.isoformat(timespec="microseconds"))
+
+
+def _digest(seq: int, at_json: str, actor: str, action: str, target_user_id: int | None,
+            target_session: str | None, reason: str, details: dict[str, Any],
+            prev_hash: str) -> str:
+    """``event_hash`` with ``at`` already encoded. The array is joined from its items encoded
+    one by one: byte for byte what encoding the whole array gives (tests compare both), without
+    building an encoder per event."""
+    body = (f"[{_c(seq)},{at_json},{_c(actor)},{_c(action)},{_c(target_user_id)},"
+            f"{_c(target_session)},{_c(reason)},{_canon(details)},{_c(prev_hash)}]")
+    return sha256(body.encode("utf-8")).hexdigest()
+
+
 def event_hash(seq: int, at: datetime, actor: str, action: str, target_user_id: int | None,
                target_session: str | None, reason: str, details: dict[str, Any],
                prev_hash: str) -> str:
-    body = json.dumps(
-        [seq, at.isoformat(timespec="microseconds"), actor, action, target_user_id,
-         target_session, reason, details, prev_hash],
-        sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str,
-    )
-    return hashlib.sha256(body.encode("utf-8")).hexdigest()
+    """``sha256`` of the canonical JSON of ``[seq, at, actor, action, target_user_id,
+    target_session, reason, details, prev_hash]`` (``at`` as ISO 8601 to the microsecond)."""
+    return _digest(seq, _at_json(at), actor, action, target_user_id, target_session, reason,
+                   details, prev_hash)
 
 
-_LOCK_HEAD = select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1).with_for_update()
-_SET_HEAD = update(audit_head).where(audit_head.c.id == 1)
-_INSERT = insert(audit_events)
+_COLS = ("seq", "at", "actor", "action", "target_user_id", "target_session", "reason", "details",
+         "prev_hash", "hash")
 
 
-def append(conn: Connection, events: Sequence[EventIn], at: datetime) -> int:
-    """Append ``events`` to the chain inside the caller's transaction. Returns the last seq."""
+@dataclass(frozen=True)
+class _Sql:
+    """Driver SQL for one dialect, and the bind processors of ``audit_events``' columns."""
+
+    lock_head: str
+    insert: str
+    set_head: str
+    insert_and_set_head: str | None  # PostgreSQL: one statement (one round trip) for one event
+    at: Any  # UTCDateTime's bind processor
+    details: Any  # JSON's bind processor
+
+
+def _build_sql(dialect: Any) -> _Sql:
+    pg = dialect.name == "postgresql"
+    ph = "%s" if pg else "?"
+    insert = (f"INSERT INTO audit_events ({', '.join(_COLS)}) "
+              f"VALUES ({', '.join([ph] * len(_COLS))})")
+    set_head = f"UPDATE audit_head SET seq = {ph}, hash = {ph} WHERE id = 1"
+    procs = {c: _bind_processor(audit_events.c[c].type, dialect) for c in _COLS}
+    if any(f is not None for c, f in procs.items() if c not in ("at", "details")):
+        raise RuntimeError("audit_events: a column type now converts values; "
+                           "audit.append must apply its processor")
+    details = procs["details"] or _same
+    if dialect.name == "sqlite" and dialect._json_serializer is None:
+        details = _dumps  # what that processor does there (json.dumps), minus its per-call setup
+    return _Sql(
+        lock_head="SELECT seq, hash FROM audit_head WHERE id = 1" + (" FOR UPDATE" if pg else ""),
+        insert=insert, set_head=set_head,
+        insert_and_set_head=f"WITH e AS ({insert}) {set_head}" if pg else None,
+        at=procs["at"] or _same, details=details)
+
+
+_sql = PerDialect(_build_sql)
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def append(conn: Any, events: Sequence[EventIn], at: datetime, *,
+           head: tuple[int, str] | None = None) -> int:
+    """Append ``events`` to the chain inside the caller's transaction. Returns the last seq.
+
+    ``conn``: a SQLAlchemy ``Connection`` or an ``authcore.fastwrite.RawTx``. Rows go to the
+    driver already converted by the columns' own SQLAlchemy bind processors (``at`` once for
+    all rows), as ``insert(audit_events)`` would send them (tests compare the stored bytes).
+    ``head``: the chain's ``(seq, hash)`` when the caller has already read it in this
+    transaction *under the lock* (``FOR UPDATE`` on PostgreSQL; SQLite's ``BEGIN IMMEDIATE``);
+    otherwise it is locked and read here.
+    """
     if not events:
         return 0
-    head = conn.execute(_LOCK_HEAD).one()
-    seq, prev = head.seq, head.hash
+    sql = _sql(conn.dialect)
+    if head is None:
+        got = conn.exec_driver_sql(sql.lock_head).fetchone()
+        if got is None:
+            raise RuntimeError("the audit_head row is missing: run authconsole db upgrade")
+        head = (got[0], got[1])
+    seq, prev = head
+    at_json = _at_json(at)
+    at_db = sql.at(at)
+    details = sql.details
     rows = []
     for ev in events:
         seq += 1
-        h = event_hash(seq, at, ev.actor, ev.action, ev.target_user_id, ev.target_session,
-                       ev.reason, ev.details, prev)
-        rows.append({"seq": seq, "at": at, "actor": ev.actor, "action": ev.action,
-                     "target_user_id": ev.target_user_id, "target_session": ev.target_session,
-                     "reason": ev.reason, "details": ev.details, "prev_hash": prev, "hash": h})
+        h = _digest(seq, at_json, ev.actor, ev.action, ev.target_user_id, ev.target_session,
+                    ev.reason, ev.details, prev)
+        rows.append((seq, at_db, ev.actor, ev.action, ev.target_user_id, ev.target_session,
+                     ev.reason, details(ev.details), prev, h))
         prev = h
-    conn.execute(_INSERT, rows)
-    conn.execute(_SET_HEAD, {"seq": seq, "hash": prev})
+    if len(rows) == 1 and sql.insert_and_set_head is not None:
+        conn.exec_driver_sql(sql.insert_and_set_head, (*rows[0], seq, prev))
+        return seq
+    conn.exec_driver_sql(sql.insert, rows if len(rows) > 1 else rows[0])
+    conn.exec_driver_sql(sql.set_head, (seq, prev))
     return seq
 
 

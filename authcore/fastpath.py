@@ -120,10 +120,22 @@ def connections(engine: Engine) -> _Connections:
     return conns
 
 
+_last_utc: tuple[datetime | None, str] = (None, "")
+
+
 def utc_to_sqlite(value: datetime) -> str:
+    """A UTC datetime as SQLite stores it. The last conversion is remembered: a write converts
+    one ``now`` for several statements (datetimes are immutable; the pair is replaced whole, so
+    threads never see a mismatched pair)."""
+    global _last_utc
+    last = _last_utc
+    if last[0] is value:
+        return last[1]
     if value.tzinfo is None:
         raise ValueError("naive datetime given to a UTC column")
-    return value.astimezone(UTC).isoformat(" ", "microseconds")[:26]
+    text = value.astimezone(UTC).isoformat(" ", "microseconds")[:26]
+    _last_utc = (value, text)
+    return text
 
 
 def utc_from_sqlite(value: str | None) -> datetime | None:
@@ -287,3 +299,26 @@ class HotQuery:
 def bind_processor(engine: Engine, type_: Any) -> Any:
     """What ``HotQuery`` applies to a value of ``type_`` (``None``: nothing)."""
     return _bind_processor(type_, engine.dialect)
+
+
+class PerDialect:
+    """Values built once per dialect (driver SQL, bind processors) by ``build(dialect)``.
+
+    A dialect's values can depend on its engine's options (e.g. a JSON serializer), so they are
+    kept per dialect object (weakly: engines come and go). The last dialect asked for is
+    answered without the weak-dictionary lookup (a hot write asks several times per call)."""
+
+    def __init__(self, build: Any) -> None:
+        self._build = build
+        self._all: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+        self._last: tuple[Any, Any] = (None, None)
+
+    def __call__(self, dialect: Any) -> Any:
+        last = self._last
+        if last[0] is dialect:
+            return last[1]
+        got = self._all.get(dialect)
+        if got is None:
+            got = self._all[dialect] = self._build(dialect)
+        self._last = (dialect, got)  # one tuple: threads never see a mismatched pair
+        return got

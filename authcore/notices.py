@@ -8,39 +8,75 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Connection, bindparam, insert, select
-
+from authcore.fastpath import PerDialect, _bind_processor
 from authcore.models import revocations
 
 CHANNEL = "authcore_revocations"
 _SIDS_PER_NOTICE = 100
-_INSERT = insert(revocations)
-_NOTIFY = select(__import__("sqlalchemy").func.pg_notify(CHANNEL, bindparam("payload")))
+_USERS_PER_NOTICE = 500
+_COLS = ("at", "kind", "user_id", "token_version", "session_id")
 
 
-def publish(conn: Connection, at: datetime, kind: str, user_ids: Sequence[int],
+@dataclass(frozen=True)
+class _Sql:
+    insert: str
+    notify: str | None  # PostgreSQL only
+    insert_and_notify: str | None  # PostgreSQL: one notice row and its NOTIFY, one statement
+    at: Any  # UTCDateTime's bind processor (the only column type that converts; tests check)
+
+
+def _build_sql(dialect: Any) -> _Sql:
+    pg = dialect.name == "postgresql"
+    ph = "%s" if pg else "?"
+    insert = f"INSERT INTO revocations ({', '.join(_COLS)}) VALUES ({', '.join([ph] * 5)})"
+    notify = f"SELECT pg_notify('{CHANNEL}', %s)" if pg else None
+    if any(_bind_processor(revocations.c[c].type, dialect) is not None for c in _COLS[1:]):
+        raise RuntimeError("revocations: a column type now converts values; "
+                           "notices.publish must apply its processor")
+    return _Sql(insert, notify, f"WITH r AS ({insert}) {notify}" if pg else None,
+                _bind_processor(revocations.c.at.type, dialect) or (lambda v: v))
+
+
+_sql = PerDialect(_build_sql)
+
+
+def publish(conn: Any, at: datetime, kind: str, user_ids: Sequence[int],
             versions: Sequence[int | None] | None = None,
             session_ids: Iterable[str] = ()) -> None:
-    """Record and announce a revocation. ``kind``: version, disabled, enabled, session."""
-    sids = list(session_ids)
+    """Record and announce a revocation. ``kind``: version, disabled, enabled, session.
+
+    ``conn``: a SQLAlchemy ``Connection`` or an ``authcore.fastwrite.RawTx``. Rows go to the
+    driver already converted (``at`` by its column's SQLAlchemy bind processor, once); on
+    PostgreSQL one notice row and its NOTIFY are one statement."""
+    sql = _sql(conn.dialect)
+    at_db = sql.at(at)
     if kind == "session":
         uid = user_ids[0]
-        rows = [{"at": at, "kind": kind, "user_id": uid, "token_version": None, "session_id": s}
-                for s in sids]
+        sids = list(session_ids)
+        rows = [(at_db, kind, uid, None, s) for s in sids]
+    else:
+        vs = list(versions) if versions is not None else [None] * len(user_ids)
+        rows = [(at_db, kind, u, v, None) for u, v in zip(user_ids, vs, strict=True)]
+    if not rows:
+        return
+    if sql.notify is None:  # SQLite: verifiers poll the table
+        conn.exec_driver_sql(sql.insert, rows if len(rows) > 1 else rows[0])
+        return
+    if kind == "session":
         payloads = [{"k": kind, "u": uid, "s": sids[i:i + _SIDS_PER_NOTICE]}
                     for i in range(0, len(sids), _SIDS_PER_NOTICE)]
     else:
-        vs = list(versions) if versions is not None else [None] * len(user_ids)
-        rows = [{"at": at, "kind": kind, "user_id": u, "token_version": v, "session_id": None}
-                for u, v in zip(user_ids, vs, strict=True)]
-        payloads = [{"k": kind, "u": [r["user_id"] for r in rows[i:i + 500]],
-                     "v": [r["token_version"] for r in rows[i:i + 500]]}
-                    for i in range(0, len(rows), 500)]
-    if not rows:
+        step = _USERS_PER_NOTICE
+        payloads = [{"k": kind, "u": [r[2] for r in rows[i:i + step]], "v": vs[i:i + step]}
+                    for i in range(0, len(rows), step)]
+    texts = [json.dumps(p, separators=(",", ":")) for p in payloads]
+    if len(rows) == 1 and len(texts) == 1 and sql.insert_and_notify is not None:
+        conn.exec_driver_sql(sql.insert_and_notify, (*rows[0], texts[0]))
         return
-    conn.execute(_INSERT, rows)
-    if conn.dialect.name == "postgresql":
-        for p in payloads:
-            conn.execute(_NOTIFY, {"payload": json.dumps(p, separators=(",", ":"))})
+    conn.exec_driver_sql(sql.insert, rows if len(rows) > 1 else rows[0])
+    for text in texts:
+        conn.exec_driver_sql(sql.notify, (text,))
