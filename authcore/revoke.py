@@ -13,17 +13,15 @@ from typing import Any
 
 from sqlalchemy import Engine, bindparam, delete, func, select, update
 
-from authcore import audit, notices
+from authcore import audit, fastwrite, notices
 from authcore.audit import EventIn
 from authcore.db import read_conn, write_tx
 from authcore.errors import NotFound, ValidationError
+from authcore.fastpath import PerDialect, _bind_processor
 from authcore.models import sessions, users
 from authcore.timeutil import fmt_utc, utcnow
 
 # Hot paths, built once.
-_BUMP = (update(users).where(users.c.id == bindparam("uid"))
-         .values(token_version=users.c.token_version + 1)
-         .returning(users.c.id, users.c.token_version, users.c.email))
 _BUMP_MANY = (update(users).where(users.c.id.in_(bindparam("uids", expanding=True)))
               .values(token_version=users.c.token_version + 1)
               .returning(users.c.id, users.c.token_version, users.c.email))
@@ -36,6 +34,37 @@ _DEL_USER_SESSIONS = (delete(sessions).where(sessions.c.user_id == bindparam("ui
 _DEL_SESSION = (delete(sessions).where(sessions.c.public_id == bindparam("sid"))
                 .returning(sessions.c.user_id))
 _SESSION_OWNER = select(sessions.c.user_id).where(sessions.c.public_id == bindparam("sid"))
+
+
+def _build_bump_one(dialect: Any) -> tuple[str, Any]:
+    """One statement for ``revoke_tokens``: bump the version and return ``(id, token_version,
+    email, active sessions, audit head seq, audit head hash)``, the head locked for the audit
+    append that follows. Parameters: ``(user id, user id, now)``, ``now`` converted by the
+    returned processor (``sessions.expires_at``'s own).
+
+    PostgreSQL: the head is locked (``FOR UPDATE``) only once the user row is (its filter runs
+    the UPDATE first), the same lock order as every other audited change -- user, then head.
+    SQLite: ``BEGIN IMMEDIATE`` already serialises writers; the head is read in ``RETURNING``.
+    """
+    if dialect.name == "postgresql":
+        sql = ("WITH u AS (UPDATE users SET token_version = token_version + 1 WHERE id = %s "
+               "RETURNING id, token_version, email), "
+               "h AS (SELECT seq, hash FROM audit_head "
+               "WHERE id = 1 AND EXISTS (SELECT 1 FROM u) FOR UPDATE) "
+               "SELECT u.id, u.token_version, u.email, "
+               "(SELECT count(*) FROM sessions WHERE user_id = %s AND expires_at > %s), "
+               "h.seq, h.hash FROM u, h")
+    else:
+        sql = ("UPDATE users SET token_version = token_version + 1 WHERE id = ? "
+               "RETURNING id, token_version, email, "
+               "(SELECT count(*) FROM sessions WHERE user_id = ? AND expires_at > ?), "
+               "(SELECT seq FROM audit_head WHERE id = 1), "
+               "(SELECT hash FROM audit_head WHERE id = 1)")
+    proc = _bind_processor(sessions.c.expires_at.type, dialect)
+    return sql, proc or (lambda v: v)
+
+
+_bump_one_sql = PerDialect(_build_bump_one)
 
 
 @dataclass(frozen=True)
@@ -112,6 +141,14 @@ class AdminService:
         self.access_ttl = access_ttl
         self.actor = actor
         self._guard = guard
+        self._writer: fastwrite.Writer | None = None
+
+    def _hot(self) -> tuple[fastwrite.Writer, tuple[str, Any]]:
+        """The engine's ``fastwrite.Writer`` and the bump statement, built on first use."""
+        w = self._writer
+        if w is None:
+            w = self._writer = fastwrite.Writer(self.engine)
+        return w, _bump_one_sql(w.dialect)
 
     def _times(self, now: datetime) -> tuple[datetime, datetime]:
         return now, now + self.access_ttl
@@ -141,18 +178,18 @@ class AdminService:
             v = int(row.token_version)
             return self._result("revoke_tokens", row, v, v + 1, 0, active, now, True)
         self._guard(1)
-        with write_tx(self.engine) as conn:
-            row = conn.execute(_BUMP, {"uid": user_id}).first()
+        writer, (bump, at_proc) = self._hot()
+        with writer.transaction() as tx:
+            row = tx.exec_driver_sql(bump, (user_id, user_id, at_proc(now))).fetchone()
             if row is None:
                 raise NotFound(f"no user with id {user_id}")
-            new = int(row.token_version)
-            active = int(conn.execute(_ACTIVE, {"uid": user_id, "now": now}).scalar_one())
-            audit.append(conn, [EventIn("revoke_tokens", self.actor, reason, user_id,
-                                        details={"old_version": new - 1, "new_version": new})],
-                         now)
-            notices.publish(conn, now, "version", [user_id], [new])
+            _id, new, email, active, head_seq, head_hash = row
+            audit.append(tx, [EventIn("revoke_tokens", self.actor, reason, user_id,
+                                      details={"old_version": new - 1, "new_version": new})],
+                         now, head=(head_seq, head_hash))
+            notices.publish(tx, now, "version", [user_id], [new])
         r_at, a_at = self._times(now)
-        return RevokeResult("revoke_tokens", user_id, row.email, new - 1, new, 0, active, False,
+        return RevokeResult("revoke_tokens", user_id, email, new - 1, new, 0, active, False,
                             r_at, a_at)
 
     def revoke_tokens_many(self, user_ids: Sequence[int], reason: str, *,

@@ -1,0 +1,173 @@
+"""Hot write transactions on the driver connection: ``write_tx`` without the per-statement machinery.
+
+A version bump is ~5 short statements. Through ``authcore.db.write_tx`` each pays SQLAlchemy's
+per-call cost (cache key, parameter construction, result object; ~50 µs on SQLite, ten times the
+statement), and the transaction pays a pool checkout (with a ping round trip on PostgreSQL).
+A ``Writer`` keeps the semantics of ``authcore.db.write_tx`` and drops that machinery:
+
+* the connection comes from ``authcore.fastpath``'s stack of idle driver connections (created by
+  the engine's pool, so its ``connect`` setup ran); the transaction is explicit: ``BEGIN
+  IMMEDIATE`` on SQLite (the write lock up front, concurrent writers wait), ``BEGIN`` on
+  PostgreSQL, ``COMMIT`` when the block ends, ``ROLLBACK`` on any exception (then re-raised);
+* statements run as driver SQL through ``exec_driver_sql`` -- the same method name and parameter
+  forms as ``Connection.exec_driver_sql`` (a tuple runs once, a list of tuples runs
+  ``executemany``), so code such as ``audit.append`` and ``notices.publish`` takes either;
+* driver errors are raised as SQLAlchemy's wrappers (``sqlalchemy.exc.IntegrityError`` ...) and
+  connection failures (and SQLite's lock wait running out) become ``DatabaseUnavailable``, as
+  from ``authcore.db.write_tx``;
+* no ping: a connection found broken at ``BEGIN`` (nothing done yet) is dropped and the
+  transaction starts once more on a fresh one; a connection that breaks later is dropped and the
+  error raised (the server rolls back what it had); a connection is only ever reused after a
+  clean ``COMMIT`` or ``ROLLBACK``;
+* an engine with cursor or commit event listeners (tracing/APM, statement-counting tests,
+  ``measure_propagation``) is observed: the transaction then runs on ``authcore.db.write_tx`` (a
+  SQLAlchemy ``Connection``, which has the same ``exec_driver_sql``) so the listeners see it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Engine, exc
+
+from authcore import db
+from authcore.fastpath import connections
+
+
+def observed(engine: Engine) -> bool:
+    dispatch = engine.dispatch  # commit listeners too: measure_propagation times from COMMIT
+    return bool(dispatch.before_cursor_execute or dispatch.after_cursor_execute
+                or dispatch.commit)
+
+
+class Writer:
+    """Write transactions on one engine (build once, e.g. per service)."""
+
+    __slots__ = ("engine", "dialect", "conns", "error", "begin_sql")
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.dialect = engine.dialect
+        self.conns = connections(engine)
+        self.error: type[Exception] = engine.dialect.loaded_dbapi.Error
+        self.begin_sql = "BEGIN IMMEDIATE" if engine.dialect.name == "sqlite" else "BEGIN"
+
+    def transaction(self) -> Any:
+        """A context manager: one write transaction, yielding an object with
+        ``exec_driver_sql`` and ``dialect`` (a ``RawTx``, or on an observed engine a SQLAlchemy
+        ``Connection``). Commits when the block ends; rolls back and re-raises on any
+        exception."""
+        if observed(self.engine):
+            return db.write_tx(self.engine)
+        return RawTx(self)
+
+
+def write_tx(engine: Engine) -> Any:
+    """``Writer(engine).transaction()``."""
+    return Writer(engine).transaction()
+
+
+class RawTx:
+    """One write transaction on a driver connection (see the module docstring)."""
+
+    __slots__ = ("dialect", "_w", "_conn")
+
+    def __init__(self, writer: Writer) -> None:
+        self._w = writer
+        self.dialect = writer.dialect
+        self._conn: Any = None
+
+    def exec_driver_sql(self, sql: str, params: Any = ()) -> Any:
+        """Run ``sql`` (driver paramstyle) once with a tuple, or ``executemany`` with a list of
+        tuples. Returns the driver cursor (``fetchone``/``fetchall``)."""
+        cur = self._conn.cursor()
+        try:
+            if isinstance(params, list):
+                cur.executemany(sql, params)
+            else:
+                cur.execute(sql, params)
+        except self._w.error as e:
+            raise _wrap(self._w.engine, sql, params, e, self._conn) from None
+        return cur
+
+    def __enter__(self) -> RawTx:
+        if self._conn is not None:
+            raise RuntimeError("a RawTx runs one transaction")
+        self._conn = _begin(self._w)
+        return self
+
+    def __exit__(self, etype: Any, error: Any, tb: Any) -> None:
+        w, conn = self._w, self._conn
+        conns = w.conns
+        if etype is not None:
+            _rollback(conns, conn)
+            if isinstance(error, exc.DBAPIError):
+                _raise(w.engine, error)  # translated like authcore.db.write_tx does
+            return
+        try:
+            conn.execute("COMMIT")
+        except w.error as e:
+            wrapped = _wrap(w.engine, "COMMIT", (), e, conn)
+            if wrapped.connection_invalidated:
+                conns.discard(conn)
+            else:
+                _rollback(conns, conn)
+            _raise(w.engine, wrapped)
+        except BaseException:
+            conns.discard(conn)  # interrupted mid-commit: state unknown, never reuse
+            raise
+        conns.put(conn)
+
+
+def _wrap(engine: Engine, sql: str | None, params: Any, e: Exception, conn: Any) -> exc.DBAPIError:
+    return exc.DBAPIError.instance(sql, params, e, engine.dialect.loaded_dbapi.Error,
+                                   connection_invalidated=_lost(engine, e, conn))
+
+
+def _lost(engine: Engine, e: Exception, conn: Any) -> bool:
+    try:
+        if engine.dialect.is_disconnect(e, conn, None):
+            return True
+    except Exception:  # noqa: BLE001
+        pass
+    return bool(getattr(conn, "closed", False)) or isinstance(
+        e, engine.dialect.loaded_dbapi.InterfaceError)
+
+
+def _raise(engine: Engine, error: exc.DBAPIError) -> None:
+    """Raise ``error`` as ``authcore.db.translate_errors`` turns it (lost connection, locked
+    database: ``DatabaseUnavailable``; others as they are)."""
+    with db.translate_errors(engine):
+        raise error
+
+
+def _begin(w: Writer) -> Any:
+    conns = w.conns
+    for attempt in (0, 1):
+        conn = conns.get()  # connect failures: DatabaseUnavailable
+        try:
+            conn.execute(w.begin_sql)
+            return conn
+        except w.error as e:
+            wrapped = _wrap(w.engine, w.begin_sql, (), e, conn)
+            if wrapped.connection_invalidated:
+                conns.discard(conn)
+                if attempt == 0:
+                    continue  # a stale idle connection: nothing was done, start afresh
+            else:
+                conns.put(conn)  # e.g. SQLite's lock wait ran out: no transaction open
+            _raise(w.engine, wrapped)
+        except BaseException:
+            conns.discard(conn)
+            raise
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _rollback(conns: Any, conn: Any) -> None:
+    """Roll back; a connection that cannot roll back (broken) is dropped, never reused."""
+    try:
+        conn.execute("ROLLBACK")
+    except BaseException:  # noqa: BLE001 - broken: the server rolls back on its own
+        conns.discard(conn)
+    else:
+        conns.put(conn)
