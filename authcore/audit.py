@@ -112,8 +112,11 @@ def _digest(seq: int, at_json: str, actor: str, action: str, target_user_id: int
     """``event_hash`` with ``at`` already encoded. The array is joined from its items encoded
     one by one: byte for byte what encoding the whole array gives (tests compare both), without
     building an encoder per event."""
-    body = (f"[{_c(seq)},{at_json},{_c(actor)},{_c(action)},{_c(target_user_id)},"
-            f"{_c(target_session)},{_c(reason)},{_canon(details)},{_c(prev_hash)}]")
+    s, c = _str, _c  # text fields are str all but always: encode those without a call to _c
+    body = (f"[{c(seq)},{at_json},{s(actor) if type(actor) is str else c(actor)},"
+            f"{s(action) if type(action) is str else c(action)},{c(target_user_id)},"
+            f"{c(target_session)},{s(reason) if type(reason) is str else c(reason)},"
+            f"{_canon(details)},{s(prev_hash) if type(prev_hash) is str else c(prev_hash)}]")
     return sha256(body.encode("utf-8")).hexdigest()
 
 
