@@ -22,9 +22,6 @@ from authcore.models import sessions, users
 from authcore.timeutil import fmt_utc, utcnow
 
 # Hot paths, built once.
-_BUMP_MANY = (update(users).where(users.c.id.in_(bindparam("uids", expanding=True)))
-              .values(token_version=users.c.token_version + 1)
-              .returning(users.c.id, users.c.token_version, users.c.email))
 _USER = select(users.c.id, users.c.email, users.c.token_version, users.c.disabled).where(
     users.c.id == bindparam("uid"))
 _ACTIVE = select(func.count()).select_from(sessions).where(
@@ -65,6 +62,12 @@ def _build_bump_one(dialect: Any) -> tuple[str, Any]:
 
 
 _bump_one_sql = PerDialect(_build_bump_one)
+
+# The bulk bump in driver SQL (the rows come back as plain tuples on either kind of connection).
+_BUMP_IN = ("UPDATE users SET token_version = token_version + 1 WHERE id IN ({}) "
+            "RETURNING id, token_version, email")
+_BUMP_ANY = ("UPDATE users SET token_version = token_version + 1 WHERE id = ANY(%s::bigint[]) "
+             "RETURNING id, token_version, email")
 
 
 @dataclass(frozen=True)
@@ -202,28 +205,33 @@ class AdminService:
         self._guard(len(ids))
         now = utcnow()
         r_at, a_at = self._times(now)
-        with write_tx(self.engine) as conn:
-            rows = self.bump_many_in(conn, ids, reason, now, summary=summary)
-        return [RevokeResult("revoke_tokens", r.id, r.email, r.token_version - 1, r.token_version,
-                             0, 0, False, r_at, a_at) for r in rows]
+        writer, _bump = self._hot()
+        with writer.transaction() as tx:
+            rows = self.bump_many_in(tx, ids, reason, now, summary=summary)
+        return [RevokeResult("revoke_tokens", uid, email, v - 1, v, 0, 0, False, r_at, a_at)
+                for uid, v, email in rows]
 
     def bump_many_in(self, conn: Any, ids: Sequence[int], reason: str, now: datetime, *,
                      details: dict[str, Any] | None = None,
                      summary: dict[str, Any] | None = None) -> list[Any]:
-        """The body of a bulk bump, inside the caller's transaction: one UPDATE, one audit event
-        per user (plus an optional summary event), one notice batch. Returns rows sorted by id."""
-        rows = sorted(conn.execute(_BUMP_MANY, {"uids": list(ids)}).all(), key=lambda r: r.id)
+        """The body of a bulk bump, inside the caller's transaction (a SQLAlchemy ``Connection``
+        or a ``fastwrite.RawTx``): one UPDATE, one audit event per user (plus an optional summary
+        event), one notice batch. Returns ``(id, token_version, email)`` rows sorted by id."""
+        ids = [int(u) for u in ids]
+        if conn.dialect.name == "postgresql":
+            sql, params = _BUMP_ANY, (ids,)
+        else:  # one placeholder per id, as an expanding IN renders it (same variable limit)
+            sql, params = _BUMP_IN.format(", ".join("?" * len(ids))), tuple(ids)
+        rows = sorted((r[0], r[1], r[2]) for r in conn.exec_driver_sql(sql, params).fetchall())
         extra = {"bulk": True, **(details or {})}
-        events = [EventIn("revoke_tokens", self.actor, reason, r.id,
-                          details={"old_version": r.token_version - 1,
-                                   "new_version": r.token_version, **extra})
-                  for r in rows]
+        events = [EventIn("revoke_tokens", self.actor, reason, uid,
+                          details={"old_version": v - 1, "new_version": v, **extra})
+                  for uid, v, _email in rows]
         if summary is not None:
             events.append(EventIn("bulk_revoke_tokens", self.actor, reason, None,
                                   details={**summary, "users": len(rows)}))
         audit.append(conn, events, now)
-        notices.publish(conn, now, "version", [r.id for r in rows],
-                        [r.token_version for r in rows])
+        notices.publish(conn, now, "version", [r[0] for r in rows], [r[1] for r in rows])
         return rows
 
     # -- sessions ------------------------------------------------------------------------------

@@ -225,9 +225,10 @@ def test_observed_engine_runs_the_bump_through_sqlalchemy(core: AuthCore) -> Non
     event.listen(core.engine, "before_cursor_execute", count)
     try:
         r = core.admin.revoke_tokens(u.id, "traced")
+        many = core.admin.revoke_tokens_many([u.id], "traced too")
     finally:
         event.remove(core.engine, "before_cursor_execute", count)
-    assert r.new_version == 1
+    assert r.new_version == 1 and [(m.user_id, m.new_version) for m in many] == [(u.id, 2)]
     joined = "\n".join(seen)
     assert "UPDATE users" in joined and "INSERT INTO audit_events" in joined
     assert "INSERT INTO revocations" in joined
