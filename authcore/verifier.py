@@ -394,25 +394,32 @@ class Verifier:
         """
         deadline = time.monotonic() + timeout
         try:
-            uid = self.tokens.decode(token, "access").user_id
+            claims = self.tokens.decode(token, "access")
         except TokenError:
             return time.time()
+        uid = claims.user_id
         refused = threading.Event()
         at: list[float] = []
+
+        def refuse() -> None:
+            if not refused.is_set():
+                at.append(time.time())
+                refused.set()
 
         def check() -> None:
             try:
                 self.verify_access(token)
             except TokenError:
-                if not refused.is_set():
-                    at.append(time.time())
-                    refused.set()
+                refuse()
 
         def on_update(upd: AppliedUpdate) -> None:
+            # The signature and claims were checked above; an update can only revoke.
             if refused.is_set() or (upd.user_ids and uid not in upd.user_ids):
                 return
             try:
-                check()
+                self.check(claims)
+            except TokenError:
+                refuse()
             except Exception:  # noqa: BLE001 - the polling side below sees it and raises
                 pass
 

@@ -317,16 +317,16 @@ def test_wait_refused_sees_the_refusal_on_the_thread_that_applied_it(core: AuthC
     tok = core.tokens.issue_pair(alice.id).access_token
     v.verify_access(core.tokens.issue_pair(bob.id).access_token)  # bob cached: his bump applies
     refusals: list[str] = []
-    real = v.verify_access
+    real = v.check
 
-    def spy(token: str) -> Any:
+    def spy(claims: Any) -> Any:
         try:
-            return real(token)
+            return real(claims)
         except TokenError:
             refusals.append(threading.current_thread().name)
             raise
 
-    v.verify_access = spy  # type: ignore[method-assign]
+    v.check = spy  # type: ignore[method-assign]
     armed = threading.Event()
     out: list[float | None] = []
     waiter = threading.Thread(target=lambda: out.append(v.wait_refused(tok, 20, armed=armed,
