@@ -10,20 +10,21 @@ Apps create one per process::
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
-
-from sqlalchemy import Engine
+from typing import TYPE_CHECKING, Any
 
 from authcore.actor import operator_identity, os_user
-from authcore.bulk import BulkRevoker
 from authcore.config import Config, resolve_database_url
-from authcore.db import make_engine, mask_url
 from authcore.errors import PermissionDenied, ReadOnlyError
-from authcore.keys import KeyRing
-from authcore.revoke import AdminService
-from authcore.sessions import SessionService
-from authcore.tokens import TokenService
-from authcore.users import UserService
+
+if TYPE_CHECKING:  # pragma: no cover
+    from sqlalchemy import Engine
+
+    from authcore.bulk import BulkRevoker
+    from authcore.keys import KeyRing
+
+# The services (and SQLAlchemy, PyJWT, cryptography under them) are imported when an AuthCore is
+# built, not with this module: ``operator_for`` and ``Operator`` stay cheap to import, so a tool
+# can show who is acting before it pays for the database stack (the console's first frame).
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,12 @@ class AuthCore:
     def __init__(self, engine: Engine, config: Config | None = None, *, read_only: bool = False,
                  actor: str = "app", role: str | None = None,
                  keyring: KeyRing | None = None) -> None:
+        from authcore.keys import KeyRing
+        from authcore.revoke import AdminService
+        from authcore.sessions import SessionService
+        from authcore.tokens import TokenService
+        from authcore.users import UserService
+
         self.engine = engine
         self.config = config or Config()
         self.role = role
@@ -61,6 +68,8 @@ class AuthCore:
     def from_config(cls, config: Config, db_url: str | None = None, *,
                     read_only: bool = False, operator: Operator | None = None,
                     **engine_kw: Any) -> AuthCore:
+        from authcore.db import make_engine
+
         engine = make_engine(resolve_database_url(db_url, config), **engine_kw)
         if operator is None:
             return cls(engine, config, read_only=read_only)
@@ -69,10 +78,14 @@ class AuthCore:
     @property
     def bulk(self) -> BulkRevoker:
         """Resumable bulk revocation by query (admin only)."""
+        from authcore.bulk import BulkRevoker
+
         return BulkRevoker(self.engine, self.admin, self.role, self._guard)
 
     @property
     def url_masked(self) -> str:
+        from authcore.db import mask_url
+
         return mask_url(self.engine.url.render_as_string(hide_password=False))
 
     def require_write(self, n_users: int = 1) -> None:
