@@ -1,10 +1,18 @@
 """``KeyedTable``: a row-cursor DataTable keyed by id, synced in place, sized to the terminal.
 
-``sync(rows)`` updates cells of rows that are still there inside ``app.batch_update()`` and keeps
-the cursor on the same key (dolphie-style), so a periodic refresh never makes the cursor jump.
+``sync(rows)`` updates the table in place inside ``app.batch_update()`` (dolphie-style): rows
+that stay keep their key, their cell objects when unchanged, and the cursor; only changed cells
+are updated, rows that went are removed and new rows added, then the order is fixed in one pass.
+A new result set that shares little with the shown one (or a table grown by paging) is swapped
+with one ``clear()`` instead, so a keystroke costs the new page, never the size of the table.
+
+Drawing: a body cell's layout (Rich wrap/justify/pad of its Text) is cached per cell object and
+width, across updates; only the row style (zebra, cursor) is applied per frame. DataTable's own
+per-cell cache is dropped on every update, which made each keystroke lay out every visible cell.
+
 Columns have a minimum width and a flex share; they are refitted when the table is resized, so key
 columns stay visible at 80 columns. Cells must be ``Text`` (see ``console.safe``): a plain ``str``
-in a DataTable cell is markup.
+in a DataTable cell is markup. Cells are never mutated after they are handed to ``sync``.
 """
 
 from __future__ import annotations
@@ -12,13 +20,21 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from rich.cells import cell_len, set_cell_size
+from rich.console import ConsoleOptions
+from rich.padding import Padding
+from rich.segment import Segment
+from rich.style import Style
 from rich.text import Text
 from textual import events
 from textual.binding import Binding
+from textual.cache import LRUCache
 from textual.message import Message
 from textual.widgets import DataTable
 
 Row = tuple[str, Sequence[Text]]
+_NULL = Style.null()
+_EMPTY = Text(no_wrap=True, end="")  # what DataTable draws for an empty cell
 
 
 @dataclass(frozen=True)
@@ -53,6 +69,13 @@ def fit(cols: Sequence[Col], width: int, padding: int = 1,
     return out
 
 
+def same_cell(a: Text, b: Text) -> bool:
+    """Same text drawn the same way (``Text.__eq__`` ignores the base style and layout)."""
+    return (a.plain == b.plain and a.style == b.style and a.spans == b.spans
+            and a.justify == b.justify and a.overflow == b.overflow and a.no_wrap == b.no_wrap
+            and a.end == b.end)
+
+
 class KeyedTable(DataTable[Text]):
     """A DataTable of Text cells whose rows are keyed by a stable id."""
 
@@ -80,6 +103,8 @@ class KeyedTable(DataTable[Text]):
         self._data_rows: dict[str, list[Text]] = {}
         self._widths: list[tuple[int, int]] = []
         self._near_end = near_end
+        self._layouts: LRUCache[tuple[int, int], tuple[Text, list[list[Segment]]]] = \
+            LRUCache(1024)
 
     # -- columns ---------------------------------------------------------------------------
     def on_mount(self) -> None:
@@ -127,7 +152,7 @@ class KeyedTable(DataTable[Text]):
         self.move_cursor(row=min(max(index, 0), self.row_count - 1), animate=False)
 
     def sync(self, rows: Sequence[Row], *, append: bool = False, top: bool = False) -> None:
-        """Show ``rows`` (in order); update in place when the keys allow it, keep the cursor
+        """Show ``rows`` (in order), updating the table in place; the cursor stays on its key
         (``top``: a new question, so the cursor goes to the first row)."""
         with self.app.batch_update():
             if append:
@@ -137,27 +162,140 @@ class KeyedTable(DataTable[Text]):
                         if self.columns:
                             self.add_row(*self._shown(cells), key=key)
                 return
-            new = {k: list(c) for k, c in rows}
-            old_keys = list(self._data_rows)
-            kept = [k for k in old_keys if k in new]
-            if self.columns and kept == list(new) and not top:  # removals and updates: in place
-                for k in old_keys:
-                    if k not in new:
-                        self.remove_row(k)
-                for k, cells in new.items():
-                    if cells != self._data_rows[k]:
-                        for i, _w in self._widths:
-                            self.update_cell(k, self._cols[i].key, cells[i])
-                self._data_rows = new
-                return
+            old = self._data_rows
+            new: dict[str, list[Text]] = {}
+            for k, cells in rows:  # unchanged cells keep their object (and its drawn layout)
+                prev = old.get(k)
+                new[k] = [p if prev is not None and same_cell(p, c) else c
+                          for p, c in zip(prev or cells, cells, strict=True)]
             key, index = (None, 0) if top else (self.highlighted_key, self.cursor_row)
             self._data_rows = new
             if not self.columns:
                 return
-            self.clear()
-            for k, cells in new.items():
-                self.add_row(*self._shown(cells), key=k)
+            gone = [k for k in old if k not in new]
+            if len(gone) > len(old) - len(gone):  # mostly a new set: one clear beats row by row
+                self.clear()
+                for k, cells in new.items():
+                    self.add_row(*self._shown(cells), key=k)
+            else:
+                self._update_in_place(old, new, gone)
+                # DataTable keys its drawn rows and lines by an update count that just moved
+                # on: drop them now rather than keep ~1000 dead strips for the collector to walk.
+                self._row_render_cache.clear()
+                self._line_cache.clear()
             self._restore(key, index)
+
+    def _update_in_place(self, old: dict[str, list[Text]], new: dict[str, list[Text]],
+                         gone: list[str]) -> None:
+        for k in gone:
+            self.remove_row(k)
+        order = [k for k in old if k in new]
+        for k, cells in new.items():
+            prev = old.get(k)
+            if prev is None:
+                self.add_row(*self._shown(cells), key=k)
+                order.append(k)
+                continue
+            for i, _w in self._widths:
+                if cells[i] is not prev[i]:
+                    self.update_cell(k, self._cols[i].key, cells[i])
+        if order != list(new):  # one reorder (DataTable.sort) instead of rebuilding rows
+            rank = {tuple(map(id, self._shown(cells))): n for n, cells in enumerate(new.values())}
+            self.sort(key=lambda shown: rank[tuple(map(id, shown))])
+
+    # -- drawing -----------------------------------------------------------------------------
+    def _render_cell(self, row_index: int, column_index: int, base_style: Style, width: int,
+                     cursor: bool = False, hover: bool = False) -> list[list[Segment]]:
+        """A body cell: its cached layout with this frame's row style applied (the result is
+        what DataTable's ``Styled(Padding(cell))`` renders; tests compare the two)."""
+        row_key = self._row_locations.get_key(row_index) if row_index >= 0 else None
+        row = self.rows.get(row_key) if row_key is not None else None
+        if (row is None or column_index < 0 or row.height != 1 or self.fixed_rows
+                or self.fixed_columns):
+            return super()._render_cell(row_index, column_index, base_style, width, cursor,
+                                        hover)
+        column_key = self._column_locations.get_key(column_index)
+        cell = self._data[row_key].get(column_key)
+        if not isinstance(cell, Text):
+            return super()._render_cell(row_index, column_index, base_style, width, cursor,
+                                        hover)
+        layout = self._layout(cell if cell else _EMPTY, width)  # DataTable draws "" unstyled
+        component_style, post_style = self._get_styles_to_render_cell(
+            False, False, False, hover, cursor, self.show_cursor, self._show_hover_cursor,
+            self.cursor_foreground_priority == "css", self.cursor_background_priority == "css")
+        pre_style = base_style + Style.from_meta({"row": row_index, "column": column_index})
+        pre_style += component_style
+        return [list(Segment.apply_style(line, pre_style, post_style)) for line in layout]
+
+    def _layout(self, cell: Text, width: int) -> list[list[Segment]]:
+        """``cell`` padded, cut and justified to ``width`` (one line), before any row style."""
+        cached = self._layouts.get((id(cell), width))
+        if cached is not None and cached[0] is cell:
+            return cached[1]
+        options = self.app.console_options.update_dimensions(width, 1).update(no_wrap=True)
+        lines = self._layout_line(cell, width, options)
+        if lines is None:
+            lines = self.app.console.render_lines(Padding(cell, (0, self.cell_padding)), options)
+        self._layouts[(id(cell), width)] = (cell, lines)  # holding cell: its id stays unique
+        return lines
+
+    def _layout_line(self, cell: Text, width: int,
+                     options: ConsoleOptions) -> list[list[Segment]] | None:
+        """What ``render_lines(Padding(cell, (0, pad)), options)`` returns for a one-line cell,
+        by Rich's own steps (wrap, join, render, crop and pad) without its generic render
+        dispatch; None when the cell is not that simple (then Rich renders it)."""
+        pad = self.cell_padding
+        inner = width - 2 * pad
+        plain = cell.plain
+        if inner < 1 or cell.no_wrap is False or "\n" in plain or "\t" in plain:
+            return None
+        console = self.app.console
+        if not cell.spans:
+            line = self._plain_line(cell, inner, options)
+            if pad:
+                line = [Segment(" " * pad, _NULL), *line, Segment(" " * pad, _NULL)]
+            return [line]
+        wrapped = cell.wrap(console, inner, justify=cell.justify or options.justify or "default",
+                            overflow=cell.overflow or options.overflow or "fold", no_wrap=True)
+        segments = Text("\n").join(wrapped).render(console, end=cell.end)
+        line = next(iter(Segment.split_and_crop_lines(segments, inner, style=_NULL, pad=True,
+                                                      include_new_lines=False)),
+                    [Segment(" " * inner, _NULL)])
+        if pad:
+            line = [Segment(" " * pad, _NULL), *line, Segment(" " * pad, _NULL)]
+        return [line]
+
+    def _plain_line(self, cell: Text, inner: int, options: ConsoleOptions) -> list[Segment]:
+        """A Text without spans, one line ``inner`` cells wide: ``Text.wrap`` (no_wrap: justify,
+        then truncate), ``Text.render`` (one segment in the cell's style) and the crop or pad of
+        ``render_lines``, done on the string. The cells of the users table are all like this."""
+        justify = cell.justify or options.justify or "default"
+        overflow = cell.overflow or options.overflow or "fold"
+        text = cell.plain
+        if justify in ("right", "center"):
+            text = text.rstrip()
+        if overflow != "ignore":
+            length = cell_len(text)
+            if length > inner:
+                text = (set_cell_size(text, inner - 1) + "…" if overflow == "ellipsis"
+                        else set_cell_size(text, inner))
+            elif justify == "left" and length < inner:
+                text += " " * (inner - length)
+        if justify == "right":
+            text = " " * (inner - cell_len(text)) + text
+        elif justify == "center":
+            text = " " * ((inner - cell_len(text)) // 2) + text
+            text += " " * (inner - cell_len(text))
+        if not cell.style:  # Text.render: one segment, even an empty one
+            segments = [Segment(text)]
+        else:  # the style is a span over the text: nothing for an empty text
+            style = self.app.console.get_style(cell.style, default=_NULL)
+            segments = [Segment(text, style)] if text else []
+        return Segment.adjust_line_length(segments, inner, style=_NULL, pad=True)
+
+    def notify_style_update(self) -> None:
+        self._layouts.clear()
+        super().notify_style_update()
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         if self.row_count and event.cursor_row >= self.row_count - self._near_end:

@@ -1,0 +1,184 @@
+"""``KeyedTable``: results update in place (keys, cell objects and cursor kept), every new result
+set leaves exactly its rows in its order, and the table's own cell drawing is exactly what
+Textual's DataTable draws. Widget-level tests need no database; the last ones drive the users
+screen on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import random
+
+from rich.padding import Padding
+from rich.style import Style
+from rich.text import Text
+from textual.app import App, ComposeResult
+from textual.widgets import DataTable
+
+from authcore.core import AuthCore
+from console.safe import safe
+from console.screens.users import COLUMNS, user_row
+from console.widgets import cells
+from console.widgets.search import SearchBox
+from console.widgets.table import Col, KeyedTable
+from tests.hostile import HOSTILE
+from tests.test_tui_support import make_app, rows, seed, settle, table
+
+COLS = [Col("name", "name", 10, 2), Col("n", "n", 4), Col("flag", "flag", 4)]
+
+
+def row(key: str, name: str, n: int = 0, flag: bool = False) -> tuple[str, list[Text]]:
+    return key, [safe(name), cells.number(n), cells.yes_no(flag)]
+
+
+class TableApp(App[None]):
+    def compose(self) -> ComposeResult:
+        yield KeyedTable(COLS, id="t")
+
+
+def shown(t: KeyedTable) -> list[tuple[str, list[str]]]:
+    """(row key, plain cells) in display order, read back from the DataTable itself."""
+    out = []
+    for i in range(t.row_count):
+        key = t.coordinate_to_cell_key((i, 0)).row_key.value  # type: ignore[arg-type]
+        out.append((str(key), [c.plain for c in t.get_row_at(i)]))
+    return out
+
+
+async def test_in_place_update_keeps_keys_cells_and_cursor() -> None:
+    app = TableApp()
+    async with app.run_test(size=(60, 20)) as pilot:
+        t = app.query_one(KeyedTable)
+        t.sync([row(k, f"user {k}", i) for i, k in enumerate("abcde")])
+        await pilot.pause()
+        t.move_cursor(row=2)  # on "c"
+        before = {k: t.get_row(k) for k in "abcde"}
+        # a refresh of the same question: b went, c changed, f is new, d moved up
+        t.sync([row("a", "user a", 0), row("d", "user d", 3), row("c", "user c", 99),
+                row("e", "user e", 4), row("f", "user f", 5)])
+        await pilot.pause()
+        assert shown(t) == [("a", ["user a", "0", "no"]), ("d", ["user d", "3", "no"]),
+                            ("c", ["user c", "99", "no"]), ("e", ["user e", "4", "no"]),
+                            ("f", ["user f", "5", "no"])]
+        assert t.keys == ["a", "d", "c", "e", "f"]
+        assert t.highlighted_key == "c", "the cursor stays on its row"
+        for k in "ade":  # unchanged rows were not re-added: the very same cell objects
+            assert all(x is y for x, y in zip(t.get_row(k), before[k], strict=True)), k
+        new_c = t.get_row("c")
+        assert new_c[0] is before["c"][0] and new_c[1] is not before["c"][1]
+
+
+async def test_every_new_result_set_is_exactly_its_rows_in_order() -> None:
+    rng = random.Random(5)
+    universe = [str(i) for i in range(300)]
+    app = TableApp()
+    async with app.run_test(size=(60, 20)) as pilot:
+        t = app.query_one(KeyedTable)
+        for step in range(60):
+            kind = step % 4
+            if kind == 0:  # a new, unrelated set
+                keys = rng.sample(universe, rng.randint(0, 50))
+            elif kind == 1:  # mostly the same set, reordered, a few in and out
+                keys = t.keys[:]
+                rng.shuffle(keys)
+                keys = keys[: max(0, len(keys) - 3)] + rng.sample(
+                    [k for k in universe if k not in keys], 3)
+            elif kind == 2:  # a page appended (paging), then a new question
+                extra = [k for k in rng.sample(universe, 60) if k not in t.keys][:40]
+                had = t.keys
+                t.sync([row(k, f"user {k}", int(k)) for k in extra], append=True)
+                await pilot.pause()
+                assert t.keys == had + extra
+                keys = rng.sample(universe, 20)
+            else:  # the same keys with some values changed
+                keys = t.keys[:]
+            values = {k: (f"user {k}", int(k) + (step if kind == 3 else 0)) for k in keys}
+            top = kind != 3
+            t.sync([row(k, *values[k]) for k in keys], top=top)
+            await pilot.pause()
+            expected = [(k, [values[k][0], str(values[k][1]), "no"]) for k in keys]
+            assert shown(t) == expected, f"step {step}"
+            assert t.keys == keys
+            if top and keys:
+                assert t.cursor_row == 0 and t.highlighted_key == keys[0]
+
+
+async def test_cells_draw_exactly_as_datatable_draws_them() -> None:
+    """The table lays out a cell once per cell object, by a short path for plain Text; the lines
+    it draws must be Textual's own, for every kind of cell the console puts in a table."""
+    texts = ["", "a", "alice@example.com", "ünïcödé", "宽字符的名字很长很长", "emoji 🎉🎉 end",
+             " padded  ", "x" * 80, *HOSTILE[:-1], HOSTILE[-1][:300]]
+    variants: list[Text] = []
+    for s in texts:
+        variants += [safe(s), safe(s, style="bold"), safe(s, style=Style(color="red")),
+                     Text(s[:40], justify="right"), Text(s[:40], justify="center"),
+                     Text(s[:40], justify="left", style="dim"),
+                     Text(s[:40], justify="full", overflow="crop"),
+                     Text(s[:40], overflow="ignore", no_wrap=True), cells.number(len(s))]
+    variants += [cells.yes_no(True), cells.yes_no(False), cells.action("refresh_reuse_detected"),
+                 safe_join_sample()]
+    app = TableApp()
+    async with app.run_test(size=(100, 40)) as pilot:
+        t = app.query_one(KeyedTable)
+        for width in (3, 4, 7, 12, 24):
+            options = app.console_options.update_dimensions(width, 1).update(no_wrap=True)
+            for cell in variants:
+                ours = t._layout_line(cell, width, options)
+                rich = app.console.render_lines(Padding(cell, (0, t.cell_padding)), options)
+                if ours is not None:
+                    assert ours == rich, (cell, width)
+        # whole lines, cursor and zebra stripes included, against DataTable's own _render_cell
+        t.sync([(str(i), [c, cells.number(i), cells.yes_no(i % 3 == 0)])
+                for i, c in enumerate(variants[:120])])
+        await pilot.pause()
+        t.move_cursor(row=3)
+        await pilot.pause()
+        ours = [t.render_line(y) for y in range(t.size.height)]
+        t._line_cache.clear()
+        t._row_render_cache.clear()
+        t._render_cell = DataTable._render_cell.__get__(t)  # type: ignore[method-assign]
+        theirs = [t.render_line(y) for y in range(t.size.height)]
+        assert [list(s) for s in ours] == [list(s) for s in theirs]
+
+
+def safe_join_sample() -> Text:
+    from console.safe import safe_join
+
+    return safe_join(Text("#1 ", style="dim"), ("bob@example.com", "bold"), Text("  x"))
+
+
+async def test_users_refresh_updates_in_place_and_keeps_the_cursor(core: AuthCore) -> None:
+    seed(core, 30)
+    app = make_app(core)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        t = table(app, "#users")
+        await pilot.press("down", "down", "down", "down")  # into the table, 3 rows down
+        key = t.highlighted_key
+        before = {k: t.get_row(k) for k in t.keys}
+        first = rows(app, "#users")
+        core.admin.revoke_tokens(int(key or 0), "test")  # its "ver" cell changes
+        await pilot.press("r")
+        await settle(pilot)
+        assert t.highlighted_key == key, "a refresh never moves the cursor"
+        after = rows(app, "#users")
+        assert len(after) == len(first) and after != first
+        changed = [k for k in t.keys if any(a is not b for a, b in zip(
+            t.get_row(k), before[k], strict=True))]
+        assert changed == [key], "only the changed row's cells were replaced"
+
+
+async def test_typing_keeps_rows_that_stay_and_shows_exactly_the_new_results(
+        core: AuthCore) -> None:
+    seed(core, 30)
+    app = make_app(core)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        t = table(app, "#users")
+        for query in ("a", "al", "ali", "al", "bob", "", "carol", "example"):
+            app.screen.query_one(SearchBox).value = query
+            await settle(pilot)
+            page = core.users.search(query, limit=app.page_size)
+            shown_cols = [i for i, c in enumerate(COLUMNS) if c.key in t.columns]
+            expected = [[user_row(u)[i].plain for i in shown_cols] for u in page.items]
+            assert rows(app, "#users") == expected, query
+            assert t.keys == [str(u.id) for u in page.items]
+            assert t.cursor_row == 0
