@@ -3,22 +3,30 @@
 The app owns what is shared: the ``AuthCore``, the clock used for relative times, the outage state
 (banner on every screen plus a periodic retry that ends it by itself) and the one handler every
 failed worker reaches (``worker_failed``). Screens own their data and their workers.
+
+Start-up paints first: ``run_tui`` passes a ``Connect`` rather than a core, nothing here imports
+SQLAlchemy, and the core is built in a thread worker after the first frame. Until it is there the
+screens' database workers wait for it (``core``), and the start screen says "connecting".
 """
 
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from textual import work
 from textual.app import App
 from textual.binding import Binding, BindingType
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
-from textual.worker import Worker
+from textual.worker import Worker, WorkerState, get_current_worker
 
 from authcore.timeutil import utcnow
+from console.connect import Connect
+from console.messages import CoreReady
 from console.palette import ConsoleCommands
 from console.propagation import PropagationProbe
 from console.safe import notify_safe
@@ -46,14 +54,18 @@ class AuthConsoleApp(App[int]):
         Binding("f1", "help", "Help", show=False),
     ]
 
-    def __init__(self, core: AuthCore, *, read_only: bool | None = None,
+    def __init__(self, core: AuthCore | Connect, *, read_only: bool | None = None,
                  clock: Clock = utcnow, search_debounce: float = 0.25,
                  refresh_interval: float = 5.0, retry_interval: float = 5.0,
                  page_size: int = 50, theme: str | None = None) -> None:
         super().__init__()
-        self.core = core
-        if read_only:
-            core.read_only = True  # authcore refuses too, not just the UI
+        self._connect = core if isinstance(core, Connect) else None
+        self._core: AuthCore | None = None if isinstance(core, Connect) else core
+        self._force_read_only = bool(read_only)
+        self._core_ready = threading.Event()  # set once the core is built (or could not be)
+        self.startup_error: BaseException | None = None  # why the core could not be built
+        if self._core is not None:
+            self._adopt(self._core)
         self.clock = clock
         self.search_debounce = search_debounce
         self.refresh_interval = refresh_interval
@@ -61,29 +73,105 @@ class AuthConsoleApp(App[int]):
         self.page_size = page_size
         self.outage: str | None = None
         self._retry_timer: Any = None
-        self.probe = PropagationProbe(core)
+        self._probe: PropagationProbe | None = None
         self.animation_level = "none"  # nothing to animate over a slow link
         if theme:
             self.theme = THEME_ALIASES.get(theme, theme)
 
+    # -- the core ----------------------------------------------------------------------------
+    @property
+    def core(self) -> AuthCore:
+        """The ``AuthCore``. While it is being built, a worker thread asking for it waits."""
+        core = self._core
+        if core is None:
+            if threading.get_ident() == self._thread_id:
+                raise RuntimeError("the console is still connecting")  # pragma: no cover
+            try:
+                worker: Worker[Any] | None = get_current_worker()
+            except Exception:  # another thread of ours
+                worker = None
+            while not self._core_ready.wait(0.05):  # bounded: never outlive the app
+                if (worker is not None and worker.is_cancelled) or self._closing or self._closed:
+                    raise ConnectFailed("the console closed before it connected")
+            core = self._core
+            if core is None:
+                raise ConnectFailed(str(self.startup_error or "the console could not start"))
+        return core
+
+    @property
+    def connected(self) -> bool:
+        return self._core is not None
+
+    def _adopt(self, core: AuthCore) -> None:
+        if self._force_read_only:
+            core.read_only = True  # authcore refuses too, not just the UI
+        self._core = core
+        self._core_ready.set()
+
+    @work(thread=True, exclusive=True, group="connect", exit_on_error=False)
+    def _build_core(self, connect: Connect) -> None:
+        try:
+            core = connect.build()
+        except BaseException:
+            self._core_ready.set()  # waiting workers fail (ConnectFailed) instead of hanging
+            raise
+        self._adopt(core)
+        self.post_message(CoreReady(core))
+
+    def on_core_ready(self, message: CoreReady) -> None:
+        for screen in self.screen_stack:
+            if isinstance(screen, ConsoleScreen):
+                screen.sync_identity()
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker.group == "connect" and event.state == WorkerState.ERROR:
+            self.startup_error = event.worker.error
+            self.exit(return_code=1)  # run_tui reports it in one line, as before the TUI started
+
+    @property
+    def probe(self) -> PropagationProbe:
+        if self._probe is None:
+            self._probe = PropagationProbe(self.core)
+        return self._probe
+
     # -- state shared by the screens ---------------------------------------------------------
     @property
     def read_only(self) -> bool:
+        if self._core is None and self._connect is not None:
+            return self._connect.read_only or self._force_read_only
         return bool(self.core.read_only)
 
     @property
     def role(self) -> str:
         """The operator role; ``None`` in authcore means unrestricted (same rights as admin)."""
+        if self._core is None and self._connect is not None:
+            return self._connect.role
         return self.core.role or "admin"
+
+    @property
+    def actor(self) -> str:
+        if self._core is None and self._connect is not None:
+            return self._connect.actor
+        return self.core.actor
+
+    @property
+    def db_url(self) -> str:
+        """The database URL with its password masked."""
+        if self._core is None and self._connect is not None:
+            return self._connect.url
+        return self.core.url_masked
 
     def get_default_screen(self) -> Screen[Any]:
         return UsersScreen()
 
     def on_mount(self) -> None:
         self._retry_timer = self.set_interval(self.retry_interval, self._retry, pause=True)
+        if self._connect is not None and self._core is None:
+            self.call_after_refresh(self._build_core, self._connect)  # after the first frame
 
     def on_unmount(self) -> None:
-        self.probe.close()
+        if self._probe is not None:
+            self._probe.close()
 
     # -- navigation ----------------------------------------------------------------------------
     def open_user(self, user_id: int) -> None:
@@ -136,6 +224,8 @@ class AuthConsoleApp(App[int]):
     # -- errors and outages --------------------------------------------------------------------
     def worker_failed(self, worker: Worker[Any], screen: ConsoleScreen) -> None:
         """The one error handler: a clear line, a retry key, never a traceback."""
+        if isinstance(worker.error, ConnectFailed):
+            return  # the app is ending with that error (on_worker_state_changed)
         writing = worker.group in WRITE_GROUPS
         problem = describe(worker.error, writing=writing)
         if problem.outage:
@@ -174,6 +264,10 @@ class AuthConsoleApp(App[int]):
         screen = self.console_screen()
         if self.outage is not None and screen is not None and not screen.busy():
             screen.reload()
+
+
+class ConnectFailed(Exception):
+    """A screen's worker asked for the core, and the core could not be built."""
 
 
 TABLE_KEYS = [("enter", "open the highlighted row"), ("up/down", "move in a table"),
@@ -217,20 +311,24 @@ def _parse_action(action: str) -> tuple[str, tuple[object, ...]]:
     return name, params
 
 
-def create_app(core: AuthCore, *, read_only: bool | None = None, clock: Clock = utcnow,
-               search_debounce: float = 0.25, refresh_interval: float = 5.0,
-               retry_interval: float = 5.0, page_size: int = 50,
+def create_app(core: AuthCore | Connect, *, read_only: bool | None = None,
+               clock: Clock = utcnow, search_debounce: float = 0.25,
+               refresh_interval: float = 5.0, retry_interval: float = 5.0, page_size: int = 50,
                theme: str | None = None) -> AuthConsoleApp:
-    """The console over ``core``. ``read_only=True`` also makes ``core`` refuse changes."""
+    """The console over ``core`` (or over the core ``Connect`` builds after the first frame).
+    ``read_only=True`` also makes the core refuse changes."""
     return AuthConsoleApp(core, read_only=read_only, clock=clock,
                           search_debounce=search_debounce, refresh_interval=refresh_interval,
                           retry_interval=retry_interval, page_size=page_size, theme=theme)
 
 
 def run_tui(ctx: Ctx) -> int:
-    """``authconsole`` without a command: run the console until the operator quits."""
-    core = ctx.core()
-    app = create_app(core, read_only=bool(ctx.args.read_only) or None,
+    """``authconsole`` without a command: run the console until the operator quits. The core is
+    built after the first frame; if it cannot be, its error is raised here once the terminal is
+    restored, so ``main`` prints the same one line (and exit code) as any other command."""
+    app = create_app(Connect.from_ctx(ctx), read_only=bool(ctx.args.read_only) or None,
                      theme=os.environ.get(THEME_ENV) or None)
     app.run()
+    if app.startup_error is not None:
+        raise app.startup_error
     return int(app.return_code or 0)

@@ -9,14 +9,23 @@ older question.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual.message import Message
 
-from authcore.audit import AuditRecord, ChainReport
-from authcore.revoke import RevokeResult
-from authcore.sessions import SessionRecord
-from authcore.users import Page, UserRecord
+if TYPE_CHECKING:  # pragma: no cover - annotations only: the app paints before SQLAlchemy loads
+    from authcore.audit import AuditRecord, ChainReport
+    from authcore.core import AuthCore
+    from authcore.revoke import RevokeResult
+    from authcore.sessions import SessionRecord
+    from authcore.users import Page, UserRecord
+
+
+@dataclass
+class CoreReady(Message):
+    """The ``AuthCore`` the console was started without is built (see ``console.connect``)."""
+
+    core: AuthCore
 
 
 @dataclass

@@ -1,13 +1,16 @@
 """Terminal concerns: 80x24 without clipping key information, NO_COLOR, ANSI themes, and
-``run_tui`` wiring (flags, theme variable). On SQLite and PostgreSQL where a database is used."""
+``run_tui`` wiring (flags, theme variable, the core built after the first frame). On SQLite and
+PostgreSQL where a database is used."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 from typing import Any
 
 import pytest
 
+from authcore.config import Config
 from authcore.core import AuthCore
 from console import app as app_module
 from console.app import create_app, run_tui
@@ -80,21 +83,32 @@ async def test_ansi_themes(core: AuthCore) -> None:
 def test_run_tui_wires_flags_and_theme(core: AuthCore, monkeypatch: pytest.MonkeyPatch) -> None:
     seen: dict[str, Any] = {}
 
+    async def drive(app: app_module.AuthConsoleApp) -> None:
+        async with app.run_test(size=(80, 24)) as pilot:
+            seen.update(connecting_read_only=app.read_only)
+            await settle(pilot)
+            seen.update(theme=app.theme, read_only=app.read_only, core=app.core)
+
     def fake_run(self) -> None:  # type: ignore[no-untyped-def]
-        seen.update(theme=self.theme, read_only=self.read_only, core=self.core)
+        asyncio.run(drive(self))
         self._return_code = 0
 
     monkeypatch.setattr(app_module.AuthConsoleApp, "run", fake_run)
     monkeypatch.setenv(app_module.THEME_ENV, "textual-ansi")
 
     class Ctx:
-        args = argparse.Namespace(read_only=True)
+        args = argparse.Namespace(read_only=True, db=None)
+        config = Config()
+
+        def database_url(self) -> str:
+            return "sqlite:///somewhere.db"
 
         def core(self) -> AuthCore:
             return core
 
     assert run_tui(Ctx()) == 0  # type: ignore[arg-type]
-    assert seen == {"theme": "ansi-dark", "read_only": True, "core": core}
+    assert seen == {"connecting_read_only": True, "theme": "ansi-dark", "read_only": True,
+                    "core": core}
     assert core.read_only, "--read-only makes authcore refuse too"
 
 

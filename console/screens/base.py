@@ -84,8 +84,8 @@ class ConsoleScreen(Screen[None]):
     # -- layout ----------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
         app = self.capp
-        yield ConsoleHeader(self.title_text(), url=app.core.url_masked, actor=app.core.actor,
-                            role=app.role, read_only=app.read_only)
+        yield ConsoleHeader(self.title_text(), url=app.db_url, actor=app.actor, role=app.role,
+                            read_only=app.read_only)
         yield OutageBanner()
         yield from self.compose_body()
         yield StatusLine(id="status")
@@ -103,6 +103,15 @@ class ConsoleScreen(Screen[None]):
     def sync_outage(self) -> None:
         for banner in self.query(OutageBanner):
             banner.show(self.capp.outage, self.capp.retry_interval)
+
+    def sync_identity(self) -> None:
+        """The core is built: the header shows authcore's own view (URL, role, read-only), and
+        the footer the keys that view allows."""
+        app = self.capp
+        for header in self.query(ConsoleHeader):
+            header.set_identity(url=app.db_url, actor=app.actor, role=app.role,
+                                read_only=app.read_only)
+        self.refresh_bindings()
 
     def say(self, text: Any, style: str = "") -> None:
         for line in self.query("#status").results(StatusLine):

@@ -3,7 +3,7 @@ highlighted one, ``enter`` opens them."""
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
 from textual import on, work
@@ -12,7 +12,6 @@ from textual.binding import Binding, BindingType
 from textual.timer import Timer
 from textual.widgets import Input, Static
 
-from authcore.users import Cursor, UserRecord
 from console.messages import UsersPage
 from console.safe import safe, safe_join, safe_lines
 from console.screens.base import ConsoleScreen
@@ -20,6 +19,9 @@ from console.widgets import cells
 from console.widgets.search import SearchBox
 from console.widgets.table import Col, KeyedTable
 from console.workers import cancelled
+
+if TYPE_CHECKING:  # pragma: no cover
+    from authcore.users import Cursor, UserRecord
 
 COLUMNS = [
     Col("email", "email", 22, 4), Col("username", "username", 10, 2),
@@ -68,6 +70,9 @@ class UsersScreen(ConsoleScreen):
 
     def on_mount(self) -> None:
         self.query_one(SearchBox).focus()
+        if not self.capp.connected:  # the first search waits for the core (console.connect)
+            self.say(safe_join(Text("connecting to ", style="dim"), (self.capp.db_url, "dim"),
+                               Text("…", style="dim")))
         self.reload()
 
     # -- search ----------------------------------------------------------------------------

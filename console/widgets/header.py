@@ -35,6 +35,10 @@ class ConsoleHeader(Static):
     def on_resize(self) -> None:
         self._paint()
 
+    def set_identity(self, *, url: str, actor: str, role: str, read_only: bool) -> None:
+        self.url, self.actor, self.role, self.read_only = url, actor, role, read_only
+        self._paint()
+
     def set_title(self, title: str) -> None:
         self.title_text = title
         self._paint()

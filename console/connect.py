@@ -1,0 +1,47 @@
+"""Paint first: what the console shows while its ``AuthCore`` is still being built.
+
+Building the core imports the database stack (SQLAlchemy, PyJWT, cryptography: most of the
+start-up time). ``run_tui`` hands the app a ``Connect`` instead of a core: the header (database,
+operator, role, READ-ONLY) comes from the config and the environment, which are cheap; the app
+builds the core in a thread worker after its first frame (``AuthConsoleApp``, group
+``connect``). A core that cannot be built (a URL authcore refuses, a bad key file) ends the app,
+and ``run_tui`` reports it as the same one-line error as before the TUI existed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pragma: no cover
+    from authcore.core import AuthCore
+    from console.cli import Ctx
+
+
+def mask_password(url: str) -> str:
+    """``scheme://user:***@host/db``: the URL as shown until authcore's own rendering is there."""
+    return re.sub(r"(//[^:/@]*:)[^@]*@", r"\1***@", url)
+
+
+@dataclass(frozen=True)
+class Connect:
+    """How to build the core, and what to show meanwhile."""
+
+    build: Callable[[], AuthCore]
+    url: str  # password already masked
+    actor: str
+    role: str
+    read_only: bool
+
+    @classmethod
+    def from_ctx(cls, ctx: Ctx) -> Connect:
+        """From the command line and the config (a bad config file fails here, before the TUI)."""
+        from authcore.core import operator_for
+
+        config = ctx.config
+        operator = operator_for(config)
+        read_only = bool(ctx.args.read_only) or config.read_only or operator.role == "viewer"
+        return cls(build=ctx.core, url=mask_password(ctx.database_url()), actor=operator.actor,
+                   role=operator.role or "admin", read_only=read_only)
