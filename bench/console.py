@@ -100,7 +100,8 @@ def keystrokes(ctx: Ctx, engine: str) -> None:
                 state["start"][event.value] = time.perf_counter()
 
         def on_users_page(self, message: Any) -> None:
-            super().on_users_page(message)
+            # No super() call: Textual runs UsersScreen.on_users_page too (handlers are
+            # dispatched along the MRO); calling it here as well synced every page twice.
             if not message.append:
                 self.call_after_refresh(self._painted, message.query)
 

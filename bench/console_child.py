@@ -25,29 +25,39 @@ def _css_path(base):  # type: ignore[no-untyped-def]
     return css
 
 
-def _console_app(url: str, on_first_page, on_first_frame=None):  # type: ignore[no-untyped-def]
-    from authcore.config import Config, TokenSettings
-    from authcore.core import AuthCore
-    from authcore.db import make_engine
+def _console_app(url: str, on_first_page, on_first_frame=None, *,  # type: ignore[no-untyped-def]
+                 lazy: bool = False):
+    """The console app over ``url``. ``lazy``: started the way ``authconsole`` starts it
+    (``run_tui``): with a ``Connect``, the core built by the app after its first frame; the
+    database stack is imported inside ``build``, not here."""
     from console.app import AuthConsoleApp, create_app
+    from console.connect import Connect
     from console.screens.users import UsersScreen
 
     class FirstPaint(UsersScreen):
+        # Handlers without super() calls: Textual runs UsersScreen's on_mount and on_users_page
+        # as well (dispatched along the MRO); calling them here too ran each twice.
         _fired = False
 
         def on_mount(self) -> None:
-            super().on_mount()
             if on_first_frame is not None:
                 self.call_after_refresh(on_first_frame, self.app)
 
         def on_users_page(self, message):  # type: ignore[no-untyped-def]
-            super().on_users_page(message)
             if not self._fired:
                 self._fired = True
                 self.call_after_refresh(on_first_page, self.app)
 
-    core = AuthCore(make_engine(url), Config(tokens=TokenSettings(secret="x" * 40)),
-                    actor="bench")
+    def build():  # type: ignore[no-untyped-def]
+        from authcore.config import Config, TokenSettings
+        from authcore.core import AuthCore
+        from authcore.db import make_engine
+
+        return AuthCore(make_engine(url), Config(tokens=TokenSettings(secret="x" * 40)),
+                        actor="bench")
+
+    core = Connect(build=build, url=url, actor="bench", role="admin", read_only=False) \
+        if lazy else build()
     base = type(create_app(core))
     assert issubclass(base, AuthConsoleApp)
 
@@ -57,7 +67,8 @@ def _console_app(url: str, on_first_page, on_first_frame=None):  # type: ignore[
         def get_default_screen(self):  # type: ignore[no-untyped-def]
             return FirstPaint()
 
-    return App(core, search_debounce=0.001, refresh_interval=3600), core
+    app = App(core, search_debounce=0.001, refresh_interval=3600)
+    return app
 
 
 def console(url: str) -> None:
@@ -68,9 +79,10 @@ def console(url: str) -> None:
         print("RESULTS", flush=True)
         app.exit()
 
-    app, core = _console_app(url, results, frame)
+    app = _console_app(url, results, frame, lazy=True)
     app.run(headless=True, size=(120, 40))
-    core.dispose()
+    if app.connected:
+        app.core.dispose()
 
 
 def bare(rows_file: str) -> None:
@@ -114,7 +126,7 @@ def rss(url: str, keystrokes: int, pages: int = 10) -> None:
 
     from console.widgets.table import KeyedTable
 
-    app, core = _console_app(url, lambda app: None)
+    app = _console_app(url, lambda app: None)
     text = "james.smith@example" * 10
 
     async def drive() -> None:
@@ -134,7 +146,7 @@ def rss(url: str, keystrokes: int, pages: int = 10) -> None:
                 await pilot.pause(0.3)
 
     asyncio.run(drive())
-    core.dispose()
+    app.core.dispose()
     print(f"RSS {peak_rss()}", flush=True)
 
 
