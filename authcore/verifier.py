@@ -217,7 +217,6 @@ class Verifier:
         self._users: OrderedDict[int, _Entry] = OrderedDict()
         self._dead: OrderedDict[tuple[int, str], None] = OrderedDict()
         self._gen = 0                      # bumped by every applied update (guards miss loads)
-        self._cond = threading.Condition()  # notified after every applied update
         self._callbacks: list[Callable[[AppliedUpdate], None]] = [on_update] if on_update else []
         self._synced_at: float | None = None  # monotonic start of the last confirmed sync
         self._connected = False
@@ -265,8 +264,6 @@ class Verifier:
         if self._attached:
             self.tokens.set_strict_check(self._previous_check)
             self._attached = False
-        with self._cond:
-            self._cond.notify_all()
 
     def __enter__(self) -> Verifier:
         return self
@@ -349,6 +346,26 @@ class Verifier:
                         e.sessions.pop(next(iter(e.sessions)))
         TokenService._judge(claims, row)
 
+    def cached_refusal(self, claims: Claims) -> TokenError | None:
+        """What the cache alone says against ``claims`` (no database, no counters): the error
+        ``check`` would raise, or None when the cache does not refuse (a miss included)."""
+        if not self.is_fresh():
+            return None
+        uid, sid, tv = claims.user_id, claims.sid, claims.token_version
+        with self._lock:
+            e = self._users.get(uid)
+            if e is not None:
+                if e.disabled:
+                    return UserDisabled("user is disabled")
+                if tv < e.version:
+                    return TokenRevoked(f"revoked: token version {tv}, user is at {e.version}")
+            if sid is not None and (uid, sid) in self._dead:
+                return SessionInvalid("session ended")
+            if (e is not None and sid is not None and sid in e.sessions
+                    and e.sessions[sid] <= time.time()):
+                return SessionInvalid("session ended")
+        return None
+
     def _hit(self, uid: int) -> None:  # caller holds the lock
         self._users.move_to_end(uid)
         self._n["hits"] += 1
@@ -413,15 +430,13 @@ class Verifier:
                 refuse()
 
         def on_update(upd: AppliedUpdate) -> None:
-            # The signature and claims were checked above; an update can only revoke.
+            # The signature and claims were checked above; an update can only revoke. Only the
+            # cache is read here (never the database, on the thread applying notices): a user
+            # the update dropped from the cache is left to the polling check below.
             if refused.is_set() or (upd.user_ids and uid not in upd.user_ids):
                 return
-            try:
-                self.check(claims)
-            except TokenError:
+            if self.cached_refusal(claims) is not None:
                 refuse()
-            except Exception:  # noqa: BLE001 - the polling side below sees it and raises
-                pass
 
         self.add_update_callback(on_update)
         try:
@@ -485,8 +500,6 @@ class Verifier:
     def _after_update(self, kind: str, uids: tuple[int, ...], versions: tuple[int | None, ...],
                       sids: tuple[str, ...], source: str, received_at: float,
                       revoked_at: datetime | None = None) -> None:
-        with self._cond:
-            self._cond.notify_all()
         if self._callbacks:
             upd = AppliedUpdate(kind, uids, versions, sids, source, received_at, time.time(),
                                 revoked_at)

@@ -310,23 +310,23 @@ def test_update_callback_and_measure_propagation(core: AuthCore, alice, make_ver
 
 def test_wait_refused_sees_the_refusal_on_the_thread_that_applied_it(core: AuthCore, alice,
                                                                      make_verifier) -> None:  # type: ignore[no-untyped-def]
-    """The watched token is re-verified right after the cache changes (on the listener/poller
-    thread), not when the waiting thread next wakes; another user's update does not refuse it."""
+    """The watched token is re-checked against the cache right after it changes (on the
+    listener/poller thread), not when the waiting thread next wakes; another user's update does
+    not refuse it."""
     bob = core.users.create("bob@example.com", "bob", "Bob")
     v = make_verifier()
     tok = core.tokens.issue_pair(alice.id).access_token
     v.verify_access(core.tokens.issue_pair(bob.id).access_token)  # bob cached: his bump applies
     refusals: list[str] = []
-    real = v.check
+    real = v.cached_refusal
 
     def spy(claims: Any) -> Any:
-        try:
-            return real(claims)
-        except TokenError:
+        err = real(claims)
+        if err is not None:
             refusals.append(threading.current_thread().name)
-            raise
+        return err
 
-    v.check = spy  # type: ignore[method-assign]
+    v.cached_refusal = spy  # type: ignore[method-assign]
     armed = threading.Event()
     out: list[float | None] = []
     waiter = threading.Thread(target=lambda: out.append(v.wait_refused(tok, 20, armed=armed,
@@ -341,6 +341,21 @@ def test_wait_refused_sees_the_refusal_on_the_thread_that_applied_it(core: AuthC
     assert out and out[0] is not None
     assert refusals and refusals[0].startswith("authcore-verifier-")
     assert v.wait_refused("not-a-token", 1) is not None  # an invalid token is refused at once
+
+
+def test_cached_refusal_reads_only_the_cache(core: AuthCore, alice, make_verifier) -> None:  # type: ignore[no-untyped-def]
+    v = make_verifier()
+    claims = core.tokens.decode(core.tokens.issue_pair(alice.id).access_token, "access")
+    with Queries(core.engine) as q:
+        assert v.cached_refusal(claims) is None  # not cached yet: no verdict, no query
+    assert q.n == 0
+    v.check(claims)  # loads alice
+    core.admin.revoke_tokens(alice.id, "rotate")
+    deadline = time.monotonic() + 10
+    while v.cached_refusal(claims) is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    err = v.cached_refusal(claims)
+    assert isinstance(err, TokenRevoked) and "user is at 1" in str(err)
 
 def test_propagation_stats_percentiles() -> None:
     s = PropagationStats(tuple(float(i) for i in range(1, 201)))
