@@ -7,6 +7,12 @@ the same ``jwt`` exceptions with the same messages (``tests/test_jwtdecode.py`` 
 on valid, tampered and malformed tokens). Signatures are checked by PyJWT's own
 ``Algorithm.verify``. What PyJWT would only accept with ``detached_payload`` (``b64: false``)
 is refused, as ``jwt.decode`` without it refuses it.
+
+The rules are PyJWT 2.15's (``pyproject.toml`` pins it; re-run the differential test before
+widening). Two deliberate differences: a ``str`` token that cannot be UTF-8 encoded (a lone
+surrogate) is a ``DecodeError`` where PyJWT lets ``UnicodeEncodeError`` escape, and PyJWT's
+``InsecureKeyLengthWarning`` for a short key is issued once, when the key is prepared, instead of
+on every call.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import binascii
 import json
 import re
 import time
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -34,6 +41,7 @@ from jwt.exceptions import (
     InvalidTokenError,
     MissingRequiredClaimError,
 )
+from jwt.warnings import InsecureKeyLengthWarning
 
 _ALPHABET = re.compile(rb"[A-Za-z0-9_-]*")
 _SUPPORTED_CRIT = frozenset({"b64"})
@@ -136,6 +144,9 @@ class KeyDecoder:
         except NotImplementedError as e:
             raise InvalidAlgorithmError("Algorithm not supported") from e
         self._key = self._alg_obj.prepare_key(key)
+        short = self._alg_obj.check_key_length(self._key)
+        if short:
+            warnings.warn(short, InsecureKeyLengthWarning, stacklevel=2)
         self.alg = alg
         self._audience = audience
         self._issuer = issuer

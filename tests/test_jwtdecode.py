@@ -220,3 +220,113 @@ def test_random_edits_of_a_valid_token_decide_the_same(edits: list[tuple[int, st
                 del token[i]
     ours, theirs = both("".join(token))
     assert ours == theirs
+
+
+# -- through TokenService.decode: several keys, matched by kid ------------------------------------
+
+def _reference_decode(svc: Any, token: str, typ: str = "access") -> tuple[str, str]:
+    """TokenService.decode as it was on jwt.decode: keys by kid, a bad signature tries the
+    next key, anything else refuses at once."""
+    try:
+        head = json.loads(base64.urlsafe_b64decode(token.split(".")[0] + "==="))
+        kid = head.get("kid") if isinstance(head, dict) else None
+    except Exception:  # noqa: BLE001
+        kid = None
+    keys = svc.keyring.candidates(kid if isinstance(kid, str) else None)
+    if not keys:
+        return ("TokenError", "no key matches the token's kid")
+    last: Exception | None = None
+    for key in keys:
+        try:
+            payload = jwt.decode(token, key.verify_key, algorithms=[key.alg], audience=AUD,
+                                 issuer=ISS, leeway=LEEWAY, options={"require": list(_REQUIRED)})
+            break
+        except jwt.InvalidSignatureError as exc:
+            last = exc
+        except jwt.ExpiredSignatureError:
+            return ("TokenExpired", "token expired")
+        except jwt.InvalidTokenError as exc:
+            return ("TokenError", f"invalid token: {exc}")
+    else:
+        return ("TokenError", f"invalid token: {last}")
+    if payload.get("typ") != typ:
+        return ("TokenError", f"not an {typ} token")
+    try:
+        return ("ok", str(int(payload["sub"])))
+    except (TypeError, ValueError):
+        return ("TokenError", "sub claim is not a user id")
+
+
+def _ours(svc: Any, token: str) -> tuple[str, str]:
+    from authcore.errors import TokenError
+
+    try:
+        return ("ok", str(svc.decode(token, "access").user_id))
+    except TokenError as exc:
+        return (type(exc).__name__, str(exc))
+
+
+def _service(keys: list[Any]) -> Any:
+    from authcore.config import TokenSettings
+    from authcore.keys import KeyRing
+    from authcore.tokens import TokenService
+
+    ts = TokenSettings(issuer=ISS, audience=AUD, leeway=__import__("datetime").timedelta(
+        seconds=LEEWAY))
+    return TokenService(None, ts, KeyRing(signing=keys[0], keys=keys))
+
+
+def test_keyring_decisions_match_jwt_decode_key_by_key() -> None:
+    from authcore.keys import Key, key_from_secret
+
+    other = b"another-secret-" + b"o" * 40
+    k1 = key_from_secret(HS_SECRET, "HS256", kid="k1")
+    k2 = key_from_secret(other, "HS256", kid="k2")
+    rsa_k = Key(alg="RS256", verify_key=_RSA.public_key(), sign_key=_RSA, kid="r1")
+    plain_a = key_from_secret(other, "HS256")           # no kid
+    plain_b = key_from_secret(HS_SECRET, "HS256")       # no kid, the right one second
+    rings = {
+        "by kid": _service([k1, k2, rsa_k]),
+        "kid-less, wrong key first": _service([plain_a, plain_b]),
+        "mixed algorithms, no kid": _service([key_from_secret(other, "HS256"),
+                                              Key(alg="RS256", verify_key=_RSA.public_key())]),
+    }
+    good = claims()
+    tokens = {
+        "k1": jwt.encode(good, HS_SECRET, algorithm="HS256", headers={"kid": "k1"}),
+        "k2": jwt.encode(good, other, algorithm="HS256", headers={"kid": "k2"}),
+        "k2 signed by k1": jwt.encode(good, HS_SECRET, algorithm="HS256", headers={"kid": "k2"}),
+        "r1": jwt.encode(good, _RSA, algorithm="RS256", headers={"kid": "r1"}),
+        "r1 as HS256": jwt.encode(good, HS_SECRET, algorithm="HS256", headers={"kid": "r1"}),
+        "unknown kid": jwt.encode(good, HS_SECRET, algorithm="HS256", headers={"kid": "k9"}),
+        "no kid, secret": jwt.encode(good, HS_SECRET, algorithm="HS256"),
+        "no kid, other": jwt.encode(good, other, algorithm="HS256"),
+        "no kid, rsa": jwt.encode(good, _RSA, algorithm="RS256"),
+        "expired": jwt.encode(claims(exp=int(time.time()) - 3600), HS_SECRET, algorithm="HS256",
+                              headers={"kid": "k1"}),
+        "refresh": jwt.encode(claims(typ="refresh"), HS_SECRET, algorithm="HS256"),
+        "sub not an id": jwt.encode(claims(sub="x"), HS_SECRET, algorithm="HS256"),
+        "kid not a string": sign(claims(), header={"kid": 5}),
+        "garbage": "not.a.token",
+    }
+    outcomes = set()
+    for ring_name, svc in rings.items():
+        for name, token in tokens.items():
+            ours, ref = _ours(svc, token), _reference_decode(svc, token)
+            assert ours == ref, (ring_name, name)
+            outcomes.add(ours[0])
+    assert {"ok", "TokenError", "TokenExpired"} <= outcomes
+
+
+def test_short_hmac_key_warns_once_when_prepared() -> None:
+    from jwt.warnings import InsecureKeyLengthWarning
+
+    with pytest.warns(InsecureKeyLengthWarning):
+        dec = KeyDecoder("HS256", b"short", audience=AUD, issuer=ISS, leeway=LEEWAY,
+                         require=_REQUIRED)
+    token = jwt.encode(claims(), b"short", algorithm="HS256")
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert dec.decode(token)["sub"] == "42"
