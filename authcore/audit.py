@@ -186,7 +186,7 @@ def append(conn: Any, events: Sequence[EventIn], at: datetime, *,
     if not events:
         return 0
     sql = _sql(conn.dialect)
-    if head is None:
+    if head is None or head[0] is None:  # not read yet, or read as missing
         got = conn.exec_driver_sql(sql.lock_head).fetchone()
         if got is None:
             raise RuntimeError("the audit_head row is missing: run authconsole db upgrade")

@@ -42,6 +42,7 @@ def _build_bump_one(dialect: Any) -> tuple[str, Any]:
     PostgreSQL: the head is locked (``FOR UPDATE``) only once the user row is (its filter runs
     the UPDATE first), the same lock order as every other audited change -- user, then head.
     SQLite: ``BEGIN IMMEDIATE`` already serialises writers; the head is read in ``RETURNING``.
+    A missing head comes back as NULLs (never as "no such user"): ``audit.append`` then reports it.
     """
     if dialect.name == "postgresql":
         sql = ("WITH u AS (UPDATE users SET token_version = token_version + 1 WHERE id = %s "
@@ -50,7 +51,7 @@ def _build_bump_one(dialect: Any) -> tuple[str, Any]:
                "WHERE id = 1 AND EXISTS (SELECT 1 FROM u) FOR UPDATE) "
                "SELECT u.id, u.token_version, u.email, "
                "(SELECT count(*) FROM sessions WHERE user_id = %s AND expires_at > %s), "
-               "h.seq, h.hash FROM u, h")
+               "h.seq, h.hash FROM u LEFT JOIN h ON true")
     else:
         sql = ("UPDATE users SET token_version = token_version + 1 WHERE id = ? "
                "RETURNING id, token_version, email, "

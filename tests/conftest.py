@@ -95,8 +95,9 @@ def reset_pg(url: str) -> None:
     engine = make_engine(url)
     with engine.begin() as conn:
         conn.execute(text(f"TRUNCATE {', '.join(_TABLES)} RESTART IDENTITY CASCADE"))
-        conn.execute(text("UPDATE audit_head SET seq = 0, hash = :h WHERE id = 1"),
-                     {"h": GENESIS_HASH})
+        conn.execute(text("INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, :h) "
+                          "ON CONFLICT (id) DO UPDATE SET seq = 0, hash = :h"),
+                     {"h": GENESIS_HASH})  # a test may have deleted the row
     engine.dispose()
 
 
