@@ -403,3 +403,20 @@ def test_pg_bump_locks_user_before_head(pg_core: AuthCore) -> None:
         holder.rollback()
         t.join(10)
     assert res and not isinstance(res[0], BaseException) and res[0].new_version == 1
+
+
+def test_missing_audit_head_is_reported_not_a_missing_user(core) -> None:  # type: ignore[no-untyped-def]
+    """The head row is the schema's: without it a revocation refuses with the upgrade advice
+    (not 'no user'), and nothing changes."""
+    import pytest
+    from sqlalchemy import delete, select
+
+    from authcore.models import audit_head, users
+
+    u = core.users.create("head@example.com", "head")
+    with core.engine.begin() as conn:
+        conn.execute(delete(audit_head))
+    with pytest.raises(RuntimeError, match="audit_head row is missing"):
+        core.admin.revoke_tokens(u.id, "rotate")
+    with core.engine.connect() as conn:
+        assert conn.execute(select(users.c.token_version).where(users.c.id == u.id)).scalar() == 0

@@ -46,19 +46,3 @@ def test_cli_prune_is_audited_with_the_operator(core: AuthCore, db_url, capsys) 
     assert len(events) == 1 and events[0]["details"]["deleted"] == 2
     assert events[0]["actor"] not in ("", "system")
 
-
-def test_missing_audit_head_is_reported_not_a_missing_user(core: AuthCore) -> None:
-    """The head row is the schema's: without it a revocation refuses with the upgrade advice
-    (not 'no user'), and nothing changes."""
-    import pytest
-    from sqlalchemy import delete, select
-
-    from authcore.models import audit_head, users
-
-    u = core.users.create("head@example.com", "head")
-    with core.engine.begin() as conn:
-        conn.execute(delete(audit_head))
-    with pytest.raises(RuntimeError, match="audit_head row is missing"):
-        core.admin.revoke_tokens(u.id, "rotate")
-    with core.engine.connect() as conn:
-        assert conn.execute(select(users.c.token_version).where(users.c.id == u.id)).scalar() == 0
