@@ -218,8 +218,7 @@ class HotQuery:
             params = self._params(values)
         if _trace is not None:
             _trace.append((self.sql, params))
-        dispatch = self.engine.dispatch
-        if dispatch.before_cursor_execute or dispatch.after_cursor_execute:
+        if observed(self.engine):
             return self._run_observed(params, many)
         dbapi_error = self.engine.dialect.loaded_dbapi.Error
         conns = self._conns
@@ -287,13 +286,25 @@ class HotQuery:
         return self._run(values, True, ready=True)
 
     def _disconnected(self, e: Exception, conn: Any) -> bool:
-        try:
-            if self.engine.dialect.is_disconnect(e, conn, None):
-                return True
-        except Exception:  # noqa: BLE001
-            pass
-        closed = getattr(conn, "closed", False)
-        return bool(closed) or isinstance(e, self.engine.dialect.loaded_dbapi.InterfaceError)
+        return disconnected(self.engine, e, conn)
+
+
+def disconnected(engine: Engine, e: Exception, conn: Any) -> bool:
+    """Whether driver error ``e`` on driver connection ``conn`` means the connection is gone."""
+    try:
+        if engine.dialect.is_disconnect(e, conn, None):
+            return True
+    except Exception:  # noqa: BLE001
+        pass
+    closed = getattr(conn, "closed", False)
+    return bool(closed) or isinstance(e, engine.dialect.loaded_dbapi.InterfaceError)
+
+
+def observed(engine: Engine) -> bool:
+    """Whether cursor event listeners (APM, tracing, statement-counting tests) watch ``engine``:
+    hot paths then run through SQLAlchemy connections so the listeners see every statement."""
+    dispatch = engine.dispatch
+    return bool(dispatch.before_cursor_execute or dispatch.after_cursor_execute)
 
 
 def bind_processor(engine: Engine, type_: Any) -> Any:

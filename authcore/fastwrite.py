@@ -30,14 +30,13 @@ from typing import Any
 
 from sqlalchemy import Engine, exc
 
-from authcore import db
+from authcore import db, fastpath
 from authcore.fastpath import connections
 
 
 def observed(engine: Engine) -> bool:
-    dispatch = engine.dispatch  # commit listeners too: measure_propagation times from COMMIT
-    return bool(dispatch.before_cursor_execute or dispatch.after_cursor_execute
-                or dispatch.commit)
+    """``fastpath.observed``, and commit listeners too (``measure_propagation`` times COMMIT)."""
+    return fastpath.observed(engine) or bool(engine.dispatch.commit)
 
 
 class Writer:
@@ -60,11 +59,6 @@ class Writer:
         if observed(self.engine):
             return db.write_tx(self.engine)
         return RawTx(self)
-
-
-def write_tx(engine: Engine) -> Any:
-    """``Writer(engine).transaction()``."""
-    return Writer(engine).transaction()
 
 
 class RawTx:
@@ -121,17 +115,7 @@ class RawTx:
 
 def _wrap(engine: Engine, sql: str | None, params: Any, e: Exception, conn: Any) -> exc.DBAPIError:
     return exc.DBAPIError.instance(sql, params, e, engine.dialect.loaded_dbapi.Error,
-                                   connection_invalidated=_lost(engine, e, conn))
-
-
-def _lost(engine: Engine, e: Exception, conn: Any) -> bool:
-    try:
-        if engine.dialect.is_disconnect(e, conn, None):
-            return True
-    except Exception:  # noqa: BLE001
-        pass
-    return bool(getattr(conn, "closed", False)) or isinstance(
-        e, engine.dialect.loaded_dbapi.InterfaceError)
+                                   connection_invalidated=fastpath.disconnected(engine, e, conn))
 
 
 def _raise(engine: Engine, error: exc.DBAPIError) -> None:

@@ -54,10 +54,6 @@ def publish(conn: Any, at: datetime, kind: str, user_ids: Sequence[int],
     PostgreSQL one notice row and its NOTIFY are one statement."""
     sql = _sql(conn.dialect)
     at_db = sql.at(at)
-    if (sql.notify is None and kind != "session" and versions is not None
-            and len(user_ids) == 1 and len(versions) == 1):
-        conn.exec_driver_sql(sql.insert, (at_db, kind, user_ids[0], versions[0], None))
-        return  # SQLite, one user (a version bump, disable, enable): one row, nothing else
     if kind == "session":
         uid = user_ids[0]
         sids = list(session_ids)
