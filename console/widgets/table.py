@@ -2,7 +2,7 @@
 
 ``sync(rows)`` updates the table in place inside ``app.batch_update()`` (dolphie-style): rows
 that stay keep their key, their cell objects when unchanged, and the cursor; only changed cells
-are updated, rows that went are removed and new rows added, then the order is fixed in one pass.
+are updated, rows that went are removed and new rows added; rows that moved are laid out again.
 A new result set that shares little with the shown one (or a table grown by paging) is swapped
 with one ``clear()`` instead, so a keystroke costs the new page, never the size of the table.
 
@@ -187,21 +187,22 @@ class KeyedTable(DataTable[Text]):
 
     def _update_in_place(self, old: dict[str, list[Text]], new: dict[str, list[Text]],
                          gone: list[str]) -> None:
+        order = [k for k in old if k in new] + [k for k in new if k not in old]
+        if order != list(new):  # rows moved: lay them out again in order (the cells keep their
+            self.clear()        # objects, so their cached layouts stay valid)
+            for k, cells in new.items():
+                self.add_row(*self._shown(cells), key=k)
+            return
         for k in gone:
             self.remove_row(k)
-        order = [k for k in old if k in new]
         for k, cells in new.items():
             prev = old.get(k)
             if prev is None:
                 self.add_row(*self._shown(cells), key=k)
-                order.append(k)
                 continue
             for i, _w in self._widths:
                 if cells[i] is not prev[i]:
                     self.update_cell(k, self._cols[i].key, cells[i])
-        if order != list(new):  # one reorder (DataTable.sort) instead of rebuilding rows
-            rank = {tuple(map(id, self._shown(cells))): n for n, cells in enumerate(new.values())}
-            self.sort(key=lambda shown: rank[tuple(map(id, shown))])
 
     # -- drawing -----------------------------------------------------------------------------
     def _render_cell(self, row_index: int, column_index: int, base_style: Style, width: int,
