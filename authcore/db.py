@@ -17,6 +17,7 @@ from sqlalchemy import Connection, Engine, create_engine, event, exc
 from sqlalchemy.engine import make_url
 
 from authcore.errors import DatabaseUnavailable, ValidationError
+from authcore.urls import mask_password
 
 SQLITE_BUSY_MS = 30_000
 PG_CONNECT_TIMEOUT_S = 5
@@ -27,7 +28,7 @@ def mask_url(url: str) -> str:
     try:
         return make_url(url).render_as_string(hide_password=True)
     except Exception:
-        return re.sub(r"(//[^:/@]+:)[^@]*@", r"\1***@", url)
+        return mask_password(url)
 
 
 def normalize_url(url: str) -> str:

@@ -10,19 +10,15 @@ and ``run_tui`` reports it as the same one-line error as before the TUI existed.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from authcore.urls import mask_password
+
 if TYPE_CHECKING:  # pragma: no cover
     from authcore.core import AuthCore
     from console.cli import Ctx
-
-
-def mask_password(url: str) -> str:
-    """``scheme://user:***@host/db``: the URL as shown until authcore's own rendering is there."""
-    return re.sub(r"(//[^:/@]*:)[^@]*@", r"\1***@", url)
 
 
 @dataclass(frozen=True)

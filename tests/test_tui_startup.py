@@ -14,9 +14,10 @@ from typing import Any
 import pytest
 
 from authcore.core import AuthCore
+from authcore.urls import mask_password
 from console import app as app_module
 from console.cli import main
-from console.connect import Connect, mask_password
+from console.connect import Connect
 from console.widgets.search import SearchBox
 from tests.test_tui_support import column, make_app, rows, seed, settle, text_of, type_text
 
@@ -42,6 +43,11 @@ def test_mask_password() -> None:
     assert mask_password("postgresql+psycopg://ops:s3cret@db:5432/auth") == \
         "postgresql+psycopg://ops:***@db:5432/auth"
     assert mask_password("sqlite:////var/lib/a.db") == "sqlite:////var/lib/a.db"
+    for url in ("postgresql://u:p@ss/w@rd@host/db", "postgresql://u:a/b@h/db",
+                "postgresql://u:pw@host/db?opt=a@b"):
+        masked = mask_password(url)
+        assert masked.startswith("postgresql://u:***@")
+        assert not any(part in masked for part in ("p@ss", "w@rd", "a/b", ":pw@"))
 
 
 async def test_connecting_then_results(core: AuthCore) -> None:
