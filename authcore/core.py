@@ -42,6 +42,11 @@ def operator_for(config: Config) -> Operator:
     return Operator(operator_identity(), role)
 
 
+def is_read_only(read_only: bool, config: Config, role: str | None) -> bool:
+    """Asked for (flag), configured (``read_only = true``) or implied by the ``viewer`` role."""
+    return bool(read_only or config.read_only or role == "viewer")
+
+
 class AuthCore:
     def __init__(self, engine: Engine, config: Config | None = None, *, read_only: bool = False,
                  actor: str = "app", role: str | None = None,
@@ -55,7 +60,7 @@ class AuthCore:
         self.engine = engine
         self.config = config or Config()
         self.role = role
-        self.read_only = read_only or self.config.read_only or role == "viewer"
+        self.read_only = is_read_only(read_only, self.config, role)
         self.actor = actor
         ts = self.config.tokens
         self.keyring = keyring or KeyRing.from_settings(ts, self.config.secret())

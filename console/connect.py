@@ -34,10 +34,10 @@ class Connect:
     @classmethod
     def from_ctx(cls, ctx: Ctx) -> Connect:
         """From the command line and the config (a bad config file fails here, before the TUI)."""
-        from authcore.core import operator_for
+        from authcore.core import is_read_only, operator_for
 
         config = ctx.config
         operator = operator_for(config)
-        read_only = bool(ctx.args.read_only) or config.read_only or operator.role == "viewer"
+        read_only = is_read_only(ctx.args.read_only, config, operator.role)
         return cls(build=ctx.core, url=mask_password(ctx.database_url()), actor=operator.actor,
                    role=operator.role or "admin", read_only=read_only)
