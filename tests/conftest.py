@@ -8,8 +8,11 @@ PostgreSQL half is skipped, with that reason.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +28,21 @@ from authcore.models import GENESIS_HASH
 
 PG_ENV = "AUTHCORE_TEST_PG_URL"
 TEST_SECRET = "test-secret-" + "s" * 40
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def modules_loaded(code: str, names: tuple[str, ...], *,
+                   env: dict[str, str] | None = None) -> list[str]:
+    """Run ``code`` in a fresh interpreter (from the repo root), then list the loaded modules
+    among ``names`` (a name, or any module under it)."""
+    probe = (f"{code}\nimport json as _json, sys as _sys\n"
+             f"print(_json.dumps(sorted(m for m in _sys.modules if m in {names!r}\n"
+             f"                         or m.split('.')[0] in {names!r})))\n")
+    out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stdout + out.stderr
+    loaded: list[str] = json.loads(out.stdout.strip().splitlines()[-1])
+    return loaded
 ENGINES = ["sqlite", "postgresql"]
 _TABLES = ("bulk_runs", "revocations", "audit_events", "sessions", "users")
 

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import pkgutil
-import subprocess
-import sys
 
 import authcore
+from tests.conftest import modules_loaded
 
 SKIP = ("authcore.migrations",)  # alembic env scripts run migrations when imported
 
@@ -23,16 +21,8 @@ def authcore_modules() -> list[str]:
 def test_authcore_imports_no_textual_and_no_console() -> None:
     modules = authcore_modules()
     assert {"authcore.core", "authcore.users", "authcore.revoke", "authcore.audit"} <= set(modules)
-    code = (
-        "import importlib, json, sys\n"
-        f"for name in {modules!r}:\n"
-        "    importlib.import_module(name)\n"
-        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('textual', 'console'))\n"
-        "print(json.dumps(bad))\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True, timeout=120)
-    assert json.loads(out.stdout.strip().splitlines()[-1]) == []
+    code = f"import importlib\nfor name in {modules!r}:\n    importlib.import_module(name)\n"
+    assert modules_loaded(code, ("textual", "console")) == []
 
 
 def test_console_screens_do_not_import_sqlalchemy_directly() -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import io
 import json
-import subprocess
 import sys
 from datetime import timedelta
 from pathlib import Path
@@ -21,6 +20,7 @@ from authcore.keys import Key, KeyRing, key_from_secret
 from authcore.timeutil import utcnow
 from authcore.tokens import TokenService
 from console.cli import main
+from tests.conftest import modules_loaded
 
 SECRET = "cli-inspector-secret-" + "c" * 32
 ROOT = Path(__file__).resolve().parent.parent
@@ -298,22 +298,12 @@ def test_unreachable_database_is_reported_not_fatal(capsys: Any, secret_env: str
 
 def test_no_db_imports_neither_sqlalchemy_nor_textual(secret_env: str) -> None:
     tok = mint().access_token
-    code = (
-        "import sys\n"
-        "from console.cli import main\n"
-        f"rc = main(['tokens', 'decode', '--no-db', '--secret-env', 'INSPECT_SECRET', {tok!r}])\n"
-        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('sqlalchemy', 'textual'))\n"
-        "print('RC', rc, 'MODULES', bad)\n"
-    )
+    code = ("from console.cli import main\n"
+            f"rc = main(['tokens', 'decode', '--no-db', '--secret-env', 'INSPECT_SECRET', {tok!r}])\n"
+            "if rc != 0:\n    raise SystemExit(f'exit {rc}')\n")
     env = {"PATH": "/usr/bin:/bin", "INSPECT_SECRET": SECRET, "HOME": "/nonexistent",
            "AUTHCONSOLE_CONFIG": "/nonexistent/config.toml"}
-    res = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True,
-                         text=True, timeout=60)
-    assert res.returncode == 0, res.stderr
-    assert "RC 0 MODULES []" in res.stdout, res.stdout + res.stderr
+    assert modules_loaded(code, ("sqlalchemy", "textual"), env=env) == []
     # nor does importing the inspector itself
-    res = subprocess.run([sys.executable, "-c", "import sys, authcore.inspect; print(sorted("
-                          "m for m in sys.modules if m.split('.')[0] in ('sqlalchemy', "
-                          "'textual', 'jwt')))"], cwd=ROOT, env=env, capture_output=True,
-                         text=True, timeout=60)
-    assert res.stdout.strip() == "[]", res.stdout + res.stderr
+    assert modules_loaded("import authcore.inspect", ("sqlalchemy", "textual", "jwt"),
+                          env=env) == []

@@ -5,8 +5,6 @@ a database is used."""
 
 from __future__ import annotations
 
-import json
-import subprocess
 import sys
 import threading
 from typing import Any
@@ -19,24 +17,19 @@ from console import app as app_module
 from console.cli import main
 from console.connect import Connect
 from console.widgets.search import SearchBox
+from tests.conftest import modules_loaded
 from tests.test_tui_support import column, make_app, rows, seed, settle, text_of, type_text
 
 
 def test_the_app_imports_no_database_stack_before_its_first_frame() -> None:
     """What ``run_tui`` imports to paint: no SQLAlchemy, no PyJWT/cryptography, no psycopg."""
-    code = (
-        "import json, sys\n"
-        "from console.app import create_app\n"
-        "from console.connect import Connect\n"
-        "app = create_app(Connect(build=lambda: None, url='sqlite:///x', actor='a', role='admin',"
-        " read_only=False))\n"
-        "heavy = ('sqlalchemy', 'jwt', 'cryptography', 'psycopg')\n"
-        "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in heavy\n"
-        "                        or m in ('authcore.db', 'authcore.users', 'authcore.models'))))\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True, timeout=120)
-    assert json.loads(out.stdout.strip().splitlines()[-1]) == []
+    code = ("from console.app import create_app\n"
+            "from console.connect import Connect\n"
+            "create_app(Connect(build=lambda: None, url='sqlite:///x', actor='a', role='admin',"
+            " read_only=False))\n")
+    heavy = ("sqlalchemy", "jwt", "cryptography", "psycopg", "authcore.db", "authcore.users",
+             "authcore.models")
+    assert modules_loaded(code, heavy) == []
 
 
 def test_mask_password() -> None:
