@@ -14,6 +14,7 @@ import shutil
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -129,8 +130,31 @@ def _batch(n: int) -> int:
     return max(1, min(demo.BATCH, max(1000, n // 20)))  # what seed() picks
 
 
+def _sides(fresh: Callable[[], str], raw_seed: Callable[[str, int, datetime, int], None], n: int,
+           now: datetime) -> tuple[Callable[[], float], Callable[[], float]]:
+    """Seconds to seed ``n`` users into a fresh database: ``demo.seed``, and ``raw_seed``."""
+    from authcore import demo
+    from authcore.db import make_engine
+
+    def ours() -> float:
+        engine = make_engine(fresh())
+        t0 = time.perf_counter()
+        demo.seed(engine, n, now=now)
+        took = time.perf_counter() - t0
+        engine.dispose()
+        return took
+
+    def raw() -> float:
+        url = fresh()
+        t0 = time.perf_counter()
+        raw_seed(url, n, now, _batch(n))
+        return time.perf_counter() - t0
+
+    return ours, raw
+
+
 def run(ctx: Ctx) -> None:
-    from authcore import demo, migrate
+    from authcore import migrate
     from authcore.db import make_engine
 
     n = 5_000 if ctx.quick else 100_000
@@ -150,22 +174,7 @@ def run(ctx: Ctx) -> None:
                 shutil.copy(tpl, path)
                 return f"sqlite:///{path}"
 
-            def ours() -> float:
-                url = fresh()
-                engine = make_engine(url)
-                t0 = time.perf_counter()
-                demo.seed(engine, n, now=now)
-                took = time.perf_counter() - t0
-                engine.dispose()
-                return took
-
-            def raw() -> float:
-                url = fresh()
-                t0 = time.perf_counter()
-                _raw_seed_sqlite(url, n, now, _batch(n))
-                return time.perf_counter() - t0
-
-            a, b = _alternate(ours, raw, reps)
+            a, b = _alternate(*_sides(fresh, _raw_seed_sqlite, n, now), reps)
         ctx.add(Row("seed sqlite", f"demo seed {label(n)} users (~3 sessions each)", min(a),
                     "same rows, same statements, raw sqlite3", min(b), 1.5, unit="s"))
     admin = pg_admin_url()
@@ -190,22 +199,7 @@ def run(ctx: Ctx) -> None:
                     c.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{tpl_name}"'))
                 return f"{base}/{name}"
 
-            def ours_pg() -> float:
-                url = fresh_pg()
-                engine = make_engine(url)
-                t0 = time.perf_counter()
-                demo.seed(engine, n, now=now)
-                took = time.perf_counter() - t0
-                engine.dispose()
-                return took
-
-            def raw_pg() -> float:
-                url = fresh_pg()
-                t0 = time.perf_counter()
-                _raw_seed_pg(url, n, now, _batch(n))
-                return time.perf_counter() - t0
-
-            a, b = _alternate(ours_pg, raw_pg, reps)
+            a, b = _alternate(*_sides(fresh_pg, _raw_seed_pg, n, now), reps)
             ctx.add(Row("seed postgresql", f"demo seed {label(n)} users (~3 sessions each)",
                         min(a), "same rows, same COPY, raw psycopg", min(b), 1.5, unit="s"))
         finally:
