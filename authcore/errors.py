@@ -23,6 +23,18 @@ class ValidationError(AuthCoreError):
     """An argument is malformed (missing reason, bad query...)."""
 
 
+class AmbiguousUser(ValidationError):
+    """A user reference matches more than one user; nothing was done.
+
+    ``candidates`` holds the matching ``UserRecord``s (id order) so a caller can list them; the
+    message names them by id and asks for ``id:N``.
+    """
+
+    def __init__(self, message: str, candidates: tuple = ()) -> None:  # type: ignore[type-arg]
+        super().__init__(message)
+        self.candidates = candidates
+
+
 class ReadOnlyError(AuthCoreError):
     """A mutating call was made on a read-only AuthCore."""
 

@@ -32,7 +32,7 @@ from sqlalchemy.sql.base import Executable
 from sqlalchemy.sql.elements import ClauseElement
 
 from authcore.db import NO_PREPARE, read_conn, write_tx
-from authcore.errors import NotFound, ValidationError
+from authcore.errors import AmbiguousUser, NotFound, ValidationError
 from authcore.fastpath import HotQuery, bind_processor, utc_from_sqlite
 from authcore.models import UTCDateTime, sessions, users
 from authcore.timeutil import utcnow
@@ -40,6 +40,84 @@ from authcore.timeutil import utcnow
 MAX_QUERY = 320
 PAGE_MAX = 500
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
+
+
+MAX_CANDIDATES = 5  # an ambiguous reference lists at most this many candidates
+USERNAME_MAX = 64
+
+
+def check_username(username: str) -> None:
+    """The rule for new usernames: 1 to 64 characters, never mistaken for another kind of
+    reference -- no ``@`` (an email), not all digits (an id), no ``:`` (``id:N``/``email:``
+    prefixes), no control or invisible characters (``authcore.text``)."""
+    from authcore.text import has_unsafe
+
+    if not username or len(username) > USERNAME_MAX:
+        raise ValidationError(f"a username needs 1 to {USERNAME_MAX} characters")
+    if "@" in username:
+        raise ValidationError("a username may not contain '@' (it would read as an email)")
+    if ":" in username:
+        raise ValidationError("a username may not contain ':' (it would read as id:N)")
+    if username.isdigit():
+        raise ValidationError("a username may not be all digits (it would read as an id)")
+    if has_unsafe(username):
+        raise ValidationError("a username may not contain control or invisible characters")
+
+
+@dataclass(frozen=True)
+class UserRef:
+    """A parsed user reference: which fields to compare with which text."""
+
+    text: str
+    user_id: int | None = None
+    email: str | None = None
+    username: str | None = None
+
+    def conditions(self) -> list[ColumnElement[bool]]:
+        conds: list[ColumnElement[bool]] = []
+        if self.user_id is not None:
+            conds.append(users.c.id == self.user_id)
+        if self.email is not None:
+            conds.append(func.lower(users.c.email) == self.email.lower())
+        if self.username is not None:
+            conds.append(func.lower(users.c.username) == self.username.lower())
+        return conds
+
+
+_ID_MAX = 2**63 - 1
+
+
+def parse_ref(ref: str) -> UserRef:
+    """How an operator names a user (CLI arguments, console fields; docs/security.md).
+
+    * ``id:N`` -- the id, nothing else; ``email:X`` / ``username:X`` -- that field alone;
+    * digits alone -- the id, and also a username equal to them (usernames created before the
+      rule in ``check_username``), so such a clash is reported, not resolved;
+    * anything else -- email and username, case-insensitively.
+
+    A reference matching more than one user is refused by ``UserService.find``; ``id:N``
+    always names exactly one.
+    """
+    text = normalize_query(str(ref))
+    if not text:
+        raise ValidationError("empty user reference")
+    field, sep, rest = text.partition(":")
+    if sep and field.lower() in ("id", "email", "username"):
+        rest = rest.strip()
+        if not rest:
+            raise ValidationError(f"empty {field.lower()} in user reference")
+        if field.lower() == "id":
+            if not (rest.isascii() and rest.isdigit() and int(rest) <= _ID_MAX):
+                raise ValidationError(f"not a user id: {rest[:40]!r}")
+            return UserRef(text, user_id=int(rest))
+        if field.lower() == "email":
+            return UserRef(text, email=rest)
+        return UserRef(text, username=rest)
+    if text.isascii() and text.isdigit():
+        if int(text) > _ID_MAX:
+            raise ValidationError(f"not a user id: {text[:40]!r}")
+        return UserRef(text, user_id=int(text), username=text)
+    return UserRef(text, email=text, username=text)
 
 
 @dataclass(frozen=True)
@@ -338,8 +416,7 @@ class UserService:
         email, username = email.strip(), username.strip()
         if not _EMAIL.match(email) or len(email) > 320:
             raise ValidationError(f"not an email address: {email[:80]!r}")
-        if not username or len(username) > 64:
-            raise ValidationError("a username needs 1 to 64 characters")
+        check_username(username)
         now = utcnow()
         try:
             with write_tx(self.engine) as conn:
@@ -362,24 +439,29 @@ class UserService:
         return _rec(row)
 
     def find(self, ref: str | int) -> UserRecord:
-        """Resolve an id, an email or a username (case-insensitive) to one user."""
+        """Resolve a user reference to exactly one user (rules: ``parse_ref``).
+
+        Raises ``NotFound`` when nothing matches and ``AmbiguousUser`` (listing the candidates)
+        when more than one user does: an operator's reference never picks one of several.
+        """
         if isinstance(ref, int):
             return self.get(ref)
-        text = normalize_query(str(ref))
-        if not text:
-            raise ValidationError("empty user reference")
-        conds = [func.lower(users.c.email) == text.lower(),
-                 func.lower(users.c.username) == text.lower()]
-        if text.isascii() and text.isdigit() and len(text) < 19:
-            conds.insert(0, users.c.id == int(text))
-        stmt = select(*_USER_COLS, _active_count(bindparam("now")).label("active_sessions")).where(
-            or_(*conds)).limit(2)
+        fields = parse_ref(ref)
+        now = utcnow()
+        cols = [*_USER_COLS, _active_count(bindparam("now")).label("active_sessions")]
+        stmt = select(*cols).where(or_(*fields.conditions())).order_by(users.c.id).limit(
+            MAX_CANDIDATES + 1)
         with read_conn(self.engine) as conn:
-            rows = conn.execute(stmt, {"now": utcnow()}).all()
+            rows = conn.execute(stmt, {"now": now}).all()
         if not rows:
-            raise NotFound(f"no user matches {text[:80]!r}")
-        if len(rows) > 1 and text.isascii() and text.isdigit():
-            rows = [r for r in rows if r.id == int(text)] or rows
+            raise NotFound(f"no user matches {fields.text[:80]!r}")
+        if len(rows) > 1:
+            found = tuple(_rec(r) for r in rows[:MAX_CANDIDATES])
+            more = " and more" if len(rows) > MAX_CANDIDATES else ""
+            listed = "; ".join(f"id:{u.id} email {u.email[:80]!r} username {u.username[:64]!r}"
+                               for u in found)
+            raise AmbiguousUser(f"{fields.text[:80]!r} matches more than one user ({listed}"
+                                f"{more}); nothing done: name the user by id (id:N)", found)
         return _rec(rows[0])
 
     def _prepare(self, query: str, after: Cursor | None,
