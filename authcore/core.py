@@ -3,14 +3,14 @@
 Apps create one per process::
 
     core = AuthCore.from_config(load_config())
-    session, raw = core.sessions.create(user.id, ip=ip, user_agent=ua)
-    pair = core.tokens.issue_pair(user.id, sid=session.public_id)
+    session, session_token, pair = core.login(user.id, ip=ip, user_agent=ua)
+    core.logout(claims.sid)          # idempotent: False when the session was already gone
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from authcore.actor import operator_identity, os_user
 from authcore.config import Config, resolve_database_url
@@ -21,6 +21,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from authcore.bulk import BulkRevoker
     from authcore.keys import KeyRing
+    from authcore.sessions import SessionRecord
+    from authcore.tokens import TokenPair
 
 # The services (and SQLAlchemy, PyJWT, cryptography under them) are imported when an AuthCore is
 # built, not with this module: ``operator_for`` and ``Operator`` stay cheap to import, so a tool
@@ -40,6 +42,14 @@ def operator_for(config: Config) -> Operator:
     user = os_user()
     role = config.operators.get(user, "viewer") if config.operators else "admin"
     return Operator(operator_identity(), role)
+
+
+class Login(NamedTuple):
+    """What ``AuthCore.login`` returns: the session, its raw token (shown once) and the pair."""
+
+    session: SessionRecord
+    session_token: str
+    pair: TokenPair
 
 
 def is_read_only(read_only: bool, config: Config, role: str | None) -> bool:
@@ -103,6 +113,32 @@ class AuthCore:
             raise ReadOnlyError(f"refused: this console is in {why}; nothing was changed")
         if n_users > 1 and self.role not in (None, "admin"):
             raise PermissionDenied("bulk operations need the admin role")
+
+    def login(self, user_id: int, *, ip: str | None = None, user_agent: str | None = None,
+              ttl: Any = None) -> Login:
+        """Log a user in (after the app checked the password): session + token pair bound to it.
+
+        Checks first, writes after: ``ConfigError`` (no signing key), ``NotFound`` (no such
+        user) and ``UserDisabled`` leave nothing behind. The session row and ``last_login_at``
+        commit in one transaction, under the user's row lock, and the pair carries the
+        ``token_version`` read under it. See docs/verifier.md for every exception's HTTP status.
+        """
+        self.tokens.signing_key()
+        session, raw, version = self.sessions.open(user_id, ip=ip, user_agent=user_agent,
+                                                   ttl=ttl)
+        try:
+            pair = self.tokens.issue_pair(user_id, sid=session.public_id, token_version=version,
+                                          now=session.created_at)
+        except BaseException:  # never leave a session the caller got no tokens for
+            self.sessions.end(session.public_id)
+            raise
+        return Login(session, raw, pair)
+
+    def logout(self, sid: str | None) -> bool:
+        """End the session ``sid`` (an access token's ``claims.sid``): idempotent. Returns whether
+        this call deleted it; already gone (parallel logouts, an operator's delete) is False,
+        never an error. ``SessionService.logout(raw)`` does the same for a session token."""
+        return self.sessions.end(sid)
 
     def _session_deleted(self, conn: Any, user_id: int, sids: list[str]) -> None:
         from authcore import notices

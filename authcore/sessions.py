@@ -13,7 +13,7 @@ from sqlalchemy import Engine, bindparam, delete, insert, select, tuple_, update
 from authcore import audit
 from authcore.audit import EventIn
 from authcore.db import read_conn, write_tx
-from authcore.errors import NotFound
+from authcore.errors import NotFound, UserDisabled
 from authcore.fastpath import HotQuery
 from authcore.models import sessions, users
 from authcore.timeutil import fmt_utc, utcnow
@@ -87,7 +87,11 @@ _RESOLVE = (
 _TOUCH = (update(sessions).where(sessions.c.public_id == bindparam("sid"))
           .values(last_seen_at=bindparam("now"), last_ip=bindparam("ip")))
 _INSERT = insert(sessions)
-_LOGIN = update(users).where(users.c.id == bindparam("uid")).values(last_login_at=bindparam("now"))
+# Only an enabled user's row is touched (and locked); no row back = unknown or disabled, and
+# nothing has been written.
+_LOGIN = (update(users).where(users.c.id == bindparam("uid"), users.c.disabled.is_(False))
+          .values(last_login_at=bindparam("now")).returning(users.c.token_version))
+_EXISTS = select(users.c.id).where(users.c.id == bindparam("uid"))
 
 
 class SessionService:
@@ -99,7 +103,18 @@ class SessionService:
 
     def create(self, user_id: int, *, ip: str | None = None, user_agent: str | None = None,
                ttl: timedelta | None = None) -> tuple[SessionRecord, str]:
-        """Open a session; returns the record and the raw token (shown once, never stored)."""
+        """Open a session; returns the record and the raw token (shown once, never stored).
+
+        Refuses a user who could not get tokens: ``NotFound`` (no such user), ``UserDisabled``;
+        either way nothing is written. Apps log in with ``AuthCore.login`` (session + pair).
+        """
+        rec, raw, _version = self.open(user_id, ip=ip, user_agent=user_agent, ttl=ttl)
+        return rec, raw
+
+    def open(self, user_id: int, *, ip: str | None = None, user_agent: str | None = None,
+             ttl: timedelta | None = None) -> tuple[SessionRecord, str, int]:
+        """``create``, also returning the user's ``token_version`` read under the row lock
+        that the session insert commits with (what ``AuthCore.login`` signs the pair with)."""
         raw = secrets.token_urlsafe(32)
         now = utcnow()
         row = {"public_id": new_public_id(), "token_hash": token_digest(raw), "user_id": user_id,
@@ -107,13 +122,17 @@ class SessionService:
                "first_ip": ip, "last_ip": ip,
                "user_agent": user_agent[:UA_MAX] if user_agent else None, "refresh_counter": 0}
         with write_tx(self.engine) as conn:
-            # Lock the user row first (as delete-all-sessions does), then insert: a login racing
-            # a delete-all either lands before it (and is deleted) or after it; never a deadlock.
-            if conn.execute(_LOGIN, {"uid": user_id, "now": now}).rowcount != 1:
-                raise NotFound(f"no user with id {user_id}")
+            # Lock the user row first (as delete-all-sessions and disable do), then insert: a
+            # login racing a delete-all or a disable lands wholly before it or after it (and then
+            # is refused); never a deadlock, never a session for a disabled user.
+            version = conn.execute(_LOGIN, {"uid": user_id, "now": now}).scalar()
+            if version is None:
+                if conn.execute(_EXISTS, {"uid": user_id}).first() is None:
+                    raise NotFound(f"no user with id {user_id}")
+                raise UserDisabled("user is disabled")
             conn.execute(_INSERT, row)
         return SessionRecord(row["public_id"], user_id, now, now, row["expires_at"], ip, ip,
-                             row["user_agent"]), raw
+                             row["user_agent"]), raw, int(version)
 
     def resolve(self, raw_token: str) -> ResolvedSession | None:
         """The live session and user for a raw token, in one query; None if unknown/expired."""
@@ -128,9 +147,22 @@ class SessionService:
             return conn.execute(_TOUCH, {"sid": public_id, "now": utcnow(), "ip": ip}).rowcount > 0
 
     def logout(self, raw_token: str) -> bool:
-        """The app's logout: delete the session behind a raw token."""
+        """Cookie logout: end the session behind a raw session token. Idempotent, like ``end``."""
+        return self._end(sessions.c.token_hash == token_digest(raw_token))
+
+    def end(self, public_id: str | None) -> bool:
+        """The user's logout: delete the session, announce it to verifiers. Returns whether this
+        call deleted it; a session already gone (a second logout, a parallel one, an operator's
+        delete, expiry and prune) returns False and raises nothing. ``None`` (a token without a
+        session) returns False. Operators use ``AdminService.delete_session`` (audited, and
+        ``NotFound`` when the session is gone)."""
+        if not public_id:
+            return False
+        return self._end(sessions.c.public_id == public_id)
+
+    def _end(self, where: Any) -> bool:
         with write_tx(self.engine) as conn:
-            row = conn.execute(delete(sessions).where(sessions.c.token_hash == token_digest(raw_token))
+            row = conn.execute(delete(sessions).where(where)
                                .returning(sessions.c.user_id, sessions.c.public_id)).first()
             if row is not None and self._on_delete:
                 self._on_delete(conn, row.user_id, [row.public_id])

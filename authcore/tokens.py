@@ -91,10 +91,16 @@ class TokenService:
         self._strict_check: Callable[[Claims], object] | None = None
 
     # -- issuing -------------------------------------------------------------------------------
-    def _sign(self, claims: dict[str, Any]) -> str:
+    def signing_key(self) -> Key:
+        """The key new tokens are signed with; ``ConfigError`` when there is none (checked by
+        ``AuthCore.login`` before it writes anything)."""
         key = self.keyring.signing
         if key is None or key.sign_key is None:
             raise ConfigError("no signing key configured (set AUTHCORE_SECRET or tokens.secret)")
+        return key
+
+    def _sign(self, claims: dict[str, Any]) -> str:
+        key = self.signing_key()
         headers = {"kid": key.kid} if key.kid else None
         return jwt.encode(claims, key.sign_key, algorithm=key.alg, headers=headers)
 
