@@ -9,6 +9,9 @@ reordered event.
 from __future__ import annotations
 
 import json
+import os
+import re
+import stat
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -18,6 +21,7 @@ from typing import Any
 from sqlalchemy import Engine, select
 
 from authcore.db import read_conn
+from authcore.errors import ValidationError
 from authcore.fastpath import PerDialect, _bind_processor, utc_to_sqlite
 from authcore.models import GENESIS_HASH, audit_events, audit_head
 
@@ -245,10 +249,82 @@ class ChainReport:
     problem: str = ""
     first_bad_seq: int | None = None
     first_bad_id: int | None = None
+    heads_checked: int = 0  # expected heads found in the chain (``expect``)
 
 
-def verify_chain(engine: Engine, batch: int = 5000) -> ChainReport:
-    """Walk the whole chain in ``seq`` order and report the first inconsistency."""
+@dataclass(frozen=True)
+class ExpectedHead:
+    """A ``SEQ:HASH`` recorded elsewhere (a ticket, a log shipper): the chain must hold an event
+    ``seq`` whose hash is ``hash``. Since each hash covers its predecessor, that pins every
+    event up to ``seq`` against a rewrite of the whole chain and its anchor."""
+
+    seq: int
+    hash: str
+
+    def __str__(self) -> str:
+        return f"{self.seq}:{self.hash}"
+
+
+_HEAD = re.compile(r"([0-9]{1,18}):([0-9a-fA-F]{64})")
+HEADS_FILE_MAX = 1 << 20
+
+
+def parse_head(text: str) -> ExpectedHead:
+    """``SEQ:HASH`` (decimal sequence number >= 1, 64 hex digits) -> ``ExpectedHead``."""
+    m = _HEAD.fullmatch(text.strip())
+    if m is None or int(m.group(1)) < 1:
+        shown = text.strip()[:24].encode("ascii", "backslashreplace").decode()
+        raise ValidationError(f"not an audit head (SEQ:HASH, 64 hex digits): {shown!r}")
+    return ExpectedHead(int(m.group(1)), m.group(2).lower())
+
+
+def read_heads_file(path: str | os.PathLike[str]) -> list[ExpectedHead]:
+    """Expected heads from a file: one ``SEQ:HASH`` per line; blank lines and ``#`` comments
+    are skipped. Only a regular file up to 1 MiB is read (never blocks on a FIFO or device)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError as e:
+        raise ValidationError(f"cannot read heads file: {e.strerror}") from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise ValidationError("the heads file is not a regular file")
+        if st.st_size > HEADS_FILE_MAX:
+            raise ValidationError(f"the heads file is larger than {HEADS_FILE_MAX} bytes")
+        with os.fdopen(fd, "rb", closefd=False) as f:
+            data = f.read(HEADS_FILE_MAX + 1)
+    finally:
+        os.close(fd)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ValidationError("the heads file is not UTF-8 text") from None
+    heads: list[ExpectedHead] = []
+    for n, raw in enumerate(text.splitlines(), 1):
+        body = raw.split("#", 1)[0].strip()
+        if not body:
+            continue
+        try:
+            heads.append(parse_head(body))
+        except ValidationError as e:
+            raise ValidationError(f"heads file line {n}: {e}") from None
+    if not heads:
+        raise ValidationError("the heads file holds no SEQ:HASH line")
+    return heads
+
+
+def verify_chain(engine: Engine, batch: int = 5000,
+                 expect: Sequence[ExpectedHead] = ()) -> ChainReport:
+    """Walk the whole chain in ``seq`` order and report the first inconsistency.
+
+    ``expect``: heads recorded elsewhere; each must be in the chain (event ``seq`` with that
+    hash). A chain rewritten consistently (every hash and the anchor recomputed) passes the walk
+    but not this.
+    """
+    want: dict[int, set[str]] = {}
+    for h in expect:
+        want.setdefault(h.seq, set()).add(h.hash)
+    found = 0
     checked, expected_seq, prev = 0, 1, GENESIS_HASH
     last_id = 0
     with read_conn(engine) as conn:
@@ -274,13 +350,27 @@ def verify_chain(engine: Engine, batch: int = 5000) -> ChainReport:
                                 rec.target_session, rec.reason, rec.details,
                                 rec.prev_hash) != rec.hash:
                     bad = f"event seq {rec.seq} (id {rec.id}) was altered: its hash does not match"
+                elif rec.seq in want:
+                    other = sorted(want[rec.seq] - {rec.hash})
+                    if other:
+                        bad = (f"expected head {rec.seq}:{other[0][:16]}… is not in the chain: "
+                               f"event seq {rec.seq} has hash {rec.hash[:16]}… (chain rewritten)")
+                    else:
+                        found += 1
                 if bad:
-                    return ChainReport(False, checked, head.seq, head.hash, bad, rec.seq, rec.id)
+                    return ChainReport(False, checked, head.seq, head.hash, bad, rec.seq, rec.id,
+                                       found)
                 prev, last_id, expected_seq = rec.hash, rec.id, rec.seq + 1
                 checked += 1
                 last_seq = rec.seq
     if head.seq != checked or head.hash != prev:
         return ChainReport(False, checked, head.seq, head.hash,
                            f"the chain ends at seq {checked} but its anchor says seq {head.seq}: "
-                           "newest events deleted or anchor altered", checked + 1, None)
-    return ChainReport(True, checked, head.seq, head.hash)
+                           "newest events deleted or anchor altered", checked + 1, None, found)
+    beyond = sorted(s for s in want if s > checked)
+    if beyond:
+        return ChainReport(False, checked, head.seq, head.hash,
+                           f"expected head seq {beyond[0]} is not in the chain: it ends at seq "
+                           f"{checked} (events deleted and chain rewritten)", beyond[0], None,
+                           found)
+    return ChainReport(True, checked, head.seq, head.hash, heads_checked=found)
