@@ -83,6 +83,9 @@ class Config:
     operators: dict[str, str] = field(default_factory=dict)
     staleness: timedelta = timedelta(seconds=2)
     file_exists: bool = False
+    # idle fast-path connections kept per engine (authcore.fastpath): size it to the app's
+    # concurrency (FastAPI/Starlette run sync endpoints on a 40-thread pool)
+    pool_size: int = 40
 
     def secret(self) -> str | None:
         """The HS secret: ``AUTHCORE_SECRET`` wins over the file."""
@@ -101,7 +104,9 @@ def resolve_config_path(cli_path: str | os.PathLike[str] | None = None) -> Path:
     return default_config_path()
 
 
-def resolve_database_url(cli_db: str | None, config: Config) -> str:
+def resolve_database_url(cli_db: str | None, config: Config, *, fallback: bool = True) -> str:
+    """The first URL given; else the embedded SQLite default, or (``fallback=False``: apps)
+    a ``ConfigError``."""
     for candidate in (
         cli_db,
         os.environ.get("AUTHCONSOLE_DATABASE_URL"),
@@ -110,6 +115,10 @@ def resolve_database_url(cli_db: str | None, config: Config) -> str:
     ):
         if candidate:
             return candidate
+    if not fallback:
+        raise ConfigError("no database URL configured: set DATABASE_URL (or "
+                          "AUTHCONSOLE_DATABASE_URL, or database_url in the config); an app "
+                          "never creates an embedded database")
     return default_database_url()
 
 
@@ -169,6 +178,11 @@ def load_config(cli_path: str | os.PathLike[str] | None = None) -> Config:
     cfg.file_exists = True
     cfg.database_url = data.get("database_url")
     cfg.read_only = bool(data.get("read_only", False))
+    if "pool_size" in data:
+        ps = data["pool_size"]
+        if not isinstance(ps, int) or isinstance(ps, bool) or ps < 1:
+            raise ConfigError("config: pool_size must be a positive integer")
+        cfg.pool_size = ps
     if "staleness" in data:
         cfg.staleness = _duration(data, "staleness", cfg.staleness) or cfg.staleness
     ops = data.get("operators", {})

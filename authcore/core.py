@@ -1,20 +1,23 @@
 """``AuthCore``: one object that wires the engine, keys and services together.
 
-Apps create one per process::
+Apps create one per process (``app=True``: never an embedded default database, schema and
+signing key checked at start)::
 
-    core = AuthCore.from_config(load_config())
+    core = AuthCore.from_config(load_config(), app=True)
     session, session_token, pair = core.login(user.id, ip=ip, user_agent=ua)
     core.logout(claims.sid)          # idempotent: False when the session was already gone
 """
 
 from __future__ import annotations
 
+import os
+import weakref
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from authcore.actor import operator_identity, os_user
 from authcore.config import Config, resolve_database_url
-from authcore.errors import PermissionDenied, ReadOnlyError
+from authcore.errors import ConfigError, PermissionDenied, ReadOnlyError
 
 if TYPE_CHECKING:  # pragma: no cover
     from sqlalchemy import Engine
@@ -58,9 +61,15 @@ def is_read_only(read_only: bool, config: Config, role: str | None) -> bool:
 
 
 class AuthCore:
+    """``sign=True``: this process will issue tokens, so a missing signing key is a
+    ``ConfigError`` here rather than at the first login. ``pool_size``: idle fast-path
+    connections kept (default ``config.pool_size``; see ``authcore.fastpath``)."""
+
     def __init__(self, engine: Engine, config: Config | None = None, *, read_only: bool = False,
                  actor: str = "app", role: str | None = None,
-                 keyring: KeyRing | None = None) -> None:
+                 keyring: KeyRing | None = None, sign: bool = False,
+                 pool_size: int | None = None) -> None:
+        from authcore.fastpath import connections
         from authcore.keys import KeyRing
         from authcore.revoke import AdminService
         from authcore.sessions import SessionService
@@ -74,21 +83,65 @@ class AuthCore:
         self.actor = actor
         ts = self.config.tokens
         self.keyring = keyring or KeyRing.from_settings(ts, self.config.secret())
+        size = pool_size if pool_size is not None else self.config.pool_size
+        if size < 1:
+            raise ConfigError("pool_size must be a positive integer")
+        connections(engine).max_idle = size
+        self._pid = os.getpid()
+        _CORES.add(self)
         self.users = UserService(engine)
         self.admin = AdminService(engine, ts.access_ttl, actor, self._guard)
         self.sessions = SessionService(engine, ts.refresh_ttl, on_delete=self._session_deleted)
         self.tokens = TokenService(engine, ts, self.keyring)
+        if sign:
+            self.tokens.signing_key()  # ConfigError now, not at the first login
 
     @classmethod
     def from_config(cls, config: Config, db_url: str | None = None, *,
                     read_only: bool = False, operator: Operator | None = None,
+                    app: bool = False, sign: bool | None = None,
                     **engine_kw: Any) -> AuthCore:
+        """``app=True`` (an app process, not an operator tool) fails at start, with one-line
+        ``ConfigError``, instead of running on something it cannot use: no database URL (never
+        the embedded default), a SQLite file that does not exist (never created), a schema not
+        at the shipped head, or (``sign``, default True for apps) no signing key. A database it
+        cannot reach raises ``DatabaseUnavailable``."""
         from authcore.db import make_engine
 
-        engine = make_engine(resolve_database_url(db_url, config), **engine_kw)
-        if operator is None:
-            return cls(engine, config, read_only=read_only)
-        return cls(engine, config, read_only=read_only, actor=operator.actor, role=operator.role)
+        url = resolve_database_url(db_url, config, fallback=not app)
+        if app:
+            _require_database_file(url)
+        engine = make_engine(url, **engine_kw)
+        kw: dict[str, Any] = {"read_only": read_only, "sign": app if sign is None else sign}
+        if operator is not None:
+            kw.update(actor=operator.actor, role=operator.role)
+        try:
+            core = cls(engine, config, **kw)
+            if app:
+                core.require_schema()
+        except BaseException:
+            engine.dispose()
+            raise
+        return core
+
+    def require_schema(self) -> None:
+        """Raise ``ConfigError`` unless the database's schema is at the shipped head."""
+        from authcore import migrate
+
+        st = migrate.status(self.engine)
+        if not st.up_to_date:
+            at = st.current or "no authcore schema"
+            raise ConfigError(f"database {self.url_masked} is not migrated ({at}, head "
+                              f"{st.head}); run: authconsole db upgrade")
+
+    def after_fork(self) -> None:
+        """In a forked child: drop the engine's pooled connections and the fast-path ones
+        without closing them (they are the parent's sockets; closing would end the parent's
+        sessions); this process opens its own. Run by an ``os.register_at_fork`` hook."""
+        if self._pid == os.getpid():
+            return
+        self._pid = os.getpid()
+        self.engine.dispose(close=False)  # fastpath drops its idle list (engine_disposed)
 
     @property
     def bulk(self) -> BulkRevoker:
@@ -148,4 +201,41 @@ class AuthCore:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def _require_database_file(url: str) -> None:
+    """An app's SQLite database must exist already (opening it would create an empty one)."""
+    from sqlalchemy.engine import make_url
+
+    from authcore.db import normalize_url
+
+    try:
+        u = make_url(normalize_url(url))
+    except Exception:  # noqa: BLE001 - make_engine reports a bad URL in its own words
+        return
+    if u.get_backend_name() != "sqlite":
+        return
+    db = u.database or ""
+    if db.startswith("file:"):
+        db = db[5:].split("?", 1)[0]
+    if not db or db == ":memory:" or "mode=memory" in (u.database or ""):
+        raise ConfigError("an app needs a database that outlives it: an in-memory SQLite "
+                          "database is refused")
+    if not os.path.isfile(os.path.expanduser(db)):
+        raise ConfigError(f"database file {db} does not exist; create it with: "
+                          f"authconsole db upgrade --db {url}")
+
+
+_CORES: weakref.WeakSet[AuthCore] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for core in list(_CORES):
+        try:
+            core.after_fork()
+        except Exception:  # noqa: BLE001 - a fork hook must not raise
+            pass
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 

@@ -7,10 +7,13 @@ times the cost of the query itself. ``HotQuery`` keeps what SQLAlchemy decides (
 compiles for the dialect, the bind and result processors of each column type, so values convert
 exactly as they do everywhere else) and drops the per-call machinery:
 
-* connections come from a small stack of idle autocommit connections per engine (a single
-  SELECT is atomic on its own): taking and returning one is a list pop/append. Each was created
-  by the engine's pool and then detached from it, so the engine's ``connect`` setup ran (SQLite
-  pragmas); ``engine.dispose()`` closes them;
+* connections come from a stack of idle autocommit connections per engine (a single SELECT is
+  atomic on its own): taking and returning one is a list pop/append. Each was created by the
+  engine's pool and then detached from it, so the engine's ``connect`` setup ran (SQLite
+  pragmas); ``engine.dispose()`` closes them. Up to ``max_idle`` (``AuthCore``'s ``pool_size``,
+  config ``pool_size``, default 40 = the threads FastAPI/Starlette run sync endpoints on) are
+  kept for reuse, so N concurrent callers open at most N connections once and reuse them;
+  callers beyond that open one and close it after use (like SQLAlchemy's overflow);
 * a connection inherited across ``fork`` is never used by the child (it opens its own);
 * a broken connection (server restart, network) is dropped and the call retried once on a fresh
   one; if that fails too the caller gets ``DatabaseUnavailable``, as from ``read_conn``;
@@ -37,7 +40,7 @@ from sqlalchemy import Engine, event, exc
 from authcore.db import NO_PREPARE, read_conn, translate_errors
 from authcore.models import UTCDateTime
 
-MAX_IDLE = 8
+DEFAULT_POOL_SIZE = 40
 _fromiso = datetime.fromisoformat
 _trace: list[tuple[str, Any]] | None = None
 
@@ -62,6 +65,7 @@ class _Connections:
         self._engine = weakref.ref(engine)  # the registry must not keep engines alive
         self.idle: list[Any] = []
         self.pid = os.getpid()
+        self.max_idle = DEFAULT_POOL_SIZE
         event.listen(engine, "engine_disposed", lambda _engine: self.close_all())
 
     def get(self) -> Any:
@@ -87,7 +91,7 @@ class _Connections:
         return dbapi
 
     def put(self, conn: Any) -> None:
-        if self.pid == os.getpid() and len(self.idle) < MAX_IDLE:
+        if self.pid == os.getpid() and len(self.idle) < self.max_idle:
             self.idle.append(conn)
         else:
             self.discard(conn)

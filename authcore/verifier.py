@@ -39,6 +39,7 @@ the child-process side (JSON lines on stdin/stdout).
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import logging
 import math
@@ -49,6 +50,7 @@ import subprocess
 import sys
 import threading
 import time
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -68,6 +70,7 @@ from authcore.errors import (
     UserDisabled,
     ValidationError,
 )
+from authcore.fastpath import HotQuery
 from authcore.models import revocations, sessions, users
 from authcore.tokens import _CHECK, Claims, TokenService
 
@@ -227,12 +230,15 @@ class Verifier:
         self._thread: threading.Thread | None = None
         self._closed = False
         self._attached = False
+        self._pid = os.getpid()           # the process whose thread this is (see _after_fork)
+        self._hot_check: HotQuery | None = None
         self._previous_check: Callable[[Claims], object] | None = None
         self._n = dict.fromkeys(("hits", "misses", "db_fallbacks", "stale_refusals", "updates",
                                  "reconnects", "resyncs", "errors"), 0)
         if attach:
             self._previous_check = self.tokens.set_strict_check(self.check)
             self._attached = True
+        _LIVE.add(self)
         if start:
             self.start()
             if ready_timeout > 0:
@@ -277,7 +283,46 @@ class Verifier:
 
     @property
     def thread_alive(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        return (self._pid == os.getpid() and self._thread is not None
+                and self._thread.is_alive())
+
+    def _after_fork(self) -> None:
+        """In a forked child (gunicorn ``--preload``): start over as this process's verifier.
+
+        The parent's thread does not exist here, its listener connection and pooled connections
+        are the parent's sockets (left open: closing them would end the parent's sessions), and
+        its lock may have been held mid-update at the fork. So: new lock and events, an empty
+        user cache (the deleted-session set is kept: every entry in it stays true), the core's
+        engine and fast-path connections dropped without closing, and, if the parent's verifier
+        was running, a new thread (which connects, LISTENs or polls, and syncs; until then checks
+        take the stale path). Called by the ``os.register_at_fork`` hook, and by the pid check on
+        use should a fork bypass the hook.
+        """
+        with _FORK_LOCK:
+            if self._pid == os.getpid():
+                return
+            self._pid = os.getpid()
+            self._lock = threading.Lock()
+            self._ready = threading.Event()
+            self._stop = threading.Event()
+            running = self._thread is not None and not self._closed
+            self._thread = None
+            self._connected = False
+            self._synced_at = None
+            self._listener_pid = None
+            self._last_id = None
+            self._users = OrderedDict()
+            self._gen += 1
+            self._n = dict.fromkeys(self._n, 0)
+            after_fork = getattr(self.core, "after_fork", None)
+            if after_fork is not None:
+                after_fork()
+            if running:
+                self.start()
+
+    def _check_pid(self) -> None:
+        if self._pid != os.getpid():
+            self._after_fork()
 
     def add_update_callback(self, fn: Callable[[AppliedUpdate], None]) -> None:
         self._callbacks.append(fn)
@@ -287,6 +332,8 @@ class Verifier:
 
     # -- verification --------------------------------------------------------------------------
     def is_fresh(self) -> bool:
+        if self._pid != os.getpid():
+            self._after_fork()
         s = self._synced_at
         return s is not None and time.monotonic() - s <= self.staleness
 
@@ -300,11 +347,37 @@ class Verifier:
         self.check(claims)
         return claims
 
+    async def averify_access(self, token: str) -> Claims:
+        """``verify_access`` for ``async`` code: never blocks the event loop on the database.
+
+        Signature, claims and a cache hit run inline (CPU only, no thread hop; the lock is held
+        for a dict lookup). A cache miss (a user not cached, a new session, a token newer than
+        the cache) and the stale path with ``on_stale="db"`` run their one query in a worker
+        thread (``asyncio.to_thread``). ``on_stale="refuse"`` raises ``VerifierStale`` inline.
+        """
+        claims = self.tokens.decode(token, "access")
+        if not self.is_fresh():
+            if self.on_stale == "refuse":
+                self._stale_check(claims)
+            await asyncio.to_thread(self._stale_check, claims)
+            return claims
+        g0 = self._check_cached(claims)
+        if g0 is not None:
+            await asyncio.to_thread(self._load, claims, g0)
+        return claims
+
     def check(self, claims: Claims) -> None:
         """The revocation part alone, for already decoded claims."""
         if not self.is_fresh():
             self._stale_check(claims)
             return
+        g0 = self._check_cached(claims)
+        if g0 is not None:
+            self._load(claims, g0)
+
+    def _check_cached(self, claims: Claims) -> int | None:
+        """Answer from the cache: return None (accepted) or raise; on a miss return the cache
+        generation to hand to ``_load``."""
         uid, sid, tv = claims.user_id, claims.sid, claims.token_version
         with self._lock:
             e = self._users.get(uid)
@@ -323,9 +396,13 @@ class Verifier:
                 self._hit(uid)
                 if sid is not None and e.sessions[sid] <= time.time():
                     raise SessionInvalid("session ended")
-                return
+                return None
             self._n["misses"] += 1
-            g0 = self._gen
+            return self._gen
+
+    def _load(self, claims: Claims, g0: int) -> None:
+        """A miss: one query, cached unless an update raced it (generation ``g0``)."""
+        uid, sid = claims.user_id, claims.sid
         row = self._query(claims)
         with self._lock:
             if sid is not None and row is not None and row.sid is None:
@@ -381,8 +458,12 @@ class Verifier:
         TokenService._judge(claims, self._query(claims))
 
     def _query(self, claims: Claims) -> Any:
-        with read_conn(self.engine) as conn:
-            return conn.execute(_CHECK, {"uid": claims.user_id, "sid": claims.sid}).first()
+        """``verify_refresh``'s query (``_CHECK``) on the fast path: pooled autocommit driver
+        connections sized by ``pool_size`` (see ``authcore.fastpath``)."""
+        hot = self._hot_check
+        if hot is None:
+            hot = self._hot_check = HotQuery(self.engine, _CHECK)
+        return hot.first(uid=claims.user_id, sid=claims.sid)
 
     def _dead_add(self, uid: int, sid: str) -> None:  # caller holds the lock
         self._dead[(uid, sid)] = None
@@ -454,11 +535,15 @@ class Verifier:
             self.remove_update_callback(on_update)
 
     def stats(self) -> VerifierStats:
+        """``connected``: this process's thread is alive and holds its connection (LISTEN) or
+        its last poll succeeded."""
+        fresh = self.is_fresh()  # first: a forked child starts over here (pid check)
         s = self._synced_at
         with self._lock:
             n = dict(self._n)
             cached, dead = len(self._users), len(self._dead)
-        return VerifierStats(self.mode, self._connected, self.is_fresh(),
+        connected = self._connected and self.thread_alive
+        return VerifierStats(self.mode, connected, fresh,
                              None if s is None else time.monotonic() - s, self.staleness,
                              self.on_stale, cached, dead, n["hits"], n["misses"],
                              n["db_fallbacks"], n["stale_refusals"], n["updates"],
@@ -693,6 +778,23 @@ class Verifier:
                     self._last_id = int(group[-1].id)
                 if len(rows) < _POLL_PAGE:
                     return
+
+
+_LIVE: weakref.WeakSet[Verifier] = weakref.WeakSet()
+_FORK_LOCK = threading.Lock()
+
+
+def _after_fork_in_child() -> None:
+    global _FORK_LOCK
+    _FORK_LOCK = threading.Lock()  # a parent thread may have held it at the fork
+    for v in list(_LIVE):
+        try:
+            v._after_fork()
+        except Exception:  # noqa: BLE001 - a fork hook must not raise; the pid check retries
+            log.exception("verifier: restarting after fork failed")
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _first_line(exc: BaseException) -> str:
