@@ -9,11 +9,14 @@ is bumped twice by one run. The run ends with one summary event.
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Engine, bindparam, func, insert, or_, select, update
+from sqlalchemy import Engine, bindparam, func, insert, or_, select, text, update
 
 from authcore import audit
 from authcore.audit import EventIn
@@ -37,6 +40,12 @@ def _pattern(query: str) -> str:
     return "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
+def _lock_key(*identity: Any) -> int:
+    """A signed 64-bit advisory lock key for a run identity."""
+    digest = hashlib.sha256("\x00".join(map(str, identity)).encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
 def _match():  # type: ignore[no-untyped-def]
     pat = bindparam("pat")
     return or_(func.lower(users.c.email).like(pat, escape="\\"),
@@ -54,6 +63,8 @@ class BulkPlan:
     matching: int
     run_id: str | None  # an unfinished run this command would resume
     already_done: int
+    run_updated_at: datetime | None = None  # that run's last move (the claim compares it)
+    runs_seen: int = 0  # identical runs (finished or not) when planned (the claim compares it)
 
 
 @dataclass(frozen=True)
@@ -87,34 +98,81 @@ class BulkRevoker:
             run = self._open_run(conn, query, reason)
             after = run.last_user_id if run else 0
             n = int(conn.execute(_COUNT, {"pat": pat, "after": after}).scalar_one())
-        return BulkPlan(query, n, run.id if run else None, run.done_count if run else 0)
+            seen = self._runs_seen(conn, query, reason)
+        return BulkPlan(query, n, run.id if run else None, run.done_count if run else 0,
+                        run.updated_at if run else None, seen)
+
+    @staticmethod
+    def _runs_seen(conn, query: str, reason: str) -> int:  # type: ignore[no-untyped-def]
+        return int(conn.execute(select(func.count()).select_from(bulk_runs).where(
+            bulk_runs.c.action == ACTION, bulk_runs.c.query == query,
+            bulk_runs.c.reason == reason)).scalar_one())
+
+    def _claim(self, query: str, reason: str, plan: BulkPlan) -> tuple[str, bool]:
+        """Start or resume the run ``plan`` saw, atomically: the check and the insert (or the
+        resume mark) are one transaction, serialised per run identity (a PostgreSQL
+        transaction-scoped advisory lock on it; SQLite's ``BEGIN IMMEDIATE``). The claim holds
+        only if no identical run started, moved or finished since ``plan``: of two identical
+        commands confirmed at the same instant one runs, the other is refused (even when the
+        first has already finished), so two runs never walk the same users on one
+        confirmation."""
+        now = utcnow()
+        with write_tx(self.engine) as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"),
+                             {"k": _lock_key(ACTION, query, reason)})
+            run = self._open_run(conn, query, reason)
+            if self._runs_seen(conn, query, reason) != plan.runs_seen and plan.run_id is None:
+                raise ValidationError("an identical bulk run started since this command's "
+                                      "preview; nothing changed (preview again)")
+            if plan.run_id is None:
+                if run is not None:
+                    raise ValidationError(f"an identical bulk run ({run.id}) started at the same "
+                                          "time; nothing changed (rerun to resume it)")
+                run_id = "bulk_" + secrets.token_hex(8)
+                conn.execute(insert(bulk_runs).values(
+                    id=run_id, action=ACTION, query=query, reason=reason,
+                    actor=self.admin.actor, created_at=now, updated_at=now, last_user_id=0,
+                    done_count=0, expected_count=plan.matching))
+                return run_id, False
+            if (run is None or run.id != plan.run_id or run.done_count != plan.already_done
+                    or run.updated_at != plan.run_updated_at):
+                raise ValidationError(f"bulk run {plan.run_id} was resumed or finished by "
+                                      "another command meanwhile; nothing changed")
+            conn.execute(update(bulk_runs).where(bulk_runs.c.id == run.id)
+                         .values(updated_at=max(now, run.updated_at)))
+            return run.id, True
 
     def run(self, query: str, reason: str, *, confirm_count: int, batch: int = 1000,
-            on_batch: Callable[[int, int], None] | None = None) -> BulkReport:
-        """Bump every matching user. ``confirm_count`` must equal ``plan().matching``."""
+            on_batch: Callable[[int, int], None] | None = None,
+            plan: BulkPlan | None = None) -> BulkReport:
+        """Bump every matching user. ``confirm_count`` must equal ``plan().matching``.
+
+        ``plan``: the preview the operator confirmed; the run is claimed only if no identical
+        run started, moved or finished since it (default: a plan made here, just before).
+        """
         pat = _pattern(query)
         reason = _reason(reason)
+        seen = plan
         plan = self.plan(query, reason)
+        if seen is not None and seen.query != query:
+            raise ValidationError("the plan is for another query; nothing changed")
         if plan.matching > 1 and self.role not in (None, "admin"):
             raise PermissionDenied("bulk operations need the admin role")
         self._guard(max(plan.matching, 1))
         if confirm_count != plan.matching:
             raise ValidationError(f"confirmation count {confirm_count} does not match the "
                                   f"{plan.matching} users the query matches now; nothing changed")
-        now = utcnow()
-        resumed = plan.run_id is not None
-        run_id = plan.run_id or ("bulk_" + secrets.token_hex(8))
-        if not resumed:
-            with write_tx(self.engine) as conn:
-                conn.execute(insert(bulk_runs).values(
-                    id=run_id, action=ACTION, query=query, reason=reason,
-                    actor=self.admin.actor, created_at=now, updated_at=now, last_user_id=0,
-                    done_count=0, expected_count=plan.matching))
+        run_id, resumed = self._claim(query, reason, seen or plan)
         bumped = 0
+        total = 0
         while True:
             with write_tx(self.engine) as conn:
                 run = conn.execute(select(bulk_runs).where(bulk_runs.c.id == run_id)
                                    .with_for_update()).one()
+                if run.finished_at is not None:  # finished by another runner of this run
+                    total = run.done_count
+                    break
                 ids = list(conn.execute(_NEXT_IDS, {"pat": pat, "after": run.last_user_id,
                                                     "n": batch}).scalars())
                 now = utcnow()

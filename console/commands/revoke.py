@@ -114,7 +114,7 @@ def _bulk(ctx) -> int:  # type: ignore[no-untyped-def]
             sys.stderr.flush()
 
     rep = core.bulk.run(a.query, a.reason, confirm_count=count, batch=max(1, a.batch),
-                        on_batch=progress)
+                        on_batch=progress, plan=plan)
     if sys.stderr.isatty():
         sys.stderr.write("\n")
     if ctx.json:
