@@ -28,6 +28,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 from authcore.timeutil import utcnow
 from console.connect import Connect
 from console.messages import CoreReady
+from console.navigation import SCREENS, plan
 from console.palette import ConsoleCommands
 from console.propagation import PropagationProbe
 from console.safe import notify_safe
@@ -178,27 +179,23 @@ class AuthConsoleApp(App[int]):
             self._probe.close()
 
     # -- navigation ----------------------------------------------------------------------------
+    def goto(self, kind: str, **args: Any) -> None:
+        """Open the ``kind`` screen by the one rule of ``console.navigation``: at most one screen
+        of a kind on the stack; one already there is gone back to (or replaced)."""
+        step = plan(self.screen_stack, kind, args)
+        for _ in range(step.pop):
+            self.pop_screen()
+        if step.step == "push":
+            self.push_screen(SCREENS[kind].load()(**args))
+        elif step.step == "replace":
+            self.switch_screen(SCREENS[kind].load()(**args))
+        else:
+            screen = self.screen
+            assert isinstance(screen, ConsoleScreen)
+            screen.reopen(**args)
+
     def open_user(self, user_id: int) -> None:
-        from console.screens.user import UserScreen
-
-        self.push_screen(UserScreen(user_id))
-
-    def goto(self, kind: str, **kwargs: Any) -> None:
-        """Open a top-level view: ``users`` returns to the start screen, others are pushed."""
-        if kind == "users":
-            while len(self.screen_stack) > 1:
-                self.pop_screen()
-            users = self.screen_stack[0]
-            if isinstance(users, UsersScreen):
-                users.filter_widget().focus()
-            return
-        from console.screens.audit import AuditScreen
-        from console.screens.sessions import SessionsScreen
-        from console.screens.token import TokenScreen
-
-        factory: dict[str, Callable[..., Screen[Any]]] = {
-            "sessions": SessionsScreen, "audit": AuditScreen, "token": TokenScreen}
-        self.push_screen(factory[kind](**kwargs))
+        self.goto("user", user_id=user_id)
 
     def show_help(self, screen: ConsoleScreen) -> None:
         self.push_screen(HelpScreen(screen.title_text(), help_rows(screen)))

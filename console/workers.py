@@ -18,10 +18,11 @@ from authcore.errors import (
     ReadOnlyError,
     ValidationError,
 )
+from console.navigation import SCREENS
 
-#: Groups whose success proves the database answers (ends an outage).
-READ_GROUPS = frozenset({"users", "users-more", "user", "sessions", "sessions-more", "audit",
-                         "audit-more", "chain", "preview", "token"})
+#: Groups whose success proves the database answers (ends an outage): each screen's, as
+#: registered in ``console.navigation``.
+READ_GROUPS: frozenset[str] = frozenset().union(*(s.read_groups for s in SCREENS.values()))
 #: Groups that change data.
 WRITE_GROUPS = frozenset({"action"})
 

@@ -17,6 +17,7 @@ from textual.widgets import Input, Label, Static
 from authcore.audit import AuditRecord, ChainReport, list_events, verify_chain
 from authcore.errors import NotFound
 from console.messages import AuditPage, ChainChecked
+from console.navigation import bindings
 from console.safe import safe, safe_join, safe_lines
 from console.screens.base import ConsoleScreen
 from console.widgets import cells
@@ -68,13 +69,12 @@ class AuditScreen(ConsoleScreen):
     KIND = "audit"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("slash", "focus_filter", "Filter"),
-        Binding("u", "goto('users')", "Users"),
-        Binding("s", "goto('sessions')", "Sessions"),
+        *bindings("users", "sessions"),
         Binding("r", "reload", "Refresh + verify"),
     ]
 
     def __init__(self, user: str = "", action: str = "") -> None:
-        super().__init__(id="audit-screen")
+        super().__init__()
         self._filters = (user, action)
         self._records: dict[str, AuditRecord] = {}
         self._exhausted = False
@@ -221,3 +221,16 @@ class AuditScreen(ConsoleScreen):
 
     def current_id(self) -> str | None:
         return self.query_one(KeyedTable).highlighted_key
+
+    def reopen(self, user: str | None = None, action: str | None = None) -> None:
+        """Opened again (``a`` on a user): show the filters asked for, if any."""
+        changed = False
+        for value, box in ((user, "#user-filter"), (action, "#action-filter")):
+            if value is not None and value != self.query_one(box, SearchBox).value:
+                self.query_one(box, SearchBox).value = value
+                changed = True
+        if changed:
+            if self._debounce is not None:
+                self._debounce.stop()
+            self._load_events()
+        self.query_one(KeyedTable).focus()

@@ -17,6 +17,7 @@ from textual.widgets import Footer, Input, TextArea
 from textual.worker import Worker, WorkerState
 
 from console.actions import MUTATING
+from console.navigation import SCREENS, bindings
 from console.widgets.header import ConsoleHeader, OutageBanner, StatusLine
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -26,10 +27,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 #: Longer descriptions for the help screen (the footer keeps the short ones).
 KEY_HELP = {
-    "goto('users')": "Users: back to the user search",
-    "goto('sessions')": "Sessions: recent sessions of all users",
-    "goto('audit')": "Audit log, with the hash chain check",
-    "goto('token')": "Token inspector: paste a token to decode it",
+    **{s.action: s.help for s in SCREENS.values()},
     "copy_id": "Copy the highlighted id (also shown on screen)",
     "reload": "Refresh (and retry after an error)",
     "focus_filter": "Search / filter box",
@@ -63,10 +61,7 @@ class ConsoleScreen(Screen[None]):
         Binding("slash", "focus_filter", "Search", show=False),
         Binding("r", "reload", "Refresh", show=False),
         Binding("y", "copy_id", "Copy id", show=False),
-        Binding("u", "goto('users')", "Users", show=False),
-        Binding("s", "goto('sessions')", "Sessions", show=False),
-        Binding("a", "goto('audit')", "Audit", show=False),
-        Binding("t", "goto('token')", "Token", show=False),
+        *bindings(),  # u, s, a, t: one per registered screen (console.navigation)
     ]
 
     @property
@@ -133,14 +128,20 @@ class ConsoleScreen(Screen[None]):
     def filter_widget(self) -> Input | None:
         return None
 
+    # -- navigation (console.navigation decides; these apply its decision) -------------------
+    def reopen(self, **args: Any) -> None:
+        """Opened again while on the stack: show ``args`` (a filter, a token) if given."""
+
+    def shows(self, **args: Any) -> bool:
+        """Whether this screen already shows what ``args`` ask for (``replace`` screens)."""
+        return True
+
     def palette_commands(self) -> list[PaletteCommand]:
         """Everything this screen can do, for ``ctrl+p`` (filtered by ``check_action``)."""
         c = partial(PaletteCommand, self)
         return [
-            c("Users: search users", "goto", ("users",), "the start screen (u)"),
-            c("Sessions: recent sessions", "goto", ("sessions",), "across all users (s)"),
-            c("Audit log", "goto", ("audit",), "newest first, with the hash chain check (a)"),
-            c("Token inspector", "goto", ("token",), "paste a token to decode it (t)"),
+            *(c(s.title, "goto", (s.kind,), f"{s.help} ({s.key})")
+              for s in SCREENS.values() if s.key),
             c("Refresh", "reload", (), "fetch this screen again; retries after an error (r)"),
             c("Copy highlighted id", "copy_id", (), "to the clipboard (OSC 52) and on screen (y)"),
             c("Back", "back", (), "to the previous screen (esc)"),

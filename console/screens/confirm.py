@@ -30,7 +30,7 @@ class ConfirmScreen(ModalScreen[str | None]):
     ]
 
     def __init__(self, title: str, summary: str, *, actor: str) -> None:
-        super().__init__(id="confirm")
+        super().__init__()
         self.title_text = title
         self.summary = summary
         self.actor = actor

@@ -18,7 +18,7 @@ class HelpScreen(ModalScreen[None]):
     ]
 
     def __init__(self, title: str, rows: list[tuple[str, str]]) -> None:
-        super().__init__(id="help")
+        super().__init__()
         self.title_text = title
         self.rows = rows
 

@@ -15,6 +15,7 @@ from textual.widgets import Input, Static
 
 from authcore.sessions import SessionRecord
 from console.messages import SessionsPage
+from console.navigation import bindings
 from console.safe import safe, safe_join, safe_lines
 from console.screens.base import ConsoleScreen
 from console.widgets import cells
@@ -38,12 +39,11 @@ class SessionsScreen(ConsoleScreen):
     KIND = "sessions"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("slash", "focus_filter", "Filter"),
-        Binding("u", "goto('users')", "Users"),
-        Binding("a", "goto('audit')", "Audit"),
+        *bindings("users", "audit"),
     ]
 
     def __init__(self, text: str = "") -> None:
-        super().__init__(id="sessions-screen")
+        super().__init__()
         self._text = text
         self._records: dict[str, SessionRecord] = {}
         self._last: tuple[datetime, str] | None = None
@@ -150,3 +150,10 @@ class SessionsScreen(ConsoleScreen):
 
     def current_id(self) -> str | None:
         return self.query_one(KeyedTable).highlighted_key
+
+    def reopen(self, text: str | None = None) -> None:
+        """Opened again: the filter asked for, if any, else as it was left."""
+        if text is not None and text != self.query_one(SearchBox).value:
+            self.query_one(SearchBox).value = text
+            self.reload()
+        self.query_one(KeyedTable).focus()

@@ -148,7 +148,7 @@ class TokenScreen(ConsoleScreen):
     ]
 
     def __init__(self, text: str = "") -> None:
-        super().__init__(id="token-screen")
+        super().__init__()
         self._initial = text
         self._report: dict[str, Any] | None = None
         self._debounce: Timer | None = None
@@ -257,6 +257,11 @@ class TokenScreen(ConsoleScreen):
         return [PaletteCommand(self, "Open the user this token names", "open_user", (), "ctrl+o"),
                 PaletteCommand(self, "Clear the pasted token", "clear", (), "ctrl+l"),
                 *super().palette_commands()]
+
+    def reopen(self, text: str | None = None) -> None:
+        """Opened again: a new token if one is given, else the one pasted before."""
+        if text is not None and text != self.query_one(TextArea).text:
+            self.query_one(TextArea).load_text(text)
 
     def current_id(self) -> str | None:
         if self._report and self._report.get("fingerprint"):

@@ -62,7 +62,7 @@ class UserScreen(ConsoleScreen):
     ]
 
     def __init__(self, user_id: int) -> None:
-        super().__init__(id=f"user-{user_id}")
+        super().__init__()
         self.user_id = user_id
         self.user: UserRecord | None = None
         self._sessions: dict[str, SessionRecord] = {}
@@ -70,6 +70,14 @@ class UserScreen(ConsoleScreen):
 
     def title_text(self) -> str:
         return f"User #{self.user_id}"
+
+    def shows(self, user_id: int | None = None) -> bool:
+        return user_id is None or user_id == self.user_id
+
+    def reopen(self, user_id: int | None = None) -> None:
+        """Gone back to (e.g. from its audit events): show it as it is now."""
+        if not self.busy("user"):
+            self.reload()
 
     def compose_body(self) -> ComposeResult:
         yield Static(Text("loading…", style="dim"), id="profile", markup=False)

@@ -13,6 +13,7 @@ from textual.timer import Timer
 from textual.widgets import Input, Static
 
 from console.messages import UsersPage
+from console.navigation import bindings
 from console.safe import safe, safe_join, safe_lines
 from console.screens.base import ConsoleScreen
 from console.widgets import cells
@@ -48,13 +49,11 @@ class UsersScreen(ConsoleScreen):
         Binding("escape", "back", "Results", show=False),
         Binding("q", "close", "Quit"),
         Binding("slash", "focus_filter", "Search"),
-        Binding("s", "goto('sessions')", "Sessions"),
-        Binding("a", "goto('audit')", "Audit"),
-        Binding("t", "goto('token')", "Token"),
+        *bindings("sessions", "audit", "token"),
     ]
 
     def __init__(self) -> None:
-        super().__init__(id="users-screen")
+        super().__init__()
         self._query = ""
         self._next: Cursor | None = None
         self._loading_more = False
@@ -192,6 +191,10 @@ class UsersScreen(ConsoleScreen):
 
     def current_id(self) -> str | None:
         return self.query_one(KeyedTable).highlighted_key
+
+    def reopen(self, **args: object) -> None:
+        """``u`` from anywhere: back here, ready to type a new search."""
+        self.filter_widget().focus()
 
     # -- keys ------------------------------------------------------------------------------
     def allowed(self, action: str, parameters: tuple[object, ...]) -> bool:
