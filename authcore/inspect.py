@@ -515,19 +515,24 @@ class _Inspector:
             return head + b"." + b64url_encode(payload).encode("ascii")
         return head + b"." + parts[1].encode("ascii")
 
-    def candidates(self) -> list[Key]:
-        """Like ``TokenService``: one key is always tried; several are matched by kid."""
-        if len(self.keys) == 1:
+    def pool(self) -> list[Key]:
+        """The keys the token names: with a kid, the keys with that kid, else those without a
+        kid; without a kid, every key. A single key is always in it (like ``TokenService``)."""
+        kid = self.r.signature.kid
+        if len(self.keys) == 1 or kid is None:
             return list(self.keys)
-        return KeyRing(signing=None, keys=self.keys).candidates(self.r.signature.kid)
+        return [k for k in self.keys if k.kid == kid] or [k for k in self.keys if k.kid is None]
 
     def verify(self, alg: str, signing_input: bytes, sig_bytes: bytes) -> None:
+        """Try every key of the pool whose pinned algorithm is the header's and whose JWK allows
+        verifying. ``invalid_signature`` only when such a key was tried and failed; no such key
+        leaves the signature unchecked (``unverified``)."""
         sig = self.r.signature
         if not self.keys:
             self.unchecked("no key configured")
             return
-        cands = self.candidates()
-        if not cands:
+        pool = self.pool()
+        if not pool:
             n = len(self.keys)
             self.unchecked(f"no configured key matches kid {_q(sig.kid)} "
                            f"({n} key{'s' if n != 1 else ''} configured)")
@@ -535,12 +540,18 @@ class _Inspector:
         from jwt.algorithms import get_default_algorithms
 
         algs = get_default_algorithms()
-        same_alg = [k for k in cands if k.alg == alg]
-        for key in cands:
+        fitting: list[Key] = []
+        refused: list[Key] = []
+        for key in pool:
             if key.alg != alg:
                 sig.tried.append(f"{key.describe()}: pinned to {key.alg}, the header says "
                                  f"{_q(alg, 20)}")
-        for key in same_alg:
+            elif key.refusal:
+                refused.append(key)
+                sig.tried.append(f"{key.describe()}: refused: {key.refusal}")
+            else:
+                fitting.append(key)
+        for key in fitting:
             if key.hmac_too_short:
                 self.r.warnings.append(
                     f"HMAC key {key.describe()} is {len(key.verify_key)} bytes, shorter than "
@@ -556,15 +567,19 @@ class _Inspector:
                 sig.tried.append(f"{key.describe()}: verified")
                 return
             sig.tried.append(f"{key.describe()}: {why}")
-        sig.verified = False
-        if not same_alg:
-            pinned = ", ".join(sorted({k.alg for k in cands}))
-            sig.detail = (f"no configured key is for {_q(alg, 20)} (the keys are pinned to "
-                          f"{pinned}; the algorithm comes from the key, never the header)")
-        else:
-            n = len(same_alg)
+        if fitting:
+            n = len(fitting)
+            sig.verified = False
             sig.detail = (f"signature does not match {'the' if n == 1 else 'any of the'} "
                           f"{n} {alg} key{'s' if n != 1 else ''} tried")
+        elif refused:
+            self.unchecked(f"the {alg} key{'s' if len(refused) != 1 else ''} "
+                           f"{', '.join(k.describe() for k in refused[:3])} may not verify "
+                           f"signatures: {refused[0].refusal}")
+        else:
+            pinned = ", ".join(sorted({k.alg for k in pool}))
+            self.unchecked(f"no configured key is for {_q(alg, 20)} (the keys are pinned to "
+                           f"{pinned}; the algorithm comes from the key, never the header)")
 
     def unchecked(self, why: str) -> None:
         self.why_unchecked = why
@@ -902,7 +917,7 @@ def _key_list(keys: Any) -> list[Key]:
     if keys is None:
         return []
     if isinstance(keys, KeyRing):
-        return list(keys.keys)
+        return list(keys.keys) + list(keys.refused)
     if isinstance(keys, Key):
         return [keys]
     return [k for k in keys if isinstance(k, Key)]

@@ -2,13 +2,21 @@
 
 A ``Key`` pins exactly one algorithm: verification never takes the algorithm from a token header.
 ``KeyRing`` holds the signing key and every verification key, matched by ``kid``.
+
+Loading is strict for one key and lenient for a set: a PEM or JWK that cannot be used raises
+``ConfigError`` (one line naming the key and why; every library error is turned into one in
+``_loading``), while a JWK Set skips the members it cannot use and says so (RFC 7517 section 5),
+when the caller gives a list to report them in. A JWK whose ``use``/``key_ops`` say it is not
+for verifying signatures loads, but carries ``refusal`` and never verifies (RFC 7517 4.2/4.3).
 """
 
 from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -18,17 +26,30 @@ HMAC_ALGS = {"HS256": 32, "HS384": 48, "HS512": 64}
 RSA_ALGS = {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512"}
 EC_ALGS = {"ES256": "secp256r1", "ES384": "secp384r1", "ES512": "secp521r1"}
 ALL_ALGS = set(HMAC_ALGS) | RSA_ALGS | set(EC_ALGS) | {"EdDSA"}
+JWK_KTYS = {"oct", "RSA", "EC", "OKP"}
+SIG_OKP_CURVES = {"Ed25519", "Ed448"}
+KTY_MEMBERS = {"oct": ("k",), "RSA": ("n", "e"), "EC": ("crv", "x", "y"), "OKP": ("crv", "x")}
+# RFC 7518 key management and content encryption algorithms: keys for JWE, not for JWS
+ENC_ALGS = {"RSA1_5", "RSA-OAEP", "RSA-OAEP-256", "RSA-OAEP-384", "RSA-OAEP-512", "A128KW",
+            "A192KW", "A256KW", "dir", "ECDH-ES", "ECDH-ES+A128KW", "ECDH-ES+A192KW",
+            "ECDH-ES+A256KW", "A128GCMKW", "A192GCMKW", "A256GCMKW", "PBES2-HS256+A128KW",
+            "PBES2-HS384+A192KW", "PBES2-HS512+A256KW", "A128GCM", "A192GCM", "A256GCM",
+            "A128CBC-HS256", "A192CBC-HS384", "A256CBC-HS512"}
 
 
 @dataclass(frozen=True)
 class Key:
-    """One key with the one algorithm it may be used with."""
+    """One key with the one algorithm it may be used with.
+
+    ``refusal``: why this key may not verify signatures (its JWK ``use`` or ``key_ops``), or None.
+    """
 
     alg: str
     verify_key: Any = field(repr=False)
     sign_key: Any = field(default=None, repr=False)
     kid: str | None = None
     source: str = ""
+    refusal: str | None = None
 
     @property
     def is_hmac(self) -> bool:
@@ -40,17 +61,49 @@ class Key:
         return self.is_hmac and len(self.verify_key) < HMAC_ALGS[self.alg]
 
     def describe(self) -> str:
-        kid = f" kid={self.kid}" if self.kid else ""
+        kid = f" kid={_name(self.kid)}" if self.kid else ""
         return f"{self.alg}{kid} ({self.source})"
+
+
+def _name(value: Any, limit: int = 60) -> str:
+    """An untrusted name (kid, file member) fit for a one-line message."""
+    from authcore.text import clean
+
+    return clean(value if isinstance(value, str) else repr(value), max_len=limit)
+
+
+def _why(exc: BaseException) -> str:
+    """A library's error as a short reason, without the key material some messages embed."""
+    text = str(exc).strip() or type(exc).__name__
+    text = text.split(": {", 1)[0].split("{", 1)[0].strip().rstrip(":").strip()
+    text = text.removeprefix("Unable to construct key from JWK: ")
+    return _name(text or type(exc).__name__, 160)
+
+
+@contextmanager
+def _loading(source: str, what: str = "cannot be loaded") -> Iterator[None]:
+    """The one place where a key library's errors become ``ConfigError``: PyJWT raises
+    ``InvalidKeyError`` and ``PyJWKError`` (siblings), cryptography ``ValueError``,
+    ``TypeError`` or ``UnsupportedAlgorithm``, the base64/JSON layers ``ValueError``/``KeyError``."""
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from jwt.exceptions import PyJWTError
+
+    try:
+        yield
+    except ConfigError:
+        raise
+    except (PyJWTError, UnsupportedAlgorithm, ValueError, TypeError, KeyError, IndexError,
+            OverflowError, AttributeError) as exc:
+        raise ConfigError(f"{source}: {what} ({_why(exc)})") from None
 
 
 def key_from_secret(secret: str | bytes, alg: str = "HS256", kid: str | None = None,
                     source: str = "secret") -> Key:
     if alg not in HMAC_ALGS:
-        raise ConfigError(f"a shared secret needs an HS* algorithm, not {alg}")
+        raise ConfigError(f"{source}: a shared secret needs an HS* algorithm, not {_name(alg)}")
     raw = secret.encode() if isinstance(secret, str) else bytes(secret)
     if not raw:
-        raise ConfigError("the HMAC secret is empty")
+        raise ConfigError(f"{source}: the HMAC key is empty")
     return Key(alg=alg, verify_key=raw, sign_key=raw, kid=kid, source=source)
 
 
@@ -60,7 +113,7 @@ def _alg_for_key(obj: Any, wanted: str | None) -> str:
     if isinstance(obj, rsa.RSAPrivateKey | rsa.RSAPublicKey):
         alg = wanted or "RS256"
         if alg not in RSA_ALGS:
-            raise ConfigError(f"an RSA key cannot be used with {alg}")
+            raise ConfigError(f"an RSA key cannot be used with {_name(alg)}")
         return alg
     if isinstance(obj, ec.EllipticCurvePrivateKey | ec.EllipticCurvePublicKey):
         by_curve = {v: k for k, v in EC_ALGS.items()}
@@ -68,12 +121,12 @@ def _alg_for_key(obj: Any, wanted: str | None) -> str:
         if alg is None:
             raise ConfigError(f"unsupported EC curve {obj.curve.name}")
         if wanted and wanted != alg:
-            raise ConfigError(f"an EC {obj.curve.name} key is for {alg}, not {wanted}")
+            raise ConfigError(f"an EC {obj.curve.name} key is for {alg}, not {_name(wanted)}")
         return alg
     if isinstance(obj, ed25519.Ed25519PrivateKey | ed25519.Ed25519PublicKey
                   | ed448.Ed448PrivateKey | ed448.Ed448PublicKey):
         if wanted and wanted != "EdDSA":
-            raise ConfigError(f"an Ed25519/Ed448 key is for EdDSA, not {wanted}")
+            raise ConfigError(f"an Ed25519/Ed448 key is for EdDSA, not {_name(wanted)}")
         return "EdDSA"
     raise ConfigError(f"unsupported key type {type(obj).__name__}")
 
@@ -84,51 +137,116 @@ def key_from_pem(data: bytes, alg: str | None = None, kid: str | None = None,
     from cryptography import x509
     from cryptography.hazmat.primitives import serialization
 
-    try:
+    with _loading(source, "not a usable PEM key"):
         if b"PRIVATE KEY" in data:
             priv = serialization.load_pem_private_key(data, password=None)
-            return Key(alg=_alg_for_key(priv, alg), verify_key=priv.public_key(), sign_key=priv,
-                       kid=kid, source=source)
-        if b"CERTIFICATE" in data:
-            pub = x509.load_pem_x509_certificate(data).public_key()
+            pub = priv.public_key()
+        elif b"CERTIFICATE" in data:
+            priv, pub = None, x509.load_pem_x509_certificate(data).public_key()
         else:
-            pub = serialization.load_pem_public_key(data)
-    except (ValueError, TypeError) as exc:
-        raise ConfigError(f"{source}: not a usable PEM key ({exc.__class__.__name__})") from None
-    return Key(alg=_alg_for_key(pub, alg), verify_key=pub, kid=kid, source=source)
+            priv, pub = None, serialization.load_pem_public_key(data)
+    try:
+        pinned = _alg_for_key(pub, alg)
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+    return Key(alg=pinned, verify_key=pub, sign_key=priv, kid=kid, source=source)
+
+
+def _jwk_refusal(jwk: dict[str, Any], source: str) -> str | None:
+    """Why ``use``/``key_ops`` forbid verifying signatures with this JWK (RFC 7517 4.2, 4.3)."""
+    use, ops = jwk.get("use"), jwk.get("key_ops")
+    if "use" in jwk and not isinstance(use, str):
+        raise ConfigError(f"{source}: use must be a string")
+    if "key_ops" in jwk and (not isinstance(ops, list)
+                             or not all(isinstance(o, str) for o in ops)):
+        raise ConfigError(f"{source}: key_ops must be a list of strings")
+    if use is not None and use != "sig":
+        return f"JWK use {_name(use)!r} is not for signatures (RFC 7517 4.2)"
+    if ops is not None and "verify" not in ops:
+        shown = ", ".join(_name(o, 20) for o in ops[:6]) or "none"
+        return f"JWK key_ops [{shown}] do not include verify (RFC 7517 4.3)"
+    return None
 
 
 def key_from_jwk(jwk: dict[str, Any], alg: str | None = None, source: str = "JWK") -> Key:
-    """Load one JWK (public members are used for verification; private ones for signing)."""
+    """Load one JWK (public members are used for verification; private ones for signing).
+
+    The algorithm is ``alg`` (``--alg``), else the JWK's ``alg``, else its type's default
+    (RS256, the curve's ES*, EdDSA, HS256): never a token header's.
+    """
     import jwt
-    from jwt.exceptions import PyJWKError
 
     if not isinstance(jwk, dict):
         raise ConfigError(f"{source}: a JWK must be a JSON object")
     kid = jwk.get("kid") if isinstance(jwk.get("kid"), str) else None
-    want = alg or (jwk.get("alg") if isinstance(jwk.get("alg"), str) else None)
-    try:
+    kty, crv = jwk.get("kty"), jwk.get("crv")
+    if "kty" not in jwk:
+        raise ConfigError(f"{source}: no kty member")
+    if kty not in JWK_KTYS:
+        raise ConfigError(f"{source}: kty {_name(kty)!r} is not a key type for signatures "
+                          f"(oct, RSA, EC, OKP)")
+    missing = [m for m in KTY_MEMBERS[kty] if m not in jwk]
+    if missing:
+        raise ConfigError(f"{source}: kty {kty!r} needs member(s) {', '.join(missing)} "
+                          f"(the members do not match the key type)")
+    if kty == "OKP" and crv not in SIG_OKP_CURVES:
+        raise ConfigError(f"{source}: OKP curve {_name(crv)!r} is not a signature curve "
+                          f"(X25519/X448 are for key agreement)")
+    jwk_alg = jwk.get("alg")
+    if "alg" in jwk and not isinstance(jwk_alg, str):
+        raise ConfigError(f"{source}: alg must be a string")
+    want = alg or jwk_alg
+    if want in ENC_ALGS:
+        raise ConfigError(f"{source}: alg {_name(want)!r} is for encryption, not signatures")
+    if want is not None and want not in ALL_ALGS:
+        raise ConfigError(f"{source}: alg {_name(want)!r} is not a supported signature "
+                          f"algorithm")
+    refusal = _jwk_refusal(jwk, source)
+    with _loading(source):
         pj = jwt.PyJWK(jwk, algorithm=want)
-    except (PyJWKError, ValueError, TypeError, KeyError) as exc:
-        raise ConfigError(f"{source}: unusable JWK ({exc})") from None
-    key_obj = pj.key
-    kty = jwk.get("kty")
-    if kty == "oct":
-        return key_from_secret(key_obj, pj.algorithm_name, kid, source)
-    public = key_obj.public_key() if hasattr(key_obj, "private_bytes") else key_obj
-    sign = key_obj if hasattr(key_obj, "private_bytes") else None
-    return Key(alg=_alg_for_key(public, pj.algorithm_name), verify_key=public, sign_key=sign,
-               kid=kid, source=source)
+        key_obj = pj.key
+        if kty == "oct":
+            return replace(key_from_secret(key_obj, pj.algorithm_name, kid, source),
+                           refusal=refusal)
+        private = hasattr(key_obj, "private_bytes")
+        public = key_obj.public_key() if private else key_obj
+        pinned = _alg_for_key(public, pj.algorithm_name)
+    return Key(alg=pinned, verify_key=public, sign_key=key_obj if private else None,
+               kid=kid, source=source, refusal=refusal)
 
 
-def keys_from_jwks(jwks: dict[str, Any], source: str = "JWKS") -> list[Key]:
+def keys_from_jwks(jwks: dict[str, Any], source: str = "JWKS",
+                   skipped: list[str] | None = None) -> list[Key]:
+    """The usable keys of a JWK Set.
+
+    With ``skipped`` (a list), members that cannot be used are left out and described there
+    (RFC 7517 section 5: ignore what cannot be used); without it the first one raises. A set
+    with no usable member at all raises either way.
+    """
     if not isinstance(jwks, dict) or not isinstance(jwks.get("keys"), list):
         raise ConfigError(f"{source}: a JWKS needs a 'keys' list")
-    return [key_from_jwk(k, source=f"{source}[{i}]") for i, k in enumerate(jwks["keys"])]
+    keys: list[Key] = []
+    problems: list[str] = []
+    for i, member in enumerate(jwks["keys"]):
+        kid = member.get("kid") if isinstance(member, dict) else None
+        name = f"{source}[{i}]" + (f" kid={_name(kid)}" if isinstance(kid, str) else "")
+        try:
+            keys.append(key_from_jwk(member, source=name))
+        except ConfigError as exc:
+            if skipped is None:
+                raise
+            problems.append(f"{exc}: skipped")
+    if not keys:
+        first = f" ({problems[0]})" if problems else ""
+        raise ConfigError(f"{source}: no usable signature key in the set{first}")
+    if skipped is not None:
+        skipped.extend(problems)
+    return keys
 
 
-def keys_from_file(path: Path, alg: str | None = None, kid: str | None = None) -> list[Key]:
-    """PEM, JWK or JWKS, by content."""
+def keys_from_file(path: Path, alg: str | None = None, kid: str | None = None,
+                   skipped: list[str] | None = None) -> list[Key]:
+    """PEM, JWK or JWKS, by content (``skipped``: see ``keys_from_jwks``)."""
     try:
         data = Path(path).read_bytes()
     except OSError as exc:
@@ -137,23 +255,28 @@ def keys_from_file(path: Path, alg: str | None = None, kid: str | None = None) -
     if data.lstrip().startswith(b"{"):
         try:
             doc = json.loads(data)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise ConfigError(f"{src}: not valid JSON") from None
         if isinstance(doc, dict) and "keys" in doc:
-            return keys_from_jwks(doc, source=src)
+            return keys_from_jwks(doc, source=src, skipped=skipped)
         k = key_from_jwk(doc, alg=alg, source=src)
         if kid and k.kid is None:
-            k = Key(k.alg, k.verify_key, k.sign_key, kid, k.source)
+            k = replace(k, kid=kid)
         return [k]
     return [key_from_pem(data, alg=alg, kid=kid, source=src)]
 
 
 @dataclass
 class KeyRing:
-    """The signing key plus all verification keys."""
+    """The signing key plus all verification keys.
+
+    ``refused``: configured keys whose JWK ``use``/``key_ops`` forbid verifying (kept apart so
+    that no verifier uses them; the inspector shows them as refused).
+    """
 
     signing: Key | None
     keys: list[Key]
+    refused: list[Key] = field(default_factory=list)
 
     def candidates(self, kid: str | None) -> list[Key]:
         """Keys to try for a token: the ones whose kid matches, else the ones without kid."""
@@ -164,8 +287,13 @@ class KeyRing:
         return [k for k in self.keys if k.kid is None] or ([] if kid is not None else self.keys)
 
     @classmethod
-    def from_settings(cls, settings: Any, secret: str | None) -> KeyRing:
-        """Build from ``TokenSettings`` and the resolved HS secret."""
+    def from_settings(cls, settings: Any, secret: str | None,
+                      skipped: list[str] | None = None) -> KeyRing:
+        """Build from ``TokenSettings`` and the resolved HS secret.
+
+        With ``skipped`` (a list), a ``verify_keys`` entry that cannot be loaded (and an unusable
+        JWK Set member) is left out and described there instead of failing the whole ring.
+        """
         signing: Key | None = None
         alg = settings.algorithm
         if alg in HMAC_ALGS:
@@ -181,12 +309,22 @@ class KeyRing:
             raise ConfigError(f"unsupported algorithm {alg}")
         keys: list[Key] = [signing] if signing else []
         for spec in settings.verify_keys:
-            if spec.file:
-                keys.extend(keys_from_file(spec.file, alg=spec.alg, kid=spec.kid))
-            else:
-                value = spec.secret or (os.environ.get(spec.secret_env) if spec.secret_env else None)
-                if not value:
-                    raise ConfigError(f"verify key {spec.kid or '?'} has no secret, secret_env or file")
-                keys.append(key_from_secret(value, spec.alg or "HS256", spec.kid,
-                                            source=f"secret {spec.secret_env or 'from config'}"))
-        return cls(signing=signing, keys=keys)
+            try:
+                keys.extend(_spec_keys(spec, skipped))
+            except ConfigError as exc:
+                if skipped is None:
+                    raise
+                skipped.append(f"configured key skipped: {exc}")
+        return cls(signing=signing, keys=[k for k in keys if k.refusal is None],
+                   refused=[k for k in keys if k.refusal is not None])
+
+
+def _spec_keys(spec: Any, skipped: list[str] | None) -> list[Key]:
+    """The key(s) of one ``verify_keys`` entry."""
+    if spec.file:
+        return keys_from_file(spec.file, alg=spec.alg, kid=spec.kid, skipped=skipped)
+    value = spec.secret or (os.environ.get(spec.secret_env) if spec.secret_env else None)
+    if not value:
+        raise ConfigError(f"verify key {spec.kid or '?'} has no secret, secret_env or file")
+    return [key_from_secret(value, spec.alg or "HS256", spec.kid,
+                            source=f"secret {spec.secret_env or 'from config'}")]

@@ -674,8 +674,10 @@ def test_alg_confusion_rsa_public_pem_as_hmac_secret(rsa_pair: tuple[Any, bytes]
     assert key.alg == "RS256"
     forged = hs_token({"alg": "HS256"}, claims(), secret=pem)
     r = inspect(forged, keys=[key])
-    assert r.signature.verified is False and r.status == "invalid_signature"
+    # no key fits HS256: nothing is tried, so the token stays unverified (never valid)
+    assert r.signature.verified is None and r.status == "unverified"
     assert "pinned" in r.signature.detail and "never the header" in r.signature.detail
+    assert r.signature.tried == ["RS256 (PEM): pinned to RS256, the header says 'HS256'"]
 
 
 def test_rs256_minted_and_tampered(rsa_pair: tuple[Any, bytes]) -> None:
@@ -690,8 +692,8 @@ def test_rs256_minted_and_tampered(rsa_pair: tuple[Any, bytes]) -> None:
     tampered = f"{h}.{b64(json.dumps(body))}.{s}"
     r = inspect(tampered, keys=[verifier])
     assert r.status == "invalid_signature" and r.payload["sub"] == "1"
-    # PS256 pinned on the same RSA key refuses an RS256 token
-    assert inspect(tok, keys=[key_from_pem(pem, alg="PS256")]).status == "invalid_signature"
+    # PS256 pinned on the same RSA key does not fit an RS256 token: not tried, unverified
+    assert inspect(tok, keys=[key_from_pem(pem, alg="PS256")]).status == "unverified"
 
 
 def test_es256_and_wrong_curve() -> None:
@@ -701,7 +703,7 @@ def test_es256_and_wrong_curve() -> None:
     assert inspect(tok, keys=[Key("ES256", priv.public_key())]).status == "valid"
     other = ec.generate_private_key(ec.SECP384R1())
     r = inspect(tok, keys=[Key("ES384", other.public_key())])
-    assert r.status == "invalid_signature"
+    assert r.status == "unverified" and "no configured key is for 'ES256'" in r.reason
 
 
 def test_tampered_hs_payload() -> None:

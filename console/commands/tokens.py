@@ -67,7 +67,9 @@ def _read_input(args: argparse.Namespace) -> str | bytes:
         raise UsageError(f"tokens decode: cannot read standard input ({exc})") from None
 
 
-def _explicit_keys(args: argparse.Namespace) -> list[Any]:
+def _explicit_keys(args: argparse.Namespace, problems: list[str]) -> list[Any]:
+    """The keys named on the command line. One that cannot be loaded is a usage error (exit 2);
+    the unusable members of a JWK Set are skipped and reported in ``problems``."""
     from authcore.errors import ConfigError
     from authcore.keys import key_from_secret, keys_from_file, keys_from_jwks
     from console.cli import UsageError
@@ -75,15 +77,15 @@ def _explicit_keys(args: argparse.Namespace) -> list[Any]:
     keys: list[Any] = []
     try:
         for f in args.key:
-            keys.extend(keys_from_file(Path(f), alg=args.alg, kid=args.kid))
+            keys.extend(keys_from_file(Path(f), alg=args.alg, kid=args.kid, skipped=problems))
         for f in args.jwks:
             try:
                 doc = json.loads(Path(f).read_bytes())
             except OSError as exc:
                 raise UsageError(f"--jwks: cannot read {f}: {exc.strerror or exc}") from None
-            except ValueError:
+            except (ValueError, RecursionError):
                 raise UsageError(f"--jwks: {f} is not valid JSON") from None
-            keys.extend(keys_from_jwks(doc, source=Path(f).name))
+            keys.extend(keys_from_jwks(doc, source=Path(f).name, skipped=problems))
         for name in args.secret_env:
             value = os.environ.get(name)
             if not value:
@@ -96,7 +98,7 @@ def _explicit_keys(args: argparse.Namespace) -> list[Any]:
 
 
 def _configured(ctx: Any, problems: list[str]) -> tuple[Any, list[Any]]:
-    """Settings and keys from the config; a broken config is reported, not fatal."""
+    """Settings and keys from the config; a broken config or key is reported, not fatal."""
     from authcore.errors import ConfigError
     from authcore.keys import KeyRing
 
@@ -106,11 +108,11 @@ def _configured(ctx: Any, problems: list[str]) -> tuple[Any, list[Any]]:
         problems.append(f"config not used: {exc}")
         return None, []
     try:
-        ring = KeyRing.from_settings(config.tokens, config.secret())
+        ring = KeyRing.from_settings(config.tokens, config.secret(), skipped=problems)
     except ConfigError as exc:
         problems.append(f"configured keys not used: {exc}")
         return config.tokens, []
-    return config.tokens, list(ring.keys)
+    return config.tokens, list(ring.keys) + list(ring.refused)
 
 
 class _LazyLive:
@@ -150,7 +152,7 @@ def decode(ctx: Any) -> int:
 
     args = ctx.args
     problems: list[str] = []
-    explicit = _explicit_keys(args)
+    explicit = _explicit_keys(args, problems)
     detached = None
     if args.detached_payload:
         try:
