@@ -210,7 +210,10 @@ def key_from_jwk(jwk: dict[str, Any], alg: str | None = None, source: str = "JWK
                            refusal=refusal)
         private = hasattr(key_obj, "private_bytes")
         public = key_obj.public_key() if private else key_obj
+    try:
         pinned = _alg_for_key(public, pj.algorithm_name)
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
     return Key(alg=pinned, verify_key=public, sign_key=key_obj if private else None,
                kid=kid, source=source, refusal=refusal)
 
