@@ -182,6 +182,9 @@ def key_from_jwk(jwk: dict[str, Any], alg: str | None = None, source: str = "JWK
     kty, crv = jwk.get("kty"), jwk.get("crv")
     if "kty" not in jwk:
         raise ConfigError(f"{source}: no kty member")
+    for name in ("kty", "crv", "alg", "kid"):
+        if name in jwk and not isinstance(jwk[name], str):
+            raise ConfigError(f"{source}: {name} must be a string")
     if kty not in JWK_KTYS:
         raise ConfigError(f"{source}: kty {_name(kty)!r} is not a key type for signatures "
                           f"(oct, RSA, EC, OKP)")
@@ -193,8 +196,6 @@ def key_from_jwk(jwk: dict[str, Any], alg: str | None = None, source: str = "JWK
         raise ConfigError(f"{source}: OKP curve {_name(crv)!r} is not a signature curve "
                           f"(X25519/X448 are for key agreement)")
     jwk_alg = jwk.get("alg")
-    if "alg" in jwk and not isinstance(jwk_alg, str):
-        raise ConfigError(f"{source}: alg must be a string")
     want = alg or jwk_alg
     if want in ENC_ALGS:
         raise ConfigError(f"{source}: alg {_name(want)!r} is for encryption, not signatures")

@@ -616,3 +616,64 @@ def test_rfc_jwk_examples_exit_codes(s: dict[str, Any], tmp_path: Path,
     for i, (m, what) in enumerate(zip(s["jwks"]["keys"], s["expect"]["members"], strict=True)):
         r = decode(capsys, "--key", put(tmp_path, f"m{i}.json", m), VECTORS[0]["token"])
         assert r.code == (2 if what == "skipped" else 1)
+
+
+# -- property: whatever a JWK holds, loading ends in a Key or one ConfigError line ---------------
+_VOCAB = ["RSA", "EC", "OKP", "oct", "P-256", "P-384", "P-521", "Ed25519", "X25519", "secp256k1",
+          "RS256", "PS512", "ES256", "ES384", "EdDSA", "HS256", "none", "RSA-OAEP", "A128KW",
+          "sig", "enc", "verify", "sign", "", "AQ", "AQAB", "AA", "_-_"]
+
+
+@pytest.fixture(scope="module")
+def seed_jwks(world: World) -> list[dict[str, Any]]:
+    return [world.pub(n) for n in ("rsa", "p256", "p384", "p521", "ed", "hs")] + [
+        world.jwks["p256"], world.jwks["ed"], world.extra["x25519"], world.extra["oaep"]]
+
+
+def test_property_any_mutated_jwk_loads_or_is_one_config_error(seed_jwks: list[dict[str, Any]]
+                                                               ) -> None:
+    """Random mutations of real JWKs (members dropped, swapped between keys, set to odd JSON
+    values or to words of the JOSE vocabulary): ``key_from_jwk`` returns a Key or raises
+    ``ConfigError`` with a one-line message, and a set of them never raises anything else."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    from authcore.keys import Key
+
+    members = ["kty", "crv", "x", "y", "n", "e", "k", "d", "alg", "use", "key_ops", "kid"]
+    donors = {m: [j[m] for j in seed_jwks if m in j] for m in members}
+    json_values = st.recursive(
+        st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True)
+        | st.text(max_size=8), lambda c: st.lists(c, max_size=3)
+        | st.dictionaries(st.text(max_size=3), c, max_size=3), max_leaves=4)
+    mutation = st.tuples(st.sampled_from(members),
+                         st.one_of(st.just("drop"), st.just("donor"), st.just("vocab"),
+                                   st.just("json")),
+                         st.integers(0, 20), json_values, st.sampled_from(_VOCAB))
+
+    @settings(max_examples=200, deadline=None,
+              suppress_health_check=[HealthCheck.too_slow])
+    @given(st.integers(0, len(seed_jwks) - 1), st.lists(mutation, min_size=1, max_size=4))
+    def check(i: int, muts: list[tuple[str, str, int, Any, str]]) -> None:
+        jwk = dict(seed_jwks[i])
+        for member, how, n, value, word in muts:
+            if how == "drop":
+                jwk.pop(member, None)
+            elif how == "donor" and donors[member]:
+                jwk[member] = donors[member][n % len(donors[member])]
+            elif how == "vocab":
+                jwk[member] = [word] if member == "key_ops" and n % 2 else word
+            else:
+                jwk[member] = value
+        try:
+            key = key_from_jwk(jwk, source="m.jwk")
+            assert isinstance(key, Key) and key.alg in ALL_ALGS
+        except ConfigError as exc:
+            assert str(exc).startswith("m.jwk") and "\n" not in str(exc)
+        skipped: list[str] = []
+        try:
+            keys_from_jwks({"keys": [jwk, seed_jwks[0]]}, source="s", skipped=skipped)
+        except ConfigError as exc:  # pragma: no cover - seed_jwks[0] is always usable
+            raise AssertionError(exc) from None
+
+    check()
