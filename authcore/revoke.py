@@ -90,28 +90,37 @@ class RevokeResult:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def summary(self) -> str:
-        """One line for an operator (the email is untrusted: render it through safe text)."""
+        """One line for an operator (the email is untrusted: render it through safe text).
+
+        What is true for access tokens issued before: checks that read the revocation state
+        (``Verifier``, ``verify_access(strict=True)``) refuse them at once -- the console and
+        the CLI add the figure measured by their own verifier (``console.propagation``); only
+        signature-only checks accept them, until they expire."""
         stay = (f"{self.sessions_remaining} session"
                 f"{'s stay' if self.sessions_remaining != 1 else ' stays'}")
         until = self.access_effective_at.strftime("%H:%M UTC")
         if self.access_effective_at.date() != self.refresh_effective_at.date():
             until = fmt_utc(self.access_effective_at)
-        tail = (f"Refresh tokens stop now; access tokens issued before stay valid until {until}")
+        refused = (f"strict verifiers refuse {{}} access tokens at once; signature-only checks "
+                   f"accept them until {until} (expiry)")
         if self.action == "revoke_tokens":
             return (f"{self.email}: token_version {self.old_version} -> {self.new_version}, "
-                    f"{stay}. {tail}")
+                    f"{stay}. Refresh tokens stop now; "
+                    + refused.format("the user's earlier"))
         if self.action == "delete_session":
             return (f"{self.email}: session {self.session_id} deleted, {stay}; that device is "
-                    f"logged out now. Refresh tokens bound to it stop now; its access tokens "
-                    f"stay valid until {until}")
+                    f"logged out now. Refresh tokens bound to it stop now; "
+                    + refused.format("its"))
+        n = self.sessions_deleted
+        ended = f"{n} session{'s' if n != 1 else ''}"
         if self.action == "delete_sessions":
-            n = self.sessions_deleted
-            return (f"{self.email}: {n} session{'s' if n != 1 else ''} deleted; every device is "
-                    f"logged out now. Refresh tokens bound to them stop now; their access tokens "
-                    f"stay valid until {until}")
+            return (f"{self.email}: {ended} deleted; every device is logged out now. Refresh "
+                    f"tokens bound to them stop now; " + refused.format("their"))
         if self.action == "disable_user":
-            return (f"{self.email}: disabled; sessions and refresh tokens are refused now, "
-                    f"access tokens issued before stay valid until {until}")
+            return (f"{self.email}: disabled; token_version {self.old_version} -> "
+                    f"{self.new_version}, {ended} ended. Sessions and refresh tokens are refused "
+                    f"now and stay refused after an enable; "
+                    + refused.format("the user's earlier"))
         if self.action == "enable_user":
             return f"{self.email}: enabled; the user can log in again"
         return f"{self.email}: {self.action}"
@@ -286,26 +295,46 @@ class AdminService:
     # -- disable / enable ----------------------------------------------------------------------
     def set_disabled(self, user_id: int, disabled: bool, reason: str, *,
                      dry_run: bool = False) -> RevokeResult:
+        """Disable (or enable) a user: refused at once by every check that reads the flag.
+
+        Disabling also bumps ``token_version`` in the same UPDATE and deletes the user's
+        sessions (a user who cannot get tokens has no session, as ``SessionService.create``
+        refuses one), all in one transaction under one audit event: enabling later never
+        revives an access, refresh or session token that existed at the disable; the user logs
+        in again. Enabling changes only the flag.
+        """
         reason = _reason(reason)
         action = "disable_user" if disabled else "enable_user"
         now = utcnow()
+        step = 1 if disabled else 0  # disabling also bumps token_version (see the docstring)
         if dry_run:
             with read_conn(self.engine) as conn:
                 row, active = self._load(conn, user_id, now)
+                n = conn.execute(select(func.count()).select_from(sessions)
+                                 .where(sessions.c.user_id == user_id)).scalar_one()
             v = int(row.token_version)
-            return self._result(action, row, v, v, 0, active, now, True, disabled=disabled)
+            return self._result(action, row, v, v + step, int(n) if disabled else 0,
+                                0 if disabled else active, now, True, disabled=disabled)
         self._guard(1)
         with write_tx(self.engine) as conn:
             row = conn.execute(
                 update(users).where(users.c.id == user_id)
-                .values(disabled=disabled, disabled_at=now if disabled else None)
+                .values(disabled=disabled, disabled_at=now if disabled else None,
+                        token_version=users.c.token_version + step)
                 .returning(users.c.id, users.c.email, users.c.token_version, users.c.disabled)
             ).first()
             if row is None:
                 raise NotFound(f"no user with id {user_id}")
+            v = int(row.token_version)
+            sids: list[str] = []
+            details: dict[str, Any] = {}
+            if disabled:  # the user row is locked (UPDATE): then its sessions, as delete-all
+                sids = [r.public_id for r in conn.execute(_DEL_USER_SESSIONS, {"uid": user_id})]
+                details = {"old_version": v - 1, "new_version": v, "sessions_deleted": len(sids)}
             active = int(conn.execute(_ACTIVE, {"uid": user_id, "now": now}).scalar_one())
-            audit.append(conn, [EventIn(action, self.actor, reason, user_id)], now)
-            notices.publish(conn, now, "disabled" if disabled else "enabled", [user_id],
-                            [int(row.token_version)])
-        v = int(row.token_version)
-        return self._result(action, row, v, v, 0, active, now, False, disabled=disabled)
+            audit.append(conn, [EventIn(action, self.actor, reason, user_id, details=details)],
+                         now)
+            notices.publish(conn, now, "disabled" if disabled else "enabled", [user_id], [v])
+            notices.publish(conn, now, "session", [user_id], session_ids=sids)
+        return self._result(action, row, v - step, v, len(sids), active, now, False,
+                            disabled=disabled)

@@ -88,3 +88,22 @@ def describe(ms: float | None, result: RevokeResult, timeout: float) -> str:
         return (f"Strict verifiers: not confirmed within {timeout:.0f} s by this console's own "
                 "verifier.")
     return f"Refused by strict verifiers within ~{ms:.0f} ms (measured by this console's verifier)."
+
+
+def result_text(result: RevokeResult, ms: float | None, timeout: float) -> str:
+    """An action's result line: its summary and the measured figure (console and CLI alike)."""
+    summary = result.summary()
+    speed = describe(ms, result, timeout)
+    return f"{summary.rstrip('.')}. {speed}" if speed else summary
+
+
+def commit_measured(core: AuthCore, action: str, user_id: int,
+                    call: Callable[[], RevokeResult]) -> tuple[RevokeResult, float | None, float]:
+    """For a one-shot tool (the CLI): run a committing action under a probe of its own, closed
+    afterwards. Returns the result, the measured ms (or None) and the probe's timeout."""
+    probe = PropagationProbe(core)
+    try:
+        result, ms = probe.measure(action, user_id, call)
+    finally:
+        probe.close()
+    return result, ms, probe.timeout

@@ -82,7 +82,9 @@ def test_disabled_user_refused(core: AuthCore, alice) -> None:  # type: ignore[n
     with pytest.raises(UserDisabled):
         core.tokens.issue_pair(alice.id)
     core.admin.set_disabled(alice.id, False, "cleared")
-    assert core.tokens.verify_refresh(pair.refresh_token).user_id == alice.id
+    with pytest.raises(TokenRevoked):  # disabling bumped token_version: enable revives nothing
+        core.tokens.verify_refresh(pair.refresh_token)
+    assert core.sessions.resolve(raw) is None
 
 
 def test_refresh_rotates_with_grace_and_detects_reuse(core: AuthCore, alice) -> None:  # type: ignore[no-untyped-def]

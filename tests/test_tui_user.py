@@ -112,7 +112,7 @@ async def test_action_confirmed_with_reason(core: AuthCore, key: str, action: st
         assert summary.startswith("alice@example.com: ")
         if action == "revoke_tokens":
             assert "token_version 0 -> 1, 3 sessions stay" in summary
-            assert "access tokens issued before stay valid until" in summary
+            assert "strict verifiers refuse the user's earlier access tokens at once" in summary
         # y without a reason is refused, with a message; nothing happens
         await pilot.press("y")
         await settle(pilot)
@@ -143,8 +143,8 @@ async def test_action_confirmed_with_reason(core: AuthCore, key: str, action: st
         assert core.sessions.get(highlighted) is None
     elif action == "delete_sessions":
         assert after == (tv, False, 0, n_events + 1)
-    else:
-        assert after == (tv, True, n_sessions, n_events + 1)
+    else:  # disabling bumps token_version and ends the sessions (issue 18.10)
+        assert after == (tv + 1, True, 0, n_events + 1)
         assert "DISABLED" in profile
 
 

@@ -68,14 +68,28 @@ def _single(ctx) -> int:  # type: ignore[no-untyped-def]
         def act(dry: bool):  # type: ignore[no-untyped-def]
             return core.admin.delete_session(a.session, a.reason, dry_run=dry)
     result = act(True)
-    if not a.dry_run:
-        confirm_or_refuse(ctx, result.summary())
-        result = act(False)
-    if ctx.json:
-        emit_json(result.to_dict())
-    else:
-        line(("would: " if a.dry_run else "done: ") + result.summary())
+    if a.dry_run:
+        if ctx.json:
+            emit_json(result.to_dict())
+        else:
+            line("would: " + result.summary())
+        return 0
+    confirm_or_refuse(ctx, result.summary())
+    report_committed(ctx, core, result.action, user.id, lambda: act(False))
     return 0
+
+
+def report_committed(ctx, core, action: str, user_id: int, call) -> None:  # type: ignore[no-untyped-def]
+    """Commit ``call`` timed by a verifier of this process (``console.propagation``) and say
+    what is true: strict verifiers refused within the measured ms, signature-only checks
+    accept access tokens until they expire. Shared by ``revoke`` and ``users disable|enable``."""
+    from console.propagation import commit_measured, result_text
+
+    result, ms, timeout = commit_measured(core, action, user_id, call)
+    if ctx.json:
+        emit_json({**result.to_dict(), "propagation_ms": None if ms is None else round(ms, 1)})
+    else:
+        line("done: " + result_text(result, ms, timeout))
 
 
 def _bulk(ctx) -> int:  # type: ignore[no-untyped-def]

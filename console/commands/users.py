@@ -98,11 +98,15 @@ def set_disabled(ctx) -> int:  # type: ignore[no-untyped-def]
     core = ctx.core()
     u = core.users.find(a.user)
     plan = core.admin.set_disabled(u.id, a.disable, a.reason, dry_run=True)
-    if not a.dry_run:
-        confirm_or_refuse(ctx, plan.summary())
-        plan = core.admin.set_disabled(u.id, a.disable, a.reason)
-    if ctx.json:
-        emit_json(plan.to_dict())
-    else:
-        line(("would: " if a.dry_run else "done: ") + plan.summary())
+    if a.dry_run:
+        if ctx.json:
+            emit_json(plan.to_dict())
+        else:
+            line("would: " + plan.summary())
+        return 0
+    confirm_or_refuse(ctx, plan.summary())
+    from console.commands.revoke import report_committed
+
+    report_committed(ctx, core, plan.action, u.id,
+                     lambda: core.admin.set_disabled(u.id, a.disable, a.reason))
     return 0

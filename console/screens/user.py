@@ -19,7 +19,7 @@ from authcore.sessions import SessionRecord
 from authcore.users import UserRecord
 from console.actions import ACTIONS, PREVIEW_REASON, perform
 from console.messages import ActionDone, PreviewReady, UserLoaded
-from console.propagation import describe
+from console.propagation import result_text
 from console.safe import safe, safe_join, safe_lines
 from console.screens.base import ConsoleScreen, PaletteCommand
 from console.screens.confirm import ConfirmScreen
@@ -252,9 +252,7 @@ class UserScreen(ConsoleScreen):
         self.post_message(ActionDone(result, ms))
 
     def on_action_done(self, message: ActionDone) -> None:
-        summary = message.result.summary()
-        speed = describe(message.propagation_ms, message.result, self.capp.probe.timeout)
-        text = f"{summary.rstrip('.')}. {speed}" if speed else summary
+        text = result_text(message.result, message.propagation_ms, self.capp.probe.timeout)
         self.capp.notify_safe(text, title=ACTIONS[message.result.action].title)
         self.say(safe(text, max_len=400))
         self.reload()

@@ -1,0 +1,131 @@
+"""What a revocation does and what the operator is told (issue 18 items 7, 10; both engines)."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+
+import pytest
+
+from authcore import audit
+from authcore.core import AuthCore
+from authcore.errors import TokenRevoked, UserDisabled
+from authcore.verifier import Verifier
+from console.cli import main
+
+
+def _wait(pred, timeout: float = 10.0) -> bool:  # type: ignore[no-untyped-def]
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if pred():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def test_enable_never_revives_tokens_from_before_the_disable(core: AuthCore) -> None:
+    u = core.users.create("e@example.com", "e")
+    session, raw, pair = core.login(u.id)
+    core.tokens.refresh(pair.refresh_token)  # a rotation, so both counters are in play
+    res = core.admin.set_disabled(u.id, True, "compromised")
+    assert (res.old_version, res.new_version, res.sessions_deleted) == (0, 1, 1)
+    core.admin.set_disabled(u.id, False, "cleared")
+    with pytest.raises(TokenRevoked):
+        core.tokens.verify_access(pair.access_token, strict=True)
+    with pytest.raises(TokenRevoked):
+        core.tokens.refresh(pair.refresh_token)
+    assert core.sessions.resolve(raw) is None and core.sessions.get(session.public_id) is None
+    # one audit event carries the flag, the bump and the ended sessions
+    ev = audit.list_events(core.engine, user_id=u.id)
+    assert [e.action for e in ev] == ["enable_user", "disable_user"]
+    assert ev[1].details == {"old_version": 0, "new_version": 1, "sessions_deleted": 1}
+    assert audit.verify_chain(core.engine).ok
+    # a fresh login works again, with the new version
+    _s, _raw, fresh = core.login(u.id)
+    assert fresh.token_version == 1
+    assert core.tokens.verify_access(fresh.access_token, strict=True).token_version == 1
+
+
+def test_enable_never_revives_tokens_in_a_verifier(core: AuthCore) -> None:
+    u = core.users.create("v@example.com", "v")
+    _s, _raw, old = core.login(u.id)
+    with Verifier(core) as verifier:
+        assert verifier.verify_access(old.access_token).user_id == u.id  # cached
+        core.admin.set_disabled(u.id, True, "x")
+        assert _wait(lambda: _refused(verifier, old.access_token) == "disabled")
+        core.admin.set_disabled(u.id, False, "y")
+        _s2, _raw2, new = core.login(u.id)
+        assert _wait(lambda: _refused(verifier, new.access_token) is None), "enable applied"
+        assert _refused(verifier, old.access_token) == "revoked"
+
+
+def _refused(verifier: Verifier, token: str) -> str | None:
+    try:
+        verifier.verify_access(token)
+    except (TokenRevoked, UserDisabled) as exc:
+        return exc.code
+    return None
+
+
+def test_disable_dry_run_plans_the_bump_and_the_sessions(core: AuthCore) -> None:
+    u = core.users.create("d@example.com", "d")
+    core.login(u.id)
+    core.login(u.id)
+    plan = core.admin.set_disabled(u.id, True, "x", dry_run=True)
+    assert (plan.old_version, plan.new_version, plan.sessions_deleted) == (0, 1, 2)
+    assert "token_version 0 -> 1, 2 sessions ended" in plan.summary()
+    assert core.users.get(u.id).token_version == 0 and len(core.sessions.for_user(u.id)) == 2
+    enable = core.admin.set_disabled(u.id, False, "x", dry_run=True)
+    assert enable.new_version == enable.old_version == 0
+
+
+def test_summaries_never_promise_access_tokens_stay_valid(core: AuthCore) -> None:
+    u = core.users.create("s@example.com", "s")
+    s, _raw, _pair = core.login(u.id)
+    for res in (core.admin.revoke_tokens(u.id, "x", dry_run=True),
+                core.admin.delete_session(s.public_id, "x", dry_run=True),
+                core.admin.delete_sessions(u.id, "x", dry_run=True),
+                core.admin.set_disabled(u.id, True, "x", dry_run=True)):
+        text = res.summary()
+        assert "stay valid" not in text, text
+        assert "access tokens at once; signature-only checks accept them until" in text, text
+        assert re.search(r"until \d\d:\d\d UTC \(expiry\)", text), text
+
+
+def _cli(capsys, *argv: str) -> tuple[int, str, str]:  # type: ignore[no-untyped-def]
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.parametrize("argv", [
+    ["revoke", "{u}", "--all-tokens"],
+    ["revoke", "{u}", "--session", "{sid}"],
+    ["revoke", "{u}", "--sessions"],
+    ["users", "disable", "{u}"],
+], ids=["all-tokens", "session", "sessions", "disable"])
+def test_cli_reports_the_measured_refusal(core: AuthCore, db_url: str, capsys, argv) -> None:  # type: ignore[no-untyped-def]
+    u = core.users.create("c@example.com", "c")
+    s, _raw, _pair = core.login(u.id)
+    args = [a.format(u="c@example.com", sid=s.public_id) for a in argv]
+    code, out, err = _cli(capsys, "--db", db_url, *args, "--reason", "test", "--yes")
+    assert code == 0, err
+    assert out.startswith("done: c@example.com: ") and "stay valid" not in out
+    assert "signature-only checks accept them until" in out
+    assert re.search(r"Refused by strict verifiers within ~\d+ ms \(measured by this "
+                     r"console's verifier\)", out), out
+
+
+def test_cli_json_carries_the_measured_ms(core: AuthCore, db_url: str, capsys) -> None:  # type: ignore[no-untyped-def]
+    u = core.users.create("j@example.com", "j")
+    core.login(u.id)
+    code, out, err = _cli(capsys, "--db", db_url, "users", "disable", "j@example.com",
+                          "--reason", "t", "--yes", "--json")
+    data = json.loads(out)
+    assert code == 0 and data["disabled"] and data["token_version"] == 1
+    assert isinstance(data["propagation_ms"], float) and data["sessions_deleted"] == 1
+    code, out, err = _cli(capsys, "--db", db_url, "users", "enable", "j@example.com",
+                          "--reason", "t", "--yes", "--json")
+    data = json.loads(out)
+    assert code == 0 and not data["disabled"] and data["propagation_ms"] is None
