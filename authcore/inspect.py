@@ -573,7 +573,7 @@ class _Inspector:
             sig.detail = (f"signature does not match {'the' if n == 1 else 'any of the'} "
                           f"{n} {alg} key{'s' if n != 1 else ''} tried")
         elif refused:
-            self.unchecked(f"the {alg} key{'s' if len(refused) != 1 else ''} "
+            self.unchecked(f"key{'s' if len(refused) != 1 else ''} "
                            f"{', '.join(k.describe() for k in refused[:3])} may not verify "
                            f"signatures: {refused[0].refusal}")
         else:

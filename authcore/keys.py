@@ -235,7 +235,7 @@ def keys_from_jwks(jwks: dict[str, Any], source: str = "JWKS",
         kid = member.get("kid") if isinstance(member, dict) else None
         name = f"{source}[{i}]" + (f" kid={_name(kid)}" if isinstance(kid, str) else "")
         try:
-            keys.append(key_from_jwk(member, source=name))
+            keys.append(replace(key_from_jwk(member, source=name), source=f"{source}[{i}]"))
         except ConfigError as exc:
             if skipped is None:
                 raise
