@@ -54,6 +54,26 @@ def build(app: FastAPI, auth: BearerAuth, get_core: Any) -> None:
     async def me(claims: Annotated[Claims, Depends(auth)]) -> dict[str, Any]:
         return {"user_id": claims.user_id, "sid": claims.sid, "pid": os.getpid()}
 
+    # Baselines for the bench (bench/appserver.py): the same request, other checks.
+    @router.get("/me/signature")
+    async def me_signature(request: Request) -> dict[str, Any]:
+        try:  # signature and claims only: a revoked token stays valid until it expires
+            claims = get_core(request).tokens.verify_access(bearer_token(request) or "")
+        except TokenError as exc:
+            raise HTTPException(401, exc.code, headers=CHALLENGE) from None
+        return {"user_id": claims.user_id, "sid": claims.sid, "pid": os.getpid()}
+
+    @router.get("/me/strict")
+    def me_strict(request: Request) -> dict[str, Any]:
+        try:  # one query per request (threadpool), no verifier
+            claims = get_core(request).tokens.verify_access(bearer_token(request) or "",
+                                                            strict=True)
+        except TokenError as exc:
+            raise HTTPException(401, exc.code, headers=CHALLENGE) from None
+        except DatabaseUnavailable:
+            raise HTTPException(503, "unavailable") from None
+        return {"user_id": claims.user_id, "sid": claims.sid, "pid": os.getpid()}
+
     @router.post("/refresh")
     def refresh(body: RefreshIn, request: Request) -> dict[str, Any]:
         try:
