@@ -286,6 +286,26 @@ def _(w: World, d: Path, mp: Any, wc: Any) -> Case:
     return ["--key", put(d, "bad.pem", pem), w.token("p256")], 2, None, check
 
 
+@case("2-x25519-pem-key")
+def _(w: World, d: Path, mp: Any, wc: Any) -> Case:
+    priv = fjwk.OKPKey.generate_key("X25519", private=True)
+    pem = priv.as_pem(private=False).decode()
+
+    def check(r: Run) -> None:
+        assert "x.pem: unsupported key type X25519PublicKey" in r.err
+    return ["--key", put(d, "x.pem", pem), w.token("p256")], 2, None, check
+
+
+@case("1-unregistered-use-value-refused")
+def _(w: World, d: Path, mp: Any, wc: Any) -> Case:
+    def check(r: Run) -> None:
+        assert r.data is not None
+        assert any("refused: JWK use 'tls' is not for signatures" in t
+                   for t in r.data["signature"]["tried"])
+    return ["--key", put(d, "k.json", w.pub("ed", use="tls")), w.token("ed")], 1, "unverified", \
+        check
+
+
 @case("2-alg-not-for-the-key")
 def _(w: World, d: Path, mp: Any, wc: Any) -> Case:
     def check(r: Run) -> None:
