@@ -36,6 +36,7 @@ class EventIn:
     target_user_id: int | None = None
     target_session: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
+    client: str | None = None  # claimed context (``ssh 10.1.2.3``), never the identity
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,8 @@ class AuditRecord:
     details: dict[str, Any]
     prev_hash: str
     hash: str
+    client: str | None = None
+    db_role: str | None = None
 
 
 _str = json.encoder.encode_basestring  # what an ensure_ascii=False encoder writes for a str
@@ -112,7 +115,7 @@ def _at_json(at: datetime) -> str:
 
 def _digest(seq: int, at_json: str, actor: str, action: str, target_user_id: int | None,
             target_session: str | None, reason: str, details: dict[str, Any],
-            prev_hash: str) -> str:
+            prev_hash: str, client: str | None = None, db_role: str | None = None) -> str:
     """``event_hash`` with ``at`` already encoded. The array is joined from its items encoded
     one by one: byte for byte what encoding the whole array gives (tests compare both), without
     building an encoder per event."""
@@ -120,21 +123,27 @@ def _digest(seq: int, at_json: str, actor: str, action: str, target_user_id: int
     body = (f"[{c(seq)},{at_json},{s(actor) if type(actor) is str else c(actor)},"
             f"{s(action) if type(action) is str else c(action)},{c(target_user_id)},"
             f"{c(target_session)},{s(reason) if type(reason) is str else c(reason)},"
-            f"{_canon(details)},{s(prev_hash) if type(prev_hash) is str else c(prev_hash)}]")
-    return sha256(body.encode("utf-8")).hexdigest()
+            f"{_canon(details)},{s(prev_hash) if type(prev_hash) is str else c(prev_hash)}")
+    if client is not None or db_role is not None:
+        body += f",{c(client)},{c(db_role)}"
+    return sha256((body + "]").encode("utf-8")).hexdigest()
 
 
 def event_hash(seq: int, at: datetime, actor: str, action: str, target_user_id: int | None,
                target_session: str | None, reason: str, details: dict[str, Any],
-               prev_hash: str) -> str:
+               prev_hash: str, client: str | None = None, db_role: str | None = None) -> str:
     """``sha256`` of the canonical JSON of ``[seq, at, actor, action, target_user_id,
-    target_session, reason, details, prev_hash]`` (``at`` as ISO 8601 to the microsecond)."""
+    target_session, reason, details, prev_hash]`` (``at`` as ISO 8601 to the microsecond),
+    extended by ``client, db_role`` when either is set. Events written before those columns
+    existed have both NULL and keep their 9-item hash, so old chains stay verifiable; a newer
+    event cannot pass as an old one (dropping the two items changes its hash). PostgreSQL
+    computes the same text in ``authcore_event_hash`` (migration 0004; tests compare)."""
     return _digest(seq, _at_json(at), actor, action, target_user_id, target_session, reason,
-                   details, prev_hash)
+                   details, prev_hash, client, db_role)
 
 
 _COLS = ("seq", "at", "actor", "action", "target_user_id", "target_session", "reason", "details",
-         "prev_hash", "hash")
+         "prev_hash", "hash", "client")
 
 
 @dataclass(frozen=True)
@@ -163,7 +172,10 @@ def _build_sql(dialect: Any) -> _Sql:
     if dialect.name == "sqlite" and dialect._json_serializer is None:
         details = _dumps  # what that processor does there (json.dumps), minus its per-call setup
     return _Sql(
-        lock_head="SELECT seq, hash FROM audit_head WHERE id = 1" + (" FOR UPDATE" if pg else ""),
+        # PostgreSQL: also the role the column default (``session_user``) writes: the hash
+        # covers it.
+        lock_head=("SELECT seq, hash, session_user FROM audit_head WHERE id = 1 FOR UPDATE"
+                   if pg else "SELECT seq, hash, NULL FROM audit_head WHERE id = 1"),
         insert=insert, set_head=set_head,
         insert_and_set_head=f"WITH e AS ({insert}) {set_head}" if pg else None,
         at=procs["at"] or _same, details=details)
@@ -177,25 +189,34 @@ def _same(value: Any) -> Any:
 
 
 def append(conn: Any, events: Sequence[EventIn], at: datetime, *,
-           head: tuple[int, str] | None = None) -> int:
+           head: tuple[Any, ...] | None = None) -> int:
     """Append ``events`` to the chain inside the caller's transaction. Returns the last seq.
 
     ``conn``: a SQLAlchemy ``Connection`` or an ``authcore.fastwrite.RawTx``. Rows go to the
     driver already converted by the columns' own SQLAlchemy bind processors (``at`` once for
     all rows), as ``insert(audit_events)`` would send them (tests compare the stored bytes).
-    ``head``: the chain's ``(seq, hash)`` when the caller has already read it in this
+    ``head``: the chain's ``(seq, hash, db_role)`` when the caller has already read it in this
     transaction *under the lock* (``FOR UPDATE`` on PostgreSQL; SQLite's ``BEGIN IMMEDIATE``);
-    otherwise it is locked and read here.
+    otherwise it is locked and read here. ``db_role``: ``session_user`` on PostgreSQL (what the
+    column default writes), None on SQLite.
+
+    PostgreSQL, a role without INSERT on ``audit_events`` (every role but the owner): each
+    event goes through ``authcore_audit_append``, which hashes and links it in SQL.
     """
     if not events:
         return 0
+    if conn.dialect.name == "postgresql":
+        from authcore import pgroles
+
+        if not pgroles.direct_writer(conn):
+            return pgroles.append_events(conn, events)
     sql = _sql(conn.dialect)
     if head is None or head[0] is None:  # not read yet, or read as missing
         got = conn.exec_driver_sql(sql.lock_head).fetchone()
         if got is None:
             raise RuntimeError("the audit_head row is missing: run authconsole db upgrade")
-        head = (got[0], got[1])
-    seq, prev = head
+        head = (got[0], got[1], got[2])
+    seq, prev, role = head
     at_json = _at_json(at)
     at_db = sql.at(at)
     details = sql.details
@@ -203,9 +224,9 @@ def append(conn: Any, events: Sequence[EventIn], at: datetime, *,
     for ev in events:
         seq += 1
         h = _digest(seq, at_json, ev.actor, ev.action, ev.target_user_id, ev.target_session,
-                    ev.reason, ev.details, prev)
+                    ev.reason, ev.details, prev, ev.client, role)
         rows.append((seq, at_db, ev.actor, ev.action, ev.target_user_id, ev.target_session,
-                     ev.reason, details(ev.details), prev, h))
+                     ev.reason, details(ev.details), prev, h, ev.client))
         prev = h
     if len(rows) == 1 and sql.insert_and_set_head is not None:
         conn.exec_driver_sql(sql.insert_and_set_head, (*rows[0], seq, prev))
@@ -219,7 +240,7 @@ def _record(row: Any) -> AuditRecord:
     return AuditRecord(id=row.id, seq=row.seq, at=row.at, actor=row.actor, action=row.action,
                        target_user_id=row.target_user_id, target_session=row.target_session,
                        reason=row.reason, details=row.details or {}, prev_hash=row.prev_hash,
-                       hash=row.hash)
+                       hash=row.hash, client=row.client, db_role=row.db_role)
 
 
 def list_events(engine: Engine, *, user_id: int | None = None, action: str | None = None,
@@ -250,6 +271,27 @@ class ChainReport:
     first_bad_seq: int | None = None
     first_bad_id: int | None = None
     heads_checked: int = 0  # expected heads found in the chain (``expect``)
+
+
+RETENTION_ACTION = "audit_retention"
+
+
+def _chain_start(conn: Any) -> tuple[int, str]:
+    """Where the chain starts: seq 1 after the genesis hash, or -- after a retention run removed
+    older events (``authcore_audit_retain``, PostgreSQL) -- the first kept event, accepted only
+    when a retention event recorded exactly that seq and its ``prev_hash``. That event is itself
+    in the chain walked afterwards, so it cannot be edited without being found."""
+    first = conn.execute(select(audit_events.c.seq, audit_events.c.prev_hash)
+                         .where(audit_events.c.seq > 0).order_by(audit_events.c.seq)
+                         .limit(1)).first()
+    if first is None or first.seq == 1:
+        return 1, GENESIS_HASH
+    for (d,) in conn.execute(select(audit_events.c.details).where(
+            audit_events.c.action == RETENTION_ACTION, audit_events.c.seq > first.seq)):
+        if (d or {}).get("first_kept_seq") == first.seq and \
+                d.get("first_kept_prev_hash") == first.prev_hash:
+            return first.seq, first.prev_hash
+    return 1, GENESIS_HASH
 
 
 @dataclass(frozen=True)
@@ -325,12 +367,13 @@ def verify_chain(engine: Engine, batch: int = 5000,
     for h in expect:
         want.setdefault(h.seq, set()).add(h.hash)
     found = 0
-    checked, expected_seq, prev = 0, 1, GENESIS_HASH
+    checked = 0
     last_id = 0
     with read_conn(engine) as conn:
         head = conn.execute(select(audit_head.c.seq, audit_head.c.hash)
                             .where(audit_head.c.id == 1)).one()
-        last_seq = 0
+        expected_seq, prev = _chain_start(conn)
+        last_seq = expected_seq - 1
         while True:
             rows = conn.execute(select(audit_events).where(audit_events.c.seq > last_seq)
                                 .order_by(audit_events.c.seq).limit(batch)).all()
@@ -348,7 +391,7 @@ def verify_chain(engine: Engine, batch: int = 5000,
                     bad = f"event seq {rec.seq} (id {rec.id}) does not link to its predecessor"
                 elif event_hash(rec.seq, rec.at, rec.actor, rec.action, rec.target_user_id,
                                 rec.target_session, rec.reason, rec.details,
-                                rec.prev_hash) != rec.hash:
+                                rec.prev_hash, rec.client, rec.db_role) != rec.hash:
                     bad = f"event seq {rec.seq} (id {rec.id}) was altered: its hash does not match"
                 elif rec.seq in want:
                     other = sorted(want[rec.seq] - {rec.hash})
@@ -363,14 +406,15 @@ def verify_chain(engine: Engine, batch: int = 5000,
                 prev, last_id, expected_seq = rec.hash, rec.id, rec.seq + 1
                 checked += 1
                 last_seq = rec.seq
-    if head.seq != checked or head.hash != prev:
+    if head.seq != last_seq or head.hash != prev:
         return ChainReport(False, checked, head.seq, head.hash,
-                           f"the chain ends at seq {checked} but its anchor says seq {head.seq}: "
-                           "newest events deleted or anchor altered", checked + 1, None, found)
-    beyond = sorted(s for s in want if s > checked)
+                           f"the chain ends at seq {last_seq} but its anchor says seq "
+                           f"{head.seq}: newest events deleted or anchor altered", last_seq + 1,
+                           None, found)
+    beyond = sorted(s for s in want if s > last_seq)
     if beyond:
         return ChainReport(False, checked, head.seq, head.hash,
                            f"expected head seq {beyond[0]} is not in the chain: it ends at seq "
-                           f"{checked} (events deleted and chain rewritten)", beyond[0], None,
+                           f"{last_seq} (events deleted and chain rewritten)", beyond[0], None,
                            found)
     return ChainReport(True, checked, head.seq, head.hash, heads_checked=found)

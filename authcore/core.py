@@ -15,7 +15,7 @@ import weakref
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from authcore.actor import operator_identity, os_user
+from authcore.actor import operator_identity, os_user, ssh_client
 from authcore.config import Config, resolve_database_url
 from authcore.errors import ConfigError, PermissionDenied, ReadOnlyError
 
@@ -34,17 +34,22 @@ if TYPE_CHECKING:  # pragma: no cover
 
 @dataclass(frozen=True)
 class Operator:
-    """Who is driving an operator tool, and with which role (``None`` = an app, unrestricted)."""
+    """Who is driving an operator tool, and with which role (``None`` = an app, unrestricted).
+
+    ``actor``: the OS account of the real uid; ``client``: the SSH client address the
+    environment claims (audited apart, never the identity); ``role`` only shapes the UI on
+    PostgreSQL, where the database role decides (``authcore.pgroles``)."""
 
     actor: str
     role: str | None
+    client: str | None = None
 
 
 def operator_for(config: Config) -> Operator:
     """Role from ``[operators]`` by OS user; unlisted users are viewers once the table exists."""
     user = os_user()
     role = config.operators.get(user, "viewer") if config.operators else "admin"
-    return Operator(operator_identity(), role)
+    return Operator(operator_identity(), role, ssh_client())
 
 
 class Login(NamedTuple):
@@ -68,7 +73,7 @@ class AuthCore:
     def __init__(self, engine: Engine, config: Config | None = None, *, read_only: bool = False,
                  actor: str = "app", role: str | None = None,
                  keyring: KeyRing | None = None, sign: bool = False,
-                 pool_size: int | None = None) -> None:
+                 pool_size: int | None = None, client: str | None = None) -> None:
         from authcore.fastpath import connections
         from authcore.keys import KeyRing
         from authcore.revoke import AdminService
@@ -81,6 +86,7 @@ class AuthCore:
         self.role = role
         self.read_only = is_read_only(read_only, self.config, role)
         self.actor = actor
+        self.client = client
         ts = self.config.tokens
         self.keyring = keyring or KeyRing.from_settings(ts, self.config.secret())
         size = pool_size if pool_size is not None else self.config.pool_size
@@ -90,7 +96,7 @@ class AuthCore:
         self._pid = os.getpid()
         _CORES.add(self)
         self.users = UserService(engine)
-        self.admin = AdminService(engine, ts.access_ttl, actor, self._guard)
+        self.admin = AdminService(engine, ts.access_ttl, actor, self._guard, client)
         self.sessions = SessionService(engine, ts.refresh_ttl, on_delete=self._session_deleted)
         self.tokens = TokenService(engine, ts, self.keyring)
         if sign:
@@ -114,7 +120,7 @@ class AuthCore:
         engine = make_engine(url, **engine_kw)
         kw: dict[str, Any] = {"read_only": read_only, "sign": app if sign is None else sign}
         if operator is not None:
-            kw.update(actor=operator.actor, role=operator.role)
+            kw.update(actor=operator.actor, role=operator.role, client=operator.client)
         try:
             core = cls(engine, config, **kw)
             if app:

@@ -102,6 +102,11 @@ class AuditEvent(Base):
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+    # Claimed context (e.g. ``ssh 10.1.2.3`` from SSH_CONNECTION): never an identity.
+    client: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    # PostgreSQL: the role the connection authenticated as, written by the database
+    # (column default ``session_user``); NULL on SQLite.
+    db_role: Mapped[str | None] = mapped_column(String(200), nullable=True)
 
 
 class AuditHead(Base):

@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import Engine, bindparam, delete, func, select, update
 
-from authcore import audit, fastwrite, notices
+from authcore import audit, fastwrite, notices, pgroles
 from authcore.audit import EventIn
 from authcore.db import read_conn, write_tx
 from authcore.errors import NotFound, ValidationError
@@ -51,13 +51,13 @@ def _build_bump_one(dialect: Any) -> tuple[str, Any]:
                "WHERE id = 1 AND EXISTS (SELECT 1 FROM u) FOR UPDATE) "
                "SELECT u.id, u.token_version, u.email, "
                "(SELECT count(*) FROM sessions WHERE user_id = %s AND expires_at > %s), "
-               "h.seq, h.hash FROM u LEFT JOIN h ON true")
+               "h.seq, h.hash, session_user FROM u LEFT JOIN h ON true")
     else:
         sql = ("UPDATE users SET token_version = token_version + 1 WHERE id = ? "
                "RETURNING id, token_version, email, "
                "(SELECT count(*) FROM sessions WHERE user_id = ? AND expires_at > ?), "
                "(SELECT seq FROM audit_head WHERE id = 1), "
-               "(SELECT hash FROM audit_head WHERE id = 1)")
+               "(SELECT hash FROM audit_head WHERE id = 1), NULL")
     proc = _bind_processor(sessions.c.expires_at.type, dialect)
     return sql, proc or (lambda v: v)
 
@@ -145,16 +145,32 @@ def _reason(reason: str | None) -> str:
     return r
 
 
+# PostgreSQL, a role without direct write rights: one SECURITY DEFINER function per change
+# (migration 0004), which also audits and announces it; the database refuses what the role may
+# not do. Results have the columns of the direct path's rows.
+_FN_REVOKE = "SELECT * FROM authcore_revoke_tokens(%s, %s, %s, %s)"
+_FN_BUMP_MANY = "SELECT * FROM authcore_bump_many(%s::bigint[], %s, %s, %s, %s::jsonb)"
+_FN_DELETE_SESSION = "SELECT * FROM authcore_delete_session(%s, %s, %s, %s)"
+_FN_DELETE_SESSIONS = "SELECT * FROM authcore_delete_sessions(%s, %s, %s, %s)"
+_FN_SET_DISABLED = "SELECT * FROM authcore_set_disabled(%s, %s, %s, %s, %s)"
+
+
 class AdminService:
-    """Operator-level changes. ``guard(bulk)`` enforces read-only mode and roles first."""
+    """Operator-level changes. ``guard(bulk)`` enforces read-only mode and roles first (a UI
+    courtesy: on PostgreSQL the database's grants decide, see ``authcore.pgroles``)."""
 
     def __init__(self, engine: Engine, access_ttl: timedelta, actor: str,
-                 guard: Callable[[int], None]) -> None:
+                 guard: Callable[[int], None], client: str | None = None) -> None:
         self.engine = engine
         self.access_ttl = access_ttl
         self.actor = actor
+        self.client = client  # claimed context (SSH_CONNECTION), recorded apart from the actor
         self._guard = guard
         self._writer: fastwrite.Writer | None = None
+
+    def _via_functions(self) -> bool:
+        """PostgreSQL and a role that may not write the tables directly."""
+        return self.engine.dialect.name == "postgresql" and not pgroles.direct_writer(self.engine)
 
     def _hot(self) -> tuple[fastwrite.Writer, tuple[str, Any]]:
         """The engine's ``fastwrite.Writer`` and the bump statement, built on first use."""
@@ -192,14 +208,22 @@ class AdminService:
             return self._result("revoke_tokens", row, v, v + 1, 0, active, now, True)
         self._guard(1)
         writer, (bump, at_proc) = self._hot()
+        if self._via_functions():
+            with writer.transaction() as tx:
+                ((_id, new, email, active),) = pgroles.call(
+                    tx, _FN_REVOKE, (user_id, reason, self.actor, self.client))
+            r_at, a_at = self._times(now)
+            return RevokeResult("revoke_tokens", user_id, email, new - 1, new, 0, active, False,
+                                r_at, a_at)
         with writer.transaction() as tx:
             row = tx.exec_driver_sql(bump, (user_id, user_id, at_proc(now))).fetchone()
             if row is None:
                 raise NotFound(f"no user with id {user_id}")
-            _id, new, email, active, head_seq, head_hash = row
+            _id, new, email, active, head_seq, head_hash, role = row
             audit.append(tx, [EventIn("revoke_tokens", self.actor, reason, user_id,
-                                      details={"old_version": new - 1, "new_version": new})],
-                         now, head=(head_seq, head_hash))
+                                      details={"old_version": new - 1, "new_version": new},
+                                      client=self.client)],
+                         now, head=(head_seq, head_hash, role))
             notices.publish(tx, now, "version", [user_id], [new])
         r_at, a_at = self._times(now)
         return RevokeResult("revoke_tokens", user_id, email, new - 1, new, 0, active, False,
@@ -228,6 +252,17 @@ class AdminService:
         or a ``fastwrite.RawTx``): one UPDATE, one audit event per user (plus an optional summary
         event), one notice batch. Returns ``(id, token_version, email)`` rows sorted by id."""
         ids = [int(u) for u in ids]
+        if self._via_functions():
+            import json
+
+            rows = sorted((r[0], r[1], r[2]) for r in pgroles.call(
+                conn, _FN_BUMP_MANY, (ids, reason, self.actor, self.client,
+                                      json.dumps(details or {}, default=str))))
+            if summary is not None:
+                audit.append(conn, [EventIn("bulk_revoke_tokens", self.actor, reason, None,
+                                            details={**summary, "users": len(rows)},
+                                            client=self.client)], now)
+            return rows
         if conn.dialect.name == "postgresql":
             sql, params = _BUMP_ANY, (ids,)
         else:  # one placeholder per id, as an expanding IN renders it (same variable limit)
@@ -235,11 +270,12 @@ class AdminService:
         rows = sorted((r[0], r[1], r[2]) for r in conn.exec_driver_sql(sql, params).fetchall())
         extra = {"bulk": True, **(details or {})}
         events = [EventIn("revoke_tokens", self.actor, reason, uid,
-                          details={"old_version": v - 1, "new_version": v, **extra})
+                          details={"old_version": v - 1, "new_version": v, **extra},
+                          client=self.client)
                   for uid, v, _email in rows]
         if summary is not None:
             events.append(EventIn("bulk_revoke_tokens", self.actor, reason, None,
-                                  details={**summary, "users": len(rows)}))
+                                  details={**summary, "users": len(rows)}, client=self.client))
         audit.append(conn, events, now)
         notices.publish(conn, now, "version", [r[0] for r in rows], [r[1] for r in rows])
         return rows
@@ -251,6 +287,13 @@ class AdminService:
         now = utcnow()
         if not dry_run:
             self._guard(1)
+            if self._via_functions():
+                with write_tx(self.engine) as conn:
+                    ((uid, email, v, disabled, active),) = pgroles.call(
+                        conn, _FN_DELETE_SESSION, (public_id, reason, self.actor, self.client))
+                r_at, a_at = self._times(now)
+                return RevokeResult("delete_session", uid, email, v, v, 1, active, disabled,
+                                    r_at, a_at, False, public_id)
         ctx = read_conn(self.engine) if dry_run else write_tx(self.engine)
         with ctx as conn:
             owner = conn.execute(_DEL_SESSION if not dry_run else _SESSION_OWNER,
@@ -262,8 +305,8 @@ class AdminService:
             if dry_run:
                 return self._result("delete_session", row, v, v, 1, max(active - 1, 0), now,
                                     True, public_id)
-            audit.append(conn, [EventIn("delete_session", self.actor, reason, row.id, public_id)],
-                         now)
+            audit.append(conn, [EventIn("delete_session", self.actor, reason, row.id, public_id,
+                                        client=self.client)], now)
             notices.publish(conn, now, "session", [row.id], session_ids=[public_id])
         return self._result("delete_session", row, v, v, 1, active, now, False, public_id)
 
@@ -280,6 +323,12 @@ class AdminService:
             v = int(row.token_version)
             return self._result("delete_sessions", row, v, v, int(n), 0, now, True)
         self._guard(1)
+        if self._via_functions():
+            with write_tx(self.engine) as conn:
+                ((uid, email, v, disabled, n),) = pgroles.call(
+                    conn, _FN_DELETE_SESSIONS, (user_id, reason, self.actor, self.client))
+            r_at, a_at = self._times(now)
+            return RevokeResult("delete_sessions", uid, email, v, v, n, 0, disabled, r_at, a_at)
         with write_tx(self.engine) as conn:
             row = conn.execute(_USER.with_for_update() if conn.dialect.name == "postgresql"
                                else _USER, {"uid": user_id}).first()
@@ -287,7 +336,8 @@ class AdminService:
                 raise NotFound(f"no user with id {user_id}")
             sids = [r.public_id for r in conn.execute(_DEL_USER_SESSIONS, {"uid": user_id})]
             audit.append(conn, [EventIn("delete_sessions", self.actor, reason, user_id,
-                                        details={"sessions_deleted": len(sids)})], now)
+                                        details={"sessions_deleted": len(sids)},
+                                        client=self.client)], now)
             notices.publish(conn, now, "session", [user_id], session_ids=sids)
         v = int(row.token_version)
         return self._result("delete_sessions", row, v, v, len(sids), 0, now, False)
@@ -316,6 +366,12 @@ class AdminService:
             return self._result(action, row, v, v + step, int(n) if disabled else 0,
                                 0 if disabled else active, now, True, disabled=disabled)
         self._guard(1)
+        if self._via_functions():
+            with write_tx(self.engine) as conn:
+                ((uid, email, v, _d, active, n),) = pgroles.call(
+                    conn, _FN_SET_DISABLED, (user_id, disabled, reason, self.actor, self.client))
+            r_at, a_at = self._times(now)
+            return RevokeResult(action, uid, email, v - step, v, n, active, disabled, r_at, a_at)
         with write_tx(self.engine) as conn:
             row = conn.execute(
                 update(users).where(users.c.id == user_id)
@@ -332,8 +388,8 @@ class AdminService:
                 sids = [r.public_id for r in conn.execute(_DEL_USER_SESSIONS, {"uid": user_id})]
                 details = {"old_version": v - 1, "new_version": v, "sessions_deleted": len(sids)}
             active = int(conn.execute(_ACTIVE, {"uid": user_id, "now": now}).scalar_one())
-            audit.append(conn, [EventIn(action, self.actor, reason, user_id, details=details)],
-                         now)
+            audit.append(conn, [EventIn(action, self.actor, reason, user_id, details=details,
+                                        client=self.client)], now)
             notices.publish(conn, now, "disabled" if disabled else "enabled", [user_id], [v])
             notices.publish(conn, now, "session", [user_id], session_ids=sids)
         return self._result(action, row, v - step, v, len(sids), active, now, False,

@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import Engine, bindparam, delete, insert, select, tuple_, update
 
-from authcore import audit
+from authcore import audit, pgroles
 from authcore.audit import EventIn
 from authcore.db import read_conn, write_tx
 from authcore.errors import NotFound, UserDisabled
@@ -206,23 +206,35 @@ class SessionService:
             return [_srec(r) for r in conn.execute(stmt)]
 
     def prune(self, batch: int = 5000, older_than: timedelta = timedelta(0), *,
-              actor: str = "system") -> int:
+              actor: str = "system", client: str | None = None) -> int:
         """Delete expired sessions in batches (short transactions). Returns how many.
 
         Each batch that deletes something writes a ``sessions_pruned`` audit event (actor,
         count, cutoff) in its own transaction. Expired sessions are already refused, so no
-        revocation notice is sent.
+        revocation notice is sent. PostgreSQL, a role without direct write rights: each batch is
+        one call of ``authcore_prune_sessions`` (granted to the admin role only).
         """
         total = 0
         cutoff = utcnow() - older_than
+        via_function = (self.engine.dialect.name == "postgresql"
+                        and not pgroles.direct_writer(self.engine))
         while True:
+            if via_function:
+                with write_tx(self.engine) as conn:
+                    ((n,),) = pgroles.call(conn, "SELECT authcore_prune_sessions(%s, %s, %s, %s)",
+                                           (cutoff, batch, actor, client))
+                total += n
+                if n < batch:
+                    return total
+                continue
             with write_tx(self.engine) as conn:
                 ids = select(sessions.c.id).where(sessions.c.expires_at <= cutoff).limit(batch)
                 n = conn.execute(delete(sessions).where(sessions.c.id.in_(ids))).rowcount
                 if n:
                     audit.append(conn, [EventIn(
                         "sessions_pruned", actor, "expired sessions pruned",
-                        details={"deleted": n, "expired_before": fmt_utc(cutoff)})], utcnow())
+                        details={"deleted": n, "expired_before": fmt_utc(cutoff)},
+                        client=client)], utcnow())
             total += n
             if n < batch:
                 return total

@@ -57,7 +57,7 @@ def list_sessions(ctx) -> int:  # type: ignore[no-untyped-def]
 def prune(ctx) -> int:  # type: ignore[no-untyped-def]
     core = ctx.core()
     core.require_write()
-    n = core.sessions.prune(batch=max(1, ctx.args.batch), actor=core.actor)
+    n = core.sessions.prune(batch=max(1, ctx.args.batch), actor=core.actor, client=core.client)
     if ctx.json:
         emit_json({"pruned": n})
     else:
