@@ -181,7 +181,7 @@ class BulkRevoker:
                     audit.append(conn, [EventIn(
                         "bulk_revoke_tokens", self.admin.actor, reason, None,
                         details={"run": run_id, "query": query, "users": total,
-                                 "resumed": resumed})], now)
+                                 "resumed": resumed}, client=self.admin.client)], now)
                     conn.execute(update(bulk_runs).where(bulk_runs.c.id == run_id)
                                  .values(finished_at=now, updated_at=now))
                     break

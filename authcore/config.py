@@ -86,6 +86,7 @@ class Config:
     # idle fast-path connections kept per engine (authcore.fastpath): size it to the app's
     # concurrency (FastAPI/Starlette run sync endpoints on a 40-thread pool)
     pool_size: int = 40
+    role_prefix: str = ""  # PostgreSQL role names' prefix (``authconsole db roles --prefix``)
 
     def secret(self) -> str | None:
         """The HS secret: ``AUTHCORE_SECRET`` wins over the file."""
@@ -183,6 +184,7 @@ def load_config(cli_path: str | os.PathLike[str] | None = None) -> Config:
         if not isinstance(ps, int) or isinstance(ps, bool) or ps < 1:
             raise ConfigError("config: pool_size must be a positive integer")
         cfg.pool_size = ps
+    cfg.role_prefix = str(data.get("role_prefix", ""))
     if "staleness" in data:
         cfg.staleness = _duration(data, "staleness", cfg.staleness) or cfg.staleness
     ops = data.get("operators", {})

@@ -84,7 +84,9 @@ class AuthCore:
         self.engine = engine
         self.config = config or Config()
         self.role = role
+        self._read_only_flag = read_only
         self.read_only = is_read_only(read_only, self.config, role)
+        self.role_note = ""  # why the role differs from the config's (``use_database_role``)
         self.actor = actor
         self.client = client
         ts = self.config.tokens
@@ -148,6 +150,24 @@ class AuthCore:
             return
         self._pid = os.getpid()
         self.engine.dispose(close=False)  # fastpath drops its idle list (engine_disposed)
+
+    def use_database_role(self, prefix: str = "") -> str:
+        """PostgreSQL: take the operator role from the database role this connection
+        authenticated as (member of ``authconsole_admin``/``_viewer``, ``authcore.pgroles``)
+        when it differs from the config's ``[operators]``: the database decides (its grants
+        refuse the rest anyway). Returns (and keeps in ``role_note``) a line saying so, or ""."""
+        if self.engine.dialect.name != "postgresql":
+            return ""
+        from authcore import pgroles
+
+        user, kind = pgroles.database_role(self.engine, prefix)
+        if kind not in ("admin", "viewer") or kind == (self.role or "admin"):
+            return ""
+        self.role_note = (f"database role {user} is {kind}, the config says "
+                          f"{self.role or 'admin'}: the database decides")
+        self.role = kind
+        self.read_only = is_read_only(self._read_only_flag, self.config, kind)
+        return self.role_note
 
     @property
     def bulk(self) -> BulkRevoker:

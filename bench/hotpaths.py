@@ -180,7 +180,12 @@ def bump(ctx: Ctx, engine: str) -> None:
         ctx.add(Row(f"revoke {engine}", "bump one user's version (with audit)", s.stat("a"),
                     "raw UPDATE + INSERT tx", s.stat("b"), 2.0))
     finally:
-        raw.execute("DELETE FROM audit_events WHERE seq < 0")
+        if pg:  # the append-only trigger refuses DELETE; the bench runs as the superuser
+            with raw.transaction():
+                raw.execute("SET LOCAL session_replication_role = replica")
+                raw.execute("DELETE FROM audit_events WHERE seq < 0")
+        else:
+            raw.execute("DELETE FROM audit_events WHERE seq < 0")
         raw.close()
 
 

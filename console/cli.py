@@ -52,9 +52,15 @@ class Ctx:
         if self._core is None:
             from authcore.core import AuthCore, operator_for
 
-            self._core = AuthCore.from_config(self.config, self.args.db,
-                                              read_only=bool(self.args.read_only),
-                                              operator=operator_for(self.config))
+            core = AuthCore.from_config(self.config, self.args.db,
+                                        read_only=bool(self.args.read_only),
+                                        operator=operator_for(self.config))
+            self._core = core
+            # PostgreSQL: the database role wins over [operators]; a command says so (the
+            # console shows core.role_note).
+            if core.use_database_role(self.config.role_prefix) and getattr(self.args, "func",
+                                                                            None):
+                err(f"note: {core.role_note}")
         return self._core
 
     def close(self) -> None:

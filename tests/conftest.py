@@ -61,6 +61,14 @@ def hermetic_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return home
 
 
+def bypass_audit_trigger(conn) -> None:  # type: ignore[no-untyped-def]
+    """Let this transaction UPDATE/DELETE ``audit_events`` behind authcore's back: what a
+    superuser (a DBA) can do on PostgreSQL, where a trigger otherwise refuses it for every role
+    (migration 0004). Tests of tamper detection use it; seals are what catch such rewrites."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("SET LOCAL session_replication_role = replica")
+
+
 @pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("tpl") / "template.db"

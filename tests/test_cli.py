@@ -125,11 +125,14 @@ def test_world_readable_secret_config_refused(capsys, write_config) -> None:  # 
     assert "s3cr3t" not in err
 
 
-def test_actor_includes_ssh_client(demo_db, capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_ssh_client_is_claimed_context_not_the_actor(demo_db, capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from authcore.actor import os_user
+
     monkeypatch.setenv("SSH_CONNECTION", "10.9.8.7 5555 10.0.0.1 22")
     run(capsys, "--db", demo_db, "revoke", "bob", "--all-tokens", "--reason", "x", "--yes")
     code, out, _ = run(capsys, "--db", demo_db, "audit", "list", "--json")
-    assert json.loads(out)["events"][0]["actor"].endswith("via ssh 10.9.8.7")
+    ev = json.loads(out)["events"][0]
+    assert ev["actor"] == os_user() and ev["client"] == "ssh 10.9.8.7"
 
 
 def test_db_upgrade_and_status(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]

@@ -90,7 +90,8 @@ def show(ctx) -> int:  # type: ignore[no-untyped-def]
 def _event_dict(e) -> dict:  # type: ignore[no-untyped-def]
     return {"seq": e.seq, "at": e.at.isoformat(), "actor": e.actor, "action": e.action,
             "user_id": e.target_user_id, "session": e.target_session, "reason": e.reason,
-            "details": e.details, "prev_hash": e.prev_hash, "hash": e.hash}
+            "details": e.details, "prev_hash": e.prev_hash, "hash": e.hash, "client": e.client,
+            "db_role": e.db_role}
 
 
 def set_disabled(ctx) -> int:  # type: ignore[no-untyped-def]

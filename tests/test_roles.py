@@ -1,0 +1,453 @@
+"""PostgreSQL decides: roles, SECURITY DEFINER functions, the append-only audit, retention.
+
+Each run creates its own database and its own roles (names are cluster-wide: a unique prefix),
+and drops them afterwards. Login roles stand for operators and an app server; trust auth on the
+test server means connecting as ``user=ROLE``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import psycopg
+import pytest
+from sqlalchemy import exc, func, select, text
+from sqlalchemy.engine import make_url
+
+from authcore import audit, pgroles
+from authcore.audit import EventIn
+from authcore.config import Config, TokenSettings
+from authcore.core import AuthCore
+from authcore.db import make_engine
+from authcore.models import audit_events, bulk_runs, sessions, users
+from tests.conftest import ROOT, TEST_SECRET, _admin_url, temp_pg_database
+
+pytestmark = pytest.mark.pg
+
+DENIED = "permission denied"
+
+
+@dataclass
+class Cluster:
+    url: str  # the owner (the test server's superuser)
+    prefix: str
+    admin: str  # login role names
+    viewer: str
+    app: str
+
+    def as_role(self, role: str) -> str:
+        return make_url(self.url).set(username=role).render_as_string(hide_password=False)
+
+    def raw(self, role: str) -> psycopg.Connection:
+        u = make_url(self.as_role(role))
+        return psycopg.connect(host=u.host, port=u.port or 5432, user=u.username,
+                               dbname=u.database, autocommit=True, connect_timeout=5)
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[Cluster]:
+    if not _admin_url():
+        pytest.skip("PostgreSQL half skipped: AUTHCORE_TEST_PG_URL is not set")
+    prefix = "t" + uuid.uuid4().hex[:8] + "_"
+    names = pgroles.RoleNames.with_prefix(prefix)
+    logins = {"admin": prefix + "ops_admin", "viewer": prefix + "ops_viewer",
+              "app": prefix + "app_server"}
+    server = make_engine(_admin_url(), isolation_level="AUTOCOMMIT")
+    try:
+        with temp_pg_database("authcore_roles") as url:
+            engine = make_engine(url)
+            pgroles.apply(engine, prefix)
+            with engine.begin() as c:
+                for kind, group in (("admin", names.admin), ("viewer", names.viewer),
+                                    ("app", names.app)):
+                    c.exec_driver_sql(f"CREATE ROLE {logins[kind]} LOGIN IN ROLE {group}")
+            engine.dispose()
+            yield Cluster(url, prefix, logins["admin"], logins["viewer"], logins["app"])
+    finally:
+        with server.connect() as c:
+            for role in (*logins.values(), names.app, names.viewer, names.admin):
+                c.execute(text(f"DROP ROLE IF EXISTS {role}"))
+        server.dispose()
+
+
+@pytest.fixture
+def owner(cluster: Cluster) -> Iterator[AuthCore]:
+    """The table owner's core (direct fast path), on a database emptied for each test."""
+    from tests.conftest import reset_pg
+
+    reset_pg(cluster.url)
+    core = AuthCore(make_engine(cluster.url), Config(tokens=TokenSettings(secret=TEST_SECRET)),
+                    actor="owner")
+    yield core
+    core.dispose()
+
+
+def _core(cluster: Cluster, role: str, actor: str = "op") -> AuthCore:
+    """A core connected as ``role`` with no client-side restriction (role None): whatever is
+    refused below is refused by the database."""
+    return AuthCore(make_engine(cluster.as_role(role)),
+                    Config(tokens=TokenSettings(secret=TEST_SECRET)), actor=actor,
+                    client="ssh 10.0.0.9")
+
+
+def _state(core: AuthCore) -> tuple:  # type: ignore[type-arg]
+    with core.engine.connect() as c:
+        return (tuple(c.execute(select(users.c.id, users.c.token_version, users.c.disabled)
+                                .order_by(users.c.id)).all()),
+                c.execute(select(func.count()).select_from(sessions)).scalar_one(),
+                c.execute(select(func.count()).select_from(audit_events)).scalar_one(),
+                c.execute(select(func.count()).select_from(bulk_runs)).scalar_one(),
+                c.execute(text("SELECT seq, hash FROM audit_head")).one())
+
+
+def _seed(owner: AuthCore) -> tuple[int, str]:
+    u = owner.users.create("target@corp-old.example", "target")
+    owner.users.create("other@corp-old.example", "other")
+    s, _raw = owner.sessions.create(u.id)
+    with owner.engine.begin() as c:  # one expired session, for prune
+        c.execute(sessions.update().where(sessions.c.public_id == s.public_id)
+                  .values(expires_at=datetime.now(UTC) - timedelta(days=1)))
+    s2, _raw = owner.sessions.create(u.id)
+    owner.admin.revoke_tokens(u.id, "seed")
+    return u.id, s2.public_id
+
+
+# -- the hash in SQL is the hash in Python ---------------------------------------------------
+
+_ALPHABET = ("abcXYZ 09\"\\/'\b\f\n\r\t\x01\x1f\x7f\u00e9\u00ff\u0100\u2028\u2029\u202e"
+             "\u200b\ufeff\U0001f600<>&[]{}:,%$")
+
+
+def _rand_text(rng: random.Random, n: int = 12) -> str:
+    return "".join(rng.choice(_ALPHABET) for _ in range(rng.randint(0, n)))
+
+
+def _rand_value(rng: random.Random, depth: int = 0) -> object:
+    kind = rng.randrange(7 if depth < 2 else 5)
+    if kind == 0:
+        return rng.randint(-10**12, 10**12)
+    if kind == 1:
+        return _rand_text(rng)
+    if kind == 2:
+        return rng.choice([True, False])
+    if kind == 3:
+        return None
+    if kind == 4:
+        return rng.randint(0, 9)
+    if kind == 5:
+        return [_rand_value(rng, depth + 1) for _ in range(rng.randint(0, 3))]
+    return {_rand_text(rng, 6): _rand_value(rng, depth + 1) for _ in range(rng.randint(0, 4))}
+
+
+def test_sql_event_hash_is_pythons(cluster: Cluster) -> None:
+    seed = random.randrange(1 << 30)
+    rng = random.Random(seed)
+    conn = cluster.raw(make_url(cluster.url).username or "postgres")
+    try:
+        for i in range(300):
+            at = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(
+                seconds=rng.randint(0, 10**8), microseconds=rng.randint(0, 999_999))
+            details = {_rand_text(rng, 6): _rand_value(rng) for _ in range(rng.randint(0, 5))}
+            args = (rng.randint(1, 10**9), at, _rand_text(rng), _rand_text(rng),
+                    rng.choice([None, rng.randint(1, 10**12)]),
+                    rng.choice([None, _rand_text(rng)]), _rand_text(rng, 40), details,
+                    rng.choice(["0" * 64, _rand_text(rng)]),
+                    rng.choice([None, _rand_text(rng)]), rng.choice([None, _rand_text(rng)]))
+            want = audit.event_hash(*args)
+            got = conn.execute(
+                "SELECT authcore_event_hash(%s, %s, %s, %s, %s, %s, %s, "
+                "authcore_canon(%s::jsonb), %s, %s, %s)",
+                (*args[:7], json.dumps(details), *args[8:])).fetchone()[0]
+            assert got == want, f"seed {seed}, case {i}: {args!r}"
+    finally:
+        conn.close()
+
+
+# -- viewer ------------------------------------------------------------------------------------
+
+def test_viewer_every_mutation_refused_by_the_database_through_authcore(
+        cluster: Cluster, owner: AuthCore) -> None:
+    uid, sid = _seed(owner)
+    before = _state(owner)
+    v = _core(cluster, cluster.viewer)
+    try:
+        calls = {
+            "bump": lambda: v.admin.revoke_tokens(uid, "x"),
+            "delete session": lambda: v.admin.delete_session(sid, "x"),
+            "delete sessions": lambda: v.admin.delete_sessions(uid, "x"),
+            "disable": lambda: v.admin.set_disabled(uid, True, "x"),
+            "bulk": lambda: v.bulk.run("corp-old", "x", confirm_count=2),
+            "bulk in one tx": lambda: v.admin.revoke_tokens_many([uid], "x"),
+            "prune": lambda: v.sessions.prune(actor="viewer"),
+        }
+        for name, call in calls.items():
+            with pytest.raises(exc.DBAPIError, match=DENIED):
+                call()
+            assert _state(owner) == before, name
+        with pytest.raises(exc.DBAPIError, match=DENIED):  # audit insert, through authcore
+            with v.engine.begin() as c:
+                audit.append(c, [EventIn("forged", "someone", "x")], datetime.now(UTC))
+    finally:
+        v.dispose()
+    assert _state(owner) == before
+
+
+_VIEWER_SQL = [
+    "UPDATE users SET token_version = token_version + 1",
+    "UPDATE users SET disabled = true",
+    "DELETE FROM sessions",
+    "INSERT INTO audit_events (seq, at, actor, action, reason, details, prev_hash, hash) "
+    "VALUES (999, now(), 'x', 'x', 'x', '{}', 'x', 'x')",
+    "UPDATE audit_events SET reason = 'edited'",
+    "DELETE FROM audit_events",
+    "TRUNCATE audit_events",
+    "UPDATE audit_head SET seq = 0",
+    "INSERT INTO bulk_runs (id, action, query, reason, actor, created_at, updated_at) "
+    "VALUES ('b', 'x', 'x', 'x', 'x', now(), now())",
+    "SELECT * FROM authcore_revoke_tokens({uid}, 'x', 'x', NULL)",
+    "SELECT * FROM authcore_bump_many(ARRAY[{uid}]::bigint[], 'x', 'x', NULL, '{}')",
+    "SELECT * FROM authcore_delete_sessions({uid}, 'x', 'x', NULL)",
+    "SELECT * FROM authcore_set_disabled({uid}, true, 'x', 'x', NULL)",
+    "SELECT authcore_prune_sessions(now(), 10, 'x', NULL)",
+    "SELECT authcore_audit_append('forged', 'x', 'x', NULL, NULL, '{}', NULL)",
+    "SELECT authcore_audit_retain(1, 'x', 'x')",
+]
+
+
+def test_viewer_refused_by_the_database_through_raw_psycopg(cluster: Cluster,
+                                                             owner: AuthCore) -> None:
+    uid, sid = _seed(owner)
+    before = _state(owner)
+    conn = cluster.raw(cluster.viewer)
+    try:
+        for sql in _VIEWER_SQL + [f"SELECT * FROM authcore_delete_session('{sid}', 'x', 'x', "
+                                  "NULL)"]:
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute(sql.replace("{uid}", str(uid)))
+        assert conn.execute("SELECT count(*) FROM users").fetchone()[0] == 2  # reading works
+    finally:
+        conn.close()
+    assert _state(owner) == before
+
+
+def _cli(args: list[str], env_extra: dict[str, str] | None = None,
+         config: str | None = None, tmp: str = "") -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("AUTHCONSOLE_DATABASE_URL", "DATABASE_URL", "AUTHCORE_SECRET")}
+    env.update(env_extra or {})
+    if config is not None:
+        path = os.path.join(tmp, "config.toml")
+        with open(path, "w", encoding="utf-8") as fh:
+            fh.write(config)
+        os.chmod(path, 0o600)
+        env["AUTHCONSOLE_CONFIG"] = path
+    return subprocess.run([sys.executable, "-m", "console", *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_viewer_refused_by_the_database_through_the_cli(cluster: Cluster, owner: AuthCore,
+                                                         tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from authcore.actor import os_user
+
+    uid, sid = _seed(owner)
+    before = _state(owner)
+    db = cluster.as_role(cluster.viewer)
+    # The config lies (this OS user is "admin", no role prefix so the console cannot tell the
+    # database role): every mutation still reaches the database, which refuses it.
+    lying = f'[operators]\n"{os_user()}" = "admin"\n'
+    for argv in (["revoke", str(uid), "--all-tokens"], ["revoke", str(uid), "--sessions"],
+                 ["revoke", str(uid), "--session", sid], ["users", "disable", str(uid)],
+                 ["revoke", "--query", "corp-old", "--all-tokens", "--confirm-count", "2"],
+                 ["sessions", "prune"]):
+        extra = ["--reason", "x"] if argv[0] != "sessions" else []
+        yes = ["--yes"] if argv[0] == "revoke" and "--query" not in argv else []
+        if argv[:2] == ["users", "disable"]:
+            yes = ["--yes"]
+        r = _cli(["--db", db, *argv, *extra, *yes], config=lying, tmp=str(tmp_path))
+        assert r.returncode == 1, (argv, r.stdout, r.stderr)
+        assert DENIED in r.stderr and "Traceback" not in r.stderr, (argv, r.stderr)
+        assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+        assert _state(owner) == before, argv
+    # With the role prefix configured, the console reads the database role: it says so, and
+    # shapes itself as a viewer.
+    r = _cli(["--db", db, "revoke", str(uid), "--all-tokens", "--reason", "x", "--yes"],
+             config=f'role_prefix = "{cluster.prefix}"\n' + lying, tmp=str(tmp_path))
+    assert r.returncode == 1
+    assert f"database role {cluster.viewer} is viewer, the config says admin" in r.stderr
+    assert _state(owner) == before
+
+
+# -- admin -------------------------------------------------------------------------------------
+
+def test_admin_documented_actions_work_and_are_audited_under_the_database_role(
+        cluster: Cluster, owner: AuthCore) -> None:
+    uid, sid = _seed(owner)
+    listener = cluster.raw(make_url(cluster.url).username or "postgres")
+    listener.execute("LISTEN authcore_revocations")
+    a = _core(cluster, cluster.admin, actor="alice")
+    try:
+        first_new = audit.verify_chain(owner.engine).head_seq + 1
+        assert a.admin.revoke_tokens(uid, "phished").new_version == 2
+        assert a.admin.delete_session(sid, "lost phone").session_id == sid
+        owner.sessions.create(uid)  # and the expired one from _seed
+        assert a.admin.delete_sessions(uid, "all devices").sessions_deleted == 2
+        assert a.admin.set_disabled(uid, True, "leaver").disabled
+        assert not a.admin.set_disabled(uid, False, "back").disabled
+        rep = a.bulk.run("corp-old", "breach", confirm_count=2)
+        assert rep.bumped == 2
+        owner.sessions.create(uid, ttl=timedelta(microseconds=1))
+        assert a.sessions.prune(actor="alice", client=a.client) == 1
+        with pytest.raises(Exception, match="reason is required"):
+            a.admin.revoke_tokens(uid, "   ")
+    finally:
+        a.dispose()
+    chain = audit.verify_chain(owner.engine)
+    assert chain.ok, chain.problem
+    events = [e for e in audit.list_events(owner.engine, limit=100) if e.seq >= first_new]
+    assert {e.action for e in events} >= {"revoke_tokens", "delete_session", "delete_sessions",
+                                          "disable_user", "enable_user", "bulk_revoke_tokens",
+                                          "sessions_pruned"}
+    assert all(e.db_role == cluster.admin and e.actor == "alice" and e.client == "ssh 10.0.0.9"
+               for e in events)
+    got = set()
+    for n in listener.notifies(timeout=1.0, stop_after=50):
+        got.add(json.loads(n.payload)["k"])
+    listener.close()
+    assert {"version", "session", "disabled", "enabled"} <= got
+
+
+def test_admin_direct_writes_refused_and_empty_reason_refused(cluster: Cluster,
+                                                              owner: AuthCore) -> None:
+    uid, sid = _seed(owner)
+    before = _state(owner)
+    conn = cluster.raw(cluster.admin)
+    try:
+        for sql in ("UPDATE audit_events SET reason = 'edited'", "DELETE FROM audit_events",
+                    "TRUNCATE audit_events", "UPDATE users SET token_version = 0",
+                    "UPDATE users SET disabled = true", "UPDATE audit_head SET seq = 0",
+                    "DELETE FROM sessions",
+                    "INSERT INTO audit_events (seq, at, actor, action, reason, details, "
+                    "prev_hash, hash) VALUES (999, now(), 'x', 'x', 'x', '{}', 'x', 'x')",
+                    "SELECT authcore_audit_retain(1, 'cleanup', 'x')"):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute(sql)
+        for sql in (f"SELECT * FROM authcore_revoke_tokens({uid}, '', 'x', NULL)",
+                    f"SELECT * FROM authcore_revoke_tokens({uid}, ' \n ', 'x', NULL)",
+                    f"SELECT * FROM authcore_set_disabled({uid}, true, NULL, 'x', NULL)",
+                    f"SELECT * FROM authcore_delete_session('{sid}', '', 'x', NULL)"):
+            with pytest.raises(psycopg.errors.InvalidParameterValue, match="reason"):
+                conn.execute(sql)
+    finally:
+        conn.close()
+    assert _state(owner) == before
+
+
+def test_owner_cannot_update_or_delete_audit_events(owner: AuthCore) -> None:
+    _seed(owner)
+    for sql in ("UPDATE audit_events SET reason = 'edited'", "DELETE FROM audit_events"):
+        with pytest.raises(exc.DBAPIError, match="append-only"):
+            with owner.engine.begin() as c:
+                c.exec_driver_sql(sql)
+    assert audit.verify_chain(owner.engine).ok
+
+
+def test_retention_removes_old_events_and_the_chain_verifies_from_the_first_kept(
+        owner: AuthCore) -> None:
+    from tests.conftest import bypass_audit_trigger
+
+    u = owner.users.create("r@example.com", "r")
+    for i in range(6):
+        owner.admin.revoke_tokens(u.id, f"r{i}")
+    with owner.engine.begin() as c:
+        with pytest.raises(exc.DBAPIError, match="reason is required"):
+            with c.begin_nested():
+                c.exec_driver_sql("SELECT authcore_audit_retain(4, '', 'dba')")
+        assert c.exec_driver_sql(
+            "SELECT authcore_audit_retain(4, 'retention: older than 1 year', 'dba')"
+        ).scalar_one() == 3
+    rep = audit.verify_chain(owner.engine)
+    assert rep.ok and rep.checked == 4 and rep.head_seq == 7, rep
+    last = audit.list_events(owner.engine, limit=1)[0]
+    assert last.action == "audit_retention" and last.details["first_kept_seq"] == 4
+    with owner.engine.begin() as c:  # dropping the first kept event is still found
+        bypass_audit_trigger(c)
+        c.exec_driver_sql("DELETE FROM audit_events WHERE seq = 4")
+    rep = audit.verify_chain(owner.engine)
+    assert not rep.ok and "missing" in rep.problem
+
+
+# -- app -----------------------------------------------------------------------------------------
+
+def test_app_role_does_what_the_readme_app_does_and_nothing_an_operator_does(
+        cluster: Cluster, owner: AuthCore) -> None:
+    from authcore.errors import RefreshReuse
+
+    u = owner.users.create("app-user@example.com", "appuser")
+    other = owner.users.create("victim@example.com", "victim")
+    vs, _ = owner.sessions.create(other.id)
+    app = _core(cluster, cluster.app, actor="app")
+    try:
+        session, token = app.sessions.create(u.id, ip="10.0.0.1", user_agent="ua")
+        pair = app.tokens.issue_pair(u.id, sid=session.public_id)
+        claims = app.tokens.verify_access(pair.access_token, strict=True)
+        new_pair = app.tokens.refresh(pair.refresh_token)
+        assert app.sessions.resolve(token) is not None
+        app.tokens.refresh(new_pair.refresh_token)
+        with pytest.raises(RefreshReuse):  # a replayed refresh token: audited by the app
+            app.tokens.refresh(pair.refresh_token)
+        assert claims.sid == session.public_id
+        s2, token2 = app.sessions.create(u.id)
+        app.admin.delete_session(s2.public_id, "user logged out")  # README's logout
+        assert app.sessions.resolve(token2) is None
+        before = _state(owner)
+        for call in (lambda: app.admin.revoke_tokens(other.id, "x"),
+                     lambda: app.admin.set_disabled(other.id, True, "x"),
+                     lambda: app.admin.delete_sessions(other.id, "x"),
+                     lambda: app.admin.revoke_tokens_many([other.id], "x"),
+                     lambda: app.bulk.run("victim", "x", confirm_count=1),
+                     lambda: app.sessions.prune(actor="app")):
+            with pytest.raises(exc.DBAPIError, match=DENIED):
+                call()
+        assert _state(owner) == before
+    finally:
+        app.dispose()
+    conn = cluster.raw(cluster.app)
+    try:
+        for sql in ("UPDATE users SET token_version = token_version + 1",
+                    "UPDATE users SET disabled = true",
+                    "UPDATE audit_events SET reason = 'x'", "DELETE FROM audit_events",
+                    "INSERT INTO audit_events (seq, at, actor, action, reason, details, "
+                    "prev_hash, hash) VALUES (999, now(), 'x', 'x', 'x', '{}', 'x', 'x')",
+                    "UPDATE audit_head SET seq = 0", "SELECT * FROM audit_events"):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute(sql)
+    finally:
+        conn.close()
+    chain = audit.verify_chain(owner.engine)
+    assert chain.ok, chain.problem
+    reuse = audit.list_events(owner.engine, action="refresh_reuse_detected")
+    assert reuse and reuse[0].db_role == cluster.app
+    assert owner.sessions.get(vs.public_id) is not None
+
+
+def test_db_roles_command_prints_and_applies(cluster: Cluster, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    r = _cli(["db", "roles", "--prefix", cluster.prefix, "--db", cluster.url])
+    assert r.returncode == 0, r.stderr
+    assert f"CREATE ROLE {cluster.prefix}authconsole_viewer NOLOGIN" in r.stdout
+    assert "GRANT EXECUTE ON FUNCTION" in r.stdout and "UPDATE users" not in r.stdout
+    r = _cli(["db", "roles", "--prefix", cluster.prefix, "--apply", "--db", cluster.url])
+    assert r.returncode == 0, r.stderr
+    # as a role that may not create roles: one line, exit 1, nothing half-done
+    r = _cli(["db", "roles", "--prefix", cluster.prefix, "--apply",
+              "--db", cluster.as_role(cluster.admin)])
+    assert r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    r = _cli(["db", "roles", "--prefix", "Bad-Prefix"])
+    assert r.returncode == 2 and "prefix" in r.stderr
