@@ -3,12 +3,24 @@
 No engine exists at import time; ``make_engine`` builds one per URL. SQLite runs in WAL mode with
 foreign keys on and a busy timeout; write transactions take the lock up front (``BEGIN IMMEDIATE``)
 so concurrent writers wait instead of failing with "database is locked".
+
+Every PostgreSQL call has a bound (docs/verifier.md, "Bounds on every database call"): a connect
+timeout, ``statement_timeout`` and ``lock_timeout`` set at connect (the server cancels), TCP
+keepalives and ``tcp_user_timeout`` (a vanished peer), and an answer deadline on the client
+(``bound_waits``): a server or proxy that accepts bytes but never answers -- frozen, stopped with
+SIGSTOP -- is given up on, the connection closed and ``DatabaseUnavailable`` raised. ``deadline``
+tightens the bound for the calls of one block (the verifier's fallback), ``unbounded`` lifts it for
+long maintenance (migrations).
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
+import math
 import re
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +33,12 @@ from authcore.urls import mask_password
 
 SQLITE_BUSY_MS = 30_000
 PG_CONNECT_TIMEOUT_S = 5
+PG_STATEMENT_TIMEOUT_S = 15.0   # the server cancels a statement running longer
+PG_LOCK_TIMEOUT_S = 5.0         # ... or waiting longer than this for a lock
+PG_ANSWER_GRACE_S = 5.0         # client deadline = statement_timeout + this (server silent)
+PG_PING_TIMEOUT_S = 2.0         # the pool's liveness ping on checkout
+PG_KEEPALIVES = {"keepalives": 1, "keepalives_idle": 5, "keepalives_interval": 2,
+                 "keepalives_count": 3, "tcp_user_timeout": 10_000}
 
 
 def mask_url(url: str) -> str:
@@ -59,11 +77,13 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     if backend == "postgresql":
         if u.drivername != "postgresql+psycopg":
             raise ValidationError("use postgresql+psycopg:// (psycopg 3) for PostgreSQL")
-        args = {"connect_timeout": PG_CONNECT_TIMEOUT_S, "application_name": "authcore"}
+        bounds = pg_bounds(u.query, kwargs.pop("statement_timeout", None),
+                           kwargs.pop("lock_timeout", None), kwargs.pop("answer_timeout", None))
+        args: dict[str, Any] = {"application_name": "authcore", **bounds.connect_args}
         args.update(kwargs.pop("connect_args", {}))
         kwargs.setdefault("pool_pre_ping", True)
         engine = create_engine(u, connect_args=args, **kwargs)
-        _setup_psycopg(engine)
+        _setup_psycopg(engine, bounds.answer_s)
         return engine
     raise ValidationError(f"unsupported database {backend!r}: use sqlite:/// or postgresql+psycopg://")
 
@@ -85,10 +105,178 @@ def _setup_sqlite(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
+class PgBounds:
+    """The connect-time settings that bound every call, and the client answer deadline."""
+
+    def __init__(self, connect_args: dict[str, Any], answer_s: float | None) -> None:
+        self.connect_args = connect_args
+        self.answer_s = answer_s
+
+
+_PG_SETTING = re.compile(r"(statement_timeout|lock_timeout)\s*=\s*'?(\d+(?:\.\d+)?)\s*"
+                         r"(ms|s|min)?'?")
+
+
+def _pg_seconds(options: str, name: str) -> float | None:
+    """A ``-c name=VALUE`` (ms by default, or ``s``/``min``) from libpq ``options``."""
+    for m in _PG_SETTING.finditer(options):
+        if m.group(1) == name:
+            return float(m.group(2)) * {"ms": 0.001, None: 0.001, "s": 1, "min": 60}[m.group(3)]
+    return None
+
+
+def pg_bounds(query: Any, statement_timeout: float | None = None,
+              lock_timeout: float | None = None,
+              answer_timeout: float | None = None) -> PgBounds:
+    """Connect arguments for the bounds (defaults above), leaving alone whatever the URL sets.
+
+    ``statement_timeout`` / ``lock_timeout`` (seconds; 0 disables) go to the server through
+    libpq ``options`` (``-c statement_timeout=...``), appended to the URL's own ``options``; a
+    URL that sets one itself keeps its value. The client answer deadline is the effective
+    statement timeout plus ``PG_ANSWER_GRACE_S`` unless ``answer_timeout`` says otherwise; with
+    ``statement_timeout`` 0 (the operator asked for unbounded statements) there is none.
+    """
+    args: dict[str, Any] = {}
+    for key, value in {"connect_timeout": PG_CONNECT_TIMEOUT_S, **PG_KEEPALIVES}.items():
+        if key not in query:
+            args[key] = value
+    opts = str(query.get("options", "") or "")
+    if isinstance(query.get("options"), tuple):
+        opts = " ".join(query["options"])
+    stmt = _pg_seconds(opts, "statement_timeout")
+    extra = []
+    if stmt is None:
+        stmt = PG_STATEMENT_TIMEOUT_S if statement_timeout is None else float(statement_timeout)
+        extra.append(f"-c statement_timeout={int(stmt * 1000)}")
+    if _pg_seconds(opts, "lock_timeout") is None:
+        lock = PG_LOCK_TIMEOUT_S if lock_timeout is None else float(lock_timeout)
+        extra.append(f"-c lock_timeout={int(lock * 1000)}")
+    if extra:
+        args["options"] = " ".join([opts, *extra]).strip()
+    if answer_timeout is not None:
+        answer: float | None = float(answer_timeout) or None
+    else:
+        answer = stmt + PG_ANSWER_GRACE_S if stmt > 0 else None
+    return PgBounds(args, answer)
+
+
+# -- the client answer deadline ------------------------------------------------------------------
+
+_local = threading.local()
+log = logging.getLogger("authcore.db")
+
+
+@contextlib.contextmanager
+def deadline(seconds: float | None) -> Iterator[None]:
+    """Every database wait of this thread inside the block ends within ``seconds`` of entering
+    it (connects included), or raises (``DatabaseUnavailable`` through ``translate_errors``).
+    ``None`` leaves the engine's own bound. Nested blocks keep the tighter deadline."""
+    prev = getattr(_local, "until", None)
+    if seconds is not None:
+        until = time.monotonic() + seconds
+        _local.until = until if prev is None else min(prev, until)
+    try:
+        yield
+    finally:
+        _local.until = prev
+
+
+@contextlib.contextmanager
+def unbounded() -> Iterator[None]:
+    """No client answer deadline in this block (migrations: long DDL). The server-side
+    ``statement_timeout`` is the caller's to lift (``SET LOCAL statement_timeout = 0``)."""
+    prev = getattr(_local, "until", None)
+    _local.until = math.inf
+    try:
+        yield
+    finally:
+        _local.until = prev
+
+
+class AnswerTimeout(Exception):
+    """Raised inside psycopg's wait; turned into ``psycopg.OperationalError`` by the caller."""
+
+
+def bound_waits(conn: Any, answer_s: float | None) -> None:
+    """Bound every wait of psycopg connection ``conn`` for the server's answer.
+
+    psycopg runs every operation (execute, executemany and its pipeline, commit, rollback,
+    notifies) through ``Connection.wait``; this instance's ``wait`` gets a timeout: ``answer_s``
+    or what is left of the thread's ``deadline``, whichever ends first. When it runs out the
+    connection is closed (its protocol state is unknown) and ``psycopg.OperationalError`` is
+    raised; SQLAlchemy sees a closed connection, invalidates it, and ``translate_errors`` reports
+    ``DatabaseUnavailable``. A caller's own, shorter timeout (``notifies(timeout=...)``) behaves
+    as before.
+    """
+    import psycopg
+    from psycopg import errors as pg_errors
+
+    orig = conn.wait
+    wait_timeout = pg_errors._WaitTimeout
+
+    def wait(gen: Any, interval: float = 0.1, timeout: float | None = None) -> Any:
+        until = getattr(_local, "until", None)
+        if until is None:
+            limit = answer_s
+        elif until == math.inf:
+            limit = None
+        else:
+            limit = until - time.monotonic()
+            if answer_s is not None:
+                limit = min(limit, answer_s)
+        if limit is None or (timeout is not None and timeout <= limit):
+            return orig(gen, interval, timeout)
+        try:
+            return orig(gen, interval, max(limit, 0.01))
+        except wait_timeout:
+            pass
+        try:
+            conn.pgconn.finish()  # the answer may still come: never read it as another's
+        except Exception:
+            pass
+        raise psycopg.OperationalError(f"no answer from the server within {max(limit, 0.01):.1f}s "
+                                       "(connection closed)")
+
+    conn.wait = wait
+
+
+class _DeadPipelineFilter(logging.Filter):
+    """Drops psycopg's "error ignored terminating <psycopg.Pipeline [BAD]>" warning.
+
+    When the connection dies while ``executemany`` has a batch in its implicit pipeline, psycopg
+    raises the error to the caller, then tries to end the pipeline on the dead connection and
+    logs that second failure -- which reaches stderr as a second line (logging's last-resort
+    handler) after the operator's one-line error. It is the same failure, already raised (as
+    ``DatabaseUnavailable``); only records about a pipeline whose connection is gone are dropped.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not str(record.msg).startswith(("error ignored terminating", "error ignored exiting")):
+            return True
+        pgconn = getattr(record.args[0] if isinstance(record.args, tuple) and record.args
+                         else None, "pgconn", None)
+        try:
+            from psycopg.pq import ConnStatus
+
+            return getattr(pgconn, "status", None) != ConnStatus.BAD
+        except Exception:
+            return True
+
+
+_PIPELINE_FILTER = _DeadPipelineFilter()
+
+
+def quiet_dead_pipelines() -> None:
+    """Install ``_DeadPipelineFilter`` on psycopg's logger (idempotent)."""
+    logger = logging.getLogger("psycopg")
+    if _PIPELINE_FILTER not in logger.filters:
+        logger.addFilter(_PIPELINE_FILTER)
+
+
 NO_PREPARE = "authcore_no_prepare"
 
 
-def _setup_psycopg(engine: Engine) -> None:
+def _setup_psycopg(engine: Engine, answer_s: float | None = None) -> None:
     """Statements marked ``execution_options(authcore_no_prepare=True)`` are never prepared.
 
     psycopg 3 prepares a statement server-side once it has run 5 times (``prepare_threshold``);
@@ -99,6 +287,35 @@ def _setup_psycopg(engine: Engine) -> None:
     every other statement keeps psycopg's default, so the hot paths (session resolve, refresh
     check, revoke) still skip parsing and planning once prepared.
     """
+
+    quiet_dead_pipelines()
+
+    # The pool's pre-ping (an empty statement) answers in milliseconds from a live server; one
+    # that says nothing for PG_PING_TIMEOUT_S is down. Without this a pooled connection to a
+    # frozen server would wait the whole answer deadline before the reconnect even starts.
+    ping = engine.dialect.do_ping
+
+    def do_ping(dbapi_connection: Any) -> bool:
+        with deadline(PG_PING_TIMEOUT_S):
+            return bool(ping(dbapi_connection))
+
+    engine.dialect.do_ping = do_ping  # type: ignore[method-assign]
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        bound_waits(dbapi_conn, answer_s)
+
+    @event.listens_for(engine, "do_connect")
+    def _on_do_connect(_dialect: Any, _rec: Any, _cargs: Any, cparams: dict[str, Any]) -> None:
+        until = getattr(_local, "until", None)
+        if until is not None and until != math.inf:  # a deadline block: connect within it
+            left = until - time.monotonic()
+            if left <= 0.05:  # spent (e.g. by a silent pooled connection): no second wait
+                import psycopg
+
+                raise psycopg.OperationalError("no answer within the deadline (no time left to connect)")
+            cap = max(1, math.ceil(left))  # psycopg waits at least 2 s for a connection
+            cparams["connect_timeout"] = min(int(cparams.get("connect_timeout") or cap), cap)
 
     @event.listens_for(engine, "do_execute")
     def _do_execute(cursor: Any, statement: str, parameters: Any, context: Any) -> bool | None:

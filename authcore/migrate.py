@@ -7,7 +7,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from authcore.db import translate_errors
+from authcore.db import translate_errors, unbounded
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -54,9 +54,14 @@ def upgrade(engine: Engine, target: str = "head") -> Status:
     from alembic import command
 
     cfg = _alembic_config()
-    with translate_errors(engine), engine.connect() as conn:
+    # DDL on a big table (an index build) may take longer than statement_timeout: lifted for
+    # this transaction alone (lock_timeout stays: a migration queued behind a busy table's locks
+    # would stall every query queued behind it).
+    with translate_errors(engine), unbounded(), engine.connect() as conn:
         conn = conn.execution_options(authcore_write=True)
         with conn.begin():
+            if conn.dialect.name == "postgresql":
+                conn.exec_driver_sql("SET LOCAL statement_timeout = 0")
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, target)
     return status(engine)

@@ -61,7 +61,7 @@ from sqlalchemy import bindparam, func, select
 from sqlalchemy.engine import make_url
 
 from authcore import notices
-from authcore.db import normalize_url, read_conn
+from authcore.db import bound_waits, deadline, normalize_url, read_conn
 from authcore.errors import (
     DatabaseUnavailable,
     SessionInvalid,
@@ -195,7 +195,7 @@ class Verifier:
                  listen_url: str | None = None,
                  on_update: Callable[[AppliedUpdate], None] | None = None,
                  ready_timeout: float = 5.0, attach: bool = False, start: bool = True,
-                 reconnect_delay: float = 0.05) -> None:
+                 reconnect_delay: float = 0.05, db_timeout: float | None = None) -> None:
         if on_stale not in ("db", "refuse"):
             raise ValidationError("on_stale must be 'db' or 'refuse'")
         if max_users < 1 or max_dead_sessions < 1:
@@ -212,6 +212,14 @@ class Verifier:
         self._max_users = max_users
         self._max_dead = max_dead_sessions
         self._heartbeat = self.staleness / 4
+        # Bounds (docs/verifier.md): a database check of a verification answers or raises
+        # DatabaseUnavailable within db_timeout (>= 2 s: psycopg's shortest connect timeout);
+        # a heartbeat not answered within beat_timeout counts the listener as down.
+        self.db_timeout = max(2.0, self.staleness) if db_timeout is None else float(db_timeout)
+        self._beat_timeout = max(0.5, self.staleness / 2)
+        self._beat_started: float | None = None
+        self._db_holdoff = min(1.0, self.staleness / 2)  # after a failed check, fail fast this long
+        self._db_down: tuple[float, str] | None = None
         self._poll_interval = self.staleness / 2
         self._reconnect_delay = reconnect_delay
         self._max_backoff = max(reconnect_delay, min(1.0, self.staleness / 4))
@@ -459,11 +467,20 @@ class Verifier:
 
     def _query(self, claims: Claims) -> Any:
         """``verify_refresh``'s query (``_CHECK``) on the fast path: pooled autocommit driver
-        connections sized by ``pool_size`` (see ``authcore.fastpath``)."""
+        connections sized by ``pool_size`` (see ``authcore.fastpath``). Answered, or
+        ``DatabaseUnavailable``, within ``db_timeout`` (connect included): fail closed."""
         hot = self._hot_check
         if hot is None:
             hot = self._hot_check = HotQuery(self.engine, _CHECK)
-        return hot.first(uid=claims.user_id, sid=claims.sid)
+        down = self._db_down
+        if down is not None and time.monotonic() < down[0]:
+            raise DatabaseUnavailable(down[1])  # failed moments ago: fail fast, not 2 s each
+        try:
+            with deadline(self.db_timeout):
+                return hot.first(uid=claims.user_id, sid=claims.sid)
+        except DatabaseUnavailable as exc:
+            self._db_down = (time.monotonic() + self._db_holdoff, str(exc))
+            raise
 
     def _dead_add(self, uid: int, sid: str) -> None:  # caller holds the lock
         self._dead[(uid, sid)] = None
@@ -542,7 +559,9 @@ class Verifier:
         with self._lock:
             n = dict(self._n)
             cached, dead = len(self._users), len(self._dead)
-        connected = self._connected and self.thread_alive
+        beat = self._beat_started  # a heartbeat unanswered past its deadline: a silent peer
+        overdue = beat is not None and time.monotonic() - beat > self._beat_timeout
+        connected = self._connected and self.thread_alive and not overdue
         return VerifierStats(self.mode, connected, fresh,
                              None if s is None else time.monotonic() - s, self.staleness,
                              self.on_stale, cached, dead, n["hits"], n["misses"],
@@ -616,6 +635,9 @@ class Verifier:
                                application_name=self.application_name, connect_timeout=5,
                                keepalives=1, keepalives_idle=5, keepalives_interval=2,
                                keepalives_count=3, tcp_user_timeout=10_000)
+        # Every wait on this connection (LISTEN, heartbeat) is bounded: a server that accepts
+        # bytes but never answers (frozen, a proxy that stopped forwarding) counts as down.
+        bound_waits(conn, self._beat_timeout)
         try:
             conn.execute(f"LISTEN {notices.CHANNEL}")
         except BaseException:
@@ -655,6 +677,7 @@ class Verifier:
                 delay = min(delay * 2, self._max_backoff)
             finally:
                 self._connected = False
+                self._beat_started = None
                 if conn is not None:
                     try:
                         conn.close()
@@ -663,8 +686,9 @@ class Verifier:
 
     def _pump(self, conn: psycopg.Connection[Any]) -> None:
         while not self._stop.is_set():
-            beat = time.monotonic()
-            conn.execute("SELECT 1")
+            beat = self._beat_started = time.monotonic()
+            conn.execute("SELECT 1")  # within _beat_timeout or OperationalError (bound_waits)
+            self._beat_started = None
             # Notices that arrived during the heartbeat sit in psycopg's backlog: drain them.
             for n in conn.notifies(timeout=0):
                 self._on_notify(n.payload)
