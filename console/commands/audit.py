@@ -1,4 +1,5 @@
-"""``authconsole audit list`` and ``audit verify`` (walks the hash chain)."""
+"""``authconsole audit list``, ``audit verify`` (walks the hash chain; ``--seals`` checks
+signed checkpoints) and ``audit seal`` / ``audit seal-key`` (authcore.seal)."""
 
 from __future__ import annotations
 
@@ -21,7 +22,21 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
                    "(repeatable)")
     v.add_argument("--expect-head-file", metavar="FILE",
                    help="a file of SEQ:HASH lines ('#' comments) the chain must contain")
+    v.add_argument("--seals", metavar="FILE", help="signed checkpoints (audit seal): each "
+                   "signature must verify and the chain must still hold each sealed head")
+    v.add_argument("--pubkey", metavar="FILE", help="the Ed25519 public key of --seals")
     v.set_defaults(func=verify)
+    se = au.add_parser("seal", parents=[common],
+                       help="sign the chain's head (seq, hash, time) with an Ed25519 key kept "
+                            "outside the database")
+    se.add_argument("--key", required=True, metavar="FILE",
+                    help="Ed25519 private key (PEM, mode 0600; make one with audit seal-key)")
+    se.add_argument("--out", metavar="FILE", help="append the seal to FILE (default: print it)")
+    se.set_defaults(func=seal)
+    sk = au.add_parser("seal-key", parents=[common],
+                       help="create an Ed25519 seal key (FILE, mode 0600) and FILE.pub")
+    sk.add_argument("--out", required=True, metavar="FILE")
+    sk.set_defaults(func=seal_key)
 
 
 def _head_arg(text: str):  # type: ignore[no-untyped-def]
@@ -80,6 +95,8 @@ def verify(ctx) -> int:  # type: ignore[no-untyped-def]
     from authcore import audit
 
     heads = _expected_heads(ctx.args)
+    if ctx.args.seals is not None or ctx.args.pubkey is not None:
+        return _verify_seals(ctx, heads)
     rep = audit.verify_chain(ctx.core().engine, expect=heads)
     if ctx.json:
         emit_json({"ok": rep.ok, "checked": rep.checked, "head_seq": rep.head_seq,
@@ -93,3 +110,75 @@ def verify(ctx) -> int:  # type: ignore[no-untyped-def]
     else:
         line(f"AUDIT CHAIN BROKEN after {rep.checked:,} good events: {rep.problem}")
     return 0 if rep.ok else 1
+
+
+def _seal_inputs(a):  # type: ignore[no-untyped-def]
+    """The seals and the public key (bad files: usage, exit 2, nothing read from the DB)."""
+    from authcore import seal as sealing
+    from authcore.errors import ValidationError
+    from console.cli import UsageError
+
+    if a.seals is None or a.pubkey is None:
+        raise UsageError("--seals and --pubkey go together")
+    try:
+        return sealing.read_seals(a.seals), sealing.load_public_key(a.pubkey)
+    except ValidationError as e:
+        raise UsageError(str(e)) from None
+
+
+def _verify_seals(ctx, heads) -> int:  # type: ignore[no-untyped-def]
+    from authcore import seal as sealing
+
+    seals, pub = _seal_inputs(ctx.args)
+    srep, rep = sealing.verify_seals(ctx.core().engine, seals, pub, also_expect=heads)
+    newest = srep.newest
+    if ctx.json:
+        emit_json({"ok": srep.ok, "seals": srep.seals, "problem": srep.problem or None,
+                   "checked": rep.checked if rep else 0,
+                   "head_seq": rep.head_seq if rep else None,
+                   "head_hash": rep.head_hash if rep else None,
+                   "expected_heads_found": rep.heads_checked if rep else 0,
+                   "newest_seal": {"seq": newest.seq, "hash": newest.hash, "time": newest.time}
+                   if newest else None})
+    elif srep.ok and newest is not None:
+        line(f"audit chain intact and sealed: {rep.checked:,} events, head "
+             f"{rep.head_seq}:{rep.head_hash}; {srep.seals} seal(s) verified, newest seq "
+             f"{newest.seq} at {newest.time}")
+    else:
+        line(f"AUDIT SEAL CHECK FAILED: {srep.problem}")
+    return 0 if srep.ok else 1
+
+
+def seal(ctx) -> int:  # type: ignore[no-untyped-def]
+    from authcore import seal as sealing
+    from authcore.errors import ValidationError
+    from console.cli import UsageError
+
+    a = ctx.args
+    try:
+        key = sealing.load_private_key(a.key)
+    except ValidationError as e:
+        raise UsageError(str(e)) from None
+    s = sealing.seal_chain(ctx.core().engine, key)
+    if a.out:
+        sealing.append_seal(a.out, s)
+    if ctx.json:
+        emit_json({"seq": s.seq, "hash": s.hash, "time": s.time, "key": s.key, "sig": s.sig,
+                   "out": a.out})
+    elif a.out:
+        line(f"sealed head {s.seq}:{s.hash} at {s.time} (key {s.key}); appended to {a.out}")
+    else:
+        line(s.to_line())
+    return 0
+
+
+def seal_key(ctx) -> int:  # type: ignore[no-untyped-def]
+    from authcore import seal as sealing
+
+    pub = sealing.generate_key(ctx.args.out)
+    if ctx.json:
+        emit_json({"key": ctx.args.out, "public_key": str(pub)})
+    else:
+        line(f"seal key written to {ctx.args.out} (mode 0600; keep it off the database host); "
+             f"public key: {pub}")
+    return 0
