@@ -1,8 +1,9 @@
 """``Verifier``: strict access-token checks from an in-memory cache of revocation state.
 
-Each app process creates one ``Verifier`` (after forking) and keeps it for its lifetime::
+Each app process creates one ``Verifier`` and keeps it for its lifetime (one built before a fork,
+e.g. gunicorn ``--preload``, restarts itself in the child: see ``_after_fork``)::
 
-    core = AuthCore.from_config(load_config())
+    core = AuthCore.from_config(load_config(), app=True)
     verifier = Verifier(core)                       # starts a background thread
     claims = verifier.verify_access(access_token)   # signature + claims + revocation, no query
     verifier.close()                                 # or ``with Verifier(core) as verifier:``

@@ -269,7 +269,8 @@ def test_app_under_a_real_server(kind: str, db_url: str, core: AuthCore,
         for pid, rs in health.items():
             v = rs[-1].json()["verifier"]
             assert v["connected"] and v["fresh"], (pid, v)
-            assert v["db_fallbacks"] == 0, (pid, v)
+            # answered from its own cache (a dead thread meant a query per request)
+            assert v["hits"] > 0 and v["db_fallbacks"] < v["hits"], (pid, v)
             figures[f"worker {pid}"] = {k: v[k] for k in ("mode", "hits", "misses",
                                                          "updates_applied", "listener_pid")}
     print(f"\n{kind} {core.engine.dialect.name}: {figures}")

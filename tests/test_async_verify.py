@@ -123,7 +123,7 @@ async def test_a_slow_miss_does_not_stall_the_loop(
     assert claims.sid
     assert waited >= 0.5, waited  # it did wait for the lock
     during = [x for x in ticks if t0 <= x <= t0 + waited]
-    assert len(during) >= 20, len(during)  # ~every 10 ms while the query waited
+    assert len(during) >= 10, len(during)  # ~60 if never delayed; a stalled loop gives 0-1
 
 
 # -- the dependency --------------------------------------------------------------------------------
