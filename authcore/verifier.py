@@ -329,10 +329,6 @@ class Verifier:
             if running:
                 self.start()
 
-    def _check_pid(self) -> None:
-        if self._pid != os.getpid():
-            self._after_fork()
-
     def add_update_callback(self, fn: Callable[[AppliedUpdate], None]) -> None:
         self._callbacks.append(fn)
 
@@ -341,7 +337,7 @@ class Verifier:
 
     # -- verification --------------------------------------------------------------------------
     def is_fresh(self) -> bool:
-        if self._pid != os.getpid():
+        if self._pid != os.getpid():  # the pid check on use (every check and stats pass here)
             self._after_fork()
         s = self._synced_at
         return s is not None and time.monotonic() - s <= self.staleness
