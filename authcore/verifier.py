@@ -188,6 +188,9 @@ class Verifier:
         then verifications take the stale path). ``start=False`` starts nothing (call ``start()``).
     :param attach: route ``core.tokens.verify_access(strict=True)`` through this verifier until
         ``close()``.
+    :param db_timeout: a verification that needs the database answers or raises
+        ``DatabaseUnavailable`` within this (default ``max(2, staleness)`` s; docs/verifier.md,
+        "Bounds on every database call").
     """
 
     def __init__(self, core: AuthCore, *, staleness: timedelta | float | None = None,
