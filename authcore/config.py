@@ -3,6 +3,12 @@
 Lookup order for the file: ``--config``, then ``AUTHCONSOLE_CONFIG``, then the platform's user config
 dir. For the database URL: ``--db``, ``AUTHCONSOLE_DATABASE_URL``, ``DATABASE_URL``, the file, then
 the embedded SQLite default. The HS256 secret comes from ``AUTHCORE_SECRET`` or the file.
+
+A shared bastion has a system file, ``SYSTEM_CONFIG`` (``/etc/authconsole/config.toml``), read
+first: root-owned, writable by root only. Its ``lock = ["database_url", "operators",
+"read_only"]`` names keys no user file (``--config``, ``AUTHCONSOLE_CONFIG``), ``--db`` or
+environment variable may override: each attempt is refused with one line. The path is a module
+constant, never an environment variable or option, so an operator cannot point it elsewhere.
 """
 
 from __future__ import annotations
@@ -87,6 +93,9 @@ class Config:
     # concurrency (FastAPI/Starlette run sync endpoints on a 40-thread pool)
     pool_size: int = 40
     role_prefix: str = ""  # PostgreSQL role names' prefix (``authconsole db roles --prefix``)
+    set_keys: frozenset[str] = frozenset()  # top-level keys the file set (lock checks)
+    locked: frozenset[str] = frozenset()  # keys the system file locks
+    system_path: Path | None = None  # the system file, when one was read
 
     def secret(self) -> str | None:
         """The HS secret: ``AUTHCORE_SECRET`` wins over the file."""
@@ -107,7 +116,15 @@ def resolve_config_path(cli_path: str | os.PathLike[str] | None = None) -> Path:
 
 def resolve_database_url(cli_db: str | None, config: Config, *, fallback: bool = True) -> str:
     """The first URL given; else the embedded SQLite default, or (``fallback=False``: apps)
-    a ``ConfigError``."""
+    a ``ConfigError``. A ``database_url`` locked by the system file is the only one: ``--db``
+    or an environment variable naming another is refused."""
+    if "database_url" in config.locked:
+        for name, given in (("--db", cli_db),
+                            ("AUTHCONSOLE_DATABASE_URL", os.environ.get("AUTHCONSOLE_DATABASE_URL")),
+                            ("DATABASE_URL", os.environ.get("DATABASE_URL"))):
+            if given and given != config.database_url:
+                raise ConfigError(f"refused: {name} cannot override database_url, locked by "
+                                  f"{config.system_path}")
     for candidate in (
         cli_db,
         os.environ.get("AUTHCONSOLE_DATABASE_URL"),
@@ -162,7 +179,7 @@ def _key_spec(base: Path, raw: dict[str, Any]) -> KeySpec:
     )
 
 
-def load_config(cli_path: str | os.PathLike[str] | None = None) -> Config:
+def _load_file(cli_path: str | os.PathLike[str] | None = None) -> Config:
     """Load the config file (a missing file gives the defaults)."""
     path = resolve_config_path(cli_path)
     cfg = Config(path=path)
@@ -214,7 +231,103 @@ def load_config(cli_path: str | os.PathLike[str] | None = None) -> Config:
     if ts.secret or any(k.secret for k in ts.verify_keys):
         _check_private(path)
     cfg.tokens = ts
+    _read_secret_file(cfg, path, data)
     return cfg
+
+
+SYSTEM_CONFIG = Path("/etc/authconsole/config.toml")  # tests patch this constant in-process
+LOCKABLE = frozenset({"database_url", "operators", "read_only", "role_prefix", "staleness",
+                      "pool_size", "tokens"})
+
+
+def _read_secret_file(cfg: Config, path: Path, data: dict[str, Any]) -> None:
+    """Record which keys the file set; ``[tokens] secret_file`` gives the HS secret. Accepted
+    when the secret file is root-owned and not readable by others (a group, e.g. ``authops``,
+    may read it: as sshd treats host keys), or owned by this user with mode 0600."""
+    cfg.set_keys = frozenset(data)
+    t = data.get("tokens")
+    name = t.get("secret_file") if isinstance(t, dict) else None
+    if name is None:
+        return
+    if not isinstance(name, str) or not name:
+        raise ConfigError("config: tokens.secret_file must be a path")
+    if cfg.tokens.secret:
+        raise ConfigError("config: give tokens.secret or tokens.secret_file, not both")
+    f = _rel(path, name)
+    try:
+        fd = os.open(f, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
+    except OSError as exc:
+        raise ConfigError(f"cannot read secret_file {f}: {exc.strerror}") from None
+    try:
+        st = os.fstat(fd)
+        mode = stat.S_IMODE(st.st_mode)
+        if not stat.S_ISREG(st.st_mode) or st.st_size > 4096:
+            raise ConfigError(f"secret_file {f} is not a small regular file")
+        if st.st_uid == 0:
+            if mode & (stat.S_IRWXO | stat.S_IWGRP):
+                raise ConfigError(f"secret_file {f} is readable by others or writable by its "
+                                  f"group (mode {mode:04o}); run: chmod 640 {f}")
+        elif st.st_uid != os.getuid():
+            raise ConfigError(f"secret_file {f} is owned by another user: it must be root's "
+                              "or yours")
+        elif mode & (stat.S_IRWXG | stat.S_IRWXO):
+            raise ConfigError(f"secret_file {f} is accessible by other users (mode "
+                              f"{mode:04o}); run: chmod 600 {f}")
+        secret = os.read(fd, 4097).decode("utf-8", "replace").strip()
+    finally:
+        os.close(fd)
+    if not secret:
+        raise ConfigError(f"secret_file {f} is empty")
+    cfg.tokens.secret = secret
+
+
+def _system_config() -> Config | None:
+    """The system file, if there is one; it must be root's and writable by root only (else
+    any operator could rewrite the locks)."""
+    path = SYSTEM_CONFIG
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise ConfigError(f"cannot read system config {path}: {exc.strerror}") from None
+    if st.st_uid != 0 or stat.S_IMODE(st.st_mode) & (stat.S_IWGRP | stat.S_IWOTH):
+        raise ConfigError(f"system config {path} must be owned by root and writable by root "
+                          f"only (owner uid {st.st_uid}, mode {stat.S_IMODE(st.st_mode):04o})")
+    cfg = _load_file(path)
+    raw = tomllib.loads(path.read_text(encoding="utf-8")).get("lock", [])
+    if not isinstance(raw, list) or not all(isinstance(k, str) for k in raw):
+        raise ConfigError(f"system config {path}: lock must be a list of key names")
+    unknown = sorted(set(raw) - LOCKABLE)
+    if unknown:
+        raise ConfigError(f"system config {path}: cannot lock {', '.join(unknown[:3])} "
+                          f"(lockable: {', '.join(sorted(LOCKABLE))})")
+    cfg.locked = frozenset(raw)
+    cfg.system_path = path
+    return cfg
+
+
+def load_config(cli_path: str | os.PathLike[str] | None = None) -> Config:
+    """The system file (if any), then the user file (``--config``, ``AUTHCONSOLE_CONFIG`` or
+    the user config dir) over it; a user file setting a key the system file locks is refused
+    (one line, naming the key). The user file's ``path`` is kept (``demo`` writes to it)."""
+    system = _system_config()
+    user = _load_file(cli_path)
+    if system is None:
+        return user
+    clash = sorted(user.set_keys & system.locked)
+    if clash:
+        raise ConfigError(f"refused: config {user.path} sets {', '.join(clash)}, locked by "
+                          f"{system.path}")
+    merged = Config(path=user.path, file_exists=user.file_exists or system.file_exists,
+                    set_keys=user.set_keys, locked=system.locked, system_path=system.path)
+    fields = {"database_url": "database_url", "read_only": "read_only",
+              "operators": "operators", "role_prefix": "role_prefix",
+              "staleness": "staleness", "pool_size": "pool_size", "tokens": "tokens"}
+    for key, attr in fields.items():
+        source = user if key in user.set_keys else system
+        setattr(merged, attr, getattr(source, attr))
+    return merged
 
 
 def write_secret(path: Path, secret: str) -> None:

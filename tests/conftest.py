@@ -55,6 +55,9 @@ def hermetic_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
     monkeypatch.setenv("XDG_DATA_HOME", str(home / ".local/share"))
     monkeypatch.setenv("AUTHCONSOLE_CONFIG", str(home / "config.toml"))
+    from authcore import config as config_mod
+
+    monkeypatch.setattr(config_mod, "SYSTEM_CONFIG", home / "no-system-config.toml")
     for var in ("AUTHCONSOLE_DATABASE_URL", "DATABASE_URL", "AUTHCORE_SECRET", "SSH_CONNECTION",
                 "NO_COLOR"):
         monkeypatch.delenv(var, raising=False)
