@@ -322,6 +322,8 @@ class Verifier:
             self._connected = False
             self._synced_at = None
             self._listener_pid = None
+            self._beat_started = None
+            self._db_down = None
             self._last_id = None
             self._users = OrderedDict()
             self._gen += 1
