@@ -140,13 +140,28 @@ def resolve_database_url(cli_db: str | None, config: Config, *, fallback: bool =
     return default_database_url()
 
 
-def _duration(section: dict[str, Any], key: str, default: timedelta | None) -> timedelta | None:
+def _duration(section: dict[str, Any], key: str, default: timedelta | None,
+              where: str = "tokens.") -> timedelta | None:
     if key not in section:
         return default
     try:
         return parse_duration(section[key])
-    except ValueError as exc:
-        raise ConfigError(f"config: tokens.{key}: {exc}") from None
+    except ValueError:  # its message quotes the value: config errors never echo values
+        raise ConfigError(f"config: {where}{key} is not a positive duration "
+                          "(use e.g. 900, '15m', '30d')") from None
+
+
+def _text(section: dict[str, Any], key: str, where: str = "") -> str | None:
+    """A string setting, or None when absent; any other type is refused (value not echoed)."""
+    value = section.get(key)
+    if value is None or isinstance(value, str):
+        return value
+    raise ConfigError(f"config: {where}{key} must be a string, not {_kind(value)}")
+
+
+def _kind(value: Any) -> str:
+    return {bool: "a boolean", int: "a number", float: "a number", list: "a list",
+            dict: "a table"}.get(type(value), "a date or time")
 
 
 def _rel(base: Path, value: str) -> Path:
@@ -154,14 +169,56 @@ def _rel(base: Path, value: str) -> Path:
     return p if p.is_absolute() else (base.parent / p)
 
 
-def _check_private(path: Path) -> None:
+def _check_private(path: Path, what: str = "config", holds: str = "a secret") -> None:
     """Refuse a secret-bearing file that group or others can read, like ssh does for keys."""
-    mode = path.stat().st_mode
+    try:
+        mode = path.stat().st_mode
+    except OSError as exc:
+        raise ConfigError(f"cannot read {what} {path}: {exc.strerror or type(exc).__name__}") \
+            from None
     if mode & (stat.S_IRWXG | stat.S_IRWXO):
         raise ConfigError(
-            f"config {path} holds a secret but is accessible by other users "
+            f"{what} {path} holds {holds} but is accessible by other users "
             f"(mode {stat.S_IMODE(mode):04o}); run: chmod 600 {path}"
         )
+
+
+MAX_CONFIG_BYTES = 1 << 20  # a config is a few lines; a bigger "file" is a mistake
+
+
+def _read_config(path: Path) -> str:
+    """The file's text. Opened non-blocking and checked before reading, so a FIFO, a device
+    (``/dev/zero``) or a huge file is refused at once instead of hanging or filling memory."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
+    except OSError as exc:
+        raise ConfigError(f"cannot read config {path}: {exc.strerror or type(exc).__name__}") \
+            from None
+    with os.fdopen(fd, "rb") as fh:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise ConfigError(f"config {path} is not a regular file")
+        if st.st_size > MAX_CONFIG_BYTES:
+            raise ConfigError(f"config {path} is too large ({st.st_size:,} bytes; "
+                              f"at most {MAX_CONFIG_BYTES:,})")
+        try:
+            data = fh.read(MAX_CONFIG_BYTES + 1)
+        except OSError as exc:
+            raise ConfigError(f"cannot read config {path}: {exc.strerror or type(exc).__name__}") \
+                from None
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"config {path} is too large (at most {MAX_CONFIG_BYTES:,} bytes)")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"config {path} is not UTF-8 text") from None
+
+
+def _has_password(url: str) -> bool:
+    """True when a database URL carries a password (``user:pw@`` or ``password=``)."""
+    from authcore.urls import mask_password
+
+    return mask_password(url) != url
 
 
 def _key_spec(base: Path, raw: dict[str, Any]) -> KeySpec:
@@ -170,12 +227,14 @@ def _key_spec(base: Path, raw: dict[str, Any]) -> KeySpec:
     unknown = set(raw) - {"kid", "alg", "secret", "secret_env", "file"}
     if unknown:
         raise ConfigError(f"config: unknown key setting(s): {', '.join(sorted(unknown))}")
+    w = "tokens.verify_keys."
+    file = _text(raw, "file", w)
     return KeySpec(
-        kid=raw.get("kid"),
-        alg=raw.get("alg"),
-        secret=raw.get("secret"),
-        secret_env=raw.get("secret_env"),
-        file=_rel(base, raw["file"]) if raw.get("file") else None,
+        kid=_text(raw, "kid", w),
+        alg=_text(raw, "alg", w),
+        secret=_text(raw, "secret", w),
+        secret_env=_text(raw, "secret_env", w),
+        file=_rel(base, file) if file else None,
     )
 
 
@@ -187,15 +246,20 @@ def _load_file(cli_path: str | os.PathLike[str] | None = None) -> Config:
         if cli_path:
             raise ConfigError(f"config file not found: {path}")
         return cfg
+    text = _read_config(path)
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read config {path}: {exc.__class__.__name__}") from None
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"config {path} is not valid TOML: {exc}") from None
+        where = str(exc).rpartition("(")[2].rstrip(")") if "(" in str(exc) else ""
+        raise ConfigError(f"config {path} is not valid TOML ({where or 'syntax error'})") from None
     cfg.file_exists = True
-    cfg.database_url = data.get("database_url")
-    cfg.read_only = bool(data.get("read_only", False))
+    cfg.database_url = _text(data, "database_url")
+    if cfg.database_url and _has_password(cfg.database_url):
+        _check_private(path, holds="a database password")
+    read_only = data.get("read_only", False)
+    if not isinstance(read_only, bool):
+        raise ConfigError(f"config: read_only must be true or false, not {_kind(read_only)}")
+    cfg.read_only = read_only
     if "pool_size" in data:
         ps = data["pool_size"]
         if not isinstance(ps, int) or isinstance(ps, bool) or ps < 1:
@@ -203,31 +267,36 @@ def _load_file(cli_path: str | os.PathLike[str] | None = None) -> Config:
         cfg.pool_size = ps
     cfg.role_prefix = str(data.get("role_prefix", ""))
     if "staleness" in data:
-        cfg.staleness = _duration(data, "staleness", cfg.staleness) or cfg.staleness
+        cfg.staleness = _duration(data, "staleness", cfg.staleness, where="") or cfg.staleness
     ops = data.get("operators", {})
     if not isinstance(ops, dict):
         raise ConfigError("config: [operators] must map OS user names to 'viewer' or 'admin'")
     for user, role in ops.items():
         if role not in ROLES:
-            raise ConfigError(f"config: operator {user!r} has unknown role {role!r}")
+            raise ConfigError(f"config: operator {str(user)[:64]!r} has an unknown role "
+                              f"(use {' or '.join(repr(r) for r in ROLES)})")
     cfg.operators = dict(ops)
     t = data.get("tokens", {})
     if not isinstance(t, dict):
         raise ConfigError("config: [tokens] must be a table")
     ts = TokenSettings()
-    ts.issuer = str(t.get("issuer", ts.issuer))
-    ts.audience = str(t.get("audience", ts.audience))
-    ts.algorithm = str(t.get("algorithm", ts.algorithm))
+    ts.issuer = _text(t, "issuer", "tokens.") or ts.issuer
+    ts.audience = _text(t, "audience", "tokens.") or ts.audience
+    ts.algorithm = _text(t, "algorithm", "tokens.") or ts.algorithm
     ts.access_ttl = _duration(t, "access_ttl", ts.access_ttl) or ts.access_ttl
     ts.refresh_ttl = _duration(t, "refresh_ttl", ts.refresh_ttl) or ts.refresh_ttl
     ts.leeway = _duration(t, "leeway", ts.leeway) if "leeway" in t and t["leeway"] else ts.leeway
     ts.refresh_grace = _duration(t, "refresh_grace", ts.refresh_grace) or ts.refresh_grace
     ts.max_lifetime = _duration(t, "max_lifetime", None)
-    ts.secret = t.get("secret")
-    ts.kid = t.get("kid")
-    if t.get("private_key_file"):
+    ts.secret = _text(t, "secret", "tokens.")
+    ts.kid = _text(t, "kid", "tokens.")
+    if _text(t, "private_key_file", "tokens."):
         ts.private_key_file = _rel(path, t["private_key_file"])
-    ts.verify_keys = [_key_spec(path, k) for k in t.get("verify_keys", [])]
+        _check_private(ts.private_key_file, what="private_key_file", holds="a private key")
+    vk = t.get("verify_keys", [])
+    if not isinstance(vk, list):
+        raise ConfigError("config: tokens.verify_keys must be a list of tables ([[tokens.verify_keys]])")
+    ts.verify_keys = [_key_spec(path, k) for k in vk]
     if ts.secret or any(k.secret for k in ts.verify_keys):
         _check_private(path)
     cfg.tokens = ts

@@ -99,7 +99,8 @@ class AuthCore:
         _CORES.add(self)
         self.users = UserService(engine)
         self.admin = AdminService(engine, ts.access_ttl, actor, self._guard, client)
-        self.sessions = SessionService(engine, ts.refresh_ttl, on_delete=self._session_deleted)
+        self.sessions = SessionService(engine, ts.refresh_ttl, on_delete=self._session_deleted,
+                                       guard=self._guard)
         self.tokens = TokenService(engine, ts, self.keyring)
         if sign:
             self.tokens.signing_key()  # ConfigError now, not at the first login

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import os
 import re
 import threading
 import time
@@ -29,6 +30,7 @@ from sqlalchemy import Connection, Engine, create_engine, event, exc
 from sqlalchemy.engine import make_url
 
 from authcore.errors import DatabaseUnavailable, ValidationError
+from authcore.text import has_surrogates
 from authcore.urls import mask_password
 
 SQLITE_BUSY_MS = 30_000
@@ -42,9 +44,9 @@ PG_KEEPALIVES = {"keepalives": 1, "keepalives_idle": 5, "keepalives_interval": 2
 
 
 def mask_url(url: str) -> str:
-    """The URL with any password replaced by ``***``."""
+    """The URL with any password replaced by ``***`` (userinfo and ``password=`` parameters)."""
     try:
-        return make_url(url).render_as_string(hide_password=True)
+        return mask_password(make_url(url).render_as_string(hide_password=True))
     except Exception:
         return mask_password(url)
 
@@ -57,20 +59,26 @@ def normalize_url(url: str) -> str:
     return url
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
-    """Create an engine for ``sqlite:///...`` or ``postgresql+psycopg://...``."""
+class DatabaseMissing(DatabaseUnavailable):
+    """The SQLite database file does not exist (and this caller may not create one)."""
+
+
+def make_engine(url: str, *, create: bool = True, **kwargs: Any) -> Engine:
+    """Create an engine for ``sqlite:///...`` or ``postgresql+psycopg://...``.
+
+    ``create=False``: a missing SQLite file raises ``DatabaseMissing`` and nothing is created
+    (the CLI passes it everywhere except ``demo`` and ``db upgrade``). ``create=True`` creates
+    the file mode 0600, and only in a directory that exists (the default data dir is made).
+    """
     url = normalize_url(url)
-    try:
-        u = make_url(url)
-    except exc.ArgumentError:
-        raise ValidationError(f"not a database URL: {mask_url(url)!r}") from None
+    u = parse_url(url)
     backend = u.get_backend_name()
     if backend == "sqlite":
         if u.drivername not in ("sqlite", "sqlite+pysqlite"):
             raise ValidationError(f"unsupported SQLite driver {u.drivername}")
         db = u.database or ""
         if db and db != ":memory:" and not db.startswith("file:"):
-            Path(db).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            prepare_sqlite_file(Path(db).expanduser(), create)
         engine = create_engine(u, connect_args={"check_same_thread": False}, **kwargs)
         _setup_sqlite(engine)
         return engine
@@ -86,6 +94,56 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         _setup_psycopg(engine, bounds.answer_s)
         return engine
     raise ValidationError(f"unsupported database {backend!r}: use sqlite:/// or postgresql+psycopg://")
+
+
+def parse_url(url: str) -> Any:
+    """SQLAlchemy's URL, or ``ValidationError`` naming what is wrong (password masked)."""
+    if not isinstance(url, str):
+        raise ValidationError(f"the database URL must be text, not {type(url).__name__}")
+    if has_surrogates(url) or "\x00" in url:
+        raise ValidationError("the database URL is not valid UTF-8 text")
+    try:
+        u = make_url(url)
+        _ = u.port  # SQLAlchemy parses the port lazily in some versions
+    except (exc.ArgumentError, ValueError):
+        raise ValidationError(f"not a database URL: {mask_url(url)!r}") from None
+    if u.host and "@" in u.host:  # "u:p@ss@host": the tail of the password would be the host
+        raise ValidationError(f"the password in {mask_url(url)!r} holds an unencoded '@'; "
+                              "write it as %40")
+    if u.port is not None and not 0 < u.port < 65536:
+        raise ValidationError(f"port {u.port} is out of range (1-65535) in {mask_url(url)!r}")
+    return u
+
+
+def prepare_sqlite_file(path: Path, create: bool) -> None:
+    """Check (or create, mode 0600) a SQLite database file before SQLite opens it.
+
+    SQLite itself would create a missing file (umask mode, 0644 by default) in any directory:
+    the file holds token digests and the audit log, so authcore creates it, owner-only, and
+    SQLite gives its ``-wal``/``-shm`` files the same mode. A missing directory is never made,
+    except the default data dir.
+    """
+    if path.exists():
+        if not path.is_file():
+            raise ValidationError(f"{path} is not a regular file")
+        return
+    if not create:
+        raise DatabaseMissing(f"database file {path} does not exist; "
+                              "create it with: authconsole demo, or authconsole db upgrade")
+    parent = path.parent
+    if not parent.is_dir():
+        from authcore.config import user_data_dir
+
+        if parent.resolve() != user_data_dir().resolve():
+            raise ValidationError(f"directory {parent} does not exist; create it first "
+                                  "(only the default data dir is made automatically)")
+        parent.mkdir(parents=True, mode=0o700, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # created meanwhile by another process: use it
+        return
+    os.close(fd)
+    os.chmod(path, 0o600)  # whatever the umask
 
 
 def _setup_sqlite(engine: Engine) -> None:
@@ -365,9 +423,9 @@ def _one_line(engine: Engine, e: exc.DBAPIError) -> str:
     orig = str(getattr(e, "orig", e) or e).strip().splitlines()
     detail = orig[0] if orig else e.__class__.__name__
     # psycopg puts the connection string in some messages; never echo a password.
-    detail = re.sub(r"password=\S+", "password=***", detail)
+    detail = mask_password(detail)
     if "no such table" in detail or "does not exist" in detail and "relation" in detail:
         return (f"database {mask_url(engine.url.render_as_string(hide_password=False))} has no "
                 f"authcore schema; run: authconsole db upgrade")
-    url = engine.url.render_as_string(hide_password=True)
+    url = mask_url(engine.url.render_as_string(hide_password=False))
     return f"database unavailable ({url}): {detail}"

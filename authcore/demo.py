@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, func, insert, select
 
-from authcore.db import is_postgres, translate_errors, write_tx
+from authcore.db import is_postgres, read_conn, translate_errors, write_tx
 from authcore.models import sessions, users
 from authcore.timeutil import utcnow
 
@@ -304,7 +304,9 @@ def _add_named(engine: Engine, rng: random.Random, now: datetime) -> tuple[list[
         for user, sess in _named(now):
             exists = conn.execute(select(users.c.id).where(
                 func.lower(users.c.email) == user["email"])).first()
-            if exists:
+            if exists:  # draw its sessions anyway: the next user's ids stay as on a first run
+                for age, ttl, agent, ip in sess:
+                    _named_session(rng, 0, now - age, ttl, now, agent, ip)
                 continue
             uid = conn.execute(insert(users).returning(users.c.id), user).scalar_one()
             named.append(user["email"])
@@ -315,11 +317,26 @@ def _add_named(engine: Engine, rng: random.Random, now: datetime) -> tuple[list[
     return named, n_sessions
 
 
+NAMED_EMAILS = ("alice@example.com", "bob@example.com", "carol@example.com")
+
+
+def present(engine: Engine) -> tuple[tuple[str, ...], int]:
+    """The named demo users already in the database (emails), and how many users there are."""
+    with read_conn(engine) as conn:
+        named = conn.execute(select(users.c.email).where(
+            func.lower(users.c.email).in_(NAMED_EMAILS))).scalars().all()
+        total = int(conn.execute(select(func.count()).select_from(users)).scalar_one())
+    return tuple(sorted(named, key=NAMED_EMAILS.index)), total
+
+
 def seed(engine: Engine, n_users: int = 1000, *, rng_seed: int = 42, now: datetime | None = None,
          sessions_per_user: float = 3.0, refresh_ttl: timedelta = timedelta(days=30),
          progress: Progress | None = None, batch: int = BATCH,
          analyze: bool = True) -> DemoSummary:
     """Add the named demo users (once) and ``n_users`` generated users with ~3 sessions each.
+
+    Safe to run again on the same database: named users already there are skipped, and the
+    generated users are new ones (fresh ids, session ids and digests).
 
     One transaction per batch of ``batch`` users; ``progress(users_done, n_users,
     sessions_done)`` after each. On PostgreSQL the tables are analyzed at the end (fresh planner
@@ -327,7 +344,13 @@ def seed(engine: Engine, n_users: int = 1000, *, rng_seed: int = 42, now: dateti
     """
     rng = random.Random(rng_seed)
     now = now or utcnow()
+    with read_conn(engine) as conn:
+        before = int(conn.execute(select(func.count()).select_from(users)).scalar_one())
     named, total_sessions = _add_named(engine, rng, now)
+    if before:
+        # Seeding a database that has users (a second ``demo``): the first run's stream would
+        # repeat its session ids and digests (unique columns). Draw from a stream of its own.
+        rng = random.Random(f"{rng_seed}:{before}:{now.timestamp()}")
     total_users = len(named)
     postgres = engine.dialect.name == "postgresql"
     done = 0

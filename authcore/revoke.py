@@ -19,6 +19,7 @@ from authcore.db import read_conn, write_tx
 from authcore.errors import NotFound, ValidationError
 from authcore.fastpath import PerDialect, _bind_processor
 from authcore.models import sessions, users
+from authcore.text import require_plain
 from authcore.timeutil import fmt_utc, utcnow
 
 # Hot paths, built once.
@@ -137,7 +138,7 @@ class RevokeResult:
 
 
 def _reason(reason: str | None) -> str:
-    r = (reason or "").strip()
+    r = require_plain((reason or "").strip(), "the reason")
     if not r:
         raise ValidationError("a reason is required")
     if len(r) > 1000:

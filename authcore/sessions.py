@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, delete, insert, select, tuple_, update
+from sqlalchemy import Engine, bindparam, delete, func, insert, select, tuple_, update
 
 from authcore import audit, pgroles
 from authcore.audit import EventIn
@@ -16,6 +16,7 @@ from authcore.db import read_conn, write_tx
 from authcore.errors import NotFound, UserDisabled
 from authcore.fastpath import HotQuery
 from authcore.models import sessions, users
+from authcore.text import require_plain
 from authcore.timeutil import fmt_utc, utcnow
 
 UA_MAX = 1024
@@ -95,8 +96,10 @@ _EXISTS = select(users.c.id).where(users.c.id == bindparam("uid"))
 
 
 class SessionService:
-    def __init__(self, engine: Engine, default_ttl: timedelta, on_delete: Any = None) -> None:
+    def __init__(self, engine: Engine, default_ttl: timedelta, on_delete: Any = None,
+                 guard: Any = None) -> None:
         self.engine = engine
+        self._guard = guard  # AuthCore's read-only/role check (destructive calls only)
         self.default_ttl = default_ttl
         self._on_delete = on_delete  # callback(conn, user_id, public_ids) for revocation notices
         self._resolve = HotQuery(engine, _RESOLVE)  # the app's hot path: see authcore.fastpath
@@ -115,6 +118,9 @@ class SessionService:
              ttl: timedelta | None = None) -> tuple[SessionRecord, str, int]:
         """``create``, also returning the user's ``token_version`` read under the row lock
         that the session insert commits with (what ``AuthCore.login`` signs the pair with)."""
+        for value, what in ((user_agent, "the user agent"), (ip, "the IP address")):
+            if value:
+                require_plain(value, what)  # one rule for both engines (authcore.text)
         raw = secrets.token_urlsafe(32)
         now = utcnow()
         row = {"public_id": new_public_id(), "token_hash": token_digest(raw), "user_id": user_id,
@@ -206,16 +212,31 @@ class SessionService:
             return [_srec(r) for r in conn.execute(stmt)]
 
     def prune(self, batch: int = 5000, older_than: timedelta = timedelta(0), *,
-              actor: str = "system", client: str | None = None) -> int:
+              actor: str = "system", client: str | None = None,
+              reason: str = "expired sessions pruned", dry_run: bool = False,
+              cutoff: datetime | None = None) -> int:
         """Delete expired sessions in batches (short transactions). Returns how many.
 
         Each batch that deletes something writes a ``sessions_pruned`` audit event (actor,
-        count, cutoff) in its own transaction. Expired sessions are already refused, so no
-        revocation notice is sent. PostgreSQL, a role without direct write rights: each batch is
-        one call of ``authcore_prune_sessions`` (granted to the admin role only).
+        ``reason``, count, cutoff) in its own transaction. Expired sessions are already refused,
+        so no revocation notice is sent. Destructive, so revoke's rules apply: the reason rule,
+        the guard (read-only mode, viewer role) before any change, and ``dry_run`` to count what
+        would go (pass that ``cutoff`` back to delete exactly the sessions previewed).
+        PostgreSQL, a role without direct write rights: each batch is one call of
+        ``authcore_prune_sessions`` (granted to the admin role only; it records its own fixed
+        reason).
         """
+        from authcore.revoke import _reason  # the one reason rule
+
+        reason = _reason(reason)
+        cutoff = cutoff or utcnow() - older_than
+        if dry_run:
+            with read_conn(self.engine) as conn:
+                return int(conn.execute(select(func.count()).select_from(sessions).where(
+                    sessions.c.expires_at <= cutoff)).scalar_one())
+        if self._guard is not None:
+            self._guard(1)
         total = 0
-        cutoff = utcnow() - older_than
         via_function = (self.engine.dialect.name == "postgresql"
                         and not pgroles.direct_writer(self.engine))
         while True:
@@ -232,7 +253,7 @@ class SessionService:
                 n = conn.execute(delete(sessions).where(sessions.c.id.in_(ids))).rowcount
                 if n:
                     audit.append(conn, [EventIn(
-                        "sessions_pruned", actor, "expired sessions pruned",
+                        "sessions_pruned", actor, reason,
                         details={"deleted": n, "expired_before": fmt_utc(cutoff)},
                         client=client)], utcnow())
             total += n

@@ -37,3 +37,29 @@ def clean(value: object, max_len: int | None = DEFAULT_MAX) -> str:
 def has_unsafe(value: str) -> bool:
     """True when ``value`` holds a character that ``clean`` would remove."""
     return bool(_UNSAFE.search(value))
+
+
+# Refused in stored identifiers (email, username), reasons and user agents: C0 controls (NUL,
+# tab, newline, ESC...), DEL, C1 controls, and lone surrogates (bytes that were not UTF-8).
+# One rule for both engines: PostgreSQL cannot store NUL at all (psycopg raises DataError) while
+# SQLite would keep it, and a stored control character is a terminal escape waiting to happen.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def has_surrogates(value: str) -> bool:
+    """True for text decoded from invalid UTF-8 (``surrogateescape``, as in ``sys.argv``)."""
+    return bool(_SURROGATE.search(value))
+
+
+def require_plain(value: str, what: str) -> str:
+    """Return ``value``, or raise ``ValidationError`` if it holds a control character or
+    invalid UTF-8. The message names the field and the position, never echoes the value."""
+    from authcore.errors import ValidationError
+
+    m = _CONTROL.search(value)
+    if m:
+        kind = "invalid UTF-8" if has_surrogates(m.group()) else "a control character"
+        raise ValidationError(f"{what} contains {kind} (at position {m.start() + 1}); "
+                              "control characters are not allowed")
+    return value

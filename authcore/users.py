@@ -35,6 +35,7 @@ from authcore.db import NO_PREPARE, read_conn, write_tx
 from authcore.errors import AmbiguousUser, NotFound, ValidationError
 from authcore.fastpath import HotQuery, bind_processor, utc_from_sqlite
 from authcore.models import UTCDateTime, sessions, users
+from authcore.text import require_plain
 from authcore.timeutil import utcnow
 
 MAX_QUERY = 320
@@ -414,6 +415,9 @@ class UserService:
     # -- writes used by apps (sign-up) and the demo -------------------------------------------
     def create(self, email: str, username: str, display_name: str = "") -> UserRecord:
         email, username = email.strip(), username.strip()
+        for value, what in ((email, "the email"), (username, "the username"),
+                            (display_name, "the display name")):
+            require_plain(value, what)  # one rule for both engines (authcore.text)
         if not _EMAIL.match(email) or len(email) > 320:
             raise ValidationError(f"not an email address: {email[:80]!r}")
         check_username(username)

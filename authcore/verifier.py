@@ -973,17 +973,37 @@ class VerifierNode:
     """A ``Verifier`` in a child process (``python -m authcore.verifier``), driven over pipes.
 
     A probe for ``measure_propagation`` ("revoke -> refused by another process"), and a handle
-    for multi-process tests. The child gets the HS secret from ``AUTHCORE_SECRET`` in ``env`` (or
-    the config file named by ``config``).
+    for multi-process tests. With ``core``, the child verifies with exactly that core's keys,
+    issuer, audience and leeway (and its database, unless ``db_url`` says otherwise), whatever
+    ``AUTHCORE_SECRET`` or the config hold. Without it, the child reads its keys from
+    ``AUTHCORE_SECRET`` in ``env`` (or the config file named by ``config``).
+
+    The URL (it may hold a password) and the keys reach the child on its stdin pipe, never on
+    its command line, which every local user can read (``ps``, ``/proc/PID/cmdline``).
     """
 
-    def __init__(self, db_url: str, *, staleness: float | None = None,
+    def __init__(self, db_url: str | None = None, *, core: AuthCore | None = None,
+                 staleness: float | None = None,
                  application_name: str | None = None, on_stale: StalePolicy = "db",
                  config: str | None = None, script: str | os.PathLike[str] | None = None,
                  env: dict[str, str] | None = None, ready_timeout: float = 30.0) -> None:
+        if db_url is None:
+            if core is None:
+                raise ValueError("VerifierNode needs db_url or core")
+            db_url = core.engine.url.render_as_string(hide_password=False)
+        setup: dict[str, Any] = {"db": db_url}
+        if core is not None:
+            setup["keys"] = [_key_to_json(k) for k in core.keyring.keys]
+            ts = core.config.tokens
+            setup["tokens"] = {"issuer": ts.issuer, "audience": ts.audience,
+                               "algorithm": ts.algorithm,
+                               "leeway": ts.leeway.total_seconds(),
+                               "access_ttl": ts.access_ttl.total_seconds()}
+            if staleness is None:
+                staleness = core.config.staleness.total_seconds()
         cmd = [sys.executable, os.fspath(script)] if script else [sys.executable, "-m",
                                                                    "authcore.verifier"]
-        cmd += ["--db", db_url, "--on-stale", on_stale]
+        cmd += ["--setup-stdin", "--on-stale", on_stale]
         if staleness is not None:
             cmd += ["--staleness", str(staleness)]
         if application_name:
@@ -992,6 +1012,7 @@ class VerifierNode:
             cmd += ["--config", config]
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      text=True, bufsize=1, env=env)
+        self._send(setup)  # first line: what must not be on the command line
         self._lines: queue.Queue[str | None] = queue.Queue()
         self._reader = threading.Thread(target=self._read_loop, daemon=True)
         self._reader.start()
@@ -1065,25 +1086,67 @@ class VerifierNode:
         self.close()
 
 
+def _key_to_json(key: Any) -> dict[str, Any]:
+    """A verification key as JSON for a ``VerifierNode`` child (public half only)."""
+    import base64
+
+    if key.is_hmac:
+        return {"alg": key.alg, "kid": key.kid,
+                "hmac": base64.b64encode(bytes(key.verify_key)).decode("ascii")}
+    from cryptography.hazmat.primitives import serialization
+
+    pem = key.verify_key.public_bytes(serialization.Encoding.PEM,
+                                      serialization.PublicFormat.SubjectPublicKeyInfo)
+    return {"alg": key.alg, "kid": key.kid, "pem": pem.decode("ascii")}
+
+
+def _node_core(setup: dict[str, Any], config_path: str | None) -> AuthCore:
+    """The child's core: the parent's keys and token settings when it sent them."""
+    import base64
+
+    from authcore.config import Config, TokenSettings, load_config
+    from authcore.core import AuthCore
+    from authcore.keys import KeyRing, key_from_pem, key_from_secret
+
+    config = load_config(config_path) if config_path else Config()
+    if "keys" not in setup:
+        return AuthCore.from_config(config, setup["db"])
+    src = "the parent core"
+    keys = [key_from_secret(base64.b64decode(k["hmac"]), k["alg"], k["kid"], source=src)
+            if "hmac" in k else key_from_pem(k["pem"].encode("ascii"), k["alg"], k["kid"], src)
+            for k in setup["keys"]]
+    t = setup["tokens"]
+    config.tokens = TokenSettings(issuer=t["issuer"], audience=t["audience"],
+                                  algorithm=t["algorithm"],
+                                  leeway=timedelta(seconds=t["leeway"]),
+                                  access_ttl=timedelta(seconds=t["access_ttl"]))
+    from authcore.db import make_engine
+
+    return AuthCore(make_engine(setup["db"], create=False), config,
+                    keyring=KeyRing(signing=None, keys=keys))
+
+
 def node_main(argv: Sequence[str] | None = None) -> int:
     """Child side of ``VerifierNode``: one JSON command per stdin line, one reply per line.
 
-    Commands: ``verify`` {token}; ``watch`` {token, timeout} (replies ``armed`` at once, then
+    With ``--setup-stdin`` the first line is ``{"db": URL, "keys": [...], "tokens": {...}}``
+    (what ``VerifierNode`` sends: the URL and keys stay off the command line). Commands:
+    ``verify`` {token}; ``watch`` {token, timeout} (replies ``armed`` at once, then
     ``refused_at`` (``time.time()``) or null on timeout); ``stats``; ``quit``.
     """
-    from authcore.config import Config, load_config
-    from authcore.core import AuthCore
-
     ap = argparse.ArgumentParser(prog="python -m authcore.verifier")
-    ap.add_argument("--db", required=True)
+    src = ap.add_mutually_exclusive_group(required=True)
+    src.add_argument("--db", help="database URL (visible in ps: prefer --setup-stdin)")
+    src.add_argument("--setup-stdin", action="store_true",
+                     help="read the URL (and keys) as one JSON line on stdin")
     ap.add_argument("--config")
     ap.add_argument("--staleness", type=float)
     ap.add_argument("--app-name", default=DEFAULT_APP_NAME)
     ap.add_argument("--on-stale", choices=("db", "refuse"), default="db")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
-    config = load_config(args.config) if args.config else Config()
-    core = AuthCore.from_config(config, args.db)
+    setup = json.loads(sys.stdin.readline()) if args.setup_stdin else {"db": args.db}
+    core = _node_core(setup, args.config)
     out = sys.stdout
 
     def reply(obj: dict[str, Any]) -> None:

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.context import SECRET, Ctx, raw_connect
+from bench.context import Ctx, raw_connect
 from bench.harness import Row, calibrate, interleave, percentile
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -106,13 +106,12 @@ def propagation(ctx: Ctx) -> None:
     core = ctx.core("postgresql")
     uid = _dedicated_user(core, "propagation")
     rounds = 20 if ctx.quick else 200
-    env = {**os.environ, "AUTHCORE_SECRET": SECRET}
     ours: list[float] = []
     raw: list[float] = []
     timeouts = 0
     base = RawNotify(ctx.url("postgresql"), _dedicated_user(core, "rawnotify"))
     try:
-        with VerifierNode(ctx.url("postgresql"), env=env) as node:
+        with VerifierNode(core=core) as node:  # the core's own keys, whatever the env holds
             for i in range(rounds):
                 for side in ("ours", "raw") if i % 2 == 0 else ("raw", "ours"):
                     if side == "raw":

@@ -12,7 +12,10 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from authcore.errors import AuthCoreError
-from console.output import err
+from authcore.text import clean, has_surrogates
+from authcore.urls import mask_password
+from console.exitcodes import NAMES, Exit
+from console.output import err, err_json
 
 if TYPE_CHECKING:  # pragma: no cover
     from authcore.config import Config
@@ -54,7 +57,8 @@ class Ctx:
 
             core = AuthCore.from_config(self.config, self.args.db,
                                         read_only=bool(self.args.read_only),
-                                        operator=operator_for(self.config))
+                                        operator=operator_for(self.config),
+                                        create=False)  # only demo/db upgrade create
             self._core = core
             # PostgreSQL: the database role wins over [operators]; a command says so (the
             # console shows core.role_note).
@@ -86,7 +90,9 @@ def _common() -> argparse.ArgumentParser:
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one line, exit 2
-        raise UsageError(f"{self.prog}: {message}")
+        # ``prog`` is "authconsole revoke" in a subcommand; ``err`` adds "authconsole: " itself.
+        where = self.prog.removeprefix("authconsole").strip()
+        raise UsageError(f"{where}: {message}" if where else message)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -109,60 +115,108 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
+def _bad_utf8(argv: Sequence[str]) -> int | None:
+    """Index of the first argument that was not valid UTF-8 (Python keeps such bytes as lone
+    surrogates, which no output, driver or database accepts)."""
+    for i, a in enumerate(argv):
+        if has_surrogates(a):
+            return i
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    as_json = "--json" in argv
+    bad = _bad_utf8(argv)
+    if bad is not None:
+        return fail(Exit.USAGE, f"argument {bad + 1} is not valid UTF-8", as_json)
     try:
         args = parse(argv)
     except UsageError as exc:
-        err(str(exc).removeprefix("authconsole: "))
-        return 2
+        return fail(Exit.USAGE, str(exc), as_json)
     except SystemExit as exc:  # --help
         return int(exc.code or 0)
     ctx = Ctx(args)
+    as_json = ctx.json
     handler: Handler | None = getattr(args, "func", None)
     try:
         if handler is None:
             if not (sys.stdin.isatty() and sys.stdout.isatty()):
-                err("the console needs a terminal; for scripts use a command (authconsole --help)")
-                return 2
+                return fail(Exit.USAGE, "the console needs a terminal; for scripts use a command "
+                                        "(authconsole --help)", as_json)
             from console.app import run_tui
 
             return run_tui(ctx)
         return handler(ctx)
-    except UsageError as exc:
-        err(str(exc))
-        return 2
-    except AuthCoreError as exc:
-        err(f"error: {exc}")
-        return 1
     except KeyboardInterrupt:
-        err("interrupted")
-        return 130
+        return fail(Exit.INTERRUPTED, "interrupted", as_json)
     except BrokenPipeError:
-        return 1
+        return Exit.FAILED
     except Exception as exc:  # noqa: BLE001 - a traceback never reaches the operator
-        return _unexpected(exc)
+        code, message = classify(exc)
+        return fail(code, message, as_json)
     finally:
-        ctx.close()
+        try:
+            ctx.close()
+        except Exception:  # noqa: BLE001 - closing must not turn an answer into a traceback
+            pass
 
 
-def _unexpected(exc: Exception) -> int:
+def fail(code: Exit, message: str, as_json: bool) -> int:
+    """Print the one-line error (a JSON object with ``--json``) and return the exit code."""
+    if as_json:
+        err_json({"error": clean(message, max_len=400), "code": NAMES[code], "exit": int(code)})
+    else:
+        err(message)
+    return int(code)
+
+
+def classify(exc: BaseException) -> tuple[Exit, str]:
+    """The exit code and one-line message for an exception: the table in console.exitcodes."""
+    from authcore.errors import (
+        ConfigError,
+        DatabaseUnavailable,
+        PermissionDenied,
+        ReadOnlyError,
+    )
+
+    if isinstance(exc, UsageError):
+        return Exit.USAGE, str(exc)
+    if isinstance(exc, AuthCoreError):
+        code = (Exit.CONFIG if isinstance(exc, ConfigError)
+                else Exit.REFUSED if isinstance(exc, ReadOnlyError | PermissionDenied)
+                else Exit.DATABASE if isinstance(exc, DatabaseUnavailable)
+                else Exit.FAILED)
+        return code, f"error: {exc}"
+    if isinstance(exc, OSError) and exc.errno is not None:
+        where = f": {exc.filename}" if exc.filename else ""
+        return Exit.FILE, f"error: {exc.strerror or type(exc).__name__}{where}"
     try:
         from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
         if isinstance(exc, DBAPIError):
-            detail = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
-            if "no such table" in detail or ("relation" in detail and "does not exist" in detail):
-                err("error: the database has no authcore schema; run: authconsole db upgrade")
-            else:
-                err(f"error: database refused: {detail}")
-            return 1
+            return _database_refused(exc)
         if isinstance(exc, SQLAlchemyError):
-            err(f"error: database: {type(exc).__name__}: {str(exc).splitlines()[0]}")
-            return 1
+            return Exit.DATABASE, (f"error: database: {type(exc).__name__}: "
+                                   f"{mask_password(_first_line(exc))}")
     except ImportError:  # pragma: no cover
         pass
-    err(f"internal error: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
-    return 70
+    return Exit.INTERNAL, f"internal error: {type(exc).__name__}: {_first_line(exc)}"
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else ""
+
+
+def _database_refused(exc: Any) -> tuple[Exit, str]:
+    detail = mask_password(_first_line(exc.orig) if exc.orig else type(exc).__name__)
+    if "no such table" in detail or ("relation" in detail and "does not exist" in detail):
+        return Exit.DATABASE, "error: the database has no authcore schema; run: authconsole db upgrade"
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    if sqlstate == "42501" or "readonly database" in detail:
+        return Exit.REFUSED, f"error: the database refused (no privilege): {detail}"
+    return Exit.DATABASE, f"error: database refused: {detail}"
 
 
 def run_module(args: Any) -> int:  # pragma: no cover - convenience for python -m

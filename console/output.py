@@ -31,3 +31,8 @@ def table(rows: list[list[Any]], headers: list[str], widths: list[int] | None = 
 
 def err(message: str) -> None:
     sys.stderr.write(f"authconsole: {clean(message, max_len=400)}\n")
+
+
+def err_json(obj: dict[str, Any]) -> None:
+    """An error as one JSON object on one stderr line (``--json``)."""
+    sys.stderr.write(json.dumps(obj, ensure_ascii=True, default=str) + "\n")

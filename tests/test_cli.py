@@ -78,7 +78,7 @@ def test_revoke_flow(demo_db, capsys) -> None:  # type: ignore[no-untyped-def]
 def test_disable_enable_and_read_only(demo_db, capsys) -> None:  # type: ignore[no-untyped-def]
     code, out, err = run(capsys, "--db", demo_db, "--read-only", "users", "disable", "bob",
                          "--reason", "x", "--yes")
-    assert code == 1 and "read-only" in err
+    assert code == 4 and "read-only" in err  # Exit.REFUSED
     code, out, _ = run(capsys, "--db", demo_db, "users", "disable", "bob", "--reason", "x",
                        "--yes", "--json")
     assert code == 0 and json.loads(out)["disabled"] is True
@@ -98,11 +98,12 @@ def test_errors_are_one_line(demo_db, capsys, argv, fragment) -> None:  # type: 
 
 
 def test_database_errors_are_one_line(capsys, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    for url in ("postgresql+psycopg://postgres:hunter2@127.0.0.1:1/nope", "mysql://x/y",
-                "not a url", f"sqlite:///{tmp_path}/empty.db"):
+    for url, want in (("postgresql+psycopg://postgres:hunter2@127.0.0.1:1/nope", 5),
+                      ("mysql://x/y", 1), ("not a url", 1), (f"sqlite:///{tmp_path}/empty.db", 5)):
         code, out, err = run(capsys, "--db", url, "users", "search", "a")
-        assert code == 1, (url, err)
+        assert code == want, (url, err)
         assert err.count("\n") == 1 and "Traceback" not in err and "hunter2" not in err
+    assert not (tmp_path / "empty.db").exists()
 
 
 def test_url_precedence(monkeypatch, tmp_path, capsys, write_config) -> None:  # type: ignore[no-untyped-def]
@@ -121,7 +122,7 @@ def test_url_precedence(monkeypatch, tmp_path, capsys, write_config) -> None:  #
 def test_world_readable_secret_config_refused(capsys, write_config) -> None:  # type: ignore[no-untyped-def]
     path = write_config('[tokens]\nsecret = "s3cr3t-value-that-is-long-enough-123"\n', mode=0o644)
     code, out, err = run(capsys, "users", "search", "a")
-    assert code == 1 and "chmod 600" in err and str(path) in err
+    assert code == 3 and "chmod 600" in err and str(path) in err  # Exit.CONFIG
     assert "s3cr3t" not in err
 
 
@@ -137,8 +138,9 @@ def test_ssh_client_is_claimed_context_not_the_actor(demo_db, capsys, monkeypatc
 
 def test_db_upgrade_and_status(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
     url = f"sqlite:///{tmp_path}/fresh.db"
-    code, out, _ = run(capsys, "--db", url, "db", "status", "--json")
-    assert code == 1 and json.loads(out)["current"] is None
+    code, out, err = run(capsys, "--db", url, "db", "status", "--json")
+    assert code == 5 and out == "" and json.loads(err)["code"] == "database"
+    assert not (tmp_path / "fresh.db").exists()  # only demo and db upgrade create a database
     code, out, _ = run(capsys, "--db", url, "db", "upgrade")
     assert code == 0
     code, out, _ = run(capsys, "--db", url, "db", "status", "--json")

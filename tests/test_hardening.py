@@ -96,7 +96,7 @@ def test_roles_from_config(db_url, capsys, write_config, monkeypatch) -> None:  
     capsys.readouterr()
     code = main(["--db", db_url, "revoke", "bob", "--all-tokens", "--reason", "x", "--yes"])
     err = capsys.readouterr().err
-    assert code == 1 and "viewer role" in err
+    assert code == 4 and "viewer role" in err  # Exit.REFUSED
     write_config(f'[tokens]\n{cfg_secret}\n[operators]\n"{me}" = "admin"\n')
     assert main(["--db", db_url, "revoke", "bob", "--all-tokens", "--reason", "x", "--yes"]) == 0
 

@@ -38,11 +38,12 @@ def test_prune_with_nothing_expired_writes_no_event(core: AuthCore) -> None:
 
 def test_cli_prune_is_audited_with_the_operator(core: AuthCore, db_url, capsys) -> None:  # type: ignore[no-untyped-def]
     _expired(core, 2)
-    assert main(["--db", db_url, "--json", "sessions", "prune"]) == 0
-    assert json.loads(capsys.readouterr().out) == {"pruned": 2}
+    assert main(["--db", db_url, "--json", "sessions", "prune", "--reason", "nightly",
+                 "--yes"]) == 0
+    assert json.loads(capsys.readouterr().out)["pruned"] == 2
     assert main(["--db", db_url, "--json", "audit", "list", "--action", "sessions_pruned"]) == 0
     listed = json.loads(capsys.readouterr().out)
     events = listed["events"] if isinstance(listed, dict) else listed
     assert len(events) == 1 and events[0]["details"]["deleted"] == 2
-    assert events[0]["actor"] not in ("", "system")
+    assert events[0]["actor"] not in ("", "system") and events[0]["reason"] == "nightly"
 

@@ -25,10 +25,10 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     r.set_defaults(func=roles)
 
 
-def _engine(ctx):  # type: ignore[no-untyped-def]
+def _engine(ctx, create: bool):  # type: ignore[no-untyped-def]
     from authcore.db import make_engine
 
-    return make_engine(ctx.database_url())
+    return make_engine(ctx.database_url(), create=create)
 
 
 def _report(ctx, st, engine) -> None:  # type: ignore[no-untyped-def]
@@ -51,7 +51,7 @@ def upgrade(ctx) -> int:  # type: ignore[no-untyped-def]
         from authcore.errors import ReadOnlyError
 
         raise ReadOnlyError("refused: read-only mode; the schema was not changed")
-    engine = _engine(ctx)
+    engine = _engine(ctx, create=True)
     try:
         _report(ctx, migrate.upgrade(engine), engine)
     finally:
@@ -62,7 +62,7 @@ def upgrade(ctx) -> int:  # type: ignore[no-untyped-def]
 def status(ctx) -> int:  # type: ignore[no-untyped-def]
     from authcore import migrate
 
-    engine = _engine(ctx)
+    engine = _engine(ctx, create=False)
     try:
         st = migrate.status(engine)
         _report(ctx, st, engine)

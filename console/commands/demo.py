@@ -48,20 +48,23 @@ class Progress:
 
 
 def run(ctx) -> int:  # type: ignore[no-untyped-def]
+    import os
+
     from authcore import demo, migrate
     from authcore.config import SECRET_ENV, write_secret
+    from authcore.core import is_read_only, operator_for
     from authcore.db import make_engine, mask_url
     from authcore.errors import ReadOnlyError, ValidationError
 
     args = ctx.args
-    if args.read_only:
-        raise ReadOnlyError("refused: read-only mode; nothing was changed")
     if args.users < 0:
         raise ValidationError("--users must be 0 or more")
     cfg = ctx.config
-    key_note = None
-    import os
-
+    operator = operator_for(cfg)
+    if is_read_only(args.read_only, cfg, operator.role):
+        why = "the viewer role" if operator.role == "viewer" else "read-only mode"
+        raise ReadOnlyError(f"refused: demo writes data and a key, and this is {why}; "
+                            "nothing was changed")
     if os.environ.get(SECRET_ENV):
         key_note = f"signing key: from {SECRET_ENV}"
     elif not cfg.has_signing_key():
@@ -71,23 +74,34 @@ def run(ctx) -> int:  # type: ignore[no-untyped-def]
     else:
         key_note = f"signing key: already configured in {cfg.path}"
     url = ctx.database_url()
-    engine = make_engine(url)
+    engine = make_engine(url, create=True)  # demo and db upgrade are the two that may create
     try:
         st = migrate.upgrade(engine)
-        summary = demo.seed(engine, args.users, rng_seed=args.seed,
-                            refresh_ttl=cfg.tokens.refresh_ttl,
-                            progress=None if ctx.json else Progress())
+        named, total = demo.present(engine)
+        if len(named) == len(demo.NAMED_EMAILS):
+            summary = None  # a second run: say so plainly, add nothing
+        else:
+            summary = demo.seed(engine, args.users, rng_seed=args.seed,
+                                refresh_ttl=cfg.tokens.refresh_ttl,
+                                progress=None if ctx.json else Progress())
     finally:
         engine.dispose()
     masked = mask_url(url)
     if ctx.json:
-        emit_json({"database": masked, "revision": st.current, "users_added": summary.users,
-                   "sessions_added": summary.sessions, "named_users": list(summary.named),
+        emit_json({"database": masked, "revision": st.current,
+                   "users_added": summary.users if summary else 0,
+                   "sessions_added": summary.sessions if summary else 0,
+                   "named_users": list(summary.named) if summary else [],
+                   "already_present": summary is None, "users_total": total,
                    "config": str(cfg.path), "key": key_note})
     else:
         line(f"database: {masked} (schema {st.current})")
-        line(f"added {summary.users:,} users and {summary.sessions:,} sessions"
-             + (f" (incl. {', '.join(summary.named)})" if summary.named else ""))
+        if summary is None:
+            line(f"the demo users already exist (alice, bob, carol; {total:,} users in all); "
+                 "nothing added")
+        else:
+            line(f"added {summary.users:,} users and {summary.sessions:,} sessions"
+                 + (f" (incl. {', '.join(summary.named)})" if summary.named else ""))
         line(key_note)
         line("next: authconsole   (opens the console; try typing 'ali')")
     return 0

@@ -17,6 +17,10 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     ls.add_argument("--limit", type=int, default=50)
     ls.set_defaults(func=list_sessions)
     pr = ss.add_parser("prune", parents=[common], help="delete expired sessions in batches")
+    pr.add_argument("--reason", required=True, help="why (recorded in every audit event)")
+    pr.add_argument("--yes", action="store_true", help="do not ask")
+    pr.add_argument("--dry-run", action="store_true",
+                    help="report how many would be deleted; change nothing")
     pr.add_argument("--batch", type=int, default=5000)
     pr.set_defaults(func=prune)
 
@@ -55,11 +59,27 @@ def list_sessions(ctx) -> int:  # type: ignore[no-untyped-def]
 
 
 def prune(ctx) -> int:  # type: ignore[no-untyped-def]
+    """Revoke's rules: a preview, a terminal or ``--yes``, ``--dry-run``, a reason."""
+    from authcore.timeutil import fmt_utc, utcnow
+    from console.prompt import confirm_or_refuse
+
+    a = ctx.args
     core = ctx.core()
-    core.require_write()
-    n = core.sessions.prune(batch=max(1, ctx.args.batch), actor=core.actor, client=core.client)
+    cutoff = utcnow()
+    n = core.sessions.prune(reason=a.reason, dry_run=True, cutoff=cutoff)
+    plan = f"delete {n:,} sessions that expired before {fmt_utc(cutoff, seconds=True)}"
+    if not a.dry_run:
+        if n:
+            confirm_or_refuse(ctx, plan)
+        n = core.sessions.prune(batch=max(1, a.batch), actor=core.actor, client=core.client,
+                                reason=a.reason,
+                                cutoff=cutoff)
     if ctx.json:
-        emit_json({"pruned": n})
+        emit_json({"pruned": 0 if a.dry_run else n, "would_prune": n if a.dry_run else None,
+                   "dry_run": bool(a.dry_run), "expired_before": cutoff.isoformat(),
+                   "reason": a.reason.strip()})
+    elif a.dry_run:
+        line("would: " + plan)
     else:
-        line(f"pruned {n:,} expired sessions")
+        line(f"done: pruned {n:,} expired sessions")
     return 0
