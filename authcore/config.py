@@ -194,18 +194,19 @@ def _read_config(path: Path) -> str:
     except OSError as exc:
         raise ConfigError(f"cannot read config {path}: {exc.strerror or type(exc).__name__}") \
             from None
-    with os.fdopen(fd, "rb") as fh:
+    try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             raise ConfigError(f"config {path} is not a regular file")
         if st.st_size > MAX_CONFIG_BYTES:
             raise ConfigError(f"config {path} is too large ({st.st_size:,} bytes; "
                               f"at most {MAX_CONFIG_BYTES:,})")
-        try:
-            data = fh.read(MAX_CONFIG_BYTES + 1)
-        except OSError as exc:
-            raise ConfigError(f"cannot read config {path}: {exc.strerror or type(exc).__name__}") \
-                from None
+        data = os.read(fd, MAX_CONFIG_BYTES + 1)
+    except OSError as exc:
+        raise ConfigError(f"cannot read config {path}: {exc.strerror or type(exc).__name__}") \
+            from None
+    finally:
+        os.close(fd)
     if len(data) > MAX_CONFIG_BYTES:
         raise ConfigError(f"config {path} is too large (at most {MAX_CONFIG_BYTES:,} bytes)")
     try:

@@ -154,3 +154,93 @@ def test_python_m_console_works(tmp_path) -> None:  # type: ignore[no-untyped-de
     r = subprocess.run([sys.executable, "-m", "console", "--help"], capture_output=True,
                        text=True, timeout=60)
     assert r.returncode == 0 and "authconsole" in r.stdout
+
+
+def test_demo_runs_again_and_says_so(db_url, capsys) -> None:  # type: ignore[no-untyped-def]
+    """Issue 11: a second demo failed (SQLite: UNIQUE sessions.token_hash; PostgreSQL:
+    UniqueViolation, exit 70). It says plainly the demo users exist and adds nothing."""
+    for _ in range(2):
+        code, out, err = run(capsys, "--db", db_url, "demo", "--users", "20", "--json")
+        assert code == 0, err
+    again = json.loads(out)
+    assert again["already_present"] and again["users_added"] == 0 and again["users_total"] == 23
+    code, out, err = run(capsys, "--db", db_url, "demo", "--users", "5")
+    assert code == 0 and "already exist" in out and "nothing added" in out
+
+
+def test_demo_library_seed_twice_adds_fresh_rows(engine) -> None:  # type: ignore[no-untyped-def]
+    """The library's seed on a database that has users (same seed): new rows, no collision,
+    and a named user deleted in between comes back."""
+    from sqlalchemy import delete, func, select
+
+    from authcore import demo
+    from authcore.models import sessions, users
+
+    first = demo.seed(engine, 30, rng_seed=42)
+    with engine.begin() as conn:
+        conn.execute(delete(sessions).where(sessions.c.user_id.in_(
+            select(users.c.id).where(users.c.username == "alice"))))
+        conn.execute(delete(users).where(users.c.username == "alice"))
+    second = demo.seed(engine, 30, rng_seed=42)
+    assert second.named == ("alice@example.com",) and second.users == 31
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(users)).scalar_one() == 63
+        n = conn.execute(select(func.count()).select_from(sessions)).scalar_one()
+    assert n == first.sessions - 4 + second.sessions
+
+
+def test_demo_as_viewer_is_refused_not_internal_error(db_url, capsys, write_config) -> None:  # type: ignore[no-untyped-def]
+    """Issue 11: a viewer running demo got 'internal error: PermissionError ... config.toml'."""
+    write_config('[operators]\nsomeone_else = "admin"\n', mode=0o444)
+    code, out, err = run(capsys, "--db", db_url, "demo", "--users", "0")
+    assert code == 4 and "viewer role" in err and err.count("\n") == 1
+
+
+def test_unwritable_config_is_a_file_error_not_70(db_url, capsys, hermetic_env, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The OS refusing the config file is exit 6 with the reason, not 'internal error'."""
+    import authcore.config
+
+    def refuse(path, secret):  # type: ignore[no-untyped-def]
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(authcore.config, "write_secret", refuse)
+    code, out, err = run(capsys, "--db", db_url, "demo", "--users", "0")
+    assert code == 6 and "Permission denied" in err and "config.toml" in err
+    assert err.count("\n") == 1 and "internal" not in err
+
+
+def test_unwritable_config_as_another_user() -> None:
+    """The same, for real: demo run as 'nobody' with a config it may not write."""
+    import pwd
+    import shutil
+    import subprocess
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    from tests.conftest import ROOT
+
+    if os.geteuid() != 0 or not shutil.which("setpriv"):
+        pytest.skip("needs root and setpriv to run as another user")
+    nobody = pwd.getpwnam("nobody")
+    with tempfile.TemporaryDirectory(prefix="authconsole-nobody-") as d:
+        top = Path(d)
+        top.chmod(0o755)
+        cfg = top / "config.toml"
+        cfg.write_text("# root's\n")
+        cfg.chmod(0o644)
+        data = top / "data"
+        data.mkdir()
+        os.chown(data, nobody.pw_uid, nobody.pw_gid)
+        env = {"PATH": os.environ["PATH"], "HOME": str(top), "AUTHCONSOLE_CONFIG": str(cfg),
+               "PYTHONPATH": str(ROOT)}
+        r = subprocess.run(["setpriv", f"--reuid={nobody.pw_uid}", f"--regid={nobody.pw_gid}",
+                            "--clear-groups", sys.executable, "-m", "console", "--db",
+                            f"sqlite:///{data}/x.db", "demo", "--users", "0"],
+                           cwd="/", env=env, capture_output=True, text=True, timeout=120)
+        if "Permission denied" in r.stderr and str(ROOT) in r.stderr:
+            pytest.skip("the checkout is not readable by other users")
+        assert r.returncode == 6, r.stderr
+        assert r.stderr.count("\n") == 1 and "Permission denied" in r.stderr
+        assert str(cfg) in r.stderr
+        assert "internal" not in r.stderr and "Traceback" not in r.stderr
