@@ -267,12 +267,12 @@ def test_viewer_refused_by_the_database_through_the_cli(cluster: Cluster, owner:
                  ["revoke", str(uid), "--session", sid], ["users", "disable", str(uid)],
                  ["revoke", "--query", "corp-old", "--all-tokens", "--confirm-count", "2"],
                  ["sessions", "prune"]):
-        extra = ["--reason", "x"] if argv[0] != "sessions" else []
+        extra = ["--reason", "x"]
         yes = ["--yes"] if argv[0] == "revoke" and "--query" not in argv else []
-        if argv[:2] == ["users", "disable"]:
+        if argv[:2] in (["users", "disable"], ["sessions", "prune"]):
             yes = ["--yes"]
         r = _cli(["--db", db, *argv, *extra, *yes], config=lying, tmp=str(tmp_path))
-        assert r.returncode == 1, (argv, r.stdout, r.stderr)
+        assert r.returncode == 4, (argv, r.stdout, r.stderr)  # Exit.REFUSED
         assert DENIED in r.stderr and "Traceback" not in r.stderr, (argv, r.stderr)
         assert len(r.stderr.strip().splitlines()) == 1, r.stderr
         assert _state(owner) == before, argv
@@ -280,7 +280,7 @@ def test_viewer_refused_by_the_database_through_the_cli(cluster: Cluster, owner:
     # shapes itself as a viewer.
     r = _cli(["--db", db, "revoke", str(uid), "--all-tokens", "--reason", "x", "--yes"],
              config=f'role_prefix = "{cluster.prefix}"\n' + lying, tmp=str(tmp_path))
-    assert r.returncode == 1
+    assert r.returncode == 4  # Exit.REFUSED
     assert f"database role {cluster.viewer} is viewer, the config says admin" in r.stderr
     assert _state(owner) == before
 
@@ -448,6 +448,6 @@ def test_db_roles_command_prints_and_applies(cluster: Cluster, tmp_path) -> None
     # as a role that may not create roles: one line, exit 1, nothing half-done
     r = _cli(["db", "roles", "--prefix", cluster.prefix, "--apply",
               "--db", cluster.as_role(cluster.admin)])
-    assert r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert r.returncode == 4 and len(r.stderr.strip().splitlines()) == 1, r.stderr
     r = _cli(["db", "roles", "--prefix", "Bad-Prefix"])
     assert r.returncode == 2 and "prefix" in r.stderr
