@@ -172,11 +172,14 @@ def _rel(base: Path, value: str) -> Path:
 def _check_private(path: Path, what: str = "config", holds: str = "a secret") -> None:
     """Refuse a secret-bearing file that group or others can read, like ssh does for keys."""
     try:
-        mode = path.stat().st_mode
+        st = path.stat()
     except OSError as exc:
         raise ConfigError(f"cannot read {what} {path}: {exc.strerror or type(exc).__name__}") \
             from None
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+    mode = st.st_mode
+    # A root-owned file read by an operator group (as secret_file allows) may keep group read.
+    shared = st.st_uid == 0 and os.getuid() != 0
+    if mode & (stat.S_IRWXO if shared else stat.S_IRWXG | stat.S_IRWXO):
         raise ConfigError(
             f"{what} {path} holds {holds} but is accessible by other users "
             f"(mode {stat.S_IMODE(mode):04o}); run: chmod 600 {path}"
