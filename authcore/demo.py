@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, func, insert, select
 
-from authcore.db import is_postgres, read_conn, translate_errors, write_tx
+from authcore.db import is_postgres, read_conn, translate_errors, unbounded, write_tx
 from authcore.models import sessions, users
 from authcore.timeutil import utcnow
 
@@ -355,7 +355,9 @@ def seed(engine: Engine, n_users: int = 1000, *, rng_seed: int = 42, now: dateti
     postgres = engine.dialect.name == "postgresql"
     done = 0
     batch = max(1, min(batch, max(1000, n_users // 20)))  # >= 20 progress steps when possible
-    with translate_errors(engine), engine.connect() as conn:
+    # A batch's COPY and the final ANALYZE may outlast statement_timeout on a big or busy
+    # server: lifted for these transactions (SET LOCAL) and no client answer deadline.
+    with translate_errors(engine), unbounded(), engine.connect() as conn:
         conn = conn.execution_options(authcore_write=True)
         dbapi: Any = conn.connection.dbapi_connection
         if not postgres:
@@ -366,6 +368,8 @@ def seed(engine: Engine, n_users: int = 1000, *, rng_seed: int = 42, now: dateti
             while done < n_users:
                 n = min(batch, n_users - done)
                 with conn.begin():
+                    if postgres:
+                        conn.exec_driver_sql("SET LOCAL statement_timeout = 0")
                     ids = writer.allocate_user_ids(n)
                     user_rows, session_rows = generate_batch(
                         rng, ids, now, refresh_ttl, postgres=postgres,
@@ -382,6 +386,7 @@ def seed(engine: Engine, n_users: int = 1000, *, rng_seed: int = 42, now: dateti
                 dbapi.execute(f"PRAGMA cache_size = {int(cache)}")
         if postgres and analyze and done:
             with conn.begin():
+                conn.exec_driver_sql("SET LOCAL statement_timeout = 0")
                 conn.exec_driver_sql("ANALYZE users")
                 conn.exec_driver_sql("ANALYZE sessions")
     return DemoSummary(total_users, total_sessions, tuple(named))

@@ -210,6 +210,10 @@ def main(argv: list[str] | None = None) -> int:
     if reason:
         print(f"bench.faults: cannot run: {reason}", file=sys.stderr)
         return 2
+    import signal
+
+    # SIGTERM runs the cleanup too (thaw, stop the own server by PID, remove its directory).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     only = set(args.only.split(","))
     import logging
 
