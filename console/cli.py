@@ -7,6 +7,7 @@ Heavy imports (SQLAlchemy, Textual) happen inside the commands that need them, s
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -141,6 +142,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler: Handler | None = getattr(args, "func", None)
     try:
         if handler is None:
+            if importlib.util.find_spec("textual") is None:  # an app-only install (no extra)
+                err("the console needs: pip install 'authconsole[tui]'")
+                return 2
             if not (sys.stdin.isatty() and sys.stdout.isatty()):
                 return fail(Exit.USAGE, "the console needs a terminal; for scripts use a command "
                                         "(authconsole --help)", as_json)
