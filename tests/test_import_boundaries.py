@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import pkgutil
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import authcore
-from tests.conftest import modules_loaded
+from tests.conftest import ROOT, modules_loaded
 
 SKIP = ("authcore.migrations",)  # alembic env scripts run migrations when imported
 
@@ -36,3 +41,32 @@ def test_console_screens_do_not_import_sqlalchemy_directly() -> None:
     for f in files:
         text = f.read_text(encoding="utf-8")
         assert "import sqlalchemy" not in text and "from sqlalchemy" not in text, f
+
+
+def lint_imports(root: Path) -> subprocess.CompletedProcess[str]:
+    """``lint-imports`` (the contracts in pyproject.toml) on the packages under ``root``."""
+    exe = Path(sys.executable).parent / "lint-imports"
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    return subprocess.run([str(exe), "--no-cache", "--no-logo"], cwd=root, env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_import_contracts_hold() -> None:
+    out = lint_imports(ROOT)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "Contracts: 2 kept, 0 broken." in out.stdout
+
+
+def test_import_contracts_catch_a_violation(tmp_path: Path) -> None:
+    """The same contracts on a copy with one forbidden import of each kind: both break."""
+    for name in ("authcore", "console"):
+        shutil.copytree(ROOT / name, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
+    with open(tmp_path / "authcore" / "text.py", "a", encoding="utf-8") as f:
+        f.write("\n\ndef _tui() -> None:\n    import textual  # noqa: F401\n")
+    with open(tmp_path / "console" / "safe.py", "a", encoding="utf-8") as f:
+        f.write("\n\ndef _sql() -> None:\n    from sqlalchemy import text  # noqa: F401\n")
+    out = lint_imports(tmp_path)
+    assert out.returncode != 0
+    assert "Contracts: 0 kept, 2 broken." in out.stdout, out.stdout
+    assert "authcore.text -> textual" in out.stdout and "console.safe -> sqlalchemy" in out.stdout
