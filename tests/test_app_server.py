@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -287,3 +288,18 @@ def test_app_refuses_to_start_without_a_database(tmp_path: Path) -> None:
     assert proc.returncode != 0
     assert "ConfigError: no database URL configured" in proc.stderr
     assert not (tmp_path / "data").exists()
+
+
+def test_docs_recipes_are_the_tested_app() -> None:
+    """Every code line of docs/verifier.md's recipes is in the app files the servers run."""
+    doc = (ROOT / "docs" / "verifier.md").read_text(encoding="utf-8")
+    section = doc.split("## Recipes per server", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```python\n(.*?)```", section, re.S)
+    files = ["lifespan.py", "main.py", "gunicorn_conf.py"]
+    assert len(blocks) == len(files)
+    for block, name in zip(blocks, files, strict=True):
+        source = (ROOT / "tests" / "app" / name).read_text(encoding="utf-8")
+        for line in block.splitlines():
+            code = line.split("#", 1)[0].strip().rstrip(":").replace("myapp", "tests.app.main")
+            if code:
+                assert code in source, f"{name} lacks the documented line {code!r}"

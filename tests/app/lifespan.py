@@ -26,4 +26,5 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 app = FastAPI(lifespan=lifespan)
-routes.build(app, BearerAuth(), lambda request: request.app.state.core)  # app.state.verifier
+auth = BearerAuth()                # reads app.state.verifier
+routes.build(app, auth, lambda request: request.app.state.core)
