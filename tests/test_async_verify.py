@@ -176,6 +176,28 @@ async def test_dependency_uses_app_state_and_realm(verifier: Verifier, token: st
         assert r.headers["www-authenticate"] == 'Bearer realm="api"'
 
 
+async def test_plain_starlette(verifier: Verifier, token: str) -> None:
+    """Without FastAPI: await the dependency in the endpoint; Starlette answers its 401."""
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    auth = BearerAuth(verifier)
+
+    async def me(request: Request) -> JSONResponse:
+        claims = await auth(request)
+        return JSONResponse({"user_id": claims.user_id})
+
+    app = Starlette(routes=[Route("/me", me)])
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                 base_url="http://test") as c:
+        assert (await c.get("/me", headers={"Authorization": f"Bearer {token}"})).status_code == 200
+        r = await c.get("/me", headers={"Authorization": "Bearer x.y.z"})
+        assert r.status_code == 401
+        assert r.headers["www-authenticate"].startswith('Bearer error="invalid_token"')
+
+
 async def test_dependency_fails_closed_with_503(core: AuthCore, token: str) -> None:
     stale = Verifier(core, on_stale="refuse", start=False)
     async with _client(_app(BearerAuth(stale))) as c:

@@ -177,3 +177,45 @@ def test_closed_verifier_stays_closed_in_child(core: AuthCore, closed: bool) -> 
         _reap(pid)
         os.close(r)
     assert got == {"alive": False, "closed": closed, "connected": False}
+
+
+def test_pid_check_on_use_restarts_without_the_hook(core: AuthCore) -> None:
+    """Should a fork bypass the at-fork hook, the first use in the child starts over."""
+    v = Verifier(core, staleness=STALE, application_name=f"fork-test-{uuid.uuid4().hex[:8]}")
+    r, w = os.pipe()
+    try:
+        assert v.wait_ready(10)
+        pid = os.fork()
+        if pid == 0:
+            code = 0
+            try:
+                # the hook restarted us; undo that, as if it had never run: stop our thread and
+                # take the parent's pid and (dead here) thread object back
+                v._stop.set()
+                assert v._thread is not None
+                v._thread.join(10)
+                v._pid, v._connected = os.getppid(), True
+                before = {"alive": v.thread_alive}
+                deadline = time.monotonic() + 15
+                while not (v.stats().connected and v.is_fresh()) and time.monotonic() < deadline:
+                    time.sleep(0.02)
+                after = {"alive": v.thread_alive, "connected": v.stats().connected,
+                         "fresh": v.is_fresh(), "pid_ok": v._pid == os.getpid()}
+                os.write(w, (json.dumps({"before": before, "after": after}) + "\n").encode())
+            except BaseException as exc:  # noqa: BLE001
+                os.write(w, (json.dumps({"error": repr(exc)}) + "\n").encode())
+                code = 1
+            finally:
+                os._exit(code)
+        try:
+            got = _read_line(r, 30)
+        finally:
+            _reap(pid)
+        assert "error" not in got, got
+        assert got["before"]["alive"] is False  # not this process's thread: never "alive"
+        assert got["after"] == {"alive": True, "connected": True, "fresh": True, "pid_ok": True}
+        assert v.thread_alive and v.stats().connected  # the parent's own thread untouched
+    finally:
+        os.close(r)
+        os.close(w)
+        v.close()
