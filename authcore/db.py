@@ -91,7 +91,7 @@ def make_engine(url: str, *, create: bool = True, **kwargs: Any) -> Engine:
         args.update(kwargs.pop("connect_args", {}))
         kwargs.setdefault("pool_pre_ping", True)
         engine = create_engine(u, connect_args=args, **kwargs)
-        _setup_psycopg(engine, bounds.answer_s)
+        _setup_psycopg(engine, bounds)
         return engine
     raise ValidationError(f"unsupported database {backend!r}: use sqlite:/// or postgresql+psycopg://")
 
@@ -164,10 +164,13 @@ def _setup_sqlite(engine: Engine) -> None:
 
 
 class PgBounds:
-    """The connect-time settings that bound every call, and the client answer deadline."""
+    """The connect arguments and per-connection ``SET``s that bound every call, and the client
+    answer deadline."""
 
-    def __init__(self, connect_args: dict[str, Any], answer_s: float | None) -> None:
+    def __init__(self, connect_args: dict[str, Any], settings: dict[str, int],
+                 answer_s: float | None) -> None:
         self.connect_args = connect_args
+        self.settings = settings  # name -> milliseconds, SET on each new connection
         self.answer_s = answer_s
 
 
@@ -188,11 +191,12 @@ def pg_bounds(query: Any, statement_timeout: float | None = None,
               answer_timeout: float | None = None) -> PgBounds:
     """Connect arguments for the bounds (defaults above), leaving alone whatever the URL sets.
 
-    ``statement_timeout`` / ``lock_timeout`` (seconds; 0 disables) go to the server through
-    libpq ``options`` (``-c statement_timeout=...``), appended to the URL's own ``options``; a
-    URL that sets one itself keeps its value. The client answer deadline is the effective
-    statement timeout plus ``PG_ANSWER_GRACE_S`` unless ``answer_timeout`` says otherwise; with
-    ``statement_timeout`` 0 (the operator asked for unbounded statements) there is none.
+    ``statement_timeout`` / ``lock_timeout`` (seconds; 0 disables) are ``SET`` on each new
+    connection (not as a startup ``options`` parameter, which PgBouncer refuses); a URL that
+    sets one itself in ``options`` (``-c statement_timeout=...``) keeps its value. The client
+    answer deadline is the effective statement timeout plus ``PG_ANSWER_GRACE_S`` unless
+    ``answer_timeout`` says otherwise; with ``statement_timeout`` 0 (the operator asked for
+    unbounded statements) there is none.
     """
     args: dict[str, Any] = {}
     for key, value in {"connect_timeout": PG_CONNECT_TIMEOUT_S, **PG_KEEPALIVES}.items():
@@ -202,20 +206,18 @@ def pg_bounds(query: Any, statement_timeout: float | None = None,
     if isinstance(query.get("options"), tuple):
         opts = " ".join(query["options"])
     stmt = _pg_seconds(opts, "statement_timeout")
-    extra = []
+    settings: dict[str, int] = {}
     if stmt is None:
         stmt = PG_STATEMENT_TIMEOUT_S if statement_timeout is None else float(statement_timeout)
-        extra.append(f"-c statement_timeout={int(stmt * 1000)}")
+        settings["statement_timeout"] = int(stmt * 1000)
     if _pg_seconds(opts, "lock_timeout") is None:
         lock = PG_LOCK_TIMEOUT_S if lock_timeout is None else float(lock_timeout)
-        extra.append(f"-c lock_timeout={int(lock * 1000)}")
-    if extra:
-        args["options"] = " ".join([opts, *extra]).strip()
+        settings["lock_timeout"] = int(lock * 1000)
     if answer_timeout is not None:
         answer: float | None = float(answer_timeout) or None
     else:
         answer = stmt + PG_ANSWER_GRACE_S if stmt > 0 else None
-    return PgBounds(args, answer)
+    return PgBounds(args, settings, answer)
 
 
 # -- the client answer deadline ------------------------------------------------------------------
@@ -334,7 +336,7 @@ def quiet_dead_pipelines() -> None:
 NO_PREPARE = "authcore_no_prepare"
 
 
-def _setup_psycopg(engine: Engine, answer_s: float | None = None) -> None:
+def _setup_psycopg(engine: Engine, bounds: PgBounds | None = None) -> None:
     """Statements marked ``execution_options(authcore_no_prepare=True)`` are never prepared.
 
     psycopg 3 prepares a statement server-side once it has run 5 times (``prepare_threshold``);
@@ -359,9 +361,16 @@ def _setup_psycopg(engine: Engine, answer_s: float | None = None) -> None:
 
     engine.dialect.do_ping = do_ping  # type: ignore[method-assign]
 
+    answer_s = bounds.answer_s if bounds else None
+    sets = "; ".join(f"SET {k} = {int(v)}" for k, v in (bounds.settings if bounds else {}).items())
+
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         bound_waits(dbapi_conn, answer_s)
+        if sets:  # session settings, committed (psycopg opened a transaction for them)
+            dbapi_conn.execute(sets)
+            if not dbapi_conn.autocommit:
+                dbapi_conn.commit()
 
     @event.listens_for(engine, "do_connect")
     def _on_do_connect(_dialect: Any, _rec: Any, _cargs: Any, cparams: dict[str, Any]) -> None:

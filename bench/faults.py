@@ -298,7 +298,9 @@ def _report(results: list[dict[str, Any]]) -> list[str]:
             continue
         print(f"bulk    killed mid-batch: triggered={r['triggered']} exit={r['exit']} "
               f"stderr lines={r['stderr_lines']}: {r['stderr']}")
-        if not r["triggered"] or r["stderr_lines"] != 1 or r["exit"] != 1:
+        from console.exitcodes import Exit
+
+        if not r["triggered"] or r["stderr_lines"] != 1 or r["exit"] != Exit.DATABASE:
             failed.append("bulk: not exactly one stderr line")
     return failed
 

@@ -179,7 +179,9 @@ def test_server_killed_in_bulk_batch_is_one_line(own_pg: OwnPostgres, own_db: st
             capture_output=True, text=True, timeout=60, cwd=ROOT, env=os.environ.copy())
         assert proxy.triggered.is_set(), out.stderr
     lines = out.stderr.splitlines()
-    assert out.returncode == 1, out
+    from console.exitcodes import Exit
+
+    assert out.returncode == Exit.DATABASE, out
     assert len(lines) == 1, out.stderr
     assert "database unavailable" in lines[0] and "Pipeline" not in out.stderr
 
