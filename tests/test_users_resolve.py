@@ -142,3 +142,41 @@ def test_console_reports_the_refusal_in_one_line(core: AuthCore, squat: tuple[in
     problem = describe(info.value)
     assert not problem.outage and "more than one user" in problem.message
     assert "\n" not in problem.message
+
+
+def test_random_walk_every_created_user_resolves_to_itself(core: AuthCore) -> None:
+    """Seeded random walk: users created through ``create`` (usernames drawn from an alphabet
+    with '@', ':', digits and case variants, most refused by the rule) never make a reference
+    ambiguous: each user's id, ``id:N``, email and username (any case) name exactly that user."""
+    import os
+    import random
+
+    seed = int(os.environ.get("AUTHCORE_WALK_SEED", random.randrange(2**32)))
+    rng = random.Random(seed)
+    # Small alphabets, so that usernames collide with emails ("a@x") and ids ("1") unless the
+    # rule refuses them (before it, this walk resolved such references to the wrong user).
+    alphabet = "ab1@xX:"
+    made = []
+    for _ in range(120):
+        local = "".join(rng.choice("ab1") for _ in range(rng.randint(1, 2)))
+        email = f"{local}@{rng.choice('xXy')}"
+        pick = rng.random()
+        if pick < 0.25 and made:  # another user's email, in any case: reads as that email
+            username = rng.choice(made).email.swapcase()
+        elif pick < 0.4:  # reads as an id (or its id: form)
+            username = rng.choice(["", "id:"]) + str(rng.randint(1, len(made) + 2))
+        else:
+            username = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 3)))
+        try:
+            made.append(core.users.create(email, username))
+        except ValidationError:
+            continue
+    assert len(made) >= 5, f"seed {seed}: the walk created too few users"
+    for u in made:
+        for ref in (u.id, str(u.id), f"id:{u.id}", u.email, u.email.upper(), u.username,
+                    u.username.swapcase(), f"email:{u.email}", f"username:{u.username}"):
+            try:
+                got = core.users.find(ref)
+            except AmbiguousUser as e:
+                raise AssertionError(f"seed {seed}: {ref!r} ambiguous: {e}") from None
+            assert got.id == u.id, f"seed {seed}: {ref!r} -> {got.id}, expected {u.id}"
