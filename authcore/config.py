@@ -13,6 +13,7 @@ constant, never an environment variable or option, so an operator cannot point i
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 import tomllib
@@ -190,28 +191,20 @@ MAX_CONFIG_BYTES = 1 << 20  # a config is a few lines; a bigger "file" is a mist
 
 
 def _read_config(path: Path) -> str:
-    """The file's text. Opened non-blocking and checked before reading, so a FIFO, a device
-    (``/dev/zero``) or a huge file is refused at once instead of hanging or filling memory."""
+    """The file's text: a regular file of at most ``MAX_CONFIG_BYTES`` (``authcore.files``), so a
+    FIFO, a device (``/dev/zero``) or a huge file is refused at once instead of hanging."""
+    from authcore.files import read_regular
+
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
+        data = read_regular(path, MAX_CONFIG_BYTES)
     except OSError as exc:
+        if exc.errno == errno.EFBIG:
+            raise ConfigError(f"config {path} is too large (at most {MAX_CONFIG_BYTES:,} "
+                              "bytes)") from None
+        if exc.errno == errno.EINVAL:
+            raise ConfigError(f"config {path} is not a regular file") from None
         raise ConfigError(f"cannot read config {path}: {exc.strerror or type(exc).__name__}") \
             from None
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise ConfigError(f"config {path} is not a regular file")
-        if st.st_size > MAX_CONFIG_BYTES:
-            raise ConfigError(f"config {path} is too large ({st.st_size:,} bytes; "
-                              f"at most {MAX_CONFIG_BYTES:,})")
-        data = os.read(fd, MAX_CONFIG_BYTES + 1)
-    except OSError as exc:
-        raise ConfigError(f"cannot read config {path}: {exc.strerror or type(exc).__name__}") \
-            from None
-    finally:
-        os.close(fd)
-    if len(data) > MAX_CONFIG_BYTES:
-        raise ConfigError(f"config {path} is too large (at most {MAX_CONFIG_BYTES:,} bytes)")
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from authcore.errors import ConfigError
+from authcore.files import read_regular
 
 HMAC_ALGS = {"HS256": 32, "HS384": 48, "HS512": 64}
 RSA_ALGS = {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512"}
@@ -252,7 +253,7 @@ def keys_from_file(path: Path, alg: str | None = None, kid: str | None = None,
                    skipped: list[str] | None = None) -> list[Key]:
     """PEM, JWK or JWKS, by content (``skipped``: see ``keys_from_jwks``)."""
     try:
-        data = Path(path).read_bytes()
+        data = read_regular(path)  # a FIFO or /dev/zero is refused, never read forever
     except OSError as exc:
         raise ConfigError(f"cannot read key file {path}: {exc.strerror or exc}") from None
     src = Path(path).name

@@ -92,3 +92,28 @@ def test_world_readable_private_key_file_refused(tmp_path: Path, write_config) -
             load_config()
     pem.chmod(0o600)
     assert load_config().tokens.private_key_file == pem
+
+
+@pytest.mark.parametrize("option", ["--key", "--jwks", "--detached-payload"])
+def test_named_files_never_hang(option: str, tmp_path: Path) -> None:
+    """Key, JWKS and payload files go through the same reader as the config (authcore.files):
+    /dev/zero and a FIFO are refused at once (before, `--key /dev/zero` read forever)."""
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    for path in ("/dev/zero", str(fifo)):
+        r = subprocess.run([sys.executable, "-m", "console", "tokens", "decode", "--no-db",
+                            option, path, "x.y.z"], cwd=ROOT, capture_output=True, text=True,
+                           timeout=60, env={**os.environ, "HOME": str(tmp_path)})
+        assert r.returncode == 2 and "not a regular file" in r.stderr, r.stderr
+        assert r.stderr.count("\n") == 1
+
+
+def test_private_key_fifo_in_config_never_hangs(tmp_path: Path, write_config) -> None:  # type: ignore[no-untyped-def]
+    fifo = tmp_path / "key.pem"
+    os.mkfifo(fifo, 0o600)
+    write_config(f'[tokens]\nalgorithm = "ES256"\nprivate_key_file = "{fifo}"\n')
+    from authcore.core import AuthCore
+    from authcore.db import make_engine
+
+    with pytest.raises(ConfigError, match="not a regular file"):
+        AuthCore(make_engine("sqlite://"), load_config())

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from authcore.files import read_regular
 from authcore.inspect import MAX_SIZE, InspectionReport, LiveState, inspect_token
 from authcore.text import clean
 from console.output import emit_json, line
@@ -80,7 +81,7 @@ def _explicit_keys(args: argparse.Namespace, problems: list[str]) -> list[Any]:
             keys.extend(keys_from_file(Path(f), alg=args.alg, kid=args.kid, skipped=problems))
         for f in args.jwks:
             try:
-                doc = json.loads(Path(f).read_bytes())
+                doc = json.loads(read_regular(f))
             except OSError as exc:
                 raise UsageError(f"--jwks: cannot read {f}: {exc.strerror or exc}") from None
             except (ValueError, RecursionError):
@@ -156,7 +157,7 @@ def decode(ctx: Any) -> int:
     detached = None
     if args.detached_payload:
         try:
-            detached = Path(args.detached_payload).read_bytes()
+            detached = read_regular(args.detached_payload, 64 << 20)
         except OSError as exc:
             raise UsageError(f"--detached-payload: cannot read {args.detached_payload}: "
                              f"{exc.strerror or exc}") from None
