@@ -61,6 +61,34 @@ class Writer:
         return RawTx(self)
 
 
+    def single(self, sql: str, params: Any = ()) -> list[Any]:
+        """Run one statement as its own transaction and return its rows: on the autocommit
+        driver connection, no BEGIN/COMMIT, so one round trip (what a SQL function doing a
+        whole audited change needs). Errors are raised as from ``transaction``. Never retried:
+        a connection that breaks mid-statement may have committed it. An observed engine runs
+        it inside ``authcore.db.write_tx`` so its listeners see it."""
+        if observed(self.engine):
+            with db.write_tx(self.engine) as conn:
+                return list(conn.exec_driver_sql(sql, params).fetchall())
+        conns = self.conns
+        conn = conns.get()  # connect failures: DatabaseUnavailable
+        try:
+            rows = conn.execute(sql, params).fetchall()
+        except self.error as e:
+            wrapped = _wrap(self.engine, sql, params, e, conn)
+            if wrapped.connection_invalidated:
+                conns.discard(conn)
+            else:
+                conns.put(conn)  # autocommit: the failed statement rolled itself back
+            _raise(self.engine, wrapped)
+            raise AssertionError("unreachable") from None  # pragma: no cover
+        except BaseException:
+            conns.discard(conn)
+            raise
+        conns.put(conn)
+        return list(rows)
+
+
 class RawTx:
     """One write transaction on a driver connection (see the module docstring)."""
 

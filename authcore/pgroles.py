@@ -23,10 +23,11 @@ authcore writes through the functions whenever its connection's role lacks direc
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import weakref
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -92,8 +93,8 @@ def roles_sql(prefix: str = "", schema: str = "public") -> list[str]:
 def drop_sql(prefix: str) -> list[str]:
     """Remove the three roles again (tests; the database's own objects stay)."""
     r = RoleNames.with_prefix(prefix)
-    return [f"DROP OWNED BY {name}; DROP ROLE IF EXISTS {name}"
-            for name in (r.app, r.viewer, r.admin)]
+    return [stmt for name in (r.app, r.viewer, r.admin)
+            for stmt in (f"DROP OWNED BY {name}", f"DROP ROLE IF EXISTS {name}")]
 
 
 def apply(engine: Any, prefix: str = "") -> list[str]:
@@ -170,15 +171,17 @@ def append_events(conn: Any, events: Sequence[Any]) -> int:
     return int(seq)
 
 
-def call(conn: Any, sql: str, params: tuple[Any, ...]) -> list[Any]:
-    """Run one function call; the database's own refusals become authcore errors (``no user``:
-    NotFound; a missing reason: ValidationError); a permission refusal stays a DB error."""
+@contextlib.contextmanager
+def refusals() -> Iterator[None]:
+    """The functions' own refusals become authcore errors (no such user or session:
+    ``NotFound``; a missing or over-long reason: ``ValidationError``); a permission refusal
+    stays the database's error (``permission denied``)."""
     from sqlalchemy import exc
 
     from authcore.errors import NotFound, ValidationError
 
     try:
-        return list(conn.exec_driver_sql(sql, params).fetchall())
+        yield
     except exc.DBAPIError as e:
         state = getattr(e.orig, "sqlstate", None)
         msg = str(e.orig).strip().splitlines()[0] if e.orig else str(e)
@@ -187,3 +190,9 @@ def call(conn: Any, sql: str, params: tuple[Any, ...]) -> list[Any]:
         if state == "22023":
             raise ValidationError(msg) from None
         raise
+
+
+def call(conn: Any, sql: str, params: tuple[Any, ...]) -> list[Any]:
+    """Run one function call inside the caller's transaction (see ``refusals``)."""
+    with refusals():
+        return list(conn.exec_driver_sql(sql, params).fetchall())

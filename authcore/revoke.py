@@ -209,10 +209,10 @@ class AdminService:
             return self._result("revoke_tokens", row, v, v + 1, 0, active, now, True)
         self._guard(1)
         writer, (bump, at_proc) = self._hot()
-        if self._via_functions():
-            with writer.transaction() as tx:
-                ((_id, new, email, active),) = pgroles.call(
-                    tx, _FN_REVOKE, (user_id, reason, self.actor, self.client))
+        if self._via_functions():  # one statement, its own transaction: one round trip
+            with pgroles.refusals():
+                ((_id, new, email, active),) = writer.single(
+                    _FN_REVOKE, (user_id, reason, self.actor, self.client))
             r_at, a_at = self._times(now)
             return RevokeResult("revoke_tokens", user_id, email, new - 1, new, 0, active, False,
                                 r_at, a_at)
@@ -289,9 +289,9 @@ class AdminService:
         if not dry_run:
             self._guard(1)
             if self._via_functions():
-                with write_tx(self.engine) as conn:
-                    ((uid, email, v, disabled, active),) = pgroles.call(
-                        conn, _FN_DELETE_SESSION, (public_id, reason, self.actor, self.client))
+                with pgroles.refusals():
+                    ((uid, email, v, disabled, active),) = self._hot()[0].single(
+                        _FN_DELETE_SESSION, (public_id, reason, self.actor, self.client))
                 r_at, a_at = self._times(now)
                 return RevokeResult("delete_session", uid, email, v, v, 1, active, disabled,
                                     r_at, a_at, False, public_id)
@@ -325,9 +325,9 @@ class AdminService:
             return self._result("delete_sessions", row, v, v, int(n), 0, now, True)
         self._guard(1)
         if self._via_functions():
-            with write_tx(self.engine) as conn:
-                ((uid, email, v, disabled, n),) = pgroles.call(
-                    conn, _FN_DELETE_SESSIONS, (user_id, reason, self.actor, self.client))
+            with pgroles.refusals():
+                ((uid, email, v, disabled, n),) = self._hot()[0].single(
+                    _FN_DELETE_SESSIONS, (user_id, reason, self.actor, self.client))
             r_at, a_at = self._times(now)
             return RevokeResult("delete_sessions", uid, email, v, v, n, 0, disabled, r_at, a_at)
         with write_tx(self.engine) as conn:
@@ -368,9 +368,9 @@ class AdminService:
                                 0 if disabled else active, now, True, disabled=disabled)
         self._guard(1)
         if self._via_functions():
-            with write_tx(self.engine) as conn:
-                ((uid, email, v, _d, active, n),) = pgroles.call(
-                    conn, _FN_SET_DISABLED, (user_id, disabled, reason, self.actor, self.client))
+            with pgroles.refusals():
+                ((uid, email, v, _d, active, n),) = self._hot()[0].single(
+                    _FN_SET_DISABLED, (user_id, disabled, reason, self.actor, self.client))
             r_at, a_at = self._times(now)
             return RevokeResult(action, uid, email, v - step, v, n, active, disabled, r_at, a_at)
         with write_tx(self.engine) as conn:

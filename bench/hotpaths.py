@@ -209,7 +209,10 @@ def bulk_revoke(ctx: Ctx, engine: str) -> None:
                 if pg else
                 f"UPDATE users SET token_version=(users.token_version + ?) WHERE users.id IN "
                 f"({marks}) RETURNING id, token_version, email")
-    head_sql = "SELECT seq, hash FROM audit_head WHERE id = 1" + (" FOR UPDATE" if pg else "")
+    # as audit.append reads it: PostgreSQL's column default writes session_user as db_role,
+    # which the hash covers
+    head_sql = ("SELECT seq, hash, session_user FROM audit_head WHERE id = 1 FOR UPDATE" if pg
+                else "SELECT seq, hash, NULL FROM audit_head WHERE id = 1")
     ins_sql = ("INSERT INTO audit_events (seq, at, actor, action, target_user_id, "
                "target_session, reason, details, prev_hash, hash) VALUES "
                f"({', '.join([ph] * 10)})")
@@ -226,12 +229,13 @@ def bulk_revoke(ctx: Ctx, engine: str) -> None:
         elif raw.info.transaction_status == 0:
             cur.execute("BEGIN")
         rows = sorted(cur.execute(bump_sql, (1, *ids_b)).fetchall())
-        seq, prev = cur.execute(head_sql).fetchone()
+        seq, prev, role = cur.execute(head_sql).fetchone()
         events = []
         for uid, tv, _email in rows:
             seq += 1
             details = {"old_version": tv - 1, "new_version": tv, "bulk": True}
-            h = event_hash(seq, now, "bench", "revoke_tokens", uid, None, "bench", details, prev)
+            h = event_hash(seq, now, "bench", "revoke_tokens", uid, None, "bench", details, prev,
+                           None, role)
             events.append((seq, at, "bench", "revoke_tokens", uid, None, "bench",
                            json.dumps(details), prev, h))
             prev = h

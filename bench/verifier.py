@@ -3,6 +3,9 @@
 * revoke -> refused by another process, p95 (``VerifierNode`` child probes, PostgreSQL LISTEN),
   against raw ``pg_notify`` -> ``notifies()`` in a child process doing nothing else;
 * strict access verification on a cache hit against ``jwt.decode`` with the same key;
+* issue 13: an operator's revoke call (admin role: one SQL function call) -> refused by another
+  process, against a hand-written raw audited revoke heard by a bare LISTEN, both timed from
+  the start of the call;
 * the listener's backend killed with ``pg_terminate_backend`` while revocations commit: after it
   reconnects, none of them may be missed.
 """
@@ -216,6 +219,132 @@ def reconnect(ctx: Ctx) -> None:
                 note=f"listener reconnects: {reconnects}"))
 
 
+class RawAuditedRevoke:
+    """The issue-13 baseline, hand-written in raw psycopg: ``UPDATE users ... RETURNING``, one
+    audit INSERT (hash computed as authcore does; a negative seq, outside the chain, deleted
+    afterwards) and ``pg_notify``, one transaction, heard by a bare LISTEN in a child process.
+    Timed from the start of the call to the child receiving the notice (ms)."""
+
+    def __init__(self, url: str, user_id: int) -> None:
+        self.user_id = user_id
+        # a channel of this run's own: another bench on the same database cannot talk into it
+        self.channel = f"bench_audited_{os.getpid()}_{id(self)}"
+        script = _LISTENER.replace("bench_raw", self.channel)
+        self.child = subprocess.Popen([sys.executable, "-c", script, _libpq(url)],
+                                      stdout=subprocess.PIPE, text=True, bufsize=1)
+        assert self.child.stdout is not None
+        assert self.child.stdout.readline().startswith("READY")
+        self.sender = raw_connect(url)
+        self.sender.autocommit = False
+        self.n = 0
+
+    def round(self) -> float:
+        import json
+        from datetime import UTC, datetime
+
+        from authcore.audit import event_hash
+
+        assert self.child.stdout is not None
+        self.n += 1
+        t0 = time.time()
+        (v,) = self.sender.execute("UPDATE users SET token_version = token_version + 1 "
+                                   "WHERE id = %s RETURNING token_version",
+                                   (self.user_id,)).fetchone()
+        now = datetime.now(UTC)
+        details = {"old_version": v - 1, "new_version": v}
+        h = event_hash(-self.n, now, "bench", "revoke_tokens", self.user_id, None, "bench",
+                       details, "0" * 64)
+        self.sender.execute(
+            "INSERT INTO audit_events (seq, at, actor, action, target_user_id, target_session, "
+            "reason, details, prev_hash, hash) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            (-self.n, now, "bench", "revoke_tokens", self.user_id, None, "bench",
+             json.dumps(details), "0" * 64, h))
+        self.sender.execute("SELECT pg_notify(%s, %s)", (self.channel, str(self.n)))
+        self.sender.commit()
+        line = self.child.stdout.readline().split()
+        assert line[1] == str(self.n), line  # this round's notice, nothing older
+        return max(0.0, (float(line[2]) - t0) * 1000)
+
+    def close(self) -> None:
+        try:
+            self.sender.execute("SELECT pg_notify(%s, 'quit')", (self.channel,))
+            self.sender.commit()
+            self.child.wait(timeout=10)
+            # the append-only trigger refuses DELETE: the bench runs as the superuser
+            self.sender.execute("SET LOCAL session_replication_role = replica")
+            self.sender.execute("DELETE FROM audit_events WHERE seq < 0")
+            self.sender.commit()
+        finally:
+            if self.child.poll() is None:
+                self.child.kill()
+            self.sender.close()
+
+
+def revoke_call(ctx: Ctx) -> None:
+    """Issue 13: from the start of an operator's revoke call (an ``authconsole_admin`` login
+    role: one round trip, ``authcore_revoke_tokens``) to refusal by a ``Verifier`` in another
+    process, against ``RawAuditedRevoke``; rounds interleaved (ABBA). The roles get a per-run
+    prefix and are dropped afterwards (role names are cluster-wide)."""
+    import uuid
+
+    from sqlalchemy.engine import make_url
+
+    from authcore import pgroles
+    from authcore.verifier import VerifierNode
+    from bench.context import make_core
+
+    owner = ctx.core("postgresql")
+    url = ctx.url("postgresql")
+    prefix = "bench" + uuid.uuid4().hex[:8] + "_"
+    login = prefix + "ops"
+    pgroles.apply(owner.engine, prefix)
+    with owner.engine.begin() as c:
+        c.exec_driver_sql(f"CREATE ROLE {login} LOGIN IN ROLE {prefix}{pgroles.ADMIN}")
+    admin = make_core(make_url(url).set(username=login).render_as_string(hide_password=False))
+    uid = _dedicated_user(owner, "revoke-call")
+    rounds = 20 if ctx.quick else 200
+    env = {**os.environ, "AUTHCORE_SECRET": SECRET}
+    ours: list[float] = []
+    raw: list[float] = []
+    timeouts = 0
+    base = RawAuditedRevoke(url, _dedicated_user(owner, "raw-audited"))
+    try:
+        assert not pgroles.direct_writer(admin.engine)  # the function path is what is timed
+        with VerifierNode(url, env=env) as node:
+            for i in range(rounds):
+                for side in ("ours", "raw") if i % 2 == 0 else ("raw", "ours"):
+                    if side == "raw":
+                        raw.append(base.round())
+                    else:
+                        token = admin.tokens.issue_pair(uid).access_token
+                        node.arm(token, 10)
+                        t0 = time.time()
+                        admin.admin.revoke_tokens(uid, "bench revoke call")
+                        t = node.refused_at(10)
+                        if t is None:
+                            timeouts += 1
+                        else:
+                            ours.append(max(0.0, (t - t0) * 1000))
+                    time.sleep(0.002)
+    finally:
+        base.close()
+        admin.dispose()
+        with owner.engine.begin() as c:
+            c.exec_driver_sql(f"DROP ROLE IF EXISTS {login}")
+            for stmt in pgroles.drop_sql(prefix):
+                c.exec_driver_sql(stmt)
+    row = Row("verifier postgresql",
+              f"revoke call (admin role, one round trip) -> refused by another process, p95 "
+              f"of {len(ours)}", percentile(ours, 95) / 1000,
+              "raw UPDATE+audit INSERT+pg_notify tx -> LISTEN p95", percentile(raw, 95) / 1000,
+              1.2, note=f"ours p50 {percentile(ours, 50):.2f} ms, raw p50 "
+                        f"{percentile(raw, 50):.2f} ms (both from the start of the call to "
+                        f"the other process noticing, rounds interleaved)")
+    if timeouts:
+        row.error = f"{timeouts} revocations never refused"
+    ctx.add(row)
+
+
 def run(ctx: Ctx) -> None:
     why = available()
     if why:
@@ -226,4 +355,5 @@ def run(ctx: Ctx) -> None:
             cache_hit(ctx, engine)
     if ctx.has("postgresql"):
         propagation(ctx)
+        revoke_call(ctx)
         reconnect(ctx)
