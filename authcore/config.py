@@ -309,7 +309,9 @@ LOCKABLE = frozenset({"database_url", "operators", "read_only", "role_prefix", "
 def _read_secret_file(cfg: Config, path: Path, data: dict[str, Any]) -> None:
     """Record which keys the file set; ``[tokens] secret_file`` gives the HS secret. Accepted
     when the secret file is root-owned and not readable by others (a group, e.g. ``authops``,
-    may read it: as sshd treats host keys), or owned by this user with mode 0600."""
+    may read it: as sshd treats host keys), or owned by this user with mode 0600. Read on the
+    descriptor whose owner and mode were checked (not ``authcore.files.read_regular``, which
+    does not return them)."""
     cfg.set_keys = frozenset(data)
     t = data.get("tokens")
     name = t.get("secret_file") if isinstance(t, dict) else None
@@ -361,7 +363,9 @@ def _system_config() -> Config | None:
         raise ConfigError(f"system config {path} must be owned by root and writable by root "
                           f"only (owner uid {st.st_uid}, mode {stat.S_IMODE(st.st_mode):04o})")
     cfg = _load_file(path)
-    raw = tomllib.loads(path.read_text(encoding="utf-8")).get("lock", [])
+    from authcore.files import read_regular
+
+    raw = tomllib.loads(read_regular(path).decode("utf-8")).get("lock", [])
     if not isinstance(raw, list) or not all(isinstance(k, str) for k in raw):
         raise ConfigError(f"system config {path}: lock must be a list of key names")
     unknown = sorted(set(raw) - LOCKABLE)

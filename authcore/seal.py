@@ -55,21 +55,13 @@ def message(seq: int, hash_: str, time: str) -> bytes:
 
 
 def _read_small(path: str | os.PathLike[str], limit: int, what: str) -> bytes:
-    """A regular file up to ``limit`` bytes (never blocks on a FIFO or device)."""
+    """``authcore.files.read_regular`` (never blocks on a FIFO or device), one-line errors."""
+    from authcore.files import read_regular
+
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        return read_regular(path, limit)
     except OSError as e:
         raise ValidationError(f"cannot read {what} {path}: {e.strerror}") from None
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise ValidationError(f"the {what} {path} is not a regular file")
-        if st.st_size > limit:
-            raise ValidationError(f"the {what} {path} is larger than {limit} bytes")
-        with os.fdopen(fd, "rb", closefd=False) as f:
-            return f.read(limit + 1)
-    finally:
-        os.close(fd)
 
 
 def fingerprint(public_key: Any) -> str:
