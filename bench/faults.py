@@ -36,6 +36,8 @@ from bench.faultkit import OwnPostgres, Proxy, create_database, unavailable_reas
 
 ROOT = Path(__file__).resolve().parents[1]
 STALENESS = 1.0
+STATEMENT_S = 3.0  # the revoker's and searcher's engine: statement_timeout (answer deadline +5 s)
+ANSWER_S = STATEMENT_S + 5
 SECRET = "bench-faults-secret-" + "x" * 40
 
 
@@ -103,29 +105,41 @@ class Load:
 
     def _revoke(self) -> None:
         while not self.stop.is_set():
-            p, t = self.probe, time.monotonic()  # a call started in the window counts whole
-            counted = p.active
+            t = time.monotonic()
+            failed = False
             try:
                 self.core.admin.revoke_tokens(self.writer_uid, "bench faults")
             except Exception:  # noqa: BLE001 - counted: the database is down on purpose
-                if counted:
-                    p.revoke_errors += 1
-            if counted:
+                failed = True
+            p = self._overlaps(t)
+            if p is not None:
+                p.revoke_errors += failed
                 p.revoke_max = max(p.revoke_max, time.monotonic() - t)
             self.stop.wait(0.05)
 
     def _search(self) -> None:
         while not self.stop.is_set():
-            p, t = self.probe, time.monotonic()
-            counted = p.active
+            t = time.monotonic()
+            failed = False
             try:
                 self.core.users.search("user1", limit=20)
             except Exception:  # noqa: BLE001 - counted
-                if counted:
-                    p.search_errors += 1
-            if counted:
+                failed = True
+            p = self._overlaps(t)
+            if p is not None:
+                p.search_errors += failed
                 p.search_max = max(p.search_max, time.monotonic() - t)
             self.stop.wait(0.1)
+
+    def _overlaps(self, started: float) -> Probe | None:
+        """The fault window this call overlapped (started before its end, ended after its
+        start), if any: a call already blocked when the fault began counts too."""
+        p = self.probe
+        if not p.fault_at or time.monotonic() < p.fault_at:
+            return None
+        if p.back_at is not None and started > p.back_at:
+            return None
+        return p
 
     def begin(self) -> Probe:
         self.probe = Probe(fault_at=time.monotonic(), active=True)
@@ -233,7 +247,8 @@ def main(argv: list[str] | None = None) -> int:
             purl = url.replace(f":{own.port}/", f":{proxy.port}/")
             config = Config(tokens=TokenSettings(secret=SECRET))
             # A shorter statement_timeout than the default (15 s) so writers' waits are short.
-            core = AuthCore(make_engine(purl, statement_timeout=3), config, actor="bench-faults")
+            core = AuthCore(make_engine(purl, statement_timeout=STATEMENT_S), config,
+                            actor="bench-faults")
             uids = [core.users.create(f"user{i}@example.com", f"user{i}").id for i in range(200)]
             tokens = [core.tokens.issue_pair(u).access_token for u in uids]
             v = Verifier(core, staleness=STALENESS)
@@ -285,6 +300,10 @@ def _report(results: list[dict[str, Any]]) -> list[str]:
             failed.append(f"{r['fault']}: no refusal within {bound:.1f}s")
         if r["verify_max_s"] > r["bound_s"] - STALENESS + 0.7:
             failed.append(f"{r['fault']}: a verification blocked {r['verify_max_s']:.1f}s")
+        limit = ANSWER_S + 5 + 1.0  # answer deadline, a reconnect's connect timeout, slack
+        for col in ("revoke_max_s", "search_max_s"):
+            if r[col] > limit:
+                failed.append(f"{r['fault']}: {col} {r[col]:.1f}s > {limit:.0f}s")
         if r["late_ok"]:
             failed.append(f"{r['fault']}: {r['late_ok']} answers past the staleness bound")
         if r["listener_down_s"] is None:
