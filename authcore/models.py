@@ -80,6 +80,8 @@ class Session(Base):
     user_agent: Mapped[str | None] = mapped_column(Text, nullable=True)
     refresh_counter: Mapped[int] = mapped_column(Integer, default=0)
     refresh_rotated_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # grace replays in this rotation; a server default, so bulk inserts (demo) may omit it
+    refresh_replays: Mapped[int] = mapped_column(Integer, server_default="0")
 
 
 class AuditEvent(Base):
@@ -133,11 +135,30 @@ class Revocation(Base):
     session_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
 
 
+class UserEvent(Base):
+    """Append-only, no hash chain: what users' own requests did (logout, refresh replay and
+    reuse), kept off ``audit_head``'s lock so they never queue behind the operator's chain."""
+
+    __tablename__ = "user_events"
+    __table_args__ = (
+        Index("ix_user_events_user_id", "user_id", "id"),
+        Index("ix_user_events_action_id", "action", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(ID, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    action: Mapped[str] = mapped_column(String(64))
+    user_id: Mapped[int] = mapped_column(BigInteger)
+    session_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
 users = User.__table__
 sessions = Session.__table__
 audit_events = AuditEvent.__table__
 audit_head = AuditHead.__table__
 revocations = Revocation.__table__
+user_events = UserEvent.__table__
 
 GENESIS_HASH = "0" * 64
 

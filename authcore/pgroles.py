@@ -5,7 +5,8 @@ runs -- apart):
 
 * ``authcore_app``: what an app needs (README's example): read users and sessions, log in
   (sessions; ``users.last_login_at`` only), refresh, log out (``authcore_delete_session``), its
-  own audit events through ``authcore_audit_append``, revocation notices. No version bump, no
+  own audit events through ``authcore_audit_append``, user events (``user_events``: logout,
+  refresh replay/reuse; insert only), revocation notices. No version bump, no
   disable, no direct write to the audit.
 * ``authconsole_viewer``: SELECT only.
 * ``authconsole_admin``: SELECT, plus EXECUTE on the SECURITY DEFINER functions of migration
@@ -35,7 +36,7 @@ APP, VIEWER, ADMIN = "authcore_app", "authconsole_viewer", "authconsole_admin"
 _PREFIX = re.compile(r"[a-z][a-z0-9_]{0,30}")
 
 _READ = ("users", "sessions", "audit_events", "audit_head", "revocations", "bulk_runs",
-         "alembic_version")
+         "user_events", "alembic_version")
 _ADMIN_FUNCS = ("authcore_revoke_tokens(bigint, text, text, text)",
                 "authcore_bump_many(bigint[], text, text, text, jsonb)",
                 "authcore_delete_session(text, text, text, text)",
@@ -83,7 +84,7 @@ def roles_sql(prefix: str = "", schema: str = "public") -> list[str]:
             f"TO {r.app}",
             f"GRANT UPDATE (last_login_at) ON {q}.users TO {r.app}",
             f"GRANT INSERT, UPDATE, DELETE ON {q}.sessions TO {r.app}",
-            f"GRANT INSERT ON {q}.revocations TO {r.app}",
+            f"GRANT INSERT ON {q}.revocations, {q}.user_events TO {r.app}",
             f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA {q} TO {r.app}"]
     out += [f"GRANT EXECUTE ON FUNCTION {q}.{fn} TO {r.admin}" for fn in _ADMIN_FUNCS]
     out += [f"GRANT EXECUTE ON FUNCTION {q}.{fn} TO {r.app}" for fn in _APP_FUNCS]

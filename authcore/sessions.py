@@ -10,11 +10,11 @@ from typing import Any
 
 from sqlalchemy import Engine, bindparam, delete, func, insert, select, tuple_, update
 
-from authcore import audit, pgroles
+from authcore import audit, fastwrite, pgroles, userevents
 from authcore.audit import EventIn
 from authcore.db import read_conn, write_tx
 from authcore.errors import NotFound, UserDisabled
-from authcore.fastpath import HotQuery
+from authcore.fastpath import HotQuery, PerDialect
 from authcore.models import sessions, users
 from authcore.text import require_plain
 from authcore.timeutil import fmt_utc, utcnow
@@ -95,6 +95,21 @@ _LOGIN = (update(users).where(users.c.id == bindparam("uid"), users.c.disabled.i
 _EXISTS = select(users.c.id).where(users.c.id == bindparam("uid"))
 
 
+def _build_end(dialect: Any) -> dict[str, tuple[str, bool]]:
+    """The logout DELETE by ``public_id`` or ``token_hash``, compiled from Core for the driver:
+    ``(sql, positional)``."""
+    out = {}
+    for col in ("public_id", "token_hash"):
+        stmt = (delete(sessions).where(sessions.c[col] == bindparam("v"))
+                .returning(sessions.c.user_id, sessions.c.public_id))
+        compiled = stmt.compile(dialect=dialect)
+        out[col] = (str(compiled), bool(compiled.positional))
+    return out
+
+
+_end_sql = PerDialect(_build_end)
+
+
 class SessionService:
     def __init__(self, engine: Engine, default_ttl: timedelta, on_delete: Any = None,
                  guard: Any = None) -> None:
@@ -103,6 +118,7 @@ class SessionService:
         self.default_ttl = default_ttl
         self._on_delete = on_delete  # callback(conn, user_id, public_ids) for revocation notices
         self._resolve = HotQuery(engine, _RESOLVE)  # the app's hot path: see authcore.fastpath
+        self._writer: fastwrite.Writer | None = None  # logouts: see _end
 
     def create(self, user_id: int, *, ip: str | None = None, user_agent: str | None = None,
                ttl: timedelta | None = None) -> tuple[SessionRecord, str]:
@@ -154,25 +170,36 @@ class SessionService:
 
     def logout(self, raw_token: str) -> bool:
         """Cookie logout: end the session behind a raw session token. Idempotent, like ``end``."""
-        return self._end(sessions.c.token_hash == token_digest(raw_token))
+        return self._end("token_hash", token_digest(raw_token))
 
     def end(self, public_id: str | None) -> bool:
-        """The user's logout: delete the session, announce it to verifiers. Returns whether this
-        call deleted it; a session already gone (a second logout, a parallel one, an operator's
-        delete, expiry and prune) returns False and raises nothing. ``None`` (a token without a
-        session) returns False. Operators use ``AdminService.delete_session`` (audited, and
-        ``NotFound`` when the session is gone)."""
+        """The user's logout: delete the session, announce it to verifiers, record a ``logout``
+        user event. Returns whether this call deleted it; a session already gone (a second
+        logout, a parallel one, an operator's delete, expiry and prune) returns False and raises
+        nothing. ``None`` (a token without a session) returns False. Operators use
+        ``AdminService.delete_session`` (audited, and ``NotFound`` when the session is gone)."""
         if not public_id:
             return False
-        return self._end(sessions.c.public_id == public_id)
+        return self._end("public_id", public_id)
 
-    def _end(self, where: Any) -> bool:
-        with write_tx(self.engine) as conn:
-            row = conn.execute(delete(sessions).where(where)
-                               .returning(sessions.c.user_id, sessions.c.public_id)).first()
-            if row is not None and self._on_delete:
-                self._on_delete(conn, row.user_id, [row.public_id])
-        return row is not None
+    def _end(self, column: str, value: str) -> bool:
+        """One short transaction on the driver connection (``authcore.fastwrite``): the DELETE,
+        the ``logout`` user event (``authcore.userevents``: no audit-chain lock) and the
+        revocation notice. A logout queues only behind writes to the same session row."""
+        w = self._writer
+        if w is None:
+            w = self._writer = fastwrite.Writer(self.engine)
+        sql, positional = _end_sql(w.dialect)[column]
+        now = utcnow()
+        with w.transaction() as tx:
+            row = tx.exec_driver_sql(sql, (value,) if positional else {"v": value}).fetchone()
+            if row is None:
+                return False
+            uid, sid = row[0], row[1]
+            userevents.record(tx, now, userevents.LOGOUT, uid, sid)
+            if self._on_delete:
+                self._on_delete(tx, uid, [sid])
+        return True
 
     def get(self, public_id: str) -> SessionRecord | None:
         stmt = (select(*_SESSION_COLS, users.c.email).join(users, users.c.id == sessions.c.user_id)

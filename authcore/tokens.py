@@ -16,8 +16,7 @@ from typing import Any
 import jwt
 from sqlalchemy import Engine, bindparam, select
 
-from authcore import audit, jwtdecode, notices
-from authcore.audit import EventIn
+from authcore import jwtdecode, notices, userevents
 from authcore.config import TokenSettings
 from authcore.db import read_conn, write_tx
 from authcore.errors import (
@@ -45,6 +44,10 @@ _CHECK = (
                                  & (sessions.c.user_id == users.c.id)))
     .where(users.c.id == bindparam("uid"))
 )
+# refresh() reads the same row under lock, plus the replays already used in this rotation.
+_REFRESH = _CHECK.add_columns(sessions.c.refresh_replays)
+_LOCK_USER = select(users.c.id).where(users.c.id == bindparam("uid")).with_for_update()
+GRACE_REPLAYS = 1  # replays of the previous refresh token allowed per rotation (parallel tabs)
 _VERSION = select(users.c.token_version, users.c.disabled).where(users.c.id == bindparam("uid"))
 
 
@@ -239,38 +242,56 @@ class TokenService:
     def refresh(self, token: str) -> TokenPair:
         """Rotate: verify the refresh token and issue a new pair.
 
-        With a session, the session's refresh counter must match the token's ``rc``. The
-        previous token is accepted again within ``refresh_grace`` (parallel tabs); any older
-        token is a reuse: the session is deleted and ``refresh_reuse_detected`` is audited.
+        With a session, the session's refresh counter must match the token's ``rc``: the
+        current token rotates (counter + 1). The previous token -- the one the last rotation
+        replaced -- is accepted ONCE more within ``refresh_grace`` of that rotation (two tabs
+        refreshing together): it gets a pair for the current counter, and a ``refresh_replay``
+        user event is recorded. Any other token -- older, a second replay, a replay after the
+        grace -- is a reuse: the session is deleted, a ``refresh_reuse_detected`` user event
+        is recorded, verifiers are told, and ``RefreshReuse`` is raised. User events go to
+        ``authcore.userevents`` (no audit-chain lock). A token without a session (``sid``)
+        has no counter and rotates freely until its version is bumped.
         """
         claims = self.decode(token, "refresh")
         assert self.engine is not None
         now = utcnow()
         reuse = False
         with write_tx(self.engine) as conn:
-            q = _CHECK.with_for_update(of=users) if conn.dialect.name == "postgresql" else _CHECK
-            row = conn.execute(q, {"uid": claims.user_id, "sid": claims.sid}).first()
+            if conn.dialect.name == "postgresql":
+                # Lock the user row first, THEN read: a statement started after the lock is
+                # granted sees what a concurrent refresh committed (a FOR UPDATE on the join
+                # would re-check only the users row and keep a stale session counter, so two
+                # parallel refreshes could both rotate or both replay).
+                conn.execute(_LOCK_USER, {"uid": claims.user_id})
+            row = conn.execute(_REFRESH, {"uid": claims.user_id, "sid": claims.sid}).first()
             self._judge(claims, row)
             counter = 0
             if claims.sid is not None:
                 rc = claims.rc if claims.rc is not None else -1
+                here = sessions.update().where(sessions.c.public_id == claims.sid)
                 if rc == row.refresh_counter:
                     counter = rc + 1
-                    conn.execute(sessions.update().where(sessions.c.public_id == claims.sid)
-                                 .values(refresh_counter=counter, refresh_rotated_at=now,
-                                         last_seen_at=now))
+                    conn.execute(here.values(refresh_counter=counter, refresh_rotated_at=now,
+                                             refresh_replays=0, last_seen_at=now))
                 elif (rc == row.refresh_counter - 1 and row.refresh_rotated_at is not None
-                      and now - row.refresh_rotated_at <= self._grace):
+                      and now - row.refresh_rotated_at <= self._grace
+                      and row.refresh_replays < GRACE_REPLAYS):
                     counter = row.refresh_counter
+                    conn.execute(here.values(refresh_replays=row.refresh_replays + 1,
+                                             last_seen_at=now))
+                    userevents.record(conn, now, userevents.REFRESH_REPLAY, claims.user_id,
+                                      claims.sid, {"presented_counter": rc,
+                                                   "session_counter": row.refresh_counter,
+                                                   "replay": row.refresh_replays + 1,
+                                                   "jti": claims.jti})
                 else:
                     reuse = True
                     conn.execute(sessions.delete().where(sessions.c.public_id == claims.sid))
-                    audit.append(conn, [EventIn(
-                        action="refresh_reuse_detected", actor="system",
-                        reason="an already rotated refresh token was presented",
-                        target_user_id=claims.user_id, target_session=claims.sid,
-                        details={"presented_counter": rc, "session_counter": row.refresh_counter,
-                                 "jti": claims.jti})], now)
+                    userevents.record(conn, now, userevents.REFRESH_REUSE, claims.user_id,
+                                      claims.sid, {"presented_counter": rc,
+                                                   "session_counter": row.refresh_counter,
+                                                   "replays": row.refresh_replays,
+                                                   "jti": claims.jti})
                     notices.publish(conn, now, "session", [claims.user_id],
                                     session_ids=[claims.sid])
         if reuse:

@@ -44,7 +44,7 @@ def modules_loaded(code: str, names: tuple[str, ...], *,
     loaded: list[str] = json.loads(out.stdout.strip().splitlines()[-1])
     return loaded
 ENGINES = ["sqlite", "postgresql"]
-_TABLES = ("bulk_runs", "revocations", "audit_events", "sessions", "users")
+_TABLES = ("bulk_runs", "revocations", "audit_events", "user_events", "sessions", "users")
 
 
 @pytest.fixture(autouse=True)

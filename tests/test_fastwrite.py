@@ -7,6 +7,7 @@ whatever happened.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 from datetime import UTC, datetime, timedelta, timezone
@@ -17,7 +18,7 @@ from sqlalchemy import event, exc, func, insert, select, text
 
 from authcore import audit, db, fastpath, notices
 from authcore.core import AuthCore
-from authcore.errors import DatabaseUnavailable, NotFound
+from authcore.errors import DatabaseUnavailable, NotFound, UserDisabled
 from authcore.models import audit_events, revocations, users
 from tests.conftest import bypass_audit_trigger
 from tests.hostile import HOSTILE
@@ -274,16 +275,20 @@ def test_concurrent_bumps_disables_and_session_deletes_do_not_deadlock(core: Aut
         except BaseException as e:  # noqa: BLE001
             errors.append(e)
 
+    def login() -> None:
+        with contextlib.suppress(UserDisabled):  # once disabled, a login is refused (18.1)
+            core.sessions.create(u.id)
+
     jobs = [lambda: core.admin.revoke_tokens(u.id, "mix")] * 3 + [
         lambda: core.admin.set_disabled(u.id, True, "mix"),
         lambda: core.admin.delete_sessions(u.id, "mix"),
-        lambda: core.sessions.create(u.id)]
+        login]
     ts = [threading.Thread(target=run, args=(j,)) for j in jobs]
     [t.start() for t in ts]
     [t.join(timeout=120) for t in ts]
     assert not any(t.is_alive() for t in ts), "deadlock"
     assert not errors, repr(errors[0])
-    assert core.users.get(u.id).token_version == 120
+    assert core.users.get(u.id).token_version == 160  # 120 revokes + 40 disables (18.10)
     rep = audit.verify_chain(core.engine)
     assert rep.ok and rep.checked == 200
 

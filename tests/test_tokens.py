@@ -99,10 +99,11 @@ def test_refresh_rotates_with_grace_and_detects_reuse(core: AuthCore, alice) -> 
     with pytest.raises(RefreshReuse):
         core.tokens.refresh(p0.refresh_token)  # two generations old: reuse
     assert core.sessions.resolve(raw) is None
-    from authcore.audit import list_events
+    from authcore.userevents import list_events
 
-    ev = list_events(core.engine, user_id=alice.id)
+    ev = list_events(core.engine, user_id=alice.id)  # a user event: off the audit chain
     assert ev[0].action == "refresh_reuse_detected" and ev[0].actor == "system"
+    assert ev[1].action == "refresh_replay"
 
 
 def test_expired_and_tampered(core: AuthCore, alice, config) -> None:  # type: ignore[no-untyped-def]

@@ -14,7 +14,7 @@ import psycopg
 import pytest
 from sqlalchemy import event, insert, select, text
 
-from authcore import audit
+from authcore import audit, userevents
 from authcore.config import Config, TokenSettings
 from authcore.core import AuthCore
 from authcore.db import make_engine
@@ -188,16 +188,23 @@ def test_revocations_refused_within_the_bound(core: AuthCore, alice, make_verifi
     core.admin.set_disabled(alice.id, True, "abuse")
     refused_within(v, t2, UserDisabled, STALE)
     core.admin.set_disabled(alice.id, False, "cleared")
+    # disabling bumped token_version and ended the sessions (18.10): a new login is accepted,
+    # the token from before the disable stays refused
+    before_disable = t2
+    s2b, _ = core.sessions.create(alice.id)
+    t2 = core.tokens.issue_pair(alice.id, sid=s2b.public_id).access_token
     _wait(lambda: _accepts(v, t2), STALE, "enable to propagate")
+    with pytest.raises(TokenRevoked):
+        v.verify_access(before_disable)
 
     core.admin.revoke_tokens(alice.id, "laptop stolen")
     took = refused_within(v, t2, TokenRevoked, STALE)
     print(f"\n{v.mode}: version bump refused after {took * 1000:.1f} ms")
-    with pytest.raises(TokenRevoked, match="token version 0, user is at 1"):
+    with pytest.raises(TokenRevoked, match="token version 1, user is at 2"):
         v.verify_access(t2)
     s3, _ = core.sessions.create(alice.id)
     fresh = core.tokens.issue_pair(alice.id, sid=s3.public_id).access_token
-    assert v.verify_access(fresh).token_version == 1
+    assert v.verify_access(fresh).token_version == 2
     core.admin.delete_sessions(alice.id, "log out everywhere")
     refused_within(v, fresh, SessionInvalid, STALE)
     with Queries(core.engine) as q:  # refusals come from the cache too
@@ -512,7 +519,7 @@ def test_refresh_reuse_ends_the_session_everywhere(engine, make_verifier, grace)
         with pytest.raises(RefreshReuse):
             core.tokens.refresh(stale_token)
         assert core.sessions.resolve(raw) is None and core.sessions.get(s.public_id) is None
-        ev = audit.list_events(core.engine, user_id=u.id)
+        ev = userevents.list_events(core.engine, user_id=u.id)  # off the audit chain (18.9)
         assert ev[0].action == "refresh_reuse_detected" and ev[0].actor == "system"
         assert ev[0].target_session == s.public_id
         assert audit.verify_chain(core.engine).ok

@@ -66,9 +66,13 @@ def show(ctx) -> int:  # type: ignore[no-untyped-def]
     u = core.users.find(ctx.args.user)
     sess = core.sessions.for_user(u.id)
     events = list_events(core.engine, user_id=u.id, limit=10)
+    from authcore import userevents
+
+    own = userevents.list_events(core.engine, user_id=u.id, limit=10)
     if ctx.json:
         emit_json({"user": u.to_dict(), "sessions": [s.to_dict() for s in sess],
-                   "audit": [_event_dict(e) for e in events]})
+                   "audit": [_event_dict(e) for e in events],
+                   "user_events": [e.to_dict() for e in own]})
         return 0
     for label, value in (("id", u.id), ("email", u.email), ("username", u.username),
                          ("name", u.display_name), ("token_version", u.token_version),
@@ -84,6 +88,13 @@ def show(ctx) -> int:  # type: ignore[no-untyped-def]
     from console.commands.audit import print_events
 
     print_events(events)
+    line("recent user events (logout, refresh replay and reuse; not hash-chained):")
+    if not own:
+        line("  (none)")
+    else:
+        table([[e.id, e.at.strftime("%Y-%m-%d %H:%M:%S"), e.actor, e.action,
+                e.target_session or "", e.reason] for e in own],
+              ["ID", "AT (UTC)", "ACTOR", "ACTION", "SESSION", "WHAT"], [6, 19, 6, 22, 20, 40])
     return 0
 
 

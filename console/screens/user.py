@@ -16,6 +16,7 @@ from textual.widgets import Label, Static
 
 from authcore.audit import AuditRecord
 from authcore.sessions import SessionRecord
+from authcore.userevents import UserEvent, row_key
 from authcore.users import UserRecord
 from console.actions import ACTIONS, PREVIEW_REASON, perform
 from console.messages import ActionDone, PreviewReady, UserLoaded
@@ -45,7 +46,7 @@ def session_row(s: SessionRecord, now: datetime) -> list[Text]:
             cells.rel(s.expires_at, now), safe(s.user_agent)]
 
 
-def event_row(e: AuditRecord) -> list[Text]:
+def event_row(e: AuditRecord | UserEvent) -> list[Text]:
     detail = safe(e.reason)
     if e.target_session:
         detail = safe_join(detail, Text(" · "), safe(e.target_session, style="dim"))
@@ -108,9 +109,10 @@ class UserScreen(ConsoleScreen):
         core = self.core
         user = core.users.get(user_id)
         sessions = core.sessions.for_user(user_id)
-        from authcore.audit import list_events
+        from authcore.userevents import activity
 
-        events = list_events(core.engine, user_id=user_id, limit=self.capp.page_size)
+        # audit events and the user's own (logout, refresh replay/reuse), newest first
+        events = activity(core.engine, user_id, limit=self.capp.page_size)
         if not cancelled():
             self.post_message(UserLoaded(user, sessions, events))
 
@@ -128,7 +130,7 @@ class UserScreen(ConsoleScreen):
         self.query_one("#sessions-label", Label).update(Text.assemble(
             ("Sessions", "bold"), f"  {active} active, {len(message.sessions) - active} expired"))
         events = self.query_one("#events", KeyedTable)
-        events.sync([(str(e.seq), event_row(e)) for e in message.events])
+        events.sync([(row_key(e), event_row(e)) for e in message.events])
         reuse = sum(1 for e in message.events if e.action == cells.REUSE)
         label = Text.assemble(("Recent audit events", "bold"), f"  {len(message.events)}")
         if reuse:
