@@ -22,7 +22,7 @@ import pytest
 from sqlalchemy import exc, func, select, text
 from sqlalchemy.engine import make_url
 
-from authcore import audit, pgroles
+from authcore import audit, pgroles, userevents
 from authcore.audit import EventIn
 from authcore.config import Config, TokenSettings
 from authcore.core import AuthCore
@@ -405,8 +405,10 @@ def test_app_role_does_what_the_readme_app_does_and_nothing_an_operator_does(
             app.tokens.refresh(pair.refresh_token)
         assert claims.sid == session.public_id
         s2, token2 = app.sessions.create(u.id)
-        app.admin.delete_session(s2.public_id, "user logged out")  # README's logout
+        app.admin.delete_session(s2.public_id, "user logged out")  # an audited delete
         assert app.sessions.resolve(token2) is None
+        s3, _t3, _p3 = app.login(u.id)  # README's login and logout (issue 18)
+        assert app.logout(s3.public_id) is True and app.logout(s3.public_id) is False
         before = _state(owner)
         for call in (lambda: app.admin.revoke_tokens(other.id, "x"),
                      lambda: app.admin.set_disabled(other.id, True, "x"),
@@ -433,8 +435,9 @@ def test_app_role_does_what_the_readme_app_does_and_nothing_an_operator_does(
         conn.close()
     chain = audit.verify_chain(owner.engine)
     assert chain.ok, chain.problem
-    reuse = audit.list_events(owner.engine, action="refresh_reuse_detected")
-    assert reuse and reuse[0].db_role == cluster.app
+    # user-initiated events are user events, off the operator's chain (issue 18.9)
+    assert [e.action for e in userevents.list_events(owner.engine, user_id=u.id)] == [
+        "logout", "refresh_reuse_detected"]
     assert owner.sessions.get(vs.public_id) is not None
 
 
