@@ -7,13 +7,7 @@ PostgreSQL half is skipped, with that reason.
 
 from __future__ import annotations
 
-import contextlib
-import json
-import os
 import shutil
-import subprocess
-import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,23 +20,15 @@ from authcore.core import AuthCore
 from authcore.db import make_engine
 from authcore.models import GENESIS_HASH
 
-PG_ENV = "AUTHCORE_TEST_PG_URL"
+# The helpers live in tests/support/; re-exported here for tests that import them from conftest.
+from tests.support import ROOT
+from tests.support.pg import PG_ENV, bypass_audit_trigger, temp_pg_database
+from tests.support.pg import admin_url as _admin_url
+from tests.support.processes import modules_loaded
+
+__all__ = ["PG_ENV", "ROOT", "TEST_SECRET", "_admin_url", "bypass_audit_trigger",
+           "modules_loaded", "reset_pg", "temp_pg_database"]
 TEST_SECRET = "test-secret-" + "s" * 40
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def modules_loaded(code: str, names: tuple[str, ...], *,
-                   env: dict[str, str] | None = None) -> list[str]:
-    """Run ``code`` in a fresh interpreter (from the repo root), then list the loaded modules
-    among ``names`` (a name, or any module under it)."""
-    probe = (f"{code}\nimport json as _json, sys as _sys\n"
-             f"print(_json.dumps(sorted(m for m in _sys.modules if m in {names!r}\n"
-             f"                         or m.split('.')[0] in {names!r})))\n")
-    out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True,
-                         text=True, timeout=120)
-    assert out.returncode == 0, out.stdout + out.stderr
-    loaded: list[str] = json.loads(out.stdout.strip().splitlines()[-1])
-    return loaded
 ENGINES = ["sqlite", "postgresql"]
 _TABLES = ("bulk_runs", "revocations", "audit_events", "user_events", "sessions", "users")
 
@@ -64,14 +50,6 @@ def hermetic_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return home
 
 
-def bypass_audit_trigger(conn) -> None:  # type: ignore[no-untyped-def]
-    """Let this transaction UPDATE/DELETE ``audit_events`` behind authcore's back: what a
-    superuser (a DBA) can do on PostgreSQL, where a trigger otherwise refuses it for every role
-    (migration 0004). Tests of tamper detection use it; seals are what catch such rewrites."""
-    if conn.dialect.name == "postgresql":
-        conn.exec_driver_sql("SET LOCAL session_replication_role = replica")
-
-
 @pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("tpl") / "template.db"
@@ -81,36 +59,6 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
         conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
     engine.dispose()
     return path
-
-
-def _admin_url() -> str | None:
-    url = os.environ.get(PG_ENV)
-    if url and url.startswith("postgresql://"):
-        url = "postgresql+psycopg://" + url[len("postgresql://"):]
-    return url
-
-
-@contextlib.contextmanager
-def temp_pg_database(prefix: str = "authcore_test") -> Iterator[str]:
-    """A migrated PostgreSQL database of this run's own next to ``AUTHCORE_TEST_PG_URL``,
-    dropped afterwards. Skips, with that reason, when the variable is unset."""
-    admin = _admin_url()
-    if not admin:
-        pytest.skip(f"PostgreSQL half skipped: {PG_ENV} is not set")
-    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
-    admin_engine = make_engine(admin, isolation_level="AUTOCOMMIT")
-    with admin_engine.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = admin.rsplit("/", 1)[0] + "/" + name
-    try:
-        engine = make_engine(url)
-        migrate.upgrade(engine)
-        engine.dispose()
-        yield url
-    finally:
-        with admin_engine.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin_engine.dispose()
 
 
 @pytest.fixture(scope="session")

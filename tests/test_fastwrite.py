@@ -21,7 +21,7 @@ from authcore.core import AuthCore
 from authcore.errors import DatabaseUnavailable, NotFound, UserDisabled
 from authcore.models import audit_events, revocations, users
 from tests.conftest import bypass_audit_trigger
-from tests.hostile import HOSTILE
+from tests.support.hostile import HOSTILE
 
 
 def _count(core: AuthCore, table: Any, *where: Any) -> int:

@@ -14,7 +14,7 @@ from authcore.core import AuthCore
 from authcore.errors import PermissionDenied, ValidationError
 from authcore.models import audit_events, sessions, users
 from console.cli import main
-from tests.hostile import HOSTILE, assert_inert, seed_hostile
+from tests.support.hostile import HOSTILE, assert_inert, seed_hostile
 
 BUMP_THREADS, BUMPS_EACH = 8, 250
 

@@ -24,7 +24,7 @@ from authcore.core import AuthCore
 from authcore.db import make_engine
 from authcore.errors import DatabaseUnavailable
 from console.app import AuthConsoleApp, create_app
-from tests.hostile import seed_hostile
+from tests.support.hostile import seed_hostile
 from tests.test_tui_support import type_text
 
 FIXED = datetime(2026, 3, 2, 14, 0, tzinfo=UTC)

@@ -11,7 +11,7 @@ from console.safe import notify_safe, safe, safe_join
 from console.screens.audit import AuditScreen
 from console.screens.user import UserScreen
 from console.widgets.search import SearchBox
-from tests.hostile import HOSTILE, assert_inert, seed_hostile
+from tests.support.hostile import HOSTILE, assert_inert, seed_hostile
 from tests.test_tui_support import make_app, notifications, rows, settle, text_of, walk_texts
 
 CLICK = "[@click=app.quit]x[/]"

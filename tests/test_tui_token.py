@@ -12,7 +12,7 @@ from textual.widgets import Static, TextArea
 from authcore.core import AuthCore
 from console.screens.token import TokenScreen, render_panels
 from console.screens.user import UserScreen
-from tests.hostile import assert_inert
+from tests.support.hostile import assert_inert
 from tests.test_tui_support import make_app, notifications, seed, settle, text_of
 
 

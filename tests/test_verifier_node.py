@@ -13,7 +13,7 @@ from authcore.db import make_engine
 from authcore.verifier import VerifierNode
 from tests.conftest import TEST_SECRET
 
-NODE = Path(__file__).with_name("verifier_node.py")
+NODE = Path(__file__).parent / "support" / "verifier_node.py"
 PW = "NodePassw0rd"
 
 

@@ -16,7 +16,7 @@ from authcore.db import make_engine
 from authcore.verifier import VerifierNode, measure_propagation
 from tests.conftest import TEST_SECRET, reset_pg
 
-NODE = Path(__file__).with_name("verifier_node.py")
+NODE = Path(__file__).parent / "support" / "verifier_node.py"
 BOUND = 2.0  # config.staleness default: the promise is "refused within the bound"
 
 

@@ -1,4 +1,4 @@
-"""A verifier process for the multi-process tests: ``python tests/verifier_node.py --db URL``.
+"""A verifier process for the multi-process tests: ``python tests/support/verifier_node.py --db URL``.
 
 It runs ``authcore.verifier.node_main``: one JSON command per stdin line, one JSON reply per stdout
 line (``verify``, ``watch``, ``stats``, ``quit``). The HS secret comes from ``AUTHCORE_SECRET``.
