@@ -238,10 +238,22 @@ def test_no_secret_password_or_raw_token_leaks(pg_url, capsys, monkeypatch, tmp_
 
 
 def test_search_input_never_errors(core: AuthCore) -> None:
-    core.users.create("s@example.com", "s")
+    """Hostile terms are literal text: the results are exactly the users holding the term (as a
+    prefix below ``CONTAINS_MIN`` characters), so a ``%`` or ``_`` matching everyone fails."""
+    from authcore.users import CONTAINS_MIN, normalize_query
+
+    plain = core.users.create("s@example.com", "s")
+    odd = core.users.create("odd@example.com", "%_\\odd", "'quoted\" [b]")
     for q in ["%", "_", "\\", "'", '"', "\x00", "'; DROP TABLE users; --", "a" * 320,
-              "\u202e", "[b]", "%_\\"]:
-        core.users.search(q)
+              "\u202e", "[b]", "%_\\", "%ex", "e_a"]:  # as wildcards both match both emails
+        got = {u.id for u in core.users.search(q).items}
+        term = normalize_query(q).casefold()
+        if term:  # NUL and bidi characters are dropped: "" is the empty search
+            fields = [(u.id, f.casefold()) for u in (plain, odd)
+                      for f in (u.email, u.username, u.display_name)]
+            want = {i for i, f in fields
+                    if (term in f if len(term) >= CONTAINS_MIN else f.startswith(term))}
+            assert got == want, (q, got, want)
     with pytest.raises(ValidationError):
         core.users.search("a" * 321)
-    assert _count(core, users) == 1 and _count(core, sessions) == 0
+    assert _count(core, users) == 2 and _count(core, sessions) == 0
