@@ -254,3 +254,46 @@ def test_dead_pipeline_warning_is_dropped(own_pg: OwnPostgres, own_db: str) -> N
     assert leaked and "Pipeline [BAD]" in leaked[0], "control: the warning did not show"
     died, leaked = _pipeline_deaths(own_db, 12)
     assert died == 12 and leaked == []
+
+
+async def test_console_shows_the_outage_banner_when_the_server_freezes(
+        own_pg: OwnPostgres, own_db: str, config: Config) -> None:
+    """Issue 12.2, the console: a search typed while the server is frozen ends in the outage
+    banner (authcore raises within its bounds), not "searching..." forever; after SIGCONT the
+    console's retry brings the results back by itself. Short bounds keep the test quick: statement_timeout 2 s
+    (answer deadline 7 s) and connect timeout 2 s."""
+    from console.widgets.header import OutageBanner
+    from tests.test_tui_support import column, make_app, seed, settle, type_text
+
+    core = AuthCore(make_engine(own_db + "?connect_timeout=2", statement_timeout=2), config,
+                    actor="faults")
+    seed(core, 0)
+    bound = 7 + 2 + 2.0  # answer deadline, a reconnect, slack (worker and UI scheduling)
+    app = make_app(core, retry_interval=1.0)
+    try:
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(pilot)
+            await type_text(pilot, "bob")
+            await settle(pilot)
+            assert "bob@example.com" in column(app, "#users", 0)
+            own_pg.freeze()
+            t = time.monotonic()
+            await pilot.press("backspace", "backspace", "backspace")
+            await type_text(pilot, "ali")
+            banner = app.screen.query_one(OutageBanner)
+            while not banner.display:
+                assert time.monotonic() - t < bound, "no outage banner: still searching"
+                await pilot.pause(0.2)
+            took = time.monotonic() - t
+            print(f"\nconsole: outage banner {took:.1f}s after the freeze")
+            assert app.outage is not None and app.is_running
+            own_pg.thaw()  # the console's periodic retry notices by itself
+            t = time.monotonic()
+            while banner.display:
+                assert time.monotonic() - t < bound, "the banner stayed after the thaw"
+                await pilot.pause(0.2)
+            await settle(pilot)
+            assert "alice@example.com" in column(app, "#users", 0)
+    finally:
+        own_pg.thaw()
+        core.engine.dispose()
