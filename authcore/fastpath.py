@@ -162,7 +162,7 @@ def _result_processor(type_: Any, dialect: Any) -> Any:
 
 
 class HotQuery:
-    """A statement compiled once; ``first``/``rows`` run it on this thread's connection.
+    """A statement compiled once; ``first``/``fetch_driver`` run it on this thread's connection.
 
     ``prepare=False`` keeps psycopg from preparing it (see ``authcore.db.NO_PREPARE``).
     """
@@ -276,17 +276,10 @@ class HotQuery:
         row = self._run(values, False)
         return None if row is None else self._row._make(self._convert(row))
 
-    def rows(self, **values: Any) -> list[Any]:
-        """Every row, as plain sequences in column order (values converted)."""
-        return [self._convert(r) for r in self._run(values, True)]
-
-    def fetch(self, **values: Any) -> list[Any]:
-        """Every row exactly as the driver returns it (the caller converts)."""
-        return self._run(values, True)
-
     def fetch_driver(self, values: dict[str, Any]) -> list[Any]:
-        """``fetch`` with ``values`` already in driver form (see ``bind_processor``): callers
-        running several statements with the same values convert them once."""
+        """Every row exactly as the driver returns it (the caller converts), ``values`` already
+        in driver form (see ``bind_processor``): callers running several statements with the
+        same values convert them once."""
         return self._run(values, True, ready=True)
 
     def _disconnected(self, e: Exception, conn: Any) -> bool:
