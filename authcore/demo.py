@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import base64
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -390,19 +390,3 @@ def seed(engine: Engine, n_users: int = 1000, *, rng_seed: int = 42, now: dateti
                 conn.exec_driver_sql("ANALYZE users")
                 conn.exec_driver_sql("ANALYZE sessions")
     return DemoSummary(total_users, total_sessions, tuple(named))
-
-
-def iter_batches(n_users: int, first_id: int, *, rng_seed: int = 42, now: datetime,
-                 refresh_ttl: timedelta = timedelta(days=30), postgres: bool,
-                 batch: int = BATCH) -> Iterator[tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]]:
-    """The generated batches ``seed`` would insert after the named users, for baselines."""
-    rng = random.Random(rng_seed)
-    for _user, sess in _named(now):  # consume the generator state the named users use
-        for age, ttl, agent, ip in sess:
-            _named_session(rng, 0, now - age, ttl, now, agent, ip)
-    done = 0
-    while done < n_users:
-        n = min(batch, n_users - done)
-        ids = list(range(first_id + done, first_id + done + n))
-        yield generate_batch(rng, ids, now, refresh_ttl, postgres=postgres)
-        done += n
