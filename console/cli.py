@@ -223,9 +223,5 @@ def _database_refused(exc: Any) -> tuple[Exit, str]:
     return Exit.DATABASE, f"error: database refused: {detail}"
 
 
-def run_module(args: Any) -> int:  # pragma: no cover - convenience for python -m
-    return main(args)
-
-
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
