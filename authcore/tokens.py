@@ -10,7 +10,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import jwt
@@ -298,7 +298,3 @@ class TokenService:
             raise RefreshReuse("refresh token reuse detected: the session was ended")
         return self.issue_pair(claims.user_id, sid=claims.sid, token_version=row.token_version,
                                refresh_counter=counter, now=now)
-
-    def access_valid_until(self, now: datetime | None = None) -> datetime:
-        """Access tokens issued up to ``now`` are accepted by non-strict verifiers until this."""
-        return (now or utcnow()) + self.settings.access_ttl + timedelta(seconds=self._leeway)
