@@ -89,7 +89,6 @@ class Config:
     tokens: TokenSettings = field(default_factory=TokenSettings)
     operators: dict[str, str] = field(default_factory=dict)
     staleness: timedelta = timedelta(seconds=2)
-    file_exists: bool = False
     # idle fast-path connections kept per engine (authcore.fastpath): size it to the app's
     # concurrency (FastAPI/Starlette run sync endpoints on a 40-thread pool)
     pool_size: int = 40
@@ -249,7 +248,6 @@ def _load_file(cli_path: str | os.PathLike[str] | None = None) -> Config:
     except tomllib.TOMLDecodeError as exc:
         where = str(exc).rpartition("(")[2].rstrip(")") if "(" in str(exc) else ""
         raise ConfigError(f"config {path} is not valid TOML ({where or 'syntax error'})") from None
-    cfg.file_exists = True
     cfg.database_url = _text(data, "database_url")
     if cfg.database_url and _has_password(cfg.database_url):
         _check_private(path, holds="a database password")
@@ -389,8 +387,7 @@ def load_config(cli_path: str | os.PathLike[str] | None = None) -> Config:
     if clash:
         raise ConfigError(f"refused: config {user.path} sets {', '.join(clash)}, locked by "
                           f"{system.path}")
-    merged = Config(path=user.path, file_exists=user.file_exists or system.file_exists,
-                    set_keys=user.set_keys, locked=system.locked, system_path=system.path)
+    merged = Config(path=user.path, set_keys=user.set_keys, locked=system.locked, system_path=system.path)
     fields = {"database_url": "database_url", "read_only": "read_only",
               "operators": "operators", "role_prefix": "role_prefix",
               "staleness": "staleness", "pool_size": "pool_size", "tokens": "tokens"}
