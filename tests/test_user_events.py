@@ -186,6 +186,12 @@ def test_users_show_lists_user_events(core: AuthCore, db_url: str, capsys) -> No
     assert main(["--db", db_url, "users", "show", "v@example.com"]) == 0
     out = capsys.readouterr().out
     assert "recent user events" in out and "the user logged out" in out
+    assert main(["--db", db_url, "audit", "list", "--user-events", "--user", "v@example.com",
+                 "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert [e["action"] for e in data["user_events"]] == ["logout"]
+    assert main(["--db", db_url, "audit", "list", "--user-events", "--action", "logout"]) == 0
+    assert s.public_id in capsys.readouterr().out
 
 
 def test_user_events_never_wait_for_the_audit_chain_lock(core: AuthCore, db_url: str) -> None:

@@ -15,6 +15,9 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     ls.add_argument("--user", default=None, help="id, email or username")
     ls.add_argument("--action", default=None, help="e.g. revoke_tokens, delete_session")
     ls.add_argument("--limit", type=int, default=50)
+    ls.add_argument("--user-events", action="store_true",
+                    help="list user events instead (logout, refresh replay and reuse: "
+                         "recorded without the hash chain)")
     ls.set_defaults(func=list_events)
     v = au.add_parser("verify", parents=[common], help="check the hash chain; non-zero if broken")
     v.add_argument("--expect-head", action="append", default=[], metavar="SEQ:HASH",
@@ -74,12 +77,34 @@ def print_events(events) -> None:  # type: ignore[no-untyped-def]
           [6, 19, 20, 22, 7, 20, 40])
 
 
+def print_user_events(events) -> None:  # type: ignore[no-untyped-def]
+    """User events (``authcore.userevents``), as ``audit list --user-events`` and ``users show``
+    print them."""
+    if not events:
+        line("  (none)")
+        return
+    table([[e.id, e.at.strftime("%Y-%m-%d %H:%M:%S"), e.actor, e.action, e.target_user_id,
+            e.target_session or "", e.reason] for e in events],
+          ["ID", "AT (UTC)", "ACTOR", "ACTION", "USER", "SESSION", "WHAT"],
+          [6, 19, 6, 22, 7, 20, 40])
+
+
 def list_events(ctx) -> int:  # type: ignore[no-untyped-def]
     from authcore import audit
 
     a = ctx.args
     core = ctx.core()
     uid = core.users.find(a.user).id if a.user else None
+    if a.user_events:
+        from authcore import userevents
+
+        own = userevents.list_events(core.engine, user_id=uid, action=a.action,
+                                     limit=max(1, min(a.limit, 1000)))
+        if ctx.json:
+            emit_json({"user_events": [e.to_dict() for e in own]})
+        else:
+            print_user_events(own)
+        return 0
     events = audit.list_events(core.engine, user_id=uid, action=a.action,
                                limit=max(1, min(a.limit, 1000)))
     if ctx.json:

@@ -89,12 +89,9 @@ def show(ctx) -> int:  # type: ignore[no-untyped-def]
 
     print_events(events)
     line("recent user events (logout, refresh replay and reuse; not hash-chained):")
-    if not own:
-        line("  (none)")
-    else:
-        table([[e.id, e.at.strftime("%Y-%m-%d %H:%M:%S"), e.actor, e.action,
-                e.target_session or "", e.reason] for e in own],
-              ["ID", "AT (UTC)", "ACTOR", "ACTION", "SESSION", "WHAT"], [6, 19, 6, 22, 20, 40])
+    from console.commands.audit import print_user_events
+
+    print_user_events(own)
     return 0
 
 
