@@ -169,7 +169,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 def fail(code: Exit, message: str, as_json: bool) -> int:
     """Print the one-line error (a JSON object with ``--json``) and return the exit code."""
     if as_json:
-        err_json({"error": clean(message, max_len=400), "code": NAMES[code], "exit": int(code)})
+        text = clean(message.removeprefix("error: "), max_len=400)
+        err_json({"error": text, "code": NAMES[code], "exit": int(code)})
     else:
         err(message)
     return int(code)
