@@ -42,7 +42,7 @@ _ADMIN_FUNCS = ("authcore_revoke_tokens(bigint, text, text, text)",
                 "authcore_delete_session(text, text, text, text)",
                 "authcore_delete_sessions(bigint, text, text, text)",
                 "authcore_set_disabled(bigint, boolean, text, text, text)",
-                "authcore_prune_sessions(timestamptz, integer, text, text)",
+                "authcore_prune_sessions(timestamptz, integer, text, text, text)",
                 "authcore_audit_append(text, text, text, bigint, text, jsonb, text)")
 _APP_FUNCS = ("authcore_delete_session(text, text, text, text)",
               "authcore_audit_append(text, text, text, bigint, text, jsonb, text)")

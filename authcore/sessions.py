@@ -250,8 +250,7 @@ class SessionService:
         the guard (read-only mode, viewer role) before any change, and ``dry_run`` to count what
         would go (pass that ``cutoff`` back to delete exactly the sessions previewed).
         PostgreSQL, a role without direct write rights: each batch is one call of
-        ``authcore_prune_sessions`` (granted to the admin role only; it records its own fixed
-        reason).
+        ``authcore_prune_sessions`` (granted to the admin role only), given the same reason.
         """
         from authcore.revoke import _reason  # the one reason rule
 
@@ -269,8 +268,9 @@ class SessionService:
         while True:
             if via_function:
                 with write_tx(self.engine) as conn:
-                    ((n,),) = pgroles.call(conn, "SELECT authcore_prune_sessions(%s, %s, %s, %s)",
-                                           (cutoff, batch, actor, client))
+                    ((n,),) = pgroles.call(
+                        conn, "SELECT authcore_prune_sessions(%s, %s, %s, %s, %s)",
+                        (cutoff, batch, actor, client, reason))
                 total += n
                 if n < batch:
                     return total

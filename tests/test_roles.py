@@ -216,7 +216,7 @@ _VIEWER_SQL = [
     "SELECT * FROM authcore_bump_many(ARRAY[{uid}]::bigint[], 'x', 'x', NULL, '{}')",
     "SELECT * FROM authcore_delete_sessions({uid}, 'x', 'x', NULL)",
     "SELECT * FROM authcore_set_disabled({uid}, true, 'x', 'x', NULL)",
-    "SELECT authcore_prune_sessions(now(), 10, 'x', NULL)",
+    "SELECT authcore_prune_sessions(now(), 10, 'x', NULL, 'reason')",
     "SELECT authcore_audit_append('forged', 'x', 'x', NULL, NULL, '{}', NULL)",
     "SELECT authcore_audit_retain(1, 'x', 'x')",
 ]
@@ -304,7 +304,7 @@ def test_admin_documented_actions_work_and_are_audited_under_the_database_role(
         rep = a.bulk.run("corp-old", "breach", confirm_count=2)
         assert rep.bumped == 2
         owner.sessions.create(uid, ttl=timedelta(microseconds=1))
-        assert a.sessions.prune(actor="alice", client=a.client) == 1
+        assert a.sessions.prune(actor="alice", client=a.client, reason="nightly 42") == 1
         with pytest.raises(Exception, match="reason is required"):
             a.admin.revoke_tokens(uid, "   ")
     finally:
@@ -317,6 +317,8 @@ def test_admin_documented_actions_work_and_are_audited_under_the_database_role(
                                           "sessions_pruned"}
     assert all(e.db_role == cluster.admin and e.actor == "alice" and e.client == "ssh 10.0.0.9"
                for e in events)
+    # the operator's reason reaches the function path's event too (migration 0006)
+    assert [e.reason for e in events if e.action == "sessions_pruned"] == ["nightly 42"]
     got = set()
     for n in listener.notifies(timeout=1.0, stop_after=50):
         got.add(json.loads(n.payload)["k"])
