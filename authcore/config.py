@@ -96,6 +96,8 @@ class Config:
     set_keys: frozenset[str] = frozenset()  # top-level keys the file set (lock checks)
     locked: frozenset[str] = frozenset()  # keys the system file locks
     system_path: Path | None = None  # the system file, when one was read
+    seals_file: Path | None = None  # [audit] seals: signed checkpoints (authcore.seal)
+    seals_pubkey: Path | None = None  # [audit] seals_pubkey: their Ed25519 public key
 
     def secret(self) -> str | None:
         """The HS secret: ``AUTHCORE_SECRET`` wins over the file."""
@@ -301,7 +303,7 @@ def _load_file(cli_path: str | os.PathLike[str] | None = None) -> Config:
 
 SYSTEM_CONFIG = Path("/etc/authconsole/config.toml")  # tests patch this constant in-process
 LOCKABLE = frozenset({"database_url", "operators", "read_only", "role_prefix", "staleness",
-                      "pool_size", "tokens"})
+                      "pool_size", "tokens", "audit"})
 
 
 def _read_secret_file(cfg: Config, path: Path, data: dict[str, Any]) -> None:
@@ -311,6 +313,14 @@ def _read_secret_file(cfg: Config, path: Path, data: dict[str, Any]) -> None:
     descriptor whose owner and mode were checked (not ``authcore.files.read_regular``, which
     does not return them)."""
     cfg.set_keys = frozenset(data)
+    a = data.get("audit", {})
+    if not isinstance(a, dict) or not all(isinstance(a.get(k, ""), str)
+                                          for k in ("seals", "seals_pubkey")):
+        raise ConfigError("config: [audit] seals and seals_pubkey must be paths")
+    if a.get("seals"):
+        cfg.seals_file = _rel(path, a["seals"])
+    if a.get("seals_pubkey"):
+        cfg.seals_pubkey = _rel(path, a["seals_pubkey"])
     t = data.get("tokens")
     name = t.get("secret_file") if isinstance(t, dict) else None
     if name is None:
@@ -394,6 +404,8 @@ def load_config(cli_path: str | os.PathLike[str] | None = None) -> Config:
     for key, attr in fields.items():
         source = user if key in user.set_keys else system
         setattr(merged, attr, getattr(source, attr))
+    audit_from = user if "audit" in user.set_keys else system
+    merged.seals_file, merged.seals_pubkey = audit_from.seals_file, audit_from.seals_pubkey
     return merged
 
 

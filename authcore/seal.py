@@ -207,6 +207,22 @@ def check_signatures(seals: list[Seal], public_key: Any) -> str:
     return ""
 
 
+def check_configured(engine: Any, seals_file: Any, pubkey_file: Any) -> tuple[Any, SealReport | None]:
+    """What the console's audit screen shows: the chain walk, and -- when ``[audit] seals`` and
+    ``seals_pubkey`` are configured -- the seals checked against it (the newest seal that
+    verified, or why they fail). Returns ``(ChainReport, SealReport | None)``."""
+    from authcore import audit
+
+    if seals_file is None or pubkey_file is None:
+        return audit.verify_chain(engine), None
+    try:
+        seals, pub = read_seals(seals_file), load_public_key(pubkey_file)
+    except ValidationError as e:
+        return audit.verify_chain(engine), SealReport(False, 0, None, str(e))
+    srep, rep = verify_seals(engine, seals, pub)
+    return (rep if rep is not None else audit.verify_chain(engine)), srep
+
+
 def verify_seals(engine: Any, seals: list[Seal], public_key: Any,
                  also_expect: Any = ()) -> tuple[SealReport, Any]:
     """Signatures first, then the chain walk with every sealed head (and ``also_expect``)

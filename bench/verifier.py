@@ -303,14 +303,13 @@ def revoke_call(ctx: Ctx) -> None:
     admin = make_core(make_url(url).set(username=login).render_as_string(hide_password=False))
     uid = _dedicated_user(owner, "revoke-call")
     rounds = 20 if ctx.quick else 200
-    env = {**os.environ, "AUTHCORE_SECRET": SECRET}
     ours: list[float] = []
     raw: list[float] = []
     timeouts = 0
     base = RawAuditedRevoke(url, _dedicated_user(owner, "raw-audited"))
     try:
         assert not pgroles.direct_writer(admin.engine)  # the function path is what is timed
-        with VerifierNode(url, env=env) as node:
+        with VerifierNode(core=owner) as node:  # the same keys as the admin's core
             for i in range(rounds):
                 for side in ("ours", "raw") if i % 2 == 0 else ("raw", "ours"):
                     if side == "raw":

@@ -68,6 +68,7 @@ class AuditPage(Message):
 @dataclass
 class ChainChecked(Message):
     report: ChainReport
+    seals: Any = None  # authcore.seal.SealReport when [audit] seals is configured
 
 
 @dataclass

@@ -456,3 +456,6 @@ def test_db_roles_command_prints_and_applies(cluster: Cluster, tmp_path) -> None
     assert r.returncode == 4 and len(r.stderr.strip().splitlines()) == 1, r.stderr
     r = _cli(["db", "roles", "--prefix", "Bad-Prefix"])
     assert r.returncode == 2 and "prefix" in r.stderr
+    r = _cli(["db", "roles", "--prefix", cluster.prefix, "--apply", "--read-only",
+              "--db", cluster.url])
+    assert r.returncode != 0 and "read-only" in r.stderr

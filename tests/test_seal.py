@@ -124,3 +124,32 @@ def test_a_broken_chain_is_never_sealed(core: AuthCore, db_url: str, capsys, key
         c.execute(text("UPDATE audit_events SET reason = 'edited' WHERE seq = 1"))
     code, _out, err = _cli(capsys, "--db", db_url, "audit", "seal", "--key", str(key))
     assert code == 1 and "broken, not sealing" in err
+
+
+async def test_audit_screen_shows_the_newest_verified_seal_and_a_rewrite(
+        core: AuthCore, keys, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from tests.test_tui_support import make_app, settle, text_of
+
+    key, pub = keys
+    seals = tmp_path / "seals.jsonl"
+    u = core.users.create("screen@example.com", "screen")
+    core.admin.revoke_tokens(u.id, "r1")
+    core.admin.revoke_tokens(u.id, "r2")
+    sealing.append_seal(seals, sealing.seal_chain(core.engine, sealing.load_private_key(key)))
+    core.config.seals_file, core.config.seals_pubkey = seals, pub
+
+    async def chain() -> str:
+        app = make_app(core)
+        async with app.run_test(size=(120, 24)) as pilot:
+            app.goto("audit")
+            await settle(pilot)
+            return text_of(app, "#chain")
+
+    got = await chain()
+    assert "hash chain intact" in got and "sealed: seq 2 at" in got, got
+    _rewrite(core, 1, "nothing happened")
+    got = await chain()
+    assert "HASH CHAIN BROKEN" in got and "not in the chain" in got, got
+    core.config.seals_pubkey = sealing.generate_key(tmp_path / "other.key")
+    got = await chain()
+    assert "SEALS FAILED" in got and "not this public key" in got, got

@@ -91,6 +91,10 @@ def roles(ctx) -> int:  # type: ignore[no-untyped-def]
             for stmt in stmts:
                 line(stmt + ";")
         return 0
+    if a.read_only or ctx.config.read_only:
+        from authcore.errors import ReadOnlyError
+
+        raise ReadOnlyError("refused: read-only mode; no role was created or granted")
     from authcore.db import make_engine
 
     engine = make_engine(ctx.database_url())

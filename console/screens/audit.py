@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import json
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from rich.text import Text
 from textual import on, work
@@ -14,8 +14,9 @@ from textual.containers import Horizontal
 from textual.timer import Timer
 from textual.widgets import Input, Label, Static
 
-from authcore.audit import AuditRecord, ChainReport, list_events, verify_chain
+from authcore.audit import AuditRecord, ChainReport, list_events
 from authcore.errors import NotFound
+from authcore.seal import check_configured
 from console.messages import AuditPage, ChainChecked
 from console.navigation import bindings
 from console.safe import safe, safe_join, safe_lines
@@ -56,10 +57,16 @@ def event_detail(e: AuditRecord) -> Text:
     return safe_lines([line1, line2])
 
 
-def chain_text(report: ChainReport) -> Text:
+def chain_text(report: ChainReport, seals: Any = None) -> Text:
+    if seals is not None and not seals.ok and report.ok:  # a seal file or signature problem
+        return Text.assemble((" SEALS FAILED ", "bold reverse red"), " ",
+                             safe(seals.problem, max_len=300, style="bold red"))
     if report.ok:
+        sealed = (f" · sealed: seq {seals.newest.seq} at {seals.newest.time}"
+                  if seals is not None and seals.newest is not None else "")
         return Text.assemble(("hash chain intact", "bold green"),
-                             f" · {report.checked} events verified · head seq {report.head_seq}")
+                             f" · {report.checked} events verified · head seq {report.head_seq}"
+                             f"{sealed}")
     return Text.assemble((" HASH CHAIN BROKEN ", "bold reverse red"), " ",
                          safe(report.problem, max_len=300, style="bold red"))
 
@@ -161,12 +168,13 @@ class AuditScreen(ConsoleScreen):
 
     @work(thread=True, exclusive=True, group="chain", exit_on_error=False)
     def _verify(self) -> None:
-        report = verify_chain(self.core.engine)
+        cfg = self.core.config
+        report, seals = check_configured(self.core.engine, cfg.seals_file, cfg.seals_pubkey)
         if not cancelled():
-            self.post_message(ChainChecked(report))
+            self.post_message(ChainChecked(report, seals))
 
     def on_chain_checked(self, message: ChainChecked) -> None:
-        self.query_one("#chain", Static).update(chain_text(message.report))
+        self.query_one("#chain", Static).update(chain_text(message.report, message.seals))
 
     def on_audit_page(self, message: AuditPage) -> None:
         if message.filters != self._filters:
