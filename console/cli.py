@@ -65,7 +65,10 @@ class Ctx:
             # console shows core.role_note).
             if core.use_database_role(self.config.role_prefix) and getattr(self.args, "func",
                                                                             None):
-                err(f"note: {core.role_note}")
+                if self.json:  # stderr stays JSON objects, one per line
+                    err_json({"note": clean(core.role_note, max_len=400)})
+                else:
+                    err(f"note: {core.role_note}")
         return self._core
 
     def close(self) -> None:

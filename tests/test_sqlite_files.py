@@ -71,3 +71,23 @@ def test_library_refuses_missing_file_when_asked(tmp_path: Path) -> None:
     with pytest.raises(DatabaseMissing):
         make_engine(f"sqlite:///{tmp_path}/missing.db", create=False)
     assert not (tmp_path / "missing.db").exists()
+
+
+def test_the_console_on_a_missing_file_creates_nothing(tmp_path: Path, capsys,
+                                                       monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """``authconsole`` (the TUI) builds its core like every command: one line, exit 5."""
+    import sys
+
+    from console import app as app_module
+
+    monkeypatch.setattr(sys.stdin, "isatty", lambda: True)
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    real_run = app_module.AuthConsoleApp.run
+    monkeypatch.setattr(app_module.AuthConsoleApp, "run",
+                        lambda self: real_run(self, headless=True, size=(80, 24)))
+    d = tmp_path / "dbdir"
+    d.mkdir()
+    code = main(["--db", f"sqlite:///{d}/x.db"])
+    err = capsys.readouterr().err
+    assert code == 5 and "does not exist" in err and err.count("\n") == 1, err
+    assert list(d.iterdir()) == []
