@@ -24,7 +24,7 @@ from authcore.db import read_conn, write_tx
 from authcore.errors import PermissionDenied, ValidationError
 from authcore.models import bulk_runs, users
 from authcore.revoke import AdminService, _reason
-from authcore.text import clean
+from authcore.text import clean, require_plain
 from authcore.timeutil import utcnow
 
 ACTION = "revoke_tokens"
@@ -32,7 +32,7 @@ MIN_QUERY = 3
 
 
 def _pattern(query: str) -> str:
-    q = clean(query, max_len=None).strip().lower()
+    q = clean(require_plain(query, "the bulk query"), max_len=None).strip().lower()
     if len(q) < MIN_QUERY:
         raise ValidationError(f"a bulk query needs at least {MIN_QUERY} characters")
     if len(q) > 320:

@@ -285,6 +285,7 @@ class AdminService:
     def delete_session(self, public_id: str, reason: str, *,
                        dry_run: bool = False) -> RevokeResult:
         reason = _reason(reason)
+        require_plain(public_id, "the session id")
         now = utcnow()
         if not dry_run:
             self._guard(1)

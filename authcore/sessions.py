@@ -16,7 +16,7 @@ from authcore.db import read_conn, write_tx
 from authcore.errors import NotFound, UserDisabled
 from authcore.fastpath import HotQuery, PerDialect
 from authcore.models import sessions, users
-from authcore.text import require_plain
+from authcore.text import clean, require_plain
 from authcore.timeutil import fmt_utc, utcnow
 
 UA_MAX = 1024
@@ -165,6 +165,9 @@ class SessionService:
                                row.token_version)
 
     def touch(self, public_id: str, ip: str | None = None) -> bool:
+        require_plain(public_id, "the session id")
+        if ip:
+            require_plain(ip, "the IP address")
         with write_tx(self.engine) as conn:
             return conn.execute(_TOUCH, {"sid": public_id, "now": utcnow(), "ip": ip}).rowcount > 0
 
@@ -202,6 +205,7 @@ class SessionService:
         return True
 
     def get(self, public_id: str) -> SessionRecord | None:
+        require_plain(public_id, "the session id")  # the one rule (authcore.text), both engines
         stmt = (select(*_SESSION_COLS, users.c.email).join(users, users.c.id == sessions.c.user_id)
                 .where(sessions.c.public_id == public_id))
         with read_conn(self.engine) as conn:
@@ -227,6 +231,7 @@ class SessionService:
                 .limit(max(1, min(limit, 1000))))
         if active_only:
             stmt = stmt.where(sessions.c.expires_at > utcnow())
+        text = clean(text, max_len=None)  # a filter, like search: control characters dropped
         if text:
             esc = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
             stmt = stmt.where(or_(sessions.c.last_ip.like(esc + "%", escape="\\"),

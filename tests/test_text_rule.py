@@ -47,6 +47,21 @@ def test_refused_everywhere_on_both_engines(core: AuthCore, bad: str) -> None:
     assert _counts(core) == before
 
 
+def test_lookups_and_filters_never_reach_the_driver(core: AuthCore) -> None:
+    """Before, each of these raised psycopg's DataError on PostgreSQL (NUL in a parameter)."""
+    u = core.users.create("ok@example.com", "ok")
+    rec, _ = core.sessions.create(u.id)
+    for call in (lambda: core.sessions.get("ses\x00x"),
+                 lambda: core.sessions.touch("ses\x00x"),
+                 lambda: core.sessions.touch(rec.public_id, ip="10.0.0.1\x00"),
+                 lambda: core.admin.delete_session("ses\x00x", "r"),
+                 lambda: core.bulk.plan("corp\x00old", "r")):
+        with pytest.raises(ValidationError, match="not allowed"):
+            call()
+    assert core.sessions.recent(text="10.\x00") == []  # a filter drops them, like search
+    assert core.users.search("o\x00k").items[0].id == u.id
+
+
 def test_cli_reason_with_control_character(core: AuthCore, db_url: str, capsys) -> None:  # type: ignore[no-untyped-def]
     core.users.create("bob@example.com", "bob")
     for argv in (["revoke", "bob", "--all-tokens", "--yes", "--reason", "a\x00b"],
