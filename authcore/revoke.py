@@ -94,7 +94,8 @@ class RevokeResult:
         """One line for an operator (the email is untrusted: render it through safe text).
 
         What is true for access tokens issued before: checks that read the revocation state
-        (``Verifier``, ``verify_access(strict=True)``) refuse them at once -- the console and
+        (``Verifier``, ``verify_access(strict=True)``) refuse them within their staleness bound
+        (milliseconds on PostgreSQL, the poll interval on SQLite) -- the console and
         the CLI add the figure measured by their own verifier (``console.propagation``); only
         signature-only checks accept them, until they expire."""
         stay = (f"{self.sessions_remaining} session"
@@ -102,8 +103,8 @@ class RevokeResult:
         until = self.access_effective_at.strftime("%H:%M UTC")
         if self.access_effective_at.date() != self.refresh_effective_at.date():
             until = fmt_utc(self.access_effective_at)
-        refused = (f"strict verifiers refuse {{}} access tokens at once; signature-only checks "
-                   f"accept them until {until} (expiry)")
+        refused = (f"strict verifiers refuse {{}} access tokens within their staleness bound; "
+                   f"signature-only checks accept them until {until} (expiry)")
         if self.action == "revoke_tokens":
             return (f"{self.email}: token_version {self.old_version} -> {self.new_version}, "
                     f"{stay}. Refresh tokens stop now; "

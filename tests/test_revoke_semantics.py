@@ -89,7 +89,8 @@ def test_summaries_never_promise_access_tokens_stay_valid(core: AuthCore) -> Non
                 core.admin.set_disabled(u.id, True, "x", dry_run=True)):
         text = res.summary()
         assert "stay valid" not in text, text
-        assert "access tokens at once; signature-only checks accept them until" in text, text
+        assert ("access tokens within their staleness bound; signature-only checks accept them "
+                "until") in text, text
         assert re.search(r"until \d\d:\d\d UTC \(expiry\)", text), text
 
 

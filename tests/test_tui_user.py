@@ -112,7 +112,7 @@ async def test_action_confirmed_with_reason(core: AuthCore, key: str, action: st
         assert summary.startswith("alice@example.com: ")
         if action == "revoke_tokens":
             assert "token_version 0 -> 1, 3 sessions stay" in summary
-            assert "strict verifiers refuse the user's earlier access tokens at once" in summary
+            assert "strict verifiers refuse the user's earlier access tokens within" in summary
         # y without a reason is refused, with a message; nothing happens
         await pilot.press("y")
         await settle(pilot)
