@@ -39,6 +39,7 @@ PG_STATEMENT_TIMEOUT_S = 15.0   # the server cancels a statement running longer
 PG_LOCK_TIMEOUT_S = 5.0         # ... or waiting longer than this for a lock
 PG_ANSWER_GRACE_S = 5.0         # client deadline = statement_timeout + this (server silent)
 PG_PING_TIMEOUT_S = 2.0         # the pool's liveness ping on checkout
+SILENT_RECONNECT_S = 0.25       # right after a deadline ran out, this thread does not reconnect
 PG_KEEPALIVES = {"keepalives": 1, "keepalives_idle": 5, "keepalives_interval": 2,
                  "keepalives_count": 3, "tcp_user_timeout": 10_000}
 
@@ -253,8 +254,9 @@ def unbounded() -> Iterator[None]:
         _local.until = prev
 
 
-class AnswerTimeout(Exception):
-    """Raised inside psycopg's wait; turned into ``psycopg.OperationalError`` by the caller."""
+def _server(host: Any, port: Any) -> tuple[str, str]:
+    """A server's identity for the silent-reconnect rule (libpq's defaults filled in)."""
+    return (str(host or "localhost"), str(port or 5432))
 
 
 def bound_waits(conn: Any, answer_s: float | None) -> None:
@@ -291,9 +293,14 @@ def bound_waits(conn: Any, answer_s: float | None) -> None:
         except wait_timeout:
             pass
         try:
+            server = _server(conn.info.host, conn.info.port)
+        except Exception:
+            server = None
+        try:
             conn.pgconn.finish()  # the answer may still come: never read it as another's
         except Exception:
             pass
+        _local.silent = (server, time.monotonic())  # see _on_do_connect
         raise psycopg.OperationalError(f"no answer from the server within {max(limit, 0.01):.1f}s "
                                        "(connection closed)")
 
@@ -374,6 +381,17 @@ def _setup_psycopg(engine: Engine, bounds: PgBounds | None = None) -> None:
 
     @event.listens_for(engine, "do_connect")
     def _on_do_connect(_dialect: Any, _rec: Any, _cargs: Any, cparams: dict[str, Any]) -> None:
+        silent = getattr(_local, "silent", None)
+        if (silent is not None and time.monotonic() - silent[1] < SILENT_RECONNECT_S
+                and silent[0] == _server(cparams.get("host"), cparams.get("port"))):
+            # This thread's server said nothing until the deadline a moment ago, within the same
+            # operation (translate_errors ends it): the retry that follows (the pool's reconnect
+            # after its ping, the fast path's second attempt) would only wait out the connect
+            # timeout as well.
+            import psycopg
+
+            raise psycopg.OperationalError("no answer from the server a moment ago "
+                                           "(not connecting again at once)")
         until = getattr(_local, "until", None)
         if until is not None and until != math.inf:  # a deadline block: connect within it
             left = until - time.monotonic()
@@ -415,14 +433,20 @@ def read_conn(engine: Engine) -> Iterator[Connection]:
 
 @contextlib.contextmanager
 def translate_errors(engine: Engine) -> Iterator[None]:
-    """Turn driver-level connection failures into one-line ``DatabaseUnavailable``."""
+    """Turn driver-level connection failures into one-line ``DatabaseUnavailable``.
+
+    The failed operation ends here, and with it the "silent a moment ago" rule of
+    ``_on_do_connect`` (it only spares the retries inside one operation)."""
     try:
         yield
     except exc.OperationalError as e:
+        _local.silent = None
         raise DatabaseUnavailable(_one_line(engine, e)) from None
     except exc.InterfaceError as e:
+        _local.silent = None
         raise DatabaseUnavailable(_one_line(engine, e)) from None
     except exc.DBAPIError as e:
+        _local.silent = None
         if e.connection_invalidated:
             raise DatabaseUnavailable(_one_line(engine, e)) from None
         raise
