@@ -32,12 +32,15 @@ def upgrade() -> None:
     )
     op.create_index("ix_user_events_user_id", "user_events", ["user_id", "id"])
     op.create_index("ix_user_events_action_id", "user_events", ["action", "id"])
-    with op.batch_alter_table("sessions") as batch:
-        batch.add_column(sa.Column("refresh_replays", sa.Integer(), nullable=False,
-                                   server_default="0"))
+    # a constant default: no table rewrite on PostgreSQL, a plain ADD COLUMN on SQLite
+    op.add_column("sessions", sa.Column("refresh_replays", sa.Integer(), nullable=False,
+                                        server_default="0"))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("sessions") as batch:
-        batch.drop_column("refresh_replays")
+    if op.get_bind().dialect.name == "sqlite":
+        with op.batch_alter_table("sessions") as batch:
+            batch.drop_column("refresh_replays")
+    else:  # no batch (it would reflect sessions and users) where DROP COLUMN just works
+        op.drop_column("sessions", "refresh_replays")
     op.drop_table("user_events")
