@@ -170,3 +170,16 @@ def test_user_owned_secret_file_keeps_the_0600_rule(tmp_path: Path) -> None:
         for p in sorted(home.iterdir()):
             p.unlink()
         home.rmdir()
+
+
+async def test_console_header_says_roles_are_advisory_on_sqlite(engine, config) -> None:  # type: ignore[no-untyped-def]
+    from authcore.core import AuthCore
+    from tests.test_tui_support import make_app, settle, text_of
+
+    viewer = AuthCore(engine, config, actor="vera", role="viewer")
+    app = make_app(viewer)
+    async with app.run_test(size=(120, 24)) as pilot:
+        await settle(pilot)
+        header = text_of(app, "#console-header")
+    sqlite = engine.dialect.name == "sqlite"
+    assert "(viewer)" in header and ("advisory" in header) == sqlite, header

@@ -67,7 +67,8 @@ class ConsoleHeader(Static):
         line.append_text(safe(self.actor, max_len=30, style="bold"))
         line.append(" (")
         line.append_text(safe(self.role, max_len=12))
-        line.append(")  db ")
+        line.append(") advisory  db " if self.url.startswith("sqlite") and self.role == "viewer"
+                    else ")  db ")  # SQLite: one operator; roles there stop mistakes only
         return line
 
 
