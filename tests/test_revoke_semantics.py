@@ -130,3 +130,39 @@ def test_cli_json_carries_the_measured_ms(core: AuthCore, db_url: str, capsys) -
                           "--reason", "t", "--yes", "--json")
     data = json.loads(out)
     assert code == 0 and not data["disabled"] and data["propagation_ms"] is None
+
+
+def test_logins_racing_a_disable_leave_no_session(core: AuthCore) -> None:
+    """Logins in four threads while an operator disables the user: each login either commits
+    before the disable (and the disable ends it) or is refused; never a session afterwards."""
+    import threading
+
+    u = core.users.create("race@example.com", "race")
+    outcomes: list[str] = []
+    lock = threading.Lock()
+    start = threading.Barrier(5)
+
+    def logins() -> None:
+        start.wait()
+        for _ in range(15):
+            try:
+                core.login(u.id)
+                got = "ok"
+            except UserDisabled:
+                got = "disabled"
+            except Exception as exc:  # noqa: BLE001 - asserted absent below
+                got = repr(exc)
+            with lock:
+                outcomes.append(got)
+
+    threads = [threading.Thread(target=logins) for _ in range(4)]
+    for t in threads:
+        t.start()
+    start.wait()
+    time.sleep(0.01)
+    res = core.admin.set_disabled(u.id, True, "race")
+    for t in threads:
+        t.join(60)
+    assert set(outcomes) <= {"ok", "disabled"}, outcomes
+    assert core.sessions.for_user(u.id) == [], "a session outlived the disable"
+    assert outcomes.count("ok") == res.sessions_deleted
