@@ -300,9 +300,9 @@ def bound_waits(conn: Any, answer_s: float | None) -> None:
             conn.pgconn.finish()  # the answer may still come: never read it as another's
         except Exception:
             pass
-        _local.silent = (server, time.monotonic())  # see _on_do_connect
-        raise psycopg.OperationalError(f"no answer from the server within {max(limit, 0.01):.1f}s "
-                                       "(connection closed)")
+        msg = f"no answer from the server within {max(limit, 0.01):.1f}s"
+        _local.silent = (server, time.monotonic(), msg)  # see _on_do_connect
+        raise psycopg.OperationalError(f"{msg} (connection closed)")
 
     conn.wait = wait
 
@@ -390,8 +390,7 @@ def _setup_psycopg(engine: Engine, bounds: PgBounds | None = None) -> None:
             # timeout as well.
             import psycopg
 
-            raise psycopg.OperationalError("no answer from the server a moment ago "
-                                           "(not connecting again at once)")
+            raise psycopg.OperationalError(f"{silent[2]} (not connecting again at once)")
         until = getattr(_local, "until", None)
         if until is not None and until != math.inf:  # a deadline block: connect within it
             left = until - time.monotonic()
