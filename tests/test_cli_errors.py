@@ -138,3 +138,49 @@ def test_random_argv_gives_a_defined_exit_and_one_line(command: list[str], argv:
     assert "Traceback" not in err and "internal error" not in err, (argv, err)
     assert err.count("\n") <= 1, (argv, err)
     assert not db.exists(), argv
+
+
+VALUE = st.one_of(st.sampled_from(["alice", "bob", "alice@example.com", "1", "2", "id:1",
+                                    "ses_x", "10.0.0", "UA", "x"]),
+                  st.text(max_size=12), st.binary(max_size=8).map(os.fsdecode))
+SHAPES = [  # valid command shapes; the values are random
+    lambda v: ["users", "search", v[0], "--limit", "5"],
+    lambda v: ["users", "show", v[0]],
+    lambda v: ["users", "disable", v[0], "--reason", v[1], "--yes"],
+    lambda v: ["users", "enable", v[0], "--reason", v[1], "--yes"],
+    lambda v: ["revoke", v[0], "--all-tokens", "--reason", v[1], "--yes"],
+    lambda v: ["revoke", v[0], "--sessions", "--reason", v[1], "--dry-run"],
+    lambda v: ["revoke", v[0], "--session", v[2], "--reason", v[1], "--yes"],
+    lambda v: ["revoke", "--query", v[0], "--all-tokens", "--reason", v[1], "--dry-run"],
+    lambda v: ["sessions", "list", v[0], "--active"],
+    lambda v: ["sessions", "list", "--filter", v[0]],
+    lambda v: ["sessions", "prune", "--reason", v[1], "--yes"],
+    lambda v: ["audit", "list", "--user", v[0], "--action", v[2]],
+    lambda v: ["tokens", "decode", v[0]],
+]
+
+
+@settings(max_examples=150, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(shape=st.sampled_from(SHAPES), values=st.lists(VALUE, min_size=3, max_size=3),
+       json_flag=st.booleans())
+def test_random_values_on_a_real_database(shape, values: list[str], json_flag: bool, core,
+                                          db_url: str, capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Valid command shapes with random values (text, undecodable bytes) on a database of each
+    engine holding alice and bob, writes allowed: a defined exit code, never 70, one line."""
+    if not getattr(core, "_seeded", False):
+        from datetime import timedelta
+
+        for name in ("alice", "bob"):
+            u = core.users.create(f"{name}@example.com", name)
+            core.sessions.create(u.id, ip="10.0.0.1", user_agent="UA")
+            core.sessions.create(u.id, ttl=timedelta(microseconds=1))
+        core._seeded = True
+    monkeypatch.setattr(sys, "stdin", io.StringIO(""))
+    argv = ["--db", db_url, *(["--json"] if json_flag else []),
+            *shape([v.replace("\x00", "") for v in values])]
+    code = main(argv)
+    out, err = capsys.readouterr()
+    assert code in DEFINED, (argv, err)
+    assert "Traceback" not in err and "internal error" not in err, (argv, err)
+    assert err.count("\n") <= 1, (argv, err)
