@@ -124,6 +124,8 @@ class AuthConsoleApp(App[int]):
         for screen in self.screen_stack:
             if isinstance(screen, ConsoleScreen):
                 screen.sync_identity()
+        if getattr(message.core, "role_note", ""):  # PostgreSQL: the database role won
+            notify_safe(self, message.core.role_note, severity="warning")
         self.call_after_refresh(_settle_heap)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:

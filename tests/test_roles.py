@@ -459,3 +459,32 @@ def test_db_roles_command_prints_and_applies(cluster: Cluster, tmp_path) -> None
     r = _cli(["db", "roles", "--prefix", cluster.prefix, "--apply", "--read-only",
               "--db", cluster.url])
     assert r.returncode != 0 and "read-only" in r.stderr
+
+
+async def test_console_takes_the_database_role_and_says_so(cluster: Cluster,
+                                                           owner: AuthCore) -> None:
+    """The config says admin; the login role is a viewer: the console shows the viewer and a
+    warning, as ``Ctx.core`` builds it (``AuthCore.use_database_role``)."""
+    from console.connect import Connect
+    from tests.test_tui_support import make_app, notifications, settle, text_of
+
+    owner.users.create("tui@example.com", "tui")
+    core = AuthCore(make_engine(cluster.as_role(cluster.viewer)),
+                    Config(tokens=TokenSettings(secret=TEST_SECRET)), actor="ops2", role="admin")
+
+    def build() -> AuthCore:
+        core.use_database_role(cluster.prefix)
+        return core
+
+    app = make_app(Connect(build=build, url="postgresql+psycopg://ops2@db/auth", actor="ops2",
+                           role="admin", read_only=False))
+    try:
+        async with app.run_test(size=(120, 24)) as pilot:
+            await settle(pilot)
+            header = text_of(app, "#console-header")
+            notes = notifications(app)
+    finally:
+        core.dispose()
+    assert "(viewer)" in header and "READ-ONLY" in header, header
+    assert any(f"database role {cluster.viewer} is viewer, the config says admin" in n
+               for n in notes), notes
