@@ -4,10 +4,9 @@ Three NOLOGIN group roles (names cluster-wide, so a prefix keeps several install
 runs -- apart):
 
 * ``authcore_app``: what an app needs (README's example): read users and sessions, log in
-  (sessions; ``users.last_login_at`` only), refresh, log out (``authcore_delete_session``), its
-  own audit events through ``authcore_audit_append``, user events (``user_events``: logout,
-  refresh replay/reuse; insert only), revocation notices. No version bump, no
-  disable, no direct write to the audit.
+  (sessions; ``users.last_login_at`` only), refresh, log out (also ``authcore_delete_session``,
+  audited), user events (``user_events``: logout, refresh replay/reuse; insert only),
+  revocation notices. No version bump, no disable, no write to the audit but that delete's.
 * ``authconsole_viewer``: SELECT only.
 * ``authconsole_admin``: SELECT, plus EXECUTE on the SECURITY DEFINER functions of migration
   0004 (each: change + audit event + notice in one transaction; an empty reason is refused),
@@ -44,8 +43,9 @@ _ADMIN_FUNCS = ("authcore_revoke_tokens(bigint, text, text, text)",
                 "authcore_set_disabled(bigint, boolean, text, text, text)",
                 "authcore_prune_sessions(timestamptz, integer, text, text, text)",
                 "authcore_audit_append(text, text, text, bigint, text, jsonb, text)")
-_APP_FUNCS = ("authcore_delete_session(text, text, text, text)",
-              "authcore_audit_append(text, text, text, bigint, text, jsonb, text)")
+# An app's own events (logout, refresh replay/reuse) go to user_events, off the chain: it needs
+# no generic audit append, only the audited single-session delete (README's older logout).
+_APP_FUNCS = ("authcore_delete_session(text, text, text, text)",)
 
 
 @dataclass(frozen=True)

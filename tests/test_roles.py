@@ -430,7 +430,10 @@ def test_app_role_does_what_the_readme_app_does_and_nothing_an_operator_does(
                     "UPDATE audit_events SET reason = 'x'", "DELETE FROM audit_events",
                     "INSERT INTO audit_events (seq, at, actor, action, reason, details, "
                     "prev_hash, hash) VALUES (999, now(), 'x', 'x', 'x', '{}', 'x', 'x')",
-                    "UPDATE audit_head SET seq = 0", "SELECT * FROM audit_events"):
+                    "UPDATE audit_head SET seq = 0", "SELECT * FROM audit_events",
+                    "SELECT authcore_audit_append('forged', 'x', 'x', NULL, NULL, '{}', NULL)",
+                    "SELECT * FROM authcore_revoke_tokens(1, 'x', 'x', NULL)",
+                    "DELETE FROM user_events", "UPDATE user_events SET action = 'x'"):
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
                 conn.execute(sql)
     finally:
