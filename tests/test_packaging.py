@@ -126,3 +126,19 @@ def test_console_without_tui_says_what_to_install(app_venv: Path, tmp_path: Path
     assert found.returncode == 0, found.stderr
     assert "alice@" in found.stdout
     assert os.path.exists(tmp_path / "app.db")  # the config's database, not a default one
+
+
+def test_tui_extra_brings_the_console(app_venv: Path, tmp_path: Path,
+                                      app_env: dict[str, str]) -> None:
+    """README's quick start: the ``tui`` extra on top adds Textual and the console starts (last
+    in this file: it changes the shared venv)."""
+    src = app_venv.parent / "src"
+    pip = subprocess.run([str(app_venv / "bin/python"), "-m", "pip", "install", "-q",
+                          f"{src}[tui]"], capture_output=True, text=True, timeout=900)
+    assert pip.returncode == 0, pip.stdout + pip.stderr
+    probe = run(app_venv, tmp_path, "python", "-c", "import console.app, textual; print('ok')",
+                env=app_env)
+    assert probe.stdout.strip() == "ok", probe.stderr
+    tui = run(app_venv, tmp_path, "authconsole", env=app_env)  # past the extra, to the tty check
+    assert (tui.returncode, tui.stderr) == (2, "authconsole: the console needs a terminal; for "
+                                               "scripts use a command (authconsole --help)\n")
