@@ -304,3 +304,17 @@ async def test_reason_typed_in_a_burst_keeps_every_letter_and_esc_still_cancels(
         await settle(pilot)
         assert isinstance(app.screen, UserScreen)
     assert state(core, alice) == before
+
+
+async def test_keys_on_an_empty_sessions_table_do_not_crash(core: AuthCore) -> None:
+    """Found by the random walk: ``up`` on the empty sessions table of a user without sessions
+    posts a highlight with no row key (DataTable's cursor at row -1)."""
+    seed(core, 0)
+    app = make_app(core)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_user(pilot, "carol")
+        assert rows(app, "#sessions") == []
+        await pilot.press("up", "down", "enter", "end", "home")
+        await settle(pilot)
+        assert app._exception is None and app.is_running
+        assert text_of(app, "#session-detail") == "no sessions"

@@ -23,7 +23,7 @@ from console.safe import safe, safe_join, safe_lines
 from console.screens.base import ConsoleScreen
 from console.widgets import cells
 from console.widgets.search import SearchBox
-from console.widgets.table import Col, KeyedTable
+from console.widgets.table import Col, KeyedTable, event_key
 from console.workers import cancelled
 
 COLUMNS = [
@@ -203,7 +203,7 @@ class AuditScreen(ConsoleScreen):
 
     @on(KeyedTable.RowHighlighted, "#audit")
     def _highlighted(self, event: KeyedTable.RowHighlighted) -> None:
-        self._show_event(event.row_key.value)
+        self._show_event(event_key(event))
 
     def _show_event(self, key: str | None) -> None:
         pane = self.query_one("#event-detail", Static)
@@ -221,7 +221,7 @@ class AuditScreen(ConsoleScreen):
 
     @on(KeyedTable.RowSelected, "#audit")
     def _selected(self, event: KeyedTable.RowSelected) -> None:
-        e = self._records.get(event.row_key.value or "")
+        e = self._records.get(event_key(event) or "")
         if e is not None and e.target_user_id is not None:
             self.capp.open_user(e.target_user_id)
         else:

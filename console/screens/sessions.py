@@ -20,7 +20,7 @@ from console.safe import safe, safe_join, safe_lines
 from console.screens.base import ConsoleScreen
 from console.widgets import cells
 from console.widgets.search import SearchBox
-from console.widgets.table import Col, KeyedTable
+from console.widgets.table import Col, KeyedTable, event_key
 from console.workers import cancelled
 
 COLUMNS = [
@@ -120,7 +120,7 @@ class SessionsScreen(ConsoleScreen):
 
     @on(KeyedTable.RowHighlighted, "#sessions-all")
     def _highlighted(self, event: KeyedTable.RowHighlighted) -> None:
-        self._show(event.row_key.value)
+        self._show(event_key(event))
 
     def _show(self, key: str | None) -> None:
         s = self._records.get(key or "")
@@ -144,7 +144,7 @@ class SessionsScreen(ConsoleScreen):
 
     @on(KeyedTable.RowSelected, "#sessions-all")
     def _selected(self, event: KeyedTable.RowSelected) -> None:
-        s = self._records.get(event.row_key.value or "")
+        s = self._records.get(event_key(event) or "")
         if s is not None:
             self.capp.open_user(s.user_id)
 

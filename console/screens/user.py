@@ -26,7 +26,7 @@ from console.screens.base import ConsoleScreen, PaletteCommand
 from console.screens.confirm import ConfirmScreen
 from console.widgets import cells
 from console.widgets.header import ConsoleHeader
-from console.widgets.table import Col, KeyedTable
+from console.widgets.table import Col, KeyedTable, event_key
 from console.workers import cancelled
 
 SESSION_COLUMNS = [
@@ -161,7 +161,7 @@ class UserScreen(ConsoleScreen):
 
     @on(KeyedTable.RowHighlighted, "#sessions")
     def _session_highlighted(self, event: KeyedTable.RowHighlighted) -> None:
-        self._show_session(event.row_key.value)
+        self._show_session(event_key(event))
 
     def _show_session(self, key: str | None) -> None:
         s = self._sessions.get(key or "")

@@ -18,7 +18,7 @@ from console.safe import safe, safe_join, safe_lines
 from console.screens.base import ConsoleScreen
 from console.widgets import cells
 from console.widgets.search import SearchBox
-from console.widgets.table import Col, KeyedTable
+from console.widgets.table import Col, KeyedTable, event_key
 from console.workers import cancelled
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -140,7 +140,7 @@ class UsersScreen(ConsoleScreen):
     # -- detail and opening ----------------------------------------------------------------
     @on(KeyedTable.RowHighlighted, "#users")
     def _highlighted(self, event: KeyedTable.RowHighlighted) -> None:
-        self._show_detail(event.row_key.value)
+        self._show_detail(event_key(event))
 
     def _show_detail(self, key: str | None) -> None:
         pane = self.query_one("#detail", Static)
@@ -187,7 +187,9 @@ class UsersScreen(ConsoleScreen):
 
     @on(KeyedTable.RowSelected, "#users")
     def _selected(self, event: KeyedTable.RowSelected) -> None:
-        self.capp.open_user(int(event.row_key.value or 0))
+        key = event_key(event)
+        if key is not None:
+            self.capp.open_user(int(key))
 
     def current_id(self) -> str | None:
         return self.query_one(KeyedTable).highlighted_key

@@ -69,6 +69,13 @@ def fit(cols: Sequence[Col], width: int, padding: int = 1,
     return out
 
 
+def event_key(event: DataTable.RowHighlighted | DataTable.RowSelected) -> str | None:
+    """The row key of a table event; None when there is no row (a table that was emptied under
+    its cursor posts a highlight of row -1 with no key)."""
+    key = event.row_key
+    return None if key is None else key.value
+
+
 def same_cell(a: Text, b: Text) -> bool:
     """Same text drawn the same way (``Text.__eq__`` ignores the base style and layout)."""
     return (a.plain == b.plain and a.style == b.style and a.spans == b.spans

@@ -1,0 +1,245 @@
+"""A seeded random walk through the console: random keys from the keys bound right now (what the
+footer and help offer, on whatever has focus), typed text, ``enter``, ``esc``, ``tab``, arrows and
+bracketed pastes, sent through Pilot from every screen, on SQLite and PostgreSQL, at 80x24 and
+60x15. After every key:
+
+- no exception (the app still runs; no worker ended in an "unexpected" error);
+- the screen stack never holds two screens for the same thing (``console.navigation.identity``);
+- the database (users, sessions, audit events, digested) is unchanged unless a confirm dialog was
+  confirmed since the last look (checked every few keys and at the end).
+
+The seed is random per run and printed on failure; replay with ``AUTHCONSOLE_WALK_SEED=<seed>``
+(timing between workers still varies, so a replay is close, not exact). The default run sends
+``AUTHCONSOLE_WALK_KEYS`` (120) keys per screen, engine and size; ``-m walk_long`` sends 1,000
+per screen and size (10,000 per engine).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+import string
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from textual import events
+from textual.pilot import Pilot
+from textual.widgets import TextArea
+
+from authcore.core import AuthCore
+from authcore.models import audit_events, sessions, users
+from console.app import AuthConsoleApp
+from console.navigation import identity
+from console.screens.confirm import ConfirmScreen
+from console.widgets.header import StatusLine
+from tests.test_tui_support import make_app, seed, settle
+
+SEED_ENV = "AUTHCONSOLE_WALK_SEED"
+KEYS_ENV = "AUTHCONSOLE_WALK_KEYS"
+STARTS = ["users", "user", "sessions", "audit", "token"]
+SIZES = [(80, 24), (60, 15)]
+CHECK_EVERY = 25
+
+CHAR_KEYS = {" ": "space", "@": "at", ".": "full_stop", "-": "minus", "_": "underscore",
+             "/": "slash", "?": "question_mark"}
+TEXT = string.ascii_letters + string.digits + "@.-_ "
+SPECIAL = ["enter", "escape", "tab", "shift+tab", "up", "down", "pageup", "pagedown", "home",
+           "end", "backspace", "left", "right"]
+
+
+def digest(core: AuthCore) -> str:
+    """Every row of users, sessions and audit events, hashed."""
+    h = hashlib.sha256()
+    with core.engine.connect() as conn:
+        for table in (users, sessions, audit_events):
+            pk = list(table.primary_key.columns)
+            for row in conn.execute(select(table).order_by(*pk)):
+                h.update(repr(tuple(row)).encode())
+    return h.hexdigest()
+
+
+class Walk:
+    """One walk: the keys sent, the confirmations seen, the invariants checked."""
+
+    def __init__(self, pilot: Pilot[Any], core: AuthCore, rng: random.Random,
+                 pastes: list[str]) -> None:
+        self.pilot = pilot
+        self.app: AuthConsoleApp = pilot.app
+        self.core = core
+        self.rng = rng
+        self.pastes = pastes
+        self.trail: list[str] = []
+        self.confirmed = 0
+        self.quits = 0
+        self.baseline = digest(core)
+        self.changes = 0
+
+    def pick(self) -> tuple[str, Any]:
+        r = self.rng.random()
+        if r < 0.08:
+            return "burst", [self.pick_key() for _ in range(self.rng.randint(2, 6))]
+        if r < 0.40:
+            bound = sorted(self.app.active_bindings)
+            if bound:
+                return "key", self.rng.choice(bound)
+        if r < 0.65:
+            ch = self.rng.choice(TEXT)
+            return "key", CHAR_KEYS.get(ch, ch)
+        if r < 0.90:
+            return "key", self.rng.choice(SPECIAL)
+        if r < 0.95:
+            return "paste", self.rng.choice(self.pastes)
+        return "settle", None
+
+    def pick_key(self) -> str:
+        what, arg = ("key", "enter")
+        while what != "key":
+            what, arg = self.pick()
+        return str(arg)
+
+    async def step(self) -> None:
+        what, arg = self.pick()
+        if what == "key":
+            self.trail.append(arg)
+            await self.pilot.press(arg)
+        elif what == "burst":  # as a word arrives over SSH: no waiting between the keys
+            self.trail.append("burst(" + " ".join(arg) + ")")
+            driver = self.app._driver
+            assert driver is not None
+            for key in arg:
+                char = next((c for c, k in CHAR_KEYS.items() if k == key), None)
+                event = events.Key(key, char or (key if len(key) == 1 else None))
+                event.set_sender(self.app)
+                driver.send_message(event)
+            await self.pilot.pause()
+        elif what == "paste":
+            self.trail.append(f"paste({arg[:12]!r}…)")
+            self.app.post_message(events.Paste(arg))
+            await self.pilot.pause()
+        else:
+            self.trail.append("(settle)")
+            await settle(self.pilot)
+        self.check()
+
+    def check(self) -> None:
+        app = self.app
+        assert app._exception is None, f"exception: {app._exception!r}"
+        assert app.is_running and app.return_code is None, "the app ended"
+        stack = [identity(s) for s in app.screen_stack]
+        assert len(stack) == len(set(stack)), f"two screens for the same thing: {stack}"
+        for screen in app.screen_stack:
+            for line in screen.query(StatusLine):
+                content = line.content
+                text = content.plain if hasattr(content, "plain") else str(content)
+                assert "unexpected " not in text, f"a worker failed: {text}"
+
+    async def check_database(self) -> None:
+        await settle(self.pilot)
+        now = digest(self.core)
+        if self.confirmed:
+            self.confirmed = 0
+            self.changes += now != self.baseline
+        else:
+            assert now == self.baseline, "the database changed without a confirmed dialog"
+        self.baseline = now
+
+
+def pastes_for(core: AuthCore) -> list[str]:
+    alice = core.users.find("alice").id
+    bob = core.users.find("bob").id
+    return [core.tokens.issue_pair(alice).access_token,
+            "Bearer " + core.tokens.issue_pair(bob).access_token,
+            "not.a.token", "\x1b]52;c;QUFB\x07[@click=app.quit]x[/]\u202e", "alice",
+            "a" * 300]
+
+
+async def start_on(pilot: Pilot[Any], start: str, pastes: list[str]) -> None:
+    app = pilot.app
+    await settle(pilot)
+    if start == "user":
+        app.open_user(app.core.users.find("alice").id)
+    elif start != "users":
+        app.goto(start)
+    await settle(pilot)
+    if start == "token":
+        app.screen.query_one(TextArea).focus()
+        app.post_message(events.Paste(pastes[0]))
+        await settle(pilot)
+
+
+async def walk(core: AuthCore, start: str, size: tuple[int, int], keys: int,
+               request: pytest.FixtureRequest) -> None:
+    base = os.environ.get(SEED_ENV)
+    walk_seed = int(base) if base else random.randrange(2**32)
+    rng = random.Random(f"{walk_seed}/{start}/{size[0]}x{size[1]}")
+    seed(core, 30)
+    pastes = pastes_for(core)
+    app = make_app(core, refresh_interval=0.5)
+    confirmations: list[str] = []
+    real_dismiss = ConfirmScreen.dismiss
+
+    def dismiss(screen: ConfirmScreen, result: Any = None) -> Any:
+        if result:
+            confirmations.append(result)
+        return real_dismiss(screen, result)
+
+    state: dict[str, Walk] = {}
+    try:
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(ConfirmScreen, "dismiss", dismiss)
+            async with app.run_test(size=size) as pilot:
+                app.exit = lambda *a, **k: None  # type: ignore[method-assign]  # q/ctrl+q: stay
+                await start_on(pilot, start, pastes)
+                w = state["walk"] = Walk(pilot, core, rng, pastes)
+                w.check()
+                for i in range(keys):
+                    before = len(confirmations)
+                    await w.step()
+                    w.confirmed += len(confirmations) - before
+                    if i % CHECK_EVERY == CHECK_EVERY - 1:
+                        await w.check_database()
+                await w.check_database()
+                request.node.user_properties.append(
+                    ("walk", f"seed={walk_seed} keys={keys} confirmed={len(confirmations)} "
+                             f"changes={w.changes} final_stack={[identity(s) for s in app.screen_stack]}"))
+    except BaseException as exc:
+        w = state.get("walk")
+        trail = " ".join(w.trail[-40:]) if w else "(before the first key)"
+        raise AssertionError(
+            f"random walk failed: {exc!r}\n  seed {walk_seed} (replay: {SEED_ENV}={walk_seed}"
+            f" pytest {request.node.nodeid!r})\n  start {start} at {size[0]}x{size[1]} on "
+            f"{core.engine.dialect.name}, key {len(w.trail) if w else 0} of {keys}\n"
+            f"  last keys: {trail}") from exc
+
+
+@pytest.mark.parametrize("size", SIZES, ids=["80x24", "60x15"])
+@pytest.mark.parametrize("start", STARTS)
+async def test_random_walk(core: AuthCore, start: str, size: tuple[int, int],
+                           request: pytest.FixtureRequest) -> None:
+    await walk(core, start, size, int(os.environ.get(KEYS_ENV, "120")), request)
+
+
+@pytest.mark.walk_long
+@pytest.mark.parametrize("size", SIZES, ids=["80x24", "60x15"])
+@pytest.mark.parametrize("start", STARTS)
+async def test_random_walk_long(core: AuthCore, start: str, size: tuple[int, int],
+                                request: pytest.FixtureRequest) -> None:
+    await walk(core, start, size, int(os.environ.get(KEYS_ENV, "1000")), request)
+
+
+def test_the_walk_would_see_a_duplicate_screen(core: AuthCore) -> None:
+    """The stack invariant is not vacuous: two screens of one kind are reported."""
+    from console.screens.sessions import SessionsScreen
+
+    class Fake:
+        _exception = None
+        is_running = True
+        return_code = None
+        screen_stack = [SessionsScreen(), SessionsScreen()]
+
+    w = Walk.__new__(Walk)
+    w.app = Fake()  # type: ignore[assignment]
+    with pytest.raises(AssertionError, match="two screens for the same thing"):
+        w.check()
