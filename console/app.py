@@ -21,17 +21,18 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from textual import work
 from textual.app import App
 from textual.binding import Binding, BindingType
+from textual.command import CommandPalette
 from textual.notifications import SeverityLevel
-from textual.screen import Screen
+from textual.screen import ModalScreen, Screen
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from authcore.timeutil import utcnow
 from console.connect import Connect
 from console.messages import CoreReady
 from console.navigation import SCREENS, plan
-from console.palette import ConsoleCommands
+from console.palette import ConsoleCommands, ConsolePalette
 from console.propagation import PropagationProbe
-from console.safe import notify_safe
+from console.safe import notify_safe, safe_join
 from console.screens.base import KEY_HELP, ConsoleScreen
 from console.screens.help import HelpScreen
 from console.screens.users import UsersScreen
@@ -59,7 +60,8 @@ class AuthConsoleApp(App[int]):
     def __init__(self, core: AuthCore | Connect, *, read_only: bool | None = None,
                  clock: Clock = utcnow, search_debounce: float = 0.25,
                  refresh_interval: float = 5.0, retry_interval: float = 5.0,
-                 page_size: int = 50, theme: str | None = None) -> None:
+                 page_size: int = 50, theme: str | None = None,
+                 action_patience: float = 5.0) -> None:
         super().__init__()
         self._connect = core if isinstance(core, Connect) else None
         self._core: AuthCore | None = None if isinstance(core, Connect) else core
@@ -74,6 +76,8 @@ class AuthConsoleApp(App[int]):
         self.retry_interval = retry_interval
         self.page_size = page_size
         self.outage: str | None = None
+        self.outages = 0  # outages seen so far
+        self.action_patience = action_patience
         self._retry_timer: Any = None
         self._probe: PropagationProbe | None = None
         self.animation_level = "none"  # nothing to animate over a slow link
@@ -199,6 +203,10 @@ class AuthConsoleApp(App[int]):
     def open_user(self, user_id: int) -> None:
         self.goto("user", user_id=user_id)
 
+    def action_command_palette(self) -> None:
+        if self.use_command_palette and not CommandPalette.is_open(self):
+            self.push_screen(ConsolePalette(id="--command-palette"))
+
     def show_help(self, screen: ConsoleScreen) -> None:
         self.push_screen(HelpScreen(screen.title_text(), help_rows(screen)))
 
@@ -217,6 +225,15 @@ class AuthConsoleApp(App[int]):
     # -- output --------------------------------------------------------------------------------
     def notify_safe(self, *parts: object, severity: SeverityLevel = "information",
                     title: str = "", timeout: float | None = None) -> None:
+        """A toast, except while a dialog is open: a toast never covers one. Then the line goes
+        to the status line of the screen under the dialog."""
+        if isinstance(self.screen, ModalScreen):
+            screen = self.console_screen()
+            if screen is not None:
+                head = (f"{title}: ",) if title else ()
+                screen.say(safe_join(*head, *parts),
+                           "bold red" if severity == "error" else "")
+            return
         notify_safe(self, *parts, severity=severity, title=title, timeout=timeout)
 
     def copy_value(self, value: str) -> None:
@@ -235,14 +252,13 @@ class AuthConsoleApp(App[int]):
             first = self.outage is None
             self.set_outage(problem.message)
             if writing:
-                self.notify_safe(problem.message, " (nothing was changed)", severity="error")
+                screen.report(f"{problem.message} (nothing was changed)", "bold red")
             elif first:
                 self.notify_safe("database unavailable; retrying by itself", severity="error")
-            screen.say("database unavailable · r retries now", "bold red")
+            screen.say("database unavailable · r retries now", "bold red", outage=True)
             return
         if writing:
-            self.notify_safe(problem.message, severity="error", timeout=10)
-            screen.say(problem.message, "bold red")
+            screen.report(problem.message, "bold red")
             return
         self.notify_safe(problem.message, " · r retries", severity="error")
         screen.say(f"error: {problem.message} · r retries", "bold red")
@@ -253,6 +269,8 @@ class AuthConsoleApp(App[int]):
             self.notify_safe("database is back")
 
     def set_outage(self, message: str | None) -> None:
+        if message is not None and self.outage is None:
+            self.outages += 1  # an action prepared before this one began must not open later
         self.outage = message
         if self._retry_timer is not None:
             if message is None:
@@ -331,12 +349,14 @@ def _parse_action(action: str) -> tuple[str, tuple[object, ...]]:
 def create_app(core: AuthCore | Connect, *, read_only: bool | None = None,
                clock: Clock = utcnow, search_debounce: float = 0.25,
                refresh_interval: float = 5.0, retry_interval: float = 5.0, page_size: int = 50,
-               theme: str | None = None) -> AuthConsoleApp:
+               theme: str | None = None, action_patience: float = 5.0) -> AuthConsoleApp:
     """The console over ``core`` (or over the core ``Connect`` builds after the first frame).
-    ``read_only=True`` also makes the core refuse changes."""
+    ``read_only=True`` also makes the core refuse changes. An action's dialog opens only if its
+    dry run answers within ``action_patience`` seconds of the key (and no outage began)."""
     return AuthConsoleApp(core, read_only=read_only, clock=clock,
                           search_debounce=search_debounce, refresh_interval=refresh_interval,
-                          retry_interval=retry_interval, page_size=page_size, theme=theme)
+                          retry_interval=retry_interval, page_size=page_size, theme=theme,
+                          action_patience=action_patience)
 
 
 def run_tui(ctx: Ctx) -> int:

@@ -7,8 +7,12 @@ first, so read-only mode leaves the mutating ones out here exactly as in the foo
 from __future__ import annotations
 
 from functools import partial
+from typing import Any
 
-from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual import on
+from textual.await_complete import AwaitComplete
+from textual.command import CommandPalette, DiscoveryHit, Hit, Hits, Provider
+from textual.widgets import Input
 
 from console.screens.base import ConsoleScreen, PaletteCommand
 
@@ -39,3 +43,20 @@ class ConsoleCommands(Provider):
             score = matcher.match(cmd.title)
             if score > 0:
                 yield Hit(score, matcher.highlight(cmd.title), partial(cmd.run), help=cmd.help)
+
+
+class ConsolePalette(CommandPalette):
+    """Textual's palette, closed once. An ``enter`` already queued when the first one closed
+    the palette would close it again (popping the screen under it: Textual's ``dismiss`` pops
+    whatever is on top) and run the chosen command a second time."""
+
+    @on(Input.Submitted)
+    def _closed_already(self, event: Input.Submitted) -> None:
+        if self.app.screen is not self:
+            event.stop()
+            event.prevent_default()  # not to CommandPalette's own handler
+
+    def dismiss(self, result: Any = None) -> AwaitComplete:
+        if self.app.screen is not self:
+            return AwaitComplete.nothing()
+        return super().dismiss(result)

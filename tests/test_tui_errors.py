@@ -106,8 +106,8 @@ async def test_a_failed_action_changes_nothing(core: AuthCore, monkeypatch) -> N
         await pilot.press("enter")
         await settle(pilot)
         assert isinstance(app.screen, UserScreen) and app.is_running
-        msgs = notifications(app)
-        assert any(m.startswith("not done: ") and "nothing was changed" in m for m in msgs)
+        result = text_of(app, "#result")
+        assert result.startswith("not done: ") and "nothing was changed" in result
     assert core.users.get(alice.id).token_version == alice.token_version
 
 
@@ -137,3 +137,135 @@ async def test_unexpected_exception_is_one_line(core: AuthCore, monkeypatch) -> 
         status = text_of(app, "#status")
         assert "unexpected RuntimeError: boom" in status and "second line" not in status
         assert not any("Traceback" in m for m in notifications(app))
+
+
+def blocking_preview(core: AuthCore, monkeypatch, gate):  # type: ignore[no-untyped-def]
+    """Revoke's dry run hangs until ``gate`` opens, like a connect to a database that is away
+    and comes back; the real call after that."""
+    real = core.admin.revoke_tokens
+
+    def revoke(user_id, reason, *, dry_run=False):  # type: ignore[no-untyped-def]
+        if dry_run:
+            gate.wait(10)
+        return real(user_id, reason, dry_run=dry_run)
+
+    monkeypatch.setattr(core.admin, "revoke_tokens", revoke)
+
+
+def down(*a, **kw):  # type: ignore[no-untyped-def]
+    raise DatabaseUnavailable("database unavailable (db): connection refused")
+
+
+async def test_an_action_during_an_outage_says_so_at_once_and_never_fires_later(
+        core: AuthCore, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Issue 11: during an outage R showed nothing, and when the database came back a Revoke
+    dialog popped up by itself."""
+    import threading
+
+    from console.screens.confirm import ConfirmScreen
+
+    seed(core, 0)
+    alice = core.users.find("alice")
+    gate = threading.Event()
+    blocking_preview(core, monkeypatch, gate)
+    app = make_app(core, retry_interval=0.2)
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.open_user(alice.id)
+        await settle(pilot)
+        with monkeypatch.context() as m:
+            m.setattr(core.sessions, "for_user", down)
+            await pilot.press("r")
+            await settle(pilot)
+            assert app.outage is not None and banner(app).display
+            await pilot.press("R")
+            await pilot.pause()
+            result = text_of(app, "#result")
+            assert "Revoke all tokens: cannot run" in result and "nothing was sent" in result
+            assert not app.screen.busy("preview"), "nothing queued"
+        gate.set()  # the database is back
+        await pilot.pause(0.5)
+        await settle(pilot)
+        assert app.outage is None and not banner(app).display
+        assert not any(isinstance(s, ConfirmScreen) for s in app.screen_stack)
+    assert core.users.get(alice.id).token_version == alice.token_version
+
+
+async def test_a_dry_run_that_outlives_an_outage_opens_no_dialog(
+        core: AuthCore, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """R pressed before anyone knew the database was away: its dry run hangs, the outage is
+    seen, then the database is back and the dry run answers. The dialog does not open by itself
+    then."""
+    import threading
+
+    from console.screens.confirm import ConfirmScreen
+
+    seed(core, 0)
+    alice = core.users.find("alice")
+    gate = threading.Event()
+    blocking_preview(core, monkeypatch, gate)
+    app = make_app(core, retry_interval=0.2)
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.open_user(alice.id)
+        await settle(pilot)
+        await pilot.press("R")
+        await pilot.pause()
+        assert "preparing" in text_of(app, "#status")
+        with monkeypatch.context() as m:
+            m.setattr(core.sessions, "for_user", down)
+            app.screen.reload()
+            await pilot.pause(0.3)
+            assert app.outage is not None
+        gate.set()  # the database is back: the dry run answers (and ends the outage)
+        await settle(pilot)
+        assert app.outage is None
+        assert not any(isinstance(s, ConfirmScreen) for s in app.screen_stack)
+        result = text_of(app, "#result")
+        assert "not opened (the database was unavailable meanwhile)" in result
+        assert "press R again" in result
+    assert core.users.get(alice.id).token_version == alice.token_version
+
+
+async def test_a_dry_run_slower_than_the_patience_opens_no_dialog(
+        core: AuthCore, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import threading
+
+    from console.screens.confirm import ConfirmScreen
+
+    seed(core, 0)
+    gate = threading.Event()
+    blocking_preview(core, monkeypatch, gate)
+    app = make_app(core, action_patience=0.2)
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.open_user(core.users.find("alice").id)
+        await settle(pilot)
+        await pilot.press("R")
+        await pilot.pause(0.5)
+        gate.set()
+        await settle(pilot)
+        assert not any(isinstance(s, ConfirmScreen) for s in app.screen_stack)
+        assert "not opened (the database took" in text_of(app, "#result")
+        await pilot.press("R")  # answered in time now: the dialog opens
+        await settle(pilot)
+        assert isinstance(app.screen, ConfirmScreen)
+
+
+async def test_the_status_line_clears_when_the_banner_does(core: AuthCore, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Issue 11: the status line kept saying "database unavailable · r retries now" after the
+    banner was gone (the outage ended through another screen's read)."""
+    seed(core, 0)
+    app = make_app(core, retry_interval=60)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        with monkeypatch.context() as m:
+            m.setattr(core.users, "search", down)
+            app.screen.reload()
+            await settle(pilot)
+            assert "database unavailable · r retries now" in text_of(app, "#status")
+        await pilot.press("escape", "s")  # the sessions screen reads fine: the outage ends
+        await settle(pilot)
+        assert app.outage is None
+        await pilot.press("escape")
+        await settle(pilot)
+        assert not banner(app).display
+        assert "database unavailable" not in text_of(app, "#status")
+        assert text_of(app, "#status") == "database is back"

@@ -18,7 +18,7 @@ from console.screens.sessions import SessionsScreen
 from console.screens.token import TokenScreen
 from console.screens.user import UserScreen
 from console.screens.users import UsersScreen
-from tests.test_tui_support import find_row, make_app, seed, settle, type_text
+from tests.test_tui_support import burst, find_row, make_app, seed, settle, type_text
 
 
 def kinds(app: AuthConsoleApp) -> list[type]:
@@ -199,3 +199,37 @@ def test_every_worker_group_of_a_screen_is_registered() -> None:
         assert groups, spec.kind
         assert groups <= spec.read_groups | WRITE_GROUPS, (spec.kind, groups)
         assert spec.read_groups <= READ_GROUPS
+
+
+async def test_a_burst_of_enters_in_the_palette_closes_it_once(core: AuthCore) -> None:
+    """Found by the random walk: ctrl+p then enter x4 at once. The palette's queued second enter
+    dismissed again, popping the start screen itself (ScreenStackError)."""
+    seed(core, 0)
+    app = make_app(core)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("escape", "ctrl+p")
+        await pilot.pause(0.3)
+        await burst(pilot, "enter", "enter", "enter", "enter")
+        await settle(pilot)
+        assert app._exception is None and app.is_running
+        assert_no_duplicates(app)
+        assert isinstance(app.screen_stack[0], UsersScreen)
+
+
+async def test_a_burst_of_enters_on_a_dialog_closes_only_the_dialog(core: AuthCore) -> None:
+    """enter x3 at once on the dialog's Cancel: the dialog closes, the user screen stays."""
+    seed(core, 0)
+    alice = core.users.find("alice").id
+    app = make_app(core)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        app.open_user(alice)
+        await settle(pilot)
+        await pilot.press("R")
+        await settle(pilot)
+        await burst(pilot, "enter", "enter", "enter")
+        await settle(pilot)
+        assert app._exception is None
+        assert kinds(app) == [UsersScreen, UserScreen]
+    assert core.users.get(alice).token_version == 0

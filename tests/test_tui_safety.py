@@ -109,6 +109,7 @@ async def test_actions_on_hostile_user_notify_inert(core: AuthCore) -> None:
         assert app.is_running
         for m in notifications(app):
             assert_inert(m)
+        assert_inert(text_of(app, "#result"))
 
 
 async def test_search_box_input_is_inert(core: AuthCore) -> None:

@@ -109,3 +109,15 @@ async def find_row(pilot: Pilot[Any], selector: str, predicate: Any) -> int:
             await pilot.pause()
             return i
     raise AssertionError(f"no row matches in {selector}: {rows(app, selector)[:5]}")
+
+
+async def burst(pilot: Pilot[Any], *keys: str) -> None:
+    """Keys arriving at once (a word over SSH): sent to the driver without waiting in between."""
+    from textual import events
+
+    app = pilot.app
+    for key in keys:
+        event = events.Key(key, key if len(key) == 1 else None)
+        event.set_sender(app)
+        app._driver.send_message(event)
+    await pilot.pause()

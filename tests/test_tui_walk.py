@@ -94,7 +94,7 @@ class Walk:
         return "settle", None
 
     def pick_key(self) -> str:
-        what, arg = ("key", "enter")
+        what, arg = "", None
         while what != "key":
             what, arg = self.pick()
         return str(arg)

@@ -11,6 +11,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual.app import ComposeResult
+from textual.await_complete import AwaitComplete
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widgets import Footer, Input, TextArea
@@ -49,7 +50,18 @@ class PaletteCommand:
         await self.screen.run_action(f"{self.action}({args})" if self.params else self.action)
 
 
-class ConsoleScreen(Screen[None]):
+class ClosesOnce:
+    """A screen whose ``dismiss`` only ever closes itself. Textual's ``dismiss`` pops whatever is
+    on top, so a second ``enter`` already queued when the first one closed a screen (a burst over
+    SSH) would close the screen under it too, or pop the last one (``ScreenStackError``)."""
+
+    def dismiss(self, result: Any = None) -> AwaitComplete:
+        if self.app.screen is not self:  # type: ignore[attr-defined]
+            return AwaitComplete.nothing()
+        return super().dismiss(result)  # type: ignore[misc,no-any-return]
+
+
+class ConsoleScreen(ClosesOnce, Screen[None]):
     """Base of the console's full screens."""
 
     TITLE: ClassVar[str] = ""
@@ -96,8 +108,13 @@ class ConsoleScreen(Screen[None]):
         self.sync_outage()
 
     def sync_outage(self) -> None:
+        outage = self.capp.outage
         for banner in self.query(OutageBanner):
-            banner.show(self.capp.outage, self.capp.retry_interval)
+            banner.show(outage, self.capp.retry_interval)
+        if outage is None:  # the banner went: so does a status line that spoke of the outage
+            for line in self.query("#status").results(StatusLine):
+                if line.about_outage:
+                    line.say("database is back", "dim")
 
     def sync_identity(self) -> None:
         """The core is built: the header shows authcore's own view (URL, role, read-only), and
@@ -108,9 +125,13 @@ class ConsoleScreen(Screen[None]):
                                 read_only=app.read_only)
         self.refresh_bindings()
 
-    def say(self, text: Any, style: str = "") -> None:
+    def say(self, text: Any, style: str = "", *, outage: bool = False) -> None:
         for line in self.query("#status").results(StatusLine):
-            line.say(text, style)
+            line.say(text, style, outage=outage)
+
+    def report(self, text: Any, style: str = "") -> None:
+        """The outcome of an action (done, refused, not done): where this screen shows it."""
+        self.say(text, style)
 
     # -- data ------------------------------------------------------------------------------
     def reload(self) -> None:

@@ -1,8 +1,16 @@
 """The confirm dialog: says exactly what will happen, needs a reason, focuses Cancel.
 
-``y`` confirms, ``n``/``esc`` cancel (from the buttons; in the reason box letters type and
-``enter`` confirms). Any other letter typed on the buttons starts the reason, so an operator can
-type it straight away. An empty reason is refused with a message: nothing is sent to authcore.
+What each key does depends on where the focus is, and the hint under the buttons says exactly
+that, from one table (``KEYS``) that the tests also play key by key:
+
+- on a button, ``y`` confirms and ``n``/``esc`` cancel, ``enter`` presses the button; any other
+  letter starts the reason, so an operator can type it straight away;
+- in the reason box every letter types (``y`` and ``n`` too: a word arriving in one burst over
+  SSH is never an answer), ``enter`` confirms, ``esc`` cancels; ``tab`` goes to the buttons,
+  where ``y``/``n`` answer again.
+
+An empty reason is refused with a message and the focus goes to the reason box: nothing is sent
+to authcore.
 """
 
 from __future__ import annotations
@@ -18,9 +26,39 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Footer, Input, Label, Static
 
 from console.safe import safe
+from console.screens.base import ClosesOnce
+
+#: Focus state -> (keys, what they do), in hint order. ``letters`` are the other printable keys.
+KEYS: dict[str, list[tuple[str, str]]] = {
+    "cancel": [("y", "confirm"), ("n", "cancel"), ("esc", "cancel"), ("enter", "cancel"),
+               ("letters", "reason")],
+    "confirm": [("enter", "confirm"), ("y", "confirm"), ("n", "cancel"), ("esc", "cancel"),
+                ("letters", "reason")],
+    "reason": [("enter", "confirm"), ("esc", "cancel"), ("y", "type"), ("n", "type"),
+               ("letters", "type")],
+}
+_VERBS = {"confirm": "confirm", "cancel": "cancel", "reason": "start the reason"}
 
 
-class ConfirmScreen(ModalScreen[str | None]):
+def hint(state: str) -> str:
+    """``y confirm · n/esc/enter cancel · letters start the reason``: ``KEYS[state]`` in
+    words."""
+    groups: dict[str, list[str]] = {}
+    for key, effect in KEYS[state]:
+        groups.setdefault(effect, []).append(key)
+    parts = []
+    for effect, keys in groups.items():
+        if effect == "type" and "letters" in keys:
+            others = [k for k in keys if k != "letters"]
+            parts.append(f"letters ({'/'.join(others)} too) type" if others else "letters type")
+        else:
+            parts.append(f"{'/'.join(keys)} {_VERBS[effect]}")
+    if state == "reason":
+        parts.append("tab: buttons")
+    return " · ".join(parts)
+
+
+class ConfirmScreen(ClosesOnce, ModalScreen[str | None]):
     """Returns the reason on confirm, ``None`` on cancel."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -54,12 +92,29 @@ class ConfirmScreen(ModalScreen[str | None]):
                 yield Button("Cancel", id="cancel", compact=True)
                 yield Button(self.title_text, id="confirm-button", variant="error",
                              compact=True)
-            yield Label(Text("type a reason, enter confirms · y confirm · n, esc cancel",
-                             style="dim"), id="confirm-hint")
+            yield Label(Text(hint("cancel"), style="dim"), id="confirm-hint")
         yield Footer()
 
     def on_mount(self) -> None:
+        self.app.clear_notifications()  # nothing covers the dialog (console.app.notify_safe)
         self.query_one("#cancel", Button).focus()
+
+    def focus_state(self) -> str:
+        """``reason`` (letters type), ``confirm`` or ``cancel`` (the focused button)."""
+        focused = self.focused
+        if self._typing or (isinstance(focused, Input) and focused.id == "reason"):
+            return "reason"
+        if isinstance(focused, Button) and focused.id == "confirm-button":
+            return "confirm"
+        return "cancel"
+
+    def _show_hint(self) -> None:
+        self.query_one("#confirm-hint", Label).update(Text(hint(self.focus_state()), style="dim"))
+
+    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
+        if isinstance(event.widget, Button):
+            self._typing = False  # the operator moved to the buttons: y and n answer again
+        self._show_hint()
 
     def action_cancel(self) -> None:
         self.dismiss(None)
@@ -73,7 +128,9 @@ class ConfirmScreen(ModalScreen[str | None]):
         if self._typing or event.character not in "yn":
             event.stop()
             event.prevent_default()
-            self._typing = True
+            if not self._typing:
+                self._typing = True  # until the focus lands on a button again
+                self._show_hint()
             reason.focus()
             reason.insert_text_at_cursor(event.character)
 

@@ -3,6 +3,8 @@ audit events; the revocation actions, each behind a confirm dialog with a dry-ru
 
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass
 from datetime import datetime
 from typing import ClassVar
 
@@ -53,6 +55,15 @@ def event_row(e: AuditRecord | UserEvent) -> list[Text]:
     return [cells.stamp(e.at), cells.action(e.action), safe(e.actor), detail]
 
 
+@dataclass(frozen=True)
+class Pending:
+    """An action key pressed, waiting for its dry run: when, and how many outages then."""
+
+    action: str
+    at: float
+    outages: int
+
+
 class UserScreen(ConsoleScreen):
     TITLE = "User"
     KIND = "user"
@@ -68,6 +79,7 @@ class UserScreen(ConsoleScreen):
         self.user: UserRecord | None = None
         self._sessions: dict[str, SessionRecord] = {}
         self._refresh_timer: Timer | None = None
+        self._pending: Pending | None = None  # the action key waiting for its dry run
 
     def title_text(self) -> str:
         return f"User #{self.user_id}"
@@ -82,6 +94,7 @@ class UserScreen(ConsoleScreen):
 
     def compose_body(self) -> ComposeResult:
         yield Static(Text("loading…", style="dim"), id="profile", markup=False)
+        yield Static(id="result", markup=False)  # the last action's outcome, never a toast
         with Vertical(id="user-tables"):
             yield Label(Text("Sessions", style="bold"), id="sessions-label")
             yield KeyedTable(SESSION_COLUMNS, id="sessions")
@@ -207,23 +220,35 @@ class UserScreen(ConsoleScreen):
             super().action_goto(kind)
 
     def action_revoke_tokens(self) -> None:
-        self._preview("revoke_tokens", None)
+        self._prepare("revoke_tokens", None)
 
     def action_delete_session(self) -> None:
         sid = self.query_one("#sessions", KeyedTable).highlighted_key
         if sid is None:
             self.capp.notify_safe("no session highlighted", severity="warning")
             return
-        self._preview("delete_session", sid)
+        self._prepare("delete_session", sid)
 
     def action_delete_sessions(self) -> None:
-        self._preview("delete_sessions", None)
+        self._prepare("delete_sessions", None)
 
     def action_disable_user(self) -> None:
-        self._preview("disable_user", None)
+        self._prepare("disable_user", None)
 
     def action_enable_user(self) -> None:
-        self._preview("enable_user", None)
+        self._prepare("enable_user", None)
+
+    def _prepare(self, action: str, session_id: str | None) -> None:
+        """An action key: its dry run first, for the dialog. During an outage it says at once
+        that it cannot run, and nothing is queued to fire when the database is back."""
+        title = ACTIONS[action].title
+        if self.capp.outage is not None:
+            self.report(f"{title}: cannot run, the database is unavailable; nothing was sent",
+                        "bold red")
+            return
+        self._pending = Pending(action, time.monotonic(), self.capp.outages)
+        self.say(f"{title}: preparing…", "dim")
+        self._preview(action, session_id)
 
     @work(thread=True, exclusive=True, group="preview", exit_on_error=False)
     def _preview(self, action: str, session_id: str | None) -> None:
@@ -236,9 +261,25 @@ class UserScreen(ConsoleScreen):
     def on_preview_ready(self, message: PreviewReady) -> None:
         spec = ACTIONS[message.action]
         sid = message.args.get("session_id")
+        pending, self._pending = self._pending, None
+        if pending is None or pending.action != message.action:
+            return  # another key came after it
+        late = time.monotonic() - pending.at
+        why = ("the database was unavailable meanwhile" if self.capp.outages != pending.outages
+               or self.capp.outage is not None
+               else "you moved on" if self.app.screen is not self
+               else f"the database took {late:.0f}s to answer"
+               if late > self.capp.action_patience else "")
+        if why:  # the dialog opens when the key is pressed, or never
+            self.report(f"{spec.title}: not opened ({why}); nothing was changed, "
+                        f"press {spec.key} again", "bold red")
+            return
 
         def done(reason: str | None) -> None:
-            if reason:
+            if reason and self.capp.outage is not None:
+                self.report(f"{spec.title}: cannot run, the database is unavailable; "
+                            "nothing was sent", "bold red")
+            elif reason:
                 self.say(f"{spec.title}: committing…", "dim")
                 self._commit(message.action, reason, sid)
             else:
@@ -255,6 +296,15 @@ class UserScreen(ConsoleScreen):
 
     def on_action_done(self, message: ActionDone) -> None:
         text = result_text(message.result, message.propagation_ms, self.capp.probe.timeout)
-        self.capp.notify_safe(text, title=ACTIONS[message.result.action].title)
-        self.say(safe(text, max_len=400))
+        self.report(safe_join(Text(f"{ACTIONS[message.result.action].title}: ", style="bold"),
+                              safe(text, max_len=400)))
         self.reload()
+
+    def report(self, text: Text | str, style: str = "") -> None:
+        """Results go to the result line under the profile: a toast would cover the audit rows
+        and the next dialog's buttons."""
+        line = text if isinstance(text, Text) else safe(text, max_len=400, style=style)
+        result = self.query_one("#result", Static)
+        result.update(Text(line.plain, style=style or line.style, spans=line.spans))
+        result.display = True
+        self.say(line if not style else safe(line.plain, max_len=400, style=style))

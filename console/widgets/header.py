@@ -96,6 +96,8 @@ class StatusLine(Static):
 
     def __init__(self, id: str | None = None) -> None:
         super().__init__(id=id, classes="status", markup=False)
+        self.about_outage = False  # what it says holds only while the database is away
 
-    def say(self, text: Text | str, style: str = "") -> None:
+    def say(self, text: Text | str, style: str = "", *, outage: bool = False) -> None:
+        self.about_outage = outage
         self.update(text if isinstance(text, Text) else safe(text, max_len=400, style=style))
