@@ -201,3 +201,26 @@ def test_hostile_text_is_literal(snap_compare, snap_core: AuthCore) -> None:
         await settle(pilot)
 
     assert snap_compare(app_for(snap_core), terminal_size=(120, 40), run_before=run_before)
+
+
+def test_confirm_at_60x15(snap_compare, snap_core: AuthCore) -> None:
+    """At 60x15 the dialog stays usable: title, reason, buttons and hint on screen; what will
+    happen scrolls inside the dialog (after the empty-reason error, the tightest state)."""
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await settle(pilot)
+        pilot.app.open_user(alice_id(snap_core))
+        await settle(pilot)
+        await pilot.press("R")
+        await settle(pilot)
+        await pilot.press("y")
+        await settle(pilot)
+        screen = pilot.app.screen
+        for part in ("#confirm-title", "#reason", "#cancel", "#confirm-button", "#confirm-hint"):
+            region = screen.query_one(part).region
+            assert region.height >= 1 and region.bottom <= 14 and region.right <= 60, part
+
+    assert snap_compare(app_for(snap_core), terminal_size=(60, 15), run_before=run_before)
+
+
+def test_users_at_60x15(snap_compare, snap_core: AuthCore) -> None:
+    assert snap_compare(app_for(snap_core), terminal_size=(60, 15), run_before=settle)

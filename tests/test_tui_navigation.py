@@ -233,3 +233,19 @@ async def test_a_burst_of_enters_on_a_dialog_closes_only_the_dialog(core: AuthCo
         assert app._exception is None
         assert kinds(app) == [UsersScreen, UserScreen]
     assert core.users.get(alice).token_version == 0
+
+
+async def test_paging_the_palette_before_its_list_is_drawn(core: AuthCore) -> None:
+    """Found by the random walk at 60x15: ctrl+p and a few keys then pgup at once; Textual 8.2's
+    command list paged before it was laid out (KeyError in OptionList._move_page)."""
+    seed(core, 0)
+    app = make_app(core)
+    async with app.run_test(size=(60, 15)) as pilot:
+        await settle(pilot)
+        await pilot.press("escape", "a")
+        await settle(pilot)
+        await burst(pilot, "ctrl+p", "r", "E", "7", "x", "pageup")
+        await settle(pilot)
+        await burst(pilot, "pagedown", "pageup", "escape")
+        await settle(pilot)
+        assert app._exception is None and app.is_running

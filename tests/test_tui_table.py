@@ -182,3 +182,58 @@ async def test_typing_keeps_rows_that_stay_and_shows_exactly_the_new_results(
             assert rows(app, "#users") == expected, query
             assert t.keys == [str(u.id) for u in page.items]
             assert t.cursor_row == 0
+
+
+# -- fitting columns to narrow terminals (issue 11) ----------------------------------------------
+def fitted(cols: list[Col], width: int, content: dict[int, int] | None = None) -> dict[str, int]:
+    from console.widgets.table import fit
+
+    return {cols[i].key: w for i, w in fit(cols, width, content=content)}
+
+
+def test_users_table_keeps_off_at_60_columns_by_shrinking_the_widest_text_column() -> None:
+    at80, at60 = fitted(COLUMNS, 80), fitted(COLUMNS, 58)
+    assert list(at60) == [c.key for c in COLUMNS], "every column stays, off included"
+    assert at60["disabled"] == at80["disabled"] == 3
+    assert at60["tv"] == 3 and at60["sessions"] == 4, "numbers are never cut"
+    assert at60["email"] < at80["email"], "the widest text column gave way"
+    assert sum(w + 2 for w in at60.values()) + 2 <= 58
+
+
+def test_an_ip_is_never_cut_the_user_agent_is() -> None:
+    from console.screens.sessions import COLUMNS as ALL_SESSIONS
+    from console.screens.user import SESSION_COLUMNS
+
+    for cols in (SESSION_COLUMNS, ALL_SESSIONS):
+        ip = next(i for i, c in enumerate(cols) if c.key == "ip")
+        for longest in (len("203.185.199.123"), len("2001:db8:85a3::8a2e:370:7334")):
+            for width in (120, 80, 60):
+                got = fitted(cols, width, {ip: longest})
+                assert got["ip"] >= longest, (width, longest, got)
+                assert "state" in got
+        assert "ua" in fitted(cols, 140, {ip: 15}), "wide terminals show the user agent"
+    at80 = fitted(ALL_SESSIONS, 78, {2: 15})
+    assert at80["ip"] == 15 and 0 < at80["ua"], "at 80 columns: the whole IP, a cut user agent"
+
+
+async def test_narrow_tables_fit_without_sideways_scrolling(core: AuthCore) -> None:
+    seed(core, 10)
+    alice = core.users.find("alice").id
+    core.sessions.create(alice, ip="203.185.199.123", user_agent="Mozilla/5.0 " * 10)
+    core.sessions.create(alice, ip="2001:db8:85a3::8a2e:370:7334", user_agent="curl/8.5")
+    for size in ((80, 24), (60, 15)):
+        app = make_app(core)
+        async with app.run_test(size=size) as pilot:
+            await settle(pilot)
+            await pilot.press("escape")
+            users = table(app, "#users")
+            assert "disabled" in [k.value for k in users.columns], f"off column at {size}"
+            assert users.max_scroll_x == 0, f"users table scrolls sideways at {size}"
+            app.open_user(alice)
+            await settle(pilot)
+            sessions = table(app, "#sessions")
+            ip = sessions.columns[next(k for k in sessions.columns if k.value == "ip")]
+            assert ip.width >= len("2001:db8:85a3::8a2e:370:7334"), f"IP cut at {size}"
+            assert sessions.max_scroll_x == 0, f"sessions table scrolls sideways at {size}"
+            ips = [r[2] for r in rows(app, "#sessions")]
+            assert "203.185.199.123" in ips and "2001:db8:85a3::8a2e:370:7334" in ips

@@ -254,3 +254,30 @@ async def test_back_from_a_user_lands_on_the_results_so_q_leaves(core: AuthCore)
         await pilot.press("q")
         await pilot.pause()
     assert app.return_code == 0
+
+
+async def test_the_footer_says_esc_leaves_the_search_box_and_one_esc_does(core: AuthCore) -> None:
+    """Issue 11: focus starts in the search box, so q/s/a/t type. The footer says that one
+    ``esc`` goes to the results, and from there q/s/a/t are keys again (q quits)."""
+    from console.screens.sessions import SessionsScreen
+
+    seed(core, 0)
+    app = make_app(core)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        assert isinstance(app.focused, SearchBox)
+        assert footer_keys(app).get("esc") == "Results", footer_keys(app)
+        await type_text(pilot, "qsat")
+        assert app.query_one(SearchBox).value == "qsat" and isinstance(app.screen, UsersScreen)
+        await pilot.press("escape")  # one key
+        assert app.focused is table(app, "#users")
+        assert "esc" not in footer_keys(app), "nothing to leave any more"
+        assert {"Quit", "Sessions", "Audit", "Token"} <= set(footer_keys(app).values())
+        await pilot.press("s")
+        await settle(pilot)
+        assert isinstance(app.screen, SessionsScreen)
+        await pilot.press("escape")
+        await settle(pilot)
+        await pilot.press("q")
+        await pilot.pause()
+    assert app.return_code == 0

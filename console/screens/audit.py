@@ -27,8 +27,9 @@ from console.widgets.table import Col, KeyedTable, event_key
 from console.workers import cancelled
 
 COLUMNS = [
-    Col("seq", "seq", 4), Col("at", "at (UTC)", 16), Col("action", "action", 15, 1),
-    Col("user", "user", 6), Col("actor", "actor", 10, 1), Col("reason", "reason", 8, 3),
+    Col("seq", "seq", 4), Col("at", "at (UTC)", 16), Col("action", "action", 15, 1, floor=8),
+    Col("user", "user", 6), Col("actor", "actor", 10, 1, floor=6),
+    Col("reason", "reason", 8, 3, floor=6),
 ]
 
 

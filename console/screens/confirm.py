@@ -21,7 +21,7 @@ from rich.text import Text
 from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Footer, Input, Label, Static
 
@@ -37,12 +37,11 @@ KEYS: dict[str, list[tuple[str, str]]] = {
     "reason": [("enter", "confirm"), ("esc", "cancel"), ("y", "type"), ("n", "type"),
                ("letters", "type")],
 }
-_VERBS = {"confirm": "confirm", "cancel": "cancel", "reason": "start the reason"}
+_VERBS = {"confirm": "confirm", "cancel": "cancel"}
 
 
 def hint(state: str) -> str:
-    """``y confirm · n/esc/enter cancel · letters start the reason``: ``KEYS[state]`` in
-    words."""
+    """``y confirm · n/esc/enter cancel · letters: reason``: ``KEYS[state]`` in words."""
     groups: dict[str, list[str]] = {}
     for key, effect in KEYS[state]:
         groups.setdefault(effect, []).append(key)
@@ -51,6 +50,8 @@ def hint(state: str) -> str:
         if effect == "type" and "letters" in keys:
             others = [k for k in keys if k != "letters"]
             parts.append(f"letters ({'/'.join(others)} too) type" if others else "letters type")
+        elif effect == "reason":
+            parts.append(f"{'/'.join(keys)}: reason")
         else:
             parts.append(f"{'/'.join(keys)} {_VERBS[effect]}")
     if state == "reason":
@@ -65,6 +66,8 @@ class ConfirmScreen(ClosesOnce, ModalScreen[str | None]):
         Binding("escape", "cancel", "Cancel"),
         Binding("n", "no", "No", show=False),
         Binding("y", "yes", "Yes (needs a reason)", show=False),
+        Binding("pageup", "scroll(-1)", "Scroll up", show=False),
+        Binding("pagedown", "scroll(1)", "Scroll down", show=False),
     ]
 
     def __init__(self, title: str, summary: str, *, actor: str) -> None:
@@ -75,29 +78,53 @@ class ConfirmScreen(ClosesOnce, ModalScreen[str | None]):
         self._typing = False  # the operator has started typing a reason
 
     def compose(self) -> ComposeResult:
-        with Vertical(id="dialog"):
+        # The title and the foot (reason, buttons, hint) are docked: at 60x15 only what will
+        # happen scrolls (pgup/pgdn), the keys and their hint never leave the screen.
+        with VerticalScroll(id="dialog") as dialog:
+            dialog.can_focus = False  # not a focus state of its own: the keys stay as hinted
             yield Label(Text(self.title_text + "?", style="bold"), id="confirm-title")
+            with Vertical(id="confirm-foot"):
+                yield Label(Text.assemble("Reason, audited as ",
+                                          safe(self.actor, max_len=60, style="bold"), ":"),
+                            id="confirm-reason-label")
+                reason = Input(placeholder="required: why? e.g. ticket SEC-123, stolen laptop",
+                               id="reason", max_length=1000, compact=True,
+                               select_on_focus=False)
+                reason.cursor_blink = False
+                yield reason
+                yield Static(id="confirm-problem", markup=False)
+                with Horizontal(id="confirm-buttons"):
+                    yield Button("Cancel", id="cancel", compact=True)
+                    yield Button(self.title_text, id="confirm-button", variant="error",
+                                 compact=True)
+                yield Label(Text(hint("cancel"), style="dim"), id="confirm-hint")
             yield Label(Text("What will happen (a dry run of the same call):", style="dim"),
                         id="confirm-what")
             yield Static(safe(self.summary, max_len=800, wrap=True), id="confirm-summary",
                          markup=False)
-            yield Label(Text.assemble("Reason (required; audited as ",
-                                      safe(self.actor, max_len=60, style="bold"), "):"))
-            reason = Input(placeholder="why? e.g. ticket SEC-123, stolen laptop", id="reason",
-                           max_length=1000, compact=True, select_on_focus=False)
-            reason.cursor_blink = False
-            yield reason
-            yield Static(id="confirm-problem", markup=False)
-            with Horizontal(id="confirm-buttons"):
-                yield Button("Cancel", id="cancel", compact=True)
-                yield Button(self.title_text, id="confirm-button", variant="error",
-                             compact=True)
-            yield Label(Text(hint("cancel"), style="dim"), id="confirm-hint")
         yield Footer()
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self._say_if_scrolls)
+
+    def _say_if_scrolls(self) -> None:
+        """Name the scroll keys when what will happen does not fit (60x15)."""
+        scrolls = self.query_one("#dialog", VerticalScroll).max_scroll_y > 0
+        self.query_one("#confirm-what", Label).update(Text(
+            "What will happen (dry run; pgup/pgdn scroll):" if scrolls
+            else "What will happen (a dry run of the same call):", style="dim"))
+
+    def action_scroll(self, pages: int) -> None:
+        dialog = self.query_one("#dialog", VerticalScroll)
+        if pages < 0:
+            dialog.scroll_page_up(animate=False)
+        else:
+            dialog.scroll_page_down(animate=False)
 
     def on_mount(self) -> None:
         self.app.clear_notifications()  # nothing covers the dialog (console.app.notify_safe)
         self.query_one("#cancel", Button).focus()
+        self.call_after_refresh(self._say_if_scrolls)
 
     def focus_state(self) -> str:
         """``reason`` (letters type), ``confirm`` or ``cancel`` (the focused button)."""
@@ -147,8 +174,10 @@ class ConfirmScreen(ClosesOnce, ModalScreen[str | None]):
     def action_confirm(self) -> None:
         reason = self.query_one("#reason", Input).value.strip()
         if not reason:
-            self.query_one("#confirm-problem", Static).update(
-                Text("A reason is required: type it, then press enter.", style="bold red"))
+            problem = self.query_one("#confirm-problem", Static)
+            problem.update(Text("A reason is required: type it, then press enter.",
+                                style="bold red"))
+            problem.display = True
             self.query_one("#reason", Input).focus()
             return
         self.dismiss(reason)

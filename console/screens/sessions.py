@@ -24,8 +24,9 @@ from console.widgets.table import Col, KeyedTable, event_key
 from console.workers import cancelled
 
 COLUMNS = [
-    Col("state", "state", 7), Col("email", "user", 16, 2), Col("ip", "ip", 13, 1),
-    Col("created", "created", 7), Col("seen", "seen", 7), Col("ua", "user agent", 8, 3, optional=True),
+    Col("state", "state", 7), Col("email", "user", 16, 2, floor=8), Col("ip", "ip", 7, whole=True),
+    Col("created", "created", 7, optional=True), Col("seen", "seen", 7),
+    Col("ua", "user agent", 8, 3, optional=True),
 ]
 
 
@@ -131,7 +132,8 @@ class SessionsScreen(ConsoleScreen):
         now = self.capp.clock()
         line1 = safe_join(safe(s.email, style="bold"), Text(f" (#{s.user_id}) · "),
                           cells.ident(s.public_id), Text(" · ip "), safe(s.first_ip),
-                          Text(" → "), safe(s.last_ip), Text(" · expires "),
+                          Text(" → "), safe(s.last_ip), Text(" · created "),
+                          cells.rel(s.created_at, now), Text(" · expires "),
                           cells.rel(s.expires_at, now))
         pane.update(safe_lines([line1, safe(s.user_agent or "(no user agent)",
                                             style="italic")]))

@@ -32,13 +32,13 @@ from console.widgets.table import Col, KeyedTable, event_key
 from console.workers import cancelled
 
 SESSION_COLUMNS = [
-    Col("state", "state", 7), Col("id", "public id", 20), Col("ip", "ip", 13, 1),
-    Col("seen", "seen", 7), Col("created", "created", 7), Col("expires", "expires", 7),
-    Col("ua", "user agent", 10, 3, optional=True),
+    Col("state", "state", 7), Col("id", "public id", 20, floor=8), Col("ip", "ip", 7, whole=True),
+    Col("seen", "seen", 7), Col("created", "created", 7, optional=True),
+    Col("expires", "expires", 7, optional=True), Col("ua", "user agent", 10, 3, optional=True),
 ]
 EVENT_COLUMNS = [
-    Col("at", "at (UTC)", 16), Col("action", "action", 16, 1), Col("actor", "actor", 10, 1),
-    Col("reason", "reason / session", 12, 3),
+    Col("at", "at (UTC)", 16), Col("action", "action", 16, 1, floor=8),
+    Col("actor", "actor", 10, 1, floor=6), Col("reason", "reason / session", 12, 3, floor=6),
 ]
 
 
@@ -185,7 +185,8 @@ class UserScreen(ConsoleScreen):
         line1 = safe_join(cells.ident(s.public_id), Text(" · ip "), safe(s.first_ip),
                           Text(" → "), safe(s.last_ip),
                           Text(f" · {s.refresh_counter} refreshes · created "),
-                          cells.stamp(s.created_at))
+                          cells.stamp(s.created_at), Text(" · expires "),
+                          cells.rel(s.expires_at, self.capp.clock()))
         line2 = safe(s.user_agent or "(no user agent)", style="italic")
         pane.update(safe_lines([line1, line2]))
 
@@ -285,6 +286,7 @@ class UserScreen(ConsoleScreen):
             else:
                 self.say(f"{spec.title}: cancelled, nothing changed", "dim")
 
+        self.say(f"{spec.title}: answer in the dialog", "dim")
         self.app.push_screen(ConfirmScreen(spec.title, message.preview.summary(),
                                            actor=self.core.actor), done)
 

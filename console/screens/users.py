@@ -25,8 +25,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from authcore.users import Cursor, UserRecord
 
 COLUMNS = [
-    Col("email", "email", 22, 4), Col("username", "username", 10, 2),
-    Col("name", "name", 10, 2), Col("tv", "ver", 3), Col("sessions", "sess", 4),
+    Col("email", "email", 22, 4, floor=8), Col("username", "username", 10, 2, floor=6),
+    Col("name", "name", 10, 2, floor=6), Col("tv", "ver", 3), Col("sessions", "sess", 4),
     Col("disabled", "off", 3),
 ]
 
@@ -46,7 +46,7 @@ class UsersScreen(ConsoleScreen):
     TITLE = "Users"
     KIND = "users"
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "back", "Results", show=False),
+        Binding("escape", "back", "Results"),  # in the footer while typing: one key to q/s/a/t
         Binding("q", "close", "Quit"),
         Binding("slash", "focus_filter", "Search"),
         *bindings("sessions", "audit", "token"),

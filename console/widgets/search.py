@@ -10,7 +10,7 @@ from textual.widgets import Input
 class SearchBox(Input):
     """A compact Input. Printable keys always type (no screen key steals them)."""
 
-    BINDINGS = [Binding("down", "to_results", "Results")]
+    BINDINGS = [Binding("down", "to_results", "Results", show=False)]  # esc says it (footer)
 
     class ToResults(Message):
         """The operator pressed down: move into the results table."""

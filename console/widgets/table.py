@@ -10,9 +10,11 @@ Drawing: a body cell's layout (Rich wrap/justify/pad of its Text) is cached per 
 width, across updates; only the row style (zebra, cursor) is applied per frame. DataTable's own
 per-cell cache is dropped on every update, which made each keystroke lay out every visible cell.
 
-Columns have a minimum width and a flex share; they are refitted when the table is resized, so key
-columns stay visible at 80 columns. Cells must be ``Text`` (see ``console.safe``): a plain ``str``
-in a DataTable cell is markup. Cells are never mutated after they are handed to ``sync``.
+Columns have a minimum width and a flex share; they are refitted when the table is resized (and
+when the widest never-cut value changes), so key columns stay visible at 80 and 60 columns: the
+widest text column shrinks first, an IP address is never cut (see ``fit``). Cells must be ``Text``
+(see ``console.safe``): a plain ``str`` in a DataTable cell is markup. Cells are never mutated
+after they are handed to ``sync``.
 """
 
 from __future__ import annotations
@@ -44,28 +46,43 @@ class Col:
     width: int  # minimum
     flex: int = 0  # share of the spare width
     optional: bool = False  # dropped when the terminal is too narrow (shown elsewhere)
+    floor: int | None = None  # a text column: may shrink to this width (cut with …) to fit
+    whole: bool = False  # never cut (IP addresses): at least as wide as its widest value
 
 
-def fit(cols: Sequence[Col], width: int, padding: int = 1,
-        scrollbar: int = 2) -> list[tuple[int, int]]:
+def fit(cols: Sequence[Col], width: int, padding: int = 1, scrollbar: int = 2,
+        content: dict[int, int] | None = None) -> list[tuple[int, int]]:
     """``(column index, width)`` of the columns shown in a table ``width`` cells wide: minimums
-    plus flex shares of the rest; optional columns go first when the minimums do not fit."""
+    (``whole`` columns: their widest value in ``content``) plus flex shares of the rest. When
+    that does not fit, optional columns go first (from the right), then the widest text column
+    with a ``floor`` shrinks, one cell at a time, so every other column stays (users keep
+    ``off``, sessions keep the whole IP and cut the user agent)."""
+    content = content or {}
+    widths = {i: max(c.width, content.get(i, 0)) if c.whole else c.width
+              for i, c in enumerate(cols)}
     shown = list(range(len(cols)))
 
     def spare() -> int:
-        return width - scrollbar - sum(cols[i].width + 2 * padding for i in shown)
+        return width - scrollbar - sum(widths[i] + 2 * padding for i in shown)
 
     for i in reversed(range(len(cols))):
         if spare() >= 0:
             break
         if cols[i].optional:
             shown.remove(i)
+    while spare() < 0:
+        shrinkable = [i for i in shown if cols[i].floor is not None
+                      and widths[i] > (cols[i].floor or 0)]
+        if not shrinkable:
+            break  # the table scrolls sideways rather than cut a key column
+        widest = max(shrinkable, key=lambda i: (widths[i], -i))
+        widths[widest] -= 1
     extra = spare()
     flex = sum(cols[i].flex for i in shown)
     out = []
     for i in shown:
         share = extra * cols[i].flex // flex if extra > 0 and flex else 0
-        out.append((i, cols[i].width + share))
+        out.append((i, widths[i] + share))
     return out
 
 
@@ -109,6 +126,8 @@ class KeyedTable(DataTable[Text]):
         self._cols = list(cols)
         self._data_rows: dict[str, list[Text]] = {}
         self._widths: list[tuple[int, int]] = []
+        self._width = 0  # the table's width the columns were fitted to
+        self._content: dict[int, int] = {}  # the widths of the whole columns then
         self._near_end = near_end
         self._layouts: LRUCache[tuple[int, int], tuple[Text, list[list[Segment]]]] = \
             LRUCache(1024)
@@ -120,8 +139,16 @@ class KeyedTable(DataTable[Text]):
     def on_resize(self, event: events.Resize) -> None:
         self._refit(event.size.width)
 
+    def _whole_widths(self) -> dict[int, int]:
+        """The widest value of each never-cut column (IP addresses)."""
+        return {i: max((cell_len(cells[i].plain) for cells in self._data_rows.values()),
+                       default=0)
+                for i, c in enumerate(self._cols) if c.whole}
+
     def _refit(self, width: int) -> None:
-        widths = fit(self._cols, max(width, 20))
+        self._width = width
+        self._content = self._whole_widths()
+        widths = fit(self._cols, max(width, 20), content=self._content)
         if widths == self._widths:
             return
         self._widths = widths
@@ -168,6 +195,12 @@ class KeyedTable(DataTable[Text]):
                         self._data_rows[key] = list(cells)
                         if self.columns:
                             self.add_row(*self._shown(cells), key=key)
+                if self.columns and any(c.whole for c in self._cols) \
+                        and self._whole_widths() != self._content:
+                    key = self.highlighted_key
+                    self._widths = []
+                    self._refit(self._width or self.size.width or self.app.size.width)
+                    self._restore(key, 0)
                 return
             old = self._data_rows
             new: dict[str, list[Text]] = {}
@@ -178,6 +211,11 @@ class KeyedTable(DataTable[Text]):
             key, index = (None, 0) if top else (self.highlighted_key, self.cursor_row)
             self._data_rows = new
             if not self.columns:
+                return
+            if any(c.whole for c in self._cols) and self._whole_widths() != self._content:
+                self._widths = []  # a wider IP came (or the widest went): fit the columns again
+                self._refit(self._width or self.size.width or self.app.size.width)
+                self._restore(key, index)
                 return
             gone = [k for k in old if k not in new]
             if len(gone) > len(old) - len(gone):  # mostly a new set: one clear beats row by row
