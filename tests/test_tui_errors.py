@@ -31,7 +31,12 @@ def banner(app) -> OutageBanner:  # type: ignore[no-untyped-def]
 def bad_engine(core: AuthCore, tmp_path: Path):  # type: ignore[no-untyped-def]
     """An engine that cannot connect: a directory as SQLite file, or a closed PostgreSQL port."""
     if core.engine.dialect.name == "sqlite":
-        return make_engine(f"sqlite:///{tmp_path}")
+        gone = tmp_path / "gone.db"
+        gone.touch()  # make_engine accepts an existing file only...
+        engine = make_engine(f"sqlite:///{gone}")
+        gone.unlink()
+        gone.mkdir()  # ...which then turns into a directory: every connect fails
+        return engine
     return make_engine("postgresql+psycopg://postgres:s3cret@127.0.0.1:1/nowhere")
 
 
