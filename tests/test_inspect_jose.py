@@ -268,7 +268,9 @@ for _bad in ("rsa-e-1", "hmac-empty", "ec-point-off-curve", "ec-p384-point-as-p2
         path = put(d, f"{bad}.jwk", jwk)
 
         def check(r: Run) -> None:
-            assert r.err.startswith("authconsole: tokens decode: ") and f"{bad}.jwk" in r.err
+            err = json.loads(r.err)  # --json: the error is one JSON object on stderr
+            assert err["code"] == "usage" and err["exit"] == 2, err
+            assert err["error"].startswith("tokens decode: ") and f"{bad}.jwk" in err["error"]
             assert words in r.err, r.err
             for secret in ("d", "k", "p", "q"):  # never a private member in the message
                 v = jwk.get(secret)
