@@ -40,6 +40,11 @@ PG_LOCK_TIMEOUT_S = 5.0         # ... or waiting longer than this for a lock
 PG_ANSWER_GRACE_S = 5.0         # client deadline = statement_timeout + this (server silent)
 PG_PING_TIMEOUT_S = 2.0         # the pool's liveness ping on checkout
 SILENT_RECONNECT_S = 0.25       # right after a deadline ran out, this thread does not reconnect
+#: A person waiting at a terminal (the console): the server cancels a statement after 5 s and a
+#: silent server counts as down 3 s later, so an outage shows within ~8 s, not the 20 s a batch
+#: job's call may wait. Only the defaults: a URL's own ``options`` still win.
+INTERACTIVE_STATEMENT_TIMEOUT_S = 5.0
+INTERACTIVE_ANSWER_TIMEOUT_S = 8.0
 PG_KEEPALIVES = {"keepalives": 1, "keepalives_idle": 5, "keepalives_interval": 2,
                  "keepalives_count": 3, "tcp_user_timeout": 10_000}
 
@@ -64,12 +69,14 @@ class DatabaseMissing(DatabaseUnavailable):
     """The SQLite database file does not exist (and this caller may not create one)."""
 
 
-def make_engine(url: str, *, create: bool = True, **kwargs: Any) -> Engine:
+def make_engine(url: str, *, create: bool = True, interactive: bool = False,
+                **kwargs: Any) -> Engine:
     """Create an engine for ``sqlite:///...`` or ``postgresql+psycopg://...``.
 
     ``create=False``: a missing SQLite file raises ``DatabaseMissing`` and nothing is created
     (the CLI passes it everywhere except ``demo`` and ``db upgrade``). ``create=True`` creates
     the file mode 0600, and only in a directory that exists (the default data dir is made).
+    ``interactive=True`` (PostgreSQL): the shorter bounds above for a person at a terminal.
     """
     url = normalize_url(url)
     u = parse_url(url)
@@ -86,8 +93,11 @@ def make_engine(url: str, *, create: bool = True, **kwargs: Any) -> Engine:
     if backend == "postgresql":
         if u.drivername != "postgresql+psycopg":
             raise ValidationError("use postgresql+psycopg:// (psycopg 3) for PostgreSQL")
-        bounds = pg_bounds(u.query, kwargs.pop("statement_timeout", None),
-                           kwargs.pop("lock_timeout", None), kwargs.pop("answer_timeout", None))
+        stmt, answer = kwargs.pop("statement_timeout", None), kwargs.pop("answer_timeout", None)
+        if interactive:
+            stmt = INTERACTIVE_STATEMENT_TIMEOUT_S if stmt is None else stmt
+            answer = INTERACTIVE_ANSWER_TIMEOUT_S if answer is None else answer
+        bounds = pg_bounds(u.query, stmt, kwargs.pop("lock_timeout", None), answer)
         args: dict[str, Any] = {"application_name": "authcore", **bounds.connect_args}
         args.update(kwargs.pop("connect_args", {}))
         kwargs.setdefault("pool_pre_ping", True)

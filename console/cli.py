@@ -52,14 +52,17 @@ class Ctx:
 
         return resolve_database_url(self.args.db, self.config)
 
-    def core(self) -> AuthCore:
+    def core(self, *, interactive: bool = False) -> AuthCore:
+        """The command's core, built once. ``interactive`` (the TUI): shorter database bounds,
+        so an operator sees an outage within seconds (``authcore.db.INTERACTIVE_*``)."""
         if self._core is None:
             from authcore.core import AuthCore, operator_for
 
             core = AuthCore.from_config(self.config, self.args.db,
                                         read_only=bool(self.args.read_only),
                                         operator=operator_for(self.config),
-                                        create=False)  # only demo/db upgrade create
+                                        create=False,  # only demo/db upgrade create
+                                        interactive=interactive)
             self._core = core
             # PostgreSQL: the database role wins over [operators]; a command says so (the
             # console shows core.role_note).

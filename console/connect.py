@@ -10,6 +10,7 @@ and ``run_tui`` reports it as the same one-line error as before the TUI existed.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -39,5 +40,6 @@ class Connect:
         config = ctx.config
         operator = operator_for(config)
         read_only = is_read_only(ctx.args.read_only, config, operator.role)
-        return cls(build=ctx.core, url=mask_password(ctx.database_url()), actor=operator.actor,
+        return cls(build=functools.partial(ctx.core, interactive=True),
+                   url=mask_password(ctx.database_url()), actor=operator.actor,
                    role=operator.role or "admin", read_only=read_only)
