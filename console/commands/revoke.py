@@ -67,15 +67,22 @@ def _single(ctx) -> int:  # type: ignore[no-untyped-def]
 
         def act(dry: bool):  # type: ignore[no-untyped-def]
             return core.admin.delete_session(a.session, a.reason, dry_run=dry)
+    return preview_then_commit(ctx, core, user.id, act)
+
+
+def preview_then_commit(ctx, core, user_id: int, act) -> int:  # type: ignore[no-untyped-def]
+    """One flow for every audited single-user change (``revoke``, ``users disable|enable``):
+    ``act(True)`` previews (nothing changes); ``--dry-run`` prints it; otherwise the operator
+    confirms the preview (``--yes`` without a terminal) and ``act(False)`` commits, timed."""
     result = act(True)
-    if a.dry_run:
+    if ctx.args.dry_run:
         if ctx.json:
             emit_json(result.to_dict())
         else:
             line("would: " + result.summary())
         return 0
     confirm_or_refuse(ctx, result.summary())
-    report_committed(ctx, core, result.action, user.id, lambda: act(False))
+    report_committed(ctx, core, result.action, user_id, lambda: act(False))
     return 0
 
 

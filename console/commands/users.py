@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 
 from console.output import emit_json, line, table
-from console.prompt import confirm_or_refuse
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -106,16 +105,8 @@ def set_disabled(ctx) -> int:  # type: ignore[no-untyped-def]
     a = ctx.args
     core = ctx.core()
     u = core.users.find(a.user)
-    plan = core.admin.set_disabled(u.id, a.disable, a.reason, dry_run=True)
-    if a.dry_run:
-        if ctx.json:
-            emit_json(plan.to_dict())
-        else:
-            line("would: " + plan.summary())
-        return 0
-    confirm_or_refuse(ctx, plan.summary())
-    from console.commands.revoke import report_committed
+    from console.commands.revoke import preview_then_commit
 
-    report_committed(ctx, core, plan.action, u.id,
-                     lambda: core.admin.set_disabled(u.id, a.disable, a.reason))
-    return 0
+    def act(dry: bool):  # type: ignore[no-untyped-def]
+        return core.admin.set_disabled(u.id, a.disable, a.reason, dry_run=dry)
+    return preview_then_commit(ctx, core, u.id, act)
