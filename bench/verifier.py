@@ -70,9 +70,11 @@ class RawNotify:
     """Raw psycopg: a transaction that writes and ``pg_notify``s, timed from COMMIT sent (as
     ``measure_propagation`` times from the revoke's COMMIT) to a child receiving it (ms)."""
 
-    def __init__(self, url: str, user_id: int) -> None:
+    def __init__(self, url: str, user_id: int, channel: str = "bench_raw") -> None:
         self.user_id = user_id
-        self.child = subprocess.Popen([sys.executable, "-c", _LISTENER, _libpq(url)],
+        self.channel = channel
+        script = _LISTENER.replace("bench_raw", channel)
+        self.child = subprocess.Popen([sys.executable, "-c", script, _libpq(url)],
                                       stdout=subprocess.PIPE, text=True, bufsize=1)
         assert self.child.stdout is not None
         assert self.child.stdout.readline().startswith("READY")
@@ -85,7 +87,7 @@ class RawNotify:
         self.n += 1
         self.sender.execute("UPDATE users SET token_version = token_version + 1 WHERE id = %s",
                             (self.user_id,))
-        self.sender.execute("SELECT pg_notify('bench_raw', %s)", (str(self.n),))
+        self.sender.execute("SELECT pg_notify(%s, %s)", (self.channel, str(self.n)))
         t0 = time.time()
         self.sender.commit()
         line = self.child.stdout.readline().split()
@@ -93,13 +95,17 @@ class RawNotify:
 
     def close(self) -> None:
         try:
-            self.sender.execute("SELECT pg_notify('bench_raw', 'quit')")
+            self.sender.execute("SELECT pg_notify(%s, 'quit')", (self.channel,))
             self.sender.commit()
             self.child.wait(timeout=10)
+            self.cleanup()
         finally:
             if self.child.poll() is None:
                 self.child.kill()
             self.sender.close()
+
+    def cleanup(self) -> None:
+        """What a round left behind, removed before the connection closes (nothing here)."""
 
 
 def propagation(ctx: Ctx) -> None:
@@ -219,24 +225,15 @@ def reconnect(ctx: Ctx) -> None:
                 note=f"listener reconnects: {reconnects}"))
 
 
-class RawAuditedRevoke:
+class RawAuditedRevoke(RawNotify):
     """The issue-13 baseline, hand-written in raw psycopg: ``UPDATE users ... RETURNING``, one
     audit INSERT (hash computed as authcore does; a negative seq, outside the chain, deleted
     afterwards) and ``pg_notify``, one transaction, heard by a bare LISTEN in a child process.
     Timed from the start of the call to the child receiving the notice (ms)."""
 
     def __init__(self, url: str, user_id: int) -> None:
-        self.user_id = user_id
         # a channel of this run's own: another bench on the same database cannot talk into it
-        self.channel = f"bench_audited_{os.getpid()}_{id(self)}"
-        script = _LISTENER.replace("bench_raw", self.channel)
-        self.child = subprocess.Popen([sys.executable, "-c", script, _libpq(url)],
-                                      stdout=subprocess.PIPE, text=True, bufsize=1)
-        assert self.child.stdout is not None
-        assert self.child.stdout.readline().startswith("READY")
-        self.sender = raw_connect(url)
-        self.sender.autocommit = False
-        self.n = 0
+        super().__init__(url, user_id, f"bench_audited_{os.getpid()}_{id(self)}")
 
     def round(self) -> float:
         import json
@@ -265,19 +262,11 @@ class RawAuditedRevoke:
         assert line[1] == str(self.n), line  # this round's notice, nothing older
         return max(0.0, (float(line[2]) - t0) * 1000)
 
-    def close(self) -> None:
-        try:
-            self.sender.execute("SELECT pg_notify(%s, 'quit')", (self.channel,))
-            self.sender.commit()
-            self.child.wait(timeout=10)
-            # the append-only trigger refuses DELETE: the bench runs as the superuser
-            self.sender.execute("SET LOCAL session_replication_role = replica")
-            self.sender.execute("DELETE FROM audit_events WHERE seq < 0")
-            self.sender.commit()
-        finally:
-            if self.child.poll() is None:
-                self.child.kill()
-            self.sender.close()
+    def cleanup(self) -> None:
+        # the append-only trigger refuses DELETE: the bench runs as the superuser
+        self.sender.execute("SET LOCAL session_replication_role = replica")
+        self.sender.execute("DELETE FROM audit_events WHERE seq < 0")
+        self.sender.commit()
 
 
 def revoke_call(ctx: Ctx) -> None:
