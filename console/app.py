@@ -208,6 +208,13 @@ class AuthConsoleApp(App[int]):
             self.push_screen(ConsolePalette(id="--command-palette"))
 
     def show_help(self, screen: ConsoleScreen) -> None:
+        """One help at a time: asked again (the palette's Help over an open help), it is gone
+        back to rather than stacked (found by the random walk)."""
+        for open_help in self.screen_stack:
+            if isinstance(open_help, HelpScreen):
+                while self.screen is not open_help:
+                    self.pop_screen()
+                return
         self.push_screen(HelpScreen(screen.title_text(), help_rows(screen)))
 
     def action_help(self) -> None:

@@ -249,3 +249,37 @@ async def test_paging_the_palette_before_its_list_is_drawn(core: AuthCore) -> No
         await burst(pilot, "pagedown", "pageup", "escape")
         await settle(pilot)
         assert app._exception is None and app.is_running
+
+
+async def test_help_asked_again_over_an_open_help_is_not_stacked(core: AuthCore) -> None:
+    """Found by the long random walk: help open, then ctrl+p -> "Help" pushed a second one."""
+    from console.screens.help import HelpScreen
+
+    seed(core, 0)
+    app = make_app(core)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("escape", "question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        app.show_help(app.console_screen())  # what the palette's "Help" command runs
+        await settle(pilot)
+        assert [type(s) for s in app.screen_stack] == [UsersScreen, HelpScreen]
+
+
+async def test_a_screen_closed_before_it_mounted_does_not_crash(core: AuthCore) -> None:
+    """Found by the long random walk (PostgreSQL, 80x24): a burst opened the audit log and
+    closed it again before it had mounted; its Mount ran with its children already removed."""
+    seed(core, 0)
+    app = make_app(core)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        for kind in ("audit", "sessions", "token"):
+            app.goto(kind)
+            app.pop_screen()
+            await settle(pilot)
+        app.open_user(core.users.find("alice").id)
+        app.pop_screen()
+        await settle(pilot)
+        assert app._exception is None and app.is_running
+        assert kinds(app) == [UsersScreen]

@@ -104,6 +104,8 @@ class AuditScreen(ConsoleScreen):
         yield Static(id="event-detail", markup=False)
 
     def on_mount(self) -> None:
+        if self.gone:
+            return
         self.query_one(KeyedTable).focus()
         self.reload()
 

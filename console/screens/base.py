@@ -85,6 +85,12 @@ class ConsoleScreen(ClosesOnce, Screen[None]):
         return self.capp.core
 
     @property
+    def gone(self) -> bool:
+        """Closed already: a burst can pop a screen before it has mounted, and its children are
+        removed while its Mount is still queued (found by the random walk)."""
+        return self not in self.app.screen_stack
+
+    @property
     def is_top(self) -> bool:
         return self.app.screen_stack[0] is self
 

@@ -60,6 +60,8 @@ class SessionsScreen(ConsoleScreen):
         yield Static(id="session-detail", markup=False)
 
     def on_mount(self) -> None:
+        if self.gone:
+            return
         self.query_one(KeyedTable).focus()
         self.reload()
 

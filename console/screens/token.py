@@ -167,6 +167,8 @@ class TokenScreen(ConsoleScreen):
                 yield panel
 
     def on_mount(self) -> None:
+        if self.gone:
+            return
         self.query_one(TextArea).focus()
         self.query_one("#report").can_focus = True
         if self._inspector is None:

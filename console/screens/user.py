@@ -103,6 +103,8 @@ class UserScreen(ConsoleScreen):
             yield KeyedTable(EVENT_COLUMNS, id="events")
 
     def on_mount(self) -> None:
+        if self.gone:
+            return
         self.query_one("#sessions", KeyedTable).focus()
         self.reload()
         self._refresh_timer = self.set_interval(self.capp.refresh_interval, self._periodic_refresh)

@@ -68,6 +68,8 @@ class UsersScreen(ConsoleScreen):
         yield Static(id="detail", markup=False)
 
     def on_mount(self) -> None:
+        if self.gone:
+            return
         self.query_one(SearchBox).focus()
         if not self.capp.connected:  # the first search waits for the core (console.connect)
             self.say(safe_join(Text("connecting to ", style="dim"), (self.capp.db_url, "dim"),
