@@ -188,6 +188,8 @@ class AuthConsoleApp(App[int]):
     def goto(self, kind: str, **args: Any) -> None:
         """Open the ``kind`` screen by the one rule of ``console.navigation``: at most one screen
         of a kind on the stack; one already there is gone back to (or replaced)."""
+        if self._exit:  # q, then more letters in the same burst: the app is quitting
+            return
         step = plan(self.screen_stack, kind, args)
         for _ in range(step.pop):
             self.pop_screen()
@@ -210,6 +212,8 @@ class AuthConsoleApp(App[int]):
     def show_help(self, screen: ConsoleScreen) -> None:
         """One help at a time: asked again (the palette's Help over an open help), it is gone
         back to rather than stacked (found by the random walk)."""
+        if self._exit:
+            return
         for open_help in self.screen_stack:
             if isinstance(open_help, HelpScreen):
                 while self.screen is not open_help:

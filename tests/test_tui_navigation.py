@@ -283,3 +283,18 @@ async def test_a_screen_closed_before_it_mounted_does_not_crash(core: AuthCore) 
         await settle(pilot)
         assert app._exception is None and app.is_running
         assert kinds(app) == [UsersScreen]
+
+
+async def test_keys_after_q_in_the_same_burst_open_nothing(core: AuthCore) -> None:
+    """Found over ssh in tmux: "q" then more letters at once ("question_mark" typed as text):
+    s/t/u opened screens while the app was quitting, and their Mount met removed children (a
+    traceback on exit)."""
+    seed(core, 0)
+    app = make_app(core)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("escape")
+        await burst(pilot, *"question_mark".replace("_", ""))
+        await pilot.pause(0.3)
+        assert app._exception is None
+    assert app.return_code == 0

@@ -88,7 +88,7 @@ class ConsoleScreen(ClosesOnce, Screen[None]):
     def gone(self) -> bool:
         """Closed already: a burst can pop a screen before it has mounted, and its children are
         removed while its Mount is still queued (found by the random walk)."""
-        return self not in self.app.screen_stack
+        return self.app._exit or self not in self.app.screen_stack  # or the app is quitting
 
     @property
     def is_top(self) -> bool:
