@@ -103,12 +103,13 @@ def test_run_tui_wires_flags_and_theme(core: AuthCore, monkeypatch: pytest.Monke
         def database_url(self) -> str:
             return "sqlite:///somewhere.db"
 
-        def core(self) -> AuthCore:
+        def core(self, *, interactive: bool = False) -> AuthCore:
+            seen["interactive"] = interactive  # the TUI's core gets the short bounds
             return core
 
     assert run_tui(Ctx()) == 0  # type: ignore[arg-type]
     assert seen == {"connecting_read_only": True, "theme": "ansi-dark", "read_only": True,
-                    "core": core}
+                    "core": core, "interactive": True}
     assert core.read_only, "--read-only makes authcore refuse too"
 
 
