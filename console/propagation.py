@@ -91,10 +91,12 @@ def describe(ms: float | None, result: RevokeResult, timeout: float) -> str:
 
 
 def result_text(result: RevokeResult, ms: float | None, timeout: float) -> str:
-    """An action's result line: its summary and the measured figure (console and CLI alike)."""
+    """An action's result line: the measured figure first (the user screen's result line is
+    three lines at 80 columns, and the figure is what the operator is waiting for), then the
+    summary (console and CLI alike)."""
     summary = result.summary()
     speed = describe(ms, result, timeout)
-    return f"{summary.rstrip('.')}. {speed}" if speed else summary
+    return f"{speed} {summary}" if speed else summary
 
 
 def commit_measured(core: AuthCore, action: str, user_id: int,
