@@ -469,5 +469,8 @@ def _one_line(engine: Engine, e: exc.DBAPIError) -> str:
     if "no such table" in detail or "does not exist" in detail and "relation" in detail:
         return (f"database {mask_url(engine.url.render_as_string(hide_password=False))} has no "
                 f"authcore schema; run: authconsole db upgrade")
+    if "no such column" in detail:  # SQLite: a schema older than this authcore
+        return (f"database {mask_url(engine.url.render_as_string(hide_password=False))} has an "
+                f"older authcore schema ({detail}); run: authconsole db upgrade")
     url = mask_url(engine.url.render_as_string(hide_password=False))
     return f"database unavailable ({url}): {detail}"

@@ -97,6 +97,20 @@ def test_missing_schema_is_one_line_naming_the_fix(tmp_path: Path) -> None:
     engine.dispose()
 
 
+def test_older_schema_is_one_line_naming_the_fix(tmp_path: Path) -> None:
+    """A database made before a migration added a column (the console showed a bare 'no such
+    column' outage): the line says to upgrade."""
+    engine = db.make_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE users (id INTEGER PRIMARY KEY)"))
+    with pytest.raises(DatabaseUnavailable) as info, db.read_conn(engine) as conn:
+        conn.execute(text("SELECT id, email FROM users"))
+    msg = str(info.value)
+    assert "older authcore schema" in msg and "no such column: email" in msg
+    assert msg.endswith("run: authconsole db upgrade")
+    engine.dispose()
+
+
 def test_unreachable_server_is_database_unavailable_without_the_password() -> None:
     engine = db.make_engine("postgresql+psycopg://app:pw-not-shown@127.0.0.1:1/app")
     start = time.monotonic()
