@@ -69,8 +69,17 @@ def _reusable(enc: json.JSONEncoder) -> Callable[[Any], str]:
         return enc.encode
     text = json.encoder.encode_basestring_ascii if enc.ensure_ascii else _str
     try:
-        run = make(None, enc.default, text, None, enc.key_separator, enc.item_separator,
-                   enc.sort_keys, enc.skipkeys, enc.allow_nan)
+        run = make(
+            None,
+            enc.default,
+            text,
+            None,
+            enc.key_separator,
+            enc.item_separator,
+            enc.sort_keys,
+            enc.skipkeys,
+            enc.allow_nan,
+        )
     except TypeError:  # another Python's C encoder signature
         return enc.encode
     join = "".join
@@ -84,8 +93,7 @@ def _reusable(enc: json.JSONEncoder) -> Callable[[Any], str]:
 
 
 # The canonical form of an event: a compact JSON array, keys sorted, non-ASCII kept as is.
-_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                              default=str)
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
 _canon = _reusable(_CANONICAL)
 # json.dumps(value) with the default settings: what SQLAlchemy's JSON type stores on SQLite.
 _dumps = _reusable(json.JSONEncoder())
@@ -113,37 +121,81 @@ def _at_json(at: datetime) -> str:
     return _str(at.isoformat(timespec="microseconds"))
 
 
-def _digest(seq: int, at_json: str, actor: str, action: str, target_user_id: int | None,
-            target_session: str | None, reason: str, details: dict[str, Any],
-            prev_hash: str, client: str | None = None, db_role: str | None = None) -> str:
+def _digest(
+    seq: int,
+    at_json: str,
+    actor: str,
+    action: str,
+    target_user_id: int | None,
+    target_session: str | None,
+    reason: str,
+    details: dict[str, Any],
+    prev_hash: str,
+    client: str | None = None,
+    db_role: str | None = None,
+) -> str:
     """``event_hash`` with ``at`` already encoded. The array is joined from its items encoded
     one by one: byte for byte what encoding the whole array gives (tests compare both), without
     building an encoder per event."""
     s, c = _str, _c  # text fields are str all but always: encode those without a call to _c
-    body = (f"[{c(seq)},{at_json},{s(actor) if type(actor) is str else c(actor)},"
-            f"{s(action) if type(action) is str else c(action)},{c(target_user_id)},"
-            f"{c(target_session)},{s(reason) if type(reason) is str else c(reason)},"
-            f"{_canon(details)},{s(prev_hash) if type(prev_hash) is str else c(prev_hash)}")
+    body = (
+        f"[{c(seq)},{at_json},{s(actor) if type(actor) is str else c(actor)},"
+        f"{s(action) if type(action) is str else c(action)},{c(target_user_id)},"
+        f"{c(target_session)},{s(reason) if type(reason) is str else c(reason)},"
+        f"{_canon(details)},{s(prev_hash) if type(prev_hash) is str else c(prev_hash)}"
+    )
     if client is not None or db_role is not None:
         body += f",{c(client)},{c(db_role)}"
     return sha256((body + "]").encode("utf-8")).hexdigest()
 
 
-def event_hash(seq: int, at: datetime, actor: str, action: str, target_user_id: int | None,
-               target_session: str | None, reason: str, details: dict[str, Any],
-               prev_hash: str, client: str | None = None, db_role: str | None = None) -> str:
+def event_hash(
+    seq: int,
+    at: datetime,
+    actor: str,
+    action: str,
+    target_user_id: int | None,
+    target_session: str | None,
+    reason: str,
+    details: dict[str, Any],
+    prev_hash: str,
+    client: str | None = None,
+    db_role: str | None = None,
+) -> str:
     """``sha256`` of the canonical JSON of ``[seq, at, actor, action, target_user_id,
     target_session, reason, details, prev_hash]`` (``at`` as ISO 8601 to the microsecond),
     extended by ``client, db_role`` when either is set. Events written before those columns
     existed have both NULL and keep their 9-item hash, so old chains stay verifiable; a newer
     event cannot pass as an old one (dropping the two items changes its hash). PostgreSQL
     computes the same text in ``authcore_event_hash`` (migration 0004; tests compare)."""
-    return _digest(seq, _at_json(at), actor, action, target_user_id, target_session, reason,
-                   details, prev_hash, client, db_role)
+    return _digest(
+        seq,
+        _at_json(at),
+        actor,
+        action,
+        target_user_id,
+        target_session,
+        reason,
+        details,
+        prev_hash,
+        client,
+        db_role,
+    )
 
 
-_COLS = ("seq", "at", "actor", "action", "target_user_id", "target_session", "reason", "details",
-         "prev_hash", "hash", "client")
+_COLS = (
+    "seq",
+    "at",
+    "actor",
+    "action",
+    "target_user_id",
+    "target_session",
+    "reason",
+    "details",
+    "prev_hash",
+    "hash",
+    "client",
+)
 
 
 @dataclass(frozen=True)
@@ -161,24 +213,30 @@ class _Sql:
 def _build_sql(dialect: Any) -> _Sql:
     pg = dialect.name == "postgresql"
     ph = "%s" if pg else "?"
-    insert = (f"INSERT INTO audit_events ({', '.join(_COLS)}) "
-              f"VALUES ({', '.join([ph] * len(_COLS))})")
+    insert = f"INSERT INTO audit_events ({', '.join(_COLS)}) VALUES ({', '.join([ph] * len(_COLS))})"
     set_head = f"UPDATE audit_head SET seq = {ph}, hash = {ph} WHERE id = 1"
     procs = {c: _bind_processor(audit_events.c[c].type, dialect) for c in _COLS}
     if any(f is not None for c, f in procs.items() if c not in ("at", "details")):
-        raise RuntimeError("audit_events: a column type now converts values; "
-                           "audit.append must apply its processor")
+        raise RuntimeError(
+            "audit_events: a column type now converts values; audit.append must apply its processor"
+        )
     details = procs["details"] or _same
     if dialect.name == "sqlite" and dialect._json_serializer is None:
         details = _dumps  # what that processor does there (json.dumps), minus its per-call setup
     return _Sql(
         # PostgreSQL: also the role the column default (``session_user``) writes: the hash
         # covers it.
-        lock_head=("SELECT seq, hash, session_user FROM audit_head WHERE id = 1 FOR UPDATE"
-                   if pg else "SELECT seq, hash, NULL FROM audit_head WHERE id = 1"),
-        insert=insert, set_head=set_head,
+        lock_head=(
+            "SELECT seq, hash, session_user FROM audit_head WHERE id = 1 FOR UPDATE"
+            if pg
+            else "SELECT seq, hash, NULL FROM audit_head WHERE id = 1"
+        ),
+        insert=insert,
+        set_head=set_head,
         insert_and_set_head=f"WITH e AS ({insert}) {set_head}" if pg else None,
-        at=procs["at"] or _same, details=details)
+        at=procs["at"] or _same,
+        details=details,
+    )
 
 
 _sql = PerDialect(_build_sql)
@@ -188,8 +246,7 @@ def _same(value: Any) -> Any:
     return value
 
 
-def append(conn: Any, events: Sequence[EventIn], at: datetime, *,
-           head: tuple[Any, ...] | None = None) -> int:
+def append(conn: Any, events: Sequence[EventIn], at: datetime, *, head: tuple[Any, ...] | None = None) -> int:
     """Append ``events`` to the chain inside the caller's transaction. Returns the last seq.
 
     ``conn``: a SQLAlchemy ``Connection`` or an ``authcore.fastwrite.RawTx``. Rows go to the
@@ -223,10 +280,34 @@ def append(conn: Any, events: Sequence[EventIn], at: datetime, *,
     rows = []
     for ev in events:
         seq += 1
-        h = _digest(seq, at_json, ev.actor, ev.action, ev.target_user_id, ev.target_session,
-                    ev.reason, ev.details, prev, ev.client, role)
-        rows.append((seq, at_db, ev.actor, ev.action, ev.target_user_id, ev.target_session,
-                     ev.reason, details(ev.details), prev, h, ev.client))
+        h = _digest(
+            seq,
+            at_json,
+            ev.actor,
+            ev.action,
+            ev.target_user_id,
+            ev.target_session,
+            ev.reason,
+            ev.details,
+            prev,
+            ev.client,
+            role,
+        )
+        rows.append(
+            (
+                seq,
+                at_db,
+                ev.actor,
+                ev.action,
+                ev.target_user_id,
+                ev.target_session,
+                ev.reason,
+                details(ev.details),
+                prev,
+                h,
+                ev.client,
+            )
+        )
         prev = h
     if len(rows) == 1 and sql.insert_and_set_head is not None:
         conn.exec_driver_sql(sql.insert_and_set_head, (*rows[0], seq, prev))
@@ -237,15 +318,32 @@ def append(conn: Any, events: Sequence[EventIn], at: datetime, *,
 
 
 def _record(row: Any) -> AuditRecord:
-    return AuditRecord(id=row.id, seq=row.seq, at=row.at, actor=row.actor, action=row.action,
-                       target_user_id=row.target_user_id, target_session=row.target_session,
-                       reason=row.reason, details=row.details or {}, prev_hash=row.prev_hash,
-                       hash=row.hash, client=row.client, db_role=row.db_role)
+    return AuditRecord(
+        id=row.id,
+        seq=row.seq,
+        at=row.at,
+        actor=row.actor,
+        action=row.action,
+        target_user_id=row.target_user_id,
+        target_session=row.target_session,
+        reason=row.reason,
+        details=row.details or {},
+        prev_hash=row.prev_hash,
+        hash=row.hash,
+        client=row.client,
+        db_role=row.db_role,
+    )
 
 
-def list_events(engine: Engine, *, user_id: int | None = None, action: str | None = None,
-                actor: str | None = None, limit: int = 50,
-                before_seq: int | None = None) -> list[AuditRecord]:
+def list_events(
+    engine: Engine,
+    *,
+    user_id: int | None = None,
+    action: str | None = None,
+    actor: str | None = None,
+    limit: int = 50,
+    before_seq: int | None = None,
+) -> list[AuditRecord]:
     """Newest first, keyset-paged by ``seq``."""
     limit = max(1, min(int(limit), 1000))
     stmt = select(audit_events).order_by(audit_events.c.seq.desc()).limit(limit)
@@ -281,15 +379,20 @@ def _chain_start(conn: Any) -> tuple[int, str]:
     older events (``authcore_audit_retain``, PostgreSQL) -- the first kept event, accepted only
     when a retention event recorded exactly that seq and its ``prev_hash``. That event is itself
     in the chain walked afterwards, so it cannot be edited without being found."""
-    first = conn.execute(select(audit_events.c.seq, audit_events.c.prev_hash)
-                         .where(audit_events.c.seq > 0).order_by(audit_events.c.seq)
-                         .limit(1)).first()
+    first = conn.execute(
+        select(audit_events.c.seq, audit_events.c.prev_hash)
+        .where(audit_events.c.seq > 0)
+        .order_by(audit_events.c.seq)
+        .limit(1)
+    ).first()
     if first is None or first.seq == 1:
         return 1, GENESIS_HASH
-    for (d,) in conn.execute(select(audit_events.c.details).where(
-            audit_events.c.action == RETENTION_ACTION, audit_events.c.seq > first.seq)):
-        if (d or {}).get("first_kept_seq") == first.seq and \
-                d.get("first_kept_prev_hash") == first.prev_hash:
+    for (d,) in conn.execute(
+        select(audit_events.c.details).where(
+            audit_events.c.action == RETENTION_ACTION, audit_events.c.seq > first.seq
+        )
+    ):
+        if (d or {}).get("first_kept_seq") == first.seq and d.get("first_kept_prev_hash") == first.prev_hash:
             return first.seq, first.prev_hash
     return 1, GENESIS_HASH
 
@@ -355,8 +458,7 @@ def read_heads_file(path: str | os.PathLike[str]) -> list[ExpectedHead]:
     return heads
 
 
-def verify_chain(engine: Engine, batch: int = 5000,
-                 expect: Sequence[ExpectedHead] = ()) -> ChainReport:
+def verify_chain(engine: Engine, batch: int = 5000, expect: Sequence[ExpectedHead] = ()) -> ChainReport:
     """Walk the whole chain in ``seq`` order and report the first inconsistency.
 
     ``expect``: heads recorded elsewhere; each must be in the chain (event ``seq`` with that
@@ -370,51 +472,81 @@ def verify_chain(engine: Engine, batch: int = 5000,
     checked = 0
     last_id = 0
     with read_conn(engine) as conn:
-        head = conn.execute(select(audit_head.c.seq, audit_head.c.hash)
-                            .where(audit_head.c.id == 1)).one()
+        head = conn.execute(select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1)).one()
         expected_seq, prev = _chain_start(conn)
         last_seq = expected_seq - 1
         while True:
-            rows = conn.execute(select(audit_events).where(audit_events.c.seq > last_seq)
-                                .order_by(audit_events.c.seq).limit(batch)).all()
+            rows = conn.execute(
+                select(audit_events)
+                .where(audit_events.c.seq > last_seq)
+                .order_by(audit_events.c.seq)
+                .limit(batch)
+            ).all()
             if not rows:
                 break
             for r in rows:
                 rec = _record(r)
                 bad = None
                 if rec.seq != expected_seq:
-                    bad = (f"event seq {expected_seq} is missing (next is seq {rec.seq}): "
-                           "deleted or reordered")
+                    bad = f"event seq {expected_seq} is missing (next is seq {rec.seq}): deleted or reordered"
                 elif rec.id <= last_id:
                     bad = f"event seq {rec.seq} (id {rec.id}) is out of order: reordered"
                 elif rec.prev_hash != prev:
                     bad = f"event seq {rec.seq} (id {rec.id}) does not link to its predecessor"
-                elif event_hash(rec.seq, rec.at, rec.actor, rec.action, rec.target_user_id,
-                                rec.target_session, rec.reason, rec.details,
-                                rec.prev_hash, rec.client, rec.db_role) != rec.hash:
+                elif (
+                    event_hash(
+                        rec.seq,
+                        rec.at,
+                        rec.actor,
+                        rec.action,
+                        rec.target_user_id,
+                        rec.target_session,
+                        rec.reason,
+                        rec.details,
+                        rec.prev_hash,
+                        rec.client,
+                        rec.db_role,
+                    )
+                    != rec.hash
+                ):
                     bad = f"event seq {rec.seq} (id {rec.id}) was altered: its hash does not match"
                 elif rec.seq in want:
                     other = sorted(want[rec.seq] - {rec.hash})
                     if other:
-                        bad = (f"expected head {rec.seq}:{other[0][:16]}… is not in the chain: "
-                               f"event seq {rec.seq} has hash {rec.hash[:16]}… (chain rewritten)")
+                        bad = (
+                            f"expected head {rec.seq}:{other[0][:16]}… is not in the chain: "
+                            f"event seq {rec.seq} has hash {rec.hash[:16]}… (chain rewritten)"
+                        )
                     else:
                         found += 1
                 if bad:
-                    return ChainReport(False, checked, head.seq, head.hash, bad, rec.seq, rec.id,
-                                       found)
+                    return ChainReport(False, checked, head.seq, head.hash, bad, rec.seq, rec.id, found)
                 prev, last_id, expected_seq = rec.hash, rec.id, rec.seq + 1
                 checked += 1
                 last_seq = rec.seq
     if head.seq != last_seq or head.hash != prev:
-        return ChainReport(False, checked, head.seq, head.hash,
-                           f"the chain ends at seq {last_seq} but its anchor says seq "
-                           f"{head.seq}: newest events deleted or anchor altered", last_seq + 1,
-                           None, found)
+        return ChainReport(
+            False,
+            checked,
+            head.seq,
+            head.hash,
+            f"the chain ends at seq {last_seq} but its anchor says seq "
+            f"{head.seq}: newest events deleted or anchor altered",
+            last_seq + 1,
+            None,
+            found,
+        )
     beyond = sorted(s for s in want if s > last_seq)
     if beyond:
-        return ChainReport(False, checked, head.seq, head.hash,
-                           f"expected head seq {beyond[0]} is not in the chain: it ends at seq "
-                           f"{last_seq} (events deleted and chain rewritten)", beyond[0], None,
-                           found)
+        return ChainReport(
+            False,
+            checked,
+            head.seq,
+            head.hash,
+            f"expected head seq {beyond[0]} is not in the chain: it ends at seq "
+            f"{last_seq} (events deleted and chain rewritten)",
+            beyond[0],
+            None,
+            found,
+        )
     return ChainReport(True, checked, head.seq, head.hash, heads_checked=found)

@@ -48,12 +48,17 @@ def _lock_key(*identity: Any) -> int:
 
 def _match():  # type: ignore[no-untyped-def]
     pat = bindparam("pat")
-    return or_(func.lower(users.c.email).like(pat, escape="\\"),
-               func.lower(users.c.username).like(pat, escape="\\"))
+    return or_(
+        func.lower(users.c.email).like(pat, escape="\\"), func.lower(users.c.username).like(pat, escape="\\")
+    )
 
 
-_NEXT_IDS = (select(users.c.id).where(_match(), users.c.id > bindparam("after"))
-             .order_by(users.c.id).limit(bindparam("n")))
+_NEXT_IDS = (
+    select(users.c.id)
+    .where(_match(), users.c.id > bindparam("after"))
+    .order_by(users.c.id)
+    .limit(bindparam("n"))
+)
 _COUNT = select(func.count()).select_from(users).where(_match(), users.c.id > bindparam("after"))
 
 
@@ -77,18 +82,26 @@ class BulkReport:
 
 
 class BulkRevoker:
-    def __init__(self, engine: Engine, admin: AdminService, role: str | None,
-                 guard: Callable[[int], None]) -> None:
+    def __init__(
+        self, engine: Engine, admin: AdminService, role: str | None, guard: Callable[[int], None]
+    ) -> None:
         self.engine = engine
         self.admin = admin
         self.role = role
         self._guard = guard
 
     def _open_run(self, conn, query: str, reason: str):  # type: ignore[no-untyped-def]
-        return conn.execute(select(bulk_runs).where(
-            bulk_runs.c.action == ACTION, bulk_runs.c.query == query,
-            bulk_runs.c.reason == reason, bulk_runs.c.finished_at.is_(None))
-            .order_by(bulk_runs.c.created_at.desc()).limit(1)).first()
+        return conn.execute(
+            select(bulk_runs)
+            .where(
+                bulk_runs.c.action == ACTION,
+                bulk_runs.c.query == query,
+                bulk_runs.c.reason == reason,
+                bulk_runs.c.finished_at.is_(None),
+            )
+            .order_by(bulk_runs.c.created_at.desc())
+            .limit(1)
+        ).first()
 
     def plan(self, query: str, reason: str) -> BulkPlan:
         """How many users the command would bump now (resuming any unfinished run)."""
@@ -99,14 +112,24 @@ class BulkRevoker:
             after = run.last_user_id if run else 0
             n = int(conn.execute(_COUNT, {"pat": pat, "after": after}).scalar_one())
             seen = self._runs_seen(conn, query, reason)
-        return BulkPlan(query, n, run.id if run else None, run.done_count if run else 0,
-                        run.updated_at if run else None, seen)
+        return BulkPlan(
+            query,
+            n,
+            run.id if run else None,
+            run.done_count if run else 0,
+            run.updated_at if run else None,
+            seen,
+        )
 
     @staticmethod
     def _runs_seen(conn, query: str, reason: str) -> int:  # type: ignore[no-untyped-def]
-        return int(conn.execute(select(func.count()).select_from(bulk_runs).where(
-            bulk_runs.c.action == ACTION, bulk_runs.c.query == query,
-            bulk_runs.c.reason == reason)).scalar_one())
+        return int(
+            conn.execute(
+                select(func.count())
+                .select_from(bulk_runs)
+                .where(bulk_runs.c.action == ACTION, bulk_runs.c.query == query, bulk_runs.c.reason == reason)
+            ).scalar_one()
+        )
 
     def _claim(self, query: str, reason: str, plan: BulkPlan) -> tuple[str, bool]:
         """Start or resume the run ``plan`` saw, atomically: the check and the insert (or the
@@ -119,33 +142,62 @@ class BulkRevoker:
         now = utcnow()
         with write_tx(self.engine) as conn:
             if conn.dialect.name == "postgresql":
-                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"),
-                             {"k": _lock_key(ACTION, query, reason)})
+                conn.execute(
+                    text("SELECT pg_advisory_xact_lock(:k)"), {"k": _lock_key(ACTION, query, reason)}
+                )
             run = self._open_run(conn, query, reason)
             if self._runs_seen(conn, query, reason) != plan.runs_seen and plan.run_id is None:
-                raise ValidationError("an identical bulk run started since this command's "
-                                      "preview; nothing changed (preview again)")
+                raise ValidationError(
+                    "an identical bulk run started since this command's "
+                    "preview; nothing changed (preview again)"
+                )
             if plan.run_id is None:
                 if run is not None:
-                    raise ValidationError(f"an identical bulk run ({run.id}) started at the same "
-                                          "time; nothing changed (rerun to resume it)")
+                    raise ValidationError(
+                        f"an identical bulk run ({run.id}) started at the same "
+                        "time; nothing changed (rerun to resume it)"
+                    )
                 run_id = "bulk_" + secrets.token_hex(8)
-                conn.execute(insert(bulk_runs).values(
-                    id=run_id, action=ACTION, query=query, reason=reason,
-                    actor=self.admin.actor, created_at=now, updated_at=now, last_user_id=0,
-                    done_count=0, expected_count=plan.matching))
+                conn.execute(
+                    insert(bulk_runs).values(
+                        id=run_id,
+                        action=ACTION,
+                        query=query,
+                        reason=reason,
+                        actor=self.admin.actor,
+                        created_at=now,
+                        updated_at=now,
+                        last_user_id=0,
+                        done_count=0,
+                        expected_count=plan.matching,
+                    )
+                )
                 return run_id, False
-            if (run is None or run.id != plan.run_id or run.done_count != plan.already_done
-                    or run.updated_at != plan.run_updated_at):
-                raise ValidationError(f"bulk run {plan.run_id} was resumed or finished by "
-                                      "another command meanwhile; nothing changed")
-            conn.execute(update(bulk_runs).where(bulk_runs.c.id == run.id)
-                         .values(updated_at=max(now, run.updated_at)))
+            if (
+                run is None
+                or run.id != plan.run_id
+                or run.done_count != plan.already_done
+                or run.updated_at != plan.run_updated_at
+            ):
+                raise ValidationError(
+                    f"bulk run {plan.run_id} was resumed or finished by "
+                    "another command meanwhile; nothing changed"
+                )
+            conn.execute(
+                update(bulk_runs).where(bulk_runs.c.id == run.id).values(updated_at=max(now, run.updated_at))
+            )
             return run.id, True
 
-    def run(self, query: str, reason: str, *, confirm_count: int, batch: int = 1000,
-            on_batch: Callable[[int, int], None] | None = None,
-            plan: BulkPlan | None = None) -> BulkReport:
+    def run(
+        self,
+        query: str,
+        reason: str,
+        *,
+        confirm_count: int,
+        batch: int = 1000,
+        on_batch: Callable[[int, int], None] | None = None,
+        plan: BulkPlan | None = None,
+    ) -> BulkReport:
         """Bump every matching user. ``confirm_count`` must equal ``plan().matching``.
 
         ``plan``: the preview the operator confirmed; the run is claimed only if no identical
@@ -161,33 +213,51 @@ class BulkRevoker:
             raise PermissionDenied("bulk operations need the admin role")
         self._guard(max(plan.matching, 1))
         if confirm_count != plan.matching:
-            raise ValidationError(f"confirmation count {confirm_count} does not match the "
-                                  f"{plan.matching} users the query matches now; nothing changed")
+            raise ValidationError(
+                f"confirmation count {confirm_count} does not match the "
+                f"{plan.matching} users the query matches now; nothing changed"
+            )
         run_id, resumed = self._claim(query, reason, seen or plan)
         bumped = 0
         total = 0
         while True:
             with write_tx(self.engine) as conn:
-                run = conn.execute(select(bulk_runs).where(bulk_runs.c.id == run_id)
-                                   .with_for_update()).one()
+                run = conn.execute(select(bulk_runs).where(bulk_runs.c.id == run_id).with_for_update()).one()
                 if run.finished_at is not None:  # finished by another runner of this run
                     total = run.done_count
                     break
-                ids = list(conn.execute(_NEXT_IDS, {"pat": pat, "after": run.last_user_id,
-                                                    "n": batch}).scalars())
+                ids = list(
+                    conn.execute(_NEXT_IDS, {"pat": pat, "after": run.last_user_id, "n": batch}).scalars()
+                )
                 now = utcnow()
                 if not ids:
                     total = run.done_count
-                    audit.append(conn, [EventIn(
-                        "bulk_revoke_tokens", self.admin.actor, reason, None,
-                        details={"run": run_id, "query": query, "users": total,
-                                 "resumed": resumed}, client=self.admin.client)], now)
-                    conn.execute(update(bulk_runs).where(bulk_runs.c.id == run_id)
-                                 .values(finished_at=now, updated_at=now))
+                    audit.append(
+                        conn,
+                        [
+                            EventIn(
+                                "bulk_revoke_tokens",
+                                self.admin.actor,
+                                reason,
+                                None,
+                                details={"run": run_id, "query": query, "users": total, "resumed": resumed},
+                                client=self.admin.client,
+                            )
+                        ],
+                        now,
+                    )
+                    conn.execute(
+                        update(bulk_runs)
+                        .where(bulk_runs.c.id == run_id)
+                        .values(finished_at=now, updated_at=now)
+                    )
                     break
                 self.admin.bump_many_in(conn, ids, reason, now, details={"run": run_id})
-                conn.execute(update(bulk_runs).where(bulk_runs.c.id == run_id).values(
-                    last_user_id=ids[-1], done_count=run.done_count + len(ids), updated_at=now))
+                conn.execute(
+                    update(bulk_runs)
+                    .where(bulk_runs.c.id == run_id)
+                    .values(last_user_id=ids[-1], done_count=run.done_count + len(ids), updated_at=now)
+                )
             bumped += len(ids)
             if on_batch:
                 on_batch(bumped, plan.matching)

@@ -121,12 +121,15 @@ def resolve_database_url(cli_db: str | None, config: Config, *, fallback: bool =
     a ``ConfigError``. A ``database_url`` locked by the system file is the only one: ``--db``
     or an environment variable naming another is refused."""
     if "database_url" in config.locked:
-        for name, given in (("--db", cli_db),
-                            ("AUTHCONSOLE_DATABASE_URL", os.environ.get("AUTHCONSOLE_DATABASE_URL")),
-                            ("DATABASE_URL", os.environ.get("DATABASE_URL"))):
+        for name, given in (
+            ("--db", cli_db),
+            ("AUTHCONSOLE_DATABASE_URL", os.environ.get("AUTHCONSOLE_DATABASE_URL")),
+            ("DATABASE_URL", os.environ.get("DATABASE_URL")),
+        ):
             if given and given != config.database_url:
-                raise ConfigError(f"refused: {name} cannot override database_url, locked by "
-                                  f"{config.system_path}")
+                raise ConfigError(
+                    f"refused: {name} cannot override database_url, locked by {config.system_path}"
+                )
     for candidate in (
         cli_db,
         os.environ.get("AUTHCONSOLE_DATABASE_URL"),
@@ -136,21 +139,25 @@ def resolve_database_url(cli_db: str | None, config: Config, *, fallback: bool =
         if candidate:
             return candidate
     if not fallback:
-        raise ConfigError("no database URL configured: set DATABASE_URL (or "
-                          "AUTHCONSOLE_DATABASE_URL, or database_url in the config); an app "
-                          "never creates an embedded database")
+        raise ConfigError(
+            "no database URL configured: set DATABASE_URL (or "
+            "AUTHCONSOLE_DATABASE_URL, or database_url in the config); an app "
+            "never creates an embedded database"
+        )
     return default_database_url()
 
 
-def _duration(section: dict[str, Any], key: str, default: timedelta | None,
-              where: str = "tokens.") -> timedelta | None:
+def _duration(
+    section: dict[str, Any], key: str, default: timedelta | None, where: str = "tokens."
+) -> timedelta | None:
     if key not in section:
         return default
     try:
         return parse_duration(section[key])
     except ValueError:  # its message quotes the value: config errors never echo values
-        raise ConfigError(f"config: {where}{key} is not a positive duration "
-                          "(use e.g. 900, '15m', '30d')") from None
+        raise ConfigError(
+            f"config: {where}{key} is not a positive duration (use e.g. 900, '15m', '30d')"
+        ) from None
 
 
 def _text(section: dict[str, Any], key: str, where: str = "") -> str | None:
@@ -162,8 +169,9 @@ def _text(section: dict[str, Any], key: str, where: str = "") -> str | None:
 
 
 def _kind(value: Any) -> str:
-    return {bool: "a boolean", int: "a number", float: "a number", list: "a list",
-            dict: "a table"}.get(type(value), "a date or time")
+    return {bool: "a boolean", int: "a number", float: "a number", list: "a list", dict: "a table"}.get(
+        type(value), "a date or time"
+    )
 
 
 def _rel(base: Path, value: str) -> Path:
@@ -176,8 +184,7 @@ def _check_private(path: Path, what: str = "config", holds: str = "a secret") ->
     try:
         st = path.stat()
     except OSError as exc:
-        raise ConfigError(f"cannot read {what} {path}: {exc.strerror or type(exc).__name__}") \
-            from None
+        raise ConfigError(f"cannot read {what} {path}: {exc.strerror or type(exc).__name__}") from None
     mode = st.st_mode
     # A root-owned file read by an operator group (as secret_file allows) may keep group read.
     shared = st.st_uid == 0 and os.getuid() != 0
@@ -200,12 +207,10 @@ def _read_config(path: Path) -> str:
         data = read_regular(path, MAX_CONFIG_BYTES)
     except OSError as exc:
         if exc.errno == errno.EFBIG:
-            raise ConfigError(f"config {path} is too large (at most {MAX_CONFIG_BYTES:,} "
-                              "bytes)") from None
+            raise ConfigError(f"config {path} is too large (at most {MAX_CONFIG_BYTES:,} bytes)") from None
         if exc.errno == errno.EINVAL:
             raise ConfigError(f"config {path} is not a regular file") from None
-        raise ConfigError(f"cannot read config {path}: {exc.strerror or type(exc).__name__}") \
-            from None
+        raise ConfigError(f"cannot read config {path}: {exc.strerror or type(exc).__name__}") from None
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
@@ -270,8 +275,10 @@ def _load_file(cli_path: str | os.PathLike[str] | None = None) -> Config:
         raise ConfigError("config: [operators] must map OS user names to 'viewer' or 'admin'")
     for user, role in ops.items():
         if role not in ROLES:
-            raise ConfigError(f"config: operator {str(user)[:64]!r} has an unknown role "
-                              f"(use {' or '.join(repr(r) for r in ROLES)})")
+            raise ConfigError(
+                f"config: operator {str(user)[:64]!r} has an unknown role "
+                f"(use {' or '.join(repr(r) for r in ROLES)})"
+            )
     cfg.operators = dict(ops)
     t = data.get("tokens", {})
     if not isinstance(t, dict):
@@ -302,8 +309,9 @@ def _load_file(cli_path: str | os.PathLike[str] | None = None) -> Config:
 
 
 SYSTEM_CONFIG = Path("/etc/authconsole/config.toml")  # tests patch this constant in-process
-LOCKABLE = frozenset({"database_url", "operators", "read_only", "role_prefix", "staleness",
-                      "pool_size", "tokens", "audit"})
+LOCKABLE = frozenset(
+    {"database_url", "operators", "read_only", "role_prefix", "staleness", "pool_size", "tokens", "audit"}
+)
 
 
 def _read_secret_file(cfg: Config, path: Path, data: dict[str, Any]) -> None:
@@ -314,8 +322,7 @@ def _read_secret_file(cfg: Config, path: Path, data: dict[str, Any]) -> None:
     does not return them)."""
     cfg.set_keys = frozenset(data)
     a = data.get("audit", {})
-    if not isinstance(a, dict) or not all(isinstance(a.get(k, ""), str)
-                                          for k in ("seals", "seals_pubkey")):
+    if not isinstance(a, dict) or not all(isinstance(a.get(k, ""), str) for k in ("seals", "seals_pubkey")):
         raise ConfigError("config: [audit] seals and seals_pubkey must be paths")
     if a.get("seals"):
         cfg.seals_file = _rel(path, a["seals"])
@@ -341,14 +348,16 @@ def _read_secret_file(cfg: Config, path: Path, data: dict[str, Any]) -> None:
             raise ConfigError(f"secret_file {f} is not a small regular file")
         if st.st_uid == 0:
             if mode & (stat.S_IRWXO | stat.S_IWGRP):
-                raise ConfigError(f"secret_file {f} is readable by others or writable by its "
-                                  f"group (mode {mode:04o}); run: chmod 640 {f}")
+                raise ConfigError(
+                    f"secret_file {f} is readable by others or writable by its "
+                    f"group (mode {mode:04o}); run: chmod 640 {f}"
+                )
         elif st.st_uid != os.getuid():
-            raise ConfigError(f"secret_file {f} is owned by another user: it must be root's "
-                              "or yours")
+            raise ConfigError(f"secret_file {f} is owned by another user: it must be root's or yours")
         elif mode & (stat.S_IRWXG | stat.S_IRWXO):
-            raise ConfigError(f"secret_file {f} is accessible by other users (mode "
-                              f"{mode:04o}); run: chmod 600 {f}")
+            raise ConfigError(
+                f"secret_file {f} is accessible by other users (mode {mode:04o}); run: chmod 600 {f}"
+            )
         secret = os.read(fd, 4097).decode("utf-8", "replace").strip()
     finally:
         os.close(fd)
@@ -368,8 +377,10 @@ def _system_config() -> Config | None:
     except OSError as exc:
         raise ConfigError(f"cannot read system config {path}: {exc.strerror}") from None
     if st.st_uid != 0 or stat.S_IMODE(st.st_mode) & (stat.S_IWGRP | stat.S_IWOTH):
-        raise ConfigError(f"system config {path} must be owned by root and writable by root "
-                          f"only (owner uid {st.st_uid}, mode {stat.S_IMODE(st.st_mode):04o})")
+        raise ConfigError(
+            f"system config {path} must be owned by root and writable by root "
+            f"only (owner uid {st.st_uid}, mode {stat.S_IMODE(st.st_mode):04o})"
+        )
     cfg = _load_file(path)
     from authcore.files import read_regular
 
@@ -378,8 +389,10 @@ def _system_config() -> Config | None:
         raise ConfigError(f"system config {path}: lock must be a list of key names")
     unknown = sorted(set(raw) - LOCKABLE)
     if unknown:
-        raise ConfigError(f"system config {path}: cannot lock {', '.join(unknown[:3])} "
-                          f"(lockable: {', '.join(sorted(LOCKABLE))})")
+        raise ConfigError(
+            f"system config {path}: cannot lock {', '.join(unknown[:3])} "
+            f"(lockable: {', '.join(sorted(LOCKABLE))})"
+        )
     cfg.locked = frozenset(raw)
     cfg.system_path = path
     return cfg
@@ -395,12 +408,17 @@ def load_config(cli_path: str | os.PathLike[str] | None = None) -> Config:
         return user
     clash = sorted(user.set_keys & system.locked)
     if clash:
-        raise ConfigError(f"refused: config {user.path} sets {', '.join(clash)}, locked by "
-                          f"{system.path}")
+        raise ConfigError(f"refused: config {user.path} sets {', '.join(clash)}, locked by {system.path}")
     merged = Config(path=user.path, set_keys=user.set_keys, locked=system.locked, system_path=system.path)
-    fields = {"database_url": "database_url", "read_only": "read_only",
-              "operators": "operators", "role_prefix": "role_prefix",
-              "staleness": "staleness", "pool_size": "pool_size", "tokens": "tokens"}
+    fields = {
+        "database_url": "database_url",
+        "read_only": "read_only",
+        "operators": "operators",
+        "role_prefix": "role_prefix",
+        "staleness": "staleness",
+        "pool_size": "pool_size",
+        "tokens": "tokens",
+    }
     for key, attr in fields.items():
         source = user if key in user.set_keys else system
         setattr(merged, attr, getattr(source, attr))

@@ -70,10 +70,19 @@ class AuthCore:
     ``ConfigError`` here rather than at the first login. ``pool_size``: idle fast-path
     connections kept (default ``config.pool_size``; see ``authcore.fastpath``)."""
 
-    def __init__(self, engine: Engine, config: Config | None = None, *, read_only: bool = False,
-                 actor: str = "app", role: str | None = None,
-                 keyring: KeyRing | None = None, sign: bool = False,
-                 pool_size: int | None = None, client: str | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        config: Config | None = None,
+        *,
+        read_only: bool = False,
+        actor: str = "app",
+        role: str | None = None,
+        keyring: KeyRing | None = None,
+        sign: bool = False,
+        pool_size: int | None = None,
+        client: str | None = None,
+    ) -> None:
         from authcore.fastpath import connections
         from authcore.keys import KeyRing
         from authcore.revoke import AdminService
@@ -99,17 +108,25 @@ class AuthCore:
         _CORES.add(self)
         self.users = UserService(engine)
         self.admin = AdminService(engine, ts.access_ttl, actor, self._guard, client)
-        self.sessions = SessionService(engine, ts.refresh_ttl, on_delete=self._session_deleted,
-                                       guard=self._guard)
+        self.sessions = SessionService(
+            engine, ts.refresh_ttl, on_delete=self._session_deleted, guard=self._guard
+        )
         self.tokens = TokenService(engine, ts, self.keyring)
         if sign:
             self.tokens.signing_key()  # ConfigError now, not at the first login
 
     @classmethod
-    def from_config(cls, config: Config, db_url: str | None = None, *,
-                    read_only: bool = False, operator: Operator | None = None,
-                    app: bool = False, sign: bool | None = None,
-                    **engine_kw: Any) -> AuthCore:
+    def from_config(
+        cls,
+        config: Config,
+        db_url: str | None = None,
+        *,
+        read_only: bool = False,
+        operator: Operator | None = None,
+        app: bool = False,
+        sign: bool | None = None,
+        **engine_kw: Any,
+    ) -> AuthCore:
         """``app=True`` (an app process, not an operator tool) fails at start, with one-line
         ``ConfigError``, instead of running on something it cannot use: no database URL (never
         the embedded default), a SQLite file that does not exist (never created), a schema not
@@ -140,8 +157,10 @@ class AuthCore:
         st = migrate.status(self.engine)
         if not st.up_to_date:
             at = st.current or "no authcore schema"
-            raise ConfigError(f"database {self.url_masked} is not migrated ({at}, head "
-                              f"{st.head}); run: authconsole db upgrade")
+            raise ConfigError(
+                f"database {self.url_masked} is not migrated ({at}, head "
+                f"{st.head}); run: authconsole db upgrade"
+            )
 
     def after_fork(self) -> None:
         """In a forked child: drop the engine's pooled connections and the fast-path ones
@@ -164,8 +183,9 @@ class AuthCore:
         user, kind = pgroles.database_role(self.engine, prefix)
         if kind not in ("admin", "viewer") or kind == (self.role or "admin"):
             return ""
-        self.role_note = (f"database role {user} is {kind}, the config says "
-                          f"{self.role or 'admin'}: the database decides")
+        self.role_note = (
+            f"database role {user} is {kind}, the config says {self.role or 'admin'}: the database decides"
+        )
         self.role = kind
         self.read_only = is_read_only(self._read_only_flag, self.config, kind)
         return self.role_note
@@ -194,8 +214,9 @@ class AuthCore:
         if n_users > 1 and self.role not in (None, "admin"):
             raise PermissionDenied("bulk operations need the admin role")
 
-    def login(self, user_id: int, *, ip: str | None = None, user_agent: str | None = None,
-              ttl: Any = None) -> Login:
+    def login(
+        self, user_id: int, *, ip: str | None = None, user_agent: str | None = None, ttl: Any = None
+    ) -> Login:
         """Log a user in (after the app checked the password): session + token pair bound to it.
 
         Checks first, writes after: ``ConfigError`` (no signing key), ``NotFound`` (no such
@@ -204,11 +225,11 @@ class AuthCore:
         ``token_version`` read under it. See docs/verifier.md for every exception's HTTP status.
         """
         self.tokens.signing_key()
-        session, raw, version = self.sessions.open(user_id, ip=ip, user_agent=user_agent,
-                                                   ttl=ttl)
+        session, raw, version = self.sessions.open(user_id, ip=ip, user_agent=user_agent, ttl=ttl)
         try:
-            pair = self.tokens.issue_pair(user_id, sid=session.public_id, token_version=version,
-                                          now=session.created_at)
+            pair = self.tokens.issue_pair(
+                user_id, sid=session.public_id, token_version=version, now=session.created_at
+            )
         except BaseException:  # never leave a session the caller got no tokens for
             self.sessions.end(session.public_id)
             raise
@@ -246,11 +267,11 @@ def _require_database_file(url: str) -> None:
     if db.startswith("file:"):
         db = db[5:].split("?", 1)[0]
     if not db or db == ":memory:" or "mode=memory" in (u.database or ""):
-        raise ConfigError("an app needs a database that outlives it: an in-memory SQLite "
-                          "database is refused")
+        raise ConfigError("an app needs a database that outlives it: an in-memory SQLite database is refused")
     if not os.path.isfile(os.path.expanduser(db)):
-        raise ConfigError(f"database file {db} does not exist; create it with: "
-                          f"authconsole db upgrade --db {url}")
+        raise ConfigError(
+            f"database file {db} does not exist; create it with: authconsole db upgrade --db {url}"
+        )
 
 
 _CORES: weakref.WeakSet[AuthCore] = weakref.WeakSet()
@@ -265,4 +286,3 @@ def _after_fork_in_child() -> None:
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)
-

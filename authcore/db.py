@@ -35,18 +35,23 @@ from authcore.urls import mask_password
 
 SQLITE_BUSY_MS = 30_000
 PG_CONNECT_TIMEOUT_S = 5
-PG_STATEMENT_TIMEOUT_S = 15.0   # the server cancels a statement running longer
-PG_LOCK_TIMEOUT_S = 5.0         # ... or waiting longer than this for a lock
-PG_ANSWER_GRACE_S = 5.0         # client deadline = statement_timeout + this (server silent)
-PG_PING_TIMEOUT_S = 2.0         # the pool's liveness ping on checkout
-SILENT_RECONNECT_S = 0.25       # right after a deadline ran out, this thread does not reconnect
+PG_STATEMENT_TIMEOUT_S = 15.0  # the server cancels a statement running longer
+PG_LOCK_TIMEOUT_S = 5.0  # ... or waiting longer than this for a lock
+PG_ANSWER_GRACE_S = 5.0  # client deadline = statement_timeout + this (server silent)
+PG_PING_TIMEOUT_S = 2.0  # the pool's liveness ping on checkout
+SILENT_RECONNECT_S = 0.25  # right after a deadline ran out, this thread does not reconnect
 #: A person waiting at a terminal (the console): the server cancels a statement after 5 s and a
 #: silent server counts as down 3 s later, so an outage shows within ~8 s, not the 20 s a batch
 #: job's call may wait. Only the defaults: a URL's own ``options`` still win.
 INTERACTIVE_STATEMENT_TIMEOUT_S = 5.0
 INTERACTIVE_ANSWER_TIMEOUT_S = 8.0
-PG_KEEPALIVES = {"keepalives": 1, "keepalives_idle": 5, "keepalives_interval": 2,
-                 "keepalives_count": 3, "tcp_user_timeout": 10_000}
+PG_KEEPALIVES = {
+    "keepalives": 1,
+    "keepalives_idle": 5,
+    "keepalives_interval": 2,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 10_000,
+}
 
 
 def mask_url(url: str) -> str:
@@ -61,7 +66,7 @@ def normalize_url(url: str) -> str:
     """Accept ``postgres://`` and ``postgresql://`` and route them to psycopg 3."""
     for prefix in ("postgres://", "postgresql://"):
         if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix):]
+            return "postgresql+psycopg://" + url[len(prefix) :]
     return url
 
 
@@ -69,8 +74,7 @@ class DatabaseMissing(DatabaseUnavailable):
     """The SQLite database file does not exist (and this caller may not create one)."""
 
 
-def make_engine(url: str, *, create: bool = True, interactive: bool = False,
-                **kwargs: Any) -> Engine:
+def make_engine(url: str, *, create: bool = True, interactive: bool = False, **kwargs: Any) -> Engine:
     """Create an engine for ``sqlite:///...`` or ``postgresql+psycopg://...``.
 
     ``create=False``: a missing SQLite file raises ``DatabaseMissing`` and nothing is created
@@ -119,8 +123,7 @@ def parse_url(url: str) -> Any:
     except (exc.ArgumentError, ValueError):
         raise ValidationError(f"not a database URL: {mask_url(url)!r}") from None
     if u.host and "@" in u.host:  # "u:p@ss@host": the tail of the password would be the host
-        raise ValidationError(f"the password in {mask_url(url)!r} holds an unencoded '@'; "
-                              "write it as %40")
+        raise ValidationError(f"the password in {mask_url(url)!r} holds an unencoded '@'; write it as %40")
     if u.port is not None and not 0 < u.port < 65536:
         raise ValidationError(f"port {u.port} is out of range (1-65535) in {mask_url(url)!r}")
     return u
@@ -139,15 +142,19 @@ def prepare_sqlite_file(path: Path, create: bool) -> None:
             raise ValidationError(f"{path} is not a regular file")
         return
     if not create:
-        raise DatabaseMissing(f"database file {path} does not exist; "
-                              "create it with: authconsole demo, or authconsole db upgrade")
+        raise DatabaseMissing(
+            f"database file {path} does not exist; "
+            "create it with: authconsole demo, or authconsole db upgrade"
+        )
     parent = path.parent
     if not parent.is_dir():
         from authcore.config import user_data_dir
 
         if parent.resolve() != user_data_dir().resolve():
-            raise ValidationError(f"directory {parent} does not exist; create it first "
-                                  "(only the default data dir is made automatically)")
+            raise ValidationError(
+                f"directory {parent} does not exist; create it first "
+                "(only the default data dir is made automatically)"
+            )
         parent.mkdir(parents=True, mode=0o700, exist_ok=True)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -178,15 +185,18 @@ class PgBounds:
     """The connect arguments and per-connection ``SET``s that bound every call, and the client
     answer deadline."""
 
-    def __init__(self, connect_args: dict[str, Any], settings: dict[str, int],
-                 answer_s: float | None) -> None:
+    def __init__(
+        self, connect_args: dict[str, Any], settings: dict[str, int], answer_s: float | None
+    ) -> None:
         self.connect_args = connect_args
         self.settings = settings  # name -> milliseconds, SET on each new connection
         self.answer_s = answer_s
 
 
-_PG_SETTING = re.compile(r"(statement_timeout|lock_timeout)\s*=\s*'?(\d+(?:\.\d+)?)\s*"
-                         r"(ms|s|min)?'?")
+_PG_SETTING = re.compile(
+    r"(statement_timeout|lock_timeout)\s*=\s*'?(\d+(?:\.\d+)?)\s*"
+    r"(ms|s|min)?'?"
+)
 
 
 def _pg_seconds(options: str, name: str) -> float | None:
@@ -197,9 +207,12 @@ def _pg_seconds(options: str, name: str) -> float | None:
     return None
 
 
-def pg_bounds(query: Any, statement_timeout: float | None = None,
-              lock_timeout: float | None = None,
-              answer_timeout: float | None = None) -> PgBounds:
+def pg_bounds(
+    query: Any,
+    statement_timeout: float | None = None,
+    lock_timeout: float | None = None,
+    answer_timeout: float | None = None,
+) -> PgBounds:
     """Connect arguments for the bounds (defaults above), leaving alone whatever the URL sets.
 
     ``statement_timeout`` / ``lock_timeout`` (seconds; 0 disables) are ``SET`` on each new
@@ -330,8 +343,9 @@ class _DeadPipelineFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if not str(record.msg).startswith(("error ignored terminating", "error ignored exiting")):
             return True
-        pgconn = getattr(record.args[0] if isinstance(record.args, tuple) and record.args
-                         else None, "pgconn", None)
+        pgconn = getattr(
+            record.args[0] if isinstance(record.args, tuple) and record.args else None, "pgconn", None
+        )
         try:
             from psycopg.pq import ConnStatus
 
@@ -392,8 +406,11 @@ def _setup_psycopg(engine: Engine, bounds: PgBounds | None = None) -> None:
     @event.listens_for(engine, "do_connect")
     def _on_do_connect(_dialect: Any, _rec: Any, _cargs: Any, cparams: dict[str, Any]) -> None:
         silent = getattr(_local, "silent", None)
-        if (silent is not None and time.monotonic() - silent[1] < SILENT_RECONNECT_S
-                and silent[0] == _server(cparams.get("host"), cparams.get("port"))):
+        if (
+            silent is not None
+            and time.monotonic() - silent[1] < SILENT_RECONNECT_S
+            and silent[0] == _server(cparams.get("host"), cparams.get("port"))
+        ):
             # This thread's server said nothing until the deadline a moment ago, within the same
             # operation (translate_errors ends it): the retry that follows (the pool's reconnect
             # after its ping, the fast path's second attempt) would only wait out the connect
@@ -467,10 +484,14 @@ def _one_line(engine: Engine, e: exc.DBAPIError) -> str:
     # psycopg puts the connection string in some messages; never echo a password.
     detail = mask_password(detail)
     if "no such table" in detail or "does not exist" in detail and "relation" in detail:
-        return (f"database {mask_url(engine.url.render_as_string(hide_password=False))} has no "
-                f"authcore schema; run: authconsole db upgrade")
+        return (
+            f"database {mask_url(engine.url.render_as_string(hide_password=False))} has no "
+            f"authcore schema; run: authconsole db upgrade"
+        )
     if "no such column" in detail:  # SQLite: a schema older than this authcore
-        return (f"database {mask_url(engine.url.render_as_string(hide_password=False))} has an "
-                f"older authcore schema ({detail}); run: authconsole db upgrade")
+        return (
+            f"database {mask_url(engine.url.render_as_string(hide_password=False))} has an "
+            f"older authcore schema ({detail}); run: authconsole db upgrade"
+        )
     url = mask_url(engine.url.render_as_string(hide_password=False))
     return f"database unavailable ({url}): {detail}"

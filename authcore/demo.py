@@ -23,30 +23,36 @@ from authcore.db import is_postgres, read_conn, translate_errors, unbounded, wri
 from authcore.models import sessions, users
 from authcore.timeutil import utcnow
 
-FIRST = ("james mary robert patricia john jennifer michael linda david elizabeth william barbara "
-         "richard susan joseph jessica thomas sarah charles karen chris nancy daniel lisa matthew "
-         "betty anthony sandra mark ashley donald kimberly steven emily paul donna andrew michelle "
-         "joshua carol kenneth amanda kevin melissa brian deborah george stephanie timothy rebecca "
-         "ronald laura jason sharon edward cynthia jeffrey kathleen ryan amy jacob angela gary "
-         "shirley nicholas anna eric brenda jonathan pamela stephen emma larry nicole justin helen "
-         "scott samantha brandon katherine benjamin christine samuel debra gregory rachel "
-         "alexander carolyn frank janet patrick maria raymond olivia jack heather dennis diane "
-         "jerry julie tyler joyce aaron victoria jose kelly adam ruth nathan lauren henry christina "
-         "zachary joan douglas evelyn peter judith kyle megan noah andrea ethan cheryl jeremy hannah "
-         "walter jacqueline christian martha keith gloria roger teresa terry ann austin sara sean "
-         "madison gerald frances carl kathryn harold janice dylan jean arthur abigail lawrence "
-         "alice yuki wei mohammed fatima priya arjun sofia lucas mateo chloe").split()
-LAST = ("smith johnson williams brown jones garcia miller davis rodriguez martinez hernandez "
-        "lopez gonzalez wilson anderson thomas taylor moore jackson martin lee perez thompson "
-        "white harris sanchez clark ramirez lewis robinson walker young allen king wright scott "
-        "torres nguyen hill flores green adams nelson baker hall rivera campbell mitchell carter "
-        "roberts gomez phillips evans turner diaz parker cruz edwards collins reyes stewart "
-        "morris morales murphy cook rogers gutierrez ortiz morgan cooper peterson bailey reed "
-        "kelly howard ramos kim cox ward richardson watson brooks chavez wood james bennett gray "
-        "mendoza ruiz hughes price alvarez castillo sanders patel myers long ross foster jimenez "
-        "tanaka schmidt muller rossi dubois novak kowalski singh chen wang li zhang").split()
-DOMAINS = ("example.com example.org example.net mail.example.com corp.example acme.example "
-           "globex.example initech.example umbrella.example corp-old.example").split()
+FIRST = (
+    "james mary robert patricia john jennifer michael linda david elizabeth william barbara "
+    "richard susan joseph jessica thomas sarah charles karen chris nancy daniel lisa matthew "
+    "betty anthony sandra mark ashley donald kimberly steven emily paul donna andrew michelle "
+    "joshua carol kenneth amanda kevin melissa brian deborah george stephanie timothy rebecca "
+    "ronald laura jason sharon edward cynthia jeffrey kathleen ryan amy jacob angela gary "
+    "shirley nicholas anna eric brenda jonathan pamela stephen emma larry nicole justin helen "
+    "scott samantha brandon katherine benjamin christine samuel debra gregory rachel "
+    "alexander carolyn frank janet patrick maria raymond olivia jack heather dennis diane "
+    "jerry julie tyler joyce aaron victoria jose kelly adam ruth nathan lauren henry christina "
+    "zachary joan douglas evelyn peter judith kyle megan noah andrea ethan cheryl jeremy hannah "
+    "walter jacqueline christian martha keith gloria roger teresa terry ann austin sara sean "
+    "madison gerald frances carl kathryn harold janice dylan jean arthur abigail lawrence "
+    "alice yuki wei mohammed fatima priya arjun sofia lucas mateo chloe"
+).split()
+LAST = (
+    "smith johnson williams brown jones garcia miller davis rodriguez martinez hernandez "
+    "lopez gonzalez wilson anderson thomas taylor moore jackson martin lee perez thompson "
+    "white harris sanchez clark ramirez lewis robinson walker young allen king wright scott "
+    "torres nguyen hill flores green adams nelson baker hall rivera campbell mitchell carter "
+    "roberts gomez phillips evans turner diaz parker cruz edwards collins reyes stewart "
+    "morris morales murphy cook rogers gutierrez ortiz morgan cooper peterson bailey reed "
+    "kelly howard ramos kim cox ward richardson watson brooks chavez wood james bennett gray "
+    "mendoza ruiz hughes price alvarez castillo sanders patel myers long ross foster jimenez "
+    "tanaka schmidt muller rossi dubois novak kowalski singh chen wang li zhang"
+).split()
+DOMAINS = (
+    "example.com example.org example.net mail.example.com corp.example acme.example "
+    "globex.example initech.example umbrella.example corp-old.example"
+).split()
 AGENTS = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
     "Chrome/131.0 Safari/537.36",
@@ -65,15 +71,43 @@ PUBLIC_NETS = (81, 88, 93, 145, 176, 185, 203)
 BATCH = 25_000  # users per transaction (fewer, larger commits rewrite fewer index pages)
 # Sessions per generated user: mean exactly 3 (0..8, most users have 1 to 4).
 SESSIONS_PER_USER = (0, 1, 1, 2, 2, 3, 3, 3, 4, 4, 5, 8)
-USER_COLS = ("id", "email", "username", "display_name", "created_at", "last_login_at",
-             "disabled", "disabled_at", "token_version")
-SESSION_COLS = ("public_id", "token_hash", "user_id", "created_at", "last_seen_at", "expires_at",
-                "first_ip", "last_ip", "user_agent", "refresh_counter")
+USER_COLS = (
+    "id",
+    "email",
+    "username",
+    "display_name",
+    "created_at",
+    "last_login_at",
+    "disabled",
+    "disabled_at",
+    "token_version",
+)
+SESSION_COLS = (
+    "public_id",
+    "token_hash",
+    "user_id",
+    "created_at",
+    "last_seen_at",
+    "expires_at",
+    "first_ip",
+    "last_ip",
+    "user_agent",
+    "refresh_counter",
+)
 # Binary COPY types, column for column (PostgreSQL).
-_PG_USER_TYPES = ("int8", "text", "text", "text", "timestamptz", "timestamptz", "bool",
-                  "timestamptz", "int4")
-_PG_SESSION_TYPES = ("text", "text", "int8", "timestamptz", "timestamptz", "timestamptz", "text",
-                     "text", "text", "int4")
+_PG_USER_TYPES = ("int8", "text", "text", "text", "timestamptz", "timestamptz", "bool", "timestamptz", "int4")
+_PG_SESSION_TYPES = (
+    "text",
+    "text",
+    "int8",
+    "timestamptz",
+    "timestamptz",
+    "timestamptz",
+    "text",
+    "text",
+    "text",
+    "int4",
+)
 
 FTS_INSERT_TRIGGER = "users_trgm_ai"  # migration 0003
 SQLITE_BULK_CACHE_KIB = 512 * 1024  # page cache while seeding: the random-key indexes fit
@@ -114,8 +148,7 @@ def _timestamps(now: datetime, postgres: bool) -> tuple[int, Callable[[int], Any
 
         return base, pg
     if not _HMS:
-        _HMS.extend(f"{h:02d}:{m:02d}:{sec:02d}" for h in range(24) for m in range(60)
-                    for sec in range(60))
+        _HMS.extend(f"{h:02d}:{m:02d}:{sec:02d}" for h in range(24) for m in range(60) for sec in range(60))
     hms, suffix = _HMS, f".{micro:06d}"
     days: dict[int, str] = {}
 
@@ -142,9 +175,15 @@ def _sid(rng: random.Random) -> str:
     return "ses_" + base64.urlsafe_b64encode(rng.randbytes(12)).decode()
 
 
-def generate_batch(rng: random.Random, ids: list[int], now: datetime, refresh_ttl: timedelta, *,
-                   postgres: bool, sessions_per_user: float = 3.0,
-                   ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+def generate_batch(
+    rng: random.Random,
+    ids: list[int],
+    now: datetime,
+    refresh_ttl: timedelta,
+    *,
+    postgres: bool,
+    sessions_per_user: float = 3.0,
+) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
     """Users (one per id) and their sessions, as tuples in ``USER_COLS``/``SESSION_COLS`` order.
 
     Timestamps are in the driver's storage form: aware datetimes for PostgreSQL, the text of the
@@ -167,9 +206,19 @@ def generate_batch(rng: random.Random, ids: list[int], now: datetime, refresh_tt
         age = 60 + int(rand() * 730 * day)
         created = base - age
         disabled = rand() < 0.02
-        add_user((uid, f"{first}.{last}{uid}@{DOMAINS[int(rand() * nd)]}", f"{first[0]}{last}{uid}",
-                  f"{titles_f[fi]} {titles_l[li]}", ts(created), ts(created + int(age * rand())),
-                  disabled, disabled_at if disabled else None, _VERSIONS[bits(3)]))
+        add_user(
+            (
+                uid,
+                f"{first}.{last}{uid}@{DOMAINS[int(rand() * nd)]}",
+                f"{first[0]}{last}{uid}",
+                f"{titles_f[fi]} {titles_l[li]}",
+                ts(created),
+                ts(created + int(age * rand())),
+                disabled,
+                disabled_at if disabled else None,
+                _VERSIONS[bits(3)],
+            )
+        )
         k = SESSIONS_PER_USER[int(rand() * ns)]
         if scale != 1.0:
             k = int(k * scale + rand())
@@ -179,12 +228,25 @@ def generate_batch(rng: random.Random, ids: list[int], now: datetime, refresh_tt
             expires = s_created + ttl
             seen = min(s_created + 1 + int(rand() * 7 * day), expires, base)
             x = bits(40)
-            ip = (f"10.{(x >> 8) & 255}.{(x >> 16) & 255}.{(x >> 24) % 254 + 1}" if x & 255 < 77
-                  else f"{PUBLIC_NETS[(x >> 32) % 7]}.{(x >> 8) & 255}.{(x >> 16) & 255}."
-                       f"{(x >> 24) % 254 + 1}")
-            add_session(("ses_" + b64(randbytes(12)).decode(), randbytes(32).hex(), uid,
-                         ts(s_created), ts(seen), ts(expires), ip,
-                         ip if rand() < 0.8 else _ip(rng), AGENTS[bits(3)], bits(5) + bits(3)))
+            ip = (
+                f"10.{(x >> 8) & 255}.{(x >> 16) & 255}.{(x >> 24) % 254 + 1}"
+                if x & 255 < 77
+                else f"{PUBLIC_NETS[(x >> 32) % 7]}.{(x >> 8) & 255}.{(x >> 16) & 255}.{(x >> 24) % 254 + 1}"
+            )
+            add_session(
+                (
+                    "ses_" + b64(randbytes(12)).decode(),
+                    randbytes(32).hex(),
+                    uid,
+                    ts(s_created),
+                    ts(seen),
+                    ts(expires),
+                    ip,
+                    ip if rand() < 0.8 else _ip(rng),
+                    AGENTS[bits(3)],
+                    bits(5) + bits(3),
+                )
+            )
     return user_rows, session_rows
 
 
@@ -192,30 +254,69 @@ def _named(now: datetime) -> list[tuple[dict, list[tuple[timedelta, timedelta, s
     """alice (3 active sessions on different devices + 1 expired), bob (1), carol (disabled)."""
     day = timedelta(days=1)
     return [
-        ({"email": "alice@example.com", "username": "alice", "display_name": "Alice Liddell",
-          "created_at": now - 400 * day, "last_login_at": now - timedelta(hours=2),
-          "disabled": False, "disabled_at": None, "token_version": 0},
-         [(timedelta(hours=2), 30 * day, AGENTS[2], "203.0.113.10"),
-          (timedelta(days=3), 30 * day, AGENTS[3], "198.51.100.23"),
-          (timedelta(days=9), 30 * day, AGENTS[5], "192.0.2.77"),
-          (timedelta(days=45), 30 * day, AGENTS[0], "203.0.113.99")]),
-        ({"email": "bob@example.com", "username": "bob", "display_name": "Bob Builder",
-          "created_at": now - 200 * day, "last_login_at": now - 1 * day,
-          "disabled": False, "disabled_at": None, "token_version": 2},
-         [(timedelta(days=1), 30 * day, AGENTS[1], "198.51.100.5")]),
-        ({"email": "carol@example.com", "username": "carol", "display_name": "Carol Danvers",
-          "created_at": now - 100 * day, "last_login_at": now - 20 * day,
-          "disabled": True, "disabled_at": now - 5 * day, "token_version": 1}, []),
+        (
+            {
+                "email": "alice@example.com",
+                "username": "alice",
+                "display_name": "Alice Liddell",
+                "created_at": now - 400 * day,
+                "last_login_at": now - timedelta(hours=2),
+                "disabled": False,
+                "disabled_at": None,
+                "token_version": 0,
+            },
+            [
+                (timedelta(hours=2), 30 * day, AGENTS[2], "203.0.113.10"),
+                (timedelta(days=3), 30 * day, AGENTS[3], "198.51.100.23"),
+                (timedelta(days=9), 30 * day, AGENTS[5], "192.0.2.77"),
+                (timedelta(days=45), 30 * day, AGENTS[0], "203.0.113.99"),
+            ],
+        ),
+        (
+            {
+                "email": "bob@example.com",
+                "username": "bob",
+                "display_name": "Bob Builder",
+                "created_at": now - 200 * day,
+                "last_login_at": now - 1 * day,
+                "disabled": False,
+                "disabled_at": None,
+                "token_version": 2,
+            },
+            [(timedelta(days=1), 30 * day, AGENTS[1], "198.51.100.5")],
+        ),
+        (
+            {
+                "email": "carol@example.com",
+                "username": "carol",
+                "display_name": "Carol Danvers",
+                "created_at": now - 100 * day,
+                "last_login_at": now - 20 * day,
+                "disabled": True,
+                "disabled_at": now - 5 * day,
+                "token_version": 1,
+            },
+            [],
+        ),
     ]
 
 
-def _named_session(rng: random.Random, uid: int, created: datetime, ttl: timedelta,
-                   now: datetime, agent: str, ip: str) -> dict[str, Any]:
+def _named_session(
+    rng: random.Random, uid: int, created: datetime, ttl: timedelta, now: datetime, agent: str, ip: str
+) -> dict[str, Any]:
     seen = min(created + timedelta(seconds=rng.randrange(1, 7 * 86400)), created + ttl, now)
-    return {"public_id": _sid(rng), "token_hash": rng.randbytes(32).hex(), "user_id": uid,
-            "created_at": created, "last_seen_at": seen, "expires_at": created + ttl,
-            "first_ip": ip, "last_ip": ip, "user_agent": agent,
-            "refresh_counter": rng.randrange(0, 40)}
+    return {
+        "public_id": _sid(rng),
+        "token_hash": rng.randbytes(32).hex(),
+        "user_id": uid,
+        "created_at": created,
+        "last_seen_at": seen,
+        "expires_at": created + ttl,
+        "first_ip": ip,
+        "last_ip": ip,
+        "user_agent": agent,
+        "refresh_counter": rng.randrange(0, 40),
+    }
 
 
 _COMPILED: dict[tuple[str, str], str] = {}
@@ -249,18 +350,22 @@ class BulkWriter:
         """``n`` fresh user ids (call inside the batch's transaction)."""
         if self.postgres:
             rows = self.conn.exec_driver_sql(
-                "SELECT nextval(pg_get_serial_sequence('users', 'id')) "
-                "FROM generate_series(1, %(n)s)", {"n": n})
+                "SELECT nextval(pg_get_serial_sequence('users', 'id')) FROM generate_series(1, %(n)s)",
+                {"n": n},
+            )
             return sorted(r[0] for r in rows)
         start = int(self.conn.execute(select(func.coalesce(func.max(users.c.id), 0))).scalar_one())
         return list(range(start + 1, start + 1 + n))
 
-    def _copy(self, table: str, cols: tuple[str, ...], types: tuple[str, ...],
-              rows: list[tuple[Any, ...]]) -> None:
+    def _copy(
+        self, table: str, cols: tuple[str, ...], types: tuple[str, ...], rows: list[tuple[Any, ...]]
+    ) -> None:
         dbapi = self.conn.connection.dbapi_connection
         assert dbapi is not None
-        with dbapi.cursor() as cur, cur.copy(
-                f"COPY {table} ({', '.join(cols)}) FROM STDIN (FORMAT BINARY)") as cp:
+        with (
+            dbapi.cursor() as cur,
+            cur.copy(f"COPY {table} ({', '.join(cols)}) FROM STDIN (FORMAT BINARY)") as cp,
+        ):
             cp.set_types(list(types))
             write = cp.write_row
             for row in rows:
@@ -275,16 +380,19 @@ class BulkWriter:
             return
         sql = _insert_sql(self.conn, users, USER_COLS)
         run = self.conn.exec_driver_sql
-        trigger = run("SELECT sql FROM sqlite_schema WHERE type = 'trigger' AND name = ?",
-                      (FTS_INSERT_TRIGGER,)).scalar()
+        trigger = run(
+            "SELECT sql FROM sqlite_schema WHERE type = 'trigger' AND name = ?", (FTS_INSERT_TRIGGER,)
+        ).scalar()
         if trigger is None:  # schema before 0003: no trigram table
             run(sql, rows)
             return
         run(f"DROP TRIGGER {FTS_INSERT_TRIGGER}")
         run(sql, rows)
-        run("INSERT INTO users_trgm(rowid, email, username, display_name) "
+        run(
+            "INSERT INTO users_trgm(rowid, email, username, display_name) "
             "SELECT id, email, username, display_name FROM users WHERE id BETWEEN ? AND ?",
-            (rows[0][0], rows[-1][0]))
+            (rows[0][0], rows[-1][0]),
+        )
         run(trigger)
 
     def sessions(self, rows: list[tuple[Any, ...]]) -> None:
@@ -302,8 +410,9 @@ def _add_named(engine: Engine, rng: random.Random, now: datetime) -> tuple[list[
     n_sessions = 0
     with write_tx(engine) as conn:
         for user, sess in _named(now):
-            exists = conn.execute(select(users.c.id).where(
-                func.lower(users.c.email) == user["email"])).first()
+            exists = conn.execute(
+                select(users.c.id).where(func.lower(users.c.email) == user["email"])
+            ).first()
             if exists:  # draw its sessions anyway: the next user's ids stay as on a first run
                 for age, ttl, agent, ip in sess:
                     _named_session(rng, 0, now - age, ttl, now, agent, ip)
@@ -311,8 +420,7 @@ def _add_named(engine: Engine, rng: random.Random, now: datetime) -> tuple[list[
             uid = conn.execute(insert(users).returning(users.c.id), user).scalar_one()
             named.append(user["email"])
             for age, ttl, agent, ip in sess:
-                conn.execute(insert(sessions),
-                             _named_session(rng, uid, now - age, ttl, now, agent, ip))
+                conn.execute(insert(sessions), _named_session(rng, uid, now - age, ttl, now, agent, ip))
                 n_sessions += 1
     return named, n_sessions
 
@@ -323,16 +431,27 @@ NAMED_EMAILS = ("alice@example.com", "bob@example.com", "carol@example.com")
 def present(engine: Engine) -> tuple[tuple[str, ...], int]:
     """The named demo users already in the database (emails), and how many users there are."""
     with read_conn(engine) as conn:
-        named = conn.execute(select(users.c.email).where(
-            func.lower(users.c.email).in_(NAMED_EMAILS))).scalars().all()
+        named = (
+            conn.execute(select(users.c.email).where(func.lower(users.c.email).in_(NAMED_EMAILS)))
+            .scalars()
+            .all()
+        )
         total = int(conn.execute(select(func.count()).select_from(users)).scalar_one())
     return tuple(sorted(named, key=NAMED_EMAILS.index)), total
 
 
-def seed(engine: Engine, n_users: int = 1000, *, rng_seed: int = 42, now: datetime | None = None,
-         sessions_per_user: float = 3.0, refresh_ttl: timedelta = timedelta(days=30),
-         progress: Progress | None = None, batch: int = BATCH,
-         analyze: bool = True) -> DemoSummary:
+def seed(
+    engine: Engine,
+    n_users: int = 1000,
+    *,
+    rng_seed: int = 42,
+    now: datetime | None = None,
+    sessions_per_user: float = 3.0,
+    refresh_ttl: timedelta = timedelta(days=30),
+    progress: Progress | None = None,
+    batch: int = BATCH,
+    analyze: bool = True,
+) -> DemoSummary:
     """Add the named demo users (once) and ``n_users`` generated users with ~3 sessions each.
 
     Safe to run again on the same database: named users already there are skipped, and the
@@ -372,8 +491,8 @@ def seed(engine: Engine, n_users: int = 1000, *, rng_seed: int = 42, now: dateti
                         conn.exec_driver_sql("SET LOCAL statement_timeout = 0")
                     ids = writer.allocate_user_ids(n)
                     user_rows, session_rows = generate_batch(
-                        rng, ids, now, refresh_ttl, postgres=postgres,
-                        sessions_per_user=sessions_per_user)
+                        rng, ids, now, refresh_ttl, postgres=postgres, sessions_per_user=sessions_per_user
+                    )
                     writer.users(user_rows)
                     writer.sessions(session_rows)
                 done += n

@@ -82,8 +82,9 @@ class _Connections:
             try:
                 fairy = engine.raw_connection()
             except dbapi_error as e:  # the pool raises driver errors as they are
-                raise exc.DBAPIError.instance(None, None, e, dbapi_error,
-                                              connection_invalidated=True) from None
+                raise exc.DBAPIError.instance(
+                    None, None, e, dbapi_error, connection_invalidated=True
+                ) from None
             fairy.detach()  # ours now; the pool opens another when it needs one
         dbapi = fairy.dbapi_connection
         if engine.dialect.name == "postgresql":
@@ -180,11 +181,15 @@ class HotQuery:
         dialect, stmt = self.engine.dialect, self.stmt
         compiled = stmt.compile(dialect=dialect)
         self.sql = str(compiled)
-        self._order: tuple[str, ...] | None = (tuple(compiled.positiontup or ())
-                                               if compiled.positional else None)
+        self._order: tuple[str, ...] | None = (
+            tuple(compiled.positiontup or ()) if compiled.positional else None
+        )
         self._names = tuple(compiled.binds)
-        self._defaults = {name: bp.effective_value for name, bp in compiled.binds.items()
-                          if bp.value is not None or bp.callable is not None}
+        self._defaults = {
+            name: bp.effective_value
+            for name, bp in compiled.binds.items()
+            if bp.value is not None or bp.callable is not None
+        }
         # the dialect's implementation of each type: what Connection.execute would apply
         binds = {name: _bind_processor(bp.type, dialect) for name, bp in compiled.binds.items()}
         self._binds = {k: f for k, f in binds.items() if f is not None}
@@ -243,8 +248,9 @@ class HotQuery:
                         continue
                 else:
                     conns.put(conn)
-                wrapped = exc.DBAPIError.instance(self.sql, params, e, dbapi_error,
-                                                  connection_invalidated=lost)
+                wrapped = exc.DBAPIError.instance(
+                    self.sql, params, e, dbapi_error, connection_invalidated=lost
+                )
                 with translate_errors(self.engine):
                     raise wrapped from None
             except BaseException:

@@ -60,7 +60,6 @@ class Writer:
             return db.write_tx(self.engine)
         return RawTx(self)
 
-
     def single(self, sql: str, params: Any = ()) -> list[Any]:
         """Run one statement as its own transaction and return its rows: on the autocommit
         driver connection, no BEGIN/COMMIT, so one round trip (what a SQL function doing a
@@ -142,8 +141,13 @@ class RawTx:
 
 
 def _wrap(engine: Engine, sql: str | None, params: Any, e: Exception, conn: Any) -> exc.DBAPIError:
-    return exc.DBAPIError.instance(sql, params, e, engine.dialect.loaded_dbapi.Error,
-                                   connection_invalidated=fastpath.disconnected(engine, e, conn))
+    return exc.DBAPIError.instance(
+        sql,
+        params,
+        e,
+        engine.dialect.loaded_dbapi.Error,
+        connection_invalidated=fastpath.disconnected(engine, e, conn),
+    )
 
 
 def _raise(engine: Engine, error: exc.DBAPIError) -> None:

@@ -32,8 +32,16 @@ from authcore.text import clean
 from authcore.timeutil import fmt_utc, humanize_delta, utcnow
 
 MAX_SIZE = 65536
-STATUSES = ("valid", "expired", "not_yet_valid", "revoked", "invalid_signature", "unverified",
-            "malformed", "unsupported")
+STATUSES = (
+    "valid",
+    "expired",
+    "not_yet_valid",
+    "revoked",
+    "invalid_signature",
+    "unverified",
+    "malformed",
+    "unsupported",
+)
 TIME_CLAIMS = ("exp", "nbf", "iat", "auth_time")
 KEY_URL_HEADERS = {
     "jku": "a JWK Set URL",
@@ -88,9 +96,15 @@ class SignatureResult:
     tried: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"verified": self.verified, "kid": json_safe(self.kid), "key": self.key,
-                "alg": self.alg, "header_alg": json_safe(self.header_alg), "detail": self.detail,
-                "tried": list(self.tried)}
+        return {
+            "verified": self.verified,
+            "kid": json_safe(self.kid),
+            "key": self.key,
+            "alg": self.alg,
+            "header_alg": json_safe(self.header_alg),
+            "detail": self.detail,
+            "tried": list(self.tried),
+        }
 
 
 @dataclass
@@ -105,8 +119,7 @@ class TimeInfo:
     valid: bool = True  # a JSON number (RFC 7519 NumericDate)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"raw": json_safe(self.raw), "iso": self.iso, "relative": self.relative,
-                "note": self.note}
+        return {"raw": json_safe(self.raw), "iso": self.iso, "relative": self.relative, "note": self.note}
 
 
 @dataclass(frozen=True)
@@ -202,7 +215,7 @@ def normalise(text: str) -> tuple[str, list[str]]:
             word = "Authorization:" if m.group(0).lower().startswith("auth") else "Bearer"
             if word not in notes:
                 notes.append(word)
-            t = t[m.end():]
+            t = t[m.end() :]
         if t == before:
             break
     if any(ch.isspace() for ch in t):
@@ -235,8 +248,14 @@ def _input_text(text: Any, max_size: int) -> tuple[str | None, int, str | None]:
 
 # -- the inspection ---------------------------------------------------------------------------
 class _Inspector:
-    def __init__(self, keys: list[Key], settings: Any, live: LiveLookup | None, now: datetime,
-                 detached_payload: bytes | None) -> None:
+    def __init__(
+        self,
+        keys: list[Key],
+        settings: Any,
+        live: LiveLookup | None,
+        now: datetime,
+        detached_payload: bytes | None,
+    ) -> None:
         self.keys = keys
         self.settings = settings
         self.live = live
@@ -251,10 +270,14 @@ class _Inspector:
         self.foreign: list[str] = []  # claims for another issuer/audience (unsupported, last)
         self.revoked: list[str] = []
         self.why_unchecked = "not checked"
-        self.r.live = ({"state": "off", "detail": "no database: live state not checked"}
-                       if live is None else {"state": "skipped",
-                                             "detail": "looked up only for a well-formed token "
-                                                       "whose signature verifies"})
+        self.r.live = (
+            {"state": "off", "detail": "no database: live state not checked"}
+            if live is None
+            else {
+                "state": "skipped",
+                "detail": "looked up only for a well-formed token whose signature verifies",
+            }
+        )
 
     def live_skip(self, detail: str) -> None:
         if self.live is not None:
@@ -271,8 +294,9 @@ class _Inspector:
         if error == "too_large":
             r.size = size
             limit = f"{max_size // 1024} KiB" if max_size % 1024 == 0 else f"{max_size} bytes"
-            return self.done("malformed", f"input is too large ({size} bytes, the limit is "
-                                          f"{limit}): not decoded")
+            return self.done(
+                "malformed", f"input is too large ({size} bytes, the limit is {limit}): not decoded"
+            )
         if body is None:
             return self.done("malformed", f"input is {error}")
         token, removed = normalise(body)
@@ -285,11 +309,11 @@ class _Inspector:
         if token.count(".") == 3 and token.endswith("."):
             token, garbage = token[:-1], "." + garbage
         if garbage:
-            r.notes.append(f"{len(garbage)} character(s) of trailing garbage after the token "
-                           f"(ignored)")
+            r.notes.append(f"{len(garbage)} character(s) of trailing garbage after the token (ignored)")
         if not token:
-            return self.done("malformed", "not a JWT: no token characters found"
-                             if body.strip() else "empty input")
+            return self.done(
+                "malformed", "not a JWT: no token characters found" if body.strip() else "empty input"
+            )
         r.fingerprint = hashlib.sha256(token.encode("ascii")).hexdigest()
         r.size = len(token)
         parts = token.split(".")
@@ -297,10 +321,11 @@ class _Inspector:
             return self.jwe(parts)
         if len(parts) != 3:
             r.kind = "not_jwt"
-            r.segments = [{"name": f"part {i + 1}", "length": len(p)} for i, p in
-                          enumerate(parts)]
-            return self.done("malformed", f"not a JWT: {len(parts)} segment"
-                             f"{'s' if len(parts) != 1 else ''} (a JWS has 3, a JWE 5)")
+            r.segments = [{"name": f"part {i + 1}", "length": len(p)} for i, p in enumerate(parts)]
+            return self.done(
+                "malformed",
+                f"not a JWT: {len(parts)} segment{'s' if len(parts) != 1 else ''} (a JWS has 3, a JWE 5)",
+            )
         return self.jws(parts)
 
     # JWE ----------------------------------------------------------------------------------------
@@ -317,8 +342,10 @@ class _Inspector:
         alg, enc = header.get("alg"), header.get("enc")
         what = ", ".join(f"{k} {_q(v, 30)}" for k, v in (("alg", alg), ("enc", enc)) if v)
         self.key_url_warnings(header)
-        return self.done("unsupported", f"encrypted token (JWE{', ' + what if what else ''}): "
-                                        f"its content cannot be read here")
+        return self.done(
+            "unsupported",
+            f"encrypted token (JWE{', ' + what if what else ''}): its content cannot be read here",
+        )
 
     # JWS ----------------------------------------------------------------------------------------
     def header(self, seg: str) -> dict[str, Any] | None:
@@ -347,14 +374,18 @@ class _Inspector:
     def key_url_warnings(self, header: dict[str, Any]) -> None:
         for name, what in KEY_URL_HEADERS.items():
             if name in header:
-                self.r.warnings.append(f"header carries {name} ({what}): never fetched or "
-                                       f"trusted; keys come only from the configuration")
+                self.r.warnings.append(
+                    f"header carries {name} ({what}): never fetched or "
+                    f"trusted; keys come only from the configuration"
+                )
 
     def jws(self, parts: list[str]) -> InspectionReport:
         r = self.r
         r.kind = "jws"
-        r.segments = [{"name": n, "length": len(p)} for n, p in
-                      zip(("header", "payload", "signature"), parts, strict=True)]
+        r.segments = [
+            {"name": n, "length": len(p)}
+            for n, p in zip(("header", "payload", "signature"), parts, strict=True)
+        ]
         header = self.header(parts[0])
         if header is None:
             return self.done("malformed", self.malformed[0])
@@ -423,13 +454,17 @@ class _Inspector:
                 unknown = [c for c in crit if c not in UNDERSTOOD_CRIT]
                 if unknown:
                     self.unsupported.append(
-                        "critical header parameter" + ("s " if len(unknown) > 1 else " ")
+                        "critical header parameter"
+                        + ("s " if len(unknown) > 1 else " ")
                         + ", ".join(_q(c, 30) for c in unknown[:5])
-                        + " not understood: verifiers must refuse the token")
+                        + " not understood: verifiers must refuse the token"
+                    )
                 missing = [c for c in crit if c not in header]
                 if missing:
-                    r.notes.append("crit names parameter(s) absent from the header: "
-                                   + ", ".join(_q(c, 30) for c in missing[:5]))
+                    r.notes.append(
+                        "crit names parameter(s) absent from the header: "
+                        + ", ".join(_q(c, 30) for c in missing[:5])
+                    )
         if "b64" in header:
             b64 = header["b64"]
             if not isinstance(b64, bool):
@@ -438,8 +473,10 @@ class _Inspector:
                 r.b64 = False
                 self.unsupported.append("unencoded payload (b64: false, RFC 7797): not a JWT")
                 if "b64" not in crit_names:
-                    r.notes.append("b64 false without crit [\"b64\"]: recipients that ignore b64 "
-                                   "read the payload differently")
+                    r.notes.append(
+                        'b64 false without crit ["b64"]: recipients that ignore b64 '
+                        "read the payload differently"
+                    )
 
     def payload_bytes(self, seg: str) -> bytes | None:
         r = self.r
@@ -482,12 +519,13 @@ class _Inspector:
             r.payload_type = "claims" if not detached else "detached"
             r.notes.extend(res.notes)
             if res.trailing:
-                self.malformed.append("payload has trailing data after its JSON "
-                                      "(verifiers refuse it)")
+                self.malformed.append("payload has trailing data after its JSON (verifiers refuse it)")
             if res.duplicates:
-                r.warnings.append("payload has duplicate claims "
-                                  + ", ".join(_q(d, 30) for d in res.duplicates[:5])
-                                  + ": parsers disagree on which value counts")
+                r.warnings.append(
+                    "payload has duplicate claims "
+                    + ", ".join(_q(d, 30) for d in res.duplicates[:5])
+                    + ": parsers disagree on which value counts"
+                )
             return
         r.payload_text = text[:PREVIEW] if text is not None else None
         if res.ok:
@@ -534,8 +572,9 @@ class _Inspector:
         pool = self.pool()
         if not pool:
             n = len(self.keys)
-            self.unchecked(f"no configured key matches kid {_q(sig.kid)} "
-                           f"({n} key{'s' if n != 1 else ''} configured)")
+            self.unchecked(
+                f"no configured key matches kid {_q(sig.kid)} ({n} key{'s' if n != 1 else ''} configured)"
+            )
             return
         from jwt.algorithms import get_default_algorithms
 
@@ -544,8 +583,7 @@ class _Inspector:
         refused: list[Key] = []
         for key in pool:
             if key.alg != alg:
-                sig.tried.append(f"{key.describe()}: pinned to {key.alg}, the header says "
-                                 f"{_q(alg, 20)}")
+                sig.tried.append(f"{key.describe()}: pinned to {key.alg}, the header says {_q(alg, 20)}")
             elif key.refusal:
                 refused.append(key)
                 sig.tried.append(f"{key.describe()}: refused: {key.refusal}")
@@ -555,7 +593,8 @@ class _Inspector:
             if key.hmac_too_short:
                 self.r.warnings.append(
                     f"HMAC key {key.describe()} is {len(key.verify_key)} bytes, shorter than "
-                    f"its {HMAC_ALGS[key.alg]}-byte hash (RFC 7518 3.2)")
+                    f"its {HMAC_ALGS[key.alg]}-byte hash (RFC 7518 3.2)"
+                )
             try:
                 ok = bool(algs[key.alg].verify(signing_input, key.verify_key, sig_bytes))
                 why = "signature does not match"
@@ -570,16 +609,22 @@ class _Inspector:
         if fitting:
             n = len(fitting)
             sig.verified = False
-            sig.detail = (f"signature does not match {'the' if n == 1 else 'any of the'} "
-                          f"{n} {alg} key{'s' if n != 1 else ''} tried")
+            sig.detail = (
+                f"signature does not match {'the' if n == 1 else 'any of the'} "
+                f"{n} {alg} key{'s' if n != 1 else ''} tried"
+            )
         elif refused:
-            self.unchecked(f"key{'s' if len(refused) != 1 else ''} "
-                           f"{', '.join(k.describe() for k in refused[:3])} may not verify "
-                           f"signatures: {refused[0].refusal}")
+            self.unchecked(
+                f"key{'s' if len(refused) != 1 else ''} "
+                f"{', '.join(k.describe() for k in refused[:3])} may not verify "
+                f"signatures: {refused[0].refusal}"
+            )
         else:
             pinned = ", ".join(sorted({k.alg for k in pool}))
-            self.unchecked(f"no configured key is for {_q(alg, 20)} (the keys are pinned to "
-                           f"{pinned}; the algorithm comes from the key, never the header)")
+            self.unchecked(
+                f"no configured key is for {_q(alg, 20)} (the keys are pinned to "
+                f"{pinned}; the algorithm comes from the key, never the header)"
+            )
 
     def unchecked(self, why: str) -> None:
         self.why_unchecked = why
@@ -620,8 +665,7 @@ class _Inspector:
             ms = value / 1000
             if _MIN_EPOCH <= ms <= _MAX_EPOCH:
                 as_ms = datetime.fromtimestamp(ms, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-                notes.append(f"looks like milliseconds ({as_ms} if read as ms); verifiers read "
-                             f"seconds")
+                notes.append(f"looks like milliseconds ({as_ms} if read as ms); verifiers read seconds")
             else:
                 notes.append("huge value: verifiers read seconds")
         if _MIN_EPOCH <= value <= _MAX_EPOCH:
@@ -670,8 +714,7 @@ class _Inspector:
         exp = t.get("exp")
         if exp is None or exp.epoch is None:
             return
-        start = next((t[n].epoch for n in ("iat", "nbf") if n in t and t[n].epoch is not None),
-                     None)
+        start = next((t[n].epoch for n in ("iat", "nbf") if n in t and t[n].epoch is not None), None)
         if start is not None and exp.epoch <= start:
             self.r.notes.append("exp is not after iat/nbf")
         if s is None:
@@ -680,11 +723,14 @@ class _Inspector:
         if start is not None:
             life = exp.epoch - start
             if life > limit:
-                self.r.warnings.append(f"lifetime {_span(life)} is longer than the configured "
-                                       f"maximum {_span(limit)}")
+                self.r.warnings.append(
+                    f"lifetime {_span(life)} is longer than the configured maximum {_span(limit)}"
+                )
         elif exp.epoch - self.now_ts > limit:
-            self.r.warnings.append(f"expires in {_span(exp.epoch - self.now_ts)}, beyond the "
-                                   f"configured maximum lifetime {_span(limit)}")
+            self.r.warnings.append(
+                f"expires in {_span(exp.epoch - self.now_ts)}, beyond the "
+                f"configured maximum lifetime {_span(limit)}"
+            )
 
     def check_iss_aud(self, payload: dict[str, Any]) -> None:
         s = self.settings
@@ -700,12 +746,13 @@ class _Inspector:
         aud = payload.get("aud")
         if "aud" not in payload:
             a = {"ok": False, "detail": f"no aud claim (configured audience {_q(s.audience)})"}
-        elif (aud == s.audience if isinstance(aud, str)
-              else isinstance(aud, list) and s.audience in aud):
+        elif aud == s.audience if isinstance(aud, str) else isinstance(aud, list) and s.audience in aud:
             a = {"ok": True, "detail": f"audience {_q(s.audience)} matches"}
         else:
-            a = {"ok": False, "detail": f"audience {_q(aud)} does not include the configured "
-                                        f"{_q(s.audience)}"}
+            a = {
+                "ok": False,
+                "detail": f"audience {_q(aud)} does not include the configured {_q(s.audience)}",
+            }
         r.claims["aud"] = a
         for check in (c, a):
             if not check["ok"]:
@@ -717,8 +764,9 @@ class _Inspector:
         r = self.r
         if "typ" not in payload:
             if s is not None:
-                r.warnings.append("no typ claim: authcore verifiers cannot tell access from "
-                                  "refresh and refuse it")
+                r.warnings.append(
+                    "no typ claim: authcore verifiers cannot tell access from refresh and refuse it"
+                )
             return
         typ = payload["typ"]
         problems: list[str] = []
@@ -727,19 +775,27 @@ class _Inspector:
         elif s is not None:
             t = r.times
             exp, iat = t.get("exp"), t.get("iat")
-            life = (exp.epoch - iat.epoch if exp and iat and exp.epoch is not None
-                    and iat.epoch is not None else None)
+            life = (
+                exp.epoch - iat.epoch
+                if exp and iat and exp.epoch is not None and iat.epoch is not None
+                else None
+            )
             access_max = s.access_ttl.total_seconds() + self.leeway
             if typ == "access" and life is not None and life > access_max:
-                problems.append(f"typ 'access' but its lifetime ({_span(life)}) is longer than "
-                                f"access_ttl ({_span(s.access_ttl.total_seconds())})")
+                problems.append(
+                    f"typ 'access' but its lifetime ({_span(life)}) is longer than "
+                    f"access_ttl ({_span(s.access_ttl.total_seconds())})"
+                )
             if typ == "access" and "rc" in payload:
                 problems.append("typ 'access' carries rc, a refresh-token claim")
-            if (typ == "refresh" and life is not None
-                    and s.refresh_ttl > s.access_ttl and life <= s.access_ttl.total_seconds()):
+            if (
+                typ == "refresh"
+                and life is not None
+                and s.refresh_ttl > s.access_ttl
+                and life <= s.access_ttl.total_seconds()
+            ):
                 problems.append(f"typ 'refresh' with an access-token lifetime ({_span(life)})")
-        r.claims["typ"] = {"ok": not problems,
-                           "detail": "; ".join(problems) or f"typ {_q(typ)}"}
+        r.claims["typ"] = {"ok": not problems, "detail": "; ".join(problems) or f"typ {_q(typ)}"}
         r.warnings.extend(problems)
 
     # live state -----------------------------------------------------------------------------
@@ -758,9 +814,10 @@ class _Inspector:
         elif isinstance(sub, int) and not isinstance(sub, bool):
             uid = sub
         if uid is None or not 0 < uid <= _MAX_UID:
-            r.live = {"state": "skipped",
-                      "detail": f"sub {_q(sub)} is not an authcore user id"
-                      if "sub" in payload else "no sub claim"}
+            r.live = {
+                "state": "skipped",
+                "detail": f"sub {_q(sub)} is not an authcore user id" if "sub" in payload else "no sub claim",
+            }
             return
         sid = payload.get("sid")
         if sid is not None and not isinstance(sid, str):
@@ -769,8 +826,7 @@ class _Inspector:
         try:
             st = self.live(uid, sid)
         except Exception as exc:  # noqa: BLE001 - a database problem never escapes
-            r.live = {"state": "unavailable", "detail": "live state unavailable: "
-                                                        + _one_line(exc)}
+            r.live = {"state": "unavailable", "detail": "live state unavailable: " + _one_line(exc)}
             return
         if not isinstance(st, LiveState):
             r.live = {"state": "unavailable", "detail": "live state unavailable: bad lookup"}
@@ -788,23 +844,31 @@ class _Inspector:
                 problems.append(f"revoked: token version {tv}, user is at {st.token_version}")
             if sid is not None and st.session_exists is False:
                 problems.append(f"session {_q(sid, 40)} no longer exists")
-            elif (sid is not None and st.session_expires_at is not None
-                  and st.session_expires_at <= self.now):
-                problems.append(f"session {_q(sid, 40)} ended "
-                                f"{_span(self.now_ts - st.session_expires_at.timestamp())} ago")
+            elif sid is not None and st.session_expires_at is not None and st.session_expires_at <= self.now:
+                problems.append(
+                    f"session {_q(sid, 40)} ended "
+                    f"{_span(self.now_ts - st.session_expires_at.timestamp())} ago"
+                )
         if st.exists and not tv_ok:
             r.notes.append("no integer token_version claim: revocation by version not checked")
         elif st.exists and st.token_version is not None and tv > st.token_version:
-            r.warnings.append(f"token_version {tv} is ahead of the user's {st.token_version} "
-                              f"(issued against another database?)")
+            r.warnings.append(
+                f"token_version {tv} is ahead of the user's {st.token_version} "
+                f"(issued against another database?)"
+            )
         self.revoked = problems
         r.user = {
-            "id": uid, "exists": st.exists, "disabled": st.disabled, "email": st.email,
-            "token_version": st.token_version, "token_version_claim": tv if tv_ok else None,
-            "sid": sid, "session_exists": st.session_exists,
-            "session_expires_at": (st.session_expires_at.isoformat()
-                                   if st.session_expires_at else None),
-            "revoked": bool(problems), "problems": list(problems),
+            "id": uid,
+            "exists": st.exists,
+            "disabled": st.disabled,
+            "email": st.email,
+            "token_version": st.token_version,
+            "token_version_claim": tv if tv_ok else None,
+            "sid": sid,
+            "session_exists": st.session_exists,
+            "session_expires_at": (st.session_expires_at.isoformat() if st.session_expires_at else None),
+            "revoked": bool(problems),
+            "problems": list(problems),
         }
 
     def consequence(self) -> str | None:
@@ -813,9 +877,11 @@ class _Inspector:
             return None
         typ = (r.payload or {}).get("typ")
         exp = r.times.get("exp")
-        until = (datetime.fromtimestamp(exp.epoch + self.leeway, UTC)
-                 if exp is not None and exp.epoch is not None
-                 and _MIN_EPOCH < exp.epoch + self.leeway < _MAX_EPOCH else None)
+        until = (
+            datetime.fromtimestamp(exp.epoch + self.leeway, UTC)
+            if exp is not None and exp.epoch is not None and _MIN_EPOCH < exp.epoch + self.leeway < _MAX_EPOCH
+            else None
+        )
         expired = until is not None and until <= self.now
         if self.revoked:
             if typ == "refresh":
@@ -824,20 +890,28 @@ class _Inspector:
                 if expired:
                     return "this access token has expired too; every verifier refuses it"
                 if until is None:
-                    return ("this access token is accepted by non-strict verifiers (it has no "
-                            "usable exp); strict verifiers refuse it now")
-                return (f"this access token is accepted by non-strict verifiers until "
-                        f"{_when(until, self.now)} ({_span((until - self.now).total_seconds())})"
-                        f"; strict verifiers refuse it now")
+                    return (
+                        "this access token is accepted by non-strict verifiers (it has no "
+                        "usable exp); strict verifiers refuse it now"
+                    )
+                return (
+                    f"this access token is accepted by non-strict verifiers until "
+                    f"{_when(until, self.now)} ({_span((until - self.now).total_seconds())})"
+                    f"; strict verifiers refuse it now"
+                )
             return "strict verifiers and refresh refuse it now"
         if expired:
-            return ("refresh will be refused: the token has expired" if typ == "refresh"
-                    else "every verifier refuses it: the token has expired")
+            return (
+                "refresh will be refused: the token has expired"
+                if typ == "refresh"
+                else "every verifier refuses it: the token has expired"
+            )
         if typ == "refresh":
             return "refresh will be accepted"
         if typ == "access":
-            return ("accepted by strict and non-strict verifiers"
-                    + (f" until {_when(until, self.now)}" if until else ""))
+            return "accepted by strict and non-strict verifiers" + (
+                f" until {_when(until, self.now)}" if until else ""
+            )
         return "the user and session are live"
 
     # verdict --------------------------------------------------------------------------------
@@ -877,8 +951,9 @@ class _Inspector:
         parts = [sig.detail]
         parts.append(exp.relative if exp is not None and exp.relative else "no exp: never expires")
         if r.live.get("state") != "checked":
-            parts.append("live state not checked" if r.live.get("state") != "unavailable"
-                         else "live state unavailable")
+            parts.append(
+                "live state not checked" if r.live.get("state") != "unavailable" else "live state unavailable"
+            )
         return self.done("valid", "; ".join(parts))
 
     def time_problems(self) -> tuple[str | None, str | None]:
@@ -923,10 +998,16 @@ def _key_list(keys: Any) -> list[Key]:
     return [k for k in keys if isinstance(k, Key)]
 
 
-def inspect_token(text: str | bytes, *, keys: list[Key] | KeyRing | Key | None = None,
-                  settings: Any = None, live: LiveLookup | None = None,
-                  now: datetime | None = None, max_size: int = MAX_SIZE,
-                  detached_payload: bytes | None = None) -> InspectionReport:
+def inspect_token(
+    text: str | bytes,
+    *,
+    keys: list[Key] | KeyRing | Key | None = None,
+    settings: Any = None,
+    live: LiveLookup | None = None,
+    now: datetime | None = None,
+    max_size: int = MAX_SIZE,
+    detached_payload: bytes | None = None,
+) -> InspectionReport:
     """Decode, verify and explain ``text``; never raises.
 
     ``keys``: the verification keys (each pins its algorithm). ``settings``: ``TokenSettings``
@@ -942,9 +1023,11 @@ def inspect_token(text: str | bytes, *, keys: list[Key] | KeyRing | Key | None =
         insp = _Inspector(_key_list(keys), settings, live, when, detached_payload)
         return insp.run(text, max_size)
     except Exception as exc:  # noqa: BLE001 - the inspector never raises
-        return InspectionReport(status="malformed",
-                                reason=f"could not inspect: internal error ({type(exc).__name__})",
-                                checked_at=None)
+        return InspectionReport(
+            status="malformed",
+            reason=f"could not inspect: internal error ({type(exc).__name__})",
+            checked_at=None,
+        )
 
 
 def live_lookup(engine: Any) -> LiveLookup:
@@ -959,10 +1042,19 @@ def live_lookup(engine: Any) -> LiveLookup:
     from authcore.models import sessions, users
 
     stmt = (
-        select(users.c.id, users.c.email, users.c.token_version, users.c.disabled,
-               sessions.c.public_id.label("sid"), sessions.c.expires_at)
-        .select_from(users.outerjoin(sessions, (sessions.c.public_id == bindparam("sid"))
-                                     & (sessions.c.user_id == users.c.id)))
+        select(
+            users.c.id,
+            users.c.email,
+            users.c.token_version,
+            users.c.disabled,
+            sessions.c.public_id.label("sid"),
+            sessions.c.expires_at,
+        )
+        .select_from(
+            users.outerjoin(
+                sessions, (sessions.c.public_id == bindparam("sid")) & (sessions.c.user_id == users.c.id)
+            )
+        )
         .where(users.c.id == bindparam("uid"))
     )
 
@@ -971,13 +1063,28 @@ def live_lookup(engine: Any) -> LiveLookup:
             row = conn.execute(stmt, {"uid": user_id, "sid": sid}).first()
         if row is None:
             return LiveState(user_id=user_id, exists=False, sid=sid)
-        return LiveState(user_id=user_id, exists=True, disabled=bool(row.disabled),
-                         token_version=int(row.token_version), email=row.email, sid=sid,
-                         session_exists=(row.sid is not None) if sid is not None else None,
-                         session_expires_at=row.expires_at if sid is not None else None)
+        return LiveState(
+            user_id=user_id,
+            exists=True,
+            disabled=bool(row.disabled),
+            token_version=int(row.token_version),
+            email=row.email,
+            sid=sid,
+            session_exists=(row.sid is not None) if sid is not None else None,
+            session_expires_at=row.expires_at if sid is not None else None,
+        )
 
     return lookup
 
 
-__all__ = ["InspectionReport", "LiveState", "SignatureResult", "TimeInfo", "STATUSES",
-           "MAX_SIZE", "inspect_token", "live_lookup", "normalise"]
+__all__ = [
+    "InspectionReport",
+    "LiveState",
+    "SignatureResult",
+    "TimeInfo",
+    "STATUSES",
+    "MAX_SIZE",
+    "inspect_token",
+    "live_lookup",
+    "normalise",
+]

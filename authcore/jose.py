@@ -45,8 +45,7 @@ class Decoded:
 def b64url_decode(segment: str, what: str = "segment") -> Decoded:
     """Decode base64url leniently; note padding, ``+``/``/`` and non-zero unused bits."""
     if not _B64_CHARS.match(segment):
-        bad = next((c for c in segment if not (c.isascii() and (c.isalnum() or c in "-_+/="))),
-                   "?")
+        bad = next((c for c in segment if not (c.isascii() and (c.isalnum() or c in "-_+/="))), "?")
         raise JoseDecodeError(f"{what}: character {bad!r} is not base64url")
     notes: list[str] = []
     body = segment.rstrip("=")
@@ -74,8 +73,7 @@ def b64url_decode(segment: str, what: str = "segment") -> Decoded:
             bits = alphabet.index(last)
             unused = 4 if rem == 2 else 2
             if bits & ((1 << unused) - 1):
-                notes.append(f"{what}: non-canonical base64url (unused bits set in the last "
-                             f"character)")
+                notes.append(f"{what}: non-canonical base64url (unused bits set in the last character)")
     return Decoded(data, notes)
 
 
@@ -142,8 +140,7 @@ def parse_json(data: bytes, what: str = "JSON", max_depth: int = MAX_DEPTH) -> J
 
     def constant(name: str) -> float:
         constants.append(name)
-        return float("nan") if name == "NaN" else (float("inf") if name == "Infinity"
-                                                   else float("-inf"))
+        return float("nan") if name == "NaN" else (float("inf") if name == "Infinity" else float("-inf"))
 
     def parse_int(s: str) -> int | float:
         if len(s) > MAX_INT_DIGITS:
@@ -151,8 +148,7 @@ def parse_json(data: bytes, what: str = "JSON", max_depth: int = MAX_DEPTH) -> J
             return float("-inf") if s.startswith("-") else float("inf")
         return int(s)
 
-    decoder = json.JSONDecoder(object_pairs_hook=pairs, parse_constant=constant,
-                               parse_int=parse_int)
+    decoder = json.JSONDecoder(object_pairs_hook=pairs, parse_constant=constant, parse_int=parse_int)
     start = len(text) - len(text.lstrip(" \t\r\n"))
     try:
         value, end = decoder.raw_decode(text, start)
@@ -166,8 +162,9 @@ def parse_json(data: bytes, what: str = "JSON", max_depth: int = MAX_DEPTH) -> J
     res.value, res.ok = value, True
     res.duplicates = seen_dups
     for k in seen_dups:
-        res.notes.append(f"{what}: duplicate key {_short(k)} (the last value is shown; "
-                         f"other parsers may use the first)")
+        res.notes.append(
+            f"{what}: duplicate key {_short(k)} (the last value is shown; other parsers may use the first)"
+        )
     for name in sorted(set(constants)):
         res.notes.append(f"{what}: non-standard JSON constant {name}")
     if big:
@@ -202,8 +199,7 @@ def json_safe(value: Any, depth: int = 0, max_depth: int = MAX_DEPTH) -> Any:
     if isinstance(value, str):
         return _SURROGATE.sub("\ufffd", value)
     if isinstance(value, dict):
-        return {json_safe(str(k), depth + 1): json_safe(v, depth + 1, max_depth)
-                for k, v in value.items()}
+        return {json_safe(str(k), depth + 1): json_safe(v, depth + 1, max_depth) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [json_safe(v, depth + 1, max_depth) for v in value]
     return _SURROGATE.sub("\ufffd", str(value))

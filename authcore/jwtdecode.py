@@ -72,8 +72,9 @@ class Parsed:
 
     __slots__ = ("header", "payload", "signature", "signing_input")
 
-    def __init__(self, header: dict[str, Any], payload: bytes, signing_input: bytes,
-                 signature: bytes) -> None:
+    def __init__(
+        self, header: dict[str, Any], payload: bytes, signing_input: bytes, signature: bytes
+    ) -> None:
         self.header = header
         self.payload = payload
         self.signing_input = signing_input
@@ -128,8 +129,10 @@ def parse(token: str | bytes) -> Parsed:
         crit = header.get("crit") or []
         if not isinstance(crit, list) or "b64" not in crit:
             raise InvalidTokenError("The 'b64' header parameter requires 'b64' to be listed in 'crit'.")
-        raise DecodeError('It is required that you pass in a value for the "detached_payload" '
-                          'argument to decode a message having the b64 header set to false.')
+        raise DecodeError(
+            'It is required that you pass in a value for the "detached_payload" '
+            "argument to decode a message having the b64 header set to false."
+        )
     return Parsed(header, payload, signing_input, signature)
 
 
@@ -137,8 +140,16 @@ class KeyDecoder:
     """One key, one algorithm, the claim rules fixed: ``jwt.decode(token, key, algorithms=[alg],
     audience=..., issuer=..., leeway=..., options={"require": require})`` in fewer steps."""
 
-    def __init__(self, alg: str, key: Any, *, audience: str | None, issuer: str | None,
-                 leeway: float, require: Sequence[str]) -> None:
+    def __init__(
+        self,
+        alg: str,
+        key: Any,
+        *,
+        audience: str | None,
+        issuer: str | None,
+        leeway: float,
+        require: Sequence[str],
+    ) -> None:
         try:
             self._alg_obj = jwt.get_algorithm_by_name(alg)
         except NotImplementedError as e:

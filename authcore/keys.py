@@ -31,11 +31,33 @@ JWK_KTYS = {"oct", "RSA", "EC", "OKP"}
 SIG_OKP_CURVES = {"Ed25519", "Ed448"}
 KTY_MEMBERS = {"oct": ("k",), "RSA": ("n", "e"), "EC": ("crv", "x", "y"), "OKP": ("crv", "x")}
 # RFC 7518 key management and content encryption algorithms: keys for JWE, not for JWS
-ENC_ALGS = {"RSA1_5", "RSA-OAEP", "RSA-OAEP-256", "RSA-OAEP-384", "RSA-OAEP-512", "A128KW",
-            "A192KW", "A256KW", "dir", "ECDH-ES", "ECDH-ES+A128KW", "ECDH-ES+A192KW",
-            "ECDH-ES+A256KW", "A128GCMKW", "A192GCMKW", "A256GCMKW", "PBES2-HS256+A128KW",
-            "PBES2-HS384+A192KW", "PBES2-HS512+A256KW", "A128GCM", "A192GCM", "A256GCM",
-            "A128CBC-HS256", "A192CBC-HS384", "A256CBC-HS512"}
+ENC_ALGS = {
+    "RSA1_5",
+    "RSA-OAEP",
+    "RSA-OAEP-256",
+    "RSA-OAEP-384",
+    "RSA-OAEP-512",
+    "A128KW",
+    "A192KW",
+    "A256KW",
+    "dir",
+    "ECDH-ES",
+    "ECDH-ES+A128KW",
+    "ECDH-ES+A192KW",
+    "ECDH-ES+A256KW",
+    "A128GCMKW",
+    "A192GCMKW",
+    "A256GCMKW",
+    "PBES2-HS256+A128KW",
+    "PBES2-HS384+A192KW",
+    "PBES2-HS512+A256KW",
+    "A128GCM",
+    "A192GCM",
+    "A256GCM",
+    "A128CBC-HS256",
+    "A192CBC-HS384",
+    "A256CBC-HS512",
+}
 
 
 @dataclass(frozen=True)
@@ -93,13 +115,22 @@ def _loading(source: str, what: str = "cannot be loaded") -> Iterator[None]:
         yield
     except ConfigError:
         raise
-    except (PyJWTError, UnsupportedAlgorithm, ValueError, TypeError, KeyError, IndexError,
-            OverflowError, AttributeError) as exc:
+    except (
+        PyJWTError,
+        UnsupportedAlgorithm,
+        ValueError,
+        TypeError,
+        KeyError,
+        IndexError,
+        OverflowError,
+        AttributeError,
+    ) as exc:
         raise ConfigError(f"{source}: {what} ({_why(exc)})") from None
 
 
-def key_from_secret(secret: str | bytes, alg: str = "HS256", kid: str | None = None,
-                    source: str = "secret") -> Key:
+def key_from_secret(
+    secret: str | bytes, alg: str = "HS256", kid: str | None = None, source: str = "secret"
+) -> Key:
     if alg not in HMAC_ALGS:
         raise ConfigError(f"{source}: a shared secret needs an HS* algorithm, not {_name(alg)}")
     raw = secret.encode() if isinstance(secret, str) else bytes(secret)
@@ -124,16 +155,17 @@ def _alg_for_key(obj: Any, wanted: str | None) -> str:
         if wanted and wanted != alg:
             raise ConfigError(f"an EC {obj.curve.name} key is for {alg}, not {_name(wanted)}")
         return alg
-    if isinstance(obj, ed25519.Ed25519PrivateKey | ed25519.Ed25519PublicKey
-                  | ed448.Ed448PrivateKey | ed448.Ed448PublicKey):
+    if isinstance(
+        obj,
+        ed25519.Ed25519PrivateKey | ed25519.Ed25519PublicKey | ed448.Ed448PrivateKey | ed448.Ed448PublicKey,
+    ):
         if wanted and wanted != "EdDSA":
             raise ConfigError(f"an Ed25519/Ed448 key is for EdDSA, not {_name(wanted)}")
         return "EdDSA"
     raise ConfigError(f"unsupported key type {type(obj).__name__}")
 
 
-def key_from_pem(data: bytes, alg: str | None = None, kid: str | None = None,
-                 source: str = "PEM") -> Key:
+def key_from_pem(data: bytes, alg: str | None = None, kid: str | None = None, source: str = "PEM") -> Key:
     """Load a PEM private or public key (or certificate); the algorithm follows the key."""
     from cryptography import x509
     from cryptography.hazmat.primitives import serialization
@@ -158,8 +190,7 @@ def _jwk_refusal(jwk: dict[str, Any], source: str) -> str | None:
     use, ops = jwk.get("use"), jwk.get("key_ops")
     if "use" in jwk and not isinstance(use, str):
         raise ConfigError(f"{source}: use must be a string")
-    if "key_ops" in jwk and (not isinstance(ops, list)
-                             or not all(isinstance(o, str) for o in ops)):
+    if "key_ops" in jwk and (not isinstance(ops, list) or not all(isinstance(o, str) for o in ops)):
         raise ConfigError(f"{source}: key_ops must be a list of strings")
     if use is not None and use != "sig":
         return f"JWK use {_name(use)!r} is not for signatures (RFC 7517 4.2)"
@@ -187,41 +218,48 @@ def key_from_jwk(jwk: dict[str, Any], alg: str | None = None, source: str = "JWK
         if name in jwk and not isinstance(jwk[name], str):
             raise ConfigError(f"{source}: {name} must be a string")
     if kty not in JWK_KTYS:
-        raise ConfigError(f"{source}: kty {_name(kty)!r} is not a key type for signatures "
-                          f"(oct, RSA, EC, OKP)")
+        raise ConfigError(
+            f"{source}: kty {_name(kty)!r} is not a key type for signatures (oct, RSA, EC, OKP)"
+        )
     missing = [m for m in KTY_MEMBERS[kty] if m not in jwk]
     if missing:
-        raise ConfigError(f"{source}: kty {kty!r} needs member(s) {', '.join(missing)} "
-                          f"(the members do not match the key type)")
+        raise ConfigError(
+            f"{source}: kty {kty!r} needs member(s) {', '.join(missing)} "
+            f"(the members do not match the key type)"
+        )
     if kty == "OKP" and crv not in SIG_OKP_CURVES:
-        raise ConfigError(f"{source}: OKP curve {_name(crv)!r} is not a signature curve "
-                          f"(X25519/X448 are for key agreement)")
+        raise ConfigError(
+            f"{source}: OKP curve {_name(crv)!r} is not a signature curve (X25519/X448 are for key agreement)"
+        )
     jwk_alg = jwk.get("alg")
     want = alg or jwk_alg
     if want in ENC_ALGS:
         raise ConfigError(f"{source}: alg {_name(want)!r} is for encryption, not signatures")
     if want is not None and want not in ALL_ALGS:
-        raise ConfigError(f"{source}: alg {_name(want)!r} is not a supported signature "
-                          f"algorithm")
+        raise ConfigError(f"{source}: alg {_name(want)!r} is not a supported signature algorithm")
     refusal = _jwk_refusal(jwk, source)
     with _loading(source):
         pj = jwt.PyJWK(jwk, algorithm=want)
         key_obj = pj.key
         if kty == "oct":
-            return replace(key_from_secret(key_obj, pj.algorithm_name, kid, source),
-                           refusal=refusal)
+            return replace(key_from_secret(key_obj, pj.algorithm_name, kid, source), refusal=refusal)
         private = hasattr(key_obj, "private_bytes")
         public = key_obj.public_key() if private else key_obj
     try:
         pinned = _alg_for_key(public, pj.algorithm_name)
     except ConfigError as exc:
         raise ConfigError(f"{source}: {exc}") from None
-    return Key(alg=pinned, verify_key=public, sign_key=key_obj if private else None,
-               kid=kid, source=source, refusal=refusal)
+    return Key(
+        alg=pinned,
+        verify_key=public,
+        sign_key=key_obj if private else None,
+        kid=kid,
+        source=source,
+        refusal=refusal,
+    )
 
 
-def keys_from_jwks(jwks: dict[str, Any], source: str = "JWKS",
-                   skipped: list[str] | None = None) -> list[Key]:
+def keys_from_jwks(jwks: dict[str, Any], source: str = "JWKS", skipped: list[str] | None = None) -> list[Key]:
     """The usable keys of a JWK Set.
 
     With ``skipped`` (a list), members that cannot be used are left out and described there
@@ -249,8 +287,9 @@ def keys_from_jwks(jwks: dict[str, Any], source: str = "JWKS",
     return keys
 
 
-def keys_from_file(path: Path, alg: str | None = None, kid: str | None = None,
-                   skipped: list[str] | None = None) -> list[Key]:
+def keys_from_file(
+    path: Path, alg: str | None = None, kid: str | None = None, skipped: list[str] | None = None
+) -> list[Key]:
     """PEM, JWK or JWKS, by content (``skipped``: see ``keys_from_jwks``)."""
     try:
         data = read_regular(path)  # a FIFO or /dev/zero is refused, never read forever
@@ -292,8 +331,7 @@ class KeyRing:
         return [k for k in self.keys if k.kid is None] or ([] if kid is not None else self.keys)
 
     @classmethod
-    def from_settings(cls, settings: Any, secret: str | None,
-                      skipped: list[str] | None = None) -> KeyRing:
+    def from_settings(cls, settings: Any, secret: str | None, skipped: list[str] | None = None) -> KeyRing:
         """Build from ``TokenSettings`` and the resolved HS secret.
 
         With ``skipped`` (a list), a ``verify_keys`` entry that cannot be loaded (and an unusable
@@ -320,8 +358,11 @@ class KeyRing:
                 if skipped is None:
                     raise
                 skipped.append(f"configured key skipped: {exc}")
-        return cls(signing=signing, keys=[k for k in keys if k.refusal is None],
-                   refused=[k for k in keys if k.refusal is not None])
+        return cls(
+            signing=signing,
+            keys=[k for k in keys if k.refusal is None],
+            refused=[k for k in keys if k.refusal is not None],
+        )
 
 
 def _spec_keys(spec: Any, skipped: list[str] | None) -> list[Key]:
@@ -331,5 +372,8 @@ def _spec_keys(spec: Any, skipped: list[str] | None) -> list[Key]:
     value = spec.secret or (os.environ.get(spec.secret_env) if spec.secret_env else None)
     if not value:
         raise ConfigError(f"verify key {spec.kid or '?'} has no secret, secret_env or file")
-    return [key_from_secret(value, spec.alg or "HS256", spec.kid,
-                            source=f"secret {spec.secret_env or 'from config'}")]
+    return [
+        key_from_secret(
+            value, spec.alg or "HS256", spec.kid, source=f"secret {spec.secret_env or 'from config'}"
+        )
+    ]

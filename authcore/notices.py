@@ -35,18 +35,28 @@ def _build_sql(dialect: Any) -> _Sql:
     insert = f"INSERT INTO revocations ({', '.join(_COLS)}) VALUES ({', '.join([ph] * 5)})"
     notify = f"SELECT pg_notify('{CHANNEL}', %s)" if pg else None
     if any(_bind_processor(revocations.c[c].type, dialect) is not None for c in _COLS[1:]):
-        raise RuntimeError("revocations: a column type now converts values; "
-                           "notices.publish must apply its processor")
-    return _Sql(insert, notify, f"WITH r AS ({insert}) {notify}" if pg else None,
-                _bind_processor(revocations.c.at.type, dialect) or (lambda v: v))
+        raise RuntimeError(
+            "revocations: a column type now converts values; notices.publish must apply its processor"
+        )
+    return _Sql(
+        insert,
+        notify,
+        f"WITH r AS ({insert}) {notify}" if pg else None,
+        _bind_processor(revocations.c.at.type, dialect) or (lambda v: v),
+    )
 
 
 _sql = PerDialect(_build_sql)
 
 
-def publish(conn: Any, at: datetime, kind: str, user_ids: Sequence[int],
-            versions: Sequence[int | None] | None = None,
-            session_ids: Iterable[str] = ()) -> None:
+def publish(
+    conn: Any,
+    at: datetime,
+    kind: str,
+    user_ids: Sequence[int],
+    versions: Sequence[int | None] | None = None,
+    session_ids: Iterable[str] = (),
+) -> None:
     """Record and announce a revocation. ``kind``: version, disabled, enabled, session.
 
     ``conn``: a SQLAlchemy ``Connection`` or an ``authcore.fastwrite.RawTx``. Rows go to the
@@ -67,12 +77,16 @@ def publish(conn: Any, at: datetime, kind: str, user_ids: Sequence[int],
         conn.exec_driver_sql(sql.insert, rows if len(rows) > 1 else rows[0])
         return
     if kind == "session":
-        payloads = [{"k": kind, "u": uid, "s": sids[i:i + _SIDS_PER_NOTICE]}
-                    for i in range(0, len(sids), _SIDS_PER_NOTICE)]
+        payloads = [
+            {"k": kind, "u": uid, "s": sids[i : i + _SIDS_PER_NOTICE]}
+            for i in range(0, len(sids), _SIDS_PER_NOTICE)
+        ]
     else:
         step = _USERS_PER_NOTICE
-        payloads = [{"k": kind, "u": [r[2] for r in rows[i:i + step]], "v": vs[i:i + step]}
-                    for i in range(0, len(rows), step)]
+        payloads = [
+            {"k": kind, "u": [r[2] for r in rows[i : i + step]], "v": vs[i : i + step]}
+            for i in range(0, len(rows), step)
+        ]
     texts = [json.dumps(p, separators=(",", ":")) for p in payloads]
     if len(rows) == 1 and len(texts) == 1 and sql.insert_and_notify is not None:
         conn.exec_driver_sql(sql.insert_and_notify, (*rows[0], texts[0]))

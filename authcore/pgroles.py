@@ -34,15 +34,25 @@ from typing import Any
 APP, VIEWER, ADMIN = "authcore_app", "authconsole_viewer", "authconsole_admin"
 _PREFIX = re.compile(r"[a-z][a-z0-9_]{0,30}")
 
-_READ = ("users", "sessions", "audit_events", "audit_head", "revocations", "bulk_runs",
-         "user_events", "alembic_version")
-_ADMIN_FUNCS = ("authcore_revoke_tokens(bigint, text, text, text)",
-                "authcore_bump_many(bigint[], text, text, text, jsonb)",
-                "authcore_delete_session(text, text, text, text)",
-                "authcore_delete_sessions(bigint, text, text, text)",
-                "authcore_set_disabled(bigint, boolean, text, text, text)",
-                "authcore_prune_sessions(timestamptz, integer, text, text, text)",
-                "authcore_audit_append(text, text, text, bigint, text, jsonb, text)")
+_READ = (
+    "users",
+    "sessions",
+    "audit_events",
+    "audit_head",
+    "revocations",
+    "bulk_runs",
+    "user_events",
+    "alembic_version",
+)
+_ADMIN_FUNCS = (
+    "authcore_revoke_tokens(bigint, text, text, text)",
+    "authcore_bump_many(bigint[], text, text, text, jsonb)",
+    "authcore_delete_session(text, text, text, text)",
+    "authcore_delete_sessions(bigint, text, text, text)",
+    "authcore_set_disabled(bigint, boolean, text, text, text)",
+    "authcore_prune_sessions(timestamptz, integer, text, text, text)",
+    "authcore_audit_append(text, text, text, bigint, text, jsonb, text)",
+)
 # An app's own events (logout, refresh replay/reuse) go to user_events, off the chain: it needs
 # no generic audit append, only the audited single-session delete (README's older logout).
 _APP_FUNCS = ("authcore_delete_session(text, text, text, text)",)
@@ -59,8 +69,10 @@ class RoleNames:
         if prefix and not _PREFIX.fullmatch(prefix):
             from authcore.errors import ValidationError
 
-            raise ValidationError("a role prefix is lower-case letters, digits and _ "
-                                  "(starting with a letter, at most 31 characters)")
+            raise ValidationError(
+                "a role prefix is lower-case letters, digits and _ "
+                "(starting with a letter, at most 31 characters)"
+            )
         return cls(prefix + APP, prefix + VIEWER, prefix + ADMIN)
 
 
@@ -69,23 +81,26 @@ def roles_sql(prefix: str = "", schema: str = "public") -> list[str]:
     Idempotent: safe to apply again after an upgrade."""
     r = RoleNames.with_prefix(prefix)
     q = f'"{schema}"'
-    out = [f"DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{name}') THEN "
-           f"CREATE ROLE {name} NOLOGIN; END IF; END $$"
-           for name in (r.app, r.viewer, r.admin)]
+    out = [
+        f"DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{name}') THEN "
+        f"CREATE ROLE {name} NOLOGIN; END IF; END $$"
+        for name in (r.app, r.viewer, r.admin)
+    ]
     everyone = f"{r.app}, {r.viewer}, {r.admin}"
-    out += [f"GRANT USAGE ON SCHEMA {q} TO {everyone}",
-            # start from nothing on the tables and functions (re-applying never widens)
-            f"REVOKE ALL ON ALL TABLES IN SCHEMA {q} FROM {everyone}",
-            f"REVOKE ALL ON ALL SEQUENCES IN SCHEMA {q} FROM {everyone}",
-            f"REVOKE ALL ON ALL FUNCTIONS IN SCHEMA {q} FROM {everyone}",
-            f"GRANT SELECT ON {', '.join(f'{q}.{t}' for t in _READ)} TO {r.viewer}, {r.admin}",
-            f"GRANT INSERT, UPDATE ON {q}.bulk_runs TO {r.admin}",
-            f"GRANT SELECT ON {q}.users, {q}.sessions, {q}.revocations, {q}.alembic_version "
-            f"TO {r.app}",
-            f"GRANT UPDATE (last_login_at) ON {q}.users TO {r.app}",
-            f"GRANT INSERT, UPDATE, DELETE ON {q}.sessions TO {r.app}",
-            f"GRANT INSERT ON {q}.revocations, {q}.user_events TO {r.app}",
-            f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA {q} TO {r.app}"]
+    out += [
+        f"GRANT USAGE ON SCHEMA {q} TO {everyone}",
+        # start from nothing on the tables and functions (re-applying never widens)
+        f"REVOKE ALL ON ALL TABLES IN SCHEMA {q} FROM {everyone}",
+        f"REVOKE ALL ON ALL SEQUENCES IN SCHEMA {q} FROM {everyone}",
+        f"REVOKE ALL ON ALL FUNCTIONS IN SCHEMA {q} FROM {everyone}",
+        f"GRANT SELECT ON {', '.join(f'{q}.{t}' for t in _READ)} TO {r.viewer}, {r.admin}",
+        f"GRANT INSERT, UPDATE ON {q}.bulk_runs TO {r.admin}",
+        f"GRANT SELECT ON {q}.users, {q}.sessions, {q}.revocations, {q}.alembic_version TO {r.app}",
+        f"GRANT UPDATE (last_login_at) ON {q}.users TO {r.app}",
+        f"GRANT INSERT, UPDATE, DELETE ON {q}.sessions TO {r.app}",
+        f"GRANT INSERT ON {q}.revocations, {q}.user_events TO {r.app}",
+        f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA {q} TO {r.app}",
+    ]
     out += [f"GRANT EXECUTE ON FUNCTION {q}.{fn} TO {r.admin}" for fn in _ADMIN_FUNCS]
     out += [f"GRANT EXECUTE ON FUNCTION {q}.{fn} TO {r.app}" for fn in _APP_FUNCS]
     return out
@@ -94,8 +109,11 @@ def roles_sql(prefix: str = "", schema: str = "public") -> list[str]:
 def drop_sql(prefix: str) -> list[str]:
     """Remove the three roles again (tests; the database's own objects stay)."""
     r = RoleNames.with_prefix(prefix)
-    return [stmt for name in (r.app, r.viewer, r.admin)
-            for stmt in (f"DROP OWNED BY {name}", f"DROP ROLE IF EXISTS {name}")]
+    return [
+        stmt
+        for name in (r.app, r.viewer, r.admin)
+        for stmt in (f"DROP OWNED BY {name}", f"DROP ROLE IF EXISTS {name}")
+    ]
 
 
 def apply(engine: Any, prefix: str = "") -> list[str]:
@@ -121,7 +139,8 @@ def database_role(engine: Any, prefix: str = "") -> tuple[str, str | None]:
             "SELECT session_user, has_table_privilege('audit_events', 'INSERT'), "
             "(SELECT array_agg(rolname::text) FROM pg_roles "
             " WHERE rolname = ANY(%s) AND pg_has_role(session_user, oid, 'MEMBER'))",
-            ([r.admin, r.viewer, r.app],)).one()
+            ([r.admin, r.viewer, r.app],),
+        ).one()
     user, writer, member = row[0], bool(row[1]), set(row[2] or ())
     if writer:
         return user, "owner"
@@ -147,8 +166,9 @@ def direct_writer(engine_or_conn: Any) -> bool:
     engine = engine_or_conn if isinstance(engine_or_conn, Engine) else _engine_of(engine_or_conn)
     got = _direct.get(engine)
     if got is None:
-        sql = ("SELECT has_table_privilege('audit_events', 'INSERT') "
-               "AND has_table_privilege('users', 'UPDATE')")
+        sql = (
+            "SELECT has_table_privilege('audit_events', 'INSERT') AND has_table_privilege('users', 'UPDATE')"
+        )
         if isinstance(engine_or_conn, Engine):
             from authcore.db import read_conn
 
@@ -167,8 +187,16 @@ def append_events(conn: Any, events: Sequence[Any]) -> int:
     for ev in events:
         seq = conn.exec_driver_sql(
             "SELECT authcore_audit_append(%s, %s, %s, %s, %s, %s::jsonb, %s)",
-            (ev.action, ev.actor, ev.reason, ev.target_user_id, ev.target_session,
-             json.dumps(ev.details, default=str), ev.client)).fetchone()[0]
+            (
+                ev.action,
+                ev.actor,
+                ev.reason,
+                ev.target_user_id,
+                ev.target_session,
+                json.dumps(ev.details, default=str),
+                ev.client,
+            ),
+        ).fetchone()[0]
     return int(seq)
 
 

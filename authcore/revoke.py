@@ -24,13 +24,17 @@ from authcore.timeutil import fmt_utc, utcnow
 
 # Hot paths, built once.
 _USER = select(users.c.id, users.c.email, users.c.token_version, users.c.disabled).where(
-    users.c.id == bindparam("uid"))
-_ACTIVE = select(func.count()).select_from(sessions).where(
-    sessions.c.user_id == bindparam("uid"), sessions.c.expires_at > bindparam("now"))
-_DEL_USER_SESSIONS = (delete(sessions).where(sessions.c.user_id == bindparam("uid"))
-                      .returning(sessions.c.public_id))
-_DEL_SESSION = (delete(sessions).where(sessions.c.public_id == bindparam("sid"))
-                .returning(sessions.c.user_id))
+    users.c.id == bindparam("uid")
+)
+_ACTIVE = (
+    select(func.count())
+    .select_from(sessions)
+    .where(sessions.c.user_id == bindparam("uid"), sessions.c.expires_at > bindparam("now"))
+)
+_DEL_USER_SESSIONS = (
+    delete(sessions).where(sessions.c.user_id == bindparam("uid")).returning(sessions.c.public_id)
+)
+_DEL_SESSION = delete(sessions).where(sessions.c.public_id == bindparam("sid")).returning(sessions.c.user_id)
 _SESSION_OWNER = select(sessions.c.user_id).where(sessions.c.public_id == bindparam("sid"))
 
 
@@ -46,19 +50,23 @@ def _build_bump_one(dialect: Any) -> tuple[str, Any]:
     A missing head comes back as NULLs (never as "no such user"): ``audit.append`` then reports it.
     """
     if dialect.name == "postgresql":
-        sql = ("WITH u AS (UPDATE users SET token_version = token_version + 1 WHERE id = %s "
-               "RETURNING id, token_version, email), "
-               "h AS (SELECT seq, hash FROM audit_head "
-               "WHERE id = 1 AND EXISTS (SELECT 1 FROM u) FOR UPDATE) "
-               "SELECT u.id, u.token_version, u.email, "
-               "(SELECT count(*) FROM sessions WHERE user_id = %s AND expires_at > %s), "
-               "h.seq, h.hash, session_user FROM u LEFT JOIN h ON true")
+        sql = (
+            "WITH u AS (UPDATE users SET token_version = token_version + 1 WHERE id = %s "
+            "RETURNING id, token_version, email), "
+            "h AS (SELECT seq, hash FROM audit_head "
+            "WHERE id = 1 AND EXISTS (SELECT 1 FROM u) FOR UPDATE) "
+            "SELECT u.id, u.token_version, u.email, "
+            "(SELECT count(*) FROM sessions WHERE user_id = %s AND expires_at > %s), "
+            "h.seq, h.hash, session_user FROM u LEFT JOIN h ON true"
+        )
     else:
-        sql = ("UPDATE users SET token_version = token_version + 1 WHERE id = ? "
-               "RETURNING id, token_version, email, "
-               "(SELECT count(*) FROM sessions WHERE user_id = ? AND expires_at > ?), "
-               "(SELECT seq FROM audit_head WHERE id = 1), "
-               "(SELECT hash FROM audit_head WHERE id = 1), NULL")
+        sql = (
+            "UPDATE users SET token_version = token_version + 1 WHERE id = ? "
+            "RETURNING id, token_version, email, "
+            "(SELECT count(*) FROM sessions WHERE user_id = ? AND expires_at > ?), "
+            "(SELECT seq FROM audit_head WHERE id = 1), "
+            "(SELECT hash FROM audit_head WHERE id = 1), NULL"
+        )
     proc = _bind_processor(sessions.c.expires_at.type, dialect)
     return sql, proc or (lambda v: v)
 
@@ -66,10 +74,13 @@ def _build_bump_one(dialect: Any) -> tuple[str, Any]:
 _bump_one_sql = PerDialect(_build_bump_one)
 
 # The bulk bump in driver SQL (the rows come back as plain tuples on either kind of connection).
-_BUMP_IN = ("UPDATE users SET token_version = token_version + 1 WHERE id IN ({}) "
-            "RETURNING id, token_version, email")
-_BUMP_ANY = ("UPDATE users SET token_version = token_version + 1 WHERE id = ANY(%s::bigint[]) "
-             "RETURNING id, token_version, email")
+_BUMP_IN = (
+    "UPDATE users SET token_version = token_version + 1 WHERE id IN ({}) RETURNING id, token_version, email"
+)
+_BUMP_ANY = (
+    "UPDATE users SET token_version = token_version + 1 WHERE id = ANY(%s::bigint[]) "
+    "RETURNING id, token_version, email"
+)
 
 
 @dataclass(frozen=True)
@@ -98,44 +109,58 @@ class RevokeResult:
         (milliseconds on PostgreSQL, the poll interval on SQLite) -- the console and
         the CLI add the figure measured by their own verifier (``console.propagation``); only
         signature-only checks accept them, until they expire."""
-        stay = (f"{self.sessions_remaining} session"
-                f"{'s stay' if self.sessions_remaining != 1 else ' stays'}")
+        stay = f"{self.sessions_remaining} session{'s stay' if self.sessions_remaining != 1 else ' stays'}"
         until = self.access_effective_at.strftime("%H:%M UTC")
         if self.access_effective_at.date() != self.refresh_effective_at.date():
             until = fmt_utc(self.access_effective_at)
-        refused = (f"strict verifiers refuse {{}} access tokens within their staleness bound; "
-                   f"signature-only checks accept them until {until} (expiry)")
+        refused = (
+            f"strict verifiers refuse {{}} access tokens within their staleness bound; "
+            f"signature-only checks accept them until {until} (expiry)"
+        )
         if self.action == "revoke_tokens":
-            return (f"{self.email}: token_version {self.old_version} -> {self.new_version}, "
-                    f"{stay}. Refresh tokens stop now; "
-                    + refused.format("the user's earlier"))
+            return (
+                f"{self.email}: token_version {self.old_version} -> {self.new_version}, "
+                f"{stay}. Refresh tokens stop now; " + refused.format("the user's earlier")
+            )
         if self.action == "delete_session":
-            return (f"{self.email}: session {self.session_id} deleted, {stay}; that device is "
-                    f"logged out now. Refresh tokens bound to it stop now; "
-                    + refused.format("its"))
+            return (
+                f"{self.email}: session {self.session_id} deleted, {stay}; that device is "
+                f"logged out now. Refresh tokens bound to it stop now; " + refused.format("its")
+            )
         n = self.sessions_deleted
         ended = f"{n} session{'s' if n != 1 else ''}"
         if self.action == "delete_sessions":
-            return (f"{self.email}: {ended} deleted; every device is logged out now. Refresh "
-                    f"tokens bound to them stop now; " + refused.format("their"))
+            return (
+                f"{self.email}: {ended} deleted; every device is logged out now. Refresh "
+                f"tokens bound to them stop now; " + refused.format("their")
+            )
         if self.action == "disable_user":
-            return (f"{self.email}: disabled; token_version {self.old_version} -> "
-                    f"{self.new_version}, {ended} ended. Sessions and refresh tokens are refused "
-                    f"now and stay refused after an enable; "
-                    + refused.format("the user's earlier"))
+            return (
+                f"{self.email}: disabled; token_version {self.old_version} -> "
+                f"{self.new_version}, {ended} ended. Sessions and refresh tokens are refused "
+                f"now and stay refused after an enable; " + refused.format("the user's earlier")
+            )
         if self.action == "enable_user":
             return f"{self.email}: enabled; the user can log in again"
         return f"{self.email}: {self.action}"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"action": self.action, "user_id": self.user_id, "email": self.email,
-                "old_token_version": self.old_version, "token_version": self.new_version,
-                "sessions_deleted": self.sessions_deleted,
-                "sessions_remaining": self.sessions_remaining, "disabled": self.disabled,
-                "session_id": self.session_id, "dry_run": self.dry_run,
-                "refresh_effective_at": self.refresh_effective_at.isoformat(),
-                "access_effective_at": self.access_effective_at.isoformat(),
-                "summary": self.summary(), **self.extra}
+        return {
+            "action": self.action,
+            "user_id": self.user_id,
+            "email": self.email,
+            "old_token_version": self.old_version,
+            "token_version": self.new_version,
+            "sessions_deleted": self.sessions_deleted,
+            "sessions_remaining": self.sessions_remaining,
+            "disabled": self.disabled,
+            "session_id": self.session_id,
+            "dry_run": self.dry_run,
+            "refresh_effective_at": self.refresh_effective_at.isoformat(),
+            "access_effective_at": self.access_effective_at.isoformat(),
+            "summary": self.summary(),
+            **self.extra,
+        }
 
 
 def _reason(reason: str | None) -> str:
@@ -161,8 +186,14 @@ class AdminService:
     """Operator-level changes. ``guard(bulk)`` enforces read-only mode and roles first (a UI
     courtesy: on PostgreSQL the database's grants decide, see ``authcore.pgroles``)."""
 
-    def __init__(self, engine: Engine, access_ttl: timedelta, actor: str,
-                 guard: Callable[[int], None], client: str | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        access_ttl: timedelta,
+        actor: str,
+        guard: Callable[[int], None],
+        client: str | None = None,
+    ) -> None:
         self.engine = engine
         self.access_ttl = access_ttl
         self.actor = actor
@@ -190,13 +221,34 @@ class AdminService:
             raise NotFound(f"no user with id {user_id}")
         return row, int(conn.execute(_ACTIVE, {"uid": user_id, "now": now}).scalar_one())
 
-    def _result(self, action: str, row: Any, old: int, new: int, deleted: int, remaining: int,
-                now: datetime, dry: bool, sid: str | None = None,
-                disabled: bool | None = None) -> RevokeResult:
+    def _result(
+        self,
+        action: str,
+        row: Any,
+        old: int,
+        new: int,
+        deleted: int,
+        remaining: int,
+        now: datetime,
+        dry: bool,
+        sid: str | None = None,
+        disabled: bool | None = None,
+    ) -> RevokeResult:
         r_at, a_at = self._times(now)
-        return RevokeResult(action, row.id, row.email, old, new, deleted, remaining,
-                            bool(row.disabled) if disabled is None else disabled, r_at, a_at,
-                            dry, sid)
+        return RevokeResult(
+            action,
+            row.id,
+            row.email,
+            old,
+            new,
+            deleted,
+            remaining,
+            bool(row.disabled) if disabled is None else disabled,
+            r_at,
+            a_at,
+            dry,
+            sid,
+        )
 
     # -- token_version -------------------------------------------------------------------------
     def revoke_tokens(self, user_id: int, reason: str, *, dry_run: bool = False) -> RevokeResult:
@@ -213,26 +265,37 @@ class AdminService:
         if self._via_functions():  # one statement, its own transaction: one round trip
             with pgroles.refusals():
                 ((_id, new, email, active),) = writer.single(
-                    _FN_REVOKE, (user_id, reason, self.actor, self.client))
+                    _FN_REVOKE, (user_id, reason, self.actor, self.client)
+                )
             r_at, a_at = self._times(now)
-            return RevokeResult("revoke_tokens", user_id, email, new - 1, new, 0, active, False,
-                                r_at, a_at)
+            return RevokeResult("revoke_tokens", user_id, email, new - 1, new, 0, active, False, r_at, a_at)
         with writer.transaction() as tx:
             row = tx.exec_driver_sql(bump, (user_id, user_id, at_proc(now))).fetchone()
             if row is None:
                 raise NotFound(f"no user with id {user_id}")
             _id, new, email, active, head_seq, head_hash, role = row
-            audit.append(tx, [EventIn("revoke_tokens", self.actor, reason, user_id,
-                                      details={"old_version": new - 1, "new_version": new},
-                                      client=self.client)],
-                         now, head=(head_seq, head_hash, role))
+            audit.append(
+                tx,
+                [
+                    EventIn(
+                        "revoke_tokens",
+                        self.actor,
+                        reason,
+                        user_id,
+                        details={"old_version": new - 1, "new_version": new},
+                        client=self.client,
+                    )
+                ],
+                now,
+                head=(head_seq, head_hash, role),
+            )
             notices.publish(tx, now, "version", [user_id], [new])
         r_at, a_at = self._times(now)
-        return RevokeResult("revoke_tokens", user_id, email, new - 1, new, 0, active, False,
-                            r_at, a_at)
+        return RevokeResult("revoke_tokens", user_id, email, new - 1, new, 0, active, False, r_at, a_at)
 
-    def revoke_tokens_many(self, user_ids: Sequence[int], reason: str, *,
-                           summary: dict[str, Any] | None = None) -> list[RevokeResult]:
+    def revoke_tokens_many(
+        self, user_ids: Sequence[int], reason: str, *, summary: dict[str, Any] | None = None
+    ) -> list[RevokeResult]:
         """Bump many users in ONE transaction (one UPDATE), one audit event per user."""
         reason = _reason(reason)
         ids = sorted(set(int(u) for u in user_ids))
@@ -244,12 +307,21 @@ class AdminService:
         writer, _bump = self._hot()
         with writer.transaction() as tx:
             rows = self.bump_many_in(tx, ids, reason, now, summary=summary)
-        return [RevokeResult("revoke_tokens", uid, email, v - 1, v, 0, 0, False, r_at, a_at)
-                for uid, v, email in rows]
+        return [
+            RevokeResult("revoke_tokens", uid, email, v - 1, v, 0, 0, False, r_at, a_at)
+            for uid, v, email in rows
+        ]
 
-    def bump_many_in(self, conn: Any, ids: Sequence[int], reason: str, now: datetime, *,
-                     details: dict[str, Any] | None = None,
-                     summary: dict[str, Any] | None = None) -> list[Any]:
+    def bump_many_in(
+        self,
+        conn: Any,
+        ids: Sequence[int],
+        reason: str,
+        now: datetime,
+        *,
+        details: dict[str, Any] | None = None,
+        summary: dict[str, Any] | None = None,
+    ) -> list[Any]:
         """The body of a bulk bump, inside the caller's transaction (a SQLAlchemy ``Connection``
         or a ``fastwrite.RawTx``): one UPDATE, one audit event per user (plus an optional summary
         event), one notice batch. Returns ``(id, token_version, email)`` rows sorted by id."""
@@ -257,13 +329,29 @@ class AdminService:
         if self._via_functions():
             import json
 
-            rows = sorted((r[0], r[1], r[2]) for r in pgroles.call(
-                conn, _FN_BUMP_MANY, (ids, reason, self.actor, self.client,
-                                      json.dumps(details or {}, default=str))))
+            rows = sorted(
+                (r[0], r[1], r[2])
+                for r in pgroles.call(
+                    conn,
+                    _FN_BUMP_MANY,
+                    (ids, reason, self.actor, self.client, json.dumps(details or {}, default=str)),
+                )
+            )
             if summary is not None:
-                audit.append(conn, [EventIn("bulk_revoke_tokens", self.actor, reason, None,
-                                            details={**summary, "users": len(rows)},
-                                            client=self.client)], now)
+                audit.append(
+                    conn,
+                    [
+                        EventIn(
+                            "bulk_revoke_tokens",
+                            self.actor,
+                            reason,
+                            None,
+                            details={**summary, "users": len(rows)},
+                            client=self.client,
+                        )
+                    ],
+                    now,
+                )
             return rows
         if conn.dialect.name == "postgresql":
             sql, params = _BUMP_ANY, (ids,)
@@ -271,20 +359,34 @@ class AdminService:
             sql, params = _BUMP_IN.format(", ".join("?" * len(ids))), tuple(ids)
         rows = sorted((r[0], r[1], r[2]) for r in conn.exec_driver_sql(sql, params).fetchall())
         extra = {"bulk": True, **(details or {})}
-        events = [EventIn("revoke_tokens", self.actor, reason, uid,
-                          details={"old_version": v - 1, "new_version": v, **extra},
-                          client=self.client)
-                  for uid, v, _email in rows]
+        events = [
+            EventIn(
+                "revoke_tokens",
+                self.actor,
+                reason,
+                uid,
+                details={"old_version": v - 1, "new_version": v, **extra},
+                client=self.client,
+            )
+            for uid, v, _email in rows
+        ]
         if summary is not None:
-            events.append(EventIn("bulk_revoke_tokens", self.actor, reason, None,
-                                  details={**summary, "users": len(rows)}, client=self.client))
+            events.append(
+                EventIn(
+                    "bulk_revoke_tokens",
+                    self.actor,
+                    reason,
+                    None,
+                    details={**summary, "users": len(rows)},
+                    client=self.client,
+                )
+            )
         audit.append(conn, events, now)
         notices.publish(conn, now, "version", [r[0] for r in rows], [r[1] for r in rows])
         return rows
 
     # -- sessions ------------------------------------------------------------------------------
-    def delete_session(self, public_id: str, reason: str, *,
-                       dry_run: bool = False) -> RevokeResult:
+    def delete_session(self, public_id: str, reason: str, *, dry_run: bool = False) -> RevokeResult:
         reason = _reason(reason)
         require_plain(public_id, "the session id")
         now = utcnow()
@@ -293,61 +395,78 @@ class AdminService:
             if self._via_functions():
                 with pgroles.refusals():
                     ((uid, email, v, disabled, active),) = self._hot()[0].single(
-                        _FN_DELETE_SESSION, (public_id, reason, self.actor, self.client))
+                        _FN_DELETE_SESSION, (public_id, reason, self.actor, self.client)
+                    )
                 r_at, a_at = self._times(now)
-                return RevokeResult("delete_session", uid, email, v, v, 1, active, disabled,
-                                    r_at, a_at, False, public_id)
+                return RevokeResult(
+                    "delete_session", uid, email, v, v, 1, active, disabled, r_at, a_at, False, public_id
+                )
         ctx = read_conn(self.engine) if dry_run else write_tx(self.engine)
         with ctx as conn:
-            owner = conn.execute(_DEL_SESSION if not dry_run else _SESSION_OWNER,
-                                 {"sid": public_id}).first()
+            owner = conn.execute(_DEL_SESSION if not dry_run else _SESSION_OWNER, {"sid": public_id}).first()
             if owner is None:
                 raise NotFound(f"no session {public_id[:60]!r}")
             row, active = self._load(conn, owner.user_id, now)
             v = int(row.token_version)
             if dry_run:
-                return self._result("delete_session", row, v, v, 1, max(active - 1, 0), now,
-                                    True, public_id)
-            audit.append(conn, [EventIn("delete_session", self.actor, reason, row.id, public_id,
-                                        client=self.client)], now)
+                return self._result("delete_session", row, v, v, 1, max(active - 1, 0), now, True, public_id)
+            audit.append(
+                conn,
+                [EventIn("delete_session", self.actor, reason, row.id, public_id, client=self.client)],
+                now,
+            )
             notices.publish(conn, now, "session", [row.id], session_ids=[public_id])
         return self._result("delete_session", row, v, v, 1, active, now, False, public_id)
 
-    def delete_sessions(self, user_id: int, reason: str, *,
-                        dry_run: bool = False) -> RevokeResult:
+    def delete_sessions(self, user_id: int, reason: str, *, dry_run: bool = False) -> RevokeResult:
         """Delete every session of a user (logs out every device at once)."""
         reason = _reason(reason)
         now = utcnow()
         if dry_run:
             with read_conn(self.engine) as conn:
                 row, _active = self._load(conn, user_id, now)
-                n = conn.execute(select(func.count()).select_from(sessions)
-                                 .where(sessions.c.user_id == user_id)).scalar_one()
+                n = conn.execute(
+                    select(func.count()).select_from(sessions).where(sessions.c.user_id == user_id)
+                ).scalar_one()
             v = int(row.token_version)
             return self._result("delete_sessions", row, v, v, int(n), 0, now, True)
         self._guard(1)
         if self._via_functions():
             with pgroles.refusals():
                 ((uid, email, v, disabled, n),) = self._hot()[0].single(
-                    _FN_DELETE_SESSIONS, (user_id, reason, self.actor, self.client))
+                    _FN_DELETE_SESSIONS, (user_id, reason, self.actor, self.client)
+                )
             r_at, a_at = self._times(now)
             return RevokeResult("delete_sessions", uid, email, v, v, n, 0, disabled, r_at, a_at)
         with write_tx(self.engine) as conn:
-            row = conn.execute(_USER.with_for_update() if conn.dialect.name == "postgresql"
-                               else _USER, {"uid": user_id}).first()
+            row = conn.execute(
+                _USER.with_for_update() if conn.dialect.name == "postgresql" else _USER, {"uid": user_id}
+            ).first()
             if row is None:
                 raise NotFound(f"no user with id {user_id}")
             sids = [r.public_id for r in conn.execute(_DEL_USER_SESSIONS, {"uid": user_id})]
-            audit.append(conn, [EventIn("delete_sessions", self.actor, reason, user_id,
-                                        details={"sessions_deleted": len(sids)},
-                                        client=self.client)], now)
+            audit.append(
+                conn,
+                [
+                    EventIn(
+                        "delete_sessions",
+                        self.actor,
+                        reason,
+                        user_id,
+                        details={"sessions_deleted": len(sids)},
+                        client=self.client,
+                    )
+                ],
+                now,
+            )
             notices.publish(conn, now, "session", [user_id], session_ids=sids)
         v = int(row.token_version)
         return self._result("delete_sessions", row, v, v, len(sids), 0, now, False)
 
     # -- disable / enable ----------------------------------------------------------------------
-    def set_disabled(self, user_id: int, disabled: bool, reason: str, *,
-                     dry_run: bool = False) -> RevokeResult:
+    def set_disabled(
+        self, user_id: int, disabled: bool, reason: str, *, dry_run: bool = False
+    ) -> RevokeResult:
         """Disable (or enable) a user: refused at once by every check that reads the flag.
 
         Disabling also bumps ``token_version`` in the same UPDATE and deletes the user's
@@ -363,23 +482,38 @@ class AdminService:
         if dry_run:
             with read_conn(self.engine) as conn:
                 row, active = self._load(conn, user_id, now)
-                n = conn.execute(select(func.count()).select_from(sessions)
-                                 .where(sessions.c.user_id == user_id)).scalar_one()
+                n = conn.execute(
+                    select(func.count()).select_from(sessions).where(sessions.c.user_id == user_id)
+                ).scalar_one()
             v = int(row.token_version)
-            return self._result(action, row, v, v + step, int(n) if disabled else 0,
-                                0 if disabled else active, now, True, disabled=disabled)
+            return self._result(
+                action,
+                row,
+                v,
+                v + step,
+                int(n) if disabled else 0,
+                0 if disabled else active,
+                now,
+                True,
+                disabled=disabled,
+            )
         self._guard(1)
         if self._via_functions():
             with pgroles.refusals():
                 ((uid, email, v, _d, active, n),) = self._hot()[0].single(
-                    _FN_SET_DISABLED, (user_id, disabled, reason, self.actor, self.client))
+                    _FN_SET_DISABLED, (user_id, disabled, reason, self.actor, self.client)
+                )
             r_at, a_at = self._times(now)
             return RevokeResult(action, uid, email, v - step, v, n, active, disabled, r_at, a_at)
         with write_tx(self.engine) as conn:
             row = conn.execute(
-                update(users).where(users.c.id == user_id)
-                .values(disabled=disabled, disabled_at=now if disabled else None,
-                        token_version=users.c.token_version + step)
+                update(users)
+                .where(users.c.id == user_id)
+                .values(
+                    disabled=disabled,
+                    disabled_at=now if disabled else None,
+                    token_version=users.c.token_version + step,
+                )
                 .returning(users.c.id, users.c.email, users.c.token_version, users.c.disabled)
             ).first()
             if row is None:
@@ -391,9 +525,9 @@ class AdminService:
                 sids = [r.public_id for r in conn.execute(_DEL_USER_SESSIONS, {"uid": user_id})]
                 details = {"old_version": v - 1, "new_version": v, "sessions_deleted": len(sids)}
             active = int(conn.execute(_ACTIVE, {"uid": user_id, "now": now}).scalar_one())
-            audit.append(conn, [EventIn(action, self.actor, reason, user_id, details=details,
-                                        client=self.client)], now)
+            audit.append(
+                conn, [EventIn(action, self.actor, reason, user_id, details=details, client=self.client)], now
+            )
             notices.publish(conn, now, "disabled" if disabled else "enabled", [user_id], [v])
             notices.publish(conn, now, "session", [user_id], session_ids=sids)
-        return self._result(action, row, v - step, v, len(sids), active, now, False,
-                            disabled=disabled)
+        return self._result(action, row, v - step, v, len(sids), active, now, False, disabled=disabled)

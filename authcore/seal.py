@@ -46,8 +46,10 @@ class Seal:
         return message(self.seq, self.hash, self.time)
 
     def to_line(self) -> str:
-        return json.dumps({"v": 1, "seq": self.seq, "hash": self.hash, "time": self.time,
-                           "key": self.key, "sig": self.sig}, separators=(", ", ": "))
+        return json.dumps(
+            {"v": 1, "seq": self.seq, "hash": self.hash, "time": self.time, "key": self.key, "sig": self.sig},
+            separators=(", ", ": "),
+        )
 
 
 def message(seq: int, hash_: str, time: str) -> bytes:
@@ -79,8 +81,10 @@ def load_private_key(path: str | os.PathLike[str]) -> Any:
     data = _read_small(path, KEY_FILE_MAX, "seal key")
     mode = os.stat(path).st_mode
     if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise ValidationError(f"seal key {path} is accessible by other users "
-                              f"(mode {stat.S_IMODE(mode):04o}); run: chmod 600 {path}")
+        raise ValidationError(
+            f"seal key {path} is accessible by other users "
+            f"(mode {stat.S_IMODE(mode):04o}); run: chmod 600 {path}"
+        )
     try:
         key = serialization.load_pem_private_key(data, password=None)
     except (ValueError, TypeError):
@@ -112,10 +116,12 @@ def generate_key(path: str | os.PathLike[str]) -> Path:
     from cryptography.hazmat.primitives.asymmetric import ed25519
 
     key = ed25519.Ed25519PrivateKey.generate()
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                            serialization.NoEncryption())
-    pub = key.public_key().public_bytes(serialization.Encoding.PEM,
-                                        serialization.PublicFormat.SubjectPublicKeyInfo)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    pub = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
     p = Path(path)
     try:
         fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -133,8 +139,7 @@ def generate_key(path: str | os.PathLike[str]) -> Path:
 def sign_head(private_key: Any, seq: int, hash_: str, now: datetime | None = None) -> Seal:
     t = (now or datetime.now(UTC)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     sig = private_key.sign(message(seq, hash_, t))
-    return Seal(seq, hash_, t, fingerprint(private_key.public_key()),
-                base64.b64encode(sig).decode("ascii"))
+    return Seal(seq, hash_, t, fingerprint(private_key.public_key()), base64.b64encode(sig).decode("ascii"))
 
 
 def seal_chain(engine: Any, private_key: Any) -> Seal:
@@ -163,8 +168,7 @@ def parse_seals(text: str) -> list[Seal]:
             continue
         try:
             d = json.loads(raw)
-            s = Seal(int(d["seq"]), str(d["hash"]), str(d["time"]), str(d["key"]),
-                     str(d["sig"]))
+            s = Seal(int(d["seq"]), str(d["hash"]), str(d["time"]), str(d["key"]), str(d["sig"]))
             if d.get("v") != 1 or s.seq < 1 or len(s.hash) != 64:
                 raise ValueError
             s.message()  # ASCII only
@@ -193,7 +197,7 @@ class SealReport:
 
 
 def check_signatures(seals: list[Seal], public_key: Any) -> str:
-    """"" when every seal is signed by ``public_key``; else the first problem."""
+    """ "" when every seal is signed by ``public_key``; else the first problem."""
     from cryptography.exceptions import InvalidSignature
 
     fp = fingerprint(public_key)
@@ -223,8 +227,9 @@ def check_configured(engine: Any, seals_file: Any, pubkey_file: Any) -> tuple[An
     return (rep if rep is not None else audit.verify_chain(engine)), srep
 
 
-def verify_seals(engine: Any, seals: list[Seal], public_key: Any,
-                 also_expect: Any = ()) -> tuple[SealReport, Any]:
+def verify_seals(
+    engine: Any, seals: list[Seal], public_key: Any, also_expect: Any = ()
+) -> tuple[SealReport, Any]:
     """Signatures first, then the chain walk with every sealed head (and ``also_expect``)
     expected in it (``audit.verify_chain(expect=...)``, the head-containment check of
     ``audit verify --expect-head``). Returns the seal report and the chain report (None when a
@@ -234,8 +239,9 @@ def verify_seals(engine: Any, seals: list[Seal], public_key: Any,
     bad = check_signatures(seals, public_key)
     if bad:
         return SealReport(False, len(seals), None, bad), None
-    rep = audit.verify_chain(engine, expect=[*also_expect,
-                                             *(audit.ExpectedHead(s.seq, s.hash) for s in seals)])
+    rep = audit.verify_chain(
+        engine, expect=[*also_expect, *(audit.ExpectedHead(s.seq, s.hash) for s in seals)]
+    )
     if not rep.ok:
         return SealReport(False, len(seals), None, rep.problem), rep
     newest = max(seals, key=lambda s: s.seq)

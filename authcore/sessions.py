@@ -66,32 +66,58 @@ class ResolvedSession:
     token_version: int
 
 
-_SESSION_COLS = [sessions.c.public_id, sessions.c.user_id, sessions.c.created_at,
-                 sessions.c.last_seen_at, sessions.c.expires_at, sessions.c.first_ip,
-                 sessions.c.last_ip, sessions.c.user_agent, sessions.c.refresh_counter]
+_SESSION_COLS = [
+    sessions.c.public_id,
+    sessions.c.user_id,
+    sessions.c.created_at,
+    sessions.c.last_seen_at,
+    sessions.c.expires_at,
+    sessions.c.first_ip,
+    sessions.c.last_ip,
+    sessions.c.user_agent,
+    sessions.c.refresh_counter,
+]
 
 
 def _srec(row: Any, email: str | None = None) -> SessionRecord:
-    return SessionRecord(row.public_id, row.user_id, row.created_at, row.last_seen_at,
-                         row.expires_at, row.first_ip, row.last_ip, row.user_agent,
-                         row.refresh_counter, email if email is not None else
-                         getattr(row, "email", None))
+    return SessionRecord(
+        row.public_id,
+        row.user_id,
+        row.created_at,
+        row.last_seen_at,
+        row.expires_at,
+        row.first_ip,
+        row.last_ip,
+        row.user_agent,
+        row.refresh_counter,
+        email if email is not None else getattr(row, "email", None),
+    )
 
 
 # Hot path, built once: one join resolves a token to its live session and enabled user.
 _RESOLVE = (
     select(*_SESSION_COLS, users.c.email, users.c.username, users.c.token_version)
     .join(users, users.c.id == sessions.c.user_id)
-    .where(sessions.c.token_hash == bindparam("h"), sessions.c.expires_at > bindparam("now"),
-           users.c.disabled.is_(False))
+    .where(
+        sessions.c.token_hash == bindparam("h"),
+        sessions.c.expires_at > bindparam("now"),
+        users.c.disabled.is_(False),
+    )
 )
-_TOUCH = (update(sessions).where(sessions.c.public_id == bindparam("sid"))
-          .values(last_seen_at=bindparam("now"), last_ip=bindparam("ip")))
+_TOUCH = (
+    update(sessions)
+    .where(sessions.c.public_id == bindparam("sid"))
+    .values(last_seen_at=bindparam("now"), last_ip=bindparam("ip"))
+)
 _INSERT = insert(sessions)
 # Only an enabled user's row is touched (and locked); no row back = unknown or disabled, and
 # nothing has been written.
-_LOGIN = (update(users).where(users.c.id == bindparam("uid"), users.c.disabled.is_(False))
-          .values(last_login_at=bindparam("now")).returning(users.c.token_version))
+_LOGIN = (
+    update(users)
+    .where(users.c.id == bindparam("uid"), users.c.disabled.is_(False))
+    .values(last_login_at=bindparam("now"))
+    .returning(users.c.token_version)
+)
 _EXISTS = select(users.c.id).where(users.c.id == bindparam("uid"))
 
 
@@ -100,8 +126,11 @@ def _build_end(dialect: Any) -> dict[str, tuple[str, bool]]:
     ``(sql, positional)``."""
     out = {}
     for col in ("public_id", "token_hash"):
-        stmt = (delete(sessions).where(sessions.c[col] == bindparam("v"))
-                .returning(sessions.c.user_id, sessions.c.public_id))
+        stmt = (
+            delete(sessions)
+            .where(sessions.c[col] == bindparam("v"))
+            .returning(sessions.c.user_id, sessions.c.public_id)
+        )
         compiled = stmt.compile(dialect=dialect)
         out[col] = (str(compiled), bool(compiled.positional))
     return out
@@ -111,8 +140,9 @@ _end_sql = PerDialect(_build_end)
 
 
 class SessionService:
-    def __init__(self, engine: Engine, default_ttl: timedelta, on_delete: Any = None,
-                 guard: Any = None) -> None:
+    def __init__(
+        self, engine: Engine, default_ttl: timedelta, on_delete: Any = None, guard: Any = None
+    ) -> None:
         self.engine = engine
         self._guard = guard  # AuthCore's read-only/role check (destructive calls only)
         self.default_ttl = default_ttl
@@ -120,8 +150,14 @@ class SessionService:
         self._resolve = HotQuery(engine, _RESOLVE)  # the app's hot path: see authcore.fastpath
         self._writer: fastwrite.Writer | None = None  # logouts: see _end
 
-    def create(self, user_id: int, *, ip: str | None = None, user_agent: str | None = None,
-               ttl: timedelta | None = None) -> tuple[SessionRecord, str]:
+    def create(
+        self,
+        user_id: int,
+        *,
+        ip: str | None = None,
+        user_agent: str | None = None,
+        ttl: timedelta | None = None,
+    ) -> tuple[SessionRecord, str]:
         """Open a session; returns the record and the raw token (shown once, never stored).
 
         Refuses a user who could not get tokens: ``NotFound`` (no such user), ``UserDisabled``;
@@ -130,8 +166,14 @@ class SessionService:
         rec, raw, _version = self.open(user_id, ip=ip, user_agent=user_agent, ttl=ttl)
         return rec, raw
 
-    def open(self, user_id: int, *, ip: str | None = None, user_agent: str | None = None,
-             ttl: timedelta | None = None) -> tuple[SessionRecord, str, int]:
+    def open(
+        self,
+        user_id: int,
+        *,
+        ip: str | None = None,
+        user_agent: str | None = None,
+        ttl: timedelta | None = None,
+    ) -> tuple[SessionRecord, str, int]:
         """``create``, also returning the user's ``token_version`` read under the row lock
         that the session insert commits with (what ``AuthCore.login`` signs the pair with)."""
         for value, what in ((user_agent, "the user agent"), (ip, "the IP address")):
@@ -139,10 +181,18 @@ class SessionService:
                 require_plain(value, what)  # one rule for both engines (authcore.text)
         raw = secrets.token_urlsafe(32)
         now = utcnow()
-        row = {"public_id": new_public_id(), "token_hash": token_digest(raw), "user_id": user_id,
-               "created_at": now, "last_seen_at": now, "expires_at": now + (ttl or self.default_ttl),
-               "first_ip": ip, "last_ip": ip,
-               "user_agent": user_agent[:UA_MAX] if user_agent else None, "refresh_counter": 0}
+        row = {
+            "public_id": new_public_id(),
+            "token_hash": token_digest(raw),
+            "user_id": user_id,
+            "created_at": now,
+            "last_seen_at": now,
+            "expires_at": now + (ttl or self.default_ttl),
+            "first_ip": ip,
+            "last_ip": ip,
+            "user_agent": user_agent[:UA_MAX] if user_agent else None,
+            "refresh_counter": 0,
+        }
         with write_tx(self.engine) as conn:
             # Lock the user row first (as delete-all-sessions and disable do), then insert: a
             # login racing a delete-all or a disable lands wholly before it or after it (and then
@@ -153,16 +203,18 @@ class SessionService:
                     raise NotFound(f"no user with id {user_id}")
                 raise UserDisabled("user is disabled")
             conn.execute(_INSERT, row)
-        return SessionRecord(row["public_id"], user_id, now, now, row["expires_at"], ip, ip,
-                             row["user_agent"]), raw, int(version)
+        return (
+            SessionRecord(row["public_id"], user_id, now, now, row["expires_at"], ip, ip, row["user_agent"]),
+            raw,
+            int(version),
+        )
 
     def resolve(self, raw_token: str) -> ResolvedSession | None:
         """The live session and user for a raw token, in one query; None if unknown/expired."""
         row = self._resolve.first(h=token_digest(raw_token), now=utcnow())
         if row is None:
             return None
-        return ResolvedSession(_srec(row), row.user_id, row.email, row.username,
-                               row.token_version)
+        return ResolvedSession(_srec(row), row.user_id, row.email, row.username, row.token_version)
 
     def touch(self, public_id: str, ip: str | None = None) -> bool:
         require_plain(public_id, "the session id")
@@ -206,47 +258,73 @@ class SessionService:
 
     def get(self, public_id: str) -> SessionRecord | None:
         require_plain(public_id, "the session id")  # the one rule (authcore.text), both engines
-        stmt = (select(*_SESSION_COLS, users.c.email).join(users, users.c.id == sessions.c.user_id)
-                .where(sessions.c.public_id == public_id))
+        stmt = (
+            select(*_SESSION_COLS, users.c.email)
+            .join(users, users.c.id == sessions.c.user_id)
+            .where(sessions.c.public_id == public_id)
+        )
         with read_conn(self.engine) as conn:
             row = conn.execute(stmt).first()
         return _srec(row) if row else None
 
-    def for_user(self, user_id: int, *, active_only: bool = False,
-                 limit: int = 200) -> list[SessionRecord]:
-        stmt = (select(*_SESSION_COLS).where(sessions.c.user_id == user_id)
-                .order_by(sessions.c.created_at.desc(), sessions.c.id.desc()).limit(limit))
+    def for_user(self, user_id: int, *, active_only: bool = False, limit: int = 200) -> list[SessionRecord]:
+        stmt = (
+            select(*_SESSION_COLS)
+            .where(sessions.c.user_id == user_id)
+            .order_by(sessions.c.created_at.desc(), sessions.c.id.desc())
+            .limit(limit)
+        )
         if active_only:
             stmt = stmt.where(sessions.c.expires_at > utcnow())
         with read_conn(self.engine) as conn:
             return [_srec(r) for r in conn.execute(stmt)]
 
-    def recent(self, *, limit: int = 100, text: str = "", active_only: bool = False,
-               before: tuple[datetime, str] | None = None) -> list[SessionRecord]:
+    def recent(
+        self,
+        *,
+        limit: int = 100,
+        text: str = "",
+        active_only: bool = False,
+        before: tuple[datetime, str] | None = None,
+    ) -> list[SessionRecord]:
         """Newest sessions across users, optionally filtered by IP prefix or user-agent text."""
         from sqlalchemy import or_
 
-        stmt = (select(*_SESSION_COLS, users.c.email).join(users, users.c.id == sessions.c.user_id)
-                .order_by(sessions.c.created_at.desc(), sessions.c.public_id.desc())
-                .limit(max(1, min(limit, 1000))))
+        stmt = (
+            select(*_SESSION_COLS, users.c.email)
+            .join(users, users.c.id == sessions.c.user_id)
+            .order_by(sessions.c.created_at.desc(), sessions.c.public_id.desc())
+            .limit(max(1, min(limit, 1000)))
+        )
         if active_only:
             stmt = stmt.where(sessions.c.expires_at > utcnow())
         text = clean(text, max_len=None)  # a filter, like search: control characters dropped
         if text:
             esc = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            stmt = stmt.where(or_(sessions.c.last_ip.like(esc + "%", escape="\\"),
-                                  sessions.c.first_ip.like(esc + "%", escape="\\"),
-                                  sessions.c.user_agent.ilike("%" + esc + "%", escape="\\"),
-                                  sessions.c.public_id == text))
+            stmt = stmt.where(
+                or_(
+                    sessions.c.last_ip.like(esc + "%", escape="\\"),
+                    sessions.c.first_ip.like(esc + "%", escape="\\"),
+                    sessions.c.user_agent.ilike("%" + esc + "%", escape="\\"),
+                    sessions.c.public_id == text,
+                )
+            )
         if before is not None:
             stmt = stmt.where(tuple_(sessions.c.created_at, sessions.c.public_id) < tuple_(*before))
         with read_conn(self.engine) as conn:
             return [_srec(r) for r in conn.execute(stmt)]
 
-    def prune(self, batch: int = 5000, older_than: timedelta = timedelta(0), *,
-              actor: str = "system", client: str | None = None,
-              reason: str = "expired sessions pruned", dry_run: bool = False,
-              cutoff: datetime | None = None) -> int:
+    def prune(
+        self,
+        batch: int = 5000,
+        older_than: timedelta = timedelta(0),
+        *,
+        actor: str = "system",
+        client: str | None = None,
+        reason: str = "expired sessions pruned",
+        dry_run: bool = False,
+        cutoff: datetime | None = None,
+    ) -> int:
         """Delete expired sessions in batches (short transactions). Returns how many.
 
         Each batch that deletes something writes a ``sessions_pruned`` audit event (actor,
@@ -263,19 +341,23 @@ class SessionService:
         cutoff = cutoff or utcnow() - older_than
         if dry_run:
             with read_conn(self.engine) as conn:
-                return int(conn.execute(select(func.count()).select_from(sessions).where(
-                    sessions.c.expires_at <= cutoff)).scalar_one())
+                return int(
+                    conn.execute(
+                        select(func.count()).select_from(sessions).where(sessions.c.expires_at <= cutoff)
+                    ).scalar_one()
+                )
         if self._guard is not None:
             self._guard(1)
         total = 0
-        via_function = (self.engine.dialect.name == "postgresql"
-                        and not pgroles.direct_writer(self.engine))
+        via_function = self.engine.dialect.name == "postgresql" and not pgroles.direct_writer(self.engine)
         while True:
             if via_function:
                 with write_tx(self.engine) as conn:
                     ((n,),) = pgroles.call(
-                        conn, "SELECT authcore_prune_sessions(%s, %s, %s, %s, %s)",
-                        (cutoff, batch, actor, client, reason))
+                        conn,
+                        "SELECT authcore_prune_sessions(%s, %s, %s, %s, %s)",
+                        (cutoff, batch, actor, client, reason),
+                    )
                 total += n
                 if n < batch:
                     return total
@@ -284,10 +366,19 @@ class SessionService:
                 ids = select(sessions.c.id).where(sessions.c.expires_at <= cutoff).limit(batch)
                 n = conn.execute(delete(sessions).where(sessions.c.id.in_(ids))).rowcount
                 if n:
-                    audit.append(conn, [EventIn(
-                        "sessions_pruned", actor, reason,
-                        details={"deleted": n, "expired_before": fmt_utc(cutoff)},
-                        client=client)], utcnow())
+                    audit.append(
+                        conn,
+                        [
+                            EventIn(
+                                "sessions_pruned",
+                                actor,
+                                reason,
+                                details={"deleted": n, "expired_before": fmt_utc(cutoff)},
+                                client=client,
+                            )
+                        ],
+                        utcnow(),
+                    )
             total += n
             if n < batch:
                 return total

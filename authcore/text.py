@@ -12,10 +12,7 @@ import re
 
 # C0 (except nothing: tab/newline also go, a cell is one line), DEL, C1, bidi controls,
 # zero-width and other invisible formatting characters, line/paragraph separators.
-_UNSAFE = re.compile(
-    "[\x00-\x1f\x7f-\x9f"
-    "\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff\ufff9-\ufffb]"
-)
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff\ufff9-\ufffb]")
 DEFAULT_MAX = 512
 
 
@@ -60,6 +57,7 @@ def require_plain(value: str, what: str) -> str:
     m = _CONTROL.search(value)
     if m:
         kind = "invalid UTF-8" if has_surrogates(m.group()) else "a control character"
-        raise ValidationError(f"{what} contains {kind} (at position {m.start() + 1}); "
-                              "control characters are not allowed")
+        raise ValidationError(
+            f"{what} contains {kind} (at position {m.start() + 1}); control characters are not allowed"
+        )
     return value

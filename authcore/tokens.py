@@ -38,10 +38,19 @@ _REQUIRED = ["exp", "iat", "sub", "typ", "token_version", "jti"]
 
 # Hot path, built once: version, disabled flag and the session row in one round trip.
 _CHECK = (
-    select(users.c.token_version, users.c.disabled, sessions.c.public_id.label("sid"),
-           sessions.c.expires_at, sessions.c.refresh_counter, sessions.c.refresh_rotated_at)
-    .select_from(users.outerjoin(sessions, (sessions.c.public_id == bindparam("sid"))
-                                 & (sessions.c.user_id == users.c.id)))
+    select(
+        users.c.token_version,
+        users.c.disabled,
+        sessions.c.public_id.label("sid"),
+        sessions.c.expires_at,
+        sessions.c.refresh_counter,
+        sessions.c.refresh_rotated_at,
+    )
+    .select_from(
+        users.outerjoin(
+            sessions, (sessions.c.public_id == bindparam("sid")) & (sessions.c.user_id == users.c.id)
+        )
+    )
     .where(users.c.id == bindparam("uid"))
 )
 # refresh() reads the same row under lock, plus the replays already used in this rotation.
@@ -61,10 +70,14 @@ class TokenPair:
     sid: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"access_token": self.access_token, "refresh_token": self.refresh_token,
-                "access_expires_at": self.access_expires_at.isoformat(),
-                "refresh_expires_at": self.refresh_expires_at.isoformat(),
-                "token_version": self.token_version, "sid": self.sid}
+        return {
+            "access_token": self.access_token,
+            "refresh_token": self.refresh_token,
+            "access_expires_at": self.access_expires_at.isoformat(),
+            "refresh_expires_at": self.refresh_expires_at.isoformat(),
+            "token_version": self.token_version,
+            "sid": self.sid,
+        }
 
 
 @dataclass(frozen=True)
@@ -117,16 +130,28 @@ class TokenService:
             raise UserDisabled("user is disabled")
         return int(row.token_version)
 
-    def issue_pair(self, user_id: int, *, sid: str | None = None, token_version: int | None = None,
-                   refresh_counter: int = 0, now: datetime | None = None) -> TokenPair:
+    def issue_pair(
+        self,
+        user_id: int,
+        *,
+        sid: str | None = None,
+        token_version: int | None = None,
+        refresh_counter: int = 0,
+        now: datetime | None = None,
+    ) -> TokenPair:
         """Sign an access/refresh pair carrying the user's current ``token_version``."""
         if token_version is None:
             token_version = self._current_version(user_id)
         now = now or utcnow()
         iat = int(now.timestamp())
         s = self.settings
-        base = {"sub": str(user_id), "token_version": token_version, "iat": iat,
-                "iss": s.issuer, "aud": s.audience}
+        base = {
+            "sub": str(user_id),
+            "token_version": token_version,
+            "iat": iat,
+            "iss": s.issuer,
+            "aud": s.audience,
+        }
         if sid:
             base["sid"] = sid
         a_exp = iat + int(s.access_ttl.total_seconds())
@@ -136,8 +161,14 @@ class TokenService:
         if sid:
             refresh_claims["rc"] = refresh_counter
         refresh = self._sign(refresh_claims)
-        return TokenPair(access, refresh, datetime.fromtimestamp(a_exp, now.tzinfo),
-                         datetime.fromtimestamp(r_exp, now.tzinfo), token_version, sid)
+        return TokenPair(
+            access,
+            refresh,
+            datetime.fromtimestamp(a_exp, now.tzinfo),
+            datetime.fromtimestamp(r_exp, now.tzinfo),
+            token_version,
+            sid,
+        )
 
     # -- verifying -----------------------------------------------------------------------------
     def _decoder(self, key: Key) -> jwtdecode.KeyDecoder:
@@ -146,8 +177,14 @@ class TokenService:
         if hit is not None and hit[0] is key:
             return hit[1]
         s = self.settings
-        dec = jwtdecode.KeyDecoder(key.alg, key.verify_key, audience=s.audience, issuer=s.issuer,
-                                   leeway=self._leeway, require=_REQUIRED)
+        dec = jwtdecode.KeyDecoder(
+            key.alg,
+            key.verify_key,
+            audience=s.audience,
+            issuer=s.issuer,
+            leeway=self._leeway,
+            require=_REQUIRED,
+        )
         self._decoders[id(key)] = (key, dec)
         return dec
 
@@ -190,8 +227,17 @@ class TokenService:
         except (TypeError, ValueError):
             raise TokenError("sub claim is not a user id") from None
         rc = payload.get("rc")
-        return Claims(uid, typ, tv, payload.get("sid"), payload["jti"], payload["iat"],
-                      payload["exp"], rc if isinstance(rc, int) else None, payload)
+        return Claims(
+            uid,
+            typ,
+            tv,
+            payload.get("sid"),
+            payload["jti"],
+            payload["iat"],
+            payload["exp"],
+            rc if isinstance(rc, int) else None,
+            payload,
+        )
 
     def _check_live(self, claims: Claims) -> Any:
         assert self.engine is not None
@@ -211,14 +257,13 @@ class TokenService:
         if row.disabled:
             raise UserDisabled("user is disabled")
         if claims.token_version < row.token_version:
-            raise TokenRevoked(f"revoked: token version {claims.token_version}, "
-                               f"user is at {row.token_version}")
+            raise TokenRevoked(
+                f"revoked: token version {claims.token_version}, user is at {row.token_version}"
+            )
         if claims.sid is not None and (row.sid is None or row.expires_at <= utcnow()):
             raise SessionInvalid("session ended")
 
-    def set_strict_check(
-        self, check: Callable[[Claims], object] | None
-    ) -> Callable[[Claims], object] | None:
+    def set_strict_check(self, check: Callable[[Claims], object] | None) -> Callable[[Claims], object] | None:
         """Route ``verify_access(strict=True)``'s live check through ``check`` (e.g. a
         ``Verifier``'s cache, see ``authcore.verifier``); ``None`` restores the per-call database
         check. ``check`` raises ``TokenRevoked``/``UserDisabled``/``SessionInvalid`` to refuse.
@@ -271,30 +316,54 @@ class TokenService:
                 here = sessions.update().where(sessions.c.public_id == claims.sid)
                 if rc == row.refresh_counter:
                     counter = rc + 1
-                    conn.execute(here.values(refresh_counter=counter, refresh_rotated_at=now,
-                                             refresh_replays=0, last_seen_at=now))
-                elif (rc == row.refresh_counter - 1 and row.refresh_rotated_at is not None
-                      and now - row.refresh_rotated_at <= self._grace
-                      and row.refresh_replays < GRACE_REPLAYS):
+                    conn.execute(
+                        here.values(
+                            refresh_counter=counter,
+                            refresh_rotated_at=now,
+                            refresh_replays=0,
+                            last_seen_at=now,
+                        )
+                    )
+                elif (
+                    rc == row.refresh_counter - 1
+                    and row.refresh_rotated_at is not None
+                    and now - row.refresh_rotated_at <= self._grace
+                    and row.refresh_replays < GRACE_REPLAYS
+                ):
                     counter = row.refresh_counter
-                    conn.execute(here.values(refresh_replays=row.refresh_replays + 1,
-                                             last_seen_at=now))
-                    userevents.record(conn, now, userevents.REFRESH_REPLAY, claims.user_id,
-                                      claims.sid, {"presented_counter": rc,
-                                                   "session_counter": row.refresh_counter,
-                                                   "replay": row.refresh_replays + 1,
-                                                   "jti": claims.jti})
+                    conn.execute(here.values(refresh_replays=row.refresh_replays + 1, last_seen_at=now))
+                    userevents.record(
+                        conn,
+                        now,
+                        userevents.REFRESH_REPLAY,
+                        claims.user_id,
+                        claims.sid,
+                        {
+                            "presented_counter": rc,
+                            "session_counter": row.refresh_counter,
+                            "replay": row.refresh_replays + 1,
+                            "jti": claims.jti,
+                        },
+                    )
                 else:
                     reuse = True
                     conn.execute(sessions.delete().where(sessions.c.public_id == claims.sid))
-                    userevents.record(conn, now, userevents.REFRESH_REUSE, claims.user_id,
-                                      claims.sid, {"presented_counter": rc,
-                                                   "session_counter": row.refresh_counter,
-                                                   "replays": row.refresh_replays,
-                                                   "jti": claims.jti})
-                    notices.publish(conn, now, "session", [claims.user_id],
-                                    session_ids=[claims.sid])
+                    userevents.record(
+                        conn,
+                        now,
+                        userevents.REFRESH_REUSE,
+                        claims.user_id,
+                        claims.sid,
+                        {
+                            "presented_counter": rc,
+                            "session_counter": row.refresh_counter,
+                            "replays": row.refresh_replays,
+                            "jti": claims.jti,
+                        },
+                    )
+                    notices.publish(conn, now, "session", [claims.user_id], session_ids=[claims.sid])
         if reuse:
             raise RefreshReuse("refresh token reuse detected: the session was ended")
-        return self.issue_pair(claims.user_id, sid=claims.sid, token_version=row.token_version,
-                               refresh_counter=counter, now=now)
+        return self.issue_pair(
+            claims.user_id, sid=claims.sid, token_version=row.token_version, refresh_counter=counter, now=now
+        )

@@ -7,8 +7,7 @@ import re
 # ``password=VALUE`` as a URL query parameter (``?user=u&password=S3cret``) or a libpq conninfo
 # pair in a driver message (``password=S3cret host=...``, quoted or not): up to the next ``&``,
 # ``#`` or whitespace, or the closing quote.
-_KEYVAL = re.compile(r"""(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'?|"[^"]*"?|[^&#\s]+)""",
-                     re.IGNORECASE)
+_KEYVAL = re.compile(r"""(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'?|"[^"]*"?|[^&#\s]+)""", re.IGNORECASE)
 
 
 def mask_password(url: str) -> str:
@@ -26,4 +25,4 @@ def mask_password(url: str) -> str:
     user, colon, _password = rest[:at].partition(":")
     if not colon or "/" in user:  # no password (a ':' in a path is not one)
         return text
-    return f"{head}//{user}:***@{rest[at + 1:]}"
+    return f"{head}//{user}:***@{rest[at + 1 :]}"

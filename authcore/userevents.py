@@ -23,9 +23,11 @@ from authcore.models import user_events
 LOGOUT = "logout"
 REFRESH_REPLAY = "refresh_replay"
 REFRESH_REUSE = "refresh_reuse_detected"
-_WHAT = {LOGOUT: "the user logged out",
-         REFRESH_REPLAY: "previous refresh token replayed within the grace window",
-         REFRESH_REUSE: "an already rotated refresh token was presented; the session was ended"}
+_WHAT = {
+    LOGOUT: "the user logged out",
+    REFRESH_REPLAY: "previous refresh token replayed within the grace window",
+    REFRESH_REUSE: "an already rotated refresh token was presented; the session was ended",
+}
 _COLS = ("at", "action", "user_id", "session_id", "details")
 
 
@@ -38,13 +40,18 @@ class _Sql:
 
 def _build_sql(dialect: Any) -> _Sql:
     ph = "%s" if dialect.name == "postgresql" else "?"
-    if any(_bind_processor(user_events.c[c].type, dialect) is not None
-           for c in ("action", "user_id", "session_id")):
-        raise RuntimeError("user_events: a column type now converts values; "
-                           "userevents.record must apply its processor")
-    return _Sql(f"INSERT INTO user_events ({', '.join(_COLS)}) VALUES ({', '.join([ph] * 5)})",
-                _bind_processor(user_events.c.at.type, dialect) or _same,
-                _bind_processor(user_events.c.details.type, dialect) or _same)
+    if any(
+        _bind_processor(user_events.c[c].type, dialect) is not None
+        for c in ("action", "user_id", "session_id")
+    ):
+        raise RuntimeError(
+            "user_events: a column type now converts values; userevents.record must apply its processor"
+        )
+    return _Sql(
+        f"INSERT INTO user_events ({', '.join(_COLS)}) VALUES ({', '.join([ph] * 5)})",
+        _bind_processor(user_events.c.at.type, dialect) or _same,
+        _bind_processor(user_events.c.details.type, dialect) or _same,
+    )
 
 
 def _same(value: Any) -> Any:
@@ -54,13 +61,18 @@ def _same(value: Any) -> Any:
 _sql = PerDialect(_build_sql)
 
 
-def record(conn: Any, at: datetime, action: str, user_id: int, session_id: str | None = None,
-           details: dict[str, Any] | None = None) -> None:
+def record(
+    conn: Any,
+    at: datetime,
+    action: str,
+    user_id: int,
+    session_id: str | None = None,
+    details: dict[str, Any] | None = None,
+) -> None:
     """Insert one event inside the caller's transaction (a SQLAlchemy ``Connection`` or a
     ``fastwrite.RawTx``); values converted by the columns' own bind processors."""
     sql = _sql(conn.dialect)
-    conn.exec_driver_sql(sql.insert, (sql.at(at), action, user_id, session_id,
-                                      sql.details(details or {})))
+    conn.exec_driver_sql(sql.insert, (sql.at(at), action, user_id, session_id, sql.details(details or {})))
 
 
 @dataclass(frozen=True)
@@ -89,13 +101,26 @@ class UserEvent:
         return f"u{self.id}"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "at": self.at.isoformat(), "action": self.action,
-                "actor": self.actor, "user_id": self.target_user_id,
-                "session": self.target_session, "reason": self.reason, "details": self.details}
+        return {
+            "id": self.id,
+            "at": self.at.isoformat(),
+            "action": self.action,
+            "actor": self.actor,
+            "user_id": self.target_user_id,
+            "session": self.target_session,
+            "reason": self.reason,
+            "details": self.details,
+        }
 
 
-def list_events(engine: Engine, *, user_id: int | None = None, action: str | None = None,
-                limit: int = 50, before_id: int | None = None) -> list[UserEvent]:
+def list_events(
+    engine: Engine,
+    *,
+    user_id: int | None = None,
+    action: str | None = None,
+    limit: int = 50,
+    before_id: int | None = None,
+) -> list[UserEvent]:
     """Newest first, keyset-paged by ``id``."""
     limit = max(1, min(int(limit), 1000))
     stmt = select(user_events).order_by(user_events.c.id.desc()).limit(limit)
@@ -106,8 +131,10 @@ def list_events(engine: Engine, *, user_id: int | None = None, action: str | Non
     if before_id is not None:
         stmt = stmt.where(user_events.c.id < before_id)
     with read_conn(engine) as conn:
-        return [UserEvent(r.id, r.at, r.action, r.user_id, r.session_id, r.details or {})
-                for r in conn.execute(stmt)]
+        return [
+            UserEvent(r.id, r.at, r.action, r.user_id, r.session_id, r.details or {})
+            for r in conn.execute(stmt)
+        ]
 
 
 def activity(engine: Engine, user_id: int, limit: int = 50) -> list[Any]:
@@ -115,8 +142,10 @@ def activity(engine: Engine, user_id: int, limit: int = 50) -> list[Any]:
     Audit records key by ``str(seq)``, user events by ``key``: see ``row_key``."""
     from authcore.audit import list_events as audit_events
 
-    merged: list[Any] = [*audit_events(engine, user_id=user_id, limit=limit),
-                         *list_events(engine, user_id=user_id, limit=limit)]
+    merged: list[Any] = [
+        *audit_events(engine, user_id=user_id, limit=limit),
+        *list_events(engine, user_id=user_id, limit=limit),
+    ]
     merged.sort(key=lambda e: e.at, reverse=True)
     return merged[:limit]
 

@@ -168,14 +168,26 @@ class Page:
 
 
 def _active_count(now_param: Any) -> Any:
-    return (select(func.count()).select_from(sessions)
-            .where(sessions.c.user_id == users.c.id, sessions.c.expires_at > now_param)
-            .correlate(users).scalar_subquery())
+    return (
+        select(func.count())
+        .select_from(sessions)
+        .where(sessions.c.user_id == users.c.id, sessions.c.expires_at > now_param)
+        .correlate(users)
+        .scalar_subquery()
+    )
 
 
-_USER_COLS = [users.c.id, users.c.email, users.c.username, users.c.display_name,
-              users.c.created_at, users.c.last_login_at, users.c.disabled, users.c.disabled_at,
-              users.c.token_version]
+_USER_COLS = [
+    users.c.id,
+    users.c.email,
+    users.c.username,
+    users.c.display_name,
+    users.c.created_at,
+    users.c.last_login_at,
+    users.c.disabled,
+    users.c.disabled_at,
+    users.c.token_version,
+]
 
 
 _new = object.__new__
@@ -197,20 +209,40 @@ def _record_builder(dialect: str) -> Callable[[Any], UserRecord]:
 
     def build(r: Any) -> UserRecord:
         rec = _new(UserRecord)
-        _set(rec, "__dict__", {"id": r[0], "email": r[1], "username": r[2],
-                               "display_name": r[3] or "", "created_at": utc(r[4]),
-                               "last_login_at": utc(r[5]), "disabled": bool(r[6]),
-                               "disabled_at": utc(r[7]), "token_version": r[8],
-                               "active_sessions": int(r[9] or 0)})
+        _set(
+            rec,
+            "__dict__",
+            {
+                "id": r[0],
+                "email": r[1],
+                "username": r[2],
+                "display_name": r[3] or "",
+                "created_at": utc(r[4]),
+                "last_login_at": utc(r[5]),
+                "disabled": bool(r[6]),
+                "disabled_at": utc(r[7]),
+                "token_version": r[8],
+                "active_sessions": int(r[9] or 0),
+            },
+        )
         return rec
 
     return build
 
 
 def _rec(row: Any) -> UserRecord:
-    return UserRecord(row.id, row.email, row.username, row.display_name or "", row.created_at,
-                      row.last_login_at, bool(row.disabled), row.disabled_at, row.token_version,
-                      int(getattr(row, "active_sessions", 0) or 0))
+    return UserRecord(
+        row.id,
+        row.email,
+        row.username,
+        row.display_name or "",
+        row.created_at,
+        row.last_login_at,
+        bool(row.disabled),
+        row.disabled_at,
+        row.token_version,
+        int(getattr(row, "active_sessions", 0) or 0),
+    )
 
 
 def normalize_query(query: str) -> str:
@@ -275,8 +307,11 @@ class UserSearch:
         self.dialect = dialect
         self.postgres = dialect == "postgresql"
         c = (lambda e: e.collate("C")) if self.postgres else (lambda e: e)
-        self.keys = {1: c(func.lower(users.c.email)), 2: c(func.lower(users.c.username)),
-                     3: c(func.lower(users.c.display_name))}
+        self.keys = {
+            1: c(func.lower(users.c.email)),
+            2: c(func.lower(users.c.username)),
+            3: c(func.lower(users.c.display_name)),
+        }
         self._built: dict[tuple[int, bool, bool], Select[Any]] = {}
         self.by_id = self._final(select(*self._cols()).where(users.c.id == bindparam("xid")))
 
@@ -329,8 +364,7 @@ class UserSearch:
             raise ValueError("PostgreSQL runs contains as pg_candidates + pg_rows")
         # SQLite: FTS5 yields rowids in order and stops at the LIMIT, common term or not.
         ident = _fts.c.rowid
-        stmt = (select(*self._cols()).select_from(_fts.join(users, users.c.id == ident))
-                .where(_FTS_MATCH))
+        stmt = select(*self._cols()).select_from(_fts.join(users, users.c.id == ident)).where(_FTS_MATCH)
         for earlier in (1, 2, 3):
             stmt = stmt.where(not_(self._in_range(earlier)))
         if exclude_id:
@@ -351,9 +385,13 @@ class UserSearch:
             lim = bindparam("lim", type_=Integer)
             stmt = self._built[key] = self._final(
                 select(users.c.id)
-                .where(_SEARCH_TEXT.like(bindparam("pat", type_=String)),
-                       users.c.id > bindparam("aid", type_=Integer))
-                .order_by(users.c.id).limit(lim))
+                .where(
+                    _SEARCH_TEXT.like(bindparam("pat", type_=String)),
+                    users.c.id > bindparam("aid", type_=Integer),
+                )
+                .order_by(users.c.id)
+                .limit(lim)
+            )
         return stmt
 
     def pg_rows(self, exclude_id: bool) -> Select[Any]:
@@ -415,8 +453,11 @@ class UserService:
     # -- writes used by apps (sign-up) and the demo -------------------------------------------
     def create(self, email: str, username: str, display_name: str = "") -> UserRecord:
         email, username = email.strip(), username.strip()
-        for value, what in ((email, "the email"), (username, "the username"),
-                            (display_name, "the display name")):
+        for value, what in (
+            (email, "the email"),
+            (username, "the username"),
+            (display_name, "the display name"),
+        ):
             require_plain(value, what)  # one rule for both engines (authcore.text)
         if not _EMAIL.match(email) or len(email) > 320:
             raise ValidationError(f"not an email address: {email[:80]!r}")
@@ -424,18 +465,26 @@ class UserService:
         now = utcnow()
         try:
             with write_tx(self.engine) as conn:
-                uid = conn.execute(insert(users).returning(users.c.id), {
-                    "email": email, "username": username, "display_name": display_name[:200],
-                    "created_at": now, "disabled": False, "token_version": 0}).scalar_one()
+                uid = conn.execute(
+                    insert(users).returning(users.c.id),
+                    {
+                        "email": email,
+                        "username": username,
+                        "display_name": display_name[:200],
+                        "created_at": now,
+                        "disabled": False,
+                        "token_version": 0,
+                    },
+                ).scalar_one()
         except IntegrityError:
-            raise ValidationError(f"email or username already taken: {email!r} / {username!r}") \
-                from None
+            raise ValidationError(f"email or username already taken: {email!r} / {username!r}") from None
         return self.get(uid)
 
     # -- reads ---------------------------------------------------------------------------------
     def get(self, user_id: int) -> UserRecord:
         stmt = select(*_USER_COLS, _active_count(bindparam("now")).label("active_sessions")).where(
-            users.c.id == user_id)
+            users.c.id == user_id
+        )
         with read_conn(self.engine) as conn:
             row = conn.execute(stmt, {"now": utcnow()}).first()
         if row is None:
@@ -453,8 +502,7 @@ class UserService:
         fields = parse_ref(ref)
         now = utcnow()
         cols = [*_USER_COLS, _active_count(bindparam("now")).label("active_sessions")]
-        stmt = select(*cols).where(or_(*fields.conditions())).order_by(users.c.id).limit(
-            MAX_CANDIDATES + 1)
+        stmt = select(*cols).where(or_(*fields.conditions())).order_by(users.c.id).limit(MAX_CANDIDATES + 1)
         with read_conn(self.engine) as conn:
             rows = conn.execute(stmt, {"now": now}).all()
         if not rows:
@@ -462,22 +510,29 @@ class UserService:
         if len(rows) > 1:
             found = tuple(_rec(r) for r in rows[:MAX_CANDIDATES])
             more = " and more" if len(rows) > MAX_CANDIDATES else ""
-            listed = "; ".join(f"id:{u.id} email {u.email[:80]!r} username {u.username[:64]!r}"
-                               for u in found)
-            raise AmbiguousUser(f"{fields.text[:80]!r} matches more than one user ({listed}"
-                                f"{more}); nothing done: name the user by id (id:N)", found)
+            listed = "; ".join(
+                f"id:{u.id} email {u.email[:80]!r} username {u.username[:64]!r}" for u in found
+            )
+            raise AmbiguousUser(
+                f"{fields.text[:80]!r} matches more than one user ({listed}"
+                f"{more}); nothing done: name the user by id (id:N)",
+                found,
+            )
         return _rec(rows[0])
 
-    def _prepare(self, query: str, after: Cursor | None,
-                 driver: bool = False) -> tuple[list[int], dict[str, Any], bool]:
+    def _prepare(
+        self, query: str, after: Cursor | None, driver: bool = False
+    ) -> tuple[list[int], dict[str, Any], bool]:
         q = normalize_query(query).lower()
         phases = self._search.phases(q)
         params = self._search.params(q, self._now() if driver else utcnow())
         if 0 not in phases and q:
             # An exact username ranks first too ("alice" before "alice.kim@..."): one lookup
             # on the unique lower(username) index, excluded from the later phases like an id.
-            hit = self._hot_other("exact_username", lambda: select(users.c.id).where(
-                self._search.keys[2] == bindparam("lo", type_=String))).fetch_driver(params)
+            hit = self._hot_other(
+                "exact_username",
+                lambda: select(users.c.id).where(self._search.keys[2] == bindparam("lo", type_=String)),
+            ).fetch_driver(params)
             if hit:
                 phases.insert(0, 0)
                 params["xid"] = hit[0][0]
@@ -527,8 +582,7 @@ class UserService:
                 last = Cursor(phase, r[10] if phase in (1, 2, 3) else "", r[0])
         return Page(items, last if len(items) >= limit else None)
 
-    def _pg_contains(self, params: dict[str, Any], need: int, start: int,
-                     exact: bool) -> list[UserRecord]:
+    def _pg_contains(self, params: dict[str, Any], need: int, start: int, exact: bool) -> list[UserRecord]:
         """Phase 4 on PostgreSQL: candidate ids (index-only walk or GIN), then their rows
         minus prefix-phase hits; another chunk only when those hits left the page short."""
         cand = self._hot_other("pg_candidates", self._search.pg_candidates)
@@ -554,8 +608,7 @@ class UserService:
             hq = self._hot[name] = HotQuery(self.engine, factory(), prepare=False)
         return hq
 
-    def explain(self, query: str, limit: int = 50,
-                after: Cursor | None = None) -> list[tuple[int, str]]:
+    def explain(self, query: str, limit: int = 50, after: Cursor | None = None) -> list[tuple[int, str]]:
         """``(phase, plan)`` for every statement ``search`` may run for these arguments.
 
         The plan comes from the database (``EXPLAIN QUERY PLAN`` on SQLite, ``EXPLAIN`` on
@@ -571,11 +624,11 @@ class UserService:
                     stmt = self._search.by_id
                 elif phase == 4 and self._search.postgres:
                     keyset = after is not None and after.phase == 4
-                    p = {**params, "aid": after.id if keyset and after is not None else 0,
-                         "ids": [0]}
-                    plans = [conn.execute(Explain(s), p).all()
-                             for s in (self._search.pg_candidates(),
-                                       self._search.pg_rows(exact))]
+                    p = {**params, "aid": after.id if keyset and after is not None else 0, "ids": [0]}
+                    plans = [
+                        conn.execute(Explain(s), p).all()
+                        for s in (self._search.pg_candidates(), self._search.pg_rows(exact))
+                    ]
                     out.append((4, "\n".join(str(r[-1]) for rows in plans for r in rows)))
                     continue
                 else:

@@ -86,19 +86,30 @@ DEFAULT_APP_NAME = "authcore-verifier"
 StalePolicy = Literal["db", "refuse"]
 
 _MAX_SESSIONS_PER_USER = 256
-_TICK_S = 0.25            # longest the listener waits before re-checking for close()
-_CHUNK = 500              # ids per IN (...) during a resync
+_TICK_S = 0.25  # longest the listener waits before re-checking for close()
+_CHUNK = 500  # ids per IN (...) during a resync
 _POLL_PAGE = 1000
 
-_POLL = (select(revocations.c.id, revocations.c.at, revocations.c.kind, revocations.c.user_id,
-                revocations.c.token_version, revocations.c.session_id)
-         .where(revocations.c.id > bindparam("last")).order_by(revocations.c.id)
-         .limit(_POLL_PAGE))
+_POLL = (
+    select(
+        revocations.c.id,
+        revocations.c.at,
+        revocations.c.kind,
+        revocations.c.user_id,
+        revocations.c.token_version,
+        revocations.c.session_id,
+    )
+    .where(revocations.c.id > bindparam("last"))
+    .order_by(revocations.c.id)
+    .limit(_POLL_PAGE)
+)
 _MAX_ID = select(func.coalesce(func.max(revocations.c.id), 0))
 _USERS_IN = select(users.c.id, users.c.token_version, users.c.disabled).where(
-    users.c.id.in_(bindparam("ids", expanding=True)))
+    users.c.id.in_(bindparam("ids", expanding=True))
+)
 _SESSIONS_IN = select(sessions.c.public_id, sessions.c.user_id, sessions.c.expires_at).where(
-    sessions.c.public_id.in_(bindparam("sids", expanding=True)))
+    sessions.c.public_id.in_(bindparam("sids", expanding=True))
+)
 
 
 class VerifierStale(DatabaseUnavailable):
@@ -126,10 +137,10 @@ class AppliedUpdate:
 
 @dataclass(frozen=True)
 class VerifierStats:
-    mode: str                     # listen | poll
+    mode: str  # listen | poll
     connected: bool
     fresh: bool
-    age_s: float | None           # since the start of the last confirmed sync
+    age_s: float | None  # since the start of the last confirmed sync
     staleness_s: float
     on_stale: str
     users_cached: int
@@ -193,13 +204,23 @@ class Verifier:
         "Bounds on every database call").
     """
 
-    def __init__(self, core: AuthCore, *, staleness: timedelta | float | None = None,
-                 on_stale: StalePolicy = "db", max_users: int = 100_000,
-                 max_dead_sessions: int = 100_000, application_name: str = DEFAULT_APP_NAME,
-                 listen_url: str | None = None,
-                 on_update: Callable[[AppliedUpdate], None] | None = None,
-                 ready_timeout: float = 5.0, attach: bool = False, start: bool = True,
-                 reconnect_delay: float = 0.05, db_timeout: float | None = None) -> None:
+    def __init__(
+        self,
+        core: AuthCore,
+        *,
+        staleness: timedelta | float | None = None,
+        on_stale: StalePolicy = "db",
+        max_users: int = 100_000,
+        max_dead_sessions: int = 100_000,
+        application_name: str = DEFAULT_APP_NAME,
+        listen_url: str | None = None,
+        on_update: Callable[[AppliedUpdate], None] | None = None,
+        ready_timeout: float = 5.0,
+        attach: bool = False,
+        start: bool = True,
+        reconnect_delay: float = 0.05,
+        db_timeout: float | None = None,
+    ) -> None:
         if on_stale not in ("db", "refuse"):
             raise ValidationError("on_stale must be 'db' or 'refuse'")
         if max_users < 1 or max_dead_sessions < 1:
@@ -211,8 +232,11 @@ class Verifier:
         self.on_stale: StalePolicy = on_stale
         self.mode = "listen" if self.engine.dialect.name == "postgresql" else "poll"
         self.application_name = application_name
-        self._listen_url = (libpq_url(listen_url or self.engine.url.render_as_string(
-            hide_password=False)) if self.mode == "listen" else None)
+        self._listen_url = (
+            libpq_url(listen_url or self.engine.url.render_as_string(hide_password=False))
+            if self.mode == "listen"
+            else None
+        )
         self._max_users = max_users
         self._max_dead = max_dead_sessions
         self._heartbeat = self.staleness / 4
@@ -231,22 +255,33 @@ class Verifier:
         self._lock = threading.Lock()
         self._users: OrderedDict[int, _Entry] = OrderedDict()
         self._dead: OrderedDict[tuple[int, str], None] = OrderedDict()
-        self._gen = 0                      # bumped by every applied update (guards miss loads)
+        self._gen = 0  # bumped by every applied update (guards miss loads)
         self._callbacks: list[Callable[[AppliedUpdate], None]] = [on_update] if on_update else []
         self._synced_at: float | None = None  # monotonic start of the last confirmed sync
         self._connected = False
         self._listener_pid: int | None = None
-        self._last_id: int | None = None       # poll watermark
+        self._last_id: int | None = None  # poll watermark
         self._ready = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._closed = False
         self._attached = False
-        self._pid = os.getpid()           # the process whose thread this is (see _after_fork)
+        self._pid = os.getpid()  # the process whose thread this is (see _after_fork)
         self._hot_check: HotQuery | None = None
         self._previous_check: Callable[[Claims], object] | None = None
-        self._n = dict.fromkeys(("hits", "misses", "db_fallbacks", "stale_refusals", "updates",
-                                 "reconnects", "resyncs", "errors"), 0)
+        self._n = dict.fromkeys(
+            (
+                "hits",
+                "misses",
+                "db_fallbacks",
+                "stale_refusals",
+                "updates",
+                "reconnects",
+                "resyncs",
+                "errors",
+            ),
+            0,
+        )
         if attach:
             self._previous_check = self.tokens.set_strict_check(self.check)
             self._attached = True
@@ -261,8 +296,7 @@ class Verifier:
         if self._thread is not None or self._closed:
             return
         target = self._run_listen if self.mode == "listen" else self._run_poll
-        self._thread = threading.Thread(target=target, name=f"authcore-verifier-{self.mode}",
-                                        daemon=True)
+        self._thread = threading.Thread(target=target, name=f"authcore-verifier-{self.mode}", daemon=True)
         self._thread.start()
 
     def wait_ready(self, timeout: float) -> bool:
@@ -295,8 +329,7 @@ class Verifier:
 
     @property
     def thread_alive(self) -> bool:
-        return (self._pid == os.getpid() and self._thread is not None
-                and self._thread.is_alive())
+        return self._pid == os.getpid() and self._thread is not None and self._thread.is_alive()
 
     def _after_fork(self) -> None:
         """In a forked child (gunicorn ``--preload``): start over as this process's verifier.
@@ -448,8 +481,7 @@ class Verifier:
                     return TokenRevoked(f"revoked: token version {tv}, user is at {e.version}")
             if sid is not None and (uid, sid) in self._dead:
                 return SessionInvalid("session ended")
-            if (e is not None and sid is not None and sid in e.sessions
-                    and e.sessions[sid] <= time.time()):
+            if e is not None and sid is not None and sid in e.sessions and e.sessions[sid] <= time.time():
                 return SessionInvalid("session ended")
         return None
 
@@ -461,8 +493,10 @@ class Verifier:
         if self.on_stale == "refuse":
             with self._lock:
                 self._n["stale_refusals"] += 1
-            raise VerifierStale(f"revocation cache is more than {self.staleness:g}s stale "
-                                f"({self.mode} {'closed' if self._closed else 'not synced'})")
+            raise VerifierStale(
+                f"revocation cache is more than {self.staleness:g}s stale "
+                f"({self.mode} {'closed' if self._closed else 'not synced'})"
+            )
         with self._lock:
             self._n["db_fallbacks"] += 1
         TokenService._judge(claims, self._query(claims))
@@ -499,8 +533,9 @@ class Verifier:
             else:
                 self._users.pop(user_id, None)
 
-    def wait_refused(self, token: str, timeout: float, *, armed: threading.Event | None = None,
-                     poll: float = 0.05) -> float | None:
+    def wait_refused(
+        self, token: str, timeout: float, *, armed: threading.Event | None = None, poll: float = 0.05
+    ) -> float | None:
         """Block until ``verify_access(token)`` refuses; ``time.time()`` then, or None on timeout.
 
         The token is re-verified on the thread that applies each update touching its user, right
@@ -564,16 +599,37 @@ class Verifier:
         beat = self._beat_started  # a heartbeat unanswered past its deadline: a silent peer
         overdue = beat is not None and time.monotonic() - beat > self._beat_timeout
         connected = self._connected and self.thread_alive and not overdue
-        return VerifierStats(self.mode, connected, fresh,
-                             None if s is None else time.monotonic() - s, self.staleness,
-                             self.on_stale, cached, dead, n["hits"], n["misses"],
-                             n["db_fallbacks"], n["stale_refusals"], n["updates"],
-                             n["reconnects"], n["resyncs"], n["errors"], self._listener_pid)
+        return VerifierStats(
+            self.mode,
+            connected,
+            fresh,
+            None if s is None else time.monotonic() - s,
+            self.staleness,
+            self.on_stale,
+            cached,
+            dead,
+            n["hits"],
+            n["misses"],
+            n["db_fallbacks"],
+            n["stale_refusals"],
+            n["updates"],
+            n["reconnects"],
+            n["resyncs"],
+            n["errors"],
+            self._listener_pid,
+        )
 
     # -- applying updates ----------------------------------------------------------------------
-    def _apply(self, kind: str, uids: tuple[int, ...], versions: tuple[int | None, ...],
-               sids: tuple[str, ...], source: str, received_at: float,
-               revoked_at: datetime | None = None) -> None:
+    def _apply(
+        self,
+        kind: str,
+        uids: tuple[int, ...],
+        versions: tuple[int | None, ...],
+        sids: tuple[str, ...],
+        source: str,
+        received_at: float,
+        revoked_at: datetime | None = None,
+    ) -> None:
         with self._lock:
             self._gen += 1
             self._n["updates"] += 1
@@ -603,12 +659,18 @@ class Verifier:
                 self._users.clear()
         self._after_update(kind, uids, versions, sids, source, received_at, revoked_at)
 
-    def _after_update(self, kind: str, uids: tuple[int, ...], versions: tuple[int | None, ...],
-                      sids: tuple[str, ...], source: str, received_at: float,
-                      revoked_at: datetime | None = None) -> None:
+    def _after_update(
+        self,
+        kind: str,
+        uids: tuple[int, ...],
+        versions: tuple[int | None, ...],
+        sids: tuple[str, ...],
+        source: str,
+        received_at: float,
+        revoked_at: datetime | None = None,
+    ) -> None:
         if self._callbacks:
-            upd = AppliedUpdate(kind, uids, versions, sids, source, received_at, time.time(),
-                                revoked_at)
+            upd = AppliedUpdate(kind, uids, versions, sids, source, received_at, time.time(), revoked_at)
             for cb in list(self._callbacks):
                 try:
                     cb(upd)
@@ -633,10 +695,17 @@ class Verifier:
         import psycopg
 
         assert self._listen_url is not None
-        conn = psycopg.connect(self._listen_url, autocommit=True,
-                               application_name=self.application_name, connect_timeout=5,
-                               keepalives=1, keepalives_idle=5, keepalives_interval=2,
-                               keepalives_count=3, tcp_user_timeout=10_000)
+        conn = psycopg.connect(
+            self._listen_url,
+            autocommit=True,
+            application_name=self.application_name,
+            connect_timeout=5,
+            keepalives=1,
+            keepalives_idle=5,
+            keepalives_interval=2,
+            keepalives_count=3,
+            tcp_user_timeout=10_000,
+        )
         # Every wait on this connection (LISTEN, heartbeat) is bounded: a server that accepts
         # bytes but never answers (frozen, a proxy that stopped forwarding) counts as down.
         bound_waits(conn, self._beat_timeout)
@@ -673,8 +742,7 @@ class Verifier:
                 with self._lock:
                     self._n["errors"] += 1
                 self._connected = False
-                log.warning("verifier listener: %s; reconnecting in %.2fs", _first_line(exc),
-                            delay)
+                log.warning("verifier listener: %s; reconnecting in %.2fs", _first_line(exc), delay)
                 self._stop.wait(delay)
                 delay = min(delay * 2, self._max_backoff)
             finally:
@@ -733,11 +801,11 @@ class Verifier:
         srows: dict[str, Any] = {}
         with read_conn(self.engine) as conn:
             for i in range(0, len(uids), _CHUNK):
-                for r in conn.execute(_USERS_IN, {"ids": uids[i:i + _CHUNK]}):
+                for r in conn.execute(_USERS_IN, {"ids": uids[i : i + _CHUNK]}):
                     rows[r.id] = r
             sids = [s for _u, s in live]
             for i in range(0, len(sids), _CHUNK):
-                for r in conn.execute(_SESSIONS_IN, {"sids": sids[i:i + _CHUNK]}):
+                for r in conn.execute(_SESSIONS_IN, {"sids": sids[i : i + _CHUNK]}):
                     srows[r.public_id] = r
         changed: list[int] = []
         ended: list[str] = []
@@ -795,12 +863,25 @@ class Verifier:
                 for group in _group(rows):
                     r0 = group[0]
                     if r0.kind == "session":
-                        self._apply("session", (int(r0.user_id),), (),
-                                    tuple(r.session_id for r in group), "poll", received, r0.at)
+                        self._apply(
+                            "session",
+                            (int(r0.user_id),),
+                            (),
+                            tuple(r.session_id for r in group),
+                            "poll",
+                            received,
+                            r0.at,
+                        )
                     else:
-                        self._apply(r0.kind, tuple(int(r.user_id) for r in group),
-                                    tuple(r.token_version for r in group), (), "poll", received,
-                                    r0.at)
+                        self._apply(
+                            r0.kind,
+                            tuple(int(r.user_id) for r in group),
+                            tuple(r.token_version for r in group),
+                            (),
+                            "poll",
+                            received,
+                            r0.at,
+                        )
                     self._last_id = int(group[-1].id)
                 if len(rows) < _POLL_PAGE:
                     return
@@ -833,8 +914,11 @@ def _group(rows: Sequence[Any]) -> Iterable[list[Any]]:
     """Consecutive rows of one revocation (same kind and time; same user for sessions)."""
     group: list[Any] = []
     for r in rows:
-        if group and (r.kind != group[0].kind or r.at != group[0].at
-                      or (r.kind == "session" and r.user_id != group[0].user_id)):
+        if group and (
+            r.kind != group[0].kind
+            or r.at != group[0].at
+            or (r.kind == "session" and r.user_id != group[0].user_id)
+        ):
             yield group
             group = []
         group.append(r)
@@ -843,6 +927,7 @@ def _group(rows: Sequence[Any]) -> Iterable[list[Any]]:
 
 
 # == Measuring propagation ==========================================================================
+
 
 class Probe(Protocol):
     """Something that can watch a token and tell when it became refused (``time.time()``)."""
@@ -914,17 +999,32 @@ class PropagationStats:
         return max(self.samples_ms) if self.samples_ms else math.nan
 
     def summary(self) -> str:
-        return (f"n={self.n} p50={self.p50:.1f} ms p95={self.p95:.1f} ms "
-                f"p99={self.p99:.1f} ms max={self.max:.1f} ms timeouts={self.timeouts}")
+        return (
+            f"n={self.n} p50={self.p50:.1f} ms p95={self.p95:.1f} ms "
+            f"p99={self.p99:.1f} ms max={self.max:.1f} ms timeouts={self.timeouts}"
+        )
 
     def to_dict(self) -> dict[str, Any]:
-        return {"n": self.n, "p50_ms": self.p50, "p95_ms": self.p95, "p99_ms": self.p99,
-                "max_ms": self.max, "timeouts": self.timeouts}
+        return {
+            "n": self.n,
+            "p50_ms": self.p50,
+            "p95_ms": self.p95,
+            "p99_ms": self.p99,
+            "max_ms": self.max,
+            "timeouts": self.timeouts,
+        }
 
 
-def measure_propagation(core: AuthCore, user_id: int, probes: Sequence[Probe], *,
-                        rounds: int = 200, timeout: float = 10.0, jitter: float = 0.0,
-                        reason: str = "verifier propagation measurement") -> PropagationStats:
+def measure_propagation(
+    core: AuthCore,
+    user_id: int,
+    probes: Sequence[Probe],
+    *,
+    rounds: int = 200,
+    timeout: float = 10.0,
+    jitter: float = 0.0,
+    reason: str = "verifier propagation measurement",
+) -> PropagationStats:
     """Bump ``user_id``'s token_version ``rounds`` times; time each probe's refusal.
 
     Each round issues an access token, arms every probe (each has seen the token accepted),
@@ -982,11 +1082,19 @@ class VerifierNode:
     its command line, which every local user can read (``ps``, ``/proc/PID/cmdline``).
     """
 
-    def __init__(self, db_url: str | None = None, *, core: AuthCore | None = None,
-                 staleness: float | None = None,
-                 application_name: str | None = None, on_stale: StalePolicy = "db",
-                 config: str | None = None, script: str | os.PathLike[str] | None = None,
-                 env: dict[str, str] | None = None, ready_timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        db_url: str | None = None,
+        *,
+        core: AuthCore | None = None,
+        staleness: float | None = None,
+        application_name: str | None = None,
+        on_stale: StalePolicy = "db",
+        config: str | None = None,
+        script: str | os.PathLike[str] | None = None,
+        env: dict[str, str] | None = None,
+        ready_timeout: float = 30.0,
+    ) -> None:
         if db_url is None:
             if core is None:
                 raise ValueError("VerifierNode needs db_url or core")
@@ -995,14 +1103,16 @@ class VerifierNode:
         if core is not None:
             setup["keys"] = [_key_to_json(k) for k in core.keyring.keys]
             ts = core.config.tokens
-            setup["tokens"] = {"issuer": ts.issuer, "audience": ts.audience,
-                               "algorithm": ts.algorithm,
-                               "leeway": ts.leeway.total_seconds(),
-                               "access_ttl": ts.access_ttl.total_seconds()}
+            setup["tokens"] = {
+                "issuer": ts.issuer,
+                "audience": ts.audience,
+                "algorithm": ts.algorithm,
+                "leeway": ts.leeway.total_seconds(),
+                "access_ttl": ts.access_ttl.total_seconds(),
+            }
             if staleness is None:
                 staleness = core.config.staleness.total_seconds()
-        cmd = [sys.executable, os.fspath(script)] if script else [sys.executable, "-m",
-                                                                   "authcore.verifier"]
+        cmd = [sys.executable, os.fspath(script)] if script else [sys.executable, "-m", "authcore.verifier"]
         cmd += ["--setup-stdin", "--on-stale", on_stale]
         if staleness is not None:
             cmd += ["--staleness", str(staleness)]
@@ -1010,8 +1120,9 @@ class VerifierNode:
             cmd += ["--app-name", application_name]
         if config:
             cmd += ["--config", config]
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     text=True, bufsize=1, env=env)
+        self.proc = subprocess.Popen(
+            cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1, env=env
+        )
         self._send(setup)  # first line: what must not be on the command line
         self._lines: queue.Queue[str | None] = queue.Queue()
         self._reader = threading.Thread(target=self._read_loop, daemon=True)
@@ -1091,12 +1202,16 @@ def _key_to_json(key: Any) -> dict[str, Any]:
     import base64
 
     if key.is_hmac:
-        return {"alg": key.alg, "kid": key.kid,
-                "hmac": base64.b64encode(bytes(key.verify_key)).decode("ascii")}
+        return {
+            "alg": key.alg,
+            "kid": key.kid,
+            "hmac": base64.b64encode(bytes(key.verify_key)).decode("ascii"),
+        }
     from cryptography.hazmat.primitives import serialization
 
-    pem = key.verify_key.public_bytes(serialization.Encoding.PEM,
-                                      serialization.PublicFormat.SubjectPublicKeyInfo)
+    pem = key.verify_key.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
     return {"alg": key.alg, "kid": key.kid, "pem": pem.decode("ascii")}
 
 
@@ -1112,18 +1227,23 @@ def _node_core(setup: dict[str, Any], config_path: str | None) -> AuthCore:
     if "keys" not in setup:
         return AuthCore.from_config(config, setup["db"])
     src = "the parent core"
-    keys = [key_from_secret(base64.b64decode(k["hmac"]), k["alg"], k["kid"], source=src)
-            if "hmac" in k else key_from_pem(k["pem"].encode("ascii"), k["alg"], k["kid"], src)
-            for k in setup["keys"]]
+    keys = [
+        key_from_secret(base64.b64decode(k["hmac"]), k["alg"], k["kid"], source=src)
+        if "hmac" in k
+        else key_from_pem(k["pem"].encode("ascii"), k["alg"], k["kid"], src)
+        for k in setup["keys"]
+    ]
     t = setup["tokens"]
-    config.tokens = TokenSettings(issuer=t["issuer"], audience=t["audience"],
-                                  algorithm=t["algorithm"],
-                                  leeway=timedelta(seconds=t["leeway"]),
-                                  access_ttl=timedelta(seconds=t["access_ttl"]))
+    config.tokens = TokenSettings(
+        issuer=t["issuer"],
+        audience=t["audience"],
+        algorithm=t["algorithm"],
+        leeway=timedelta(seconds=t["leeway"]),
+        access_ttl=timedelta(seconds=t["access_ttl"]),
+    )
     from authcore.db import make_engine
 
-    return AuthCore(make_engine(setup["db"], create=False), config,
-                    keyring=KeyRing(signing=None, keys=keys))
+    return AuthCore(make_engine(setup["db"], create=False), config, keyring=KeyRing(signing=None, keys=keys))
 
 
 def node_main(argv: Sequence[str] | None = None) -> int:
@@ -1137,8 +1257,9 @@ def node_main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m authcore.verifier")
     src = ap.add_mutually_exclusive_group(required=True)
     src.add_argument("--db", help="database URL (visible in ps: prefer --setup-stdin)")
-    src.add_argument("--setup-stdin", action="store_true",
-                     help="read the URL (and keys) as one JSON line on stdin")
+    src.add_argument(
+        "--setup-stdin", action="store_true", help="read the URL (and keys) as one JSON line on stdin"
+    )
     ap.add_argument("--config")
     ap.add_argument("--staleness", type=float)
     ap.add_argument("--app-name", default=DEFAULT_APP_NAME)
@@ -1153,8 +1274,13 @@ def node_main(argv: Sequence[str] | None = None) -> int:
         out.write(json.dumps(obj) + "\n")
         out.flush()
 
-    with Verifier(core, staleness=args.staleness, application_name=args.app_name,
-                  on_stale=args.on_stale, ready_timeout=30) as v:
+    with Verifier(
+        core,
+        staleness=args.staleness,
+        application_name=args.app_name,
+        on_stale=args.on_stale,
+        ready_timeout=30,
+    ) as v:
         reply({"ready": v.is_fresh(), "pid": os.getpid(), "mode": v.mode})
         for line in sys.stdin:
             try:
@@ -1172,11 +1298,18 @@ def node_main(argv: Sequence[str] | None = None) -> int:
                     c = v.verify_access(cmd["token"])
                     reply({"ok": True, "user_id": c.user_id, "token_version": c.token_version})
                 except TokenError as exc:
-                    reply({"ok": False, "error": exc.__class__.__name__, "code": exc.code,
-                           "message": str(exc)})
+                    reply(
+                        {"ok": False, "error": exc.__class__.__name__, "code": exc.code, "message": str(exc)}
+                    )
                 except DatabaseUnavailable as exc:
-                    reply({"ok": False, "error": exc.__class__.__name__, "code": "unavailable",
-                           "message": str(exc)})
+                    reply(
+                        {
+                            "ok": False,
+                            "error": exc.__class__.__name__,
+                            "code": "unavailable",
+                            "message": str(exc),
+                        }
+                    )
             elif op == "watch":
                 try:
                     v.verify_access(cmd["token"])

@@ -23,9 +23,11 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true", help="small sizes, fewer iterations (<1 min)")
     p.add_argument("--only", default="", help=f"comma-separated sections: {', '.join(SECTIONS)}")
     p.add_argument("--skip", default="", help="comma-separated sections to leave out")
-    p.add_argument("--engines", default="sqlite,postgresql",
-                   help="sqlite, postgresql or both (PostgreSQL needs AUTHCONSOLE_BENCH_PG or "
-                        "AUTHCORE_TEST_PG_URL)")
+    p.add_argument(
+        "--engines",
+        default="sqlite,postgresql",
+        help="sqlite, postgresql or both (PostgreSQL needs AUTHCONSOLE_BENCH_PG or AUTHCORE_TEST_PG_URL)",
+    )
     p.add_argument("--users", type=int, default=None, help="override the large size")
     return p.parse_args(argv)
 
@@ -37,8 +39,7 @@ def main(argv: list[str] | None = None) -> int:
 
     engines = [e.strip() for e in args.engines.split(",") if e.strip()]
     if "postgresql" in engines and not datasets.pg_admin_url():
-        print("PostgreSQL skipped: set AUTHCONSOLE_BENCH_PG or AUTHCORE_TEST_PG_URL",
-              file=sys.stderr)
+        print("PostgreSQL skipped: set AUTHCONSOLE_BENCH_PG or AUTHCORE_TEST_PG_URL", file=sys.stderr)
         engines = [e for e in engines if e != "postgresql"]
     big = args.users or (50_000 if args.quick else 1_000_000)
     small = 5_000 if args.quick else 10_000
@@ -49,8 +50,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"unknown section(s): {', '.join(sorted(unknown))}", file=sys.stderr)
         return 2
     t0 = time.perf_counter()
-    print(f"bench: {'quick' if args.quick else 'full'} run, {big:,} users (scaling vs "
-          f"{small:,}), engines: {', '.join(engines)}", flush=True)
+    print(
+        f"bench: {'quick' if args.quick else 'full'} run, {big:,} users (scaling vs "
+        f"{small:,}), engines: {', '.join(engines)}",
+        flush=True,
+    )
     data = datasets.datasets([big, small], engines)
     ctx = Ctx(quick=args.quick, engines=engines, big=big, small=small, data=data)
     os.environ.setdefault("AUTHCORE_SECRET", "bench-secret-" + "b" * 40)
@@ -67,16 +71,27 @@ def main(argv: list[str] | None = None) -> int:
                 from bench.harness import Row
 
                 traceback.print_exc()
-                ctx.add(Row(section, "section failed", float("nan"), "", 0.0, 1.0,
-                            error=f"{type(exc).__name__}: {exc}"))
+                ctx.add(
+                    Row(
+                        section,
+                        "section failed",
+                        float("nan"),
+                        "",
+                        0.0,
+                        1.0,
+                        error=f"{type(exc).__name__}: {exc}",
+                    )
+                )
             print(f"  ({time.perf_counter() - t_section:.0f}s)", flush=True)
     finally:
         ctx.close()
     print()
     print(ctx.table.render())
     failed = ctx.table.failed
-    print(f"\n{len(ctx.table.rows) - len(failed)}/{len(ctx.table.rows)} rows pass "
-          f"({time.perf_counter() - t0:.0f}s)")
+    print(
+        f"\n{len(ctx.table.rows) - len(failed)}/{len(ctx.table.rows)} rows pass "
+        f"({time.perf_counter() - t0:.0f}s)"
+    )
     return 1 if failed else 0
 
 

@@ -35,13 +35,36 @@ ROOT = Path(__file__).resolve().parents[1]
 CONNS = 16
 
 SERVERS = {
-    "uvicorn --workers 2": ["-m", "uvicorn", "tests.app.lifespan:app", "--workers", "2",
-                            "--host", "127.0.0.1", "--port", "{port}", "--log-level", "warning",
-                            "--no-access-log"],
-    "gunicorn --preload -w 2": ["-m", "gunicorn", "--preload", "-w", "2",
-                                "-k", "uvicorn.workers.UvicornWorker",
-                                "-c", "tests/app/gunicorn_conf.py", "-b", "127.0.0.1:{port}",
-                                "--log-level", "warning", "tests.app.main:app"],
+    "uvicorn --workers 2": [
+        "-m",
+        "uvicorn",
+        "tests.app.lifespan:app",
+        "--workers",
+        "2",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "{port}",
+        "--log-level",
+        "warning",
+        "--no-access-log",
+    ],
+    "gunicorn --preload -w 2": [
+        "-m",
+        "gunicorn",
+        "--preload",
+        "-w",
+        "2",
+        "-k",
+        "uvicorn.workers.UvicornWorker",
+        "-c",
+        "tests/app/gunicorn_conf.py",
+        "-b",
+        "127.0.0.1:{port}",
+        "--log-level",
+        "warning",
+        "tests.app.main:app",
+    ],
 }
 
 _CLIENT = r"""
@@ -107,11 +130,20 @@ def _server(argv: list[str], url: str) -> Iterator[tuple[int, int]]:
     port = _free_port()
     argv = [a.format(port=port) for a in argv]
     env = {k: v for k, v in os.environ.items() if not k.startswith("AUTHCONSOLE_")}
-    env.update(DATABASE_URL=url, AUTHCORE_SECRET=SECRET, PYTHONPATH=str(ROOT),
-               AUTHCONSOLE_CONFIG=str(ROOT / ".no-config.toml"))
-    proc = subprocess.Popen([sys.executable, *argv], cwd=ROOT,
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            start_new_session=True)
+    env.update(
+        DATABASE_URL=url,
+        AUTHCORE_SECRET=SECRET,
+        PYTHONPATH=str(ROOT),
+        AUTHCONSOLE_CONFIG=str(ROOT / ".no-config.toml"),
+    )
+    proc = subprocess.Popen(
+        [sys.executable, *argv],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -136,12 +168,17 @@ def _server(argv: list[str], url: str) -> Iterator[tuple[int, int]]:
             proc.wait()
 
 
-def _load(port: int, path: str, token: str, seconds: float,
-          pgid: int | None = None) -> tuple[float, float, int]:
+def _load(
+    port: int, path: str, token: str, seconds: float, pgid: int | None = None
+) -> tuple[float, float, int]:
     """(requests per second, server CPU seconds per request, non-200 answers)."""
     c0 = _group_cpu(pgid) if pgid else 0.0
-    out = subprocess.run([sys.executable, "-c", _CLIENT, str(port), path, token, str(seconds),
-                          str(CONNS)], capture_output=True, text=True, timeout=seconds + 60)
+    out = subprocess.run(
+        [sys.executable, "-c", _CLIENT, str(port), path, token, str(seconds), str(CONNS)],
+        capture_output=True,
+        text=True,
+        timeout=seconds + 60,
+    )
     if out.returncode != 0:
         raise RuntimeError(f"load client failed: {out.stderr[-300:]}")
     r = json.loads(out.stdout)
@@ -158,7 +195,7 @@ def measure(ctx: Ctx, engine: str, server: str) -> None:
         user = core.users.create(email, "bench-appserver", "Bench App Server")
     token = core.login(user.id, ip="127.0.0.1", user_agent="bench").pair.access_token
     seconds = 1.5 if ctx.quick else 3.0  # short samples, many rounds: a busy host hits all
-    rounds = 6 if ctx.quick else 10      # sides alike
+    rounds = 6 if ctx.quick else 10  # sides alike
     paths = ("/me", "/me/signature", "/me/strict")
     rps: dict[str, list[float]] = {p: [] for p in paths}
     cpu: dict[str, list[float]] = {p: [] for p in paths}
@@ -174,21 +211,48 @@ def measure(ctx: Ctx, engine: str, server: str) -> None:
                 bad += b
     med = {p: statistics.median(v) for p, v in rps.items()}
     mcpu = {p: statistics.median(v) for p, v in cpu.items()}
-    note = (f"req/s (median of {rounds} x {seconds:g} s, {CONNS} keep-alive connections): "
-            f"verifier {med['/me']:.0f}, signature-only {med['/me/signature']:.0f}, "
-            f"strict=True {med['/me/strict']:.0f}; server CPU per request: verifier "
-            f"{mcpu['/me'] * 1000:.2f} ms, signature-only {mcpu['/me/signature'] * 1000:.2f} ms, "
-            f"strict=True {mcpu['/me/strict'] * 1000:.2f} ms")
+    note = (
+        f"req/s (median of {rounds} x {seconds:g} s, {CONNS} keep-alive connections): "
+        f"verifier {med['/me']:.0f}, signature-only {med['/me/signature']:.0f}, "
+        f"strict=True {med['/me/strict']:.0f}; server CPU per request: verifier "
+        f"{mcpu['/me'] * 1000:.2f} ms, signature-only {mcpu['/me/signature'] * 1000:.2f} ms, "
+        f"strict=True {mcpu['/me/strict'] * 1000:.2f} ms"
+    )
     section = f"appserver {engine}"
-    row = Row(section, f"{server}: GET /me via Verifier, server CPU per request",
-              mcpu["/me"], "signature only", mcpu["/me/signature"], 1.25, note=note)
+    row = Row(
+        section,
+        f"{server}: GET /me via Verifier, server CPU per request",
+        mcpu["/me"],
+        "signature only",
+        mcpu["/me/signature"],
+        1.25,
+        note=note,
+    )
     if bad:
         row.error = f"{bad} non-200 answers"
     ctx.add(row)
-    ctx.add(Row(section, f"{server}: GET /me via Verifier, wall time per request (1/rps)",
-                1 / med["/me"], "signature only", 1 / med["/me/signature"], 1.0, info=True))
-    ctx.add(Row(section, f"{server}: GET /me strict=True, server CPU per request",
-                mcpu["/me/strict"], "signature only", mcpu["/me/signature"], 1.0, info=True))
+    ctx.add(
+        Row(
+            section,
+            f"{server}: GET /me via Verifier, wall time per request (1/rps)",
+            1 / med["/me"],
+            "signature only",
+            1 / med["/me/signature"],
+            1.0,
+            info=True,
+        )
+    )
+    ctx.add(
+        Row(
+            section,
+            f"{server}: GET /me strict=True, server CPU per request",
+            mcpu["/me/strict"],
+            "signature only",
+            mcpu["/me/signature"],
+            1.0,
+            info=True,
+        )
+    )
 
 
 def run(ctx: Ctx) -> None:

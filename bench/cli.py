@@ -24,9 +24,20 @@ def _token() -> str:
     import jwt
 
     now = int(time.time())
-    return jwt.encode({"sub": "42", "typ": "access", "token_version": 0, "iat": now,
-                       "exp": now + 600, "jti": "x" * 24, "iss": "authconsole",
-                       "aud": "authconsole"}, SECRET, algorithm="HS256")
+    return jwt.encode(
+        {
+            "sub": "42",
+            "typ": "access",
+            "token_version": 0,
+            "iat": now,
+            "exp": now + 600,
+            "jti": "x" * 24,
+            "iss": "authconsole",
+            "aud": "authconsole",
+        },
+        SECRET,
+        algorithm="HS256",
+    )
 
 
 def _time(cmd: list[str], env: dict[str, str]) -> float:
@@ -41,26 +52,60 @@ def _time(cmd: list[str], env: dict[str, str]) -> float:
 def run(ctx: Ctx) -> None:
     root = Path(__file__).resolve().parents[1]
     if not (root / "console" / "commands" / "tokens.py").exists():
-        ctx.add(Row("cli", "tokens decode --no-db cold start", float("nan"), "", 0, 1.3,
-                    error="console/commands/tokens.py is not there"))
+        ctx.add(
+            Row(
+                "cli",
+                "tokens decode --no-db cold start",
+                float("nan"),
+                "",
+                0,
+                1.3,
+                error="console/commands/tokens.py is not there",
+            )
+        )
         return
     token = _token()
     with tempfile.TemporaryDirectory() as tmp:
-        env = {**os.environ, "AUTHCONSOLE_CONFIG": str(Path(tmp) / "none.toml"),
-               "BENCH_SECRET": SECRET, "PYTHONDONTWRITEBYTECODE": "1"}
+        env = {
+            **os.environ,
+            "AUTHCONSOLE_CONFIG": str(Path(tmp) / "none.toml"),
+            "BENCH_SECRET": SECRET,
+            "PYTHONDONTWRITEBYTECODE": "1",
+        }
         env.pop("AUTHCONSOLE_DATABASE_URL", None)
-        ours = [sys.executable, "-m", "console", "tokens", "decode", "--no-db",
-                "--secret-env", "BENCH_SECRET", token]
-        bare = [sys.executable, "-c",
-                "import os, sys, jwt\n"
-                "c = jwt.decode(sys.argv[1], os.environ['BENCH_SECRET'], algorithms=['HS256'], "
-                "audience='authconsole', issuer='authconsole')\nprint(c)", token]
+        ours = [
+            sys.executable,
+            "-m",
+            "console",
+            "tokens",
+            "decode",
+            "--no-db",
+            "--secret-env",
+            "BENCH_SECRET",
+            token,
+        ]
+        bare = [
+            sys.executable,
+            "-c",
+            "import os, sys, jwt\n"
+            "c = jwt.decode(sys.argv[1], os.environ['BENCH_SECRET'], algorithms=['HS256'], "
+            "audience='authconsole', issuer='authconsole')\nprint(c)",
+            token,
+        ]
         for cmd in (ours, bare):  # warm the OS file cache, check both work
             _time(cmd, env)
         a: list[float] = []
         b: list[float] = []
         for i in range(5 if ctx.quick else 15):
-            for cmd in ((ours, bare) if i % 2 == 0 else (bare, ours)):
+            for cmd in (ours, bare) if i % 2 == 0 else (bare, ours):
                 (a if cmd is ours else b).append(_time(cmd, env))
-    ctx.add(Row("cli", "tokens decode --no-db cold start", statistics.median(a),
-                "python -c 'import jwt; jwt.decode(...)'", statistics.median(b), 1.3))
+    ctx.add(
+        Row(
+            "cli",
+            "tokens decode --no-db cold start",
+            statistics.median(a),
+            "python -c 'import jwt; jwt.decode(...)'",
+            statistics.median(b),
+            1.3,
+        )
+    )

@@ -148,19 +148,32 @@ def keystrokes(ctx: Ctx, engine: str) -> None:
     finally:
         core.users = users.real
     real, static = times[False], times[True]
-    ctx.add(Row(f"console {engine}", f"keystroke -> results painted, p95 of {len(real)} at "
-                f"{label(ctx.big)}", percentile(real, 95), "same console, static list",
-                percentile(static, 95), 1.2, limit=0.100,
-                note=f"medians {statistics.median(real) * 1000:.1f} ms vs "
-                     f"{statistics.median(static) * 1000:.1f} ms"))
+    ctx.add(
+        Row(
+            f"console {engine}",
+            f"keystroke -> results painted, p95 of {len(real)} at {label(ctx.big)}",
+            percentile(real, 95),
+            "same console, static list",
+            percentile(static, 95),
+            1.2,
+            limit=0.100,
+            note=f"medians {statistics.median(real) * 1000:.1f} ms vs "
+            f"{statistics.median(static) * 1000:.1f} ms",
+        )
+    )
 
 
 def _spawn_until_painted(args: list[str]) -> tuple[float, float]:
     """Seconds from spawn to the child's first frame and to its first page of results."""
     t0 = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "bench.console_child", *args], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bench.console_child", *args],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+    )
     assert proc.stdout is not None
     frame = None
     for line in proc.stdout:
@@ -191,22 +204,34 @@ def cold_start(ctx: Ctx, engine: str) -> None:
         a: list[tuple[float, float]] = []
         b: list[tuple[float, float]] = []
         for i in range(2 if ctx.quick else 11):
-            for args in ((ours_args, bare_args) if i % 2 == 0 else (bare_args, ours_args)):
+            for args in (ours_args, bare_args) if i % 2 == 0 else (bare_args, ours_args):
                 (a if args is ours_args else b).append(_spawn_until_painted(args))
     finally:
         os.unlink(fh.name)
     first = statistics.median(x[0] for x in a)
     with_results = statistics.median(x[1] for x in a)
     bare = statistics.median(x[1] for x in b)
-    ctx.add(Row(f"console {engine}", f"cold start to first paint at {label(ctx.big)}", first,
-                "bare Textual app, same widgets", bare, 1.5,
-                note=f"first page of results painted at {with_results * 1000:.0f} ms"))
+    ctx.add(
+        Row(
+            f"console {engine}",
+            f"cold start to first paint at {label(ctx.big)}",
+            first,
+            "bare Textual app, same widgets",
+            bare,
+            1.5,
+            note=f"first page of results painted at {with_results * 1000:.0f} ms",
+        )
+    )
 
 
 def _rss(url: str, keys: int) -> int:
-    out = subprocess.run([sys.executable, "-m", "bench.console_child", "rss", url, str(keys),
-                          "3" if keys < 50 else "10"],
-                         cwd=ROOT, capture_output=True, text=True, timeout=600)
+    out = subprocess.run(
+        [sys.executable, "-m", "bench.console_child", "rss", url, str(keys), "3" if keys < 50 else "10"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     for line in out.stdout.splitlines():
         if line.startswith("RSS "):
             return int(line.split()[1])
@@ -227,11 +252,21 @@ def memory(ctx: Ctx, engine: str) -> None:
     keys = 20 if ctx.quick else 120
     a, b = [], []
     for i in range(1 if ctx.quick else 3):
-        for url in ((ctx.url(engine, ctx.big), small_url) if i % 2 == 0
-                    else (small_url, ctx.url(engine, ctx.big))):
+        for url in (
+            (ctx.url(engine, ctx.big), small_url) if i % 2 == 0 else (small_url, ctx.url(engine, ctx.big))
+        ):
             (a if url != small_url else b).append(_rss(url, keys))
-    ctx.add(Row(f"console {engine}", f"peak RSS at {label(ctx.big)} users", max(a),
-                f"at {label(small_n)}", max(b), 1.2, unit="MB"))
+    ctx.add(
+        Row(
+            f"console {engine}",
+            f"peak RSS at {label(ctx.big)} users",
+            max(a),
+            f"at {label(small_n)}",
+            max(b),
+            1.2,
+            unit="MB",
+        )
+    )
 
 
 def run(ctx: Ctx) -> None:

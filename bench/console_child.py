@@ -25,8 +25,13 @@ def _css_path(base):  # type: ignore[no-untyped-def]
     return css
 
 
-def _console_app(url: str, on_first_page, on_first_frame=None, *,  # type: ignore[no-untyped-def]
-                 lazy: bool = False):
+def _console_app(
+    url: str,
+    on_first_page,
+    on_first_frame=None,
+    *,  # type: ignore[no-untyped-def]
+    lazy: bool = False,
+):
     """The console app over ``url``. ``lazy``: started the way ``authconsole`` starts it
     (``run_tui``): with a ``Connect``, the core built by the app after its first frame; the
     database stack is imported inside ``build``, not here."""
@@ -53,11 +58,9 @@ def _console_app(url: str, on_first_page, on_first_frame=None, *,  # type: ignor
         from authcore.core import AuthCore
         from authcore.db import make_engine
 
-        return AuthCore(make_engine(url), Config(tokens=TokenSettings(secret="x" * 40)),
-                        actor="bench")
+        return AuthCore(make_engine(url), Config(tokens=TokenSettings(secret="x" * 40)), actor="bench")
 
-    core = Connect(build=build, url=url, actor="bench", role="admin", read_only=False) \
-        if lazy else build()
+    core = Connect(build=build, url=url, actor="bench", role="admin", read_only=False) if lazy else build()
     base = type(create_app(core))
     assert issubclass(base, AuthConsoleApp)
 
@@ -135,7 +138,7 @@ def rss(url: str, keystrokes: int, pages: int = 10) -> None:
             box = app.screen.query_one("#search", Input)
             for i in range(keystrokes):
                 n = (i % 19) + 1
-                box.value = text[:n] if (i // 19) % 2 == 0 else text[:20 - n]
+                box.value = text[:n] if (i // 19) % 2 == 0 else text[: 20 - n]
                 await pilot.pause(0.02)
             box.value = "example"
             await pilot.pause(0.5)

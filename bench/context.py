@@ -60,13 +60,23 @@ def raw_connect(url: str) -> Any:
     if url.startswith("sqlite"):
         path = url.split("///", 1)[1]
         conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        for pragma in ("busy_timeout = 30000", "journal_mode = WAL", "foreign_keys = ON",
-                       "synchronous = NORMAL"):
+        for pragma in (
+            "busy_timeout = 30000",
+            "journal_mode = WAL",
+            "foreign_keys = ON",
+            "synchronous = NORMAL",
+        ):
             conn.execute(f"PRAGMA {pragma}")
         return conn
     import psycopg
     from sqlalchemy.engine import make_url
 
     u = make_url(url)
-    return psycopg.connect(host=u.host, port=u.port or 5432, user=u.username,
-                           password=u.password, dbname=u.database, autocommit=True)
+    return psycopg.connect(
+        host=u.host,
+        port=u.port or 5432,
+        user=u.username,
+        password=u.password,
+        dbname=u.database,
+        autocommit=True,
+    )

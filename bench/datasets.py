@@ -28,8 +28,9 @@ def label(n: int) -> str:
 
 
 def cache_dir() -> Path:
-    d = Path(os.environ.get("AUTHCONSOLE_BENCH_CACHE",
-                            Path.home() / ".cache" / "authconsole-bench")).expanduser()
+    d = Path(
+        os.environ.get("AUTHCONSOLE_BENCH_CACHE", Path.home() / ".cache" / "authconsole-bench")
+    ).expanduser()
     d.mkdir(parents=True, exist_ok=True)
     return d
 
@@ -37,7 +38,7 @@ def cache_dir() -> Path:
 def pg_admin_url() -> str | None:
     url = os.environ.get("AUTHCONSOLE_BENCH_PG") or os.environ.get("AUTHCORE_TEST_PG_URL")
     if url and url.startswith("postgresql://"):
-        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
     return url
 
 
@@ -60,8 +61,11 @@ def _progress(tag: str):  # type: ignore[no-untyped-def]
 
     def report(done: int, total: int, sessions: int) -> None:
         el = time.perf_counter() - start
-        print(f"\r  seeding {tag}: {done:,}/{total:,} users, {sessions:,} sessions, {el:.0f}s",
-              end="" if done < total else "\n", flush=True)
+        print(
+            f"\r  seeding {tag}: {done:,}/{total:,} users, {sessions:,} sessions, {el:.0f}s",
+            end="" if done < total else "\n",
+            flush=True,
+        )
 
     return report
 
@@ -108,9 +112,10 @@ def pg_dataset(n: int) -> Dataset | None:
     eng = make_engine(admin, isolation_level="AUTOCOMMIT")
     try:
         with eng.connect() as conn:
-            row = conn.execute(text(
-                "SELECT shobj_description(oid, 'pg_database') FROM pg_database "
-                "WHERE datname = :n"), {"n": name}).first()
+            row = conn.execute(
+                text("SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = :n"),
+                {"n": name},
+            ).first()
             if row is not None and row[0] == done:
                 return Dataset("postgresql", n, url)
             if row is not None:

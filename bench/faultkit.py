@@ -64,14 +64,33 @@ class OwnPostgres:
         assert self.port != SHARED_PORT
         pw = pwd.getpwnam("postgres")
         os.chown(self.dir, pw.pw_uid, pw.pw_gid)
-        self._as_pg([str(PG_BIN / "initdb"), "-D", str(self.data), "-A", "trust", "-U",
-                     "postgres", "--no-sync", "-E", "UTF8"], timeout=120)
+        self._as_pg(
+            [
+                str(PG_BIN / "initdb"),
+                "-D",
+                str(self.data),
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+                "--no-sync",
+                "-E",
+                "UTF8",
+            ],
+            timeout=120,
+        )
         self.frozen: list[int] = []
         self.start()
 
     def _as_pg(self, cmd: list[str], timeout: float = 60) -> None:
-        subprocess.run(["runuser", "-u", "postgres", "--", *cmd], check=True, timeout=timeout,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=self.dir)
+        subprocess.run(
+            ["runuser", "-u", "postgres", "--", *cmd],
+            check=True,
+            timeout=timeout,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            cwd=self.dir,
+        )
 
     @property
     def url(self) -> str:
@@ -81,10 +100,26 @@ class OwnPostgres:
         return f"postgresql+psycopg://postgres@127.0.0.1:{port or self.port}/{name}"
 
     def start(self) -> None:
-        opts = (f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off "
-                "-c synchronous_commit=off -c full_page_writes=off -c max_connections=60")
-        self._as_pg([str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-o", opts, "-l",
-                     str(self.dir / "log"), "-w", "-t", "60", "start"], timeout=90)
+        opts = (
+            f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off "
+            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=60"
+        )
+        self._as_pg(
+            [
+                str(PG_BIN / "pg_ctl"),
+                "-D",
+                str(self.data),
+                "-o",
+                opts,
+                "-l",
+                str(self.dir / "log"),
+                "-w",
+                "-t",
+                "60",
+                "start",
+            ],
+            timeout=90,
+        )
 
     def pid(self) -> int:
         return int((self.data / "postmaster.pid").read_text().split()[0])

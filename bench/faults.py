@@ -66,8 +66,10 @@ class Load:
         self.stop = threading.Event()
         self.probe = Probe()
         self.threads = [threading.Thread(target=self._verify, daemon=True) for _ in range(4)]
-        self.threads += [threading.Thread(target=self._revoke, daemon=True),
-                         threading.Thread(target=self._search, daemon=True)]
+        self.threads += [
+            threading.Thread(target=self._revoke, daemon=True),
+            threading.Thread(target=self._search, daemon=True),
+        ]
         for t in self.threads:
             t.start()
 
@@ -180,12 +182,23 @@ def run_fault(name: str, load: Load, v: Any, start: Any, stop: Any, hold: float)
     recovered = _wait(lambda: _healthy(v), 30)
     time.sleep(0.2)  # calls started in the window report when they return
     load.end()
-    return {"fault": name, "first_refusal_s": p.first_refusal, "bound_s": v.staleness + v.db_timeout,
-            "verify_max_s": p.verify_max, "verifications": p.verify_n, "refusals": p.refusals,
-            "late_ok": p.late_ok, "listener_down_s": down, "revoke_max_s": p.revoke_max,
-            "revoke_errors": p.revoke_errors, "search_max_s": p.search_max,
-            "search_errors": p.search_errors, "recovered_s": recovered,
-            "since_back_s": time.monotonic() - t_back, "other_errors": p.other_errors[:3]}
+    return {
+        "fault": name,
+        "first_refusal_s": p.first_refusal,
+        "bound_s": v.staleness + v.db_timeout,
+        "verify_max_s": p.verify_max,
+        "verifications": p.verify_n,
+        "refusals": p.refusals,
+        "late_ok": p.late_ok,
+        "listener_down_s": down,
+        "revoke_max_s": p.revoke_max,
+        "revoke_errors": p.revoke_errors,
+        "search_max_s": p.search_max,
+        "search_errors": p.search_errors,
+        "recovered_s": recovered,
+        "since_back_s": time.monotonic() - t_back,
+        "other_errors": p.other_errors[:3],
+    }
 
 
 def bulk_fault(own: OwnPostgres, url: str) -> dict[str, Any]:
@@ -204,15 +217,40 @@ def bulk_fault(own: OwnPostgres, url: str) -> dict[str, Any]:
         proxy.cut_on(b"INSERT INTO audit_events", lambda: own.kill("fast"))
         env = {**os.environ, "AUTHCORE_SECRET": SECRET}
         out = subprocess.run(
-            [sys.executable, "-m", "console", "--db", f"{head}@127.0.0.1:{proxy.port}/{db}",
-             "revoke", "--query", "@corp-gone.example", "--all-tokens", "--reason", "faults",
-             "--confirm-count", "60", "--batch", "20", "--yes"],
-            capture_output=True, text=True, timeout=120, cwd=ROOT, env=env)
+            [
+                sys.executable,
+                "-m",
+                "console",
+                "--db",
+                f"{head}@127.0.0.1:{proxy.port}/{db}",
+                "revoke",
+                "--query",
+                "@corp-gone.example",
+                "--all-tokens",
+                "--reason",
+                "faults",
+                "--confirm-count",
+                "60",
+                "--batch",
+                "20",
+                "--yes",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=ROOT,
+            env=env,
+        )
         hit = proxy.triggered.is_set()
     own.start()
     lines = out.stderr.splitlines()
-    return {"fault": "bulk", "triggered": hit, "exit": out.returncode, "stderr_lines": len(lines),
-            "stderr": lines[:3]}
+    return {
+        "fault": "bulk",
+        "triggered": hit,
+        "exit": out.returncode,
+        "stderr_lines": len(lines),
+        "stderr": lines[:3],
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -247,8 +285,7 @@ def main(argv: list[str] | None = None) -> int:
             purl = url.replace(f":{own.port}/", f":{proxy.port}/")
             config = Config(tokens=TokenSettings(secret=SECRET))
             # A shorter statement_timeout than the default (15 s) so writers' waits are short.
-            core = AuthCore(make_engine(purl, statement_timeout=STATEMENT_S), config,
-                            actor="bench-faults")
+            core = AuthCore(make_engine(purl, statement_timeout=STATEMENT_S), config, actor="bench-faults")
             uids = [core.users.create(f"user{i}@example.com", f"user{i}").id for i in range(200)]
             tokens = [core.tokens.issue_pair(u).access_token for u in uids]
             v = Verifier(core, staleness=STALENESS)
@@ -258,8 +295,7 @@ def main(argv: list[str] | None = None) -> int:
                 if "freeze" in only:
                     results.append(run_fault("freeze", load, v, own.freeze, own.thaw, args.hold))
                 if "cut" in only:
-                    results.append(run_fault("cut", load, v, proxy.silence, proxy.resume,
-                                             args.hold))
+                    results.append(run_fault("cut", load, v, proxy.silence, proxy.resume, args.hold))
                 if "kill" in only:
                     results.append(run_fault("kill", load, v, own.kill, own.start, 3.0))
             finally:
@@ -284,8 +320,18 @@ def _fmt(x: Any) -> str:
 
 def _report(results: list[dict[str, Any]]) -> list[str]:
     failed: list[str] = []
-    cols = ("first_refusal_s", "bound_s", "verify_max_s", "late_ok", "listener_down_s",
-            "revoke_max_s", "search_max_s", "recovered_s", "verifications", "refusals")
+    cols = (
+        "first_refusal_s",
+        "bound_s",
+        "verify_max_s",
+        "late_ok",
+        "listener_down_s",
+        "revoke_max_s",
+        "search_max_s",
+        "recovered_s",
+        "verifications",
+        "refusals",
+    )
     print(f"{'fault':<8}" + "".join(f"{c:>16}" for c in cols))
     for r in results:
         if r["fault"] == "bulk":
@@ -315,8 +361,10 @@ def _report(results: list[dict[str, Any]]) -> list[str]:
     for r in results:
         if r["fault"] != "bulk":
             continue
-        print(f"bulk    killed mid-batch: triggered={r['triggered']} exit={r['exit']} "
-              f"stderr lines={r['stderr_lines']}: {r['stderr']}")
+        print(
+            f"bulk    killed mid-batch: triggered={r['triggered']} exit={r['exit']} "
+            f"stderr lines={r['stderr_lines']}: {r['stderr']}"
+        )
         from console.exitcodes import Exit
 
         if not r["triggered"] or r["stderr_lines"] != 1 or r["exit"] != Exit.DATABASE:

@@ -36,8 +36,9 @@ class Samples:
         return statistics.median(xs) if kind == "median" else percentile(xs, 95)
 
 
-def interleave(a: Fn, b: Fn, *, samples: int = 30, inner: int = 1, warmup: int = 3,
-               budget_s: float | None = None) -> Samples:
+def interleave(
+    a: Fn, b: Fn, *, samples: int = 30, inner: int = 1, warmup: int = 3, budget_s: float | None = None
+) -> Samples:
     """Per-call seconds of ``a`` and ``b``, ``samples`` each, alternating ABBA.
 
     ``budget_s`` stops early (but never under 5 samples each) when a slow path would take too
@@ -160,14 +161,14 @@ class Table:
             value = fmt(r.value, r.unit) if r.error is None else r.error[:60]
             ratio = f"{r.ratio:.2f}x" if r.error is None and r.baseline > 0 else "-"
             lines.append([f"{r.section}: {r.figure}", value, base, ratio, target, r.verdict])
-        widths = [max(len(h), *(len(x[i]) for x in lines)) if lines else len(h)
-                  for i, h in enumerate(head)]
-        out = [" | ".join(h.ljust(w) for h, w in zip(head, widths, strict=True)),
-               "-+-".join("-" * w for w in widths)]
+        widths = [max(len(h), *(len(x[i]) for x in lines)) if lines else len(h) for i, h in enumerate(head)]
+        out = [
+            " | ".join(h.ljust(w) for h, w in zip(head, widths, strict=True)),
+            "-+-".join("-" * w for w in widths),
+        ]
         for x in lines:
             out.append(" | ".join(c.ljust(w) for c, w in zip(x, widths, strict=True)))
-        notes = [f"  [{i + 1}] {r.section}: {r.figure}: {r.note}"
-                 for i, r in enumerate(self.rows) if r.note]
+        notes = [f"  [{i + 1}] {r.section}: {r.figure}: {r.note}" for i, r in enumerate(self.rows) if r.note]
         if notes:
             out.append("")
             out.append("notes:")

@@ -38,8 +38,9 @@ def _write_key(alg: str, folder: Path) -> Path | None:
         key = ec.generate_private_key(ec.SECP256R1())
     else:
         key = ed25519.Ed25519PrivateKey.generate()
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                            serialization.NoEncryption())
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
     path = folder / f"{alg}.pem"
     path.write_bytes(pem)
     return path
@@ -59,8 +60,7 @@ def _access_token(ctx: Ctx, alg: str, key_file: Path | None) -> None:
     from authcore.keys import KeyRing
     from authcore.tokens import _REQUIRED, TokenService
 
-    ts = TokenSettings(secret="bench-secret-" + "b" * 40, algorithm=alg,
-                       private_key_file=key_file)
+    ts = TokenSettings(secret="bench-secret-" + "b" * 40, algorithm=alg, private_key_file=key_file)
     svc = TokenService(None, ts, KeyRing.from_settings(ts, ts.secret))
     token = svc.issue_pair(42, token_version=3).access_token
     key = svc.keyring.keys[0]
@@ -71,11 +71,11 @@ def _access_token(ctx: Ctx, alg: str, key_file: Path | None) -> None:
         return svc.verify_access(token)
 
     def base() -> object:
-        return jwt.decode(token, vk, algorithms=[alg], audience=audience, issuer=issuer,
-                          leeway=leeway, options=options)
+        return jwt.decode(
+            token, vk, algorithms=[alg], audience=audience, issuer=issuer, leeway=leeway, options=options
+        )
 
-    s = interleave(ours, base, samples=15 if ctx.quick else 41, inner=calibrate(base),
-                   warmup=2)
+    s = interleave(ours, base, samples=15 if ctx.quick else 41, inner=calibrate(base), warmup=2)
     ctx.add(Row("tokens", f"verify access {alg}", s.stat("a"), "jwt.decode", s.stat("b"), 1.1))
 
 
@@ -85,8 +85,11 @@ def _first_user(conn_core: Any) -> int:
     from authcore.models import users
 
     with conn_core.engine.connect() as conn:
-        return int(conn.execute(select(func.min(users.c.id)).where(
-            users.c.disabled.is_(False), users.c.id > 100)).scalar_one())
+        return int(
+            conn.execute(
+                select(func.min(users.c.id)).where(users.c.disabled.is_(False), users.c.id > 100)
+            ).scalar_one()
+        )
 
 
 def sessions_and_refresh(ctx: Ctx, engine: str) -> None:
@@ -110,10 +113,16 @@ def sessions_and_refresh(ctx: Ctx, engine: str) -> None:
         return raw.execute(sql, pack(h=h, now=_driver_now(pg))).fetchone()
 
     assert core.sessions.resolve(token) is not None and resolve_raw() is not None
-    s = interleave(lambda: core.sessions.resolve(token), resolve_raw, samples=samples,
-                   inner=calibrate(resolve_raw, 0.004), warmup=3)
-    ctx.add(Row(f"sessions {engine}", "session resolve", s.stat("a"), "raw join", s.stat("b"),
-                1.5 if pg else 2.0))
+    s = interleave(
+        lambda: core.sessions.resolve(token),
+        resolve_raw,
+        samples=samples,
+        inner=calibrate(resolve_raw, 0.004),
+        warmup=3,
+    )
+    ctx.add(
+        Row(f"sessions {engine}", "session resolve", s.stat("a"), "raw join", s.stat("b"), 1.5 if pg else 2.0)
+    )
 
     # -- refresh verification: signature + one PK select --------------------------------------
     pair = core.tokens.issue_pair(uid, sid=session.public_id)
@@ -124,16 +133,36 @@ def sessions_and_refresh(ctx: Ctx, engine: str) -> None:
     options = {"require": list(_REQUIRED)}
 
     def refresh_raw() -> object:
-        claims = jwt.decode(tok, key.verify_key, algorithms=[key.alg], audience=ts.audience,
-                            issuer=ts.issuer, leeway=ts.leeway.total_seconds(), options=options)
+        claims = jwt.decode(
+            tok,
+            key.verify_key,
+            algorithms=[key.alg],
+            audience=ts.audience,
+            issuer=ts.issuer,
+            leeway=ts.leeway.total_seconds(),
+            options=options,
+        )
         return raw.execute(csql, cpack(uid=int(claims["sub"]), sid=claims["sid"])).fetchone()
 
     assert refresh_raw() is not None
     core.tokens.verify_refresh(tok)
-    s = interleave(lambda: core.tokens.verify_refresh(tok), refresh_raw, samples=samples,
-                   inner=calibrate(refresh_raw, 0.004), warmup=3)
-    ctx.add(Row(f"sessions {engine}", "verify refresh + DB check", s.stat("a"),
-                "jwt.decode + raw PK select", s.stat("b"), 1.2))
+    s = interleave(
+        lambda: core.tokens.verify_refresh(tok),
+        refresh_raw,
+        samples=samples,
+        inner=calibrate(refresh_raw, 0.004),
+        warmup=3,
+    )
+    ctx.add(
+        Row(
+            f"sessions {engine}",
+            "verify refresh + DB check",
+            s.stat("a"),
+            "jwt.decode + raw PK select",
+            s.stat("b"),
+            1.2,
+        )
+    )
     core.sessions.logout(token)
     raw.close()
 
@@ -150,26 +179,42 @@ def bump(ctx: Ctx, engine: str) -> None:
     seq = [0]
     ph = "%s" if pg else "?"
     upd = f"UPDATE users SET token_version = token_version + 1 WHERE id = {ph}"
-    ins = ("INSERT INTO audit_events (seq, at, actor, action, target_user_id, target_session, "
-           f"reason, details, prev_hash, hash) VALUES ({', '.join([ph] * 10)})")
+    ins = (
+        "INSERT INTO audit_events (seq, at, actor, action, target_user_id, target_session, "
+        f"reason, details, prev_hash, hash) VALUES ({', '.join([ph] * 10)})"
+    )
 
     def base() -> None:
         seq[0] -= 1  # negative seqs: outside authcore's chain, deleted afterwards
         now = datetime.now(UTC)
         details = {"old_version": 0, "new_version": 1}
-        h = event_hash(seq[0], now, "bench", "revoke_tokens", uid, None, "bench", details,
-                       "0" * 64)
+        h = event_hash(seq[0], now, "bench", "revoke_tokens", uid, None, "bench", details, "0" * 64)
         at = now if pg else now.replace(tzinfo=None).isoformat(" ")
         if pg:
             with raw.transaction():
                 raw.execute(upd, (uid,))
-                raw.execute(ins, (seq[0], at, "bench", "revoke_tokens", uid, None, "bench",
-                                  json.dumps(details), "0" * 64, h))
+                raw.execute(
+                    ins,
+                    (
+                        seq[0],
+                        at,
+                        "bench",
+                        "revoke_tokens",
+                        uid,
+                        None,
+                        "bench",
+                        json.dumps(details),
+                        "0" * 64,
+                        h,
+                    ),
+                )
         else:
             raw.execute("BEGIN IMMEDIATE")
             raw.execute(upd, (uid,))
-            raw.execute(ins, (seq[0], at, "bench", "revoke_tokens", uid, None, "bench",
-                              json.dumps(details), "0" * 64, h))
+            raw.execute(
+                ins,
+                (seq[0], at, "bench", "revoke_tokens", uid, None, "bench", json.dumps(details), "0" * 64, h),
+            )
             raw.execute("COMMIT")
 
     def ours() -> None:
@@ -177,8 +222,16 @@ def bump(ctx: Ctx, engine: str) -> None:
 
     try:
         s = interleave(ours, base, samples=samples, inner=calibrate(base, 0.01, 50), warmup=2)
-        ctx.add(Row(f"revoke {engine}", "bump one user's version (with audit)", s.stat("a"),
-                    "raw UPDATE + INSERT tx", s.stat("b"), 2.0))
+        ctx.add(
+            Row(
+                f"revoke {engine}",
+                "bump one user's version (with audit)",
+                s.stat("a"),
+                "raw UPDATE + INSERT tx",
+                s.stat("b"),
+                2.0,
+            )
+        )
     finally:
         if pg:  # the append-only trigger refuses DELETE; the bench runs as the superuser
             with raw.transaction():
@@ -204,21 +257,30 @@ def bulk_revoke(ctx: Ctx, engine: str) -> None:
     ph = "%s" if pg else "?"
     marks = ", ".join([ph] * n)
     # as SQLAlchemy renders revoke._BUMP_MANY for each dialect
-    bump_sql = (f"UPDATE users SET token_version=(users.token_version + %s::INTEGER) WHERE "
-                f"users.id IN ({marks}) RETURNING users.id, users.token_version, users.email"
-                if pg else
-                f"UPDATE users SET token_version=(users.token_version + ?) WHERE users.id IN "
-                f"({marks}) RETURNING id, token_version, email")
+    bump_sql = (
+        f"UPDATE users SET token_version=(users.token_version + %s::INTEGER) WHERE "
+        f"users.id IN ({marks}) RETURNING users.id, users.token_version, users.email"
+        if pg
+        else f"UPDATE users SET token_version=(users.token_version + ?) WHERE users.id IN "
+        f"({marks}) RETURNING id, token_version, email"
+    )
     # as audit.append reads it: PostgreSQL's column default writes session_user as db_role,
     # which the hash covers
-    head_sql = ("SELECT seq, hash, session_user FROM audit_head WHERE id = 1 FOR UPDATE" if pg
-                else "SELECT seq, hash, NULL FROM audit_head WHERE id = 1")
-    ins_sql = ("INSERT INTO audit_events (seq, at, actor, action, target_user_id, "
-               "target_session, reason, details, prev_hash, hash) VALUES "
-               f"({', '.join([ph] * 10)})")
+    head_sql = (
+        "SELECT seq, hash, session_user FROM audit_head WHERE id = 1 FOR UPDATE"
+        if pg
+        else "SELECT seq, hash, NULL FROM audit_head WHERE id = 1"
+    )
+    ins_sql = (
+        "INSERT INTO audit_events (seq, at, actor, action, target_user_id, "
+        "target_session, reason, details, prev_hash, hash) VALUES "
+        f"({', '.join([ph] * 10)})"
+    )
     head_upd = f"UPDATE audit_head SET seq = {ph}, hash = {ph} WHERE id = 1"
-    rev_sql = ("INSERT INTO revocations (at, kind, user_id, token_version, session_id) VALUES "
-               f"({', '.join([ph] * 5)})")
+    rev_sql = (
+        "INSERT INTO revocations (at, kind, user_id, token_version, session_id) VALUES "
+        f"({', '.join([ph] * 5)})"
+    )
 
     def base() -> None:
         now = datetime.now(UTC)
@@ -234,19 +296,21 @@ def bulk_revoke(ctx: Ctx, engine: str) -> None:
         for uid, tv, _email in rows:
             seq += 1
             details = {"old_version": tv - 1, "new_version": tv, "bulk": True}
-            h = event_hash(seq, now, "bench", "revoke_tokens", uid, None, "bench", details, prev,
-                           None, role)
-            events.append((seq, at, "bench", "revoke_tokens", uid, None, "bench",
-                           json.dumps(details), prev, h))
+            h = event_hash(seq, now, "bench", "revoke_tokens", uid, None, "bench", details, prev, None, role)
+            events.append(
+                (seq, at, "bench", "revoke_tokens", uid, None, "bench", json.dumps(details), prev, h)
+            )
             prev = h
         cur.executemany(ins_sql, events)
         cur.execute(head_upd, (seq, prev))
         cur.executemany(rev_sql, [(at, "version", uid, tv, None) for uid, tv, _ in rows])
         if pg:
             for i in range(0, len(rows), 500):
-                part = rows[i:i + 500]
-                payload = json.dumps({"k": "version", "u": [r[0] for r in part],
-                                      "v": [r[1] for r in part]}, separators=(",", ":"))
+                part = rows[i : i + 500]
+                payload = json.dumps(
+                    {"k": "version", "u": [r[0] for r in part], "v": [r[1] for r in part]},
+                    separators=(",", ":"),
+                )
                 cur.execute("SELECT pg_notify(%s, %s)", (notices.CHANNEL, payload))
         cur.execute("COMMIT")
 
@@ -262,8 +326,14 @@ def bulk_revoke(ctx: Ctx, engine: str) -> None:
     from authcore.audit import verify_chain
 
     ok = verify_chain(core.engine).ok
-    row = Row(f"revoke {engine}", f"bulk revoke {n:,} users, one transaction", s.stat("a"),
-              "raw-driver equivalent", s.stat("b"), 1.5)
+    row = Row(
+        f"revoke {engine}",
+        f"bulk revoke {n:,} users, one transaction",
+        s.stat("a"),
+        "raw-driver equivalent",
+        s.stat("b"),
+        1.5,
+    )
     if not ok:
         row.error = "audit chain broken after the run"
     ctx.add(row)

@@ -35,12 +35,27 @@ def _make_sessions(core: Any, n: int) -> list[str]:
 
     now = datetime.now(UTC)
     with write_tx(core.engine) as conn:
-        uids = [r[0] for r in conn.execute(select(users.c.id).where(
-            users.c.disabled.is_(False)).order_by(users.c.id).limit(200))]
-        rows = [{"public_id": new_public_id(), "token_hash": secrets.token_hex(32),
-                 "user_id": uids[i % len(uids)], "created_at": now, "last_seen_at": now,
-                 "expires_at": now + timedelta(days=1), "first_ip": None, "last_ip": None,
-                 "user_agent": "bench", "refresh_counter": 0} for i in range(n)]
+        uids = [
+            r[0]
+            for r in conn.execute(
+                select(users.c.id).where(users.c.disabled.is_(False)).order_by(users.c.id).limit(200)
+            )
+        ]
+        rows = [
+            {
+                "public_id": new_public_id(),
+                "token_hash": secrets.token_hex(32),
+                "user_id": uids[i % len(uids)],
+                "created_at": now,
+                "last_seen_at": now,
+                "expires_at": now + timedelta(days=1),
+                "first_ip": None,
+                "last_ip": None,
+                "user_agent": "bench",
+                "refresh_counter": 0,
+            }
+            for i in range(n)
+        ]
         conn.execute(insert(sessions), rows)
     return [r["public_id"] for r in rows]
 
@@ -49,7 +64,7 @@ def _round(clients: int, per_client: int, core: Any, make_worker: Callable[[], W
     """Seconds per logout with ``clients`` threads each ending ``per_client`` sessions."""
     sids = _make_sessions(core, clients * per_client)
     workers = [make_worker() for _ in range(clients)]
-    chunks = [sids[i * per_client:(i + 1) * per_client] for i in range(clients)]
+    chunks = [sids[i * per_client : (i + 1) * per_client] for i in range(clients)]
     barrier = threading.Barrier(clients + 1)
     errors: list[BaseException] = []
 
@@ -60,8 +75,7 @@ def _round(clients: int, per_client: int, core: Any, make_worker: Callable[[], W
         except BaseException as e:  # noqa: BLE001 - reported as the row's error
             errors.append(e)
 
-    threads = [threading.Thread(target=client, args=(w, c))
-               for w, c in zip(workers, chunks, strict=True)]
+    threads = [threading.Thread(target=client, args=(w, c)) for w, c in zip(workers, chunks, strict=True)]
     for t in threads:
         t.start()
     barrier.wait()
@@ -100,10 +114,14 @@ class _RawLogout(_RawDelete):
         ph = "%s" if pg else "?"
         self.pg = pg
         self.sql += " RETURNING user_id, public_id"
-        self.event = ("INSERT INTO user_events (at, action, user_id, session_id, details) "
-                      f"VALUES ({ph}, 'logout', {ph}, {ph}, '{{}}')")
-        self.notice = ("INSERT INTO revocations (at, kind, user_id, token_version, session_id) "
-                       f"VALUES ({ph}, 'session', {ph}, NULL, {ph})")
+        self.event = (
+            "INSERT INTO user_events (at, action, user_id, session_id, details) "
+            f"VALUES ({ph}, 'logout', {ph}, {ph}, '{{}}')"
+        )
+        self.notice = (
+            "INSERT INTO revocations (at, kind, user_id, token_version, session_id) "
+            f"VALUES ({ph}, 'session', {ph}, NULL, {ph})"
+        )
         if pg:
             from authcore.notices import CHANNEL
 
@@ -118,8 +136,7 @@ class _RawLogout(_RawDelete):
             uid, got = c.execute(self.sql, (sid,)).fetchone()
             c.execute(self.event, (at, uid, got))
             if pg:
-                payload = json.dumps({"k": "session", "u": uid, "s": [got]},
-                                     separators=(",", ":"))
+                payload = json.dumps({"k": "session", "u": uid, "s": [got]}, separators=(",", ":"))
                 c.execute(self.notice, (at, uid, got, payload))
             else:
                 c.execute(self.notice, (at, uid, got))
@@ -139,16 +156,21 @@ def logouts(ctx: Ctx, engine: str) -> None:
             for sid in sids:
                 if not core.logout(sid):
                     raise RuntimeError(f"session {sid} was not deleted")
+
         return w
 
     def operator() -> Worker:
         def w(sids: list[str]) -> None:
             for sid in sids:
                 core.admin.delete_session(sid, "bench logout")
+
         return w
 
     sides: dict[str, Callable[[], Worker]] = {
-        "ours": ours, "same": lambda: _RawLogout(url, pg), "bare": lambda: _RawDelete(url, pg)}
+        "ours": ours,
+        "same": lambda: _RawLogout(url, pg),
+        "bare": lambda: _RawDelete(url, pg),
+    }
     for make in sides.values():  # warm-up: pools, prepared statements
         _round(clients, 2, core, make)
     got: dict[str, list[float]] = {k: [] for k in sides}
@@ -157,17 +179,43 @@ def logouts(ctx: Ctx, engine: str) -> None:
         for k in order:
             got[k].append(_round(clients, per_client, core, sides[k]))
     med = {k: sorted(v)[len(v) // 2] for k, v in got.items()}
-    ctx.add(Row(f"logouts {engine}", f"core.logout, {clients} clients", med["ours"],
-                "same tx via raw driver", med["same"], 1.5,
-                note=f"{1 / med['ours']:,.0f} vs {1 / med['same']:,.0f} logouts/s (delete + "
-                     f"user event + notice, one transaction each)"))
-    ctx.add(Row(f"logouts {engine}", f"core.logout vs the bare DELETE, {clients} clients",
-                med["ours"], "raw DELETE, autocommit", med["bare"], 0.0, info=True,
-                note=f"{1 / med['ours']:,.0f} vs {1 / med['bare']:,.0f} logouts/s"))
+    ctx.add(
+        Row(
+            f"logouts {engine}",
+            f"core.logout, {clients} clients",
+            med["ours"],
+            "same tx via raw driver",
+            med["same"],
+            1.5,
+            note=f"{1 / med['ours']:,.0f} vs {1 / med['same']:,.0f} logouts/s (delete + "
+            f"user event + notice, one transaction each)",
+        )
+    )
+    ctx.add(
+        Row(
+            f"logouts {engine}",
+            f"core.logout vs the bare DELETE, {clients} clients",
+            med["ours"],
+            "raw DELETE, autocommit",
+            med["bare"],
+            0.0,
+            info=True,
+            note=f"{1 / med['ours']:,.0f} vs {1 / med['bare']:,.0f} logouts/s",
+        )
+    )
     op = _round(clients, per_client, core, operator)
-    ctx.add(Row(f"logouts {engine}", "operator delete_session (audit chain), same load", op,
-                "core.logout", med["ours"], 0.0, info=True,
-                note=f"{1 / op:,.0f} logouts/s through the chain's head lock"))
+    ctx.add(
+        Row(
+            f"logouts {engine}",
+            "operator delete_session (audit chain), same load",
+            op,
+            "core.logout",
+            med["ours"],
+            0.0,
+            info=True,
+            note=f"{1 / op:,.0f} logouts/s through the chain's head lock",
+        )
+    )
 
 
 def run(ctx: Ctx) -> None:

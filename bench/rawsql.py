@@ -31,6 +31,8 @@ def statement(engine: Any, stmt: Any) -> tuple[str, Any]:
         def pack(**values: Any) -> tuple[Any, ...]:
             return tuple(values[k] for k in order)
     else:
+
         def pack(**values: Any) -> dict[str, Any]:  # type: ignore[misc]
             return values
+
     return str(compiled), pack

@@ -31,8 +31,9 @@ def capture(engine: Any, fn: Any) -> list[tuple[str, Any]]:
 
     seen: list[tuple[str, Any]] = []
 
-    def grab(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any,
-             executemany: bool) -> None:
+    def grab(
+        conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool
+    ) -> None:
         if not statement.startswith(("BEGIN", "SELECT 1")):
             seen.append((statement, parameters))
 
@@ -48,17 +49,20 @@ def capture(engine: Any, fn: Any) -> list[tuple[str, Any]]:
 
 def replayer(raw: Any, stmts: list[tuple[str, Any]], pg: bool) -> Any:
     if pg:
+
         def replay() -> int:
             n = 0
             for sql, params in stmts:
                 n += len(raw.execute(sql, params, prepare=False).fetchall())
             return n
     else:
+
         def replay() -> int:
             n = 0
             for sql, params in stmts:
                 n += len(raw.execute(sql, params).fetchall())
             return n
+
     return replay
 
 
@@ -80,6 +84,7 @@ def run_engine(ctx: Ctx, engine: str) -> None:
     samples = 11 if ctx.quick else 31
     sec = f"search {engine}"
     for kind, q in QUERIES:
+
         def ours(q: str = q) -> object:
             return big.users.search(q, limit=PAGE)
 
@@ -89,15 +94,31 @@ def run_engine(ctx: Ctx, engine: str) -> None:
         assert replay() >= len(page.items), (q, replay(), len(page.items))
         inner = calibrate(replay, 0.01, 50)
         s = interleave(ours, replay, samples=samples, inner=inner, warmup=2)
-        ctx.add(Row(sec, f"{kind} '{q}' at {label(ctx.big)} ({len(stmts)} stmt)",
-                    s.stat("a"), "same SQL, raw driver", s.stat("b"), 1.5))
+        ctx.add(
+            Row(
+                sec,
+                f"{kind} '{q}' at {label(ctx.big)} ({len(stmts)} stmt)",
+                s.stat("a"),
+                "same SQL, raw driver",
+                s.stat("b"),
+                1.5,
+            )
+        )
 
         def ours_small(q: str = q) -> object:
             return small.users.search(q, limit=PAGE)
 
         s = interleave(ours, ours_small, samples=samples, inner=inner, warmup=2)
-        ctx.add(Row(sec, f"{kind} '{q}': {label(ctx.big)} vs {label(ctx.small)} users",
-                    s.stat("a"), f"at {label(ctx.small)}", s.stat("b"), 2.0))
+        ctx.add(
+            Row(
+                sec,
+                f"{kind} '{q}': {label(ctx.big)} vs {label(ctx.small)} users",
+                s.stat("a"),
+                f"at {label(ctx.small)}",
+                s.stat("b"),
+                2.0,
+            )
+        )
 
         after, reached = deep_cursor(big, q, 10 if ctx.quick else PAGE)
         if after is None:
@@ -107,8 +128,7 @@ def run_engine(ctx: Ctx, engine: str) -> None:
             return big.users.search(q, limit=PAGE, after=after)
 
         s = interleave(deep, ours, samples=samples, inner=inner, warmup=2)
-        ctx.add(Row(sec, f"{kind} '{q}': page {reached} vs page 1", s.stat("a"), "page 1",
-                    s.stat("b"), 2.0))
+        ctx.add(Row(sec, f"{kind} '{q}': page {reached} vs page 1", s.stat("a"), "page 1", s.stat("b"), 2.0))
     if pg:
         generic_plan_trap(ctx, big, raw)
     raw.close()
@@ -120,14 +140,18 @@ def generic_plan_trap(ctx: Ctx, core: Any, raw: Any) -> None:
     A term no one matches (a typo): the custom plan asks the trigram index and is done; a
     generic plan, made without the value, cannot, and walks the ids looking for 50 matches."""
     q = "xyzzy"
-    stmts = [s for s in capture(core.engine, lambda: core.users.search(q, limit=PAGE))
-             if "search_text LIKE" in s[0]]
+    stmts = [
+        s
+        for s in capture(core.engine, lambda: core.users.search(q, limit=PAGE))
+        if "search_text LIKE" in s[0]
+    ]
     if not stmts:
         return
     sql, params = stmts[0]
     generic_conn = raw_connect(core.engine.url.render_as_string(hide_password=False))
     generic_conn.execute("SET plan_cache_mode = force_generic_plan")  # this connection only
     try:
+
         def generic() -> object:
             return generic_conn.execute(sql, params, prepare=True).fetchall()
 
@@ -135,9 +159,17 @@ def generic_plan_trap(ctx: Ctx, core: Any, raw: Any) -> None:
             return raw.execute(sql, params, prepare=False).fetchall()
 
         s = interleave(generic, custom, samples=5 if ctx.quick else 9, inner=1, warmup=1)
-        ctx.add(Row(f"search {core.engine.dialect.name}",
-                    f"contains '{q}' if planned generically (what prepare=False avoids)",
-                    s.stat("a"), "custom plan", s.stat("b"), 1.0, info=True))
+        ctx.add(
+            Row(
+                f"search {core.engine.dialect.name}",
+                f"contains '{q}' if planned generically (what prepare=False avoids)",
+                s.stat("a"),
+                "custom plan",
+                s.stat("b"),
+                1.0,
+                info=True,
+            )
+        )
     finally:
         generic_conn.close()
 

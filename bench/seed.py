@@ -33,8 +33,9 @@ def _raw_seed_sqlite(url: str, n: int, now: datetime, batch: int) -> None:
     conn.execute(f"PRAGMA cache_size = -{demo.SQLITE_BULK_CACHE_KIB}")
     rng = random.Random(42)
     _raw_named(conn, rng, now, pg=False)
-    trig = conn.execute("SELECT sql FROM sqlite_schema WHERE name = ?",
-                        (demo.FTS_INSERT_TRIGGER,)).fetchone()[0]
+    trig = conn.execute(
+        "SELECT sql FROM sqlite_schema WHERE name = ?", (demo.FTS_INSERT_TRIGGER,)
+    ).fetchone()[0]
     ucols, scols = ", ".join(demo.USER_COLS), ", ".join(demo.SESSION_COLS)
     uins = f"INSERT INTO users ({ucols}) VALUES ({', '.join('?' * len(demo.USER_COLS))})"
     sins = f"INSERT INTO sessions ({scols}) VALUES ({', '.join('?' * len(demo.SESSION_COLS))})"
@@ -47,9 +48,11 @@ def _raw_seed_sqlite(url: str, n: int, now: datetime, batch: int) -> None:
         users, sessions = demo.generate_batch(rng, ids, now, TTL, postgres=False)
         conn.execute(f"DROP TRIGGER {demo.FTS_INSERT_TRIGGER}")
         conn.executemany(uins, users)
-        conn.execute("INSERT INTO users_trgm(rowid, email, username, display_name) SELECT id, "
-                     "email, username, display_name FROM users WHERE id BETWEEN ? AND ?",
-                     (ids[0], ids[-1]))
+        conn.execute(
+            "INSERT INTO users_trgm(rowid, email, username, display_name) SELECT id, "
+            "email, username, display_name FROM users WHERE id BETWEEN ? AND ?",
+            (ids[0], ids[-1]),
+        )
         conn.execute(trig)
         conn.executemany(sins, sessions)
         conn.execute("COMMIT")
@@ -64,8 +67,7 @@ def _raw_named(conn: Any, rng: random.Random, now: datetime, pg: bool) -> None:
     ph = "%s" if pg else "?"
 
     def ts(dt: datetime) -> Any:
-        return dt if pg else dt.astimezone(UTC).replace(tzinfo=None).isoformat(" ",
-                                                                                "microseconds")
+        return dt if pg else dt.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
     if not pg:
         conn.execute("BEGIN IMMEDIATE")
@@ -73,15 +75,23 @@ def _raw_named(conn: Any, rng: random.Random, now: datetime, pg: bool) -> None:
         uid = conn.execute(
             f"INSERT INTO users (email, username, display_name, created_at, last_login_at, "
             f"disabled, disabled_at, token_version) VALUES ({', '.join([ph] * 8)}) RETURNING id",
-            (user["email"], user["username"], user["display_name"], ts(user["created_at"]),
-             ts(user["last_login_at"]), user["disabled"],
-             ts(user["disabled_at"]) if user["disabled_at"] else None,
-             user["token_version"])).fetchone()[0]
+            (
+                user["email"],
+                user["username"],
+                user["display_name"],
+                ts(user["created_at"]),
+                ts(user["last_login_at"]),
+                user["disabled"],
+                ts(user["disabled_at"]) if user["disabled_at"] else None,
+                user["token_version"],
+            ),
+        ).fetchone()[0]
         for age, ttl, agent, ip in sess:
             s = demo._named_session(rng, uid, now - age, ttl, now, agent, ip)  # noqa: SLF001
-            conn.execute(f"INSERT INTO sessions ({', '.join(s)}) VALUES "
-                         f"({', '.join([ph] * len(s))})",
-                         tuple(ts(v) if isinstance(v, datetime) else v for v in s.values()))
+            conn.execute(
+                f"INSERT INTO sessions ({', '.join(s)}) VALUES ({', '.join([ph] * len(s))})",
+                tuple(ts(v) if isinstance(v, datetime) else v for v in s.values()),
+            )
     if pg:
         conn.commit()
     else:
@@ -102,16 +112,23 @@ def _raw_seed_pg(url: str, n: int, now: datetime, batch: int) -> None:
     while done < n:
         k = min(batch, n - done)
         with conn.cursor() as cur:
-            ids = sorted(r[0] for r in cur.execute(
-                "SELECT nextval(pg_get_serial_sequence('users', 'id')) "
-                "FROM generate_series(1, %s)", (k,)))
+            ids = sorted(
+                r[0]
+                for r in cur.execute(
+                    "SELECT nextval(pg_get_serial_sequence('users', 'id')) FROM generate_series(1, %s)", (k,)
+                )
+            )
             users, sessions = demo.generate_batch(rng, ids, now, TTL, postgres=True)
             for table, cols, types, rows in (
-                    ("users", demo.USER_COLS, demo._PG_USER_TYPES, users),  # noqa: SLF001
-                    ("sessions", demo.SESSION_COLS, demo._PG_SESSION_TYPES,  # noqa: SLF001
-                     sessions)):
-                with cur.copy(f"COPY {table} ({', '.join(cols)}) FROM STDIN "
-                              f"(FORMAT BINARY)") as cp:
+                ("users", demo.USER_COLS, demo._PG_USER_TYPES, users),  # noqa: SLF001
+                (
+                    "sessions",
+                    demo.SESSION_COLS,
+                    demo._PG_SESSION_TYPES,  # noqa: SLF001
+                    sessions,
+                ),
+            ):
+                with cur.copy(f"COPY {table} ({', '.join(cols)}) FROM STDIN (FORMAT BINARY)") as cp:
                     cp.set_types(list(types))
                     for row in rows:
                         cp.write_row(row)
@@ -130,8 +147,9 @@ def _batch(n: int) -> int:
     return max(1, min(demo.BATCH, max(1000, n // 20)))  # what seed() picks
 
 
-def _sides(fresh: Callable[[], str], raw_seed: Callable[[str, int, datetime, int], None], n: int,
-           now: datetime) -> tuple[Callable[[], float], Callable[[], float]]:
+def _sides(
+    fresh: Callable[[], str], raw_seed: Callable[[str, int, datetime, int], None], n: int, now: datetime
+) -> tuple[Callable[[], float], Callable[[], float]]:
     """Seconds to seed ``n`` users into a fresh database: ``demo.seed``, and ``raw_seed``."""
     from authcore import demo
     from authcore.db import make_engine
@@ -175,8 +193,17 @@ def run(ctx: Ctx) -> None:
                 return f"sqlite:///{path}"
 
             a, b = _alternate(*_sides(fresh, _raw_seed_sqlite, n, now), reps)
-        ctx.add(Row("seed sqlite", f"demo seed {label(n)} users (~3 sessions each)", min(a),
-                    "same rows, same statements, raw sqlite3", min(b), 1.5, unit="s"))
+        ctx.add(
+            Row(
+                "seed sqlite",
+                f"demo seed {label(n)} users (~3 sessions each)",
+                min(a),
+                "same rows, same statements, raw sqlite3",
+                min(b),
+                1.5,
+                unit="s",
+            )
+        )
     admin = pg_admin_url()
     if "postgresql" in ctx.engines and admin:
         from sqlalchemy import text
@@ -200,8 +227,17 @@ def run(ctx: Ctx) -> None:
                 return f"{base}/{name}"
 
             a, b = _alternate(*_sides(fresh_pg, _raw_seed_pg, n, now), reps)
-            ctx.add(Row("seed postgresql", f"demo seed {label(n)} users (~3 sessions each)",
-                        min(a), "same rows, same COPY, raw psycopg", min(b), 1.5, unit="s"))
+            ctx.add(
+                Row(
+                    "seed postgresql",
+                    f"demo seed {label(n)} users (~3 sessions each)",
+                    min(a),
+                    "same rows, same COPY, raw psycopg",
+                    min(b),
+                    1.5,
+                    unit="s",
+                )
+            )
         finally:
             with adm.connect() as c:
                 for name in reversed(made):
@@ -213,6 +249,6 @@ def _alternate(a: Any, b: Any, reps: int) -> tuple[list[float], list[float]]:
     xa: list[float] = []
     xb: list[float] = []
     for i in range(reps):
-        for fn in ((a, b) if i % 2 == 0 else (b, a)):
+        for fn in (a, b) if i % 2 == 0 else (b, a):
             (xa if fn is a else xb).append(fn())
     return xa, xb

@@ -74,8 +74,9 @@ class RawNotify:
         self.user_id = user_id
         self.channel = channel
         script = _LISTENER.replace("bench_raw", channel)
-        self.child = subprocess.Popen([sys.executable, "-c", script, _libpq(url)],
-                                      stdout=subprocess.PIPE, text=True, bufsize=1)
+        self.child = subprocess.Popen(
+            [sys.executable, "-c", script, _libpq(url)], stdout=subprocess.PIPE, text=True, bufsize=1
+        )
         assert self.child.stdout is not None
         assert self.child.stdout.readline().startswith("READY")
         self.sender = raw_connect(url)
@@ -85,8 +86,9 @@ class RawNotify:
     def round(self) -> float:
         assert self.child.stdout is not None
         self.n += 1
-        self.sender.execute("UPDATE users SET token_version = token_version + 1 WHERE id = %s",
-                            (self.user_id,))
+        self.sender.execute(
+            "UPDATE users SET token_version = token_version + 1 WHERE id = %s", (self.user_id,)
+        )
         self.sender.execute("SELECT pg_notify(%s, %s)", (self.channel, str(self.n)))
         t0 = time.time()
         self.sender.commit()
@@ -133,11 +135,16 @@ def propagation(ctx: Ctx) -> None:
     finally:
         base.close()
     stats = PropagationStats(tuple(ours), timeouts)
-    row = Row("verifier postgresql", f"revoke -> refused by another process, p95 of {stats.n}",
-              stats.p95 / 1000, "raw write + pg_notify -> notifies() p95",
-              percentile(raw, 95) / 1000, 1.5,
-              note=f"ours {stats.summary()}; raw p50 {percentile(raw, 50):.2f} ms (both timed "
-                   f"from COMMIT sent to the other process noticing, rounds interleaved)")
+    row = Row(
+        "verifier postgresql",
+        f"revoke -> refused by another process, p95 of {stats.n}",
+        stats.p95 / 1000,
+        "raw write + pg_notify -> notifies() p95",
+        percentile(raw, 95) / 1000,
+        1.5,
+        note=f"ours {stats.summary()}; raw p50 {percentile(raw, 50):.2f} ms (both timed "
+        f"from COMMIT sent to the other process noticing, rounds interleaved)",
+    )
     if stats.timeouts:
         row.error = f"{stats.timeouts} revocations never refused"
     ctx.add(row)
@@ -162,14 +169,21 @@ def cache_hit(ctx: Ctx, engine: str) -> None:
             return v.verify_access(token)
 
         def base() -> object:
-            return jwt.decode(token, key.verify_key, algorithms=[key.alg], audience=ts.audience,
-                              issuer=ts.issuer, leeway=ts.leeway.total_seconds(), options=options)
+            return jwt.decode(
+                token,
+                key.verify_key,
+                algorithms=[key.alg],
+                audience=ts.audience,
+                issuer=ts.issuer,
+                leeway=ts.leeway.total_seconds(),
+                options=options,
+            )
 
-        s = interleave(ours, base, samples=15 if ctx.quick else 41, inner=calibrate(base),
-                       warmup=3)
+        s = interleave(ours, base, samples=15 if ctx.quick else 41, inner=calibrate(base), warmup=3)
         fresh = v.is_fresh()
-    row = Row(f"verifier {engine}", "strict access verify, cache hit", s.stat("a"), "jwt.decode",
-              s.stat("b"), 1.05)
+    row = Row(
+        f"verifier {engine}", "strict access verify, cache hit", s.stat("a"), "jwt.decode", s.stat("b"), 1.05
+    )
     if not fresh:
         row.error = "verifier was not fresh (cache not in use)"
     ctx.add(row)
@@ -192,8 +206,10 @@ def reconnect(ctx: Ctx) -> None:
 
         def kill_loop() -> None:  # keep killing it while the revocations commit
             while not stop.is_set():
-                killer.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                               "WHERE application_name = %s", (app,))
+                killer.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = %s",
+                    (app,),
+                )
                 time.sleep(0.005)
 
         th = threading.Thread(target=kill_loop)
@@ -219,10 +235,18 @@ def reconnect(ctx: Ctx) -> None:
             if missed:
                 time.sleep(0.05)
         reconnects = v.stats().reconnects
-    ctx.add(Row("verifier postgresql",
-                f"listener killed during {len(uids)} revocations: missed after reconnect",
-                float(len(missed)), "revocations", float(len(uids)), 0.0, unit="count",
-                note=f"listener reconnects: {reconnects}"))
+    ctx.add(
+        Row(
+            "verifier postgresql",
+            f"listener killed during {len(uids)} revocations: missed after reconnect",
+            float(len(missed)),
+            "revocations",
+            float(len(uids)),
+            0.0,
+            unit="count",
+            note=f"listener reconnects: {reconnects}",
+        )
+    )
 
 
 class RawAuditedRevoke(RawNotify):
@@ -244,18 +268,29 @@ class RawAuditedRevoke(RawNotify):
         assert self.child.stdout is not None
         self.n += 1
         t0 = time.time()
-        (v,) = self.sender.execute("UPDATE users SET token_version = token_version + 1 "
-                                   "WHERE id = %s RETURNING token_version",
-                                   (self.user_id,)).fetchone()
+        (v,) = self.sender.execute(
+            "UPDATE users SET token_version = token_version + 1 WHERE id = %s RETURNING token_version",
+            (self.user_id,),
+        ).fetchone()
         now = datetime.now(UTC)
         details = {"old_version": v - 1, "new_version": v}
-        h = event_hash(-self.n, now, "bench", "revoke_tokens", self.user_id, None, "bench",
-                       details, "0" * 64)
+        h = event_hash(-self.n, now, "bench", "revoke_tokens", self.user_id, None, "bench", details, "0" * 64)
         self.sender.execute(
             "INSERT INTO audit_events (seq, at, actor, action, target_user_id, target_session, "
             "reason, details, prev_hash, hash) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-            (-self.n, now, "bench", "revoke_tokens", self.user_id, None, "bench",
-             json.dumps(details), "0" * 64, h))
+            (
+                -self.n,
+                now,
+                "bench",
+                "revoke_tokens",
+                self.user_id,
+                None,
+                "bench",
+                json.dumps(details),
+                "0" * 64,
+                h,
+            ),
+        )
         self.sender.execute("SELECT pg_notify(%s, %s)", (self.channel, str(self.n)))
         self.sender.commit()
         line = self.child.stdout.readline().split()
@@ -321,13 +356,17 @@ def revoke_call(ctx: Ctx) -> None:
             c.exec_driver_sql(f"DROP ROLE IF EXISTS {login}")
             for stmt in pgroles.drop_sql(prefix):
                 c.exec_driver_sql(stmt)
-    row = Row("verifier postgresql",
-              f"revoke call (admin role, one round trip) -> refused by another process, p95 "
-              f"of {len(ours)}", percentile(ours, 95) / 1000,
-              "raw UPDATE+audit INSERT+pg_notify tx -> LISTEN p95", percentile(raw, 95) / 1000,
-              1.2, note=f"ours p50 {percentile(ours, 50):.2f} ms, raw p50 "
-                        f"{percentile(raw, 50):.2f} ms (both from the start of the call to "
-                        f"the other process noticing, rounds interleaved)")
+    row = Row(
+        "verifier postgresql",
+        f"revoke call (admin role, one round trip) -> refused by another process, p95 of {len(ours)}",
+        percentile(ours, 95) / 1000,
+        "raw UPDATE+audit INSERT+pg_notify tx -> LISTEN p95",
+        percentile(raw, 95) / 1000,
+        1.2,
+        note=f"ours p50 {percentile(ours, 50):.2f} ms, raw p50 "
+        f"{percentile(raw, 50):.2f} ms (both from the start of the call to "
+        f"the other process noticing, rounds interleaved)",
+    )
     if timeouts:
         row.error = f"{timeouts} revocations never refused"
     ctx.add(row)

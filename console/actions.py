@@ -24,22 +24,46 @@ class ActionSpec:
     help: str
 
 
-ACTIONS: dict[str, ActionSpec] = {a.name: a for a in (
-    ActionSpec("revoke_tokens", "R", "Revoke all tokens", "Revoke",
-               "bump token_version: every refresh token of the user stops now"),
-    ActionSpec("delete_session", "d", "Delete session", "Del session",
-               "delete the highlighted session (logs that device out)"),
-    ActionSpec("delete_sessions", "D", "Delete all sessions", "Del all",
-               "delete every session of the user (logs every device out)"),
-    ActionSpec("disable_user", "x", "Disable user", "Disable",
-               "refuse the user's sessions and refresh tokens from now on"),
-    ActionSpec("enable_user", "x", "Enable user", "Enable", "let the user log in again"),
-)}
+ACTIONS: dict[str, ActionSpec] = {
+    a.name: a
+    for a in (
+        ActionSpec(
+            "revoke_tokens",
+            "R",
+            "Revoke all tokens",
+            "Revoke",
+            "bump token_version: every refresh token of the user stops now",
+        ),
+        ActionSpec(
+            "delete_session",
+            "d",
+            "Delete session",
+            "Del session",
+            "delete the highlighted session (logs that device out)",
+        ),
+        ActionSpec(
+            "delete_sessions",
+            "D",
+            "Delete all sessions",
+            "Del all",
+            "delete every session of the user (logs every device out)",
+        ),
+        ActionSpec(
+            "disable_user",
+            "x",
+            "Disable user",
+            "Disable",
+            "refuse the user's sessions and refresh tokens from now on",
+        ),
+        ActionSpec("enable_user", "x", "Enable user", "Enable", "let the user log in again"),
+    )
+}
 MUTATING = frozenset(ACTIONS)
 
 
-def perform(core: AuthCore, action: str, user_id: int, reason: str, *, dry_run: bool,
-            session_id: str | None = None) -> RevokeResult:
+def perform(
+    core: AuthCore, action: str, user_id: int, reason: str, *, dry_run: bool, session_id: str | None = None
+) -> RevokeResult:
     """Run (or with ``dry_run`` plan) ``action`` for a user. Blocking: call it from a worker."""
     admin = core.admin
     if action == "revoke_tokens":

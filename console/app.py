@@ -57,11 +57,19 @@ class AuthConsoleApp(App[int]):
         Binding("f1", "help", "Help", show=False),
     ]
 
-    def __init__(self, core: AuthCore | Connect, *, read_only: bool | None = None,
-                 clock: Clock = utcnow, search_debounce: float = 0.25,
-                 refresh_interval: float = 5.0, retry_interval: float = 5.0,
-                 page_size: int = 50, theme: str | None = None,
-                 action_patience: float = 5.0) -> None:
+    def __init__(
+        self,
+        core: AuthCore | Connect,
+        *,
+        read_only: bool | None = None,
+        clock: Clock = utcnow,
+        search_debounce: float = 0.25,
+        refresh_interval: float = 5.0,
+        retry_interval: float = 5.0,
+        page_size: int = 50,
+        theme: str | None = None,
+        action_patience: float = 5.0,
+    ) -> None:
         super().__init__()
         self._connect = core if isinstance(core, Connect) else None
         self._core: AuthCore | None = None if isinstance(core, Connect) else core
@@ -234,16 +242,20 @@ class AuthConsoleApp(App[int]):
         return None
 
     # -- output --------------------------------------------------------------------------------
-    def notify_safe(self, *parts: object, severity: SeverityLevel = "information",
-                    title: str = "", timeout: float | None = None) -> None:
+    def notify_safe(
+        self,
+        *parts: object,
+        severity: SeverityLevel = "information",
+        title: str = "",
+        timeout: float | None = None,
+    ) -> None:
         """A toast, except while a dialog is open: a toast never covers one. Then the line goes
         to the status line of the screen under the dialog."""
         if isinstance(self.screen, ModalScreen):
             screen = self.console_screen()
             if screen is not None:
                 head = (f"{title}: ",) if title else ()
-                screen.say(safe_join(*head, *parts),
-                           "bold red" if severity == "error" else "")
+                screen.say(safe_join(*head, *parts), "bold red" if severity == "error" else "")
             return
         notify_safe(self, *parts, severity=severity, title=title, timeout=timeout)
 
@@ -316,10 +328,18 @@ def _settle_heap() -> None:
         gc.freeze()
 
 
-TABLE_KEYS = [("enter", "open the highlighted row"), ("up/down", "move in a table"),
-              ("pgup/pgdn", "page up / down"), ("home/end", "first / last row (end loads more)")]
-GLOBAL_KEYS = [("tab", "next pane"), ("ctrl+p", "command palette: every action by name"),
-               ("f1", "help (also from a text box)"), ("ctrl+q", "quit from anywhere")]
+TABLE_KEYS = [
+    ("enter", "open the highlighted row"),
+    ("up/down", "move in a table"),
+    ("pgup/pgdn", "page up / down"),
+    ("home/end", "first / last row (end loads more)"),
+]
+GLOBAL_KEYS = [
+    ("tab", "next pane"),
+    ("ctrl+p", "command palette: every action by name"),
+    ("f1", "help (also from a text box)"),
+    ("ctrl+q", "quit from anywhere"),
+]
 
 
 def help_rows(screen: ConsoleScreen) -> list[tuple[str, str]]:
@@ -341,8 +361,10 @@ def help_rows(screen: ConsoleScreen) -> list[tuple[str, str]]:
         name, params = _parse_action(binding.action)
         if not screen.allowed(name, params):
             continue
-        row = (app.get_key_display(Binding(key, binding.action)),
-               binding.tooltip or KEY_HELP.get(binding.action, binding.description))
+        row = (
+            app.get_key_display(Binding(key, binding.action)),
+            binding.tooltip or KEY_HELP.get(binding.action, binding.description),
+        )
         if row not in rows:
             rows.append(row)
     keys = {k for k, _d in rows}
@@ -357,25 +379,43 @@ def _parse_action(action: str) -> tuple[str, tuple[object, ...]]:
     return name, params
 
 
-def create_app(core: AuthCore | Connect, *, read_only: bool | None = None,
-               clock: Clock = utcnow, search_debounce: float = 0.25,
-               refresh_interval: float = 5.0, retry_interval: float = 5.0, page_size: int = 50,
-               theme: str | None = None, action_patience: float = 5.0) -> AuthConsoleApp:
+def create_app(
+    core: AuthCore | Connect,
+    *,
+    read_only: bool | None = None,
+    clock: Clock = utcnow,
+    search_debounce: float = 0.25,
+    refresh_interval: float = 5.0,
+    retry_interval: float = 5.0,
+    page_size: int = 50,
+    theme: str | None = None,
+    action_patience: float = 5.0,
+) -> AuthConsoleApp:
     """The console over ``core`` (or over the core ``Connect`` builds after the first frame).
     ``read_only=True`` also makes the core refuse changes. An action's dialog opens only if its
     dry run answers within ``action_patience`` seconds of the key (and no outage began)."""
-    return AuthConsoleApp(core, read_only=read_only, clock=clock,
-                          search_debounce=search_debounce, refresh_interval=refresh_interval,
-                          retry_interval=retry_interval, page_size=page_size, theme=theme,
-                          action_patience=action_patience)
+    return AuthConsoleApp(
+        core,
+        read_only=read_only,
+        clock=clock,
+        search_debounce=search_debounce,
+        refresh_interval=refresh_interval,
+        retry_interval=retry_interval,
+        page_size=page_size,
+        theme=theme,
+        action_patience=action_patience,
+    )
 
 
 def run_tui(ctx: Ctx) -> int:
     """``authconsole`` without a command: run the console until the operator quits. The core is
     built after the first frame; if it cannot be, its error is raised here once the terminal is
     restored, so ``main`` prints the same one line (and exit code) as any other command."""
-    app = create_app(Connect.from_ctx(ctx), read_only=bool(ctx.args.read_only) or None,
-                     theme=os.environ.get(THEME_ENV) or None)
+    app = create_app(
+        Connect.from_ctx(ctx),
+        read_only=bool(ctx.args.read_only) or None,
+        theme=os.environ.get(THEME_ENV) or None,
+    )
     app.run()
     if app.startup_error is not None:
         raise app.startup_error

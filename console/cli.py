@@ -58,16 +58,18 @@ class Ctx:
         if self._core is None:
             from authcore.core import AuthCore, operator_for
 
-            core = AuthCore.from_config(self.config, self.args.db,
-                                        read_only=bool(self.args.read_only),
-                                        operator=operator_for(self.config),
-                                        create=False,  # only demo/db upgrade create
-                                        interactive=interactive)
+            core = AuthCore.from_config(
+                self.config,
+                self.args.db,
+                read_only=bool(self.args.read_only),
+                operator=operator_for(self.config),
+                create=False,  # only demo/db upgrade create
+                interactive=interactive,
+            )
             self._core = core
             # PostgreSQL: the database role wins over [operators]; a command says so (the
             # console shows core.role_note).
-            if core.use_database_role(self.config.role_prefix) and getattr(self.args, "func",
-                                                                            None):
+            if core.use_database_role(self.config.role_prefix) and getattr(self.args, "func", None):
                 if self.json:  # stderr stays JSON objects, one per line
                     err_json({"note": clean(core.role_note, max_len=400)})
                 else:
@@ -85,13 +87,15 @@ Handler = Callable[[Ctx], int]
 def _common() -> argparse.ArgumentParser:
     """Options every subcommand accepts (also accepted before the subcommand)."""
     p = argparse.ArgumentParser(add_help=False)
-    p.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
-                   help="machine-readable output")
-    p.add_argument("--db", default=argparse.SUPPRESS, metavar="URL",
-                   help="database URL (sqlite:///path or postgresql+psycopg://...)")
+    p.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="machine-readable output")
+    p.add_argument(
+        "--db",
+        default=argparse.SUPPRESS,
+        metavar="URL",
+        help="database URL (sqlite:///path or postgresql+psycopg://...)",
+    )
     p.add_argument("--config", default=argparse.SUPPRESS, metavar="PATH", help="config file")
-    p.add_argument("--read-only", action="store_true", default=argparse.SUPPRESS,
-                   help="refuse every change")
+    p.add_argument("--read-only", action="store_true", default=argparse.SUPPRESS, help="refuse every change")
     return p
 
 
@@ -106,9 +110,12 @@ def build_parser() -> argparse.ArgumentParser:
     from console import commands
 
     common = _common()
-    parser = _Parser(prog="authconsole", parents=[common],
-                     description="Admin console for authcore: users, sessions, tokens, audit. "
-                                 "Without a command it opens the terminal UI.")
+    parser = _Parser(
+        prog="authconsole",
+        parents=[common],
+        description="Admin console for authcore: users, sessions, tokens, audit. "
+        "Without a command it opens the terminal UI.",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     commands.register(sub, common)
     return parser
@@ -152,8 +159,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 err("the console needs: pip install 'authconsole[tui]'")
                 return 2
             if not (sys.stdin.isatty() and sys.stdout.isatty()):
-                return fail(Exit.USAGE, "the console needs a terminal; for scripts use a command "
-                                        "(authconsole --help)", as_json)
+                return fail(
+                    Exit.USAGE,
+                    "the console needs a terminal; for scripts use a command (authconsole --help)",
+                    as_json,
+                )
             from console.app import run_tui
 
             return run_tui(ctx)
@@ -194,10 +204,15 @@ def classify(exc: BaseException) -> tuple[Exit, str]:
     if isinstance(exc, UsageError):
         return Exit.USAGE, str(exc)
     if isinstance(exc, AuthCoreError):
-        code = (Exit.CONFIG if isinstance(exc, ConfigError)
-                else Exit.REFUSED if isinstance(exc, ReadOnlyError | PermissionDenied)
-                else Exit.DATABASE if isinstance(exc, DatabaseUnavailable)
-                else Exit.FAILED)
+        code = (
+            Exit.CONFIG
+            if isinstance(exc, ConfigError)
+            else Exit.REFUSED
+            if isinstance(exc, ReadOnlyError | PermissionDenied)
+            else Exit.DATABASE
+            if isinstance(exc, DatabaseUnavailable)
+            else Exit.FAILED
+        )
         return code, f"error: {exc}"
     if isinstance(exc, OSError) and exc.errno is not None:
         where = f": {exc.filename}" if exc.filename else ""
@@ -208,8 +223,9 @@ def classify(exc: BaseException) -> tuple[Exit, str]:
         if isinstance(exc, DBAPIError):
             return _database_refused(exc)
         if isinstance(exc, SQLAlchemyError):
-            return Exit.DATABASE, (f"error: database: {type(exc).__name__}: "
-                                   f"{mask_password(_first_line(exc))}")
+            return Exit.DATABASE, (
+                f"error: database: {type(exc).__name__}: {mask_password(_first_line(exc))}"
+            )
     except ImportError:  # pragma: no cover
         pass
     return Exit.INTERNAL, f"internal error: {type(exc).__name__}: {_first_line(exc)}"

@@ -40,6 +40,10 @@ class Connect:
         config = ctx.config
         operator = operator_for(config)
         read_only = is_read_only(ctx.args.read_only, config, operator.role)
-        return cls(build=functools.partial(ctx.core, interactive=True),
-                   url=mask_password(ctx.database_url()), actor=operator.actor,
-                   role=operator.role or "admin", read_only=read_only)
+        return cls(
+            build=functools.partial(ctx.core, interactive=True),
+            url=mask_password(ctx.database_url()),
+            actor=operator.actor,
+            role=operator.role or "admin",
+            read_only=read_only,
+        )

@@ -51,29 +51,66 @@ class ScreenSpec:
         return f"goto('{self.kind}')"
 
 
-SCREENS: dict[str, ScreenSpec] = {s.kind: s for s in (
-    ScreenSpec("users", "console.screens.users:UsersScreen", "u", "Users",
-               "Users: back to the user search", "Users: search users",
-               frozenset({"users", "users-more"}), "back"),
-    ScreenSpec("user", "console.screens.user:UserScreen", "", "User",
-               "User: profile, sessions, audit events and the revocation actions", "",
-               frozenset({"user", "preview"}), "replace"),
-    ScreenSpec("sessions", "console.screens.sessions:SessionsScreen", "s", "Sessions",
-               "Sessions: recent sessions of all users", "Sessions: recent sessions",
-               frozenset({"sessions", "sessions-more"}), "back"),
-    ScreenSpec("audit", "console.screens.audit:AuditScreen", "a", "Audit",
-               "Audit log, with the hash chain check", "Audit log",
-               frozenset({"audit", "audit-more", "chain"}), "back"),
-    ScreenSpec("token", "console.screens.token:TokenScreen", "t", "Token",
-               "Token inspector: paste a token to decode it", "Token inspector",
-               frozenset({"token"}), "back"),
-)}
+SCREENS: dict[str, ScreenSpec] = {
+    s.kind: s
+    for s in (
+        ScreenSpec(
+            "users",
+            "console.screens.users:UsersScreen",
+            "u",
+            "Users",
+            "Users: back to the user search",
+            "Users: search users",
+            frozenset({"users", "users-more"}),
+            "back",
+        ),
+        ScreenSpec(
+            "user",
+            "console.screens.user:UserScreen",
+            "",
+            "User",
+            "User: profile, sessions, audit events and the revocation actions",
+            "",
+            frozenset({"user", "preview"}),
+            "replace",
+        ),
+        ScreenSpec(
+            "sessions",
+            "console.screens.sessions:SessionsScreen",
+            "s",
+            "Sessions",
+            "Sessions: recent sessions of all users",
+            "Sessions: recent sessions",
+            frozenset({"sessions", "sessions-more"}),
+            "back",
+        ),
+        ScreenSpec(
+            "audit",
+            "console.screens.audit:AuditScreen",
+            "a",
+            "Audit",
+            "Audit log, with the hash chain check",
+            "Audit log",
+            frozenset({"audit", "audit-more", "chain"}),
+            "back",
+        ),
+        ScreenSpec(
+            "token",
+            "console.screens.token:TokenScreen",
+            "t",
+            "Token",
+            "Token inspector: paste a token to decode it",
+            "Token inspector",
+            frozenset({"token"}),
+            "back",
+        ),
+    )
+}
 
 
 def bindings(*shown: str) -> list[Binding]:
     """The navigation keys of a screen: every registered key, in the footer for ``shown``."""
-    return [Binding(s.key, s.action, s.short, show=s.kind in shown)
-            for s in SCREENS.values() if s.key]
+    return [Binding(s.key, s.action, s.short, show=s.kind in shown) for s in SCREENS.values() if s.key]
 
 
 def identity(screen: Screen[Any]) -> str:

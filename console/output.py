@@ -20,8 +20,7 @@ def line(*parts: Any) -> None:
 
 def table(rows: list[list[Any]], headers: list[str], widths: list[int] | None = None) -> None:
     """A plain aligned table; cells are cleaned and cut to their width."""
-    widths = widths or [max([len(h)] + [len(clean(r[i])) for r in rows]) for i, h in
-                        enumerate(headers)]
+    widths = widths or [max([len(h)] + [len(clean(r[i])) for r in rows]) for i, h in enumerate(headers)]
     fmt = "  ".join(f"{{:<{w}}}" for w in widths)
     sys.stdout.write(fmt.format(*headers).rstrip() + "\n")
     for r in rows:

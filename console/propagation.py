@@ -27,8 +27,7 @@ class PropagationProbe:
 
     def __init__(self, core: AuthCore, timeout: float | None = None) -> None:
         self.core = core
-        self.timeout = timeout if timeout is not None else \
-            core.config.staleness.total_seconds() + 1.0
+        self.timeout = timeout if timeout is not None else core.config.staleness.total_seconds() + 1.0
         self._verifier: Verifier | None = None
         self._lock = threading.Lock()
 
@@ -64,8 +63,10 @@ class PropagationProbe:
         try:
             start = time.time()
             result = call()
-            quiet = (getattr(result, "action", "") == "delete_sessions"
-                     and getattr(result, "sessions_deleted", 1) == 0)
+            quiet = (
+                getattr(result, "action", "") == "delete_sessions"
+                and getattr(result, "sessions_deleted", 1) == 0
+            )
             if quiet or not seen.wait(self.timeout):  # nothing announced, or not seen in time
                 return result, None
             return result, max(stamp[0] - start, 0.0) * 1000.0
@@ -81,12 +82,10 @@ class PropagationProbe:
 
 def describe(ms: float | None, result: RevokeResult, timeout: float) -> str:
     """The sentence the console adds to an action's result."""
-    if result.action not in REFUSING or (result.action == "delete_sessions"
-                                         and result.sessions_deleted == 0):
+    if result.action not in REFUSING or (result.action == "delete_sessions" and result.sessions_deleted == 0):
         return ""
     if ms is None:
-        return (f"Strict verifiers: not confirmed within {timeout:.0f} s by this console's own "
-                "verifier.")
+        return f"Strict verifiers: not confirmed within {timeout:.0f} s by this console's own verifier."
     return f"Refused by strict verifiers within ~{ms:.0f} ms (measured by this console's verifier)."
 
 
@@ -99,8 +98,9 @@ def result_text(result: RevokeResult, ms: float | None, timeout: float) -> str:
     return f"{speed} {summary}" if speed else summary
 
 
-def commit_measured(core: AuthCore, action: str, user_id: int,
-                    call: Callable[[], RevokeResult]) -> tuple[RevokeResult, float | None, float]:
+def commit_measured(
+    core: AuthCore, action: str, user_id: int, call: Callable[[], RevokeResult]
+) -> tuple[RevokeResult, float | None, float]:
     """For a one-shot tool (the CLI): run a committing action under a probe of its own, closed
     afterwards. Returns the result, the measured ms (or None) and the probe's timeout."""
     probe = PropagationProbe(core)

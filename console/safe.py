@@ -24,12 +24,18 @@ if TYPE_CHECKING:  # pragma: no cover
 DEFAULT_MAX = 200
 
 
-def safe(value: object, max_len: int | None = DEFAULT_MAX, style: str | Style = "", *,
-         wrap: bool = False) -> Text:
+def safe(
+    value: object, max_len: int | None = DEFAULT_MAX, style: str | Style = "", *, wrap: bool = False
+) -> Text:
     """``value`` as inert text: cleaned, cut to ``max_len``, never markup; one line unless
     ``wrap`` (then it folds to the widget's width)."""
-    return Text(clean(value, max_len=max_len), style=style, no_wrap=not wrap,
-                overflow="fold" if wrap else "ellipsis", end="")
+    return Text(
+        clean(value, max_len=max_len),
+        style=style,
+        no_wrap=not wrap,
+        overflow="fold" if wrap else "ellipsis",
+        end="",
+    )
 
 
 def safe_join(*parts: Text | tuple[object, str] | object, sep: str = "") -> Text:
@@ -53,9 +59,13 @@ def safe_lines(lines: Iterable[Text], *, wrap: bool = False) -> Text:
     return sep.join(list(lines))
 
 
-def notify_safe(app: App[Any], *parts: object, severity: SeverityLevel = "information",
-                title: str = "", timeout: float | None = None) -> None:
+def notify_safe(
+    app: App[Any],
+    *parts: object,
+    severity: SeverityLevel = "information",
+    title: str = "",
+    timeout: float | None = None,
+) -> None:
     """``app.notify`` with every part cleaned and markup off: the message shows literally."""
     message = "".join(p.plain if isinstance(p, Text) else clean(p, max_len=400) for p in parts)
-    app.notify(message, title=clean(title, max_len=80), severity=severity, timeout=timeout,
-               markup=False)
+    app.notify(message, title=clean(title, max_len=80), severity=severity, timeout=timeout, markup=False)

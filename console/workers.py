@@ -63,8 +63,10 @@ _DRIVERS = ("sqlite3", "psycopg", "sqlalchemy")
 
 def _connection_error(exc: BaseException) -> bool:
     """OperationalError / InterfaceError from SQLAlchemy or a driver: the database is away."""
-    return (type(exc).__name__ in ("OperationalError", "InterfaceError")
-            and type(exc).__module__.split(".")[0] in _DRIVERS)
+    return (
+        type(exc).__name__ in ("OperationalError", "InterfaceError")
+        and type(exc).__module__.split(".")[0] in _DRIVERS
+    )
 
 
 def cancelled() -> bool:

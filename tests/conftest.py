@@ -26,8 +26,16 @@ from tests.support.pg import PG_ENV, bypass_audit_trigger, temp_pg_database
 from tests.support.pg import admin_url as _admin_url
 from tests.support.processes import modules_loaded
 
-__all__ = ["PG_ENV", "ROOT", "TEST_SECRET", "_admin_url", "bypass_audit_trigger",
-           "modules_loaded", "reset_pg", "temp_pg_database"]
+__all__ = [
+    "PG_ENV",
+    "ROOT",
+    "TEST_SECRET",
+    "_admin_url",
+    "bypass_audit_trigger",
+    "modules_loaded",
+    "reset_pg",
+    "temp_pg_database",
+]
 TEST_SECRET = "test-secret-" + "s" * 40
 ENGINES = ["sqlite", "postgresql"]
 _TABLES = ("bulk_runs", "revocations", "audit_events", "user_events", "sessions", "users")
@@ -44,8 +52,7 @@ def hermetic_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     from authcore import config as config_mod
 
     monkeypatch.setattr(config_mod, "SYSTEM_CONFIG", home / "no-system-config.toml")
-    for var in ("AUTHCONSOLE_DATABASE_URL", "DATABASE_URL", "AUTHCORE_SECRET", "SSH_CONNECTION",
-                "NO_COLOR"):
+    for var in ("AUTHCONSOLE_DATABASE_URL", "DATABASE_URL", "AUTHCORE_SECRET", "SSH_CONNECTION", "NO_COLOR"):
         monkeypatch.delenv(var, raising=False)
     return home
 
@@ -72,9 +79,13 @@ def reset_pg(url: str) -> None:
     engine = make_engine(url)
     with engine.begin() as conn:
         conn.execute(text(f"TRUNCATE {', '.join(_TABLES)} RESTART IDENTITY CASCADE"))
-        conn.execute(text("INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, :h) "
-                          "ON CONFLICT (id) DO UPDATE SET seq = 0, hash = :h"),
-                     {"h": GENESIS_HASH})  # a test may have deleted the row
+        conn.execute(
+            text(
+                "INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, :h) "
+                "ON CONFLICT (id) DO UPDATE SET seq = 0, hash = :h"
+            ),
+            {"h": GENESIS_HASH},
+        )  # a test may have deleted the row
     engine.dispose()
 
 

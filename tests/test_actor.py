@@ -35,19 +35,28 @@ def _last_event(db: str) -> dict:  # type: ignore[type-arg]
 def test_forged_environment_sqlite(tmp_path) -> None:  # type: ignore[no-untyped-def]
     db = f"sqlite:///{tmp_path}/a.db"
     assert _cli(["--db", db, "demo", "--users", "3"]).returncode == 0
-    r = _cli(["--db", db, "revoke", "1", "--all-tokens", "--reason", "forged env", "--yes"],
-             env_extra=FORGED)
+    r = _cli(["--db", db, "revoke", "1", "--all-tokens", "--reason", "forged env", "--yes"], env_extra=FORGED)
     assert r.returncode == 0, r.stderr
     ev = _last_event(db)
     assert ev["actor"] == REAL and ev["client"] == "ssh 10.1.2.3" and ev["db_role"] is None
     assert _cli(["--db", db, "audit", "verify"]).returncode == 0
 
 
-def test_forged_environment_postgresql_records_the_database_role(
-        cluster: Cluster, owner) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+def test_forged_environment_postgresql_records_the_database_role(cluster: Cluster, owner) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
     uid, _sid = _seed(owner)
-    r = _cli(["--db", cluster.as_role(cluster.admin), "revoke", str(uid), "--all-tokens",
-              "--reason", "forged env", "--yes"], env_extra=FORGED)
+    r = _cli(
+        [
+            "--db",
+            cluster.as_role(cluster.admin),
+            "revoke",
+            str(uid),
+            "--all-tokens",
+            "--reason",
+            "forged env",
+            "--yes",
+        ],
+        env_extra=FORGED,
+    )
     assert r.returncode == 0, r.stderr
     ev = _last_event(cluster.url)
     assert ev["actor"] == REAL and ev["db_role"] == cluster.admin

@@ -34,12 +34,37 @@ from authcore.errors import TokenRevoked
 from tests.conftest import ROOT, TEST_SECRET
 
 SERVERS = {
-    "uvicorn": ["-m", "uvicorn", "tests.app.lifespan:app", "--workers", "2",
-                "--host", "127.0.0.1", "--port", "{port}", "--log-level", "warning"],
-    "gunicorn-preload": ["-m", "gunicorn", "--preload", "-w", "2",
-                         "-k", "uvicorn.workers.UvicornWorker", "-c", "tests/app/gunicorn_conf.py",
-                         "-b", "127.0.0.1:{port}", "--log-level", "warning",
-                         "--graceful-timeout", "5", "tests.app.main:app"],
+    "uvicorn": [
+        "-m",
+        "uvicorn",
+        "tests.app.lifespan:app",
+        "--workers",
+        "2",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "{port}",
+        "--log-level",
+        "warning",
+    ],
+    "gunicorn-preload": [
+        "-m",
+        "gunicorn",
+        "--preload",
+        "-w",
+        "2",
+        "-k",
+        "uvicorn.workers.UvicornWorker",
+        "-c",
+        "tests/app/gunicorn_conf.py",
+        "-b",
+        "127.0.0.1:{port}",
+        "--log-level",
+        "warning",
+        "--graceful-timeout",
+        "5",
+        "tests.app.main:app",
+    ],
 }
 WORKERS = 2
 
@@ -54,8 +79,12 @@ def free_port() -> int:
 def app_env(db_url: str, home: Path) -> dict[str, str]:
     """The app's environment: database and secret from variables, no config file."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("AUTHCONSOLE_")}
-    env.update(DATABASE_URL=db_url, AUTHCORE_SECRET=TEST_SECRET,
-               AUTHCONSOLE_CONFIG=str(home / "no-config.toml"), PYTHONPATH=str(ROOT))
+    env.update(
+        DATABASE_URL=db_url,
+        AUTHCORE_SECRET=TEST_SECRET,
+        AUTHCONSOLE_CONFIG=str(home / "no-config.toml"),
+        PYTHONPATH=str(ROOT),
+    )
     return env
 
 
@@ -70,15 +99,22 @@ class Server:
 
 
 @contextlib.contextmanager
-def serve(kind: str, db_url: str, tmp: Path, env: dict[str, str] | None = None,
-          timeout: float = 90) -> Iterator[Server]:
+def serve(
+    kind: str, db_url: str, tmp: Path, env: dict[str, str] | None = None, timeout: float = 90
+) -> Iterator[Server]:
     """Start the server (its own process group), wait until it answers, stop it after."""
     port = free_port()
     log = tmp / f"{kind}-{port}.log"
     argv = [sys.executable] + [a.format(port=port) for a in SERVERS[kind]]
     with open(log, "wb") as out:
-        proc = subprocess.Popen(argv, cwd=ROOT, env=env or app_env(db_url, tmp), stdout=out,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            argv,
+            cwd=ROOT,
+            env=env or app_env(db_url, tmp),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     server = Server(proc, f"http://127.0.0.1:{port}", log)
     try:
         deadline = time.monotonic() + timeout
@@ -118,14 +154,18 @@ def fresh(c: httpx.Client, method: str, url: str, **kw: Any) -> httpx.Response:
     return c.request(method, url, headers={**kw.pop("headers", {}), "Connection": "close"}, **kw)
 
 
-def fan_out(server: Server, fn: Callable[[httpx.Client], httpx.Response], until: Callable[
-        [dict[int, list[httpx.Response]]], bool], *, limit: int = 600,
-        parallel: int = 8) -> dict[int, list[httpx.Response]]:
+def fan_out(
+    server: Server,
+    fn: Callable[[httpx.Client], httpx.Response],
+    until: Callable[[dict[int, list[httpx.Response]]], bool],
+    *,
+    limit: int = 600,
+    parallel: int = 8,
+) -> dict[int, list[httpx.Response]]:
     """Send requests in parallel (new connection each) until ``until(by_pid)`` holds; the
     responses grouped by the worker pid that answered."""
     by_pid: dict[int, list[httpx.Response]] = {}
-    with httpx.Client(base_url=server.base, timeout=10) as c, \
-            ThreadPoolExecutor(parallel) as pool:
+    with httpx.Client(base_url=server.base, timeout=10) as c, ThreadPoolExecutor(parallel) as pool:
         sent = 0
         while sent < limit and not until(by_pid):
             for r in pool.map(lambda _i: fn(c), range(parallel)):
@@ -142,8 +182,7 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def wait_refused_everywhere(server: Server, token: str, timeout: float = 15
-                            ) -> dict[int, float]:
+def wait_refused_everywhere(server: Server, token: str, timeout: float = 15) -> dict[int, float]:
     """Hit /me until every worker has refused ``token``; per worker pid, seconds until it did.
     Once a worker has refused, it must never accept again."""
     t0 = time.monotonic()
@@ -152,8 +191,7 @@ def wait_refused_everywhere(server: Server, token: str, timeout: float = 15
     with httpx.Client(base_url=server.base, timeout=10) as c, ThreadPoolExecutor(8) as pool:
         while len(refused_at) < WORKERS:
             assert time.monotonic() - t0 < timeout, f"refused only by {sorted(refused_at)}"
-            batch = list(pool.map(lambda _i: fresh(c, "GET", "/me", headers=bearer(token)),
-                                  range(8)))
+            batch = list(pool.map(lambda _i: fresh(c, "GET", "/me", headers=bearer(token)), range(8)))
             now = time.monotonic() - t0
             for r in batch:  # a batch's requests overlap: judge them against earlier batches
                 pid = int(r.headers["x-worker-pid"])
@@ -162,8 +200,7 @@ def wait_refused_everywhere(server: Server, token: str, timeout: float = 15
                         accepted_after.append(pid)
                 else:
                     assert r.status_code == 401, r.text
-                    assert r.headers["www-authenticate"].startswith(
-                        'Bearer error="invalid_token"')
+                    assert r.headers["www-authenticate"].startswith('Bearer error="invalid_token"')
             for r in batch:
                 if r.status_code == 401:
                     refused_at.setdefault(int(r.headers["x-worker-pid"]), now)
@@ -176,20 +213,24 @@ def cli(db_url: str, home: Path, *args: str) -> subprocess.CompletedProcess[str]
     env.pop("DATABASE_URL")
     env.pop("AUTHCORE_SECRET")  # the operator's console needs no signing key
     env["AUTHCONSOLE_DATABASE_URL"] = db_url  # not on argv
-    return subprocess.run([sys.executable, "-m", "console", *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "console", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 @pytest.mark.parametrize("kind", list(SERVERS))
-def test_app_under_a_real_server(kind: str, db_url: str, core: AuthCore,
-                                 tmp_path: Path) -> None:
+def test_app_under_a_real_server(kind: str, db_url: str, core: AuthCore, tmp_path: Path) -> None:
     alice = core.users.create("alice@example.com", "alice", "Alice")
     bob = core.users.create("bob@example.com", "bob", "Bob")
     carol = core.users.create("carol@example.com", "carol", "Carol")
     core.admin.set_disabled(carol.id, True, "test: disabled user")
     figures: dict[str, Any] = {}
-    with serve(kind, db_url, tmp_path) as server, \
-            httpx.Client(base_url=server.base, timeout=10) as c:
+    with serve(kind, db_url, tmp_path) as server, httpx.Client(base_url=server.base, timeout=10) as c:
         # -- both workers are up, each with its own healthy verifier ----------------------
         health = fan_out(server, lambda c: fresh(c, "GET", "/health"), both)
         assert len(health) == WORKERS, sorted(health)
@@ -199,8 +240,7 @@ def test_app_under_a_real_server(kind: str, db_url: str, core: AuthCore,
             while not (st["verifier"]["connected"] and st["verifier"]["fresh"]):
                 assert time.monotonic() < deadline, (pid, st)
                 time.sleep(0.1)
-                got = fan_out(server, lambda c: fresh(c, "GET", "/health"),
-                              lambda b, pid=pid: pid in b)
+                got = fan_out(server, lambda c: fresh(c, "GET", "/health"), lambda b, pid=pid: pid in b)
                 st = got[pid][-1].json()
             assert st["thread_alive"] and st["pid"] == pid, st
 
@@ -208,8 +248,7 @@ def test_app_under_a_real_server(kind: str, db_url: str, core: AuthCore,
         r = c.post("/login", json={"username": "alice"})
         assert r.status_code == 200, r.text
         pair = r.json()
-        me = fan_out(server, lambda c: fresh(c, "GET", "/me", headers=bearer(
-            pair["access_token"])), both)
+        me = fan_out(server, lambda c: fresh(c, "GET", "/me", headers=bearer(pair["access_token"])), both)
         for rs in me.values():
             for x in rs:
                 assert x.status_code == 200 and x.json()["user_id"] == alice.id, x.text
@@ -234,8 +273,12 @@ def test_app_under_a_real_server(kind: str, db_url: str, core: AuthCore,
         pair = c.post("/login", json={"username": "alice"}).json()
         sid = pair["sid"]
         with ThreadPoolExecutor(4) as pool:
-            codes = list(pool.map(lambda _i: fresh(c, "POST", "/logout", headers=bearer(
-                pair["access_token"])).status_code, range(4)))
+            codes = list(
+                pool.map(
+                    lambda _i: fresh(c, "POST", "/logout", headers=bearer(pair["access_token"])).status_code,
+                    range(4),
+                )
+            )
         assert codes == [204] * 4, codes
         assert core.sessions.get(sid) is None
         wait_refused_everywhere(server, pair["access_token"])
@@ -250,12 +293,14 @@ def test_app_under_a_real_server(kind: str, db_url: str, core: AuthCore,
 
         # -- a revoke from the operator's CLI is refused by every worker ---------------------------
         bob_pair = c.post("/login", json={"username": "bob"}).json()
-        ok = fan_out(server, lambda c: fresh(c, "GET", "/me", headers=bearer(
-            bob_pair["access_token"])), both)  # cached as valid in both workers
+        ok = fan_out(
+            server, lambda c: fresh(c, "GET", "/me", headers=bearer(bob_pair["access_token"])), both
+        )  # cached as valid in both workers
         assert all(x.status_code == 200 for rs in ok.values() for x in rs)
         t_cli = time.monotonic()
-        done = cli(db_url, tmp_path, "revoke", "bob", "--all-tokens", "--reason",
-                   "test: stolen laptop", "--yes")
+        done = cli(
+            db_url, tmp_path, "revoke", "bob", "--all-tokens", "--reason", "test: stolen laptop", "--yes"
+        )
         cli_s = time.monotonic() - t_cli
         assert done.returncode == 0, done.stdout + done.stderr
         refused = wait_refused_everywhere(server, bob_pair["access_token"])
@@ -272,8 +317,9 @@ def test_app_under_a_real_server(kind: str, db_url: str, core: AuthCore,
             assert v["connected"] and v["fresh"], (pid, v)
             # answered from its own cache (a dead thread meant a query per request)
             assert v["hits"] > 0 and v["db_fallbacks"] < v["hits"], (pid, v)
-            figures[f"worker {pid}"] = {k: v[k] for k in ("mode", "hits", "misses",
-                                                         "updates_applied", "listener_pid")}
+            figures[f"worker {pid}"] = {
+                k: v[k] for k in ("mode", "hits", "misses", "updates_applied", "listener_pid")
+            }
     print(f"\n{kind} {core.engine.dialect.name}: {figures}")
 
 
@@ -283,8 +329,14 @@ def test_app_refuses_to_start_without_a_database(tmp_path: Path) -> None:
     env = app_env("", tmp_path)
     env.pop("DATABASE_URL")
     env["XDG_DATA_HOME"] = str(tmp_path / "data")
-    proc = subprocess.run([sys.executable, "-c", "import tests.app.main"], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", "import tests.app.main"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode != 0
     assert "ConfigError: no database URL configured" in proc.stderr
     assert not (tmp_path / "data").exists()

@@ -60,7 +60,8 @@ class Hops:
 
 
 async def test_hit_stays_on_the_loop_miss_hops_once(
-        verifier: Verifier, token: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    verifier: Verifier, token: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     hops = Hops(monkeypatch)
     claims = await verifier.averify_access(token)  # a new session: a miss, one query
     assert hops.n == 1
@@ -72,8 +73,7 @@ async def test_hit_stays_on_the_loop_miss_hops_once(
     assert s.misses == 1 and s.hits >= 6
 
 
-async def test_refusals_match_the_sync_ones(
-        core: AuthCore, verifier: Verifier, token: str) -> None:
+async def test_refusals_match_the_sync_ones(core: AuthCore, verifier: Verifier, token: str) -> None:
     await verifier.averify_access(token)
     claims = core.tokens.verify_access(token)
     core.admin.revoke_tokens(claims.user_id, "async test")
@@ -83,7 +83,8 @@ async def test_refusals_match_the_sync_ones(
 
 
 async def test_stale_refuse_raises_without_a_hop(
-        core: AuthCore, token: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    core: AuthCore, token: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     v = Verifier(core, on_stale="refuse", start=False)
     hops = Hops(monkeypatch)
     with pytest.raises(VerifierStale):
@@ -96,7 +97,8 @@ async def test_stale_refuse_raises_without_a_hop(
 
 @pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
 async def test_a_slow_miss_does_not_stall_the_loop(
-        core: AuthCore, verifier: Verifier, token: str, db_url: str) -> None:
+    core: AuthCore, verifier: Verifier, token: str, db_url: str
+) -> None:
     """The miss's SELECT waits on a table lock held elsewhere; the loop keeps ticking."""
     locker = psycopg.connect(libpq_url(db_url))
     locker.execute("LOCK TABLE users IN ACCESS EXCLUSIVE MODE")
@@ -128,6 +130,7 @@ async def test_a_slow_miss_does_not_stall_the_loop(
 
 # -- the dependency --------------------------------------------------------------------------------
 
+
 def _app(auth: BearerAuth) -> FastAPI:
     app = FastAPI()
 
@@ -155,8 +158,7 @@ async def test_dependency_answers(core: AuthCore, verifier: Verifier, token: str
         assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
         r = await c.get("/me", headers={"Authorization": "Bearer not.a.token"})
         assert r.status_code == 401
-        assert r.headers["www-authenticate"] == ('Bearer error="invalid_token", '
-                                                 'error_description="invalid"')
+        assert r.headers["www-authenticate"] == ('Bearer error="invalid_token", error_description="invalid"')
         assert r.json() == {"detail": "invalid"}
         claims = core.tokens.verify_access(token)
         core.logout(claims.sid)
@@ -190,8 +192,7 @@ async def test_plain_starlette(verifier: Verifier, token: str) -> None:
         return JSONResponse({"user_id": claims.user_id})
 
     app = Starlette(routes=[Route("/me", me)])
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                 base_url="http://test") as c:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as c:
         assert (await c.get("/me", headers={"Authorization": f"Bearer {token}"})).status_code == 200
         r = await c.get("/me", headers={"Authorization": "Bearer x.y.z"})
         assert r.status_code == 401
@@ -205,8 +206,10 @@ async def test_dependency_fails_closed_with_503(core: AuthCore, token: str) -> N
         assert r.status_code == 503 and r.headers["retry-after"] == "1"
         assert "stale" not in r.text  # no internal message in the body
     # the database itself unreachable (nothing listens on the port): stale path, 503 too
-    down = AuthCore(make_engine("postgresql+psycopg://postgres@127.0.0.1:1/none"),
-                    Config(tokens=TokenSettings(secret=TEST_SECRET)))
+    down = AuthCore(
+        make_engine("postgresql+psycopg://postgres@127.0.0.1:1/none"),
+        Config(tokens=TokenSettings(secret=TEST_SECRET)),
+    )
     v = Verifier(down, on_stale="db", start=False)
     async with _client(_app(BearerAuth(v))) as c:
         r = await c.get("/me", headers={"Authorization": f"Bearer {token}"})
@@ -228,9 +231,11 @@ def test_authcore_imports_without_the_framework() -> None:
     from tests.test_import_boundaries import authcore_modules
 
     modules = [m for m in authcore_modules() if m != "authcore.integrations.starlette"]
-    code = (_BLOCK + f"import importlib\nfor name in {modules!r}:\n"
-            "    importlib.import_module(name)\n"
-            "try:\n    import authcore.integrations.starlette\nexcept ImportError:\n    pass\n"
-            "else:\n    raise SystemExit('the integration imported without its framework')\n")
+    code = (
+        _BLOCK + f"import importlib\nfor name in {modules!r}:\n"
+        "    importlib.import_module(name)\n"
+        "try:\n    import authcore.integrations.starlette\nexcept ImportError:\n    pass\n"
+        "else:\n    raise SystemExit('the integration imported without its framework')\n"
+    )
     loaded = modules_loaded(code, ("fastapi", "starlette", "uvicorn", "gunicorn", "httpx"))
     assert loaded == []

@@ -38,30 +38,60 @@ def head(engine: Engine) -> tuple[int, str]:
 @pytest.fixture
 def chain(engine: Engine) -> list[audit.AuditRecord]:
     """Seven events in three transactions: users 1 and 2, two actors, three actions."""
-    write(engine, [EventIn("revoke_tokens", "alice", "stolen laptop", target_user_id=1,
-                           details={"token_version": 2}, client="ssh 10.0.0.1")])
-    write(engine, [EventIn("disable_user", "bob", "offboarding", target_user_id=2),
-                   EventIn("delete_session", "bob", "", target_user_id=2, target_session="s1"),
-                   EventIn("revoke_tokens", "bob", "again", target_user_id=1)],
-          T0 + timedelta(seconds=1))
-    write(engine, [EventIn("enable_user", "alice", "back", target_user_id=2, details={"n": [1]}),
-                   EventIn("revoke_tokens", "alice", "x", target_user_id=2),
-                   EventIn("sessions_pruned", "cron", "", details={"deleted": 5})],
-          T0 + timedelta(seconds=2))
+    write(
+        engine,
+        [
+            EventIn(
+                "revoke_tokens",
+                "alice",
+                "stolen laptop",
+                target_user_id=1,
+                details={"token_version": 2},
+                client="ssh 10.0.0.1",
+            )
+        ],
+    )
+    write(
+        engine,
+        [
+            EventIn("disable_user", "bob", "offboarding", target_user_id=2),
+            EventIn("delete_session", "bob", "", target_user_id=2, target_session="s1"),
+            EventIn("revoke_tokens", "bob", "again", target_user_id=1),
+        ],
+        T0 + timedelta(seconds=1),
+    )
+    write(
+        engine,
+        [
+            EventIn("enable_user", "alice", "back", target_user_id=2, details={"n": [1]}),
+            EventIn("revoke_tokens", "alice", "x", target_user_id=2),
+            EventIn("sessions_pruned", "cron", "", details={"deleted": 5}),
+        ],
+        T0 + timedelta(seconds=2),
+    )
     return audit.list_events(engine, limit=100)
 
 
-def test_append_links_each_event_to_the_previous_one(engine: Engine,
-                                                     chain: list[audit.AuditRecord]) -> None:
+def test_append_links_each_event_to_the_previous_one(engine: Engine, chain: list[audit.AuditRecord]) -> None:
     oldest_first = chain[::-1]
     assert [r.seq for r in oldest_first] == list(range(1, 8))
     assert oldest_first[0].prev_hash == GENESIS_HASH
     for prev, rec in zip(oldest_first, oldest_first[1:], strict=False):
         assert rec.prev_hash == prev.hash
     for rec in chain:  # every stored hash is the documented function of the stored fields
-        assert rec.hash == audit.event_hash(rec.seq, rec.at, rec.actor, rec.action,
-                                            rec.target_user_id, rec.target_session, rec.reason,
-                                            rec.details, rec.prev_hash, rec.client, rec.db_role)
+        assert rec.hash == audit.event_hash(
+            rec.seq,
+            rec.at,
+            rec.actor,
+            rec.action,
+            rec.target_user_id,
+            rec.target_session,
+            rec.reason,
+            rec.details,
+            rec.prev_hash,
+            rec.client,
+            rec.db_role,
+        )
     first = oldest_first[0]
     assert (first.at, first.details, first.client) == (T0, {"token_version": 2}, "ssh 10.0.0.1")
     assert head(engine) == (7, chain[0].hash)
@@ -70,14 +100,14 @@ def test_append_links_each_event_to_the_previous_one(engine: Engine,
 
 
 def test_append_returns_the_last_seq_and_nothing_for_no_events(
-        engine: Engine, chain: list[audit.AuditRecord]) -> None:
+    engine: Engine, chain: list[audit.AuditRecord]
+) -> None:
     assert write(engine, [EventIn("a", "x"), EventIn("b", "x")]) == 9
     assert write(engine, []) == 0
     assert head(engine)[0] == 9
 
 
-def test_a_rolled_back_append_leaves_chain_and_anchor(engine: Engine,
-                                                      chain: list[audit.AuditRecord]) -> None:
+def test_a_rolled_back_append_leaves_chain_and_anchor(engine: Engine, chain: list[audit.AuditRecord]) -> None:
     before = head(engine)
     with pytest.raises(RuntimeError), engine.begin() as conn:
         audit.append(conn, [EventIn("revoke_tokens", "mallory", "oops")], T0)
@@ -87,8 +117,7 @@ def test_a_rolled_back_append_leaves_chain_and_anchor(engine: Engine,
     assert audit.verify_chain(engine).ok
 
 
-def test_list_events_filters_and_keyset_pages(engine: Engine,
-                                              chain: list[audit.AuditRecord]) -> None:
+def test_list_events_filters_and_keyset_pages(engine: Engine, chain: list[audit.AuditRecord]) -> None:
     seqs = lambda recs: [r.seq for r in recs]  # noqa: E731
     assert seqs(audit.list_events(engine, user_id=1)) == [4, 1]
     assert seqs(audit.list_events(engine, action="revoke_tokens")) == [6, 4, 1]
@@ -111,28 +140,40 @@ def _tamper(engine: Engine, sql: str) -> None:
         conn.exec_driver_sql(sql)
 
 
-@pytest.mark.parametrize(("sql", "bad_seq", "problem"), [
-    ("UPDATE audit_events SET reason = 'nothing happened' WHERE seq = 3", 3,
-     "event seq 3 (id 3) was altered: its hash does not match"),
-    ("DELETE FROM audit_events WHERE seq = 4", 5,  # found at the event after the gap
-     "event seq 4 is missing (next is seq 5): deleted or reordered"),
-    ("DELETE FROM audit_events WHERE seq = 7", 7,
-     "the chain ends at seq 6 but its anchor says seq 7: newest events deleted or anchor "
-     "altered"),
-    ("UPDATE audit_head SET seq = 8", 8,
-     "the chain ends at seq 7 but its anchor says seq 8: newest events deleted or anchor "
-     "altered"),
-])
-def test_verify_chain_reports_the_first_inconsistency(engine: Engine,
-                                                      chain: list[audit.AuditRecord], sql: str,
-                                                      bad_seq: int, problem: str) -> None:
+@pytest.mark.parametrize(
+    ("sql", "bad_seq", "problem"),
+    [
+        (
+            "UPDATE audit_events SET reason = 'nothing happened' WHERE seq = 3",
+            3,
+            "event seq 3 (id 3) was altered: its hash does not match",
+        ),
+        (
+            "DELETE FROM audit_events WHERE seq = 4",
+            5,  # found at the event after the gap
+            "event seq 4 is missing (next is seq 5): deleted or reordered",
+        ),
+        (
+            "DELETE FROM audit_events WHERE seq = 7",
+            7,
+            "the chain ends at seq 6 but its anchor says seq 7: newest events deleted or anchor altered",
+        ),
+        (
+            "UPDATE audit_head SET seq = 8",
+            8,
+            "the chain ends at seq 7 but its anchor says seq 8: newest events deleted or anchor altered",
+        ),
+    ],
+)
+def test_verify_chain_reports_the_first_inconsistency(
+    engine: Engine, chain: list[audit.AuditRecord], sql: str, bad_seq: int, problem: str
+) -> None:
     _tamper(engine, sql)
     report = audit.verify_chain(engine)
     assert (report.ok, report.first_bad_seq, report.problem) == (False, bad_seq, problem)
 
 
-def test_verify_chain_checks_expected_heads(engine: Engine,
-                                            chain: list[audit.AuditRecord]) -> None:
+def test_verify_chain_checks_expected_heads(engine: Engine, chain: list[audit.AuditRecord]) -> None:
     by_seq = {r.seq: r.hash for r in chain}
     good = [audit.ExpectedHead(3, by_seq[3]), audit.ExpectedHead(7, by_seq[7])]
     report = audit.verify_chain(engine, expect=good)
@@ -144,13 +185,30 @@ def test_verify_chain_checks_expected_heads(engine: Engine,
 
 
 def test_event_hash_covers_every_field() -> None:
-    args = dict(seq=5, at=T0, actor="alice", action="revoke_tokens", target_user_id=1,
-                target_session="s", reason="r", details={"a": 1}, prev_hash="f" * 64)
+    args = dict(
+        seq=5,
+        at=T0,
+        actor="alice",
+        action="revoke_tokens",
+        target_user_id=1,
+        target_session="s",
+        reason="r",
+        details={"a": 1},
+        prev_hash="f" * 64,
+    )
     base = audit.event_hash(**args)  # type: ignore[arg-type]
     assert base == audit.event_hash(**args, client=None, db_role=None)  # type: ignore[arg-type]
-    changed = {"seq": 6, "at": T0 + timedelta(microseconds=1), "actor": "bob", "action": "x",
-               "target_user_id": 2, "target_session": None, "reason": "", "details": {"a": 2},
-               "prev_hash": "e" * 64}
+    changed = {
+        "seq": 6,
+        "at": T0 + timedelta(microseconds=1),
+        "actor": "bob",
+        "action": "x",
+        "target_user_id": 2,
+        "target_session": None,
+        "reason": "",
+        "details": {"a": 2},
+        "prev_hash": "e" * 64,
+    }
     for name, value in changed.items():
         assert audit.event_hash(**{**args, name: value}) != base, name  # type: ignore[arg-type]
     assert audit.event_hash(**args, client="ssh 1.2.3.4") != base  # type: ignore[arg-type]

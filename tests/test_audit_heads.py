@@ -42,13 +42,26 @@ def _rewrite(core: AuthCore, seq: int, reason: str) -> None:
         bypass_audit_trigger(conn)
         rows = conn.execute(select(audit_events).order_by(audit_events.c.seq)).all()
         prev = rows[seq - 2].hash if seq > 1 else rows[0].prev_hash
-        for r in rows[seq - 1:]:
+        for r in rows[seq - 1 :]:
             why = reason if r.seq == seq else r.reason
-            h = audit.event_hash(r.seq, r.at, r.actor, r.action, r.target_user_id,
-                                 r.target_session, why, r.details or {}, prev, r.client,
-                                 r.db_role)
-            conn.execute(update(audit_events).where(audit_events.c.id == r.id)
-                         .values(reason=why, prev_hash=prev, hash=h))
+            h = audit.event_hash(
+                r.seq,
+                r.at,
+                r.actor,
+                r.action,
+                r.target_user_id,
+                r.target_session,
+                why,
+                r.details or {},
+                prev,
+                r.client,
+                r.db_role,
+            )
+            conn.execute(
+                update(audit_events)
+                .where(audit_events.c.id == r.id)
+                .values(reason=why, prev_hash=prev, hash=h)
+            )
             prev = h
         conn.execute(update(audit_head).where(audit_head.c.id == 1).values(hash=prev))
 
@@ -70,7 +83,8 @@ def test_list_json_has_seq_hash_prev_hash(chain: AuthCore, db_url: str, capsys) 
 
 
 def test_rewritten_chain_passes_plain_verify_but_not_expect_head(
-        chain: AuthCore, db_url: str, capsys, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    chain: AuthCore, db_url: str, capsys, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
     old_head = _head(db_url, capsys)
     code, out, _ = _cli(capsys, "--db", db_url, "audit", "verify", "--expect-head", old_head)
     assert code == 0 and old_head in out and "1 expected head(s) found" in out
@@ -87,8 +101,7 @@ def test_rewritten_chain_passes_plain_verify_but_not_expect_head(
     f.write_text(f"# shipped to the SIEM\n{old_head}\n\n{mid}  # another\n")
     code, out, _ = _cli(capsys, "--db", db_url, "audit", "verify", "--expect-head-file", str(f))
     assert code == 1 and "not in the chain" in out
-    code, out, _ = _cli(capsys, "--db", db_url, "audit", "verify", "--json",
-                        "--expect-head", old_head)
+    code, out, _ = _cli(capsys, "--db", db_url, "audit", "verify", "--json", "--expect-head", old_head)
     rep = json.loads(out)
     assert code == 1 and rep["ok"] is False and rep["first_bad_seq"] == 5
 
@@ -109,23 +122,27 @@ def test_expect_head_beyond_a_truncated_chain(chain: AuthCore) -> None:
     assert audit.verify_chain(chain.engine, expect=[audit.ExpectedHead(3, h3)]).heads_checked == 1
 
 
-def test_bad_heads_are_one_line_usage_errors(chain: AuthCore, db_url: str, capsys,
-                                             tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_bad_heads_are_one_line_usage_errors(chain: AuthCore, db_url: str, capsys, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     fifo = tmp_path / "fifo"
     os.mkfifo(fifo)
     empty = tmp_path / "empty"
     empty.write_text("# nothing\n")
     bad_line = tmp_path / "bad"
     bad_line.write_text("1:" + "a" * 64 + "\nnot-a-head\n")
-    for argv in (["--expect-head", "5"], ["--expect-head", "0:" + "a" * 64],
-                 ["--expect-head", "5:" + "g" * 64], ["--expect-head-file", str(fifo)],
-                 ["--expect-head-file", str(tmp_path / "missing")],
-                 ["--expect-head-file", str(empty)], ["--expect-head-file", str(bad_line)],
-                 ["--expect-head-file", "/dev/zero"], ["--expect-head-file", str(tmp_path)]):
+    for argv in (
+        ["--expect-head", "5"],
+        ["--expect-head", "0:" + "a" * 64],
+        ["--expect-head", "5:" + "g" * 64],
+        ["--expect-head-file", str(fifo)],
+        ["--expect-head-file", str(tmp_path / "missing")],
+        ["--expect-head-file", str(empty)],
+        ["--expect-head-file", str(bad_line)],
+        ["--expect-head-file", "/dev/zero"],
+        ["--expect-head-file", str(tmp_path)],
+    ):
         code, out, err = _cli(capsys, "--db", db_url, "audit", "verify", *argv)
         assert code == 2 and err.count("\n") == 1 and not out, (argv, err)
-    code, out, err = _cli(capsys, "--db", db_url, "audit", "verify", "--expect-head-file",
-                          str(bad_line))
+    code, out, err = _cli(capsys, "--db", db_url, "audit", "verify", "--expect-head-file", str(bad_line))
     assert "line 2" in err
     with pytest.raises(ValidationError):
         audit.parse_head("\xff:" + "a" * 64)

@@ -35,8 +35,9 @@ def _race(cores: list[AuthCore], reason: str, plans: list) -> list[object]:  # t
     def go(k: int) -> None:
         barrier.wait()
         try:
-            results[k] = cores[k].bulk.run("@corp-old.example", reason, confirm_count=N_USERS,
-                                           batch=5, plan=plans[k])
+            results[k] = cores[k].bulk.run(
+                "@corp-old.example", reason, confirm_count=N_USERS, batch=5, plan=plans[k]
+            )
         except ValidationError as e:
             results[k] = e
 
@@ -48,8 +49,7 @@ def _race(cores: list[AuthCore], reason: str, plans: list) -> list[object]:  # t
     return results
 
 
-def test_simultaneous_identical_runs_bump_once(core: AuthCore, db_url: str,
-                                               config: Config) -> None:
+def test_simultaneous_identical_runs_bump_once(core: AuthCore, db_url: str, config: Config) -> None:
     ids = [core.users.create(f"u{i}@corp-old.example", f"corp{i}").id for i in range(N_USERS)]
     cores = [AuthCore(make_engine(db_url), config, actor=f"runner{k}") for k in range(2)]
     try:
@@ -67,11 +67,14 @@ def test_simultaneous_identical_runs_bump_once(core: AuthCore, db_url: str,
             for e in refusals:
                 assert "\n" not in str(e) and "nothing changed" in str(e), str(e)
             with core.engine.connect() as conn:
-                open_runs = conn.execute(select(func.count()).select_from(bulk_runs).where(
-                    bulk_runs.c.finished_at.is_(None))).scalar_one()
-                summaries = conn.execute(select(func.count()).select_from(audit_events).where(
-                    audit_events.c.action == "bulk_revoke_tokens",
-                    audit_events.c.reason == reason)).scalar_one()
+                open_runs = conn.execute(
+                    select(func.count()).select_from(bulk_runs).where(bulk_runs.c.finished_at.is_(None))
+                ).scalar_one()
+                summaries = conn.execute(
+                    select(func.count())
+                    .select_from(audit_events)
+                    .where(audit_events.c.action == "bulk_revoke_tokens", audit_events.c.reason == reason)
+                ).scalar_one()
             assert open_runs == 0 and summaries == 1
     finally:
         for c in cores:

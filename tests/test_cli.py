@@ -32,8 +32,17 @@ def test_demo_writes_secret_0600(demo_db, hermetic_env, capsys) -> None:  # type
     data = json.loads(out)
     assert code == 0 and data["user"]["active_sessions"] == 3
     assert sum(1 for s in data["sessions"] if not s["active"]) == 1
-    assert {"id", "email", "username", "display_name", "token_version", "disabled",
-            "created_at", "last_login_at", "active_sessions"} <= set(data["user"])
+    assert {
+        "id",
+        "email",
+        "username",
+        "display_name",
+        "token_version",
+        "disabled",
+        "created_at",
+        "last_login_at",
+        "active_sessions",
+    } <= set(data["user"])
     code, out, _ = run(capsys, "--db", demo_db, "users", "show", "carol", "--json")
     assert json.loads(out)["user"]["disabled"] is True
 
@@ -44,29 +53,42 @@ def test_search_json_and_pages(demo_db, capsys) -> None:  # type: ignore[no-unty
     code, out, _ = run(capsys, "--db", demo_db, "users", "search", "", "--limit", "5", "--json")
     page = json.loads(out)
     assert len(page["users"]) == 5 and page["next"]
-    code, out, _ = run(capsys, "--db", demo_db, "users", "search", "", "--limit", "5",
-                       "--after", page["next"], "--json")
+    code, out, _ = run(
+        capsys, "--db", demo_db, "users", "search", "", "--limit", "5", "--after", page["next"], "--json"
+    )
     ids2 = {u["id"] for u in json.loads(out)["users"]}
     assert ids2 and not ids2 & {u["id"] for u in page["users"]}
 
 
 def test_revoke_flow(demo_db, capsys) -> None:  # type: ignore[no-untyped-def]
-    code, out, err = run(capsys, "--db", demo_db, "revoke", "alice", "--all-tokens",
-                         "--reason", "test")
+    code, out, err = run(capsys, "--db", demo_db, "revoke", "alice", "--all-tokens", "--reason", "test")
     assert code == 1 and "--yes" in err and err.count("\n") == 1
-    code, out, _ = run(capsys, "--db", demo_db, "revoke", "alice", "--all-tokens",
-                       "--reason", "test", "--dry-run", "--json")
+    code, out, _ = run(
+        capsys, "--db", demo_db, "revoke", "alice", "--all-tokens", "--reason", "test", "--dry-run", "--json"
+    )
     assert json.loads(out)["token_version"] == 1 and json.loads(out)["dry_run"]
-    code, out, _ = run(capsys, "--db", demo_db, "revoke", "alice", "--all-tokens",
-                       "--reason", "stolen laptop", "--yes", "--json")
+    code, out, _ = run(
+        capsys,
+        "--db",
+        demo_db,
+        "revoke",
+        "alice",
+        "--all-tokens",
+        "--reason",
+        "stolen laptop",
+        "--yes",
+        "--json",
+    )
     assert code == 0 and json.loads(out)["token_version"] == 1
     code, out, _ = run(capsys, "--db", demo_db, "sessions", "list", "alice", "--active", "--json")
     sid = json.loads(out)["sessions"][0]["public_id"]
-    code, out, _ = run(capsys, "--db", demo_db, "revoke", "alice", "--session", sid,
-                       "--reason", "lost", "--yes", "--json")
+    code, out, _ = run(
+        capsys, "--db", demo_db, "revoke", "alice", "--session", sid, "--reason", "lost", "--yes", "--json"
+    )
     assert code == 0 and json.loads(out)["sessions_deleted"] == 1
-    code, out, _ = run(capsys, "--db", demo_db, "revoke", "alice", "--sessions",
-                       "--reason", "all", "--yes", "--json")
+    code, out, _ = run(
+        capsys, "--db", demo_db, "revoke", "alice", "--sessions", "--reason", "all", "--yes", "--json"
+    )
     assert json.loads(out)["sessions_deleted"] == 3  # 2 active + 1 expired
     code, out, _ = run(capsys, "--db", demo_db, "audit", "list", "--user", "alice", "--json")
     actions = [e["action"] for e in json.loads(out)["events"]]
@@ -76,21 +98,24 @@ def test_revoke_flow(demo_db, capsys) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_disable_enable_and_read_only(demo_db, capsys) -> None:  # type: ignore[no-untyped-def]
-    code, out, err = run(capsys, "--db", demo_db, "--read-only", "users", "disable", "bob",
-                         "--reason", "x", "--yes")
+    code, out, err = run(
+        capsys, "--db", demo_db, "--read-only", "users", "disable", "bob", "--reason", "x", "--yes"
+    )
     assert code == 4 and "read-only" in err  # Exit.REFUSED
-    code, out, _ = run(capsys, "--db", demo_db, "users", "disable", "bob", "--reason", "x",
-                       "--yes", "--json")
+    code, out, _ = run(capsys, "--db", demo_db, "users", "disable", "bob", "--reason", "x", "--yes", "--json")
     assert code == 0 and json.loads(out)["disabled"] is True
 
 
-@pytest.mark.parametrize("argv,fragment", [
-    (["users", "show", "nobody"], "no user matches"),
-    (["revoke", "alice", "--all-tokens", "--yes"], "--reason"),
-    (["revoke", "alice", "--all-tokens", "--reason", "  ", "--yes"], "reason is required"),
-    (["revoke", "alice", "--session", "ses_nope", "--reason", "x", "--yes"], "no session"),
-    (["users", "search", "a", "--limit", "0"], "--limit"),
-])
+@pytest.mark.parametrize(
+    "argv,fragment",
+    [
+        (["users", "show", "nobody"], "no user matches"),
+        (["revoke", "alice", "--all-tokens", "--yes"], "--reason"),
+        (["revoke", "alice", "--all-tokens", "--reason", "  ", "--yes"], "reason is required"),
+        (["revoke", "alice", "--session", "ses_nope", "--reason", "x", "--yes"], "no session"),
+        (["users", "search", "a", "--limit", "0"], "--limit"),
+    ],
+)
 def test_errors_are_one_line(demo_db, capsys, argv, fragment) -> None:  # type: ignore[no-untyped-def]
     code, out, err = run(capsys, "--db", demo_db, *argv)
     assert code in (1, 2) and fragment in err
@@ -98,8 +123,12 @@ def test_errors_are_one_line(demo_db, capsys, argv, fragment) -> None:  # type: 
 
 
 def test_database_errors_are_one_line(capsys, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    for url, want in (("postgresql+psycopg://postgres:hunter2@127.0.0.1:1/nope", 5),
-                      ("mysql://x/y", 1), ("not a url", 1), (f"sqlite:///{tmp_path}/empty.db", 5)):
+    for url, want in (
+        ("postgresql+psycopg://postgres:hunter2@127.0.0.1:1/nope", 5),
+        ("mysql://x/y", 1),
+        ("not a url", 1),
+        (f"sqlite:///{tmp_path}/empty.db", 5),
+    ):
         code, out, err = run(capsys, "--db", url, "users", "search", "a")
         assert code == want, (url, err)
         assert err.count("\n") == 1 and "Traceback" not in err and "hunter2" not in err
@@ -151,8 +180,9 @@ def test_python_m_console_works(tmp_path) -> None:  # type: ignore[no-untyped-de
     import subprocess
     import sys
 
-    r = subprocess.run([sys.executable, "-m", "console", "--help"], capture_output=True,
-                       text=True, timeout=60)
+    r = subprocess.run(
+        [sys.executable, "-m", "console", "--help"], capture_output=True, text=True, timeout=60
+    )
     assert r.returncode == 0 and "authconsole" in r.stdout
 
 
@@ -178,8 +208,11 @@ def test_demo_library_seed_twice_adds_fresh_rows(engine) -> None:  # type: ignor
 
     first = demo.seed(engine, 30, rng_seed=42)
     with engine.begin() as conn:
-        conn.execute(delete(sessions).where(sessions.c.user_id.in_(
-            select(users.c.id).where(users.c.username == "alice"))))
+        conn.execute(
+            delete(sessions).where(
+                sessions.c.user_id.in_(select(users.c.id).where(users.c.username == "alice"))
+            )
+        )
         conn.execute(delete(users).where(users.c.username == "alice"))
     second = demo.seed(engine, 30, rng_seed=42)
     assert second.named == ("alice@example.com",) and second.users == 31
@@ -232,18 +265,49 @@ def test_unwritable_config_as_another_user() -> None:
         data = top / "data"
         data.mkdir()
         os.chown(data, nobody.pw_uid, nobody.pw_gid)
-        env = {"PATH": os.environ["PATH"], "HOME": str(top), "AUTHCONSOLE_CONFIG": str(cfg),
-               "PYTHONPATH": str(ROOT)}
-        as_nobody = ["setpriv", f"--reuid={nobody.pw_uid}", f"--regid={nobody.pw_gid}",
-                     "--clear-groups", sys.executable]
-        probe = subprocess.run([*as_nobody, "-c", "import console.cli, sqlalchemy"], cwd="/",
-                               env=env, capture_output=True, timeout=60)
+        env = {
+            "PATH": os.environ["PATH"],
+            "HOME": str(top),
+            "AUTHCONSOLE_CONFIG": str(cfg),
+            "PYTHONPATH": str(ROOT),
+        }
+        as_nobody = [
+            "setpriv",
+            f"--reuid={nobody.pw_uid}",
+            f"--regid={nobody.pw_gid}",
+            "--clear-groups",
+            sys.executable,
+        ]
+        probe = subprocess.run(
+            [*as_nobody, "-c", "import console.cli, sqlalchemy"],
+            cwd="/",
+            env=env,
+            capture_output=True,
+            timeout=60,
+        )
         if probe.returncode != 0:
             pytest.skip("the checkout or its venv is not readable by other users")
-        r = subprocess.run(["setpriv", f"--reuid={nobody.pw_uid}", f"--regid={nobody.pw_gid}",
-                            "--clear-groups", sys.executable, "-m", "console", "--db",
-                            f"sqlite:///{data}/x.db", "demo", "--users", "0"],
-                           cwd="/", env=env, capture_output=True, text=True, timeout=120)
+        r = subprocess.run(
+            [
+                "setpriv",
+                f"--reuid={nobody.pw_uid}",
+                f"--regid={nobody.pw_gid}",
+                "--clear-groups",
+                sys.executable,
+                "-m",
+                "console",
+                "--db",
+                f"sqlite:///{data}/x.db",
+                "demo",
+                "--users",
+                "0",
+            ],
+            cwd="/",
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert r.returncode == 6, r.stderr
         assert r.stderr.count("\n") == 1 and "Permission denied" in r.stderr
         assert str(cfg) in r.stderr

@@ -21,19 +21,22 @@ def run(capsys, *argv: str) -> tuple[int, str]:  # type: ignore[no-untyped-def]
     return code, capsys.readouterr().err
 
 
-@pytest.mark.parametrize("body,fragment", [
-    ("database_url = 7\n", "database_url must be a string"),
-    ('database_url = "postgresql+psycopg://u@127.0.0.1:99999/x"\n', "port 99999 is out of range"),
-    ('database_url = "postgresql+psycopg://u@127.0.0.1:port/x"\n', "not a database URL"),
-    ("read_only = 'SECRETVALUE'\n", "read_only must be true or false"),
-    ("[tokens]\nissuer = 12345678\n", "tokens.issuer must be a string"),
-    ("[tokens]\naccess_ttl = 'SECRETVALUE'\n", "tokens.access_ttl is not a positive duration"),
-    ("staleness = -7777777\n", "staleness is not a positive duration"),
-    ('[operators]\nbob = "SECRETVALUE"\n', "has an unknown role"),
-    ("[tokens]\nverify_keys = 'SECRETVALUE'\n", "verify_keys must be a list"),
-    ("[[tokens.verify_keys]]\nfile = 31337\n", "verify_keys.file must be a string"),
-    ('x = "SECRETVALUE\n', "not valid TOML"),
-])
+@pytest.mark.parametrize(
+    "body,fragment",
+    [
+        ("database_url = 7\n", "database_url must be a string"),
+        ('database_url = "postgresql+psycopg://u@127.0.0.1:99999/x"\n', "port 99999 is out of range"),
+        ('database_url = "postgresql+psycopg://u@127.0.0.1:port/x"\n', "not a database URL"),
+        ("read_only = 'SECRETVALUE'\n", "read_only must be true or false"),
+        ("[tokens]\nissuer = 12345678\n", "tokens.issuer must be a string"),
+        ("[tokens]\naccess_ttl = 'SECRETVALUE'\n", "tokens.access_ttl is not a positive duration"),
+        ("staleness = -7777777\n", "staleness is not a positive duration"),
+        ('[operators]\nbob = "SECRETVALUE"\n', "has an unknown role"),
+        ("[tokens]\nverify_keys = 'SECRETVALUE'\n", "verify_keys must be a list"),
+        ("[[tokens.verify_keys]]\nfile = 31337\n", "verify_keys.file must be a string"),
+        ('x = "SECRETVALUE\n', "not valid TOML"),
+    ],
+)
 def test_bad_values_one_line_defined_code_never_echoed(body, fragment, capsys, write_config) -> None:  # type: ignore[no-untyped-def]
     write_config(body)
     code, err = run(capsys, "users", "search", "a")
@@ -49,8 +52,12 @@ def test_dev_zero_fifo_directory_and_huge_file_refused_fast(tmp_path: Path, caps
     huge = tmp_path / "huge.toml"
     with huge.open("wb") as fh:
         fh.truncate(MAX_CONFIG_BYTES + 1)
-    for path, fragment in (("/dev/zero", "not a regular file"), (fifo, "not a regular file"),
-                           (tmp_path, "not a regular file"), (huge, "too large")):
+    for path, fragment in (
+        ("/dev/zero", "not a regular file"),
+        (fifo, "not a regular file"),
+        (tmp_path, "not a regular file"),
+        (huge, "too large"),
+    ):
         started = time.monotonic()
         code, err = run(capsys, "--config", str(path), "users", "search", "a")
         assert code == 3 and fragment in err and err.count("\n") == 1, err
@@ -59,15 +66,22 @@ def test_dev_zero_fifo_directory_and_huge_file_refused_fast(tmp_path: Path, caps
 
 def test_dev_zero_does_not_hang_the_real_command(tmp_path: Path) -> None:
     """The issue's reproduction, in a real process with a timeout."""
-    r = subprocess.run([sys.executable, "-m", "console", "--config", "/dev/zero", "users",
-                        "search", "a"], cwd=ROOT, capture_output=True, text=True, timeout=60,
-                       env={**os.environ, "HOME": str(tmp_path)})
+    r = subprocess.run(
+        [sys.executable, "-m", "console", "--config", "/dev/zero", "users", "search", "a"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "HOME": str(tmp_path)},
+    )
     assert r.returncode == 3 and "not a regular file" in r.stderr
 
 
 def test_world_readable_config_with_database_password_refused(capsys, write_config) -> None:  # type: ignore[no-untyped-def]
-    for url in ("postgresql+psycopg://ops:PW-hunter2@127.0.0.1/app",
-                "postgresql+psycopg://127.0.0.1/app?user=ops&password=PW-hunter2"):
+    for url in (
+        "postgresql+psycopg://ops:PW-hunter2@127.0.0.1/app",
+        "postgresql+psycopg://127.0.0.1/app?user=ops&password=PW-hunter2",
+    ):
         path = write_config(f'database_url = "{url}"\n', mode=0o644)
         code, err = run(capsys, "users", "search", "a")
         assert code == 3 and "database password" in err and f"chmod 600 {path}" in err
@@ -82,9 +96,11 @@ def test_world_readable_private_key_file_refused(tmp_path: Path, write_config) -
 
     key = ec.generate_private_key(ec.SECP256R1())
     pem = tmp_path / "signing.pem"
-    pem.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                      serialization.PrivateFormat.PKCS8,
-                                      serialization.NoEncryption()))
+    pem.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
     write_config(f'[tokens]\nalgorithm = "ES256"\nprivate_key_file = "{pem}"\n')
     for mode in (0o644, 0o640, 0o604):
         pem.chmod(mode)
@@ -101,9 +117,14 @@ def test_named_files_never_hang(option: str, tmp_path: Path) -> None:
     fifo = tmp_path / "fifo"
     os.mkfifo(fifo)
     for path in ("/dev/zero", str(fifo)):
-        r = subprocess.run([sys.executable, "-m", "console", "tokens", "decode", "--no-db",
-                            option, path, "x.y.z"], cwd=ROOT, capture_output=True, text=True,
-                           timeout=60, env={**os.environ, "HOME": str(tmp_path)})
+        r = subprocess.run(
+            [sys.executable, "-m", "console", "tokens", "decode", "--no-db", option, path, "x.y.z"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**os.environ, "HOME": str(tmp_path)},
+        )
         assert r.returncode == 2 and "not a regular file" in r.stderr, r.stderr
         assert r.stderr.count("\n") == 1
 

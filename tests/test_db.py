@@ -29,14 +29,17 @@ def test_postgres_urls_are_routed_to_psycopg3() -> None:
     engine.dispose()
 
 
-@pytest.mark.parametrize(("url", "why"), [
-    ("mysql://u@h/d", "unsupported database 'mysql'"),
-    ("postgresql+psycopg2://u@h/d", r"use postgresql\+psycopg://"),
-    ("sqlite+aiosqlite:///x.db", "unsupported SQLite driver"),
-    ("postgresql://u:p@ss@h/d", "holds an unencoded '@'"),
-    ("postgresql://u@h:70000/d", "out of range"),
-    ("not a url", "not a database URL"),
-])
+@pytest.mark.parametrize(
+    ("url", "why"),
+    [
+        ("mysql://u@h/d", "unsupported database 'mysql'"),
+        ("postgresql+psycopg2://u@h/d", r"use postgresql\+psycopg://"),
+        ("sqlite+aiosqlite:///x.db", "unsupported SQLite driver"),
+        ("postgresql://u:p@ss@h/d", "holds an unencoded '@'"),
+        ("postgresql://u@h:70000/d", "out of range"),
+        ("not a url", "not a database URL"),
+    ],
+)
 def test_make_engine_refuses_what_it_cannot_use(url: str, why: str) -> None:
     with pytest.raises(ValidationError, match=why):
         db.make_engine(url)
@@ -138,6 +141,7 @@ def test_translate_errors_leaves_other_database_errors_alone(tmp_path: Path) -> 
 
 # -- PostgreSQL bounds ---------------------------------------------------------------------------
 
+
 def q(url: str) -> object:
     return make_url(url).query
 
@@ -150,8 +154,12 @@ def test_pg_bounds_defaults() -> None:
 
 
 def test_pg_bounds_leave_what_the_url_sets() -> None:
-    b = db.pg_bounds(q("postgresql+psycopg://h/d?connect_timeout=2&keepalives=0"
-                       "&options=-c%20statement_timeout%3D3s%20-c%20lock_timeout%3D250"))
+    b = db.pg_bounds(
+        q(
+            "postgresql+psycopg://h/d?connect_timeout=2&keepalives=0"
+            "&options=-c%20statement_timeout%3D3s%20-c%20lock_timeout%3D250"
+        )
+    )
     assert "connect_timeout" not in b.connect_args and "keepalives" not in b.connect_args
     assert b.settings == {}  # both set by the URL's own options
     assert b.answer_s == 3 + db.PG_ANSWER_GRACE_S
@@ -185,8 +193,10 @@ def test_pg_statement_timeout_argument_reaches_the_server(db_url: str) -> None:
         pytest.skip("PostgreSQL bounds")
     engine = db.make_engine(db_url, statement_timeout=0.2)
     try:
-        with pytest.raises(DatabaseUnavailable, match="canceling statement due to statement "
-                                                      "timeout"), db.read_conn(engine) as conn:
+        with (
+            pytest.raises(DatabaseUnavailable, match="canceling statement due to statement timeout"),
+            db.read_conn(engine) as conn,
+        ):
             conn.exec_driver_sql("SELECT pg_sleep(2)")
     finally:
         engine.dispose()
@@ -194,8 +204,12 @@ def test_pg_statement_timeout_argument_reaches_the_server(db_url: str) -> None:
 
 def test_deadline_ends_a_wait_and_unbounded_lifts_it(pg_engine: Engine) -> None:
     start = time.monotonic()
-    with pytest.raises(DatabaseUnavailable, match="no answer from the server"), \
-            db.deadline(0.5), db.deadline(5), db.read_conn(pg_engine) as conn:  # tighter wins
+    with (
+        pytest.raises(DatabaseUnavailable, match="no answer from the server"),
+        db.deadline(0.5),
+        db.deadline(5),
+        db.read_conn(pg_engine) as conn,
+    ):  # tighter wins
         conn.exec_driver_sql("SELECT pg_sleep(3)")
     assert time.monotonic() - start < 2.5
     with db.deadline(0.2), db.unbounded(), db.read_conn(pg_engine) as conn:

@@ -36,19 +36,27 @@ def _stored(core: AuthCore, table: str, cols: tuple[str, ...], where: str) -> li
     if not pg:
         sel = ", ".join(f"typeof({c}) || ':' || {c}" for c in cols)
     with core.engine.connect() as c:
-        return [tuple(r) for r in c.exec_driver_sql(f"SELECT {sel} FROM {table} WHERE {where} "
-                                                    "ORDER BY id")]
+        return [tuple(r) for r in c.exec_driver_sql(f"SELECT {sel} FROM {table} WHERE {where} ORDER BY id")]
 
 
 # -- byte-identical storage -------------------------------------------------------------------
 
-AUDIT_COLS = ("seq", "at", "actor", "action", "target_user_id", "target_session", "reason",
-              "details", "prev_hash", "hash")
+AUDIT_COLS = (
+    "seq",
+    "at",
+    "actor",
+    "action",
+    "target_user_id",
+    "target_session",
+    "reason",
+    "details",
+    "prev_hash",
+    "hash",
+)
 REV_COLS = ("at", "kind", "user_id", "token_version", "session_id")
 
 
-def _copy_through_core(core: AuthCore, table: Any, cols: tuple[str, ...], row: Any,
-                       **override: Any) -> None:
+def _copy_through_core(core: AuthCore, table: Any, cols: tuple[str, ...], row: Any, **override: Any) -> None:
     values = {c: getattr(row, c) for c in cols}
     values.update(override)
     with core.engine.begin() as c:
@@ -59,7 +67,7 @@ def _copy_through_core(core: AuthCore, table: Any, cols: tuple[str, ...], row: A
 def test_fast_rows_are_stored_exactly_as_sqlalchemy_writes_them(core: AuthCore, bulk: bool) -> None:
     u = core.users.create("bytes@example.com", "bytes")
     core.sessions.create(u.id)
-    reason = "ünïcode \u202e reason \"quoted\" \\ back"
+    reason = 'ünïcode \u202e reason "quoted" \\ back'
     if bulk:
         core.admin.revoke_tokens_many([u.id], reason, summary={"query": "bytes", "é": [1, 2.5]})
     else:
@@ -97,9 +105,9 @@ def test_session_notice_rows_match_core_insert(core: AuthCore) -> None:
     for rv in revs:
         _copy_through_core(core, revocations, REV_COLS, rv, kind="copy")
         cols = ("at", "user_id", "token_version", "session_id")
-        assert (_stored(core, "revocations", cols, f"id = {rv.id}")
-                == _stored(core, "revocations", cols, f"kind = 'copy' AND session_id = "
-                                                       f"'{rv.session_id}'"))
+        assert _stored(core, "revocations", cols, f"id = {rv.id}") == _stored(
+            core, "revocations", cols, f"kind = 'copy' AND session_id = '{rv.session_id}'"
+        )
         with core.engine.begin() as c:
             c.exec_driver_sql("DELETE FROM revocations WHERE kind = 'copy'")
 
@@ -117,22 +125,39 @@ def test_only_the_converted_columns_have_bind_processors(engine) -> None:  # typ
 
 # -- the canonical hash and JSON encoders -------------------------------------------------------
 
-def _reference_hash(seq: int, at: datetime, actor: str, action: str, uid: int | None,
-                    sid: str | None, reason: str, details: Any, prev: str) -> str:
+
+def _reference_hash(
+    seq: int,
+    at: datetime,
+    actor: str,
+    action: str,
+    uid: int | None,
+    sid: str | None,
+    reason: str,
+    details: Any,
+    prev: str,
+) -> str:
     """The hash as first defined: one json.dumps of the whole array."""
     import hashlib
 
-    body = json.dumps([seq, at.isoformat(timespec="microseconds"), actor, action, uid, sid,
-                       reason, details, prev], sort_keys=True, separators=(",", ":"),
-                      ensure_ascii=False, default=str)
+    body = json.dumps(
+        [seq, at.isoformat(timespec="microseconds"), actor, action, uid, sid, reason, details, prev],
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+        default=str,
+    )
     return hashlib.sha256(body.encode("utf-8")).hexdigest()
 
 
 DETAILS = [
-    {}, {"old_version": 1, "new_version": 2}, {"b": True, "a": None, "c": [1, 2.5, -0.0]},
+    {},
+    {"old_version": 1, "new_version": 2},
+    {"b": True, "a": None, "c": [1, 2.5, -0.0]},
     {"nested": {"z": 1, "y": {"x": "é"}}, "when": datetime(2026, 1, 2, tzinfo=UTC)},
     {"big": 2**70, "f": 1e300, "nan": float("nan"), "inf": float("inf")},
-    {"é\u202e": "\x00\x1f\u2028", "list": [[], {}, ""]}, {1: "int key", 2: 1.5},
+    {"é\u202e": "\x00\x1f\u2028", "list": [[], {}, ""]},
+    {1: "int key", 2: 1.5},
 ]
 
 
@@ -141,13 +166,18 @@ def test_event_hash_matches_the_reference(reason: str) -> None:
     at = datetime(2026, 11, 27, 3, 4, 5, 6, tzinfo=UTC)
     for details in DETAILS:
         for uid, sid in ((None, None), (7, "sid-\u00e9"), (2**40, "")):
-            want = _reference_hash(12, at, "actor \u00fc", "revoke_tokens", uid, sid, reason,
-                                   details, "0" * 64)
-            assert audit.event_hash(12, at, "actor \u00fc", "revoke_tokens", uid, sid, reason,
-                                    details, "0" * 64) == want
+            want = _reference_hash(
+                12, at, "actor \u00fc", "revoke_tokens", uid, sid, reason, details, "0" * 64
+            )
+            assert (
+                audit.event_hash(12, at, "actor \u00fc", "revoke_tokens", uid, sid, reason, details, "0" * 64)
+                == want
+            )
     whole = datetime(2026, 11, 27, 3, 4, 5, 0, tzinfo=timezone(timedelta(hours=2)))
-    assert (audit.event_hash(1, whole, "a", "b", True, None, "r", {}, "p")  # type: ignore[arg-type]
-            == _reference_hash(1, whole, "a", "b", True, None, "r", {}, "p"))  # type: ignore[arg-type]
+    assert (
+        audit.event_hash(1, whole, "a", "b", True, None, "r", {}, "p")  # type: ignore[arg-type]
+        == _reference_hash(1, whole, "a", "b", True, None, "r", {}, "p")
+    )  # type: ignore[arg-type]
 
 
 def test_reusable_encoders_write_what_json_writes() -> None:
@@ -161,14 +191,23 @@ def test_reusable_encoders_write_what_json_writes() -> None:
 
 # -- atomicity, notices, connections ----------------------------------------------------------
 
-def test_database_error_mid_bump_rolls_back_everything_and_frees_the_connection(
-        core: AuthCore) -> None:
+
+def test_database_error_mid_bump_rolls_back_everything_and_frees_the_connection(core: AuthCore) -> None:
     u = core.users.create("clash@example.com", "clash")
     core.admin.revoke_tokens(u.id, "first")
     with core.engine.begin() as c:  # an event already holding the next seq: the INSERT fails
-        c.execute(insert(audit_events).values(
-            seq=2, at=datetime.now(UTC), actor="x", action="x", reason="", details={},
-            prev_hash="0" * 64, hash="0" * 64))
+        c.execute(
+            insert(audit_events).values(
+                seq=2,
+                at=datetime.now(UTC),
+                actor="x",
+                action="x",
+                reason="",
+                details={},
+                prev_hash="0" * 64,
+                hash="0" * 64,
+            )
+        )
     with pytest.raises(exc.IntegrityError):
         core.admin.revoke_tokens(u.id, "second")
     assert core.users.get(u.id).token_version == 1
@@ -211,9 +250,11 @@ def test_result_counts_active_sessions_only(core: AuthCore) -> None:
     core.sessions.create(u.id)
     s3, _ = core.sessions.create(u.id)
     with core.engine.begin() as c:
-        c.exec_driver_sql("UPDATE sessions SET expires_at = created_at WHERE public_id = "
-                          + ("%(p)s" if core.engine.dialect.name == "postgresql" else ":p"),
-                          {"p": s3.public_id})
+        c.exec_driver_sql(
+            "UPDATE sessions SET expires_at = created_at WHERE public_id = "
+            + ("%(p)s" if core.engine.dialect.name == "postgresql" else ":p"),
+            {"p": s3.public_id},
+        )
     r = core.admin.revoke_tokens(u.id, "x")
     assert (r.old_version, r.new_version, r.sessions_remaining) == (0, 1, 2)
     assert "2 sessions stay" in r.summary()
@@ -239,8 +280,12 @@ def test_observed_engine_runs_the_bump_through_sqlalchemy(core: AuthCore) -> Non
     assert audit.verify_chain(core.engine).ok
 
 
-def test_sqlite_busy_past_the_timeout_is_database_unavailable(tmp_path, sqlite_template,  # type: ignore[no-untyped-def]
-                                                              config, monkeypatch) -> None:
+def test_sqlite_busy_past_the_timeout_is_database_unavailable(
+    tmp_path,
+    sqlite_template,  # type: ignore[no-untyped-def]
+    config,
+    monkeypatch,
+) -> None:
     import shutil
     import sqlite3
 
@@ -282,7 +327,8 @@ def test_concurrent_bumps_disables_and_session_deletes_do_not_deadlock(core: Aut
     jobs = [lambda: core.admin.revoke_tokens(u.id, "mix")] * 3 + [
         lambda: core.admin.set_disabled(u.id, True, "mix"),
         lambda: core.admin.delete_sessions(u.id, "mix"),
-        login]
+        login,
+    ]
     ts = [threading.Thread(target=run, args=(j,)) for j in jobs]
     [t.start() for t in ts]
     [t.join(timeout=120) for t in ts]
@@ -294,6 +340,7 @@ def test_concurrent_bumps_disables_and_session_deletes_do_not_deadlock(core: Aut
 
 
 # -- PostgreSQL: NOTIFY only on commit, one payload format, lost connections ------------------
+
 
 @pytest.fixture
 def pg_core(pg_url: str, config) -> Any:  # type: ignore[no-untyped-def]
@@ -310,8 +357,14 @@ def _listener(url: str) -> Any:
     from sqlalchemy.engine import make_url
 
     u = make_url(url)
-    conn = psycopg.connect(host=u.host, port=u.port or 5432, user=u.username,
-                           password=u.password, dbname=u.database, autocommit=True)
+    conn = psycopg.connect(
+        host=u.host,
+        port=u.port or 5432,
+        user=u.username,
+        password=u.password,
+        dbname=u.database,
+        autocommit=True,
+    )
     conn.execute(f"LISTEN {notices.CHANNEL}")
     return conn
 
@@ -320,18 +373,21 @@ def _drain(conn: Any, wait: float) -> list[str]:
     return [n.payload for n in conn.notifies(timeout=wait, stop_after=None)]
 
 
-def test_pg_notice_sent_on_commit_only_with_the_same_payload(pg_core: AuthCore, pg_url: str,
-                                                             monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_pg_notice_sent_on_commit_only_with_the_same_payload(
+    pg_core: AuthCore, pg_url: str, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
     u = pg_core.users.create("n@example.com", "n")
     s, _ = pg_core.sessions.create(u.id)
     listen = _listener(pg_url)
     try:
         pg_core.admin.revoke_tokens(u.id, "x")
-        assert _drain(listen, 1.0) == [json.dumps({"k": "version", "u": [u.id], "v": [1]},
-                                                  separators=(",", ":"))]
+        assert _drain(listen, 1.0) == [
+            json.dumps({"k": "version", "u": [u.id], "v": [1]}, separators=(",", ":"))
+        ]
         pg_core.admin.delete_session(s.public_id, "x")
-        assert _drain(listen, 1.0) == [json.dumps({"k": "session", "u": u.id,
-                                                   "s": [s.public_id]}, separators=(",", ":"))]
+        assert _drain(listen, 1.0) == [
+            json.dumps({"k": "session", "u": u.id, "s": [s.public_id]}, separators=(",", ":"))
+        ]
         real = audit.append
 
         def append_then_fail(*a: Any, **k: Any) -> int:
@@ -362,7 +418,8 @@ def test_pg_bump_survives_killed_idle_connections(pg_core: AuthCore) -> None:
 
 
 def test_pg_connection_lost_mid_bump_is_unavailable_and_nothing_commits(
-        pg_core: AuthCore, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    pg_core: AuthCore, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
     u = pg_core.users.create("m@example.com", "m")
     real = audit.append
 

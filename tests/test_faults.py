@@ -113,16 +113,14 @@ def _verifier_case(url: str, config: Config, go_silent, back) -> None:  # type: 
         core.engine.dispose()
 
 
-def test_frozen_server_fails_closed_within_bound(own_pg: OwnPostgres, own_db: str,
-                                                 config: Config) -> None:
+def test_frozen_server_fails_closed_within_bound(own_pg: OwnPostgres, own_db: str, config: Config) -> None:
     try:
         _verifier_case(own_db, config, own_pg.freeze, own_pg.thaw)
     finally:
         own_pg.thaw()
 
 
-def test_silent_proxy_fails_closed_within_bound(own_pg: OwnPostgres, own_db: str,
-                                                config: Config) -> None:
+def test_silent_proxy_fails_closed_within_bound(own_pg: OwnPostgres, own_db: str, config: Config) -> None:
     with Proxy(own_pg.port) as proxy:
         _verifier_case(_port_url(own_db, proxy.port), config, proxy.silence, proxy.resume)
 
@@ -169,8 +167,7 @@ def test_engine_answer_deadline_and_server_timeouts(own_pg: OwnPostgres, own_db:
         other.dispose()
 
 
-def test_server_killed_in_bulk_batch_is_one_line(own_pg: OwnPostgres, own_db: str,
-                                                 write_config) -> None:  # type: ignore[no-untyped-def]
+def test_server_killed_in_bulk_batch_is_one_line(own_pg: OwnPostgres, own_db: str, write_config) -> None:  # type: ignore[no-untyped-def]
     """Issue 12.6: the server dies while a bulk batch's audit rows are in psycopg's pipeline
     (``executemany``): the operator gets one line, not psycopg's "error ignored terminating
     <psycopg.Pipeline [BAD]>" after it."""
@@ -182,10 +179,30 @@ def test_server_killed_in_bulk_batch_is_one_line(own_pg: OwnPostgres, own_db: st
     with Proxy(own_pg.port) as proxy:
         proxy.cut_on(b"INSERT INTO audit_events", lambda: own_pg.kill("fast"))
         out = subprocess.run(
-            [sys.executable, "-m", "console", "--db", _port_url(own_db, proxy.port), "revoke",
-             "--query", "@corp-old.example", "--all-tokens", "--reason", "fault test",
-             "--confirm-count", "30", "--batch", "10", "--yes"],
-            capture_output=True, text=True, timeout=60, cwd=ROOT, env=os.environ.copy())
+            [
+                sys.executable,
+                "-m",
+                "console",
+                "--db",
+                _port_url(own_db, proxy.port),
+                "revoke",
+                "--query",
+                "@corp-old.example",
+                "--all-tokens",
+                "--reason",
+                "fault test",
+                "--confirm-count",
+                "30",
+                "--batch",
+                "10",
+                "--yes",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=ROOT,
+            env=os.environ.copy(),
+        )
         assert proxy.triggered.is_set(), out.stderr
     lines = out.stderr.splitlines()
     from console.exitcodes import Exit
@@ -238,8 +255,9 @@ def _pipeline_deaths(url: str, trials: int, filtered: bool = True) -> tuple[int,
                 try:
                     with translate_errors(eng):
                         for _ in range(40):
-                            conn.exec_driver_sql("INSERT INTO pipe VALUES (%s, %s)",
-                                                 [(i, "x" * 100) for i in range(2000)])
+                            conn.exec_driver_sql(
+                                "INSERT INTO pipe VALUES (%s, %s)", [(i, "x" * 100) for i in range(2000)]
+                            )
                 except DatabaseUnavailable:
                     died += 1
                 except sa_exc.DBAPIError:
@@ -266,7 +284,8 @@ def test_dead_pipeline_warning_is_dropped(own_pg: OwnPostgres, own_db: str) -> N
 
 
 async def test_console_shows_the_outage_banner_when_the_server_freezes(
-        own_pg: OwnPostgres, own_db: str, config: Config) -> None:
+    own_pg: OwnPostgres, own_db: str, config: Config
+) -> None:
     """Issue 12.2, the console: a search typed while the server is frozen ends in the outage
     banner (authcore raises within its bounds), not "searching..." forever; after SIGCONT the
     console's retry brings the results back by itself. Short bounds keep the test quick: statement_timeout 2 s
@@ -274,8 +293,7 @@ async def test_console_shows_the_outage_banner_when_the_server_freezes(
     from console.widgets.header import OutageBanner
     from tests.test_tui_support import column, make_app, seed, settle, type_text
 
-    core = AuthCore(make_engine(own_db + "?connect_timeout=2", statement_timeout=2), config,
-                    actor="faults")
+    core = AuthCore(make_engine(own_db + "?connect_timeout=2", statement_timeout=2), config, actor="faults")
     seed(core, 0)
     bound = 7 + 2 + 2.0  # answer deadline, a reconnect, slack (worker and UI scheduling)
     app = make_app(core, retry_interval=1.0)

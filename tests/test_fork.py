@@ -25,8 +25,9 @@ from authcore.verifier import Verifier
 STALE = 0.5
 
 
-def _child(core: AuthCore, v: Verifier, token: str, parent_listener: int | None, report: int,
-           go: int) -> dict[str, Any]:
+def _child(
+    core: AuthCore, v: Verifier, token: str, parent_listener: int | None, report: int, go: int
+) -> dict[str, Any]:
     out: dict[str, Any] = {"pid": os.getpid()}
     out["verified"] = v.verify_access(token).user_id
     deadline = time.monotonic() + 15
@@ -166,8 +167,13 @@ def test_closed_verifier_stays_closed_in_child(core: AuthCore, closed: bool) -> 
     pid = os.fork()
     if pid == 0:
         try:
-            os.write(w, json.dumps({"alive": v.thread_alive, "closed": v.closed,
-                                    "connected": v.stats().connected}).encode() + b"\n")
+            os.write(
+                w,
+                json.dumps(
+                    {"alive": v.thread_alive, "closed": v.closed, "connected": v.stats().connected}
+                ).encode()
+                + b"\n",
+            )
         finally:
             os._exit(0)
     os.close(w)
@@ -199,8 +205,12 @@ def test_pid_check_on_use_restarts_without_the_hook(core: AuthCore) -> None:
                 deadline = time.monotonic() + 15
                 while not (v.stats().connected and v.is_fresh()) and time.monotonic() < deadline:
                     time.sleep(0.02)
-                after = {"alive": v.thread_alive, "connected": v.stats().connected,
-                         "fresh": v.is_fresh(), "pid_ok": v._pid == os.getpid()}
+                after = {
+                    "alive": v.thread_alive,
+                    "connected": v.stats().connected,
+                    "fresh": v.is_fresh(),
+                    "pid_ok": v._pid == os.getpid(),
+                }
                 os.write(w, (json.dumps({"before": before, "after": after}) + "\n").encode())
             except BaseException as exc:  # noqa: BLE001
                 os.write(w, (json.dumps({"error": repr(exc)}) + "\n").encode())

@@ -14,19 +14,29 @@ from authcore.errors import ValidationError
 from authcore.models import audit_events, audit_head, sessions, users
 from console.cli import main
 
-FUZZ = settings(max_examples=150, deadline=None,
-                suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                       HealthCheck.too_slow])
+FUZZ = settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 
 
 def _state(core: AuthCore) -> tuple:
     with core.engine.connect() as c:
-        return (tuple(c.execute(select(func.count(), func.sum(users.c.token_version),
-                                 func.sum(users.c.disabled.cast(users.c.token_version.type)))
-                          ).one()),
-                c.execute(select(func.count()).select_from(sessions)).scalar_one(),
-                c.execute(select(func.count()).select_from(audit_events)).scalar_one(),
-                c.execute(select(audit_head.c.hash)).scalar_one())
+        return (
+            tuple(
+                c.execute(
+                    select(
+                        func.count(),
+                        func.sum(users.c.token_version),
+                        func.sum(users.c.disabled.cast(users.c.token_version.type)),
+                    )
+                ).one()
+            ),
+            c.execute(select(func.count()).select_from(sessions)).scalar_one(),
+            c.execute(select(func.count()).select_from(audit_events)).scalar_one(),
+            c.execute(select(audit_head.c.hash)).scalar_one(),
+        )
 
 
 def _seed(core: AuthCore) -> None:
@@ -49,19 +59,58 @@ def test_search_random_text(core: AuthCore, q: str) -> None:
     assert _state(core) == core._fuzz_seeded  # type: ignore[attr-defined]
 
 
-WORDS = ["users", "search", "show", "disable", "enable", "sessions", "list", "prune", "revoke",
-         "audit", "verify", "db", "status", "upgrade", "demo", "tokens", "decode", "--json",
-         "--limit", "--after", "--reason", "--yes", "--dry-run", "--all-tokens", "--sessions",
-         "--session", "--query", "--confirm-count", "--active", "--filter", "--user", "--action",
-         "--users", "--no-db", "-", "alice", "bob", "1", "0", "-1", "99999999999999999999",
-         "ses_x", "@example.com", "--help"]
+WORDS = [
+    "users",
+    "search",
+    "show",
+    "disable",
+    "enable",
+    "sessions",
+    "list",
+    "prune",
+    "revoke",
+    "audit",
+    "verify",
+    "db",
+    "status",
+    "upgrade",
+    "demo",
+    "tokens",
+    "decode",
+    "--json",
+    "--limit",
+    "--after",
+    "--reason",
+    "--yes",
+    "--dry-run",
+    "--all-tokens",
+    "--sessions",
+    "--session",
+    "--query",
+    "--confirm-count",
+    "--active",
+    "--filter",
+    "--user",
+    "--action",
+    "--users",
+    "--no-db",
+    "-",
+    "alice",
+    "bob",
+    "1",
+    "0",
+    "-1",
+    "99999999999999999999",
+    "ses_x",
+    "@example.com",
+    "--help",
+]
 ARG = st.one_of(st.sampled_from(WORDS), st.text(max_size=40))
 
 
 @FUZZ
 @given(argv=st.lists(ARG, max_size=8))
-def test_cli_random_argv(core: AuthCore, db_url: str, argv: list[str], capsys,
-                         monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_cli_random_argv(core: AuthCore, db_url: str, argv: list[str], capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     if not hasattr(core, "_fuzz_seeded"):
         _seed(core)
         core._fuzz_seeded = _state(core)  # type: ignore[attr-defined]

@@ -157,23 +157,56 @@ def test_bulk_needs_admin(engine, config) -> None:  # type: ignore[no-untyped-de
 def test_bulk_cli_preview_and_confirm(db_url, capsys) -> None:  # type: ignore[no-untyped-def]
     assert main(["--db", db_url, "demo", "--users", "300"]) == 0
     capsys.readouterr()
-    assert main(["--db", db_url, "revoke", "--query", "@corp-old.example", "--all-tokens",
-                 "--reason", "breach", "--dry-run", "--json"]) == 0
+    assert (
+        main(
+            [
+                "--db",
+                db_url,
+                "revoke",
+                "--query",
+                "@corp-old.example",
+                "--all-tokens",
+                "--reason",
+                "breach",
+                "--dry-run",
+                "--json",
+            ]
+        )
+        == 0
+    )
     n = json.loads(capsys.readouterr().out)["matching"]
     assert n > 0
-    code = main(["--db", db_url, "revoke", "--query", "@corp-old.example", "--all-tokens",
-                 "--reason", "breach"])
+    code = main(
+        ["--db", db_url, "revoke", "--query", "@corp-old.example", "--all-tokens", "--reason", "breach"]
+    )
     assert code == 1 and f"--confirm-count {n}" in capsys.readouterr().err
-    assert main(["--db", db_url, "revoke", "--query", "@corp-old.example", "--all-tokens",
-                 "--reason", "breach", "--confirm-count", str(n), "--json"]) == 0
+    assert (
+        main(
+            [
+                "--db",
+                db_url,
+                "revoke",
+                "--query",
+                "@corp-old.example",
+                "--all-tokens",
+                "--reason",
+                "breach",
+                "--confirm-count",
+                str(n),
+                "--json",
+            ]
+        )
+        == 0
+    )
     assert json.loads(capsys.readouterr().out)["bumped"] == n
 
 
 def test_cli_shows_injected_failure_and_changes_nothing(db_url, capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     assert main(["--db", db_url, "demo", "--users", "0"]) == 0
     capsys.readouterr()
-    monkeypatch.setattr(audit, "append", lambda *a, **k: (_ for _ in ()).throw(
-        RuntimeError("audit write failed")))
+    monkeypatch.setattr(
+        audit, "append", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("audit write failed"))
+    )
     code = main(["--db", db_url, "revoke", "alice", "--all-tokens", "--reason", "x", "--yes"])
     err = capsys.readouterr().err
     assert code != 0 and "audit write failed" in err and "Traceback" not in err
@@ -184,8 +217,13 @@ def test_cli_shows_injected_failure_and_changes_nothing(db_url, capsys, monkeypa
 
 def test_hostile_text_is_inert_in_cli_text_and_exact_in_json(core: AuthCore, db_url, capsys) -> None:  # type: ignore[no-untyped-def]
     ids = seed_hostile(core)
-    for argv in (["users", "search", "h"], ["sessions", "list"], ["users", "show", str(ids[4])],
-                 ["users", "show", str(ids[1])], ["audit", "list"]):
+    for argv in (
+        ["users", "search", "h"],
+        ["sessions", "list"],
+        ["users", "show", str(ids[4])],
+        ["users", "show", str(ids[1])],
+        ["audit", "list"],
+    ):
         assert main(["--db", db_url, *argv]) == 0
         out = capsys.readouterr().out
         assert_inert(out)
@@ -207,10 +245,14 @@ def test_no_secret_password_or_raw_token_leaks(pg_url, capsys, monkeypatch, tmp_
     monkeypatch.setenv("AUTHCORE_SECRET", secret)
     url = pg_url.replace("postgres@", "postgres:hunter2pw@")
     outputs = []
-    for argv in (["demo", "--users", "5"], ["users", "show", "alice", "--json"],
-                 ["db", "status", "--json"], ["audit", "list", "--json"],
-                 ["revoke", "alice", "--all-tokens", "--reason", "x", "--yes", "--json"],
-                 ["--db", "postgresql+psycopg://postgres:hunter2pw@127.0.0.1:1/x", "db", "status"]):
+    for argv in (
+        ["demo", "--users", "5"],
+        ["users", "show", "alice", "--json"],
+        ["db", "status", "--json"],
+        ["audit", "list", "--json"],
+        ["revoke", "alice", "--all-tokens", "--reason", "x", "--yes", "--json"],
+        ["--db", "postgresql+psycopg://postgres:hunter2pw@127.0.0.1:1/x", "db", "status"],
+    ):
         full = argv if argv[0] == "--db" else ["--db", url, *argv]
         main(full)
         outputs.append("".join(capsys.readouterr()))
@@ -232,8 +274,7 @@ def test_no_secret_password_or_raw_token_leaks(pg_url, capsys, monkeypatch, tmp_
             dump += [repr(tuple(r)) for r in c.execute(text(f"SELECT * FROM {t}"))]
     engine.dispose()
     blob = "\n".join(dump)
-    for needle in (raw, pair.access_token, pair.refresh_token, secret,
-                   pair.refresh_token.split(".")[2]):
+    for needle in (raw, pair.access_token, pair.refresh_token, secret, pair.refresh_token.split(".")[2]):
         assert needle not in blob
 
 
@@ -244,15 +285,28 @@ def test_search_input_never_errors(core: AuthCore) -> None:
 
     plain = core.users.create("s@example.com", "s")
     odd = core.users.create("odd@example.com", "%_\\odd", "'quoted\" [b]")
-    for q in ["%", "_", "\\", "'", '"', "\x00", "'; DROP TABLE users; --", "a" * 320,
-              "\u202e", "[b]", "%_\\", "%ex", "e_a"]:  # as wildcards both match both emails
+    for q in [
+        "%",
+        "_",
+        "\\",
+        "'",
+        '"',
+        "\x00",
+        "'; DROP TABLE users; --",
+        "a" * 320,
+        "\u202e",
+        "[b]",
+        "%_\\",
+        "%ex",
+        "e_a",
+    ]:  # as wildcards both match both emails
         got = {u.id for u in core.users.search(q).items}
         term = normalize_query(q).casefold()
         if term:  # NUL and bidi characters are dropped: "" is the empty search
-            fields = [(u.id, f.casefold()) for u in (plain, odd)
-                      for f in (u.email, u.username, u.display_name)]
-            want = {i for i, f in fields
-                    if (term in f if len(term) >= CONTAINS_MIN else f.startswith(term))}
+            fields = [
+                (u.id, f.casefold()) for u in (plain, odd) for f in (u.email, u.username, u.display_name)
+            ]
+            want = {i for i, f in fields if (term in f if len(term) >= CONTAINS_MIN else f.startswith(term))}
             assert got == want, (q, got, want)
     with pytest.raises(ValidationError):
         core.users.search("a" * 321)

@@ -35,9 +35,16 @@ def test_console_screens_do_not_import_sqlalchemy_directly() -> None:
     import pathlib
 
     root = pathlib.Path(__file__).resolve().parent.parent / "console"
-    files = [root / "app.py", root / "safe.py", root / "palette.py", root / "workers.py",
-             root / "messages.py", root / "actions.py",
-             *(root / "screens").glob("*.py"), *(root / "widgets").glob("*.py")]
+    files = [
+        root / "app.py",
+        root / "safe.py",
+        root / "palette.py",
+        root / "workers.py",
+        root / "messages.py",
+        root / "actions.py",
+        *(root / "screens").glob("*.py"),
+        *(root / "widgets").glob("*.py"),
+    ]
     for f in files:
         text = f.read_text(encoding="utf-8")
         assert "import sqlalchemy" not in text and "from sqlalchemy" not in text, f
@@ -47,8 +54,9 @@ def lint_imports(root: Path) -> subprocess.CompletedProcess[str]:
     """``lint-imports`` (the contracts in pyproject.toml) on the packages under ``root``."""
     exe = Path(sys.executable).parent / "lint-imports"
     env = {**os.environ, "PYTHONPATH": str(root)}
-    return subprocess.run([str(exe), "--no-cache", "--no-logo"], cwd=root, env=env,
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [str(exe), "--no-cache", "--no-logo"], cwd=root, env=env, capture_output=True, text=True, timeout=300
+    )
 
 
 def test_import_contracts_hold() -> None:

@@ -45,8 +45,12 @@ def b64(data: bytes | str) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
-def hs_token(header: dict[str, Any] | bytes | str, payload: dict[str, Any] | bytes | str,
-             secret: bytes | str = SECRET, digest: str = "sha256") -> str:
+def hs_token(
+    header: dict[str, Any] | bytes | str,
+    payload: dict[str, Any] | bytes | str,
+    secret: bytes | str = SECRET,
+    digest: str = "sha256",
+) -> str:
     """A compact HS token from raw pieces (bytes kept as-is: duplicate keys, odd JSON...)."""
     h = header if isinstance(header, bytes | str) else json.dumps(header)
     p = payload if isinstance(payload, bytes | str) else json.dumps(payload)
@@ -57,8 +61,16 @@ def hs_token(header: dict[str, Any] | bytes | str, payload: dict[str, Any] | byt
 
 def claims(**over: Any) -> dict[str, Any]:
     iat = int(NOW.timestamp()) - 60
-    base = {"sub": "42", "iss": "authconsole", "aud": "authconsole", "typ": "access",
-            "iat": iat, "exp": iat + 900, "jti": "j1", "token_version": 3}
+    base = {
+        "sub": "42",
+        "iss": "authconsole",
+        "aud": "authconsole",
+        "typ": "access",
+        "iat": iat,
+        "exp": iat + 900,
+        "jti": "j1",
+        "token_version": 3,
+    }
     base.update(over)
     return {k: v for k, v in base.items() if v is not ...}
 
@@ -123,13 +135,13 @@ def test_rfc_vector(v: dict[str, Any]) -> None:
         assert r.signature.verified is None and "detached" in r.signature.detail
         if "b64false" in name:
             assert r.b64 is False and r.header == {"alg": "HS256", "b64": False, "crit": ["b64"]}
-        r2 = inspect_token(v["token"], keys=keys, settings=None, now=NOW,
-                           detached_payload=v["expected_payload"].encode())
+        r2 = inspect_token(
+            v["token"], keys=keys, settings=None, now=NOW, detached_payload=v["expected_payload"].encode()
+        )
         assert r2.signature.verified is True, r2.signature
         assert r2.status == "unsupported"
         assert (r2.b64 is False) == ("b64false" in name)
-        bad = inspect_token(v["token"], keys=keys, settings=None, now=NOW,
-                            detached_payload=b"tampered")
+        bad = inspect_token(v["token"], keys=keys, settings=None, now=NOW, detached_payload=b"tampered")
         assert bad.signature.verified is False
         return
     assert r.kind == "jws" and r.signature.verified is True, r.signature
@@ -139,8 +151,9 @@ def test_rfc_vector(v: dict[str, Any]) -> None:
         assert r.status == "expired" and "expired" in r.reason
         assert r.times["exp"].iso == "2011-03-22T18:43:00Z"
         # at a time before exp the same token is valid (no claim checks without settings)
-        then = inspect_token(v["token"], keys=keys, settings=None,
-                             now=datetime(2011, 3, 22, 18, 0, tzinfo=UTC))
+        then = inspect_token(
+            v["token"], keys=keys, settings=None, now=datetime(2011, 3, 22, 18, 0, tzinfo=UTC)
+        )
         assert then.status == "valid", then.reason
     else:  # signed, but the payload is not a JSON claim set
         assert r.status == "unsupported" and "not a JSON claim set" in r.reason
@@ -150,8 +163,7 @@ def test_rfc_vector(v: dict[str, Any]) -> None:
 
 @pytest.mark.parametrize("v", VECTORS, ids=[v["name"] for v in VECTORS])
 def test_rfc_vector_without_keys_never_valid(v: dict[str, Any]) -> None:
-    r = inspect_token(v["token"], keys=None, settings=None,
-                      now=datetime(2011, 3, 22, 18, 0, tzinfo=UTC))
+    r = inspect_token(v["token"], keys=None, settings=None, now=datetime(2011, 3, 22, 18, 0, tzinfo=UTC))
     assert r.status != "valid" and r.signature.verified is not True
     if v["alg"] != "none" and len(v["token"].split(".")) == 3 and "expected_claims" in v:
         assert r.status == "unverified" and r.signature.verified is None
@@ -285,14 +297,24 @@ class FakeLive:
 
 def test_live_revoked_version_wording_and_consequence() -> None:
     pair = service().issue_pair(42, sid="ses_1", token_version=3, now=NOW - timedelta(minutes=11))
-    live = FakeLive(LiveState(42, True, token_version=5, sid="ses_1", session_exists=True,
-                              session_expires_at=NOW + timedelta(days=1)))
+    live = FakeLive(
+        LiveState(
+            42,
+            True,
+            token_version=5,
+            sid="ses_1",
+            session_exists=True,
+            session_expires_at=NOW + timedelta(days=1),
+        )
+    )
     r = inspect(pair.access_token, live=live)
     assert r.status == "revoked" and r.reason == "revoked: token version 3, user is at 5"
     assert live.calls == [(42, "ses_1")]
     exp = datetime.fromtimestamp(r.payload["exp"] + 10, UTC)
-    assert r.consequence == (f"this access token is accepted by non-strict verifiers until "
-                             f"{exp:%H:%M} UTC (4 min 10 s); strict verifiers refuse it now")
+    assert r.consequence == (
+        f"this access token is accepted by non-strict verifiers until "
+        f"{exp:%H:%M} UTC (4 min 10 s); strict verifiers refuse it now"
+    )
     assert r.user["consequence"] == r.consequence and r.user["revoked"] is True
     rr = inspect(pair.refresh_token, live=live)
     assert rr.status == "revoked" and rr.consequence == "refresh will be refused"
@@ -300,8 +322,17 @@ def test_live_revoked_version_wording_and_consequence() -> None:
 
 def test_live_accepting_and_not_called_without_verified_signature() -> None:
     pair = service().issue_pair(42, sid="ses_1", token_version=3, now=NOW)
-    live = FakeLive(LiveState(42, True, token_version=3, email="a@example.com", sid="ses_1",
-                              session_exists=True, session_expires_at=NOW + timedelta(days=1)))
+    live = FakeLive(
+        LiveState(
+            42,
+            True,
+            token_version=3,
+            email="a@example.com",
+            sid="ses_1",
+            session_exists=True,
+            session_expires_at=NOW + timedelta(days=1),
+        )
+    )
     r = inspect(pair.refresh_token, live=live)
     assert r.status == "valid" and r.consequence == "refresh will be accepted"
     assert r.live["state"] == "checked" and r.user["email"] == "a@example.com"
@@ -312,12 +343,17 @@ def test_live_accepting_and_not_called_without_verified_signature() -> None:
     assert r.status == "unverified" and len(live.calls) == 1 and r.user is None
 
 
-@pytest.mark.parametrize(("state", "reason"), [
-    (LiveState(42, False), "user 42 no longer exists"),
-    (LiveState(42, True, disabled=True, token_version=3), "user 42 is disabled"),
-    (LiveState(42, True, token_version=3, sid="ses_1", session_exists=False),
-     "session 'ses_1' no longer exists"),
-])
+@pytest.mark.parametrize(
+    ("state", "reason"),
+    [
+        (LiveState(42, False), "user 42 no longer exists"),
+        (LiveState(42, True, disabled=True, token_version=3), "user 42 is disabled"),
+        (
+            LiveState(42, True, token_version=3, sid="ses_1", session_exists=False),
+            "session 'ses_1' no longer exists",
+        ),
+    ],
+)
 def test_live_revoked_reasons(state: LiveState, reason: str) -> None:
     pair = service().issue_pair(42, sid="ses_1", token_version=3, now=NOW)
     r = inspect(pair.access_token, live=FakeLive(state))
@@ -329,8 +365,7 @@ def test_live_unavailable_never_crashes_and_masks_password() -> None:
     boom = ConnectionError("could not connect to postgresql://admin:hunter2@db:5432/x")
     r = inspect(pair.access_token, live=FakeLive(boom))
     assert r.status == "valid" and r.live["state"] == "unavailable"
-    assert "live state unavailable" in r.live["detail"] and "hunter2" not in json.dumps(
-        r.to_dict())
+    assert "live state unavailable" in r.live["detail"] and "hunter2" not in json.dumps(r.to_dict())
     assert "live state unavailable" in r.reason
 
 
@@ -343,11 +378,22 @@ def test_live_skipped_for_non_numeric_sub() -> None:
 
 
 # -- input handling ---------------------------------------------------------------------------
-@pytest.mark.parametrize("wrap", [
-    "{}", "  {}\n", '"{}"', "'{}'", "Bearer {}", "bearer   {}", "BEARER {}",
-    "Authorization: Bearer {}", "authorization:bearer {}", '"Authorization: Bearer {}"\n',
-    "Authorization: {}",
-])
+@pytest.mark.parametrize(
+    "wrap",
+    [
+        "{}",
+        "  {}\n",
+        '"{}"',
+        "'{}'",
+        "Bearer {}",
+        "bearer   {}",
+        "BEARER {}",
+        "Authorization: Bearer {}",
+        "authorization:bearer {}",
+        '"Authorization: Bearer {}"\n',
+        "Authorization: {}",
+    ],
+)
 def test_normalisation(wrap: str) -> None:
     tok = service().issue_pair(42, token_version=3, now=NOW).access_token
     r = inspect(wrap.format(tok))
@@ -356,8 +402,7 @@ def test_normalisation(wrap: str) -> None:
 
 
 def test_normalise_function() -> None:
-    assert normalise(' "Authorization: Bearer a.b.c" ') == ("a.b.c",
-                                                            ["quotes", "Authorization:", "Bearer"])
+    assert normalise(' "Authorization: Bearer a.b.c" ') == ("a.b.c", ["quotes", "Authorization:", "Bearer"])
     assert normalise("a.b.c") == ("a.b.c", [])
 
 
@@ -388,10 +433,19 @@ def test_bytes_input() -> None:
     assert inspect(("Bearer " + tok + "\n").encode()).status == "valid"  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize(("text", "kind"), [
-    ("", "not_jwt"), ("   ", "not_jwt"), ("hello", "not_jwt"), ("a.b", "not_jwt"),
-    ("a.b.c.d", "not_jwt"), ("a.b.c.d.e.f", "not_jwt"), ("...", "jws"), ("{}", "not_jwt"),
-])
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ("", "not_jwt"),
+        ("   ", "not_jwt"),
+        ("hello", "not_jwt"),
+        ("a.b", "not_jwt"),
+        ("a.b.c.d", "not_jwt"),
+        ("a.b.c.d.e.f", "not_jwt"),
+        ("...", "jws"),
+        ("{}", "not_jwt"),
+    ],
+)
 def test_not_a_jwt_is_malformed(text: str, kind: str) -> None:
     r = inspect(text)
     assert r.status == "malformed" and r.kind == kind
@@ -445,8 +499,9 @@ def test_jose_decoding_helpers() -> None:
 # -- header and payload oddities ----------------------------------------------------------------
 def test_duplicate_keys_reported() -> None:
     exp = int(NOW.timestamp()) + 60
-    payload = ('{"sub":"1","iss":"authconsole","aud":"authconsole","exp":' + str(exp)
-               + ',"typ":"access","sub":"2"}')
+    payload = (
+        '{"sub":"1","iss":"authconsole","aud":"authconsole","exp":' + str(exp) + ',"typ":"access","sub":"2"}'
+    )
     tok = hs_token('{"alg":"HS256","alg":"HS256"}', payload)
     r = inspect(tok)
     assert r.payload["sub"] == "2"
@@ -510,19 +565,22 @@ def test_header_problems_are_malformed() -> None:
 
 
 # -- time claims --------------------------------------------------------------------------------
-@pytest.mark.parametrize(("literal", "note"), [
-    ("true", "boolean"),
-    ('"1700000000"', "string holding a number"),
-    ('"tomorrow"', "a string"),
-    ("null", "NoneType"),
-    ("[1]", "list"),
-    ("{}", "dict"),
-    ("1e400", "infinite"),
-    ("-1e400", "infinite"),
-    ("1" + "0" * 400, "infinite"),
-    ("9" * 5000, "infinite"),
-    ("Infinity", "infinite"),
-])
+@pytest.mark.parametrize(
+    ("literal", "note"),
+    [
+        ("true", "boolean"),
+        ('"1700000000"', "string holding a number"),
+        ('"tomorrow"', "a string"),
+        ("null", "NoneType"),
+        ("[1]", "list"),
+        ("{}", "dict"),
+        ("1e400", "infinite"),
+        ("-1e400", "infinite"),
+        ("1" + "0" * 400, "infinite"),
+        ("9" * 5000, "infinite"),
+        ("Infinity", "infinite"),
+    ],
+)
 def test_exp_of_the_wrong_type(literal: str, note: str) -> None:
     body = json.dumps(claims(exp=...))[:-1] + ', "exp": ' + literal + "}"
     r = inspect(hs_token({"alg": "HS256"}, body))
@@ -577,8 +635,10 @@ def test_warning_alg_none() -> None:
     r = inspect(f"{b64(json.dumps({'alg': 'none'}))}.{b64(json.dumps(claims()))}.")
     assert r.status == "invalid_signature"
     assert "alg none: the token is unsigned and is never accepted" in r.warnings
-    assert inspect(f"{b64(json.dumps({'alg': 'none'}))}.{b64(json.dumps(claims()))}.",
-                   keys=None).status == "invalid_signature"
+    assert (
+        inspect(f"{b64(json.dumps({'alg': 'none'}))}.{b64(json.dumps(claims()))}.", keys=None).status
+        == "invalid_signature"
+    )
 
 
 def test_warning_missing_exp() -> None:
@@ -592,8 +652,9 @@ def test_warning_lifetime_longer_than_maximum() -> None:
     r = inspect(hs_token({"alg": "HS256"}, claims(typ="refresh", iat=iat, exp=iat + 90 * 86400)))
     assert "lifetime 90 d is longer than the configured maximum 30 d" in r.warnings
     settings = TokenSettings(secret=SECRET, max_lifetime=timedelta(days=100))
-    r = inspect(hs_token({"alg": "HS256"}, claims(typ="refresh", iat=iat, exp=iat + 90 * 86400)),
-                settings=settings)
+    r = inspect(
+        hs_token({"alg": "HS256"}, claims(typ="refresh", iat=iat, exp=iat + 90 * 86400)), settings=settings
+    )
     assert not any("lifetime" in w for w in r.warnings)
     r = inspect(hs_token({"alg": "HS256"}, claims(iat=..., exp=iat + 400 * 86400)))
     assert any("beyond the configured maximum lifetime" in w for w in r.warnings)
@@ -619,16 +680,17 @@ def test_warning_key_url_headers_never_fetched(param: str, monkeypatch: pytest.M
     monkeypatch.setattr(socket, "create_connection", no_network)
     monkeypatch.setattr(socket.socket, "connect", no_network)
     monkeypatch.setattr(urllib.request, "urlopen", no_network)
-    value: Any = {"jku": "https://attacker.example/jwks.json",
-                  "x5u": "https://attacker.example/cert.pem",
-                  "jwk": {"kty": "oct", "k": b64(b"attacker")},
-                  "x5c": ["MIIBIjANBg"]}[param]
+    value: Any = {
+        "jku": "https://attacker.example/jwks.json",
+        "x5u": "https://attacker.example/cert.pem",
+        "jwk": {"kty": "oct", "k": b64(b"attacker")},
+        "x5c": ["MIIBIjANBg"],
+    }[param]
     # signed with the attacker's own key, which the header advertises
     tok = hs_token({"alg": "HS256", param: value}, claims(), secret="attacker")
     r = inspect(tok)
     assert r.status == "invalid_signature"
-    assert any(w.startswith(f"header carries {param} ") and "never fetched" in w
-               for w in r.warnings)
+    assert any(w.startswith(f"header carries {param} ") and "never fetched" in w for w in r.warnings)
     assert r.header[param] == value
 
 
@@ -663,8 +725,9 @@ def test_warning_typ_does_not_match_its_use() -> None:
 @pytest.fixture(scope="module")
 def rsa_pair() -> tuple[Any, bytes]:
     priv = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = priv.public_key().public_bytes(serialization.Encoding.PEM,
-                                         serialization.PublicFormat.SubjectPublicKeyInfo)
+    pem = priv.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
     return priv, pem
 
 
@@ -760,11 +823,15 @@ def test_deeply_nested_payload() -> None:
 
 def test_control_chars_and_markup_in_claims_are_cleaned_in_messages() -> None:
     evil = "\x1b[31mred\x1b]8;;https://x\x07link\u202e[bold]x[/bold]\u200b\x00"
-    tok = hs_token({"alg": "HS256", "kid": evil, "typ": evil},
-                   claims(iss=evil, aud=evil, typ=evil, sub=evil))
+    tok = hs_token({"alg": "HS256", "kid": evil, "typ": evil}, claims(iss=evil, aud=evil, typ=evil, sub=evil))
     r = inspect(tok, keys=[hs_key(kid="k1"), hs_key("o" * 40, kid="k2")])
-    messages = [r.reason, *r.warnings, *r.notes, r.signature.detail,
-                *(c["detail"] for c in r.claims.values())]
+    messages = [
+        r.reason,
+        *r.warnings,
+        *r.notes,
+        r.signature.detail,
+        *(c["detail"] for c in r.claims.values()),
+    ]
     for m in messages:
         assert "\x1b" not in m and "\u202e" not in m and "\x00" not in m and "\x07" not in m
     assert r.payload["iss"] == evil  # data stays as it is; output layers clean it
@@ -782,12 +849,29 @@ def test_lone_surrogates_are_json_safe() -> None:
 def test_report_shape() -> None:
     r = inspect(service().issue_pair(42, token_version=3, now=NOW).access_token)
     data = assert_json_safe(r)
-    assert {"status", "reason", "header", "payload", "signature", "warnings", "times", "user",
-            "fingerprint", "kind", "segments", "notes", "live", "claims"} <= set(data)
+    assert {
+        "status",
+        "reason",
+        "header",
+        "payload",
+        "signature",
+        "warnings",
+        "times",
+        "user",
+        "fingerprint",
+        "kind",
+        "segments",
+        "notes",
+        "live",
+        "claims",
+    } <= set(data)
     assert set(data["signature"]) >= {"verified", "kid", "key", "alg", "detail"}
     assert set(data["times"]["exp"]) == {"raw", "iso", "relative", "note"}
     assert data["kind"] == "jws" and [s["name"] for s in data["segments"]] == [
-        "header", "payload", "signature"]
+        "header",
+        "payload",
+        "signature",
+    ]
     assert data["user"] is None and isinstance(data["warnings"], list)
 
 
@@ -795,8 +879,11 @@ def test_never_raises_on_odd_arguments() -> None:
     assert inspect_token(None).status == "malformed"  # type: ignore[arg-type]
     assert inspect_token(12345).status == "malformed"  # type: ignore[arg-type]
     assert inspect_token("a.b.c", keys=["not a key"]).status == "malformed"  # type: ignore[list-item]
-    naive = inspect_token(service().issue_pair(1, token_version=0, now=NOW).access_token,
-                          keys=[hs_key()], now=NOW.replace(tzinfo=None))
+    naive = inspect_token(
+        service().issue_pair(1, token_version=0, now=NOW).access_token,
+        keys=[hs_key()],
+        now=NOW.replace(tzinfo=None),
+    )
     assert naive.status == "valid"
 
 

@@ -60,8 +60,7 @@ def test_valid_exit_0_and_token_never_printed(capsys: Any, secret_env: str) -> N
     assert out.startswith("status       VALID: verified with HS256")
     assert "sub: 7" in out and "typ: access" in out
     assert tok not in out + err and tok.split(".")[2] not in out + err
-    code, out, err = run(capsys, "tokens", "decode", "--no-db", "--secret-env", secret_env,
-                         "--json", tok)
+    code, out, err = run(capsys, "tokens", "decode", "--no-db", "--secret-env", secret_env, "--json", tok)
     data = json.loads(out)
     assert code == 0 and data["status"] == "valid" and data["signature"]["verified"] is True
     assert tok not in out + err
@@ -73,17 +72,17 @@ def test_configured_secret_is_used(capsys: Any, monkeypatch: pytest.MonkeyPatch)
     assert code == 0 and "configured secret" in json.loads(out)["signature"]["key"]
 
 
-def test_configured_verify_keys_from_config_file(capsys: Any, write_config: Any,
-                                                tmp_path: Path) -> None:
+def test_configured_verify_keys_from_config_file(capsys: Any, write_config: Any, tmp_path: Path) -> None:
     priv = ed25519.Ed25519PrivateKey.generate()
-    pem = priv.public_key().public_bytes(serialization.Encoding.PEM,
-                                         serialization.PublicFormat.SubjectPublicKeyInfo)
+    pem = priv.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
     (tmp_path / "home" / "ed.pem").write_bytes(pem)
-    write_config('[tokens]\nissuer = "acme"\naudience = "api"\n'
-                 '[[tokens.verify_keys]]\nkid = "ed1"\nfile = "ed.pem"\n')
+    write_config(
+        '[tokens]\nissuer = "acme"\naudience = "api"\n[[tokens.verify_keys]]\nkid = "ed1"\nfile = "ed.pem"\n'
+    )
     key = Key("EdDSA", priv.public_key(), priv, kid="ed1")
-    svc = TokenService(None, TokenSettings(issuer="acme", audience="api"),
-                       KeyRing(signing=key, keys=[key]))
+    svc = TokenService(None, TokenSettings(issuer="acme", audience="api"), KeyRing(signing=key, keys=[key]))
     tok = svc.issue_pair(3, token_version=0).access_token
     code, out, _ = run(capsys, "tokens", "decode", "--no-db", "--json", tok)
     data = json.loads(out)
@@ -105,30 +104,31 @@ def test_other_verdicts_exit_1(capsys: Any, secret_env: str) -> None:
         VECTORS[7]["token"]: "unsupported",
     }
     for tok, status in cases.items():
-        code, out, _ = run(capsys, "tokens", "decode", "--no-db", "--secret-env", secret_env,
-                           "--json", tok)
+        code, out, _ = run(capsys, "tokens", "decode", "--no-db", "--secret-env", secret_env, "--json", tok)
         assert code == 1 and json.loads(out)["status"] == status, tok[:20]
     code, out, _ = run(capsys, "tokens", "decode", "--no-db", "--json", expired)
     assert code == 1 and json.loads(out)["status"] == "unverified"
 
 
-@pytest.mark.parametrize("argv", [
-    ["tokens", "decode", "--no-db", "--key", "/nonexistent/key.pem", "x.y.z"],
-    ["tokens", "decode", "--no-db", "--jwks", "/nonexistent/jwks.json", "x.y.z"],
-    ["tokens", "decode", "--no-db", "--secret-env", "UNSET_INSPECT_VAR", "x.y.z"],
-    ["tokens", "decode", "--no-db", "--alg", "RS256", "--secret-env", "INSPECT_SECRET", "x.y.z"],
-    ["tokens", "decode", "--no-db", "--bogus", "x.y.z"],
-    ["tokens", "decode", "--no-db", "a", "b"],
-    ["tokens"],
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["tokens", "decode", "--no-db", "--key", "/nonexistent/key.pem", "x.y.z"],
+        ["tokens", "decode", "--no-db", "--jwks", "/nonexistent/jwks.json", "x.y.z"],
+        ["tokens", "decode", "--no-db", "--secret-env", "UNSET_INSPECT_VAR", "x.y.z"],
+        ["tokens", "decode", "--no-db", "--alg", "RS256", "--secret-env", "INSPECT_SECRET", "x.y.z"],
+        ["tokens", "decode", "--no-db", "--bogus", "x.y.z"],
+        ["tokens", "decode", "--no-db", "a", "b"],
+        ["tokens"],
+    ],
+)
 def test_bad_usage_exit_2(capsys: Any, secret_env: str, argv: list[str]) -> None:
     code, out, err = run(capsys, *argv)
     assert code == 2 and out == "" and err.startswith("authconsole: ")
     assert len(err.strip().splitlines()) == 1
 
 
-def test_no_token_and_terminal_stdin_is_usage(capsys: Any,
-                                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_no_token_and_terminal_stdin_is_usage(capsys: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     stdin(monkeypatch, b"", tty=True)
     code, _out, err = run(capsys, "tokens", "decode", "--no-db")
     assert code == 2 and "give a TOKEN" in err
@@ -142,8 +142,9 @@ def test_bad_key_file_content_is_usage(capsys: Any, tmp_path: Path) -> None:
 
 
 # -- input --------------------------------------------------------------------------------------
-def test_reads_stdin_with_dash_and_when_piped(capsys: Any, secret_env: str,
-                                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_reads_stdin_with_dash_and_when_piped(
+    capsys: Any, secret_env: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     tok = mint().access_token
     stdin(monkeypatch, f"Authorization: Bearer {tok}\n".encode())
     code, out, _ = run(capsys, "tokens", "decode", "--no-db", "--secret-env", secret_env, "-")
@@ -154,8 +155,7 @@ def test_reads_stdin_with_dash_and_when_piped(capsys: Any, secret_env: str,
     assert "input normalised: removed quotes" in out
 
 
-def test_stdin_over_64_kib_reported_not_read_whole(capsys: Any,
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_stdin_over_64_kib_reported_not_read_whole(capsys: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     stdin(monkeypatch, b"A" * (10 * 1024 * 1024))
     code, out, _ = run(capsys, "tokens", "decode", "--no-db", "--json", "-")
     data = json.loads(out)
@@ -170,13 +170,13 @@ def rsa_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Key, Path, Path
     priv = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     pub = priv.public_key()
     pem = d / "pub.pem"
-    pem.write_bytes(pub.public_bytes(serialization.Encoding.PEM,
-                                     serialization.PublicFormat.SubjectPublicKeyInfo))
+    pem.write_bytes(
+        pub.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
     nums = pub.public_numbers()
 
     def u(n: int) -> str:
-        return base64.urlsafe_b64encode(n.to_bytes((n.bit_length() + 7) // 8, "big")
-                                        ).rstrip(b"=").decode()
+        return base64.urlsafe_b64encode(n.to_bytes((n.bit_length() + 7) // 8, "big")).rstrip(b"=").decode()
 
     jwk = {"kty": "RSA", "kid": "r1", "alg": "RS256", "n": u(nums.n), "e": u(nums.e)}
     (d / "key.jwk").write_text(json.dumps(jwk))
@@ -202,8 +202,9 @@ def test_alg_confusion_via_cli(capsys: Any, rsa_files: Any) -> None:
     import hashlib
     import hmac
 
-    body = base64.urlsafe_b64encode(json.dumps({"sub": "1", "exp": 4102444800}).encode()
-                                    ).rstrip(b"=").decode()
+    body = (
+        base64.urlsafe_b64encode(json.dumps({"sub": "1", "exp": 4102444800}).encode()).rstrip(b"=").decode()
+    )
     sig = hmac.new(pem.read_bytes(), f"{head}.{body}".encode(), hashlib.sha256).digest()
     forged = f"{head}.{body}.{base64.urlsafe_b64encode(sig).rstrip(b'=').decode()}"
     code, out, _ = run(capsys, "tokens", "decode", "--no-db", "--key", str(pem), "--json", forged)
@@ -214,23 +215,24 @@ def test_alg_confusion_via_cli(capsys: Any, rsa_files: Any) -> None:
 
 # -- output ---------------------------------------------------------------------------------------
 def test_json_shape(capsys: Any, secret_env: str) -> None:
-    code, out, _ = run(capsys, "tokens", "decode", "--no-db", "--secret-env", secret_env,
-                       "--json", mint().access_token)
+    code, out, _ = run(
+        capsys, "tokens", "decode", "--no-db", "--secret-env", secret_env, "--json", mint().access_token
+    )
     data = json.loads(out)
-    assert {"status", "reason", "header", "payload", "signature", "warnings", "times",
-            "user"} <= set(data)
+    assert {"status", "reason", "header", "payload", "signature", "warnings", "times", "user"} <= set(data)
     assert {"verified", "kid"} <= set(data["signature"])
     assert isinstance(data["warnings"], list) and data["user"] is None
     assert set(data["times"]) == {"exp", "iat"} and data["live"]["state"] == "off"
 
 
-def test_hostile_claims_are_cleaned_in_text_and_escaped_in_json(capsys: Any,
-                                                                secret_env: str) -> None:
+def test_hostile_claims_are_cleaned_in_text_and_escaped_in_json(capsys: Any, secret_env: str) -> None:
     evil = "\x1b[2J\x1b]0;pwned\x07[red]x[/red]\u202egnp.exe\u200b"
-    head = base64.urlsafe_b64encode(json.dumps({"alg": "HS256", "kid": evil}).encode()
-                                    ).rstrip(b"=").decode()
-    body = base64.urlsafe_b64encode(json.dumps({evil: evil, "sub": evil, "exp": 1}).encode()
-                                    ).rstrip(b"=").decode()
+    head = base64.urlsafe_b64encode(json.dumps({"alg": "HS256", "kid": evil}).encode()).rstrip(b"=").decode()
+    body = (
+        base64.urlsafe_b64encode(json.dumps({evil: evil, "sub": evil, "exp": 1}).encode())
+        .rstrip(b"=")
+        .decode()
+    )
     tok = f"{head}.{body}.c2ln"
     code, out, err = run(capsys, "tokens", "decode", "--no-db", "--secret-env", secret_env, tok)
     assert code == 1
@@ -246,8 +248,18 @@ def test_vectors_through_the_cli(capsys: Any, tmp_path: Path) -> None:
     v = next(v for v in VECTORS if v["name"] == "rfc7797-4.2-HS256-b64false-detached")
     (tmp_path / "k.jwk").write_text(json.dumps(v["jwk"]))
     (tmp_path / "payload").write_bytes(v["expected_payload"].encode())
-    code, out, _ = run(capsys, "tokens", "decode", "--no-db", "--key", str(tmp_path / "k.jwk"),
-                       "--detached-payload", str(tmp_path / "payload"), "--json", v["token"])
+    code, out, _ = run(
+        capsys,
+        "tokens",
+        "decode",
+        "--no-db",
+        "--key",
+        str(tmp_path / "k.jwk"),
+        "--detached-payload",
+        str(tmp_path / "payload"),
+        "--json",
+        v["token"],
+    )
     data = json.loads(out)
     assert code == 1 and data["status"] == "unsupported" and data["b64"] is False
     assert data["signature"]["verified"] is True and data["detached"] is True
@@ -257,8 +269,9 @@ def test_vectors_through_the_cli(capsys: Any, tmp_path: Path) -> None:
 
 
 # -- database -------------------------------------------------------------------------------------
-def test_live_state_through_the_cli(capsys: Any, core: AuthCore, db_url: str,
-                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_live_state_through_the_cli(
+    capsys: Any, core: AuthCore, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("AUTHCORE_SECRET", core.config.secret() or "")
     user = core.users.create("carol@example.com", "carol")
     s, _ = core.sessions.create(user.id)
@@ -275,35 +288,38 @@ def test_live_state_through_the_cli(capsys: Any, core: AuthCore, db_url: str,
     code, out, _ = run(capsys, "--db", db_url, "tokens", "decode", pair.refresh_token)
     assert code == 1 and "consequence: refresh will be refused" in out
     # --no-db: same token, no live state
-    code, out, _ = run(capsys, "--db", db_url, "tokens", "decode", "--no-db", "--json",
-                       pair.refresh_token)
+    code, out, _ = run(capsys, "--db", db_url, "tokens", "decode", "--no-db", "--json", pair.refresh_token)
     assert code == 0 and json.loads(out)["user"] is None
 
 
-def test_unreachable_database_is_reported_not_fatal(capsys: Any, secret_env: str,
-                                                    tmp_path: Path) -> None:
+def test_unreachable_database_is_reported_not_fatal(capsys: Any, secret_env: str, tmp_path: Path) -> None:
     tok = mint().access_token
     url = "postgresql+psycopg://inspector:hunter2@127.0.0.1:1/nowhere"
-    code, out, err = run(capsys, "--db", url, "tokens", "decode", "--secret-env", secret_env,
-                         "--json", tok)
+    code, out, err = run(capsys, "--db", url, "tokens", "decode", "--secret-env", secret_env, "--json", tok)
     data = json.loads(out)
     assert code == 0 and data["live"]["state"] == "unavailable"
     assert "live state unavailable" in data["reason"] and "hunter2" not in out + err
     missing = tmp_path / "missing" / "db.sqlite"
-    code, out, _ = run(capsys, "--db", f"sqlite:///{missing}", "tokens", "decode",
-                       "--secret-env", secret_env, "--json", tok)
+    code, out, _ = run(
+        capsys, "--db", f"sqlite:///{missing}", "tokens", "decode", "--secret-env", secret_env, "--json", tok
+    )
     assert json.loads(out)["live"]["state"] == "unavailable"
     assert not missing.parent.exists()  # no database file was created
 
 
 def test_no_db_imports_neither_sqlalchemy_nor_textual(secret_env: str) -> None:
     tok = mint().access_token
-    code = ("from console.cli import main\n"
-            f"rc = main(['tokens', 'decode', '--no-db', '--secret-env', 'INSPECT_SECRET', {tok!r}])\n"
-            "if rc != 0:\n    raise SystemExit(f'exit {rc}')\n")
-    env = {"PATH": "/usr/bin:/bin", "INSPECT_SECRET": SECRET, "HOME": "/nonexistent",
-           "AUTHCONSOLE_CONFIG": "/nonexistent/config.toml"}
+    code = (
+        "from console.cli import main\n"
+        f"rc = main(['tokens', 'decode', '--no-db', '--secret-env', 'INSPECT_SECRET', {tok!r}])\n"
+        "if rc != 0:\n    raise SystemExit(f'exit {rc}')\n"
+    )
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "INSPECT_SECRET": SECRET,
+        "HOME": "/nonexistent",
+        "AUTHCONSOLE_CONFIG": "/nonexistent/config.toml",
+    }
     assert modules_loaded(code, ("sqlalchemy", "textual"), env=env) == []
     # nor does importing the inspector itself
-    assert modules_loaded("import authcore.inspect", ("sqlalchemy", "textual", "jwt"),
-                          env=env) == []
+    assert modules_loaded("import authcore.inspect", ("sqlalchemy", "textual", "jwt"), env=env) == []

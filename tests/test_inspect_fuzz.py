@@ -19,15 +19,19 @@ from authcore.config import TokenSettings
 from authcore.inspect import STATUSES, LiveState, inspect_token
 from authcore.keys import key_from_secret
 
-KEYS = [key_from_secret("fuzz-secret-" + "f" * 32, "HS256", "k1"),
-        key_from_secret("short", "HS512", "k2")]
+KEYS = [key_from_secret("fuzz-secret-" + "f" * 32, "HS256", "k1"), key_from_secret("short", "HS512", "k2")]
 SETTINGS = TokenSettings()
 NOW = datetime(2026, 11, 27, 14, 28, tzinfo=UTC)
 
 
 def _live(uid: int, sid: str | None) -> LiveState:
-    return LiveState(uid, exists=uid % 2 == 0, token_version=uid % 7, sid=sid,
-                     session_exists=bool(sid) and len(sid) % 2 == 0)
+    return LiveState(
+        uid,
+        exists=uid % 2 == 0,
+        token_version=uid % 7,
+        sid=sid,
+        session_exists=bool(sid) and len(sid) % 2 == 0,
+    )
 
 
 def _b64(data: bytes) -> str:
@@ -36,18 +40,27 @@ def _b64(data: bytes) -> str:
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=40),
-    lambda children: st.lists(children, max_size=5)
-    | st.dictionaries(st.text(max_size=10), children, max_size=5),
+    lambda children: (
+        st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=10), children, max_size=5)
+    ),
     max_leaves=30,
 )
-claim_names = st.sampled_from(["exp", "nbf", "iat", "auth_time", "sub", "sid", "typ", "iss",
-                               "aud", "token_version", "rc", "jti"])
+claim_names = st.sampled_from(
+    ["exp", "nbf", "iat", "auth_time", "sub", "sid", "typ", "iss", "aud", "token_version", "rc", "jti"]
+)
 headers = st.fixed_dictionaries(
-    {}, optional={"alg": st.sampled_from(["HS256", "HS512", "RS256", "none", "None", "EdDSA",
-                                          "ES256K", "A128KW"]) | json_values,
-                  "kid": st.sampled_from(["k1", "k2", "../../etc/passwd"]) | json_values,
-                  "typ": json_values, "crit": json_values, "b64": json_values,
-                  "jku": json_values, "enc": json_values})
+    {},
+    optional={
+        "alg": st.sampled_from(["HS256", "HS512", "RS256", "none", "None", "EdDSA", "ES256K", "A128KW"])
+        | json_values,
+        "kid": st.sampled_from(["k1", "k2", "../../etc/passwd"]) | json_values,
+        "typ": json_values,
+        "crit": json_values,
+        "b64": json_values,
+        "jku": json_values,
+        "enc": json_values,
+    },
+)
 claim_sets = st.dictionaries(claim_names | st.text(max_size=8), json_values, max_size=12)
 
 
@@ -56,16 +69,17 @@ def token_like(draw: Any) -> str:
     """Strings shaped like JWS/JWE compact tokens, with odd pieces mixed in."""
     h = draw(headers)
     head = _b64(json.dumps(h).encode())
-    body = draw(st.one_of(
-        claim_sets.map(lambda c: _b64(json.dumps(c).encode())),
-        st.binary(max_size=200).map(_b64),
-        st.text(max_size=40),
-        st.just(""),
-    ))
+    body = draw(
+        st.one_of(
+            claim_sets.map(lambda c: _b64(json.dumps(c).encode())),
+            st.binary(max_size=200).map(_b64),
+            st.text(max_size=40),
+            st.just(""),
+        )
+    )
     sig = draw(st.binary(max_size=80).map(_b64) | st.text(max_size=10))
     n = draw(st.sampled_from([3, 3, 3, 5, 2, 4]))
-    parts = [head, body, sig] + [draw(st.binary(max_size=20).map(_b64))
-                                 for _ in range(max(0, n - 3))]
+    parts = [head, body, sig] + [draw(st.binary(max_size=20).map(_b64)) for _ in range(max(0, n - 3))]
     token = ".".join(parts[:n])
     prefix = draw(st.sampled_from(["", "Bearer ", "Authorization: Bearer ", '"', " \n"]))
     suffix = draw(st.sampled_from(["", '"', " trailing", "\n", "."]))
@@ -80,8 +94,10 @@ any_text = st.one_of(
 
 
 def check(text: str) -> None:
-    for kw in ({"keys": KEYS, "settings": SETTINGS, "live": _live, "now": NOW},
-               {"keys": None, "settings": None}):
+    for kw in (
+        {"keys": KEYS, "settings": SETTINGS, "live": _live, "now": NOW},
+        {"keys": None, "settings": None},
+    ):
         r = inspect_token(text, **kw)  # type: ignore[arg-type]
         assert r.status in STATUSES
         assert r.reason
@@ -93,12 +109,16 @@ def check(text: str) -> None:
             assert r.signature.verified is True
 
 
-_FAST = settings(max_examples=300, deadline=None,
-                 suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                        HealthCheck.too_slow])
-_LONG = settings(max_examples=10_000, deadline=None,
-                 suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                        HealthCheck.too_slow])
+_FAST = settings(
+    max_examples=300,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+_LONG = settings(
+    max_examples=10_000,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 
 
 @_FAST
@@ -116,8 +136,7 @@ def test_any_bytes_give_a_report(data: bytes) -> None:
 
 
 def test_100_kib_inputs() -> None:
-    for text in ("a" * 100 * 1024, "." * 100 * 1024, "\u00e9" * 40_000, "\x00" * 65_536,
-                 "eyJ" * 21_845):
+    for text in ("a" * 100 * 1024, "." * 100 * 1024, "\u00e9" * 40_000, "\x00" * 65_536, "eyJ" * 21_845):
         check(text)
 
 

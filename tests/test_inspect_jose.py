@@ -39,11 +39,16 @@ DATA = Path(__file__).parent / "data"
 VECTORS = json.loads((DATA / "jwt-rfc-vectors.json").read_text())
 BY_NAME = {v["name"]: v for v in VECTORS}
 JWK_EXAMPLES = json.loads((DATA / "jwk-rfc-examples.json").read_text())
-DEFAULT_ALG = {"RSA": "RS256", "P-256": "ES256", "P-384": "ES384", "P-521": "ES512",
-               "Ed25519": "EdDSA", "oct": "HS256"}
+DEFAULT_ALG = {
+    "RSA": "RS256",
+    "P-256": "ES256",
+    "P-384": "ES384",
+    "P-521": "ES512",
+    "Ed25519": "EdDSA",
+    "oct": "HS256",
+}
 PRIVATE = {"d", "p", "q", "dp", "dq", "qi", "oth"}
-ALG_OF = {"rsa": "RS256", "p256": "ES256", "p384": "ES384", "p521": "ES512", "ed": "EdDSA",
-          "hs": "HS256"}
+ALG_OF = {"rsa": "RS256", "p256": "ES256", "p384": "ES384", "p521": "ES512", "ed": "EdDSA", "hs": "HS256"}
 
 
 def b64d(s: str) -> bytes:
@@ -70,8 +75,7 @@ class World:
         out.update(over)
         return {k: v for k, v in out.items() if v is not None}
 
-    def token(self, name: str, kid: str | None | bool = True, lib: str | None = None,
-              **claims: Any) -> str:
+    def token(self, name: str, kid: str | None | bool = True, lib: str | None = None, **claims: Any) -> str:
         """A token signed with key ``name`` by jwcrypto or joserfc (alternating by key unless
         ``lib`` says). ``kid``: True = the key's kid in the header, a string = that kid, None/False
         = no kid."""
@@ -82,8 +86,15 @@ class World:
         elif isinstance(kid, str):
             header["kid"] = kid
         now = int(time.time())
-        body = {"iss": "authconsole", "aud": "authconsole", "sub": "7", "typ": "access",
-                "iat": now - 10, "exp": now + 600, "jti": "j-" + name}
+        body = {
+            "iss": "authconsole",
+            "aud": "authconsole",
+            "sub": "7",
+            "typ": "access",
+            "iat": now - 10,
+            "exp": now + 600,
+            "jti": "j-" + name,
+        }
         body.update(claims)
         lib = lib or self.made_by[name]
         if lib == "jwcrypto":
@@ -102,8 +113,7 @@ def world() -> World:
 
     def cj(name: str, **kw: Any) -> None:
         key = cjwk.JWK.generate(kid=f"{name}-key", **kw)
-        jwks[name] = json.loads(key.export_symmetric() if kw["kty"] == "oct"
-                                else key.export_private())
+        jwks[name] = json.loads(key.export_symmetric() if kw["kty"] == "oct" else key.export_private())
         made_by[name] = "jwcrypto"
 
     def fj(name: str, key: Any) -> None:
@@ -118,14 +128,14 @@ def world() -> World:
     fj("ed", fjwk.OKPKey.generate_key("Ed25519", parameters={"kid": "ed-key"}))
     extra = {
         # a second P-256 key (joserfc), for "a fitting key that is not the signer"
-        "p256b": fjwk.ECKey.generate_key("P-256", parameters={"kid": "p256b-key"})
-        .as_dict(private=False),
-        "oaep": json.loads(cjwk.JWK.generate(kty="RSA", size=2048, alg="RSA-OAEP", use="enc",
-                                             kid="oaep-key").export_public()),
-        "x25519": fjwk.OKPKey.generate_key("X25519", parameters={"kid": "x-key"})
-        .as_dict(private=False),
-        "a128kw": json.loads(cjwk.JWK.generate(kty="oct", size=128, alg="A128KW",
-                                               kid="kw-key").export_symmetric()),
+        "p256b": fjwk.ECKey.generate_key("P-256", parameters={"kid": "p256b-key"}).as_dict(private=False),
+        "oaep": json.loads(
+            cjwk.JWK.generate(kty="RSA", size=2048, alg="RSA-OAEP", use="enc", kid="oaep-key").export_public()
+        ),
+        "x25519": fjwk.OKPKey.generate_key("X25519", parameters={"kid": "x-key"}).as_dict(private=False),
+        "a128kw": json.loads(
+            cjwk.JWK.generate(kty="oct", size=128, alg="A128KW", kid="kw-key").export_symmetric()
+        ),
     }
     return World(jwks, made_by, extra)
 
@@ -191,6 +201,7 @@ def case(name: str) -> Callable[[Callable[..., Case]], Callable[..., Case]]:
     def reg(fn: Callable[..., Case]) -> Callable[..., Case]:
         CASES[name] = fn
         return fn
+
     return reg
 
 
@@ -217,21 +228,38 @@ def _refusal_check(members: dict[str, Any], ok: bool) -> Callable[[Run], None]:
         want = "JWK use 'enc'" if members.get("use") == "enc" else "do not include verify"
         assert any(": refused: " in t and want in t for t in sig["tried"]), sig["tried"]
         assert "may not verify signatures" in r.data["reason"]
+
     return check
 
 
 for _kind in ("rsa", "p256", "hs", "ed"):
     for _mark, (_members, _ok) in MARKS.items():
         for _src in ("jwks", "key"):
-            def _mk(w: World, d: Path, mp: Any, wc: Any, kind: str = _kind,
-                    members: dict[str, Any] = _members, ok: bool = _ok,
-                    src: str = _src) -> Case:
+
+            def _mk(
+                w: World,
+                d: Path,
+                mp: Any,
+                wc: Any,
+                kind: str = _kind,
+                members: dict[str, Any] = _members,
+                ok: bool = _ok,
+                src: str = _src,
+            ) -> Case:
                 jwk = w.pub(kind, **members)
                 tok = w.token(kind, kid=True)
-                arg = (["--jwks", put(d, "set.json", {"keys": [jwk]})] if src == "jwks"
-                       else ["--key", put(d, "key.json", jwk)])
-                return (arg + [tok], 0 if ok else 1, "valid" if ok else "unverified",
-                        _refusal_check(members, ok))
+                arg = (
+                    ["--jwks", put(d, "set.json", {"keys": [jwk]})]
+                    if src == "jwks"
+                    else ["--key", put(d, "key.json", jwk)]
+                )
+                return (
+                    arg + [tok],
+                    0 if ok else 1,
+                    "valid" if ok else "unverified",
+                    _refusal_check(members, ok),
+                )
+
             case(f"1-{_mark}-{_kind}-via-{_src}")(_mk)
 
 
@@ -239,13 +267,12 @@ for _kind in ("rsa", "p256", "hs", "ed"):
 def _(w: World, d: Path, mp: Any, write_config: Any) -> Case:
     (d / "home" / "enc.json").write_text(json.dumps(w.pub("p384", use="enc")))
     (d / "home" / "sig.json").write_text(json.dumps(w.pub("ed", use="sig")))
-    write_config('[[tokens.verify_keys]]\nfile = "enc.json"\n'
-                 '[[tokens.verify_keys]]\nfile = "sig.json"\n')
+    write_config('[[tokens.verify_keys]]\nfile = "enc.json"\n[[tokens.verify_keys]]\nfile = "sig.json"\n')
 
     def check(r: Run) -> None:
         assert r.data is not None
-        assert any("p384-key" in t and "refused: JWK use 'enc'" in t
-                   for t in r.data["signature"]["tried"])
+        assert any("p384-key" in t and "refused: JWK use 'enc'" in t for t in r.data["signature"]["tried"])
+
     return [w.token("p384")], 1, "unverified", check
 
 
@@ -253,16 +280,29 @@ def _(w: World, d: Path, mp: Any, write_config: Any) -> Case:
 def _(w: World, d: Path, mp: Any, write_config: Any) -> Case:
     (d / "home" / "enc.json").write_text(json.dumps(w.pub("p384", use="enc")))
     (d / "home" / "sig.json").write_text(json.dumps(w.pub("ed", use="sig")))
-    write_config('[[tokens.verify_keys]]\nfile = "enc.json"\n'
-                 '[[tokens.verify_keys]]\nfile = "sig.json"\n')
+    write_config('[[tokens.verify_keys]]\nfile = "enc.json"\n[[tokens.verify_keys]]\nfile = "sig.json"\n')
     return [w.token("ed")], 0, "valid", None
 
 
 # 2. keys that cannot be loaded: usage error ------------------------------------------------
-for _bad in ("rsa-e-1", "hmac-empty", "ec-point-off-curve", "ec-p384-point-as-p256",
-             "ec-p256-point-as-p384", "kty-ec-rsa-members", "kty-rsa-ec-members",
-             "kty-oct-okp-members", "kty-okp-as-ec", "unknown-kty", "x25519", "rsa-oaep",
-             "oct-a128kw", "key-ops-not-a-list", "ec-crv-unknown"):
+for _bad in (
+    "rsa-e-1",
+    "hmac-empty",
+    "ec-point-off-curve",
+    "ec-p384-point-as-p256",
+    "ec-p256-point-as-p384",
+    "kty-ec-rsa-members",
+    "kty-rsa-ec-members",
+    "kty-oct-okp-members",
+    "kty-okp-as-ec",
+    "unknown-kty",
+    "x25519",
+    "rsa-oaep",
+    "oct-a128kw",
+    "key-ops-not-a-list",
+    "ec-crv-unknown",
+):
+
     def _mkbad(w: World, d: Path, mp: Any, wc: Any, bad: str = _bad) -> Case:
         jwk, words = bad_keys(w)[bad]
         path = put(d, f"{bad}.jwk", jwk)
@@ -275,7 +315,9 @@ for _bad in ("rsa-e-1", "hmac-empty", "ec-point-off-curve", "ec-p384-point-as-p2
             for secret in ("d", "k", "p", "q"):  # never a private member in the message
                 v = jwk.get(secret)
                 assert not v or v not in r.err
+
         return ["--key", path, w.token("p256")], 2, None, check
+
     case(f"2-bad-key-{_bad}")(_mkbad)
 
 
@@ -285,6 +327,7 @@ def _(w: World, d: Path, mp: Any, wc: Any) -> Case:
 
     def check(r: Run) -> None:
         assert "bad.pem: not a usable PEM key" in r.err
+
     return ["--key", put(d, "bad.pem", pem), w.token("p256")], 2, None, check
 
 
@@ -295,6 +338,7 @@ def _(w: World, d: Path, mp: Any, wc: Any) -> Case:
 
     def check(r: Run) -> None:
         assert "x.pem: unsupported key type X25519PublicKey" in r.err
+
     return ["--key", put(d, "x.pem", pem), w.token("p256")], 2, None, check
 
 
@@ -302,26 +346,31 @@ def _(w: World, d: Path, mp: Any, wc: Any) -> Case:
 def _(w: World, d: Path, mp: Any, wc: Any) -> Case:
     def check(r: Run) -> None:
         assert r.data is not None
-        assert any("refused: JWK use 'tls' is not for signatures" in t
-                   for t in r.data["signature"]["tried"])
-    return ["--key", put(d, "k.json", w.pub("ed", use="tls")), w.token("ed")], 1, "unverified", \
-        check
+        assert any("refused: JWK use 'tls' is not for signatures" in t for t in r.data["signature"]["tried"])
+
+    return ["--key", put(d, "k.json", w.pub("ed", use="tls")), w.token("ed")], 1, "unverified", check
 
 
 @case("2-alg-not-for-the-key")
 def _(w: World, d: Path, mp: Any, wc: Any) -> Case:
     def check(r: Run) -> None:
         assert "ec.jwk" in r.err and "ES256" in r.err
-    return (["--alg", "ES384", "--key", put(d, "ec.jwk", w.pub("p256")), w.token("p256")], 2,
-            None, check)
+
+    return (["--alg", "ES384", "--key", put(d, "ec.jwk", w.pub("p256")), w.token("p256")], 2, None, check)
 
 
 # 3. unusable members of a set (and configured keys): skipped with a warning ---------------------
 def _mixed_set(w: World, signer: str) -> dict[str, Any]:
     bad = bad_keys(w)
-    members = [w.extra["oaep"], bad["unknown-kty"][0], w.extra["x25519"], w.extra["a128kw"],
-               dict(bad["ec-point-off-curve"][0], kid="off-curve"), bad["rsa-e-1"][0],
-               w.pub(signer)]
+    members = [
+        w.extra["oaep"],
+        bad["unknown-kty"][0],
+        w.extra["x25519"],
+        w.extra["a128kw"],
+        dict(bad["ec-point-off-curve"][0], kid="off-curve"),
+        bad["rsa-e-1"][0],
+        w.pub(signer),
+    ]
     return {"keys": members}
 
 
@@ -331,26 +380,39 @@ def _skipped_check(n: int) -> Callable[[Run], None]:
         skipped = [x for x in r.data["warnings"] if x.endswith(": skipped")]
         assert len(skipped) == n, r.data["warnings"]
         joined = " | ".join(skipped)
-        for words in ("'RSA-OAEP' is for encryption", "kty 'QUX'", "'X25519'", "'A128KW'",
-                      "not on the curve", "e must be >= 3"):
+        for words in (
+            "'RSA-OAEP' is for encryption",
+            "kty 'QUX'",
+            "'X25519'",
+            "'A128KW'",
+            "not on the curve",
+            "e must be >= 3",
+        ):
             assert words in joined, (words, joined)
+
     return check
 
 
 for _signer in ("p256", "ed", "rsa"):
     for _with_kid in (True, False):
-        def _mkset(w: World, d: Path, mp: Any, wc: Any, signer: str = _signer,
-                   with_kid: bool = _with_kid) -> Case:
+
+        def _mkset(
+            w: World, d: Path, mp: Any, wc: Any, signer: str = _signer, with_kid: bool = _with_kid
+        ) -> Case:
             path = put(d, "mixed.json", _mixed_set(w, signer))
-            return (["--jwks", path, w.token(signer, kid=with_kid)], 0, "valid",
-                    _skipped_check(6))
+            return (["--jwks", path, w.token(signer, kid=with_kid)], 0, "valid", _skipped_check(6))
+
         case(f"3-mixed-jwks-{_signer}-{'kid' if _with_kid else 'no-kid'}")(_mkset)
 
 
 @case("3-mixed-jwks-as-key-file")
 def _(w: World, d: Path, mp: Any, wc: Any) -> Case:
-    return ["--key", put(d, "mixed.json", _mixed_set(w, "p521")), w.token("p521")], 0, "valid", \
-        _skipped_check(6)
+    return (
+        ["--key", put(d, "mixed.json", _mixed_set(w, "p521")), w.token("p521")],
+        0,
+        "valid",
+        _skipped_check(6),
+    )
 
 
 @case("3-jwks-with-nothing-usable")
@@ -359,6 +421,7 @@ def _(w: World, d: Path, mp: Any, wc: Any) -> Case:
 
     def check(r: Run) -> None:
         assert "none.json: no usable signature key in the set" in r.err
+
     return ["--jwks", put(d, "none.json", doc), w.token("p256")], 2, None, check
 
 
@@ -367,13 +430,15 @@ def _(w: World, d: Path, mp: Any, write_config: Any) -> Case:
     bad = bad_keys(w)["ec-point-off-curve"][0]
     (d / "home" / "off.json").write_text(json.dumps(bad))
     (d / "home" / "good.json").write_text(json.dumps(w.pub("p384")))
-    write_config('[[tokens.verify_keys]]\nfile = "off.json"\n'
-                 '[[tokens.verify_keys]]\nfile = "good.json"\n')
+    write_config('[[tokens.verify_keys]]\nfile = "off.json"\n[[tokens.verify_keys]]\nfile = "good.json"\n')
 
     def check(r: Run) -> None:
         assert r.data is not None
-        assert any(x.startswith("configured key skipped: off.json: cannot be loaded")
-                   and "not on the curve" in x for x in r.data["warnings"]), r.data["warnings"]
+        assert any(
+            x.startswith("configured key skipped: off.json: cannot be loaded") and "not on the curve" in x
+            for x in r.data["warnings"]
+        ), r.data["warnings"]
+
     return [w.token("p384")], 0, "valid", check
 
 
@@ -392,6 +457,7 @@ def _(w: World, d: Path, mp: Any, write_config: Any) -> Case:
     def check(r: Run) -> None:
         assert r.data is not None
         assert any(x.startswith("configured key skipped: e1.json") for x in r.data["warnings"])
+
     return ["--key", put(d, "ed.json", w.pub("ed")), w.token("ed")], 0, "valid", check
 
 
@@ -407,8 +473,8 @@ def _(w: World, d: Path, mp: Any, wc: Any) -> Case:
     def check(r: Run) -> None:
         assert r.data is not None
         assert r.data["signature"]["key"].startswith("ES256 kid=p256-key")
-    return ["--jwks", put(d, "five.json", _five(w)), w.token("p256", kid=False)], 0, "valid", \
-        check
+
+    return ["--jwks", put(d, "five.json", _five(w)), w.token("p256", kid=False)], 0, "valid", check
 
 
 @case("4-no-kid-each-alg-in-the-set")
@@ -416,8 +482,8 @@ def _(w: World, d: Path, mp: Any, wc: Any) -> Case:
     # p521 is not in the five-key set, and nothing else fits ES512: unverified
     def check(r: Run) -> None:
         assert r.data is not None and "no configured key is for 'ES512'" in r.data["reason"]
-    return ["--jwks", put(d, "five.json", _five(w)), w.token("p521", kid=False)], 1, \
-        "unverified", check
+
+    return ["--jwks", put(d, "five.json", _five(w)), w.token("p521", kid=False)], 1, "unverified", check
 
 
 @case("4-no-kid-fitting-key-fails")
@@ -426,9 +492,9 @@ def _(w: World, d: Path, mp: Any, wc: Any) -> Case:
         assert r.data is not None
         assert r.data["signature"]["verified"] is False
         assert r.data["reason"] == "signature does not match the 1 ES256 key tried"
+
     doc = {"keys": [w.extra["p256b"], w.pub("rsa")]}
-    return ["--jwks", put(d, "s.json", doc), w.token("p256", kid=False)], 1, \
-        "invalid_signature", check
+    return ["--jwks", put(d, "s.json", doc), w.token("p256", kid=False)], 1, "invalid_signature", check
 
 
 @case("4-no-kid-second-fitting-key-verifies")
@@ -437,6 +503,7 @@ def _(w: World, d: Path, mp: Any, wc: Any) -> Case:
         assert r.data is not None
         tried = r.data["signature"]["tried"]
         assert tried[0].endswith("signature does not match") and tried[-1].endswith("verified")
+
     doc = {"keys": [w.extra["p256b"], w.pub("p256")]}
     return ["--jwks", put(d, "s.json", doc), w.token("p256", kid=False)], 0, "valid", check
 
@@ -447,8 +514,8 @@ def _(w: World, d: Path, mp: Any, wc: Any) -> Case:
 
     def check(r: Run) -> None:
         assert r.data is not None and "kid 'nope' matches no configured key" in r.data["warnings"]
-    return ["--jwks", put(d, "five.json", _five(w)), w.token("p256", kid="nope")], 1, \
-        "unverified", check
+
+    return ["--jwks", put(d, "five.json", _five(w)), w.token("p256", kid="nope")], 1, "unverified", check
 
 
 @case("4-unknown-kid-kidless-fitting-key-fails")
@@ -456,15 +523,18 @@ def _(w: World, d: Path, mp: Any, wc: Any) -> Case:
     other = dict(w.extra["p256b"])
     other.pop("kid")
     doc = {"keys": [w.pub("rsa"), other]}
-    return ["--jwks", put(d, "s.json", doc), w.token("p256", kid="nope")], 1, \
-        "invalid_signature", None
+    return ["--jwks", put(d, "s.json", doc), w.token("p256", kid="nope")], 1, "invalid_signature", None
 
 
 @case("4-no-kid-hs256-explicit-secret-and-set")
 def _(w: World, d: Path, mp: Any, wc: Any) -> Case:
     mp.setenv("OTHER_SECRET", "not-the-signing-secret-" + "y" * 30)
-    return (["--secret-env", "OTHER_SECRET", "--jwks", put(d, "five.json", _five(w)),
-             w.token("hs", kid=False)], 0, "valid", None)
+    return (
+        ["--secret-env", "OTHER_SECRET", "--jwks", put(d, "five.json", _five(w)), w.token("hs", kid=False)],
+        0,
+        "valid",
+        None,
+    )
 
 
 @case("4-no-kid-only-other-types")
@@ -474,6 +544,7 @@ def _(w: World, d: Path, mp: Any, wc: Any) -> Case:
     def check(r: Run) -> None:
         assert r.data is not None and "never the header" in r.data["reason"]
         assert r.data["signature"]["verified"] is None
+
     return ["--jwks", put(d, "s.json", doc), w.token("ed", kid=False)], 1, "unverified", check
 
 
@@ -485,8 +556,14 @@ def _(w: World, d: Path, mp: Any, wc: Any) -> Case:
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
-def test_case(name: str, world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-              write_config: Any, capsys: pytest.CaptureFixture[str]) -> None:
+def test_case(
+    name: str,
+    world: World,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    write_config: Any,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     args, code, status, check = CASES[name](world, tmp_path, monkeypatch, write_config)
     r = decode(capsys, *args)
     assert r.code == code, (r.err, r.data and (r.data["status"], r.data["reason"]))
@@ -522,8 +599,9 @@ def test_jwcrypto_and_joserfc_agree_on_use_and_key_ops(world: World, mark: str) 
     assert (r.signature.verified is True) is ok
 
 
-@pytest.mark.parametrize("bad", ["rsa-e-1", "ec-point-off-curve", "ec-p384-point-as-p256",
-                                 "kty-ec-rsa-members"])
+@pytest.mark.parametrize(
+    "bad", ["rsa-e-1", "ec-point-off-curve", "ec-p384-point-as-p256", "kty-ec-rsa-members"]
+)
 def test_jwcrypto_also_refuses_the_bad_keys(world: World, bad: str) -> None:
     jwk, _ = bad_keys(world)[bad]
     with pytest.raises(Exception):  # noqa: B017,PT011 - any refusal by jwcrypto
@@ -545,16 +623,20 @@ def test_off_curve_point_really_is_off_the_curve(world: World) -> None:
 # -- the published JWS vectors through the command ---------------------------------------------
 @pytest.mark.parametrize("v", VECTORS, ids=[v["name"] for v in VECTORS])
 @pytest.mark.parametrize("how", ["jwk", "jwks", "none"])
-def test_rfc_vectors_exit_codes(v: dict[str, Any], how: str, tmp_path: Path,
-                                capsys: pytest.CaptureFixture[str]) -> None:
+def test_rfc_vectors_exit_codes(
+    v: dict[str, Any], how: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """Every RFC vector (provenance in its ``source``) through ``tokens decode``: never valid
     today (expired, unsigned, encrypted or not a claim set), so exit 1; with its key it verifies."""
     assert v["source"]
     args: list[str] = []
     if how != "none" and v.get("jwk"):
         jwk = public(v["jwk"])
-        args = (["--key", put(tmp_path, "k.json", jwk)] if how == "jwk"
-                else ["--jwks", put(tmp_path, "s.json", {"keys": [jwk]})])
+        args = (
+            ["--key", put(tmp_path, "k.json", jwk)]
+            if how == "jwk"
+            else ["--jwks", put(tmp_path, "s.json", {"keys": [jwk]})]
+        )
     if how == "jwk" and v["alg"] in ALL_ALGS:
         args[:0] = ["--alg", v["alg"]]  # what the RFC says the key is for
     r = decode(capsys, *args, v["token"])
@@ -593,8 +675,7 @@ def test_rfc_jwk_examples_transcription(s: dict[str, Any]) -> None:
     for i in checks.get("x25519_public_from_d", {}):
         m = members[int(i)]
         priv = x25519.X25519PrivateKey.from_private_bytes(b64d(m["d"]))
-        raw = priv.public_key().public_bytes(serialization.Encoding.Raw,
-                                             serialization.PublicFormat.Raw)
+        raw = priv.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
         assert raw == b64d(m["x"])
     for i, (j, z) in checks.get("x25519_shared_secret_hex", {}).items():
         priv = x25519.X25519PrivateKey.from_private_bytes(b64d(members[int(i)]["d"]))
@@ -617,16 +698,20 @@ def test_rfc_jwk_examples_loaded_as_sets(s: dict[str, Any]) -> None:
     if "skipped" in got:  # strict loading (no list to report in) refuses the set
         with pytest.raises(ConfigError):
             keys_from_jwks(s["jwks"], source=s["name"])
-    now = (datetime.fromisoformat(expect["now"].replace("Z", "+00:00")) if "now" in expect
-           else datetime(2026, 12, 1, tzinfo=UTC))
+    now = (
+        datetime.fromisoformat(expect["now"].replace("Z", "+00:00"))
+        if "now" in expect
+        else datetime(2026, 12, 1, tzinfo=UTC)
+    )
     for name, status in expect["tokens"].items():
         r = inspect_token(BY_NAME[name]["token"], keys=keys, now=now)
         assert r.status == status, (name, r.reason, r.signature.tried)
 
 
 @pytest.mark.parametrize("s", SETS, ids=[s["name"] for s in SETS])
-def test_rfc_jwk_examples_exit_codes(s: dict[str, Any], tmp_path: Path,
-                                     capsys: pytest.CaptureFixture[str]) -> None:
+def test_rfc_jwk_examples_exit_codes(
+    s: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """Each RFC example set through the command, with every JWS vector: 0/1 only, the
     skipped members as warnings; each member alone as --key: 0/1, or 2 when it is unusable."""
     path = put(tmp_path, "set.json", s["jwks"])
@@ -641,19 +726,49 @@ def test_rfc_jwk_examples_exit_codes(s: dict[str, Any], tmp_path: Path,
 
 
 # -- property: whatever a JWK holds, loading ends in a Key or one ConfigError line ---------------
-_VOCAB = ["RSA", "EC", "OKP", "oct", "P-256", "P-384", "P-521", "Ed25519", "X25519", "secp256k1",
-          "RS256", "PS512", "ES256", "ES384", "EdDSA", "HS256", "none", "RSA-OAEP", "A128KW",
-          "sig", "enc", "verify", "sign", "", "AQ", "AQAB", "AA", "_-_"]
+_VOCAB = [
+    "RSA",
+    "EC",
+    "OKP",
+    "oct",
+    "P-256",
+    "P-384",
+    "P-521",
+    "Ed25519",
+    "X25519",
+    "secp256k1",
+    "RS256",
+    "PS512",
+    "ES256",
+    "ES384",
+    "EdDSA",
+    "HS256",
+    "none",
+    "RSA-OAEP",
+    "A128KW",
+    "sig",
+    "enc",
+    "verify",
+    "sign",
+    "",
+    "AQ",
+    "AQAB",
+    "AA",
+    "_-_",
+]
 
 
 @pytest.fixture(scope="module")
 def seed_jwks(world: World) -> list[dict[str, Any]]:
     return [world.pub(n) for n in ("rsa", "p256", "p384", "p521", "ed", "hs")] + [
-        world.jwks["p256"], world.jwks["ed"], world.extra["x25519"], world.extra["oaep"]]
+        world.jwks["p256"],
+        world.jwks["ed"],
+        world.extra["x25519"],
+        world.extra["oaep"],
+    ]
 
 
-def test_property_any_mutated_jwk_loads_or_is_one_config_error(seed_jwks: list[dict[str, Any]]
-                                                               ) -> None:
+def test_property_any_mutated_jwk_loads_or_is_one_config_error(seed_jwks: list[dict[str, Any]]) -> None:
     """Random mutations of real JWKs (members dropped, swapped between keys, set to odd JSON
     values or to words of the JOSE vocabulary): ``key_from_jwk`` returns a Key or raises
     ``ConfigError`` with a one-line message, and a set of them never raises anything else."""
@@ -665,16 +780,19 @@ def test_property_any_mutated_jwk_loads_or_is_one_config_error(seed_jwks: list[d
     members = ["kty", "crv", "x", "y", "n", "e", "k", "d", "alg", "use", "key_ops", "kid"]
     donors = {m: [j[m] for j in seed_jwks if m in j] for m in members}
     json_values = st.recursive(
-        st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True)
-        | st.text(max_size=8), lambda c: st.lists(c, max_size=3)
-        | st.dictionaries(st.text(max_size=3), c, max_size=3), max_leaves=4)
-    mutation = st.tuples(st.sampled_from(members),
-                         st.one_of(st.just("drop"), st.just("donor"), st.just("vocab"),
-                                   st.just("json")),
-                         st.integers(0, 20), json_values, st.sampled_from(_VOCAB))
+        st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=8),
+        lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=3), c, max_size=3),
+        max_leaves=4,
+    )
+    mutation = st.tuples(
+        st.sampled_from(members),
+        st.one_of(st.just("drop"), st.just("donor"), st.just("vocab"), st.just("json")),
+        st.integers(0, 20),
+        json_values,
+        st.sampled_from(_VOCAB),
+    )
 
-    @settings(max_examples=200, deadline=None,
-              suppress_health_check=[HealthCheck.too_slow])
+    @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
     @given(st.integers(0, len(seed_jwks) - 1), st.lists(mutation, min_size=1, max_size=4))
     def check(i: int, muts: list[tuple[str, str, int, Any, str]]) -> None:
         jwk = dict(seed_jwks[i])

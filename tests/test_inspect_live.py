@@ -15,8 +15,10 @@ from authcore.inspect import InspectionReport, inspect_token, live_lookup
 from authcore.models import users
 from authcore.timeutil import utcnow
 
-NON_STRICT = re.compile(r"^this access token is accepted by non-strict verifiers until "
-                        r"\d\d:\d\d UTC \((\d+ min )?\d+ s\); strict verifiers refuse it now$")
+NON_STRICT = re.compile(
+    r"^this access token is accepted by non-strict verifiers until "
+    r"\d\d:\d\d UTC \((\d+ min )?\d+ s\); strict verifiers refuse it now$"
+)
 
 
 @pytest.fixture
@@ -79,8 +81,7 @@ def test_revoked_after_session_delete(core: AuthCore, alice: Any) -> None:
     a = check(core, pair.access_token)
     assert a.status == "revoked" and NON_STRICT.match(a.consequence)
     # a session of the same user is not mistaken for the deleted one
-    assert check(core, core.tokens.issue_pair(alice.id, sid=other.public_id)
-                 .refresh_token).status == "valid"
+    assert check(core, core.tokens.issue_pair(alice.id, sid=other.public_id).refresh_token).status == "valid"
 
 
 def test_session_of_another_user_does_not_count(core: AuthCore, alice: Any) -> None:
@@ -156,8 +157,7 @@ def test_no_lookup_when_signature_fails(core: AuthCore, alice: Any) -> None:
     assert r.status == "unverified" and not calls
 
 
-def test_database_without_schema_is_unavailable(tmp_path: Any, core: AuthCore,
-                                                alice: Any) -> None:
+def test_database_without_schema_is_unavailable(tmp_path: Any, core: AuthCore, alice: Any) -> None:
     from authcore.db import make_engine
 
     empty = make_engine(f"sqlite:///{tmp_path / 'empty.db'}")

@@ -39,8 +39,16 @@ def b64(data: bytes) -> str:
 
 def claims(**over: Any) -> dict[str, Any]:
     now = int(time.time())
-    c: dict[str, Any] = {"sub": "42", "typ": "access", "token_version": 0, "iat": now - 60,
-                         "exp": now + 600, "jti": "j" * 24, "iss": ISS, "aud": AUD}
+    c: dict[str, Any] = {
+        "sub": "42",
+        "typ": "access",
+        "token_version": 0,
+        "iat": now - 60,
+        "exp": now + 600,
+        "jti": "j" * 24,
+        "iss": ISS,
+        "aud": AUD,
+    }
     for k, v in over.items():
         if v is _DROP:
             c.pop(k, None)
@@ -52,8 +60,9 @@ def claims(**over: Any) -> dict[str, Any]:
 _DROP = object()
 
 
-def sign(payload: Any, alg: str = "HS256", header: dict[str, Any] | None = None,
-         raw_payload: bytes | None = None) -> str:
+def sign(
+    payload: Any, alg: str = "HS256", header: dict[str, Any] | None = None, raw_payload: bytes | None = None
+) -> str:
     """Sign anything (even a non-object payload, or a hand-written header) with a valid
     signature, so that only the checks after the signature decide."""
     h = {"alg": alg, "typ": "JWT", **(header or {})}
@@ -74,9 +83,18 @@ def outcome(fn: Any, token: Any) -> tuple[str, Any]:
 def both(token: Any, alg: str = "HS256", audience: str | None = AUD) -> tuple[Any, Any]:
     vkey = KEYS[alg][1]
     ours = KeyDecoder(alg, vkey, audience=audience, issuer=ISS, leeway=LEEWAY, require=_REQUIRED)
-    theirs = outcome(lambda t: jwt.decode(t, vkey, algorithms=[alg], audience=audience,
-                                          issuer=ISS, leeway=LEEWAY,
-                                          options={"require": list(_REQUIRED)}), token)
+    theirs = outcome(
+        lambda t: jwt.decode(
+            t,
+            vkey,
+            algorithms=[alg],
+            audience=audience,
+            issuer=ISS,
+            leeway=LEEWAY,
+            options={"require": list(_REQUIRED)},
+        ),
+        token,
+    )
     return outcome(ours.decode, token), theirs
 
 
@@ -101,14 +119,40 @@ def test_tampered_signature_and_payload_refused_the_same(alg: str) -> None:
 
 
 CLAIM_CASES: list[dict[str, Any]] = [
-    {"exp": _DROP}, {"iat": _DROP}, {"sub": _DROP}, {"jti": _DROP}, {"typ": _DROP},
-    {"token_version": _DROP}, {"iss": _DROP}, {"aud": _DROP}, {"exp": None},
-    {"exp": int(time.time()) - 3600}, {"exp": "9999999999"}, {"exp": 9e18}, {"exp": 1e400},
-    {"exp": True}, {"exp": "soon"}, {"exp": [1]}, {"iat": int(time.time()) + 3600},
-    {"iat": "x"}, {"iat": 1.5}, {"nbf": int(time.time()) + 3600}, {"nbf": "x"},
-    {"nbf": int(time.time()) - 10}, {"iss": "someone-else"}, {"iss": 7}, {"aud": "other"},
-    {"aud": [AUD, "other"]}, {"aud": ["other"]}, {"aud": [AUD, 3]}, {"aud": {"a": 1}},
-    {"aud": ""}, {"aud": []}, {"sub": 42}, {"jti": 7}, {"typ": "refresh"},
+    {"exp": _DROP},
+    {"iat": _DROP},
+    {"sub": _DROP},
+    {"jti": _DROP},
+    {"typ": _DROP},
+    {"token_version": _DROP},
+    {"iss": _DROP},
+    {"aud": _DROP},
+    {"exp": None},
+    {"exp": int(time.time()) - 3600},
+    {"exp": "9999999999"},
+    {"exp": 9e18},
+    {"exp": 1e400},
+    {"exp": True},
+    {"exp": "soon"},
+    {"exp": [1]},
+    {"iat": int(time.time()) + 3600},
+    {"iat": "x"},
+    {"iat": 1.5},
+    {"nbf": int(time.time()) + 3600},
+    {"nbf": "x"},
+    {"nbf": int(time.time()) - 10},
+    {"iss": "someone-else"},
+    {"iss": 7},
+    {"aud": "other"},
+    {"aud": [AUD, "other"]},
+    {"aud": ["other"]},
+    {"aud": [AUD, 3]},
+    {"aud": {"a": 1}},
+    {"aud": ""},
+    {"aud": []},
+    {"sub": 42},
+    {"jti": 7},
+    {"typ": "refresh"},
 ]
 
 
@@ -125,10 +169,22 @@ def test_claim_rules_without_an_audience_match_pyjwt() -> None:
 
 
 HEADER_CASES: list[dict[str, Any]] = [
-    {"alg": "none"}, {"alg": "HS512"}, {"alg": ""}, {"alg": None}, {"alg": ["HS256"]},
-    {"kid": 7}, {"kid": "k1"}, {"crit": []}, {"crit": "b64"}, {"crit": [1]},
-    {"crit": ["exp"]}, {"crit": ["b64"]}, {"crit": ["b64"], "b64": True},
-    {"crit": ["b64"], "b64": False}, {"b64": False}, {"b64": "no"},
+    {"alg": "none"},
+    {"alg": "HS512"},
+    {"alg": ""},
+    {"alg": None},
+    {"alg": ["HS256"]},
+    {"kid": 7},
+    {"kid": "k1"},
+    {"crit": []},
+    {"crit": "b64"},
+    {"crit": [1]},
+    {"crit": ["exp"]},
+    {"crit": ["b64"]},
+    {"crit": ["b64"], "b64": True},
+    {"crit": ["b64"], "b64": False},
+    {"b64": False},
+    {"b64": "no"},
 ]
 
 
@@ -142,9 +198,16 @@ def test_header_rules_match_pyjwt(header: dict[str, Any]) -> None:
 def test_header_without_alg_and_non_object_parts_match_pyjwt() -> None:
     head = b64(json.dumps({"typ": "JWT"}).encode())
     body = b64(json.dumps(claims()).encode())
-    cases = [f"{head}.{body}.{b64(b'x' * 32)}", sign([1, 2]), sign("text"),
-             sign(None, raw_payload=b"\xff\xfe"), sign(None, raw_payload=b"{bad json"),
-             f"{b64(b'[1]')}.{body}.x", f"{b64(b'{')}.{body}.x", f"{b64(b'nope')}.{body}.x"]
+    cases = [
+        f"{head}.{body}.{b64(b'x' * 32)}",
+        sign([1, 2]),
+        sign("text"),
+        sign(None, raw_payload=b"\xff\xfe"),
+        sign(None, raw_payload=b"{bad json"),
+        f"{b64(b'[1]')}.{body}.x",
+        f"{b64(b'{')}.{body}.x",
+        f"{b64(b'nope')}.{body}.x",
+    ]
     for token in cases:
         ours, theirs = both(token)
         assert ours == theirs
@@ -154,11 +217,27 @@ def test_header_without_alg_and_non_object_parts_match_pyjwt() -> None:
 def test_base64_strictness_matches_pyjwt() -> None:
     token = sign(claims())
     h, p, s = token.split(".")
-    cases = [f"{h}=.{p}.{s}", f"{h}.{p}.{s}=", f"{h}.{p}.{s}==", f"{h}.{p}.{s}===",
-             f"{h}.{p}!.{s}", f"{h}.{p}.{s}+", f"{h}.{p}/.{s}", f"{h}.{p}.{s[:-1]}",
-             f"{h}.{p}A.{s}", f"{h}.{p}.{s}.{s}", "a.b", "", ".", "..", "...",
-             f"{h}.{p}.{s[:-1]}{chr(ord(s[-1]) + 1)}", f" {token}", f"{token}\n",
-             f"{h}.{p}.{s}é"]
+    cases = [
+        f"{h}=.{p}.{s}",
+        f"{h}.{p}.{s}=",
+        f"{h}.{p}.{s}==",
+        f"{h}.{p}.{s}===",
+        f"{h}.{p}!.{s}",
+        f"{h}.{p}.{s}+",
+        f"{h}.{p}/.{s}",
+        f"{h}.{p}.{s[:-1]}",
+        f"{h}.{p}A.{s}",
+        f"{h}.{p}.{s}.{s}",
+        "a.b",
+        "",
+        ".",
+        "..",
+        "...",
+        f"{h}.{p}.{s[:-1]}{chr(ord(s[-1]) + 1)}",
+        f" {token}",
+        f"{token}\n",
+        f"{h}.{p}.{s}é",
+    ]
     if len(s) % 4:  # a padded signature where padding is allowed
         cases.append(f"{h}.{p}.{s}{'=' * (-len(s) % 4)}")
     for bad in cases:
@@ -170,8 +249,9 @@ def test_rsa_public_key_as_hmac_secret_is_refused() -> None:
     """Algorithm confusion: the header says HS256, the decoder holds an RSA key."""
     from cryptography.hazmat.primitives import serialization
 
-    pem = _RSA.public_key().public_bytes(serialization.Encoding.PEM,
-                                         serialization.PublicFormat.SubjectPublicKeyInfo)
+    pem = _RSA.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
     body = f"{b64(json.dumps({'alg': 'HS256', 'typ': 'JWT'}).encode())}.{b64(json.dumps(claims()).encode())}"
     import hashlib
     import hmac
@@ -182,16 +262,26 @@ def test_rsa_public_key_as_hmac_secret_is_refused() -> None:
 
 
 _ALPHA = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.=+/ !é"
-_VALUES = st.one_of(st.none(), st.booleans(), st.integers(-2**70, 2**70),
-                    st.floats(allow_nan=True), st.text(max_size=8),
-                    st.lists(st.one_of(st.text(max_size=4), st.integers()), max_size=3),
-                    st.sampled_from([AUD, ISS, int(time.time()) + 900, int(time.time()) - 900]))
+_VALUES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**70), 2**70),
+    st.floats(allow_nan=True),
+    st.text(max_size=8),
+    st.lists(st.one_of(st.text(max_size=4), st.integers()), max_size=3),
+    st.sampled_from([AUD, ISS, int(time.time()) + 900, int(time.time()) - 900]),
+)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.dictionaries(st.sampled_from(["exp", "iat", "nbf", "iss", "aud", "sub", "jti",
-                                         "typ", "token_version", "x"]), _VALUES, max_size=6),
-       st.lists(st.sampled_from(["exp", "iat", "nbf", "iss", "aud", "sub", "jti"]), max_size=3))
+@given(
+    st.dictionaries(
+        st.sampled_from(["exp", "iat", "nbf", "iss", "aud", "sub", "jti", "typ", "token_version", "x"]),
+        _VALUES,
+        max_size=6,
+    ),
+    st.lists(st.sampled_from(["exp", "iat", "nbf", "iss", "aud", "sub", "jti"]), max_size=3),
+)
 def test_random_claims_decide_the_same(over: dict[str, Any], drop: list[str]) -> None:
     c = claims(**over)
     for k in drop:
@@ -205,8 +295,13 @@ def test_random_claims_decide_the_same(over: dict[str, Any], drop: list[str]) ->
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(st.tuples(st.integers(0, 400), st.sampled_from(["set", "insert", "delete"]),
-                          st.sampled_from(_ALPHA)), min_size=1, max_size=4))
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 400), st.sampled_from(["set", "insert", "delete"]), st.sampled_from(_ALPHA)),
+        min_size=1,
+        max_size=4,
+    )
+)
 def test_random_edits_of_a_valid_token_decide_the_same(edits: list[tuple[int, str, str]]) -> None:
     token = list(sign(claims()))
     for pos, op, ch in edits:
@@ -224,6 +319,7 @@ def test_random_edits_of_a_valid_token_decide_the_same(edits: list[tuple[int, st
 
 # -- through TokenService.decode: several keys, matched by kid ------------------------------------
 
+
 def _reference_decode(svc: Any, token: str, typ: str = "access") -> tuple[str, str]:
     """TokenService.decode as it was on jwt.decode: keys by kid, a bad signature tries the
     next key, anything else refuses at once."""
@@ -238,8 +334,15 @@ def _reference_decode(svc: Any, token: str, typ: str = "access") -> tuple[str, s
     last: Exception | None = None
     for key in keys:
         try:
-            payload = jwt.decode(token, key.verify_key, algorithms=[key.alg], audience=AUD,
-                                 issuer=ISS, leeway=LEEWAY, options={"require": list(_REQUIRED)})
+            payload = jwt.decode(
+                token,
+                key.verify_key,
+                algorithms=[key.alg],
+                audience=AUD,
+                issuer=ISS,
+                leeway=LEEWAY,
+                options={"require": list(_REQUIRED)},
+            )
             break
         except jwt.InvalidSignatureError as exc:
             last = exc
@@ -271,8 +374,7 @@ def _service(keys: list[Any]) -> Any:
     from authcore.keys import KeyRing
     from authcore.tokens import TokenService
 
-    ts = TokenSettings(issuer=ISS, audience=AUD, leeway=__import__("datetime").timedelta(
-        seconds=LEEWAY))
+    ts = TokenSettings(issuer=ISS, audience=AUD, leeway=__import__("datetime").timedelta(seconds=LEEWAY))
     return TokenService(None, ts, KeyRing(signing=keys[0], keys=keys))
 
 
@@ -283,13 +385,14 @@ def test_keyring_decisions_match_jwt_decode_key_by_key() -> None:
     k1 = key_from_secret(HS_SECRET, "HS256", kid="k1")
     k2 = key_from_secret(other, "HS256", kid="k2")
     rsa_k = Key(alg="RS256", verify_key=_RSA.public_key(), sign_key=_RSA, kid="r1")
-    plain_a = key_from_secret(other, "HS256")           # no kid
-    plain_b = key_from_secret(HS_SECRET, "HS256")       # no kid, the right one second
+    plain_a = key_from_secret(other, "HS256")  # no kid
+    plain_b = key_from_secret(HS_SECRET, "HS256")  # no kid, the right one second
     rings = {
         "by kid": _service([k1, k2, rsa_k]),
         "kid-less, wrong key first": _service([plain_a, plain_b]),
-        "mixed algorithms, no kid": _service([key_from_secret(other, "HS256"),
-                                              Key(alg="RS256", verify_key=_RSA.public_key())]),
+        "mixed algorithms, no kid": _service(
+            [key_from_secret(other, "HS256"), Key(alg="RS256", verify_key=_RSA.public_key())]
+        ),
     }
     good = claims()
     tokens = {
@@ -302,8 +405,9 @@ def test_keyring_decisions_match_jwt_decode_key_by_key() -> None:
         "no kid, secret": jwt.encode(good, HS_SECRET, algorithm="HS256"),
         "no kid, other": jwt.encode(good, other, algorithm="HS256"),
         "no kid, rsa": jwt.encode(good, _RSA, algorithm="RS256"),
-        "expired": jwt.encode(claims(exp=int(time.time()) - 3600), HS_SECRET, algorithm="HS256",
-                              headers={"kid": "k1"}),
+        "expired": jwt.encode(
+            claims(exp=int(time.time()) - 3600), HS_SECRET, algorithm="HS256", headers={"kid": "k1"}
+        ),
         "refresh": jwt.encode(claims(typ="refresh"), HS_SECRET, algorithm="HS256"),
         "sub not an id": jwt.encode(claims(sub="x"), HS_SECRET, algorithm="HS256"),
         "kid not a string": sign(claims(), header={"kid": 5}),
@@ -322,8 +426,7 @@ def test_short_hmac_key_warns_once_when_prepared() -> None:
     from jwt.warnings import InsecureKeyLengthWarning
 
     with pytest.warns(InsecureKeyLengthWarning):
-        dec = KeyDecoder("HS256", b"short", audience=AUD, issuer=ISS, leeway=LEEWAY,
-                         require=_REQUIRED)
+        dec = KeyDecoder("HS256", b"short", audience=AUD, issuer=ISS, leeway=LEEWAY, require=_REQUIRED)
     with pytest.warns(InsecureKeyLengthWarning):  # PyJWT's signing warns too
         token = jwt.encode(claims(), b"short", algorithm="HS256")
     import warnings

@@ -33,13 +33,15 @@ SECRET = "k" * 64  # long enough for HS512
 
 
 def pem_private(key: Any) -> bytes:
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption())
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
 
 
 def pem_public(key: Any) -> bytes:
-    return key.public_key().public_bytes(serialization.Encoding.PEM,
-                                         serialization.PublicFormat.SubjectPublicKeyInfo)
+    return key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
 
 
 def roundtrip(signer: Key, verifier: Key) -> dict[str, Any]:
@@ -60,6 +62,7 @@ def rsa_key() -> rsa.RSAPrivateKey:
 
 # -- shared secrets ------------------------------------------------------------------------------
 
+
 def test_secret_key_signs_and_verifies_with_its_hs_algorithm() -> None:
     key = key_from_secret(SECRET, "HS384", kid="k1")
     assert (key.alg, key.kid, key.is_hmac) == ("HS384", "k1", True)
@@ -75,16 +78,20 @@ def test_hmac_too_short_is_shorter_than_the_hash_output(alg: str, short: int, en
     assert not key_from_secret("x" * enough, alg).hmac_too_short
 
 
-@pytest.mark.parametrize(("secret", "alg", "why"), [
-    (SECRET, "RS256", r"needs an HS\* algorithm, not RS256"),
-    ("", "HS256", "the HMAC key is empty"),
-])
+@pytest.mark.parametrize(
+    ("secret", "alg", "why"),
+    [
+        (SECRET, "RS256", r"needs an HS\* algorithm, not RS256"),
+        ("", "HS256", "the HMAC key is empty"),
+    ],
+)
 def test_secret_key_refusals(secret: str, alg: str, why: str) -> None:
     with pytest.raises(ConfigError, match=why):
         key_from_secret(secret, alg)
 
 
 # -- PEM -----------------------------------------------------------------------------------------
+
 
 def test_pem_private_key_signs_and_its_public_half_verifies(ec_key: Any) -> None:
     priv = key_from_pem(pem_private(ec_key), kid="e1")
@@ -101,8 +108,9 @@ def test_pem_algorithm_follows_the_key_type(rsa_key: Any) -> None:
     assert key_from_pem(pem_private(ed)).alg == "EdDSA"
 
 
-@pytest.mark.parametrize(("alg", "why"), [("RS256", "is for ES256, not RS256"),
-                                          ("EdDSA", "is for ES256, not EdDSA")])
+@pytest.mark.parametrize(
+    ("alg", "why"), [("RS256", "is for ES256, not RS256"), ("EdDSA", "is for ES256, not EdDSA")]
+)
 def test_pem_refuses_an_algorithm_the_key_cannot_do(ec_key: Any, alg: str, why: str) -> None:
     with pytest.raises(ConfigError, match=why):
         key_from_pem(pem_public(ec_key), alg=alg)
@@ -110,13 +118,13 @@ def test_pem_refuses_an_algorithm_the_key_cannot_do(ec_key: Any, alg: str, why: 
 
 def test_pem_garbage_is_one_config_error_line() -> None:
     with pytest.raises(ConfigError) as info:
-        key_from_pem(b"-----BEGIN PUBLIC KEY-----\nnot base64\n-----END PUBLIC KEY-----\n",
-                     source="bad.pem")
+        key_from_pem(b"-----BEGIN PUBLIC KEY-----\nnot base64\n-----END PUBLIC KEY-----\n", source="bad.pem")
     text = str(info.value)
     assert text.startswith("bad.pem: not a usable PEM key (") and "\n" not in text
 
 
 # -- JWK and JWK Sets ----------------------------------------------------------------------------
+
 
 def ec_jwk(key: Any, **extra: Any) -> dict[str, Any]:
     return {**json.loads(ECAlgorithm.to_jwk(key.public_key())), **extra}
@@ -134,23 +142,28 @@ def test_oct_jwk_is_a_shared_secret() -> None:
     assert (key.alg, key.verify_key) == ("HS512", SECRET.encode())
 
 
-@pytest.mark.parametrize(("extra", "why"), [
-    ({"use": "enc"}, "not for signatures"),
-    ({"key_ops": ["sign"]}, "do not include verify"),
-])
-def test_jwk_use_and_key_ops_mark_a_key_refused(ec_key: Any, extra: dict[str, Any],
-                                                why: str) -> None:
+@pytest.mark.parametrize(
+    ("extra", "why"),
+    [
+        ({"use": "enc"}, "not for signatures"),
+        ({"key_ops": ["sign"]}, "do not include verify"),
+    ],
+)
+def test_jwk_use_and_key_ops_mark_a_key_refused(ec_key: Any, extra: dict[str, Any], why: str) -> None:
     key = key_from_jwk(ec_jwk(ec_key, **extra))
     assert key.refusal is not None and why in key.refusal
 
 
-@pytest.mark.parametrize(("jwk", "why"), [
-    ({"n": "AQAB", "e": "AQAB"}, "no kty member"),
-    ({"kty": "RSA", "e": "AQAB"}, "needs member\\(s\\) n"),
-    ({"kty": "RSA", "n": "AQAB", "e": "AQAB", "alg": "RSA-OAEP"}, "is for encryption"),
-    ({"kty": "oct", "k": "AAAA", "alg": "HS999"}, "not a supported signature algorithm"),
-    ({"kty": "oct", "k": "AAAA", "kid": 7}, "kid must be a string"),
-])
+@pytest.mark.parametrize(
+    ("jwk", "why"),
+    [
+        ({"n": "AQAB", "e": "AQAB"}, "no kty member"),
+        ({"kty": "RSA", "e": "AQAB"}, "needs member\\(s\\) n"),
+        ({"kty": "RSA", "n": "AQAB", "e": "AQAB", "alg": "RSA-OAEP"}, "is for encryption"),
+        ({"kty": "oct", "k": "AAAA", "alg": "HS999"}, "not a supported signature algorithm"),
+        ({"kty": "oct", "k": "AAAA", "kid": 7}, "kid must be a string"),
+    ],
+)
 def test_jwk_refusals(jwk: dict[str, Any], why: str) -> None:
     with pytest.raises(ConfigError, match=why):
         key_from_jwk(jwk)
@@ -161,8 +174,10 @@ def test_jwks_skips_unusable_members_when_asked(ec_key: Any, rsa_key: Any) -> No
     jwks = {"keys": [ec_jwk(ec_key, kid="e"), {"kty": "EC", "kid": "broken"}, rsa_pub]}
     skipped: list[str] = []
     keys = keys_from_jwks(jwks, source="set.json", skipped=skipped)
-    assert [(k.kid, k.alg, k.source) for k in keys] == [("e", "ES256", "set.json[0]"),
-                                                       ("r", "RS256", "set.json[2]")]
+    assert [(k.kid, k.alg, k.source) for k in keys] == [
+        ("e", "ES256", "set.json[0]"),
+        ("r", "RS256", "set.json[2]"),
+    ]
     assert len(skipped) == 1 and skipped[0].startswith("set.json[1] kid=broken: ")
     with pytest.raises(ConfigError, match=r"set.json\[1\] kid=broken"):
         keys_from_jwks(jwks, source="set.json")  # without a list, the first problem raises
@@ -174,6 +189,7 @@ def test_jwks_skips_unusable_members_when_asked(ec_key: Any, rsa_key: Any) -> No
 
 # -- files ---------------------------------------------------------------------------------------
 
+
 def test_key_files_by_content(tmp_path: Path, ec_key: Any) -> None:
     pem = tmp_path / "signing.pem"
     pem.write_bytes(pem_private(ec_key))
@@ -184,8 +200,7 @@ def test_key_files_by_content(tmp_path: Path, ec_key: Any) -> None:
     [from_pem] = keys_from_file(pem, kid="p")
     [from_jwk] = keys_from_file(one, kid="given")  # a JWK without kid takes the given one
     [from_set] = keys_from_file(many)
-    assert (from_pem.kid, from_pem.source, from_pem.sign_key is not None) == ("p", "signing.pem",
-                                                                              True)
+    assert (from_pem.kid, from_pem.source, from_pem.sign_key is not None) == ("p", "signing.pem", True)
     assert (from_jwk.kid, from_set.kid, from_set.source) == ("given", "s", "set.jwks[0]")
     for verifier in (from_pem, from_jwk, from_set):
         assert roundtrip(from_pem, verifier) == {"sub": "1"}
@@ -202,6 +217,7 @@ def test_unreadable_or_broken_key_files(tmp_path: Path) -> None:
 
 # -- the ring ------------------------------------------------------------------------------------
 
+
 def test_candidates_by_kid_else_the_keys_without_one() -> None:
     a, b, plain = (key_from_secret(SECRET, kid=kid) for kid in ("a", "b", None))
     ring = KeyRing(signing=a, keys=[a, b, plain])
@@ -217,12 +233,12 @@ def test_ring_from_settings(tmp_path: Path, ec_key: Any, monkeypatch: pytest.Mon
     monkeypatch.setenv("OLD_SECRET", "o" * 40)
     refused = tmp_path / "enc.jwk"
     refused.write_text(json.dumps(ec_jwk(ec_key, kid="enc", use="enc")))
-    settings = TokenSettings(kid="new", verify_keys=[
-        KeySpec(kid="old", secret_env="OLD_SECRET"), KeySpec(file=refused)])
+    settings = TokenSettings(
+        kid="new", verify_keys=[KeySpec(kid="old", secret_env="OLD_SECRET"), KeySpec(file=refused)]
+    )
     ring = KeyRing.from_settings(settings, SECRET)
     assert ring.signing is not None and ring.signing.kid == "new"
-    assert [(k.kid, k.verify_key) for k in ring.keys] == [("new", SECRET.encode()),
-                                                         ("old", b"o" * 40)]
+    assert [(k.kid, k.verify_key) for k in ring.keys] == [("new", SECRET.encode()), ("old", b"o" * 40)]
     assert [k.kid for k in ring.refused] == ["enc"]  # loaded, shown, never used to verify
     assert KeyRing.from_settings(TokenSettings(), None).signing is None  # verify-only HS
 
@@ -236,7 +252,8 @@ def test_ring_refuses_or_skips_broken_settings(tmp_path: Path) -> None:
     skipped: list[str] = []
     ring = KeyRing.from_settings(broken, SECRET, skipped=skipped)
     assert len(ring.keys) == 1 and skipped == [
-        "configured key skipped: verify key gone has no secret, secret_env or file"]
+        "configured key skipped: verify key gone has no secret, secret_env or file"
+    ]
     pub_only = tmp_path / "pub.pem"
     pub_only.write_bytes(pem_public(ec.generate_private_key(ec.SECP256R1())))
     with pytest.raises(ConfigError, match="holds no private key"):

@@ -21,15 +21,18 @@ AT = datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
 def rows(engine: Engine) -> list[tuple[Any, ...]]:
     t = revocations.c
     with engine.connect() as conn:
-        return [tuple(r) for r in conn.execute(
-            select(t.at, t.kind, t.user_id, t.token_version, t.session_id).order_by(t.id))]
+        return [
+            tuple(r)
+            for r in conn.execute(
+                select(t.at, t.kind, t.user_id, t.token_version, t.session_id).order_by(t.id)
+            )
+        ]
 
 
 def listen(engine: Engine) -> psycopg.Connection[Any] | None:
     if engine.dialect.name != "postgresql":
         return None
-    conn = psycopg.connect(libpq_url(engine.url.render_as_string(hide_password=False)),
-                           autocommit=True)
+    conn = psycopg.connect(libpq_url(engine.url.render_as_string(hide_password=False)), autocommit=True)
     conn.execute(f"LISTEN {notices.CHANNEL}")
     return conn
 
@@ -50,12 +53,12 @@ def test_version_notices_one_row_per_user_and_chunked_notify(engine: Engine) -> 
     try:
         with engine.begin() as conn:
             notices.publish(conn, AT, "version", users, versions)
-        assert rows(engine) == [(AT, "version", u, v, None) for u, v in zip(users, versions,
-                                                                              strict=True)]
+        assert rows(engine) == [(AT, "version", u, v, None) for u, v in zip(users, versions, strict=True)]
         got = payloads(lis, 3)
         if lis is not None:
-            assert got == [{"k": "version", "u": users[i:i + 500], "v": versions[i:i + 500]}
-                           for i in (0, 500, 1000)]
+            assert got == [
+                {"k": "version", "u": users[i : i + 500], "v": versions[i : i + 500]} for i in (0, 500, 1000)
+            ]
     finally:
         if lis is not None:
             lis.close()
@@ -70,7 +73,7 @@ def test_session_notices_name_each_session(engine: Engine) -> None:
         assert rows(engine) == [(AT, "session", 42, None, s) for s in sids]
         got = payloads(lis, 3)
         if lis is not None:
-            assert got == [{"k": "session", "u": 42, "s": sids[i:i + 100]} for i in (0, 100, 200)]
+            assert got == [{"k": "session", "u": 42, "s": sids[i : i + 100]} for i in (0, 100, 200)]
     finally:
         if lis is not None:
             lis.close()

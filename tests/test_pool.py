@@ -48,6 +48,7 @@ class Watch:
                 with self._lock:
                     self.out -= 1
                 fn(c)
+
             return _back
 
         event.listen(core.engine, "connect", on_connect)
@@ -82,7 +83,8 @@ def _token(core: AuthCore) -> str:
 
 
 def test_concurrent_strict_verifies_reuse_their_connections(
-        core: AuthCore, monkeypatch: pytest.MonkeyPatch) -> None:
+    core: AuthCore, monkeypatch: pytest.MonkeyPatch
+) -> None:
     token = _token(core)
     core.engine.dispose()  # start from no fast-path connection
     w = Watch(core, monkeypatch)
@@ -97,7 +99,8 @@ def test_concurrent_strict_verifies_reuse_their_connections(
 
 
 def test_callers_beyond_pool_size_overflow_and_close(
-        engine: Any, config: Config, monkeypatch: pytest.MonkeyPatch) -> None:
+    engine: Any, config: Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
     core = AuthCore(engine, config, pool_size=4)
     token = _token(core)
     core.engine.dispose()

@@ -13,18 +13,20 @@ def test_probe_measures_a_bump_and_skips_quiet_actions(core: AuthCore) -> None:
     u = core.users.create("p@example.com", "p")
     probe = PropagationProbe(core)
     try:
-        result, ms = probe.measure("revoke_tokens", u.id,
-                                   lambda: perform(core, "revoke_tokens", u.id, "x", dry_run=False))
+        result, ms = probe.measure(
+            "revoke_tokens", u.id, lambda: perform(core, "revoke_tokens", u.id, "x", dry_run=False)
+        )
         assert ms is not None and 0 <= ms < probe.timeout * 1000
         assert describe(ms, result, probe.timeout).startswith("Refused by strict verifiers within ~")
         t0 = time.monotonic()
-        result, ms = probe.measure("delete_sessions", u.id,
-                                   lambda: perform(core, "delete_sessions", u.id, "x",
-                                                   dry_run=False))
+        result, ms = probe.measure(
+            "delete_sessions", u.id, lambda: perform(core, "delete_sessions", u.id, "x", dry_run=False)
+        )
         assert ms is None and result.sessions_deleted == 0 and describe(ms, result, 1) == ""
         assert time.monotonic() - t0 < probe.timeout, "nothing announced: no wait"
-        result, ms = probe.measure("enable_user", u.id,
-                                   lambda: perform(core, "enable_user", u.id, "x", dry_run=False))
+        result, ms = probe.measure(
+            "enable_user", u.id, lambda: perform(core, "enable_user", u.id, "x", dry_run=False)
+        )
         assert ms is None and describe(ms, result, 1) == ""
     finally:
         probe.close()

@@ -26,8 +26,7 @@ def test_prune_audits_each_batch(core: AuthCore) -> None:
     events = audit.list_events(core.engine, action="sessions_pruned")
     assert [e.details["deleted"] for e in events] == [1, 2]  # newest first
     assert {e.actor for e in events} == {"ops:alice"}
-    assert all(e.reason == "expired sessions pruned" and e.details["expired_before"]
-               for e in events)
+    assert all(e.reason == "expired sessions pruned" and e.details["expired_before"] for e in events)
     assert [s.active() for s in core.sessions.for_user(uid)] == [True]
     assert audit.verify_chain(core.engine).ok
 
@@ -40,15 +39,13 @@ def test_prune_with_nothing_expired_writes_no_event(core: AuthCore) -> None:
 
 def test_cli_prune_is_audited_with_the_operator(core: AuthCore, db_url, capsys) -> None:  # type: ignore[no-untyped-def]
     _expired(core, 2)
-    assert main(["--db", db_url, "--json", "sessions", "prune", "--reason", "nightly",
-                 "--yes"]) == 0
+    assert main(["--db", db_url, "--json", "sessions", "prune", "--reason", "nightly", "--yes"]) == 0
     assert json.loads(capsys.readouterr().out)["pruned"] == 2
     assert main(["--db", db_url, "--json", "audit", "list", "--action", "sessions_pruned"]) == 0
     listed = json.loads(capsys.readouterr().out)
     events = listed["events"] if isinstance(listed, dict) else listed
     assert len(events) == 1 and events[0]["details"]["deleted"] == 2
     assert events[0]["actor"] not in ("", "system") and events[0]["reason"] == "nightly"
-
 
 
 def _pruned_events(db_url: str, capsys) -> list:  # type: ignore[no-untyped-def]
@@ -70,8 +67,7 @@ def test_cli_prune_follows_revokes_rules(core: AuthCore, db_url, capsys, monkeyp
     code = main(["--db", db_url, "--json", "sessions", "prune", "--reason", "nightly"])
     err = capsys.readouterr().err
     assert code == 1 and "--yes" in json.loads(err)["error"]
-    assert main(["--db", db_url, "--json", "sessions", "prune", "--reason", "nightly",
-                 "--dry-run"]) == 0
+    assert main(["--db", db_url, "--json", "sessions", "prune", "--reason", "nightly", "--dry-run"]) == 0
     preview = json.loads(capsys.readouterr().out)
     assert preview["dry_run"] and preview["would_prune"] == 3 and preview["pruned"] == 0
     assert main(["--db", db_url, "sessions", "prune", "--reason", "x", "--dry-run"]) == 0
@@ -94,8 +90,7 @@ def test_prune_guard_lives_in_authcore(engine, config) -> None:  # type: ignore[
 
     admin = AuthCore(engine, config, actor="a")
     _expired(admin, 2)
-    for core in (AuthCore(engine, config, read_only=True), AuthCore(engine, config,
-                                                                    role="viewer")):
+    for core in (AuthCore(engine, config, read_only=True), AuthCore(engine, config, role="viewer")):
         assert core.sessions.prune(dry_run=True) == 2
         with pytest.raises(ReadOnlyError):
             core.sessions.prune(reason="x")

@@ -83,14 +83,17 @@ def test_disable_dry_run_plans_the_bump_and_the_sessions(core: AuthCore) -> None
 def test_summaries_never_promise_access_tokens_stay_valid(core: AuthCore) -> None:
     u = core.users.create("s@example.com", "s")
     s, _raw, _pair = core.login(u.id)
-    for res in (core.admin.revoke_tokens(u.id, "x", dry_run=True),
-                core.admin.delete_session(s.public_id, "x", dry_run=True),
-                core.admin.delete_sessions(u.id, "x", dry_run=True),
-                core.admin.set_disabled(u.id, True, "x", dry_run=True)):
+    for res in (
+        core.admin.revoke_tokens(u.id, "x", dry_run=True),
+        core.admin.delete_session(s.public_id, "x", dry_run=True),
+        core.admin.delete_sessions(u.id, "x", dry_run=True),
+        core.admin.set_disabled(u.id, True, "x", dry_run=True),
+    ):
         text = res.summary()
         assert "stay valid" not in text, text
-        assert ("access tokens within their staleness bound; signature-only checks accept them "
-                "until") in text, text
+        assert (
+            "access tokens within their staleness bound; signature-only checks accept them until"
+        ) in text, text
         assert re.search(r"until \d\d:\d\d UTC \(expiry\)", text), text
 
 
@@ -100,12 +103,16 @@ def _cli(capsys, *argv: str) -> tuple[int, str, str]:  # type: ignore[no-untyped
     return code, out, err
 
 
-@pytest.mark.parametrize("argv", [
-    ["revoke", "{u}", "--all-tokens"],
-    ["revoke", "{u}", "--session", "{sid}"],
-    ["revoke", "{u}", "--sessions"],
-    ["users", "disable", "{u}"],
-], ids=["all-tokens", "session", "sessions", "disable"])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["revoke", "{u}", "--all-tokens"],
+        ["revoke", "{u}", "--session", "{sid}"],
+        ["revoke", "{u}", "--sessions"],
+        ["users", "disable", "{u}"],
+    ],
+    ids=["all-tokens", "session", "sessions", "disable"],
+)
 def test_cli_reports_the_measured_refusal(core: AuthCore, db_url: str, capsys, argv) -> None:  # type: ignore[no-untyped-def]
     u = core.users.create("c@example.com", "c")
     s, _raw, _pair = core.login(u.id)
@@ -115,20 +122,25 @@ def test_cli_reports_the_measured_refusal(core: AuthCore, db_url: str, capsys, a
     assert out.startswith("done: Refused by strict verifiers within ~"), out  # figure first
     assert "c@example.com: " in out and "stay valid" not in out
     assert "signature-only checks accept them until" in out
-    assert re.search(r"Refused by strict verifiers within ~\d+ ms \(measured by this "
-                     r"console's verifier\)", out), out
+    assert re.search(
+        r"Refused by strict verifiers within ~\d+ ms \(measured by this "
+        r"console's verifier\)",
+        out,
+    ), out
 
 
 def test_cli_json_carries_the_measured_ms(core: AuthCore, db_url: str, capsys) -> None:  # type: ignore[no-untyped-def]
     u = core.users.create("j@example.com", "j")
     core.login(u.id)
-    code, out, err = _cli(capsys, "--db", db_url, "users", "disable", "j@example.com",
-                          "--reason", "t", "--yes", "--json")
+    code, out, err = _cli(
+        capsys, "--db", db_url, "users", "disable", "j@example.com", "--reason", "t", "--yes", "--json"
+    )
     data = json.loads(out)
     assert code == 0 and data["disabled"] and data["token_version"] == 1
     assert isinstance(data["propagation_ms"], float) and data["sessions_deleted"] == 1
-    code, out, err = _cli(capsys, "--db", db_url, "users", "enable", "j@example.com",
-                          "--reason", "t", "--yes", "--json")
+    code, out, err = _cli(
+        capsys, "--db", db_url, "users", "enable", "j@example.com", "--reason", "t", "--yes", "--json"
+    )
     data = json.loads(out)
     assert code == 0 and not data["disabled"] and data["propagation_ms"] is None
 

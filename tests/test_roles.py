@@ -48,8 +48,14 @@ class Cluster:
 
     def raw(self, role: str) -> psycopg.Connection:
         u = make_url(self.as_role(role))
-        return psycopg.connect(host=u.host, port=u.port or 5432, user=u.username,
-                               dbname=u.database, autocommit=True, connect_timeout=5)
+        return psycopg.connect(
+            host=u.host,
+            port=u.port or 5432,
+            user=u.username,
+            dbname=u.database,
+            autocommit=True,
+            connect_timeout=5,
+        )
 
 
 @pytest.fixture(scope="module")
@@ -58,16 +64,14 @@ def cluster() -> Iterator[Cluster]:
         pytest.skip("PostgreSQL half skipped: AUTHCORE_TEST_PG_URL is not set")
     prefix = "t" + uuid.uuid4().hex[:8] + "_"
     names = pgroles.RoleNames.with_prefix(prefix)
-    logins = {"admin": prefix + "ops_admin", "viewer": prefix + "ops_viewer",
-              "app": prefix + "app_server"}
+    logins = {"admin": prefix + "ops_admin", "viewer": prefix + "ops_viewer", "app": prefix + "app_server"}
     server = make_engine(_admin_url(), isolation_level="AUTOCOMMIT")
     try:
         with temp_pg_database("authcore_roles") as url:
             engine = make_engine(url)
             pgroles.apply(engine, prefix)
             with engine.begin() as c:
-                for kind, group in (("admin", names.admin), ("viewer", names.viewer),
-                                    ("app", names.app)):
+                for kind, group in (("admin", names.admin), ("viewer", names.viewer), ("app", names.app)):
                     c.exec_driver_sql(f"CREATE ROLE {logins[kind]} LOGIN IN ROLE {group}")
             engine.dispose()
             yield Cluster(url, prefix, logins["admin"], logins["viewer"], logins["app"])
@@ -84,8 +88,7 @@ def owner(cluster: Cluster) -> Iterator[AuthCore]:
     from tests.conftest import reset_pg
 
     reset_pg(cluster.url)
-    core = AuthCore(make_engine(cluster.url), Config(tokens=TokenSettings(secret=TEST_SECRET)),
-                    actor="owner")
+    core = AuthCore(make_engine(cluster.url), Config(tokens=TokenSettings(secret=TEST_SECRET)), actor="owner")
     yield core
     core.dispose()
 
@@ -93,19 +96,27 @@ def owner(cluster: Cluster) -> Iterator[AuthCore]:
 def _core(cluster: Cluster, role: str, actor: str = "op") -> AuthCore:
     """A core connected as ``role`` with no client-side restriction (role None): whatever is
     refused below is refused by the database."""
-    return AuthCore(make_engine(cluster.as_role(role)),
-                    Config(tokens=TokenSettings(secret=TEST_SECRET)), actor=actor,
-                    client="ssh 10.0.0.9")
+    return AuthCore(
+        make_engine(cluster.as_role(role)),
+        Config(tokens=TokenSettings(secret=TEST_SECRET)),
+        actor=actor,
+        client="ssh 10.0.0.9",
+    )
 
 
 def _state(core: AuthCore) -> tuple:  # type: ignore[type-arg]
     with core.engine.connect() as c:
-        return (tuple(c.execute(select(users.c.id, users.c.token_version, users.c.disabled)
-                                .order_by(users.c.id)).all()),
-                c.execute(select(func.count()).select_from(sessions)).scalar_one(),
-                c.execute(select(func.count()).select_from(audit_events)).scalar_one(),
-                c.execute(select(func.count()).select_from(bulk_runs)).scalar_one(),
-                c.execute(text("SELECT seq, hash FROM audit_head")).one())
+        return (
+            tuple(
+                c.execute(
+                    select(users.c.id, users.c.token_version, users.c.disabled).order_by(users.c.id)
+                ).all()
+            ),
+            c.execute(select(func.count()).select_from(sessions)).scalar_one(),
+            c.execute(select(func.count()).select_from(audit_events)).scalar_one(),
+            c.execute(select(func.count()).select_from(bulk_runs)).scalar_one(),
+            c.execute(text("SELECT seq, hash FROM audit_head")).one(),
+        )
 
 
 def _seed(owner: AuthCore) -> tuple[int, str]:
@@ -113,8 +124,11 @@ def _seed(owner: AuthCore) -> tuple[int, str]:
     owner.users.create("other@corp-old.example", "other")
     s, _raw = owner.sessions.create(u.id)
     with owner.engine.begin() as c:  # one expired session, for prune
-        c.execute(sessions.update().where(sessions.c.public_id == s.public_id)
-                  .values(expires_at=datetime.now(UTC) - timedelta(days=1)))
+        c.execute(
+            sessions.update()
+            .where(sessions.c.public_id == s.public_id)
+            .values(expires_at=datetime.now(UTC) - timedelta(days=1))
+        )
     s2, _raw = owner.sessions.create(u.id)
     owner.admin.revoke_tokens(u.id, "seed")
     return u.id, s2.public_id
@@ -122,8 +136,10 @@ def _seed(owner: AuthCore) -> tuple[int, str]:
 
 # -- the hash in SQL is the hash in Python ---------------------------------------------------
 
-_ALPHABET = ("abcXYZ 09\"\\/'\b\f\n\r\t\x01\x1f\x7f\u00e9\u00ff\u0100\u2028\u2029\u202e"
-             "\u200b\ufeff\U0001f600<>&[]{}:,%$")
+_ALPHABET = (
+    "abcXYZ 09\"\\/'\b\f\n\r\t\x01\x1f\x7f\u00e9\u00ff\u0100\u2028\u2029\u202e"
+    "\u200b\ufeff\U0001f600<>&[]{}:,%$"
+)
 
 
 def _rand_text(rng: random.Random, n: int = 12) -> str:
@@ -133,7 +149,7 @@ def _rand_text(rng: random.Random, n: int = 12) -> str:
 def _rand_value(rng: random.Random, depth: int = 0) -> object:
     kind = rng.randrange(7 if depth < 2 else 5)
     if kind == 0:
-        return rng.randint(-10**12, 10**12)
+        return rng.randint(-(10**12), 10**12)
     if kind == 1:
         return _rand_text(rng)
     if kind == 2:
@@ -154,18 +170,28 @@ def test_sql_event_hash_is_pythons(cluster: Cluster) -> None:
     try:
         for i in range(300):
             at = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(
-                seconds=rng.randint(0, 10**8), microseconds=rng.randint(0, 999_999))
+                seconds=rng.randint(0, 10**8), microseconds=rng.randint(0, 999_999)
+            )
             details = {_rand_text(rng, 6): _rand_value(rng) for _ in range(rng.randint(0, 5))}
-            args = (rng.randint(1, 10**9), at, _rand_text(rng), _rand_text(rng),
-                    rng.choice([None, rng.randint(1, 10**12)]),
-                    rng.choice([None, _rand_text(rng)]), _rand_text(rng, 40), details,
-                    rng.choice(["0" * 64, _rand_text(rng)]),
-                    rng.choice([None, _rand_text(rng)]), rng.choice([None, _rand_text(rng)]))
+            args = (
+                rng.randint(1, 10**9),
+                at,
+                _rand_text(rng),
+                _rand_text(rng),
+                rng.choice([None, rng.randint(1, 10**12)]),
+                rng.choice([None, _rand_text(rng)]),
+                _rand_text(rng, 40),
+                details,
+                rng.choice(["0" * 64, _rand_text(rng)]),
+                rng.choice([None, _rand_text(rng)]),
+                rng.choice([None, _rand_text(rng)]),
+            )
             want = audit.event_hash(*args)
             got = conn.execute(
                 "SELECT authcore_event_hash(%s, %s, %s, %s, %s, %s, %s, "
                 "authcore_canon(%s::jsonb), %s, %s, %s)",
-                (*args[:7], json.dumps(details), *args[8:])).fetchone()[0]
+                (*args[:7], json.dumps(details), *args[8:]),
+            ).fetchone()[0]
             assert got == want, f"seed {seed}, case {i}: {args!r}"
     finally:
         conn.close()
@@ -173,8 +199,10 @@ def test_sql_event_hash_is_pythons(cluster: Cluster) -> None:
 
 # -- viewer ------------------------------------------------------------------------------------
 
+
 def test_viewer_every_mutation_refused_by_the_database_through_authcore(
-        cluster: Cluster, owner: AuthCore) -> None:
+    cluster: Cluster, owner: AuthCore
+) -> None:
     uid, sid = _seed(owner)
     before = _state(owner)
     v = _core(cluster, cluster.viewer)
@@ -222,14 +250,12 @@ _VIEWER_SQL = [
 ]
 
 
-def test_viewer_refused_by_the_database_through_raw_psycopg(cluster: Cluster,
-                                                             owner: AuthCore) -> None:
+def test_viewer_refused_by_the_database_through_raw_psycopg(cluster: Cluster, owner: AuthCore) -> None:
     uid, sid = _seed(owner)
     before = _state(owner)
     conn = cluster.raw(cluster.viewer)
     try:
-        for sql in _VIEWER_SQL + [f"SELECT * FROM authcore_delete_session('{sid}', 'x', 'x', "
-                                  "NULL)"]:
+        for sql in _VIEWER_SQL + [f"SELECT * FROM authcore_delete_session('{sid}', 'x', 'x', NULL)"]:
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
                 conn.execute(sql.replace("{uid}", str(uid)))
         assert conn.execute("SELECT count(*) FROM users").fetchone()[0] == 2  # reading works
@@ -238,10 +264,14 @@ def test_viewer_refused_by_the_database_through_raw_psycopg(cluster: Cluster,
     assert _state(owner) == before
 
 
-def _cli(args: list[str], env_extra: dict[str, str] | None = None,
-         config: str | None = None, tmp: str = "") -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("AUTHCONSOLE_DATABASE_URL", "DATABASE_URL", "AUTHCORE_SECRET")}
+def _cli(
+    args: list[str], env_extra: dict[str, str] | None = None, config: str | None = None, tmp: str = ""
+) -> subprocess.CompletedProcess[str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("AUTHCONSOLE_DATABASE_URL", "DATABASE_URL", "AUTHCORE_SECRET")
+    }
     env.update(env_extra or {})
     if config is not None:
         path = os.path.join(tmp, "config.toml")
@@ -249,12 +279,17 @@ def _cli(args: list[str], env_extra: dict[str, str] | None = None,
             fh.write(config)
         os.chmod(path, 0o600)
         env["AUTHCONSOLE_CONFIG"] = path
-    return subprocess.run([sys.executable, "-m", "console", *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "console", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
-def test_viewer_refused_by_the_database_through_the_cli(cluster: Cluster, owner: AuthCore,
-                                                         tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_viewer_refused_by_the_database_through_the_cli(cluster: Cluster, owner: AuthCore, tmp_path) -> None:  # type: ignore[no-untyped-def]
     from authcore.actor import os_user
 
     uid, sid = _seed(owner)
@@ -263,10 +298,14 @@ def test_viewer_refused_by_the_database_through_the_cli(cluster: Cluster, owner:
     # The config lies (this OS user is "admin", no role prefix so the console cannot tell the
     # database role): every mutation still reaches the database, which refuses it.
     lying = f'[operators]\n"{os_user()}" = "admin"\n'
-    for argv in (["revoke", str(uid), "--all-tokens"], ["revoke", str(uid), "--sessions"],
-                 ["revoke", str(uid), "--session", sid], ["users", "disable", str(uid)],
-                 ["revoke", "--query", "corp-old", "--all-tokens", "--confirm-count", "2"],
-                 ["sessions", "prune"]):
+    for argv in (
+        ["revoke", str(uid), "--all-tokens"],
+        ["revoke", str(uid), "--sessions"],
+        ["revoke", str(uid), "--session", sid],
+        ["users", "disable", str(uid)],
+        ["revoke", "--query", "corp-old", "--all-tokens", "--confirm-count", "2"],
+        ["sessions", "prune"],
+    ):
         extra = ["--reason", "x"]
         yes = ["--yes"] if argv[0] == "revoke" and "--query" not in argv else []
         if argv[:2] in (["users", "disable"], ["sessions", "prune"]):
@@ -278,8 +317,11 @@ def test_viewer_refused_by_the_database_through_the_cli(cluster: Cluster, owner:
         assert _state(owner) == before, argv
     # With the role prefix configured, the console reads the database role: it says so, and
     # shapes itself as a viewer.
-    r = _cli(["--db", db, "revoke", str(uid), "--all-tokens", "--reason", "x", "--yes"],
-             config=f'role_prefix = "{cluster.prefix}"\n' + lying, tmp=str(tmp_path))
+    r = _cli(
+        ["--db", db, "revoke", str(uid), "--all-tokens", "--reason", "x", "--yes"],
+        config=f'role_prefix = "{cluster.prefix}"\n' + lying,
+        tmp=str(tmp_path),
+    )
     assert r.returncode == 4  # Exit.REFUSED
     assert f"database role {cluster.viewer} is viewer, the config says admin" in r.stderr
     assert _state(owner) == before
@@ -287,8 +329,10 @@ def test_viewer_refused_by_the_database_through_the_cli(cluster: Cluster, owner:
 
 # -- admin -------------------------------------------------------------------------------------
 
+
 def test_admin_documented_actions_work_and_are_audited_under_the_database_role(
-        cluster: Cluster, owner: AuthCore) -> None:
+    cluster: Cluster, owner: AuthCore
+) -> None:
     uid, sid = _seed(owner)
     listener = cluster.raw(make_url(cluster.url).username or "postgres")
     listener.execute("LISTEN authcore_revocations")
@@ -312,11 +356,18 @@ def test_admin_documented_actions_work_and_are_audited_under_the_database_role(
     chain = audit.verify_chain(owner.engine)
     assert chain.ok, chain.problem
     events = [e for e in audit.list_events(owner.engine, limit=100) if e.seq >= first_new]
-    assert {e.action for e in events} >= {"revoke_tokens", "delete_session", "delete_sessions",
-                                          "disable_user", "enable_user", "bulk_revoke_tokens",
-                                          "sessions_pruned"}
-    assert all(e.db_role == cluster.admin and e.actor == "alice" and e.client == "ssh 10.0.0.9"
-               for e in events)
+    assert {e.action for e in events} >= {
+        "revoke_tokens",
+        "delete_session",
+        "delete_sessions",
+        "disable_user",
+        "enable_user",
+        "bulk_revoke_tokens",
+        "sessions_pruned",
+    }
+    assert all(
+        e.db_role == cluster.admin and e.actor == "alice" and e.client == "ssh 10.0.0.9" for e in events
+    )
     # the operator's reason reaches the function path's event too (migration 0006)
     assert [e.reason for e in events if e.action == "sessions_pruned"] == ["nightly 42"]
     got = set()
@@ -326,25 +377,31 @@ def test_admin_documented_actions_work_and_are_audited_under_the_database_role(
     assert {"version", "session", "disabled", "enabled"} <= got
 
 
-def test_admin_direct_writes_refused_and_empty_reason_refused(cluster: Cluster,
-                                                              owner: AuthCore) -> None:
+def test_admin_direct_writes_refused_and_empty_reason_refused(cluster: Cluster, owner: AuthCore) -> None:
     uid, sid = _seed(owner)
     before = _state(owner)
     conn = cluster.raw(cluster.admin)
     try:
-        for sql in ("UPDATE audit_events SET reason = 'edited'", "DELETE FROM audit_events",
-                    "TRUNCATE audit_events", "UPDATE users SET token_version = 0",
-                    "UPDATE users SET disabled = true", "UPDATE audit_head SET seq = 0",
-                    "DELETE FROM sessions",
-                    "INSERT INTO audit_events (seq, at, actor, action, reason, details, "
-                    "prev_hash, hash) VALUES (999, now(), 'x', 'x', 'x', '{}', 'x', 'x')",
-                    "SELECT authcore_audit_retain(1, 'cleanup', 'x')"):
+        for sql in (
+            "UPDATE audit_events SET reason = 'edited'",
+            "DELETE FROM audit_events",
+            "TRUNCATE audit_events",
+            "UPDATE users SET token_version = 0",
+            "UPDATE users SET disabled = true",
+            "UPDATE audit_head SET seq = 0",
+            "DELETE FROM sessions",
+            "INSERT INTO audit_events (seq, at, actor, action, reason, details, "
+            "prev_hash, hash) VALUES (999, now(), 'x', 'x', 'x', '{}', 'x', 'x')",
+            "SELECT authcore_audit_retain(1, 'cleanup', 'x')",
+        ):
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
                 conn.execute(sql)
-        for sql in (f"SELECT * FROM authcore_revoke_tokens({uid}, '', 'x', NULL)",
-                    f"SELECT * FROM authcore_revoke_tokens({uid}, ' \n ', 'x', NULL)",
-                    f"SELECT * FROM authcore_set_disabled({uid}, true, NULL, 'x', NULL)",
-                    f"SELECT * FROM authcore_delete_session('{sid}', '', 'x', NULL)"):
+        for sql in (
+            f"SELECT * FROM authcore_revoke_tokens({uid}, '', 'x', NULL)",
+            f"SELECT * FROM authcore_revoke_tokens({uid}, ' \n ', 'x', NULL)",
+            f"SELECT * FROM authcore_set_disabled({uid}, true, NULL, 'x', NULL)",
+            f"SELECT * FROM authcore_delete_session('{sid}', '', 'x', NULL)",
+        ):
             with pytest.raises(psycopg.errors.InvalidParameterValue, match="reason"):
                 conn.execute(sql)
     finally:
@@ -361,8 +418,7 @@ def test_owner_cannot_update_or_delete_audit_events(owner: AuthCore) -> None:
     assert audit.verify_chain(owner.engine).ok
 
 
-def test_retention_removes_old_events_and_the_chain_verifies_from_the_first_kept(
-        owner: AuthCore) -> None:
+def test_retention_removes_old_events_and_the_chain_verifies_from_the_first_kept(owner: AuthCore) -> None:
     from tests.conftest import bypass_audit_trigger
 
     u = owner.users.create("r@example.com", "r")
@@ -372,9 +428,12 @@ def test_retention_removes_old_events_and_the_chain_verifies_from_the_first_kept
         with pytest.raises(exc.DBAPIError, match="reason is required"):
             with c.begin_nested():
                 c.exec_driver_sql("SELECT authcore_audit_retain(4, '', 'dba')")
-        assert c.exec_driver_sql(
-            "SELECT authcore_audit_retain(4, 'retention: older than 1 year', 'dba')"
-        ).scalar_one() == 3
+        assert (
+            c.exec_driver_sql(
+                "SELECT authcore_audit_retain(4, 'retention: older than 1 year', 'dba')"
+            ).scalar_one()
+            == 3
+        )
     rep = audit.verify_chain(owner.engine)
     assert rep.ok and rep.checked == 4 and rep.head_seq == 7, rep
     last = audit.list_events(owner.engine, limit=1)[0]
@@ -388,8 +447,10 @@ def test_retention_removes_old_events_and_the_chain_verifies_from_the_first_kept
 
 # -- app -----------------------------------------------------------------------------------------
 
+
 def test_app_role_does_what_the_readme_app_does_and_nothing_an_operator_does(
-        cluster: Cluster, owner: AuthCore) -> None:
+    cluster: Cluster, owner: AuthCore
+) -> None:
     from authcore.errors import RefreshReuse
 
     u = owner.users.create("app-user@example.com", "appuser")
@@ -412,12 +473,14 @@ def test_app_role_does_what_the_readme_app_does_and_nothing_an_operator_does(
         s3, _t3, _p3 = app.login(u.id)  # README's login and logout (issue 18)
         assert app.logout(s3.public_id) is True and app.logout(s3.public_id) is False
         before = _state(owner)
-        for call in (lambda: app.admin.revoke_tokens(other.id, "x"),
-                     lambda: app.admin.set_disabled(other.id, True, "x"),
-                     lambda: app.admin.delete_sessions(other.id, "x"),
-                     lambda: app.admin.revoke_tokens_many([other.id], "x"),
-                     lambda: app.bulk.run("victim", "x", confirm_count=1),
-                     lambda: app.sessions.prune(actor="app")):
+        for call in (
+            lambda: app.admin.revoke_tokens(other.id, "x"),
+            lambda: app.admin.set_disabled(other.id, True, "x"),
+            lambda: app.admin.delete_sessions(other.id, "x"),
+            lambda: app.admin.revoke_tokens_many([other.id], "x"),
+            lambda: app.bulk.run("victim", "x", confirm_count=1),
+            lambda: app.sessions.prune(actor="app"),
+        ):
             with pytest.raises(exc.DBAPIError, match=DENIED):
                 call()
         assert _state(owner) == before
@@ -425,15 +488,20 @@ def test_app_role_does_what_the_readme_app_does_and_nothing_an_operator_does(
         app.dispose()
     conn = cluster.raw(cluster.app)
     try:
-        for sql in ("UPDATE users SET token_version = token_version + 1",
-                    "UPDATE users SET disabled = true",
-                    "UPDATE audit_events SET reason = 'x'", "DELETE FROM audit_events",
-                    "INSERT INTO audit_events (seq, at, actor, action, reason, details, "
-                    "prev_hash, hash) VALUES (999, now(), 'x', 'x', 'x', '{}', 'x', 'x')",
-                    "UPDATE audit_head SET seq = 0", "SELECT * FROM audit_events",
-                    "SELECT authcore_audit_append('forged', 'x', 'x', NULL, NULL, '{}', NULL)",
-                    "SELECT * FROM authcore_revoke_tokens(1, 'x', 'x', NULL)",
-                    "DELETE FROM user_events", "UPDATE user_events SET action = 'x'"):
+        for sql in (
+            "UPDATE users SET token_version = token_version + 1",
+            "UPDATE users SET disabled = true",
+            "UPDATE audit_events SET reason = 'x'",
+            "DELETE FROM audit_events",
+            "INSERT INTO audit_events (seq, at, actor, action, reason, details, "
+            "prev_hash, hash) VALUES (999, now(), 'x', 'x', 'x', '{}', 'x', 'x')",
+            "UPDATE audit_head SET seq = 0",
+            "SELECT * FROM audit_events",
+            "SELECT authcore_audit_append('forged', 'x', 'x', NULL, NULL, '{}', NULL)",
+            "SELECT * FROM authcore_revoke_tokens(1, 'x', 'x', NULL)",
+            "DELETE FROM user_events",
+            "UPDATE user_events SET action = 'x'",
+        ):
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
                 conn.execute(sql)
     finally:
@@ -442,7 +510,9 @@ def test_app_role_does_what_the_readme_app_does_and_nothing_an_operator_does(
     assert chain.ok, chain.problem
     # user-initiated events are user events, off the operator's chain (issue 18.9)
     assert [e.action for e in userevents.list_events(owner.engine, user_id=u.id)] == [
-        "logout", "refresh_reuse_detected"]
+        "logout",
+        "refresh_reuse_detected",
+    ]
     assert owner.sessions.get(vs.public_id) is not None
 
 
@@ -454,33 +524,37 @@ def test_db_roles_command_prints_and_applies(cluster: Cluster, tmp_path) -> None
     r = _cli(["db", "roles", "--prefix", cluster.prefix, "--apply", "--db", cluster.url])
     assert r.returncode == 0, r.stderr
     # as a role that may not create roles: one line, exit 1, nothing half-done
-    r = _cli(["db", "roles", "--prefix", cluster.prefix, "--apply",
-              "--db", cluster.as_role(cluster.admin)])
+    r = _cli(["db", "roles", "--prefix", cluster.prefix, "--apply", "--db", cluster.as_role(cluster.admin)])
     assert r.returncode == 4 and len(r.stderr.strip().splitlines()) == 1, r.stderr
     r = _cli(["db", "roles", "--prefix", "Bad-Prefix"])
     assert r.returncode == 2 and "prefix" in r.stderr
-    r = _cli(["db", "roles", "--prefix", cluster.prefix, "--apply", "--read-only",
-              "--db", cluster.url])
+    r = _cli(["db", "roles", "--prefix", cluster.prefix, "--apply", "--read-only", "--db", cluster.url])
     assert r.returncode != 0 and "read-only" in r.stderr
 
 
-async def test_console_takes_the_database_role_and_says_so(cluster: Cluster,
-                                                           owner: AuthCore) -> None:
+async def test_console_takes_the_database_role_and_says_so(cluster: Cluster, owner: AuthCore) -> None:
     """The config says admin; the login role is a viewer: the console shows the viewer and a
     warning, as ``Ctx.core`` builds it (``AuthCore.use_database_role``)."""
     from console.connect import Connect
     from tests.test_tui_support import make_app, notifications, settle, text_of
 
     owner.users.create("tui@example.com", "tui")
-    core = AuthCore(make_engine(cluster.as_role(cluster.viewer)),
-                    Config(tokens=TokenSettings(secret=TEST_SECRET)), actor="ops2", role="admin")
+    core = AuthCore(
+        make_engine(cluster.as_role(cluster.viewer)),
+        Config(tokens=TokenSettings(secret=TEST_SECRET)),
+        actor="ops2",
+        role="admin",
+    )
 
     def build() -> AuthCore:
         core.use_database_role(cluster.prefix)
         return core
 
-    app = make_app(Connect(build=build, url="postgresql+psycopg://ops2@db/auth", actor="ops2",
-                           role="admin", read_only=False))
+    app = make_app(
+        Connect(
+            build=build, url="postgresql+psycopg://ops2@db/auth", actor="ops2", role="admin", read_only=False
+        )
+    )
     try:
         async with app.run_test(size=(120, 24)) as pilot:
             await settle(pilot)
@@ -489,5 +563,4 @@ async def test_console_takes_the_database_role_and_says_so(cluster: Cluster,
     finally:
         core.dispose()
     assert "(viewer)" in header and "READ-ONLY" in header, header
-    assert any(f"database role {cluster.viewer} is viewer, the config says admin" in n
-               for n in notes), notes
+    assert any(f"database role {cluster.viewer} is viewer, the config says admin" in n for n in notes), notes

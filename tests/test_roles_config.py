@@ -53,15 +53,18 @@ def locked_db(system, tmp_path: Path, capsys):  # type: ignore[no-untyped-def]
     secret = tmp_path / "etc" / "secret"
     secret.write_text(SECRET + "\n")
     secret.chmod(0o640)  # root:authops on a bastion
-    system(f'database_url = "{db}"\nread_only = false\nlock = ["database_url", "operators", '
-           f'"read_only"]\n[operators]\n"{os_user()}" = "viewer"\n'
-           f'[tokens]\nsecret_file = "{secret}"\n')
+    system(
+        f'database_url = "{db}"\nread_only = false\nlock = ["database_url", "operators", '
+        f'"read_only"]\n[operators]\n"{os_user()}" = "viewer"\n'
+        f'[tokens]\nsecret_file = "{secret}"\n'
+    )
     assert _cli(capsys, "--db", db, "db", "upgrade")[0] == 0
     return db
 
 
-def test_locked_keys_cannot_be_overridden(locked_db: str, tmp_path: Path, capsys,
-                                          monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+def test_locked_keys_cannot_be_overridden(
+    locked_db: str, tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
     me = os_user()
     evil = tmp_path / "evil.toml"
     other_db = f"sqlite:///{tmp_path}/other.db"
@@ -99,8 +102,7 @@ def test_locked_keys_cannot_be_overridden(locked_db: str, tmp_path: Path, capsys
     assert cfg.secret() == SECRET and cfg.locked == {"database_url", "operators", "read_only"}
 
 
-def test_unlocked_keys_still_come_from_the_user_file(system, tmp_path: Path,
-                                                     write_config) -> None:  # type: ignore[no-untyped-def]
+def test_unlocked_keys_still_come_from_the_user_file(system, tmp_path: Path, write_config) -> None:  # type: ignore[no-untyped-def]
     if os.getuid() != 0:
         pytest.skip("runs as root")
     system('database_url = "sqlite:///x.db"\nstaleness = "5s"\nlock = ["operators"]\n')
@@ -150,19 +152,25 @@ def test_user_owned_secret_file_keeps_the_0600_rule(tmp_path: Path) -> None:
         cfg.write_text(f'[tokens]\nsecret_file = "{secret}"\n')
         for p in (home, secret, cfg):
             os.chown(p, 65534, 65534)
-        code = ("import sys; sys.path.insert(0, sys.argv[1]); from authcore import config as c; "
-                "c.SYSTEM_CONFIG = c.Path('/nonexistent/config.toml'); "
-                "print(c.load_config(sys.argv[2]).secret() == sys.argv[3])")
+        code = (
+            "import sys; sys.path.insert(0, sys.argv[1]); from authcore import config as c; "
+            "c.SYSTEM_CONFIG = c.Path('/nonexistent/config.toml'); "
+            "print(c.load_config(sys.argv[2]).secret() == sys.argv[3])"
+        )
         results = {}
         for mode in (0o600, 0o640):
             secret.chmod(mode)
-            r = subprocess.run([sys.executable, "-c", code, str(ROOT), str(cfg), SECRET],
-                               # real uid nobody (what authcore reads), effective root (so
-                               # the interpreter under /root stays reachable)
-                               preexec_fn=lambda: os.setresuid(65534, 0, 0),
-                               capture_output=True, text=True,
-                               timeout=60, cwd="/", env={"PATH": "/usr/bin:/bin",
-                                                         "HOME": str(home)})
+            r = subprocess.run(
+                [sys.executable, "-c", code, str(ROOT), str(cfg), SECRET],
+                # real uid nobody (what authcore reads), effective root (so
+                # the interpreter under /root stays reachable)
+                preexec_fn=lambda: os.setresuid(65534, 0, 0),
+                capture_output=True,
+                text=True,
+                timeout=60,
+                cwd="/",
+                env={"PATH": "/usr/bin:/bin", "HOME": str(home)},
+            )
             results[mode] = (r.stdout.strip(), r.stderr.strip().splitlines()[-1:])
         assert results[0o600][0] == "True", results
         assert "chmod 600" in results[0o640][1][0], results

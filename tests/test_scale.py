@@ -30,8 +30,9 @@ SEED = 7
 
 
 def _core(url: str, **engine_kw: object) -> AuthCore:
-    return AuthCore(make_engine(url, **engine_kw), Config(tokens=TokenSettings(secret=TEST_SECRET)),
-                    actor="scale-test")
+    return AuthCore(
+        make_engine(url, **engine_kw), Config(tokens=TokenSettings(secret=TEST_SECRET)), actor="scale-test"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -69,6 +70,7 @@ def scale(scale_url: str) -> Iterator[AuthCore]:
 
 # -- the bulk seed ---------------------------------------------------------------------------
 
+
 def test_seed_shape(scale: AuthCore) -> None:
     from sqlalchemy import func
 
@@ -84,20 +86,18 @@ def test_seed_shape(scale: AuthCore) -> None:
     if scale.engine.dialect.name == "sqlite":
         with scale.engine.connect() as conn:
             indexed = conn.exec_driver_sql("SELECT count(*) FROM users_trgm").scalar_one()
-            trig = conn.exec_driver_sql("SELECT count(*) FROM sqlite_schema WHERE type = "
-                                        "'trigger' AND name = 'users_trgm_ai'").scalar_one()
+            trig = conn.exec_driver_sql(
+                "SELECT count(*) FROM sqlite_schema WHERE type = 'trigger' AND name = 'users_trgm_ai'"
+            ).scalar_one()
         assert indexed == n_users and trig == 1  # the bulk path re-created its trigger
 
 
 def test_generated_rows_are_deterministic_and_typed() -> None:
     now = datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
-    a = demo.generate_batch(random.Random(1), [10, 11, 12], now, timedelta(days=30),
-                            postgres=False)
-    b = demo.generate_batch(random.Random(1), [10, 11, 12], now, timedelta(days=30),
-                            postgres=False)
+    a = demo.generate_batch(random.Random(1), [10, 11, 12], now, timedelta(days=30), postgres=False)
+    b = demo.generate_batch(random.Random(1), [10, 11, 12], now, timedelta(days=30), postgres=False)
     assert a == b
-    pg = demo.generate_batch(random.Random(1), [10, 11, 12], now, timedelta(days=30),
-                             postgres=True)
+    pg = demo.generate_batch(random.Random(1), [10, 11, 12], now, timedelta(days=30), postgres=True)
     for lite, typed in zip(a[0], pg[0], strict=True):  # same values, storage form per engine
         assert lite[4] == typed[4].replace(tzinfo=None).isoformat(" ", "microseconds")
         assert typed[4].tzinfo is not None and typed[4] < now
@@ -117,10 +117,15 @@ def test_seed_progress_and_batches(tmp_path: Path) -> None:
 
 # -- search against a brute-force reference --------------------------------------------------
 
+
 def _everyone(core: AuthCore) -> list[tuple[int, str, str, str]]:
     with core.engine.connect() as conn:
-        return [tuple(r) for r in conn.execute(  # type: ignore[misc]
-            select(users.c.id, users.c.email, users.c.username, users.c.display_name))]
+        return [
+            tuple(r)
+            for r in conn.execute(  # type: ignore[misc]
+                select(users.c.id, users.c.email, users.c.username, users.c.display_name)
+            )
+        ]
 
 
 def _reference(people: list[tuple[int, str, str, str]], query: str) -> list[int]:
@@ -133,13 +138,17 @@ def _reference(people: list[tuple[int, str, str, str]], query: str) -> list[int]
         out += [p[0] for p in people if p[0] == int(q)]
     hi = prefix_successor(q)
     for field in (1, 2, 3):
-        hits = sorted((p[field].lower(), p[0]) for p in people
-                      if q <= p[field].lower() < hi and p[0] not in taken)
+        hits = sorted(
+            (p[field].lower(), p[0]) for p in people if q <= p[field].lower() < hi and p[0] not in taken
+        )
         taken |= {i for _, i in hits}
         out += [i for _, i in hits if i not in out]
     if len(q) >= CONTAINS_MIN:
-        out += sorted(p[0] for p in people if p[0] not in taken and p[0] not in out
-                      and any(q in p[f].lower() for f in (1, 2, 3)))
+        out += sorted(
+            p[0]
+            for p in people
+            if p[0] not in taken and p[0] not in out and any(q in p[f].lower() for f in (1, 2, 3))
+        )
     return out
 
 
@@ -154,8 +163,24 @@ def _all_pages(core: AuthCore, q: str, limit: int) -> list[int]:
     raise AssertionError("no end of pages")
 
 
-QUERIES = ["jam", "smith", "example", "ali", "a", "zz", "12", "e.c", "ith.j", "SMITH9",
-           "Mary Jo", "@corp-old", "kelly", "x", "%", "umbrella.example"]
+QUERIES = [
+    "jam",
+    "smith",
+    "example",
+    "ali",
+    "a",
+    "zz",
+    "12",
+    "e.c",
+    "ith.j",
+    "SMITH9",
+    "Mary Jo",
+    "@corp-old",
+    "kelly",
+    "x",
+    "%",
+    "umbrella.example",
+]
 
 
 @pytest.mark.parametrize("q", QUERIES)
@@ -186,6 +211,7 @@ def test_fast_records_equal_sqlalchemy_records(scale: AuthCore) -> None:
 
 # -- plans -----------------------------------------------------------------------------------
 
+
 def _plans(core: AuthCore, q: str, after=None) -> dict[int, str]:  # type: ignore[no-untyped-def]
     return dict(core.users.explain(q, after=after))
 
@@ -197,8 +223,7 @@ def _assert_indexed(core: AuthCore, plans: dict[int, str]) -> None:
             assert "Seq Scan on users" not in plan, (phase, plan)
         else:
             lines = [ln.strip() for ln in plan.splitlines()]
-            assert not any(ln == "SCAN users" or ln.startswith("SCAN users ") for ln in lines), \
-                (phase, plan)
+            assert not any(ln == "SCAN users" or ln.startswith("SCAN users ") for ln in lines), (phase, plan)
             assert "USE TEMP B-TREE" not in plan, (phase, plan)  # ordered by the index
 
 
@@ -257,16 +282,15 @@ def test_pg_search_never_prepared_even_after_many_runs(scale_pg: str) -> None:
         finally:
             conns.put(hot)
         with core.engine.connect() as conn:
-            prepared += [r[0] for r in conn.exec_driver_sql(
-                "SELECT statement FROM pg_prepared_statements")]
-        assert not [p for p in prepared if "search_text" in p or "lower(users.email)" in p], \
-            prepared
+            prepared += [r[0] for r in conn.exec_driver_sql("SELECT statement FROM pg_prepared_statements")]
+        assert not [p for p in prepared if "search_text" in p or "lower(users.email)" in p], prepared
         assert any("sessions.token_hash" in p for p in prepared), prepared
     finally:
         core.dispose()
 
 
 # -- hot paths on authcore.fastpath ----------------------------------------------------------
+
 
 def test_hot_paths_see_writes_at_once(scale: AuthCore) -> None:
     user = scale.users.find("bob")

@@ -31,55 +31,58 @@ def keys(tmp_path: Path) -> tuple[Path, Path]:
 
 
 def test_rewritten_chain_passes_plain_verify_and_fails_seals(
-        core: AuthCore, db_url: str, capsys, keys, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    core: AuthCore, db_url: str, capsys, keys, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
     key, pub = keys
     seals = tmp_path / "seals.jsonl"
     u = core.users.create("alice@example.com", "alice")
     for i in range(3):
         core.admin.revoke_tokens(u.id, f"r{i}")
-    code, out, err = _cli(capsys, "--db", db_url, "audit", "seal", "--key", str(key),
-                          "--out", str(seals))
+    code, out, err = _cli(capsys, "--db", db_url, "audit", "seal", "--key", str(key), "--out", str(seals))
     assert code == 0 and "sealed head 3:" in out, err
     core.admin.revoke_tokens(u.id, "after the seal")
     code, out, _ = _cli(capsys, "--db", db_url, "audit", "seal", "--key", str(key), "--json")
     printed = json.loads(out)
     assert code == 0 and printed["seq"] == 4 and not printed["out"]
-    code, out, _ = _cli(capsys, "--db", db_url, "audit", "verify", "--seals", str(seals),
-                        "--pubkey", str(pub))
+    code, out, _ = _cli(
+        capsys, "--db", db_url, "audit", "verify", "--seals", str(seals), "--pubkey", str(pub)
+    )
     assert code == 0 and "1 seal(s) verified, newest seq 3" in out
     # a rewrite after the sealed head is not covered by it; one before it is found
     _rewrite(core, 2, "nothing to see here")
     code, out, _ = _cli(capsys, "--db", db_url, "audit", "verify")
     assert code == 0 and "intact" in out  # the plain walk is fooled
-    code, out, err = _cli(capsys, "--db", db_url, "audit", "verify", "--seals", str(seals),
-                          "--pubkey", str(pub))
+    code, out, err = _cli(
+        capsys, "--db", db_url, "audit", "verify", "--seals", str(seals), "--pubkey", str(pub)
+    )
     assert code == 1 and "SEAL CHECK FAILED" in out and "3:" in out and not err
     assert out.count("\n") == 1
 
 
-def test_forged_or_foreign_seal_fails(core: AuthCore, db_url: str, capsys, keys,
-                                      tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_forged_or_foreign_seal_fails(core: AuthCore, db_url: str, capsys, keys, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     key, pub = keys
     u = core.users.create("bob@example.com", "bob")
     core.admin.revoke_tokens(u.id, "r")
     seals = tmp_path / "seals.jsonl"
-    assert _cli(capsys, "--db", db_url, "audit", "seal", "--key", str(key), "--out",
-                str(seals))[0] == 0
+    assert _cli(capsys, "--db", db_url, "audit", "seal", "--key", str(key), "--out", str(seals))[0] == 0
     line = json.loads(seals.read_text())
     line["hash"] = "f" * 64  # a seal edited to match a rewritten chain
     forged = tmp_path / "forged.jsonl"
     forged.write_text(json.dumps(line) + "\n")
-    code, out, _ = _cli(capsys, "--db", db_url, "audit", "verify", "--seals", str(forged),
-                        "--pubkey", str(pub))
+    code, out, _ = _cli(
+        capsys, "--db", db_url, "audit", "verify", "--seals", str(forged), "--pubkey", str(pub)
+    )
     assert code == 1 and "bad signature" in out
     other_pub = sealing.generate_key(tmp_path / "other.key")
-    code, out, _ = _cli(capsys, "--db", db_url, "audit", "verify", "--seals", str(seals),
-                        "--pubkey", str(other_pub))
+    code, out, _ = _cli(
+        capsys, "--db", db_url, "audit", "verify", "--seals", str(seals), "--pubkey", str(other_pub)
+    )
     assert code == 1 and "not this public key" in out
 
 
-def test_bad_inputs_are_one_line_and_change_nothing(core: AuthCore, db_url: str, capsys,
-                                                    keys, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_bad_inputs_are_one_line_and_change_nothing(
+    core: AuthCore, db_url: str, capsys, keys, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
     key, pub = keys
     empty = tmp_path / "empty.jsonl"
     empty.write_text("")
@@ -127,7 +130,8 @@ def test_a_broken_chain_is_never_sealed(core: AuthCore, db_url: str, capsys, key
 
 
 async def test_audit_screen_shows_the_newest_verified_seal_and_a_rewrite(
-        core: AuthCore, keys, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    core: AuthCore, keys, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
     from tests.test_tui_support import make_app, settle, text_of
 
     key, pub = keys

@@ -68,18 +68,19 @@ def test_prefix_successor() -> None:
 
 # -- contains (substring) search: trigram index, after the prefix phases ------------------------
 
+
 @pytest.fixture
 def mixed(core: AuthCore) -> AuthCore:
     rows = [
-        ("ann@example.com", "annie", "Ann Smith"),            # prefix 'ann' (email)
-        ("joanna@example.com", "jo", "Joanna Banner"),        # contains 'ann' (email, name)
-        ("zed@example.com", "hannah9", "Zed"),                # contains 'ann' (username)
-        ("bob@example.com", "annabel", "Bob"),                # prefix 'ann' (username)
-        ("carl@example.com", "carl", "Annette Carl"),         # prefix 'ann' (display name)
-        ("x.ANN.y@example.org", "xy", "Upper"),               # contains, case-insensitive
+        ("ann@example.com", "annie", "Ann Smith"),  # prefix 'ann' (email)
+        ("joanna@example.com", "jo", "Joanna Banner"),  # contains 'ann' (email, name)
+        ("zed@example.com", "hannah9", "Zed"),  # contains 'ann' (username)
+        ("bob@example.com", "annabel", "Bob"),  # prefix 'ann' (username)
+        ("carl@example.com", "carl", "Annette Carl"),  # prefix 'ann' (display name)
+        ("x.ANN.y@example.org", "xy", "Upper"),  # contains, case-insensitive
         ("nobody@example.com", "nobody", "No Match"),
         ("pct%_x@example.com", "pct", "Percent 100%_ sure"),  # literal wildcards
-        ('q"uote@example.com', "quote", 'Say "hi"'),          # FTS5 quote escaping
+        ('q"uote@example.com', "quote", 'Say "hi"'),  # FTS5 quote escaping
     ]
     for email, username, name in rows:
         core.users.create(email, username, name)
@@ -93,8 +94,14 @@ def _emails(core: AuthCore, q: str, limit: int = 50) -> list[str]:
 def test_contains_after_prefix_phases(mixed: AuthCore) -> None:
     emails = _emails(mixed, "ann")
     # prefix phases first (email, username, display name), then substring hits by id
-    assert emails == ["ann@example.com", "bob@example.com", "carl@example.com",
-                      "joanna@example.com", "zed@example.com", "x.ANN.y@example.org"]
+    assert emails == [
+        "ann@example.com",
+        "bob@example.com",
+        "carl@example.com",
+        "joanna@example.com",
+        "zed@example.com",
+        "x.ANN.y@example.org",
+    ]
 
 
 def test_short_terms_are_prefix_only(mixed: AuthCore) -> None:
@@ -147,8 +154,7 @@ def test_trigram_index_follows_updates_and_deletes(mixed: AuthCore) -> None:
     assert "zed@example.com" not in _emails(mixed, "hannah")
     assert _emails(mixed, "uxia") == ["zed@example.com"]
     with mixed.engine.begin() as conn:  # a version bump does not disturb the index
-        conn.execute(update(users).where(users.c.id == uid)
-                     .values(token_version=users.c.token_version + 1))
+        conn.execute(update(users).where(users.c.id == uid).values(token_version=users.c.token_version + 1))
     assert _emails(mixed, "uxia") == ["zed@example.com"]
     with mixed.engine.begin() as conn:
         conn.execute(delete(users).where(users.c.id == uid))
@@ -168,8 +174,11 @@ def test_exact_username_ranks_first(core: AuthCore) -> None:
     core.users.create("alice.ramos@example.com", "aramos", "Alice Ramos")
     alice = core.users.create("alice@example.com", "alice", "Alice Liddell")
     page = core.users.search("alice")
-    assert [u.email for u in page.items] == ["alice@example.com", "alice.kim@example.com",
-                                             "alice.ramos@example.com"]
+    assert [u.email for u in page.items] == [
+        "alice@example.com",
+        "alice.kim@example.com",
+        "alice.ramos@example.com",
+    ]
     assert core.users.search("ALICE").items[0].id == alice.id
     first = core.users.search("alice", limit=1)
     second = core.users.search("alice", limit=5, after=first.next)

@@ -95,11 +95,13 @@ def test_read_only_refuses_every_mutation(engine, config) -> None:  # type: igno
     u = rw.users.create("ro@example.com", "ro")
     s, _ = rw.sessions.create(u.id)
     ro = AuthCore(engine, config, read_only=True, actor="op")
-    for call in (lambda: ro.admin.revoke_tokens(u.id, "x"),
-                 lambda: ro.admin.delete_session(s.public_id, "x"),
-                 lambda: ro.admin.delete_sessions(u.id, "x"),
-                 lambda: ro.admin.set_disabled(u.id, True, "x"),
-                 lambda: ro.admin.revoke_tokens_many([u.id], "x")):
+    for call in (
+        lambda: ro.admin.revoke_tokens(u.id, "x"),
+        lambda: ro.admin.delete_session(s.public_id, "x"),
+        lambda: ro.admin.delete_sessions(u.id, "x"),
+        lambda: ro.admin.set_disabled(u.id, True, "x"),
+        lambda: ro.admin.revoke_tokens_many([u.id], "x"),
+    ):
         with pytest.raises(ReadOnlyError):
             call()
     assert rw.users.get(u.id).token_version == 0 and _count(rw, audit_events) == 0
@@ -129,10 +131,12 @@ def test_failure_between_change_and_audit_leaves_neither(core: AuthCore, monkeyp
         raise RuntimeError("injected failure")
 
     monkeypatch.setattr(audit, "append", boom)
-    for call in (lambda: core.admin.revoke_tokens(u.id, "x"),
-                 lambda: core.admin.delete_session(s.public_id, "x"),
-                 lambda: core.admin.delete_sessions(u.id, "x"),
-                 lambda: core.admin.set_disabled(u.id, True, "x")):
+    for call in (
+        lambda: core.admin.revoke_tokens(u.id, "x"),
+        lambda: core.admin.delete_session(s.public_id, "x"),
+        lambda: core.admin.delete_sessions(u.id, "x"),
+        lambda: core.admin.set_disabled(u.id, True, "x"),
+    ):
         with pytest.raises(RuntimeError, match="injected"):
             call()
     monkeypatch.undo()

@@ -50,8 +50,14 @@ class SnapshotCore(AuthCore):
 def _frozen(monkeypatch: pytest.MonkeyPatch) -> None:
     """One instant for authcore's notion of now (active counts, audit times) and the app's."""
     monkeypatch.setattr(pytest_textual_snapshot, "SVGImageExtension", SnapshotsDirSVG)
-    for module in ("authcore.timeutil", "authcore.users", "authcore.sessions", "authcore.revoke",
-                   "authcore.tokens", "authcore.inspect"):
+    for module in (
+        "authcore.timeutil",
+        "authcore.users",
+        "authcore.sessions",
+        "authcore.revoke",
+        "authcore.tokens",
+        "authcore.inspect",
+    ):
         monkeypatch.setattr(f"{module}.utcnow", lambda: FIXED, raising=False)
 
 
@@ -65,8 +71,9 @@ def snap_core(tmp_path: Path, sqlite_template: Path, config: Config) -> AuthCore
 
 
 def app_for(core: AuthCore, **kw: Any) -> AuthConsoleApp:
-    return create_app(core, clock=lambda: FIXED, search_debounce=0.05, refresh_interval=3600,
-                      retry_interval=3600, **kw)
+    return create_app(
+        core, clock=lambda: FIXED, search_debounce=0.05, refresh_interval=3600, retry_interval=3600, **kw
+    )
 
 
 async def settle(pilot: Pilot[Any]) -> None:
@@ -157,9 +164,20 @@ def test_audit(snap_compare, snap_core: AuthCore, size: tuple[int, int]) -> None
 
 def test_token_inspector(snap_compare, snap_core: AuthCore, config: Config) -> None:
     iat = int((FIXED - timedelta(minutes=3)).timestamp())
-    token = jwt.encode({"sub": str(alice_id(snap_core)), "typ": "access", "token_version": 0,
-                        "iat": iat, "exp": iat + 900, "jti": "snapshot", "iss": "authconsole",
-                        "aud": "authconsole"}, config.tokens.secret, algorithm="HS256")
+    token = jwt.encode(
+        {
+            "sub": str(alice_id(snap_core)),
+            "typ": "access",
+            "token_version": 0,
+            "iat": iat,
+            "exp": iat + 900,
+            "jti": "snapshot",
+            "iss": "authconsole",
+            "aud": "authconsole",
+        },
+        config.tokens.secret,
+        algorithm="HS256",
+    )
 
     async def run_before(pilot: Pilot[Any]) -> None:
         await settle(pilot)
@@ -206,6 +224,7 @@ def test_hostile_text_is_literal(snap_compare, snap_core: AuthCore) -> None:
 def test_confirm_at_60x15(snap_compare, snap_core: AuthCore) -> None:
     """At 60x15 the dialog stays usable: title, reason, buttons and hint on screen; what will
     happen scrolls inside the dialog (after the empty-reason error, the tightest state)."""
+
     async def run_before(pilot: Pilot[Any]) -> None:
         await settle(pilot)
         pilot.app.open_user(alice_id(snap_core))

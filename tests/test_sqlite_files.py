@@ -12,9 +12,17 @@ import pytest
 from authcore.db import DatabaseMissing, make_engine
 from console.cli import main
 
-READERS = ["users search a", "users show alice", "sessions list", "audit list", "audit verify",
-           "db status", "revoke alice --all-tokens --reason x --yes",
-           "sessions prune --reason x --yes", "users disable bob --reason x --yes"]
+READERS = [
+    "users search a",
+    "users show alice",
+    "sessions list",
+    "audit list",
+    "audit verify",
+    "db status",
+    "revoke alice --all-tokens --reason x --yes",
+    "sessions prune --reason x --yes",
+    "users disable bob --reason x --yes",
+]
 
 
 def _mode(p: Path) -> int:
@@ -73,8 +81,7 @@ def test_library_refuses_missing_file_when_asked(tmp_path: Path) -> None:
     assert not (tmp_path / "missing.db").exists()
 
 
-def test_the_console_on_a_missing_file_creates_nothing(tmp_path: Path, capsys,
-                                                       monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_the_console_on_a_missing_file_creates_nothing(tmp_path: Path, capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """``authconsole`` (the TUI) builds its core like every command: one line, exit 5."""
     import sys
 
@@ -83,8 +90,9 @@ def test_the_console_on_a_missing_file_creates_nothing(tmp_path: Path, capsys,
     monkeypatch.setattr(sys.stdin, "isatty", lambda: True)
     monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
     real_run = app_module.AuthConsoleApp.run
-    monkeypatch.setattr(app_module.AuthConsoleApp, "run",
-                        lambda self: real_run(self, headless=True, size=(80, 24)))
+    monkeypatch.setattr(
+        app_module.AuthConsoleApp, "run", lambda self: real_run(self, headless=True, size=(80, 24))
+    )
     d = tmp_path / "dbdir"
     d.mkdir()
     code = main(["--db", f"sqlite:///{d}/x.db"])

@@ -22,8 +22,10 @@ BAD = ["nul\x00byte", "tab\there", "new\nline", "esc\x1b[2J", "del\x7f", "c1\x85
 
 def _counts(core: AuthCore) -> tuple[int, int, int]:
     with core.engine.connect() as c:
-        return tuple(c.execute(select(func.count()).select_from(t)).scalar_one()  # type: ignore[return-value]
-                     for t in (users, sessions, audit_events))
+        return tuple(
+            c.execute(select(func.count()).select_from(t)).scalar_one()  # type: ignore[return-value]
+            for t in (users, sessions, audit_events)
+        )
 
 
 @pytest.mark.parametrize("bad", BAD)
@@ -51,11 +53,13 @@ def test_lookups_and_filters_never_reach_the_driver(core: AuthCore) -> None:
     """Before, each of these raised psycopg's DataError on PostgreSQL (NUL in a parameter)."""
     u = core.users.create("ok@example.com", "ok")
     rec, _ = core.sessions.create(u.id)
-    for call in (lambda: core.sessions.get("ses\x00x"),
-                 lambda: core.sessions.touch("ses\x00x"),
-                 lambda: core.sessions.touch(rec.public_id, ip="10.0.0.1\x00"),
-                 lambda: core.admin.delete_session("ses\x00x", "r"),
-                 lambda: core.bulk.plan("corp\x00old", "r")):
+    for call in (
+        lambda: core.sessions.get("ses\x00x"),
+        lambda: core.sessions.touch("ses\x00x"),
+        lambda: core.sessions.touch(rec.public_id, ip="10.0.0.1\x00"),
+        lambda: core.admin.delete_session("ses\x00x", "r"),
+        lambda: core.bulk.plan("corp\x00old", "r"),
+    ):
         with pytest.raises(ValidationError, match="not allowed"):
             call()
     assert core.sessions.recent(text="10.\x00") == []  # a filter drops them, like search
@@ -64,8 +68,10 @@ def test_lookups_and_filters_never_reach_the_driver(core: AuthCore) -> None:
 
 def test_cli_reason_with_control_character(core: AuthCore, db_url: str, capsys) -> None:  # type: ignore[no-untyped-def]
     core.users.create("bob@example.com", "bob")
-    for argv in (["revoke", "bob", "--all-tokens", "--yes", "--reason", "a\x00b"],
-                 ["users", "disable", "bob", "--yes", "--reason", "line\nbreak"]):
+    for argv in (
+        ["revoke", "bob", "--all-tokens", "--yes", "--reason", "a\x00b"],
+        ["users", "disable", "bob", "--yes", "--reason", "line\nbreak"],
+    ):
         code = main(["--db", db_url, *argv])
         err = capsys.readouterr().err
         assert code == 1 and "control character" in err and err.count("\n") == 1
@@ -92,8 +98,11 @@ def test_rule_is_exactly_cc_and_surrogates(value: str) -> None:
         assert bad
 
 
-@settings(max_examples=40, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(st.text(max_size=30))
 def test_random_usernames_are_stored_or_refused_cleanly(core: AuthCore, name: str) -> None:
     """Any text: either stored on both engines, or a ValidationError; never a driver error."""

@@ -131,8 +131,11 @@ def test_key_rotation_by_kid(engine, tmp_path) -> None:  # type: ignore[no-untyp
     core_old = AuthCore(engine, old)
     u = core_old.users.create("rot@example.com", "rot")
     token = core_old.tokens.issue_pair(u.id).access_token
-    new = Config(tokens=TokenSettings(secret="new-" + "n" * 40, kid="k2", verify_keys=[
-        KeySpec(kid="k1", secret="old-" + "o" * 40)]))
+    new = Config(
+        tokens=TokenSettings(
+            secret="new-" + "n" * 40, kid="k2", verify_keys=[KeySpec(kid="k1", secret="old-" + "o" * 40)]
+        )
+    )
     core_new = AuthCore(engine, new)
     assert core_new.tokens.verify_access(token).user_id == u.id
     t2 = core_new.tokens.issue_pair(u.id).access_token
@@ -148,13 +151,17 @@ def test_asymmetric_signing(engine, tmp_path, alg) -> None:  # type: ignore[no-u
 
     from authcore.config import Config, TokenSettings
 
-    key = {"RS256": lambda: rsa.generate_private_key(65537, 2048),
-           "ES256": lambda: ec.generate_private_key(ec.SECP256R1()),
-           "EdDSA": ed25519.Ed25519PrivateKey.generate}[alg]()
+    key = {
+        "RS256": lambda: rsa.generate_private_key(65537, 2048),
+        "ES256": lambda: ec.generate_private_key(ec.SECP256R1()),
+        "EdDSA": ed25519.Ed25519PrivateKey.generate,
+    }[alg]()
     pem = tmp_path / "signing.pem"
-    pem.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                      serialization.PrivateFormat.PKCS8,
-                                      serialization.NoEncryption()))
+    pem.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
     core = AuthCore(engine, Config(tokens=TokenSettings(algorithm=alg, private_key_file=pem)))
     u = core.users.create("asym@example.com", "asym")
     pair = core.tokens.issue_pair(u.id)

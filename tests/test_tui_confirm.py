@@ -51,10 +51,8 @@ def last_event(core: AuthCore, uid: int) -> audit.AuditRecord | None:
     return events_[0] if events_ else None
 
 
-@pytest.mark.parametrize(("state", "key", "effect"), CASES,
-                         ids=[f"{s}-{k}" for s, k, _e in CASES])
-async def test_every_key_does_what_the_hint_says(core: AuthCore, state: str, key: str,
-                                                 effect: str) -> None:
+@pytest.mark.parametrize(("state", "key", "effect"), CASES, ids=[f"{s}-{k}" for s, k, _e in CASES])
+async def test_every_key_does_what_the_hint_says(core: AuthCore, state: str, key: str, effect: str) -> None:
     seed(core, 0)
     alice = core.users.find("alice").id
     before = last_event(core, alice)
@@ -107,8 +105,7 @@ async def test_after_typing_a_reason_y_on_cancel_confirms(core: AuthCore) -> Non
     assert ev is not None and (ev.action, ev.reason) == ("revoke_tokens", "lost phone")
 
 
-async def test_after_the_empty_reason_error_letters_type_and_the_hint_says_so(
-        core: AuthCore) -> None:
+async def test_after_the_empty_reason_error_letters_type_and_the_hint_says_so(core: AuthCore) -> None:
     """Issue 11: after ``y`` with an empty reason, ``n`` typed an ``n`` while the hint said
     ``n, esc cancel``. The focus is in the reason box then, where letters are text (a burst over
     SSH is never an answer): the hint now says that, and ``esc`` cancels."""

@@ -71,5 +71,6 @@ async def test_done_when(core: AuthCore) -> None:
     evs = audit.list_events(core.engine, user_id=alice.id)
     assert [(e.action, e.actor, e.reason) for e in evs] == [
         ("revoke_tokens", core.actor, "suspected token theft"),
-        ("delete_session", core.actor, "lost phone")]
+        ("delete_session", core.actor, "lost phone"),
+    ]
     assert audit.verify_chain(core.engine).ok

@@ -162,7 +162,8 @@ def down(*a, **kw):  # type: ignore[no-untyped-def]
 
 
 async def test_an_action_during_an_outage_says_so_at_once_and_never_fires_later(
-        core: AuthCore, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    core: AuthCore, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
     """Issue 11: during an outage R showed nothing, and when the database came back a Revoke
     dialog popped up by itself."""
     import threading
@@ -195,8 +196,7 @@ async def test_an_action_during_an_outage_says_so_at_once_and_never_fires_later(
     assert core.users.get(alice.id).token_version == alice.token_version
 
 
-async def test_a_dry_run_that_outlives_an_outage_opens_no_dialog(
-        core: AuthCore, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+async def test_a_dry_run_that_outlives_an_outage_opens_no_dialog(core: AuthCore, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """R pressed before anyone knew the database was away: its dry run hangs, the outage is
     seen, then the database is back and the dry run answers. The dialog does not open by itself
     then."""
@@ -230,8 +230,7 @@ async def test_a_dry_run_that_outlives_an_outage_opens_no_dialog(
     assert core.users.get(alice.id).token_version == alice.token_version
 
 
-async def test_a_dry_run_slower_than_the_patience_opens_no_dialog(
-        core: AuthCore, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+async def test_a_dry_run_slower_than_the_patience_opens_no_dialog(core: AuthCore, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     import threading
 
     from console.screens.confirm import ConfirmScreen

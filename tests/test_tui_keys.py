@@ -47,14 +47,27 @@ async def test_help_lists_every_key_of_the_screen(core: AuthCore) -> None:
         await pilot.pause()
         assert isinstance(app.screen, HelpScreen)
         shown = text_of(app, "#help-keys")
-        for key, what in [("R", "Revoke all tokens"), ("d", "Delete session"),
-                          ("D", "Delete all sessions"), ("x", "Disable user"), ("esc", "Back"),
-                          ("y", "Copy the highlighted id"), ("r", "Refresh"), ("a", "Audit log of this user"),
-                          ("t", "Token inspector"),
-                          ("s", "Sessions"), ("u", "Users"), ("?", "Help"), ("q", "Back"),
-                          ("ctrl+q", "quit"), ("ctrl+p", "palette"), ("enter", "open")]:
-            assert any(line.split()[0] == key and what.lower() in line.lower()
-                       for line in shown.splitlines()), (key, shown)
+        for key, what in [
+            ("R", "Revoke all tokens"),
+            ("d", "Delete session"),
+            ("D", "Delete all sessions"),
+            ("x", "Disable user"),
+            ("esc", "Back"),
+            ("y", "Copy the highlighted id"),
+            ("r", "Refresh"),
+            ("a", "Audit log of this user"),
+            ("t", "Token inspector"),
+            ("s", "Sessions"),
+            ("u", "Users"),
+            ("?", "Help"),
+            ("q", "Back"),
+            ("ctrl+q", "quit"),
+            ("ctrl+p", "palette"),
+            ("enter", "open"),
+        ]:
+            assert any(
+                line.split()[0] == key and what.lower() in line.lower() for line in shown.splitlines()
+            ), (key, shown)
         await pilot.press("escape")
         assert isinstance(app.screen, UserScreen)
 
@@ -142,11 +155,18 @@ async def test_palette_has_every_screen_action(core: AuthCore) -> None:
     async with app.run_test(size=(80, 24)) as pilot:
         await open_alice(pilot)
         screen = app.screen
-        titles = {c.title for c in screen.palette_commands() if screen.check_action(c.action,
-                                                                                    c.params)}
-        for want in ("Revoke all tokens (R)", "Delete session (d)", "Delete all sessions (D)",
-                     "Disable user (x)", "Token inspector", "Audit log", "Refresh",
-                     "Copy highlighted id", "Back"):
+        titles = {c.title for c in screen.palette_commands() if screen.check_action(c.action, c.params)}
+        for want in (
+            "Revoke all tokens (R)",
+            "Delete session (d)",
+            "Delete all sessions (D)",
+            "Disable user (x)",
+            "Token inspector",
+            "Audit log",
+            "Refresh",
+            "Copy highlighted id",
+            "Back",
+        ):
             assert want in titles
 
 

@@ -193,9 +193,13 @@ def test_every_worker_group_of_a_screen_is_registered() -> None:
 
     for spec in SCREENS.values():
         tree = ast.parse(inspect.getsource(inspect.getmodule(spec.load())))
-        groups = {kw.value.value for node in ast.walk(tree) if isinstance(node, ast.Call)
-                  for kw in node.keywords
-                  if kw.arg == "group" and isinstance(kw.value, ast.Constant)}
+        groups = {
+            kw.value.value
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Call)
+            for kw in node.keywords
+            if kw.arg == "group" and isinstance(kw.value, ast.Constant)
+        }
         assert groups, spec.kind
         assert groups <= spec.read_groups | WRITE_GROUPS, (spec.kind, groups)
         assert spec.read_groups <= READ_GROUPS

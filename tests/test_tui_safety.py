@@ -49,10 +49,14 @@ async def hostile_core(core: AuthCore) -> tuple[AuthCore, list[int]]:
     click = core.users.create("clicker@example.com", "clicker", "name")
     s, _ = core.sessions.create(click.id, ip="192.0.2.9", user_agent="ua")
     with core.engine.begin() as conn:
-        conn.execute(update(users).where(users.c.id == click.id).values(
-            display_name=CLICK + OSC52 + BIDI + "name"))
-        conn.execute(update(sessions).where(sessions.c.public_id == s.public_id).values(
-            user_agent=CLICK + "\x1b[2J" + BIDI))
+        conn.execute(
+            update(users).where(users.c.id == click.id).values(display_name=CLICK + OSC52 + BIDI + "name")
+        )
+        conn.execute(
+            update(sessions)
+            .where(sessions.c.public_id == s.public_id)
+            .values(user_agent=CLICK + "\x1b[2J" + BIDI)
+        )
     ids.append(click.id)
     evil = AuthCore(core.engine, core.config, actor="[@click=app.quit]op[/]\x1b]52;c;QQ==\x07")
     # reasons: authcore refuses control characters in them now, so markup only

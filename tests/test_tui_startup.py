@@ -23,21 +23,35 @@ from tests.test_tui_support import column, make_app, rows, seed, settle, text_of
 
 def test_the_app_imports_no_database_stack_before_its_first_frame() -> None:
     """What ``run_tui`` imports to paint: no SQLAlchemy, no PyJWT/cryptography, no psycopg."""
-    code = ("from console.app import create_app\n"
-            "from console.connect import Connect\n"
-            "create_app(Connect(build=lambda: None, url='sqlite:///x', actor='a', role='admin',"
-            " read_only=False))\n")
-    heavy = ("sqlalchemy", "jwt", "cryptography", "psycopg", "authcore.db", "authcore.users",
-             "authcore.models")
+    code = (
+        "from console.app import create_app\n"
+        "from console.connect import Connect\n"
+        "create_app(Connect(build=lambda: None, url='sqlite:///x', actor='a', role='admin',"
+        " read_only=False))\n"
+    )
+    heavy = (
+        "sqlalchemy",
+        "jwt",
+        "cryptography",
+        "psycopg",
+        "authcore.db",
+        "authcore.users",
+        "authcore.models",
+    )
     assert modules_loaded(code, heavy) == []
 
 
 def test_mask_password() -> None:
-    assert mask_password("postgresql+psycopg://ops:s3cret@db:5432/auth") == \
-        "postgresql+psycopg://ops:***@db:5432/auth"
+    assert (
+        mask_password("postgresql+psycopg://ops:s3cret@db:5432/auth")
+        == "postgresql+psycopg://ops:***@db:5432/auth"
+    )
     assert mask_password("sqlite:////var/lib/a.db") == "sqlite:////var/lib/a.db"
-    for url in ("postgresql://u:p@ss/w@rd@host/db", "postgresql://u:a/b@h/db",
-                "postgresql://u:pw@host/db?opt=a@b"):
+    for url in (
+        "postgresql://u:p@ss/w@rd@host/db",
+        "postgresql://u:a/b@h/db",
+        "postgresql://u:pw@host/db?opt=a@b",
+    ):
         masked = mask_password(url)
         assert masked.startswith("postgresql://u:***@")
         assert not any(part in masked for part in ("p@ss", "w@rd", "a/b", ":pw@"))
@@ -51,8 +65,9 @@ async def test_connecting_then_results(core: AuthCore) -> None:
         release.wait(30)
         return core
 
-    connect = Connect(build=build, url="postgresql+psycopg://ops:***@db/auth", actor="ops",
-                      role="viewer", read_only=True)
+    connect = Connect(
+        build=build, url="postgresql+psycopg://ops:***@db/auth", actor="ops", role="viewer", read_only=True
+    )
     app = make_app(connect, read_only=True)  # run_tui passes --read-only both ways
     async with app.run_test(size=(100, 24)) as pilot:
         await pilot.pause(0.1)
@@ -81,8 +96,7 @@ async def test_a_core_that_cannot_be_built_ends_the_app_with_its_error() -> None
     def build() -> AuthCore:
         raise ValidationError("not a database URL: 'bogus'")
 
-    app = make_app(Connect(build=build, url="bogus", actor="ops", role="admin",
-                           read_only=False))
+    app = make_app(Connect(build=build, url="bogus", actor="ops", role="admin", read_only=False))
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         await pilot.pause(0.2)
@@ -91,12 +105,16 @@ async def test_a_core_that_cannot_be_built_ends_the_app_with_its_error() -> None
     assert not app._notifications, "no toast or outage banner for it: the error is printed"
 
 
-@pytest.mark.parametrize("url,message", [
-    ("bogus", "error: not a database URL: 'bogus'"),
-    ("mysql://u:pw@h/db", "error: unsupported database 'mysql'"),
-])
-def test_bad_url_is_one_line_after_the_tui(url: str, message: str, capsys: Any,
-                                           monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(
+    "url,message",
+    [
+        ("bogus", "error: not a database URL: 'bogus'"),
+        ("mysql://u:pw@h/db", "error: unsupported database 'mysql'"),
+    ],
+)
+def test_bad_url_is_one_line_after_the_tui(
+    url: str, message: str, capsys: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(sys.stdin, "isatty", lambda: True)
     monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
     real_run = app_module.AuthConsoleApp.run

@@ -93,8 +93,18 @@ def walk_texts(app: AuthConsoleApp) -> Iterator[str]:
 
 async def type_text(pilot: Pilot[Any], text: str) -> None:
     """Type characters one by one (``press`` takes key names; map the special ones)."""
-    names = {"/": "slash", "?": "question_mark", " ": "space", "@": "at", ".": "full_stop",
-             ",": "comma", "-": "minus", "_": "underscore", ":": "colon", "#": "number_sign"}
+    names = {
+        "/": "slash",
+        "?": "question_mark",
+        " ": "space",
+        "@": "at",
+        ".": "full_stop",
+        ",": "comma",
+        "-": "minus",
+        "_": "underscore",
+        ":": "colon",
+        "#": "number_sign",
+    }
     await pilot.press(*[names.get(ch, ch) for ch in text])
 
 

@@ -52,12 +52,23 @@ async def test_in_place_update_keeps_keys_cells_and_cursor() -> None:
         t.move_cursor(row=2)  # on "c"
         before = {k: t.get_row(k) for k in "abcde"}
         # a refresh of the same question: b went, c changed, f is new, d moved up
-        t.sync([row("a", "user a", 0), row("d", "user d", 3), row("c", "user c", 99),
-                row("e", "user e", 4), row("f", "user f", 5)])
+        t.sync(
+            [
+                row("a", "user a", 0),
+                row("d", "user d", 3),
+                row("c", "user c", 99),
+                row("e", "user e", 4),
+                row("f", "user f", 5),
+            ]
+        )
         await pilot.pause()
-        assert shown(t) == [("a", ["user a", "0", "no"]), ("d", ["user d", "3", "no"]),
-                            ("c", ["user c", "99", "no"]), ("e", ["user e", "4", "no"]),
-                            ("f", ["user f", "5", "no"])]
+        assert shown(t) == [
+            ("a", ["user a", "0", "no"]),
+            ("d", ["user d", "3", "no"]),
+            ("c", ["user c", "99", "no"]),
+            ("e", ["user e", "4", "no"]),
+            ("f", ["user f", "5", "no"]),
+        ]
         assert t.keys == ["a", "d", "c", "e", "f"]
         assert t.highlighted_key == "c", "the cursor stays on its row"
         for k in "ade":  # unchanged rows were not re-added: the very same cell objects
@@ -79,8 +90,7 @@ async def test_every_new_result_set_is_exactly_its_rows_in_order() -> None:
             elif kind == 1:  # mostly the same set, reordered, a few in and out
                 keys = t.keys[:]
                 rng.shuffle(keys)
-                keys = keys[: max(0, len(keys) - 3)] + rng.sample(
-                    [k for k in universe if k not in keys], 3)
+                keys = keys[: max(0, len(keys) - 3)] + rng.sample([k for k in universe if k not in keys], 3)
             elif kind == 2:  # a page appended (paging), then a new question
                 extra = [k for k in rng.sample(universe, 60) if k not in t.keys][:40]
                 had = t.keys
@@ -104,17 +114,37 @@ async def test_every_new_result_set_is_exactly_its_rows_in_order() -> None:
 async def test_cells_draw_exactly_as_datatable_draws_them() -> None:
     """The table lays out a cell once per cell object, by a short path for plain Text; the lines
     it draws must be Textual's own, for every kind of cell the console puts in a table."""
-    texts = ["", "a", "alice@example.com", "ünïcödé", "宽字符的名字很长很长", "emoji 🎉🎉 end",
-             " padded  ", "x" * 80, *HOSTILE[:-1], HOSTILE[-1][:300]]
+    texts = [
+        "",
+        "a",
+        "alice@example.com",
+        "ünïcödé",
+        "宽字符的名字很长很长",
+        "emoji 🎉🎉 end",
+        " padded  ",
+        "x" * 80,
+        *HOSTILE[:-1],
+        HOSTILE[-1][:300],
+    ]
     variants: list[Text] = []
     for s in texts:
-        variants += [safe(s), safe(s, style="bold"), safe(s, style=Style(color="red")),
-                     Text(s[:40], justify="right"), Text(s[:40], justify="center"),
-                     Text(s[:40], justify="left", style="dim"),
-                     Text(s[:40], justify="full", overflow="crop"),
-                     Text(s[:40], overflow="ignore", no_wrap=True), cells.number(len(s))]
-    variants += [cells.yes_no(True), cells.yes_no(False), cells.action("refresh_reuse_detected"),
-                 safe_join_sample()]
+        variants += [
+            safe(s),
+            safe(s, style="bold"),
+            safe(s, style=Style(color="red")),
+            Text(s[:40], justify="right"),
+            Text(s[:40], justify="center"),
+            Text(s[:40], justify="left", style="dim"),
+            Text(s[:40], justify="full", overflow="crop"),
+            Text(s[:40], overflow="ignore", no_wrap=True),
+            cells.number(len(s)),
+        ]
+    variants += [
+        cells.yes_no(True),
+        cells.yes_no(False),
+        cells.action("refresh_reuse_detected"),
+        safe_join_sample(),
+    ]
     app = TableApp()
     async with app.run_test(size=(100, 40)) as pilot:
         t = app.query_one(KeyedTable)
@@ -126,8 +156,9 @@ async def test_cells_draw_exactly_as_datatable_draws_them() -> None:
                 if ours is not None:
                     assert ours == rich, (cell, width)
         # whole lines, cursor and zebra stripes included, against DataTable's own _render_cell
-        t.sync([(str(i), [c, cells.number(i), cells.yes_no(i % 3 == 0)])
-                for i, c in enumerate(variants[:120])])
+        t.sync(
+            [(str(i), [c, cells.number(i), cells.yes_no(i % 3 == 0)]) for i, c in enumerate(variants[:120])]
+        )
         await pilot.pause()
         t.move_cursor(row=3)
         await pilot.pause()
@@ -161,13 +192,11 @@ async def test_users_refresh_updates_in_place_and_keeps_the_cursor(core: AuthCor
         assert t.highlighted_key == key, "a refresh never moves the cursor"
         after = rows(app, "#users")
         assert len(after) == len(first) and after != first
-        changed = [k for k in t.keys if any(a is not b for a, b in zip(
-            t.get_row(k), before[k], strict=True))]
+        changed = [k for k in t.keys if any(a is not b for a, b in zip(t.get_row(k), before[k], strict=True))]
         assert changed == [key], "only the changed row's cells were replaced"
 
 
-async def test_typing_keeps_rows_that_stay_and_shows_exactly_the_new_results(
-        core: AuthCore) -> None:
+async def test_typing_keeps_rows_that_stay_and_shows_exactly_the_new_results(core: AuthCore) -> None:
     seed(core, 30)
     app = make_app(core)
     async with app.run_test(size=(100, 30)) as pilot:

@@ -108,8 +108,13 @@ def test_run_tui_wires_flags_and_theme(core: AuthCore, monkeypatch: pytest.Monke
             return core
 
     assert run_tui(Ctx()) == 0  # type: ignore[arg-type]
-    assert seen == {"connecting_read_only": True, "theme": "ansi-dark", "read_only": True,
-                    "core": core, "interactive": True}
+    assert seen == {
+        "connecting_read_only": True,
+        "theme": "ansi-dark",
+        "read_only": True,
+        "core": core,
+        "interactive": True,
+    }
     assert core.read_only, "--read-only makes authcore refuse too"
 
 

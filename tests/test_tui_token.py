@@ -95,8 +95,7 @@ async def test_garbage_and_clear(core: AuthCore) -> None:
 async def test_hostile_claims_render_inert_and_controls_are_removed(core: AuthCore) -> None:
     seed(core, 0)
     header = {"alg": "HS256", "typ": "JWT", "kid": "[@click=app.quit]k[/]\x1b]52;c;QQ==\x07"}
-    payload = {"sub": "1", "name": "[@click=app.quit]x[/]", "evil": "\x1b[2J\u202eabc",
-               "exp": 4102444800}
+    payload = {"sub": "1", "name": "[@click=app.quit]x[/]", "evil": "\x1b[2J\u202eabc", "exp": 4102444800}
     token = f"{b64(header)}.{b64(payload)}.c2ln"
     app = make_app(core)
     async with app.run_test(size=(80, 24)) as pilot:

@@ -30,8 +30,12 @@ from tests.test_tui_support import (
 def state(core: AuthCore, uid: int) -> tuple[int, bool, int, int]:
     """(token_version, disabled, sessions, audit events) of a user."""
     u = core.users.get(uid)
-    return (u.token_version, u.disabled, len(core.sessions.for_user(uid)),
-            len(audit.list_events(core.engine, user_id=uid)))
+    return (
+        u.token_version,
+        u.disabled,
+        len(core.sessions.for_user(uid)),
+        len(audit.list_events(core.engine, user_id=uid)),
+    )
 
 
 async def open_user(pilot, ref: str) -> None:  # type: ignore[no-untyped-def]
@@ -73,8 +77,7 @@ ACTIONS = [  # key, action, expected change
 
 @pytest.mark.parametrize(("key", "action"), ACTIONS)
 @pytest.mark.parametrize("cancel", ["n", "escape", "button"])
-async def test_action_cancelled_changes_nothing(core: AuthCore, key: str, action: str,
-                                                cancel: str) -> None:
+async def test_action_cancelled_changes_nothing(core: AuthCore, key: str, action: str, cancel: str) -> None:
     seed(core, 0)
     alice = core.users.find("alice").id
     before = state(core, alice)
@@ -280,8 +283,7 @@ async def test_typing_a_reason_straight_away_goes_into_the_reason_box(core: Auth
     assert (ev.action, ev.reason) == ("revoke_tokens", "stolen laptop, yes")
 
 
-async def test_reason_typed_in_a_burst_keeps_every_letter_and_esc_still_cancels(
-        core: AuthCore) -> None:
+async def test_reason_typed_in_a_burst_keeps_every_letter_and_esc_still_cancels(core: AuthCore) -> None:
     """Over SSH a whole word arrives at once: no letter is lost or reordered while the focus
     moves into the reason box, y/n inside it are letters, and esc still cancels."""
     from textual import events

@@ -140,8 +140,7 @@ async def test_audit_shows_a_broken_chain(core: AuthCore) -> None:
     await _two_events(core)
     with core.engine.begin() as conn:  # tamper with the log behind authcore's back
         bypass_audit_trigger(conn)
-        conn.execute(update(audit_events).where(audit_events.c.seq == 2)
-                     .values(reason="nothing to see"))
+        conn.execute(update(audit_events).where(audit_events.c.seq == 2).values(reason="nothing to see"))
     app = make_app(core)
     async with app.run_test(size=(80, 24)) as pilot:
         app.goto("audit")

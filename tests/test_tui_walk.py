@@ -42,11 +42,31 @@ STARTS = ["users", "user", "sessions", "audit", "token"]
 SIZES = [(80, 24), (60, 15)]
 CHECK_EVERY = 25
 
-CHAR_KEYS = {" ": "space", "@": "at", ".": "full_stop", "-": "minus", "_": "underscore",
-             "/": "slash", "?": "question_mark"}
+CHAR_KEYS = {
+    " ": "space",
+    "@": "at",
+    ".": "full_stop",
+    "-": "minus",
+    "_": "underscore",
+    "/": "slash",
+    "?": "question_mark",
+}
 TEXT = string.ascii_letters + string.digits + "@.-_ "
-SPECIAL = ["enter", "escape", "tab", "shift+tab", "up", "down", "pageup", "pagedown", "home",
-           "end", "backspace", "left", "right"]
+SPECIAL = [
+    "enter",
+    "escape",
+    "tab",
+    "shift+tab",
+    "up",
+    "down",
+    "pageup",
+    "pagedown",
+    "home",
+    "end",
+    "backspace",
+    "left",
+    "right",
+]
 
 
 def digest(core: AuthCore) -> str:
@@ -63,8 +83,7 @@ def digest(core: AuthCore) -> str:
 class Walk:
     """One walk: the keys sent, the confirmations seen, the invariants checked."""
 
-    def __init__(self, pilot: Pilot[Any], core: AuthCore, rng: random.Random,
-                 pastes: list[str]) -> None:
+    def __init__(self, pilot: Pilot[Any], core: AuthCore, rng: random.Random, pastes: list[str]) -> None:
         self.pilot = pilot
         self.app: AuthConsoleApp = pilot.app
         self.core = core
@@ -149,10 +168,14 @@ class Walk:
 def pastes_for(core: AuthCore) -> list[str]:
     alice = core.users.find("alice").id
     bob = core.users.find("bob").id
-    return [core.tokens.issue_pair(alice).access_token,
-            "Bearer " + core.tokens.issue_pair(bob).access_token,
-            "not.a.token", "\x1b]52;c;QUFB\x07[@click=app.quit]x[/]\u202e", "alice",
-            "a" * 300]
+    return [
+        core.tokens.issue_pair(alice).access_token,
+        "Bearer " + core.tokens.issue_pair(bob).access_token,
+        "not.a.token",
+        "\x1b]52;c;QUFB\x07[@click=app.quit]x[/]\u202e",
+        "alice",
+        "a" * 300,
+    ]
 
 
 async def start_on(pilot: Pilot[Any], start: str, pastes: list[str]) -> None:
@@ -169,8 +192,9 @@ async def start_on(pilot: Pilot[Any], start: str, pastes: list[str]) -> None:
         await settle(pilot)
 
 
-async def walk(core: AuthCore, start: str, size: tuple[int, int], keys: int,
-               request: pytest.FixtureRequest) -> None:
+async def walk(
+    core: AuthCore, start: str, size: tuple[int, int], keys: int, request: pytest.FixtureRequest
+) -> None:
     base = os.environ.get(SEED_ENV)
     walk_seed = int(base) if base else random.randrange(2**32)
     rng = random.Random(f"{walk_seed}/{start}/{size[0]}x{size[1]}")
@@ -202,8 +226,12 @@ async def walk(core: AuthCore, start: str, size: tuple[int, int], keys: int,
                         await w.check_database()
                 await w.check_database()
                 request.node.user_properties.append(
-                    ("walk", f"seed={walk_seed} keys={keys} confirmed={len(confirmations)} "
-                             f"changes={w.changes} final_stack={[identity(s) for s in app.screen_stack]}"))
+                    (
+                        "walk",
+                        f"seed={walk_seed} keys={keys} confirmed={len(confirmations)} "
+                        f"changes={w.changes} final_stack={[identity(s) for s in app.screen_stack]}",
+                    )
+                )
     except BaseException as exc:
         w = state.get("walk")
         trail = " ".join(w.trail[-40:]) if w else "(before the first key)"
@@ -211,21 +239,24 @@ async def walk(core: AuthCore, start: str, size: tuple[int, int], keys: int,
             f"random walk failed: {exc!r}\n  seed {walk_seed} (replay: {SEED_ENV}={walk_seed}"
             f" pytest {request.node.nodeid!r})\n  start {start} at {size[0]}x{size[1]} on "
             f"{core.engine.dialect.name}, key {len(w.trail) if w else 0} of {keys}\n"
-            f"  last keys: {trail}") from exc
+            f"  last keys: {trail}"
+        ) from exc
 
 
 @pytest.mark.parametrize("size", SIZES, ids=["80x24", "60x15"])
 @pytest.mark.parametrize("start", STARTS)
-async def test_random_walk(core: AuthCore, start: str, size: tuple[int, int],
-                           request: pytest.FixtureRequest) -> None:
+async def test_random_walk(
+    core: AuthCore, start: str, size: tuple[int, int], request: pytest.FixtureRequest
+) -> None:
     await walk(core, start, size, int(os.environ.get(KEYS_ENV, "120")), request)
 
 
 @pytest.mark.walk_long
 @pytest.mark.parametrize("size", SIZES, ids=["80x24", "60x15"])
 @pytest.mark.parametrize("start", STARTS)
-async def test_random_walk_long(core: AuthCore, start: str, size: tuple[int, int],
-                                request: pytest.FixtureRequest) -> None:
+async def test_random_walk_long(
+    core: AuthCore, start: str, size: tuple[int, int], request: pytest.FixtureRequest
+) -> None:
     await walk(core, start, size, int(os.environ.get(KEYS_ENV, "1000")), request)
 
 

@@ -11,17 +11,20 @@ from console.cli import main
 PW = "S3cretPW"
 
 
-@pytest.mark.parametrize("url", [
-    f"postgresql+psycopg://127.0.0.1:1/db?user=u&password={PW}",
-    f"postgresql+psycopg://127.0.0.1:1/db?password={PW}&user=u",
-    f"postgresql+psycopg://127.0.0.1:1/db?user=u&PASSWORD={PW}#frag",
-    f"postgresql+psycopg://u:{PW}@127.0.0.1:1/db",
-    f"postgresql+psycopg://u:{PW[:3]}@{PW[3:]}@127.0.0.1:1/db",  # unencoded '@'
-    f"postgresql+psycopg://u:{PW[:3]}@{PW[3:]}@no-such-host.invalid/db",
-    f"postgresql+psycopg://u@127.0.0.1:99999/db?password={PW}",
-    f"postgresql+psycopg://u@127.0.0.1:abc/db?password={PW}",
-    f"postgres://u:{PW}@127.0.0.1:1/db?sslmode=disable",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"postgresql+psycopg://127.0.0.1:1/db?user=u&password={PW}",
+        f"postgresql+psycopg://127.0.0.1:1/db?password={PW}&user=u",
+        f"postgresql+psycopg://127.0.0.1:1/db?user=u&PASSWORD={PW}#frag",
+        f"postgresql+psycopg://u:{PW}@127.0.0.1:1/db",
+        f"postgresql+psycopg://u:{PW[:3]}@{PW[3:]}@127.0.0.1:1/db",  # unencoded '@'
+        f"postgresql+psycopg://u:{PW[:3]}@{PW[3:]}@no-such-host.invalid/db",
+        f"postgresql+psycopg://u@127.0.0.1:99999/db?password={PW}",
+        f"postgresql+psycopg://u@127.0.0.1:abc/db?password={PW}",
+        f"postgres://u:{PW}@127.0.0.1:1/db?sslmode=disable",
+    ],
+)
 def test_no_message_holds_the_password(url: str, capsys) -> None:  # type: ignore[no-untyped-def]
     for argv in (["users", "search", "a"], ["db", "status"], ["--json", "db", "upgrade"]):
         code = main(["--db", url, *argv])
@@ -33,12 +36,14 @@ def test_no_message_holds_the_password(url: str, capsys) -> None:  # type: ignor
 
 
 def test_the_one_mask() -> None:
-    assert mask_password(f"postgresql://h/db?user=u&password={PW}&sslmode=require") == \
-        "postgresql://h/db?user=u&password=***&sslmode=require"
-    assert mask_password(f"connection to server failed: password={PW} host=x") == \
-        "connection to server failed: password=*** host=x"
-    assert mask_password(f"dbname=x password='{PW} with spaces' host=y") == \
-        "dbname=x password=*** host=y"
+    assert (
+        mask_password(f"postgresql://h/db?user=u&password={PW}&sslmode=require")
+        == "postgresql://h/db?user=u&password=***&sslmode=require"
+    )
+    assert (
+        mask_password(f"connection to server failed: password={PW} host=x")
+        == "connection to server failed: password=*** host=x"
+    )
+    assert mask_password(f"dbname=x password='{PW} with spaces' host=y") == "dbname=x password=*** host=y"
     assert PW not in mask_url(f"postgresql+psycopg://h/db?password={PW}")
-    assert mask_url(f"postgresql+psycopg://u:{PW[:3]}@{PW[3:]}@h/db") == \
-        "postgresql+psycopg://u:***@h/db"
+    assert mask_url(f"postgresql+psycopg://u:{PW[:3]}@{PW[3:]}@h/db") == "postgresql+psycopg://u:***@h/db"

@@ -65,8 +65,7 @@ def test_each_rotation_allows_one_replay(core: AuthCore) -> None:
 
 
 def test_replay_after_the_grace_is_reuse(engine) -> None:  # type: ignore[no-untyped-def]
-    core = AuthCore(engine, Config(tokens=TokenSettings(secret=TEST_SECRET,
-                                                        refresh_grace=timedelta(0))))
+    core = AuthCore(engine, Config(tokens=TokenSettings(secret=TEST_SECRET, refresh_grace=timedelta(0))))
     u = core.users.create("z@example.com", "z")
     _s, _raw, p0 = core.login(u.id)
     core.tokens.refresh(p0.refresh_token)
@@ -163,7 +162,9 @@ def test_logout_is_a_user_event_not_an_audit_event(core: AuthCore) -> None:
     assert core.sessions.logout(raw2)
     ev = userevents.list_events(core.engine, user_id=u.id)
     assert [(e.action, e.target_session, e.actor) for e in ev] == [
-        ("logout", s2.public_id, "user"), ("logout", s.public_id, "user")]
+        ("logout", s2.public_id, "user"),
+        ("logout", s.public_id, "user"),
+    ]
     rep = audit.verify_chain(core.engine)
     assert rep.ok and rep.head_seq == head_before == 0
     with core.engine.connect() as c:  # only digests and ids are stored, never a token
@@ -186,8 +187,7 @@ def test_users_show_lists_user_events(core: AuthCore, db_url: str, capsys) -> No
     assert main(["--db", db_url, "users", "show", "v@example.com"]) == 0
     out = capsys.readouterr().out
     assert "recent user events" in out and "the user logged out" in out
-    assert main(["--db", db_url, "audit", "list", "--user-events", "--user", "v@example.com",
-                 "--json"]) == 0
+    assert main(["--db", db_url, "audit", "list", "--user-events", "--user", "v@example.com", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert [e["action"] for e in data["user_events"]] == ["logout"]
     assert main(["--db", db_url, "audit", "list", "--user-events", "--action", "logout"]) == 0

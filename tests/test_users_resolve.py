@@ -22,9 +22,19 @@ from console.cli import main
 def _legacy_user(core: AuthCore, email: str, username: str) -> int:
     """A row as an older version (no username rule) could have written it."""
     with core.engine.begin() as conn:
-        return int(conn.execute(insert(users).returning(users.c.id), {
-            "email": email, "username": username, "display_name": "", "created_at": utcnow(),
-            "disabled": False, "token_version": 0}).scalar_one())
+        return int(
+            conn.execute(
+                insert(users).returning(users.c.id),
+                {
+                    "email": email,
+                    "username": username,
+                    "display_name": "",
+                    "created_at": utcnow(),
+                    "disabled": False,
+                    "token_version": 0,
+                },
+            ).scalar_one()
+        )
 
 
 @pytest.fixture
@@ -36,9 +46,10 @@ def squat(core: AuthCore) -> tuple[int, int]:
 
 def _versions(core: AuthCore) -> dict[int, tuple[int, bool]]:
     with core.engine.connect() as conn:
-        return {r.id: (r.token_version, bool(r.disabled))
-                for r in conn.execute(select(users.c.id, users.c.token_version,
-                                             users.c.disabled))}
+        return {
+            r.id: (r.token_version, bool(r.disabled))
+            for r in conn.execute(select(users.c.id, users.c.token_version, users.c.disabled))
+        }
 
 
 def test_create_refuses_usernames_that_read_as_other_references(core: AuthCore) -> None:
@@ -50,8 +61,7 @@ def test_create_refuses_usernames_that_read_as_other_references(core: AuthCore) 
     assert core.users.create("ok@example.com", username="ok.name-1").username == "ok.name-1"
 
 
-def test_ambiguous_reference_is_refused_in_any_row_order(core: AuthCore,
-                                                         squat: tuple[int, int]) -> None:
+def test_ambiguous_reference_is_refused_in_any_row_order(core: AuthCore, squat: tuple[int, int]) -> None:
     squatter, victim = squat
     for _flip in range(2):
         with pytest.raises(AmbiguousUser) as info:
@@ -62,10 +72,8 @@ def test_ambiguous_reference_is_refused_in_any_row_order(core: AuthCore,
         # An update writes a new row version (PostgreSQL puts it at the end of the heap): the
         # order a scan returns them in flips. The answer must not depend on it.
         with core.engine.begin() as conn:
-            conn.execute(update(users).where(users.c.id == victim)
-                         .values(display_name="touched"))
-            conn.execute(update(users).where(users.c.id == squatter)
-                         .values(display_name="touched too"))
+            conn.execute(update(users).where(users.c.id == victim).values(display_name="touched"))
+            conn.execute(update(users).where(users.c.id == squatter).values(display_name="touched too"))
     with pytest.raises(AmbiguousUser):
         core.users.find("VICTIM@EXAMPLE.COM")  # case-insensitive, still both
 
@@ -110,23 +118,27 @@ def _cli(capsys, *argv: str) -> tuple[int, str, str]:  # type: ignore[no-untyped
     return code, out, err
 
 
-def test_cli_refuses_and_changes_nothing(db_url: str, core: AuthCore, squat: tuple[int, int],
-                                         capsys, write_config) -> None:  # type: ignore[no-untyped-def]
+def test_cli_refuses_and_changes_nothing(
+    db_url: str, core: AuthCore, squat: tuple[int, int], capsys, write_config
+) -> None:  # type: ignore[no-untyped-def]
     write_config('[tokens]\nsecret = "s3cr3t-value-that-is-long-enough-123"\n')
     squatter, victim = squat
     before = _versions(core)
-    for argv in (["revoke", "victim@example.com", "--all-tokens", "--reason", "t", "--yes"],
-                 ["users", "disable", "victim@example.com", "--reason", "t", "--yes"],
-                 ["users", "show", "victim@example.com"],
-                 ["sessions", "list", "victim@example.com"]):
+    for argv in (
+        ["revoke", "victim@example.com", "--all-tokens", "--reason", "t", "--yes"],
+        ["users", "disable", "victim@example.com", "--reason", "t", "--yes"],
+        ["users", "show", "victim@example.com"],
+        ["sessions", "list", "victim@example.com"],
+    ):
         code, out, err = _cli(capsys, "--db", db_url, *argv)
         assert code == 1, (argv, out, err)
         assert err.count("\n") == 1 and "more than one user" in err, (argv, err)
         assert f"id:{squatter}" in err and f"id:{victim}" in err
     assert _versions(core) == before
     # The id names the victim, whatever the row order.
-    code, out, err = _cli(capsys, "--db", db_url, "revoke", f"id:{victim}", "--all-tokens",
-                          "--reason", "t", "--yes")
+    code, out, err = _cli(
+        capsys, "--db", db_url, "revoke", f"id:{victim}", "--all-tokens", "--reason", "t", "--yes"
+    )
     assert code == 0, err
     after = _versions(core)
     assert after[victim][0] == before[victim][0] + 1 and after[squatter] == before[squatter]
@@ -173,8 +185,17 @@ def test_random_walk_every_created_user_resolves_to_itself(core: AuthCore) -> No
             continue
     assert len(made) >= 5, f"seed {seed}: the walk created too few users"
     for u in made:
-        for ref in (u.id, str(u.id), f"id:{u.id}", u.email, u.email.upper(), u.username,
-                    u.username.swapcase(), f"email:{u.email}", f"username:{u.username}"):
+        for ref in (
+            u.id,
+            str(u.id),
+            f"id:{u.id}",
+            u.email,
+            u.email.upper(),
+            u.username,
+            u.username.swapcase(),
+            f"email:{u.email}",
+            f"username:{u.username}",
+        ):
             try:
                 got = core.users.find(ref)
             except AmbiguousUser as e:

@@ -77,7 +77,8 @@ class Queries:
 
     def _count(self, conn, cursor, statement, *a) -> None:  # type: ignore[no-untyped-def]
         if threading.get_ident() == self.me and not statement.startswith(
-                ("BEGIN", "PRAGMA", "select pg_", "SELECT 1")):
+            ("BEGIN", "PRAGMA", "select pg_", "SELECT 1")
+        ):
             self.seen.append(statement)
 
     def __enter__(self) -> Queries:
@@ -107,10 +108,13 @@ def refused_within(v: Verifier, token: str, exc: type[TokenError], bound: float)
 
 def _terminate_listener(core: AuthCore, app_name: str) -> int:
     with core.engine.connect() as c:
-        killed = c.execute(text(
-            "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-            "WHERE application_name = :a AND datname = current_database()) t"),
-            {"a": app_name}).scalar_one()
+        killed = c.execute(
+            text(
+                "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE application_name = :a AND datname = current_database()) t"
+            ),
+            {"a": app_name},
+        ).scalar_one()
     return int(killed)
 
 
@@ -122,6 +126,7 @@ def _wait(cond: Callable[[], bool], bound: float, what: str) -> None:
 
 
 # -- caching -------------------------------------------------------------------------------------
+
 
 def test_cache_hit_costs_no_query(core: AuthCore, alice, make_verifier) -> None:  # type: ignore[no-untyped-def]
     v = make_verifier()
@@ -152,8 +157,10 @@ def test_new_session_of_cached_user_is_one_query(core: AuthCore, alice, make_ver
 
 def test_cache_is_bounded_lru(core: AuthCore, make_verifier) -> None:
     v = make_verifier(max_users=2)
-    toks = [core.tokens.issue_pair(core.users.create(f"u{i}@example.com", f"u{i}").id).access_token
-            for i in range(3)]
+    toks = [
+        core.tokens.issue_pair(core.users.create(f"u{i}@example.com", f"u{i}").id).access_token
+        for i in range(3)
+    ]
     for t in toks:
         v.verify_access(t)
     assert v.stats().users_cached == 2
@@ -171,6 +178,7 @@ def test_cache_is_bounded_lru(core: AuthCore, make_verifier) -> None:
 
 
 # -- strict mode ---------------------------------------------------------------------------------
+
 
 def test_revocations_refused_within_the_bound(core: AuthCore, alice, make_verifier) -> None:  # type: ignore[no-untyped-def]
     v = make_verifier()
@@ -252,11 +260,16 @@ def test_same_answers_as_tokens_strict(core: AuthCore, alice, make_verifier) -> 
             return f"{type(exc).__name__}:{exc.code}"
         return "ok"
 
-    expected = {"live": "ok", "expired_session": "SessionInvalid:session",
-                "deleted_session": "SessionInvalid:session",
-                "other_users_session": "SessionInvalid:session",
-                "old_version": "TokenRevoked:revoked", "no_user": "TokenRevoked:no_user",
-                "expired": f"{TokenExpired.__name__}:expired", "garbage": "TokenError:invalid"}
+    expected = {
+        "live": "ok",
+        "expired_session": "SessionInvalid:session",
+        "deleted_session": "SessionInvalid:session",
+        "other_users_session": "SessionInvalid:session",
+        "old_version": "TokenRevoked:revoked",
+        "no_user": "TokenRevoked:no_user",
+        "expired": f"{TokenExpired.__name__}:expired",
+        "garbage": "TokenError:invalid",
+    }
     for _ in range(2):  # first pass loads, second answers from the cache
         for name, tok in toks.items():
             strict = outcome(lambda t: core.tokens.verify_access(t, strict=True), tok)
@@ -278,8 +291,7 @@ def test_attach_routes_tokens_strict_through_the_cache(core: AuthCore, alice, ma
     with pytest.raises(TokenRevoked):
         core.tokens.verify_access(tok, strict=True)
     after = v.stats()
-    assert (after.hits, after.misses, after.db_fallbacks) == (
-        before.hits, before.misses, before.db_fallbacks)
+    assert (after.hits, after.misses, after.db_fallbacks) == (before.hits, before.misses, before.db_fallbacks)
     assert core.tokens.set_strict_check(None) is None  # the hook was restored
 
 
@@ -292,6 +304,7 @@ def _refused(fn: Callable[[], Any]) -> bool:
 
 
 # -- propagation measurement ---------------------------------------------------------------------
+
 
 def test_update_callback_and_measure_propagation(core: AuthCore, alice, make_verifier) -> None:  # type: ignore[no-untyped-def]
     got: list[AppliedUpdate] = []
@@ -307,16 +320,16 @@ def test_update_callback_and_measure_propagation(core: AuthCore, alice, make_ver
     assert before <= upd.received_at <= upd.applied_at
     if v.mode == "poll":
         assert upd.revoked_at is not None
-    stats = measure_propagation(core, alice.id, [LocalProbe(v)], rounds=5, timeout=5,
-                                jitter=0.05)
+    stats = measure_propagation(core, alice.id, [LocalProbe(v)], rounds=5, timeout=5, jitter=0.05)
     print(f"\n{v.mode} in-process: {stats.summary()}")
     assert stats.n == 5 and stats.timeouts == 0
     assert 0 <= stats.p50 <= stats.p95 <= stats.max < STALE * 1000
     assert core.users.get(alice.id).token_version == 6
 
 
-def test_wait_refused_sees_the_refusal_on_the_thread_that_applied_it(core: AuthCore, alice,
-                                                                     make_verifier) -> None:  # type: ignore[no-untyped-def]
+def test_wait_refused_sees_the_refusal_on_the_thread_that_applied_it(
+    core: AuthCore, alice, make_verifier
+) -> None:  # type: ignore[no-untyped-def]
     """The watched token is re-checked against the cache right after it changes (on the
     listener/poller thread), not when the waiting thread next wakes; another user's update does
     not refuse it."""
@@ -336,9 +349,9 @@ def test_wait_refused_sees_the_refusal_on_the_thread_that_applied_it(core: AuthC
     v.cached_refusal = spy  # type: ignore[method-assign]
     armed = threading.Event()
     out: list[float | None] = []
-    waiter = threading.Thread(target=lambda: out.append(v.wait_refused(tok, 20, armed=armed,
-                                                                         poll=60)),
-                              name="waiter")
+    waiter = threading.Thread(
+        target=lambda: out.append(v.wait_refused(tok, 20, armed=armed, poll=60)), name="waiter"
+    )
     waiter.start()
     assert armed.wait(5)
     core.admin.revoke_tokens(bob.id, "someone else")
@@ -364,6 +377,7 @@ def test_cached_refusal_reads_only_the_cache(core: AuthCore, alice, make_verifie
     err = v.cached_refusal(claims)
     assert isinstance(err, TokenRevoked) and "user is at 1" in str(err)
 
+
 def test_propagation_stats_percentiles() -> None:
     s = PropagationStats(tuple(float(i) for i in range(1, 201)))
     assert (s.n, s.p50, s.p95, s.p99, s.max) == (200, 100.0, 190.0, 198.0, 200.0)
@@ -371,6 +385,7 @@ def test_propagation_stats_percentiles() -> None:
 
 
 # -- staleness -----------------------------------------------------------------------------------
+
 
 def _break_sync(v: Verifier, core: AuthCore, monkeypatch: pytest.MonkeyPatch) -> None:
     """Make the background sync fail (PostgreSQL: kill the listener and refuse reconnects)."""
@@ -387,8 +402,13 @@ def _break_sync(v: Verifier, core: AuthCore, monkeypatch: pytest.MonkeyPatch) ->
 
 
 @pytest.mark.parametrize("policy", ["db", "refuse"])
-def test_stale_verifier_checks_db_or_refuses(core: AuthCore, alice, make_verifier,  # type: ignore[no-untyped-def]
-                                             monkeypatch: pytest.MonkeyPatch, policy: str) -> None:
+def test_stale_verifier_checks_db_or_refuses(
+    core: AuthCore,
+    alice,
+    make_verifier,  # type: ignore[no-untyped-def]
+    monkeypatch: pytest.MonkeyPatch,
+    policy: str,
+) -> None:
     v = make_verifier(on_stale=policy, staleness=0.3)
     tok = core.tokens.issue_pair(alice.id).access_token
     v.verify_access(tok)
@@ -436,6 +456,7 @@ def test_constructor_arguments_are_checked(core: AuthCore) -> None:
 
 # -- SQLite polling ------------------------------------------------------------------------------
 
+
 def test_sqlite_polling_sees_other_processes(db_url: str, config: Config, make_verifier) -> None:  # type: ignore[no-untyped-def]
     if not db_url.startswith("sqlite"):
         pytest.skip("the SQLite polling path")
@@ -460,11 +481,24 @@ def test_sqlite_polling_sees_other_processes(db_url: str, config: Config, make_v
         # more than one page of revocation rows in one poll
         with other_engine.begin() as c:
             now = utcnow()
-            c.execute(insert(users), [{"email": f"b{i}@example.com", "username": f"b{i}",
-                                       "display_name": "", "created_at": now, "disabled": False,
-                                       "token_version": 0} for i in range(1200)])
-            bulk = [r.id for r in c.execute(select(users.c.id).where(
-                users.c.email.like("b%")).order_by(users.c.id))]
+            c.execute(
+                insert(users),
+                [
+                    {
+                        "email": f"b{i}@example.com",
+                        "username": f"b{i}",
+                        "display_name": "",
+                        "created_at": now,
+                        "disabled": False,
+                        "token_version": 0,
+                    }
+                    for i in range(1200)
+                ],
+            )
+            bulk = [
+                r.id
+                for r in c.execute(select(users.c.id).where(users.c.email.like("b%")).order_by(users.c.id))
+            ]
         tok_last = app.tokens.issue_pair(bulk[-1]).access_token
         v.verify_access(tok_last)
         other.admin.revoke_tokens_many(bulk, "bulk")
@@ -479,6 +513,7 @@ def test_sqlite_polling_sees_other_processes(db_url: str, config: Config, make_v
 
 
 # -- refresh reuse detection ---------------------------------------------------------------------
+
 
 def test_refresh_previous_token_within_grace_is_allowed(core: AuthCore, alice, make_verifier) -> None:  # type: ignore[no-untyped-def]
     import jwt
@@ -548,21 +583,25 @@ def test_refresh_reuse_ends_the_session_everywhere(engine, make_verifier, grace)
 def _pg_listen(core: AuthCore) -> psycopg.Connection[Any]:
     from authcore import notices
 
-    conn = psycopg.connect(libpq_url(core.engine.url.render_as_string(hide_password=False)),
-                           autocommit=True)
+    conn = psycopg.connect(libpq_url(core.engine.url.render_as_string(hide_password=False)), autocommit=True)
     conn.execute(f"LISTEN {notices.CHANNEL}")
     return conn
 
 
 # -- PostgreSQL: LISTEN and reconnects -----------------------------------------------------------
 
+
 def _pg_only(core: AuthCore) -> None:
     if core.engine.dialect.name != "postgresql":
         pytest.skip("PostgreSQL LISTEN path")
 
 
-def test_listener_reconnects_and_misses_nothing(core: AuthCore, alice, make_verifier,  # type: ignore[no-untyped-def]
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_listener_reconnects_and_misses_nothing(
+    core: AuthCore,
+    alice,
+    make_verifier,  # type: ignore[no-untyped-def]
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     _pg_only(core)
     bob = core.users.create("bob@example.com", "bob")
     carol = core.users.create("carol@example.com", "carol")
@@ -571,9 +610,11 @@ def test_listener_reconnects_and_misses_nothing(core: AuthCore, alice, make_veri
     # a long bound: the cache stays in use while the listener is down, so only the reconnect
     # resync can bring the missed revocations in (no per-request database fallback)
     v = make_verifier(staleness=30, on_update=got.append)
-    toks = {"alice": core.tokens.issue_pair(alice.id).access_token,
-            "bob": core.tokens.issue_pair(bob.id, sid=s_bob.public_id).access_token,
-            "carol": core.tokens.issue_pair(carol.id).access_token}
+    toks = {
+        "alice": core.tokens.issue_pair(alice.id).access_token,
+        "bob": core.tokens.issue_pair(bob.id, sid=s_bob.public_id).access_token,
+        "carol": core.tokens.issue_pair(carol.id).access_token,
+    }
     for t in toks.values():
         v.verify_access(t)
     first_pid = v.stats().listener_pid
@@ -626,8 +667,9 @@ def test_listener_application_name_and_garbage_notice(core: AuthCore, alice, mak
     _pg_only(core)
     v = make_verifier()
     with core.engine.connect() as c:
-        row = c.execute(text("SELECT pid FROM pg_stat_activity WHERE application_name = :a"),
-                        {"a": v.application_name}).first()
+        row = c.execute(
+            text("SELECT pid FROM pg_stat_activity WHERE application_name = :a"), {"a": v.application_name}
+        ).first()
     assert row is not None and row.pid == v.stats().listener_pid
     v.verify_access(core.tokens.issue_pair(alice.id).access_token)
     assert v.stats().users_cached == 1
@@ -641,7 +683,8 @@ def test_libpq_url() -> None:
     from authcore.errors import ValidationError
 
     assert libpq_url("postgresql+psycopg://u:p%40ss@h:5433/db?sslmode=require") == (
-        "postgresql://u:p%40ss@h:5433/db?sslmode=require")
+        "postgresql://u:p%40ss@h:5433/db?sslmode=require"
+    )
     assert libpq_url("postgres://u@h/db") == "postgresql://u@h/db"
     with pytest.raises(ValidationError):
         libpq_url("sqlite:///x.db")

@@ -29,9 +29,9 @@ def test_node_uses_the_core_keys_whatever_the_env(db_url: str, script, monkeypat
     and the child's disagree on purpose; the child must follow the core."""
     monkeypatch.setenv("AUTHCORE_SECRET", "parent-env-secret-" + "p" * 40)
     url = _with_password(db_url)
-    core = AuthCore(make_engine(url), Config(tokens=TokenSettings(secret=TEST_SECRET,
-                                                                  issuer="iss-x")),
-                    actor="t")
+    core = AuthCore(
+        make_engine(url), Config(tokens=TokenSettings(secret=TEST_SECRET, issuer="iss-x")), actor="t"
+    )
     try:
         uid = core.users.create("node@example.com", "node").id
         child_env = dict(os.environ, AUTHCORE_SECRET="child-env-secret-" + "c" * 40)

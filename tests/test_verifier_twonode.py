@@ -35,8 +35,15 @@ def nodes(pg_url: str, revoker: AuthCore) -> Iterator[list[VerifierNode]]:
     started: list[VerifierNode] = []
     try:
         for i in range(2):
-            started.append(VerifierNode(pg_url, staleness=BOUND, script=NODE, env=env,
-                                        application_name=f"authcore-verifier-node{i}-{tag}"))
+            started.append(
+                VerifierNode(
+                    pg_url,
+                    staleness=BOUND,
+                    script=NODE,
+                    env=env,
+                    application_name=f"authcore-verifier-node{i}-{tag}",
+                )
+            )
         yield started
     finally:
         for n in started:
@@ -45,8 +52,7 @@ def nodes(pg_url: str, revoker: AuthCore) -> Iterator[list[VerifierNode]]:
             assert n.proc.returncode == 0
 
 
-def _poll_until_refused(nodes: list[VerifierNode], token: str, code: str,
-                        since: float) -> list[float]:
+def _poll_until_refused(nodes: list[VerifierNode], token: str, code: str, since: float) -> list[float]:
     """Ask every node in turn until all refuse with ``code``; seconds since ``since`` each."""
     seen: dict[int, float] = {}
     deadline = since + BOUND + 1.0
@@ -72,8 +78,10 @@ def test_two_nodes_refuse_after_version_bump(revoker: AuthCore, nodes: list[Veri
     t0 = time.monotonic()
     revoker.admin.revoke_tokens(u.id, "two-node proof")
     delays = _poll_until_refused(nodes, token, "revoked", t0)
-    print(f"\nversion bump refused by both nodes after "
-          f"{', '.join(f'{d * 1000:.1f} ms' for d in delays)} (poll over pipes included)")
+    print(
+        f"\nversion bump refused by both nodes after "
+        f"{', '.join(f'{d * 1000:.1f} ms' for d in delays)} (poll over pipes included)"
+    )
     assert max(delays) < BOUND
     fresh = revoker.tokens.issue_pair(u.id).access_token
     assert all(n.verify(fresh)["ok"] for n in nodes)
@@ -83,8 +91,7 @@ def test_two_nodes_refuse_after_version_bump(revoker: AuthCore, nodes: list[Veri
         assert st["db_fallbacks"] == 0 and st["misses"] == 1  # the rest came from the cache
 
 
-def test_two_nodes_refuse_disable_and_session_delete(revoker: AuthCore,
-                                                     nodes: list[VerifierNode]) -> None:
+def test_two_nodes_refuse_disable_and_session_delete(revoker: AuthCore, nodes: list[VerifierNode]) -> None:
     u = revoker.users.create("dis@example.com", "dis")
     s, _ = revoker.sessions.create(u.id)
     in_session = revoker.tokens.issue_pair(u.id, sid=s.public_id).access_token

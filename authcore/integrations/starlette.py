@@ -57,8 +57,14 @@ class BearerAuth:
     :param retry_after: seconds sent in ``Retry-After`` with a 503.
     """
 
-    def __init__(self, verifier: "Verifier | None" = None, *, state_attr: str = "verifier",
-                 realm: str | None = None, retry_after: int = 1) -> None:
+    def __init__(
+        self,
+        verifier: "Verifier | None" = None,
+        *,
+        state_attr: str = "verifier",
+        realm: str | None = None,
+        retry_after: int = 1,
+    ) -> None:
         self.verifier = verifier
         self.state_attr = state_attr
         self._realm = f'realm="{realm}", ' if realm else ""
@@ -79,8 +85,8 @@ class BearerAuth:
         try:
             return await verifier.averify_access(token)
         except TokenError as exc:
-            raise HTTPException(401, exc.code,
-                                headers=self._challenge("invalid_token", exc.code)) from None
+            raise HTTPException(401, exc.code, headers=self._challenge("invalid_token", exc.code)) from None
         except DatabaseUnavailable:
-            raise HTTPException(503, "authorization temporarily unavailable",
-                                headers={"Retry-After": self._retry_after}) from None
+            raise HTTPException(
+                503, "authorization temporarily unavailable", headers={"Retry-After": self._retry_after}
+            ) from None

@@ -15,29 +15,50 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     ls.add_argument("--user", default=None, help="id, email or username")
     ls.add_argument("--action", default=None, help="e.g. revoke_tokens, delete_session")
     ls.add_argument("--limit", type=int, default=50)
-    ls.add_argument("--user-events", action="store_true",
-                    help="list user events instead (logout, refresh replay and reuse: "
-                         "recorded without the hash chain)")
+    ls.add_argument(
+        "--user-events",
+        action="store_true",
+        help="list user events instead (logout, refresh replay and reuse: recorded without the hash chain)",
+    )
     ls.set_defaults(func=list_events)
     v = au.add_parser("verify", parents=[common], help="check the hash chain; non-zero if broken")
-    v.add_argument("--expect-head", action="append", default=[], metavar="SEQ:HASH",
-                   type=_head_arg, help="a head recorded elsewhere that the chain must contain "
-                   "(repeatable)")
-    v.add_argument("--expect-head-file", metavar="FILE",
-                   help="a file of SEQ:HASH lines ('#' comments) the chain must contain")
-    v.add_argument("--seals", metavar="FILE", help="signed checkpoints (audit seal): each "
-                   "signature must verify and the chain must still hold each sealed head")
+    v.add_argument(
+        "--expect-head",
+        action="append",
+        default=[],
+        metavar="SEQ:HASH",
+        type=_head_arg,
+        help="a head recorded elsewhere that the chain must contain (repeatable)",
+    )
+    v.add_argument(
+        "--expect-head-file",
+        metavar="FILE",
+        help="a file of SEQ:HASH lines ('#' comments) the chain must contain",
+    )
+    v.add_argument(
+        "--seals",
+        metavar="FILE",
+        help="signed checkpoints (audit seal): each "
+        "signature must verify and the chain must still hold each sealed head",
+    )
     v.add_argument("--pubkey", metavar="FILE", help="the Ed25519 public key of --seals")
     v.set_defaults(func=verify)
-    se = au.add_parser("seal", parents=[common],
-                       help="sign the chain's head (seq, hash, time) with an Ed25519 key kept "
-                            "outside the database")
-    se.add_argument("--key", required=True, metavar="FILE",
-                    help="Ed25519 private key (PEM, mode 0600; make one with audit seal-key)")
+    se = au.add_parser(
+        "seal",
+        parents=[common],
+        help="sign the chain's head (seq, hash, time) with an Ed25519 key kept outside the database",
+    )
+    se.add_argument(
+        "--key",
+        required=True,
+        metavar="FILE",
+        help="Ed25519 private key (PEM, mode 0600; make one with audit seal-key)",
+    )
     se.add_argument("--out", metavar="FILE", help="append the seal to FILE (default: print it)")
     se.set_defaults(func=seal)
-    sk = au.add_parser("seal-key", parents=[common],
-                       help="create an Ed25519 seal key (FILE, mode 0600) and FILE.pub")
+    sk = au.add_parser(
+        "seal-key", parents=[common], help="create an Ed25519 seal key (FILE, mode 0600) and FILE.pub"
+    )
     sk.add_argument("--out", required=True, metavar="FILE")
     sk.set_defaults(func=seal_key)
 
@@ -71,10 +92,22 @@ def print_events(events) -> None:  # type: ignore[no-untyped-def]
     if not events:
         line("  (none)")
         return
-    table([[e.seq, e.at.strftime("%Y-%m-%d %H:%M:%S"), e.actor, e.action,
-            e.target_user_id or "", e.target_session or "", e.reason] for e in events],
-          ["SEQ", "AT (UTC)", "ACTOR", "ACTION", "USER", "SESSION", "REASON"],
-          [6, 19, 20, 22, 7, 20, 40])
+    table(
+        [
+            [
+                e.seq,
+                e.at.strftime("%Y-%m-%d %H:%M:%S"),
+                e.actor,
+                e.action,
+                e.target_user_id or "",
+                e.target_session or "",
+                e.reason,
+            ]
+            for e in events
+        ],
+        ["SEQ", "AT (UTC)", "ACTOR", "ACTION", "USER", "SESSION", "REASON"],
+        [6, 19, 20, 22, 7, 20, 40],
+    )
 
 
 def print_user_events(events) -> None:  # type: ignore[no-untyped-def]
@@ -83,10 +116,22 @@ def print_user_events(events) -> None:  # type: ignore[no-untyped-def]
     if not events:
         line("  (none)")
         return
-    table([[e.id, e.at.strftime("%Y-%m-%d %H:%M:%S"), e.actor, e.action, e.target_user_id,
-            e.target_session or "", e.reason] for e in events],
-          ["ID", "AT (UTC)", "ACTOR", "ACTION", "USER", "SESSION", "WHAT"],
-          [6, 19, 6, 22, 7, 20, 40])
+    table(
+        [
+            [
+                e.id,
+                e.at.strftime("%Y-%m-%d %H:%M:%S"),
+                e.actor,
+                e.action,
+                e.target_user_id,
+                e.target_session or "",
+                e.reason,
+            ]
+            for e in events
+        ],
+        ["ID", "AT (UTC)", "ACTOR", "ACTION", "USER", "SESSION", "WHAT"],
+        [6, 19, 6, 22, 7, 20, 40],
+    )
 
 
 def list_events(ctx) -> int:  # type: ignore[no-untyped-def]
@@ -98,15 +143,15 @@ def list_events(ctx) -> int:  # type: ignore[no-untyped-def]
     if a.user_events:
         from authcore import userevents
 
-        own = userevents.list_events(core.engine, user_id=uid, action=a.action,
-                                     limit=max(1, min(a.limit, 1000)))
+        own = userevents.list_events(
+            core.engine, user_id=uid, action=a.action, limit=max(1, min(a.limit, 1000))
+        )
         if ctx.json:
             emit_json({"user_events": [e.to_dict() for e in own]})
         else:
             print_user_events(own)
         return 0
-    events = audit.list_events(core.engine, user_id=uid, action=a.action,
-                               limit=max(1, min(a.limit, 1000)))
+    events = audit.list_events(core.engine, user_id=uid, action=a.action, limit=max(1, min(a.limit, 1000)))
     if ctx.json:
         from console.commands.users import _event_dict
 
@@ -124,14 +169,22 @@ def verify(ctx) -> int:  # type: ignore[no-untyped-def]
         return _verify_seals(ctx, heads)
     rep = audit.verify_chain(ctx.core().engine, expect=heads)
     if ctx.json:
-        emit_json({"ok": rep.ok, "checked": rep.checked, "head_seq": rep.head_seq,
-                   "head_hash": rep.head_hash, "problem": rep.problem or None,
-                   "first_bad_seq": rep.first_bad_seq, "first_bad_id": rep.first_bad_id,
-                   "expected_heads": len(heads), "expected_heads_found": rep.heads_checked})
+        emit_json(
+            {
+                "ok": rep.ok,
+                "checked": rep.checked,
+                "head_seq": rep.head_seq,
+                "head_hash": rep.head_hash,
+                "problem": rep.problem or None,
+                "first_bad_seq": rep.first_bad_seq,
+                "first_bad_id": rep.first_bad_id,
+                "expected_heads": len(heads),
+                "expected_heads_found": rep.heads_checked,
+            }
+        )
     elif rep.ok:
         found = f", {rep.heads_checked} expected head(s) found" if heads else ""
-        line(f"audit chain intact: {rep.checked:,} events, head {rep.head_seq}:{rep.head_hash}"
-             f"{found}")
+        line(f"audit chain intact: {rep.checked:,} events, head {rep.head_seq}:{rep.head_hash}{found}")
     else:
         line(f"AUDIT CHAIN BROKEN after {rep.checked:,} good events: {rep.problem}")
     return 0 if rep.ok else 1
@@ -158,17 +211,26 @@ def _verify_seals(ctx, heads) -> int:  # type: ignore[no-untyped-def]
     srep, rep = sealing.verify_seals(ctx.core().engine, seals, pub, also_expect=heads)
     newest = srep.newest
     if ctx.json:
-        emit_json({"ok": srep.ok, "seals": srep.seals, "problem": srep.problem or None,
-                   "checked": rep.checked if rep else 0,
-                   "head_seq": rep.head_seq if rep else None,
-                   "head_hash": rep.head_hash if rep else None,
-                   "expected_heads_found": rep.heads_checked if rep else 0,
-                   "newest_seal": {"seq": newest.seq, "hash": newest.hash, "time": newest.time}
-                   if newest else None})
+        emit_json(
+            {
+                "ok": srep.ok,
+                "seals": srep.seals,
+                "problem": srep.problem or None,
+                "checked": rep.checked if rep else 0,
+                "head_seq": rep.head_seq if rep else None,
+                "head_hash": rep.head_hash if rep else None,
+                "expected_heads_found": rep.heads_checked if rep else 0,
+                "newest_seal": {"seq": newest.seq, "hash": newest.hash, "time": newest.time}
+                if newest
+                else None,
+            }
+        )
     elif srep.ok and newest is not None:
-        line(f"audit chain intact and sealed: {rep.checked:,} events, head "
-             f"{rep.head_seq}:{rep.head_hash}; {srep.seals} seal(s) verified, newest seq "
-             f"{newest.seq} at {newest.time}")
+        line(
+            f"audit chain intact and sealed: {rep.checked:,} events, head "
+            f"{rep.head_seq}:{rep.head_hash}; {srep.seals} seal(s) verified, newest seq "
+            f"{newest.seq} at {newest.time}"
+        )
     else:
         line(f"AUDIT SEAL CHECK FAILED: {srep.problem}")
     return 0 if srep.ok else 1
@@ -188,8 +250,7 @@ def seal(ctx) -> int:  # type: ignore[no-untyped-def]
     if a.out:
         sealing.append_seal(a.out, s)
     if ctx.json:
-        emit_json({"seq": s.seq, "hash": s.hash, "time": s.time, "key": s.key, "sig": s.sig,
-                   "out": a.out})
+        emit_json({"seq": s.seq, "hash": s.hash, "time": s.time, "key": s.key, "sig": s.sig, "out": a.out})
     elif a.out:
         line(f"sealed head {s.seq}:{s.hash} at {s.time} (key {s.key}); appended to {a.out}")
     else:
@@ -204,6 +265,8 @@ def seal_key(ctx) -> int:  # type: ignore[no-untyped-def]
     if ctx.json:
         emit_json({"key": ctx.args.out, "public_key": str(pub)})
     else:
-        line(f"seal key written to {ctx.args.out} (mode 0600; keep it off the database host); "
-             f"public key: {pub}")
+        line(
+            f"seal key written to {ctx.args.out} (mode 0600; keep it off the database host); "
+            f"public key: {pub}"
+        )
     return 0

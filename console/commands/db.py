@@ -11,16 +11,24 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p = sub.add_parser("db", parents=[common], help="schema migrations")
     dsub = p.add_subparsers(dest="db_command", metavar="ACTION", required=True)
     dsub.add_parser("upgrade", parents=[common], help="create or upgrade the schema").set_defaults(
-        func=upgrade)
-    dsub.add_parser("status", parents=[common], help="show the schema revision").set_defaults(
-        func=status)
-    r = dsub.add_parser("roles", parents=[common],
-                        help="PostgreSQL roles: print (or --apply) the SQL for authcore_app, "
-                             "authconsole_viewer and authconsole_admin")
-    r.add_argument("--apply", action="store_true",
-                   help="run it (needs CREATEROLE and ownership of the tables)")
-    r.add_argument("--prefix", default=None, metavar="TEXT",
-                   help="prefix of the three role names (default: role_prefix from the config)")
+        func=upgrade
+    )
+    dsub.add_parser("status", parents=[common], help="show the schema revision").set_defaults(func=status)
+    r = dsub.add_parser(
+        "roles",
+        parents=[common],
+        help="PostgreSQL roles: print (or --apply) the SQL for authcore_app, "
+        "authconsole_viewer and authconsole_admin",
+    )
+    r.add_argument(
+        "--apply", action="store_true", help="run it (needs CREATEROLE and ownership of the tables)"
+    )
+    r.add_argument(
+        "--prefix",
+        default=None,
+        metavar="TEXT",
+        help="prefix of the three role names (default: role_prefix from the config)",
+    )
     r.add_argument("--schema", default="public", help="schema of the tables (printing only)")
     r.set_defaults(func=roles)
 
@@ -36,12 +44,21 @@ def _report(ctx, st, engine) -> None:  # type: ignore[no-untyped-def]
 
     url = mask_url(engine.url.render_as_string(hide_password=False))
     if ctx.json:
-        emit_json({"database": url, "current": st.current, "head": st.head,
-                   "pending": st.pending, "up_to_date": st.up_to_date})
+        emit_json(
+            {
+                "database": url,
+                "current": st.current,
+                "head": st.head,
+                "pending": st.pending,
+                "up_to_date": st.up_to_date,
+            }
+        )
     else:
         line(f"database: {url}")
-        line(f"revision: {st.current or '(empty)'}  head: {st.head}  "
-             f"{'up to date' if st.up_to_date else 'pending: ' + ', '.join(st.pending)}")
+        line(
+            f"revision: {st.current or '(empty)'}  head: {st.head}  "
+            f"{'up to date' if st.up_to_date else 'pending: ' + ', '.join(st.pending)}"
+        )
 
 
 def upgrade(ctx) -> int:  # type: ignore[no-untyped-def]
@@ -100,8 +117,10 @@ def roles(ctx) -> int:  # type: ignore[no-untyped-def]
     engine = make_engine(ctx.database_url())
     try:
         if engine.dialect.name != "postgresql":
-            raise UsageError("db roles --apply needs PostgreSQL: on SQLite roles are advisory "
-                             "(one operator; file mode 0600)")
+            raise UsageError(
+                "db roles --apply needs PostgreSQL: on SQLite roles are advisory "
+                "(one operator; file mode 0600)"
+            )
         done = pgroles.apply(engine, prefix)
     finally:
         engine.dispose()

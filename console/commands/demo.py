@@ -11,8 +11,13 @@ from console.output import emit_json, line
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("demo", parents=[common], help="create the schema and fill demo data")
-    p.add_argument("--users", type=int, default=1000, metavar="N",
-                   help="generated users besides alice, bob and carol (default 1000)")
+    p.add_argument(
+        "--users",
+        type=int,
+        default=1000,
+        metavar="N",
+        help="generated users besides alice, bob and carol (default 1000)",
+    )
     p.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
     p.set_defaults(func=run)
 
@@ -39,9 +44,11 @@ class Progress:
         rate = done / elapsed
         eta = (total - done) / rate if rate and done < total else 0.0
         tail = f"eta {eta:,.0f}s" if done < total else f"{elapsed:,.1f}s"
-        self.stream.write(f"\r  [{'#' * filled}{'.' * (self.WIDTH - filled)}] {frac:4.0%} "
-                          f"{done:,}/{total:,} users, {sessions:,} sessions, "
-                          f"{rate:,.0f} users/s, {tail}\x1b[K")
+        self.stream.write(
+            f"\r  [{'#' * filled}{'.' * (self.WIDTH - filled)}] {frac:4.0%} "
+            f"{done:,}/{total:,} users, {sessions:,} sessions, "
+            f"{rate:,.0f} users/s, {tail}\x1b[K"
+        )
         if done >= total:
             self.stream.write("\n")
         self.stream.flush()
@@ -63,8 +70,7 @@ def run(ctx) -> int:  # type: ignore[no-untyped-def]
     operator = operator_for(cfg)
     if is_read_only(args.read_only, cfg, operator.role):
         why = "the viewer role" if operator.role == "viewer" else "read-only mode"
-        raise ReadOnlyError(f"refused: demo writes data and a key, and this is {why}; "
-                            "nothing was changed")
+        raise ReadOnlyError(f"refused: demo writes data and a key, and this is {why}; nothing was changed")
     if os.environ.get(SECRET_ENV):
         key_note = f"signing key: from {SECRET_ENV}"
     elif not cfg.has_signing_key():
@@ -81,27 +87,39 @@ def run(ctx) -> int:  # type: ignore[no-untyped-def]
         if len(named) == len(demo.NAMED_EMAILS):
             summary = None  # a second run: say so plainly, add nothing
         else:
-            summary = demo.seed(engine, args.users, rng_seed=args.seed,
-                                refresh_ttl=cfg.tokens.refresh_ttl,
-                                progress=None if ctx.json else Progress())
+            summary = demo.seed(
+                engine,
+                args.users,
+                rng_seed=args.seed,
+                refresh_ttl=cfg.tokens.refresh_ttl,
+                progress=None if ctx.json else Progress(),
+            )
     finally:
         engine.dispose()
     masked = mask_url(url)
     if ctx.json:
-        emit_json({"database": masked, "revision": st.current,
-                   "users_added": summary.users if summary else 0,
-                   "sessions_added": summary.sessions if summary else 0,
-                   "named_users": list(summary.named) if summary else [],
-                   "already_present": summary is None, "users_total": total,
-                   "config": str(cfg.path), "key": key_note})
+        emit_json(
+            {
+                "database": masked,
+                "revision": st.current,
+                "users_added": summary.users if summary else 0,
+                "sessions_added": summary.sessions if summary else 0,
+                "named_users": list(summary.named) if summary else [],
+                "already_present": summary is None,
+                "users_total": total,
+                "config": str(cfg.path),
+                "key": key_note,
+            }
+        )
     else:
         line(f"database: {masked} (schema {st.current})")
         if summary is None:
-            line(f"the demo users already exist (alice, bob, carol; {total:,} users in all); "
-                 "nothing added")
+            line(f"the demo users already exist (alice, bob, carol; {total:,} users in all); nothing added")
         else:
-            line(f"added {summary.users:,} users and {summary.sessions:,} sessions"
-                 + (f" (incl. {', '.join(summary.named)})" if summary.named else ""))
+            line(
+                f"added {summary.users:,} users and {summary.sessions:,} sessions"
+                + (f" (incl. {', '.join(summary.named)})" if summary.named else "")
+            )
         line(key_note)
         line("next: authconsole   (opens the console; try typing 'ali')")
     return 0

@@ -16,20 +16,25 @@ from console.prompt import confirm_or_refuse
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("revoke", parents=[common], help="revoke a user's tokens or sessions")
     p.add_argument("user", nargs="?", help="id, email or username")
-    p.add_argument("--query", metavar="TEXT",
-                   help="bulk: every user whose email or username contains TEXT (admin only)")
+    p.add_argument(
+        "--query", metavar="TEXT", help="bulk: every user whose email or username contains TEXT (admin only)"
+    )
     what = p.add_mutually_exclusive_group(required=True)
-    what.add_argument("--all-tokens", action="store_true",
-                      help="bump token_version: every refresh token dies now")
+    what.add_argument(
+        "--all-tokens", action="store_true", help="bump token_version: every refresh token dies now"
+    )
     what.add_argument("--sessions", action="store_true", help="delete all the user's sessions")
     what.add_argument("--session", metavar="SID", help="delete one session (public id)")
     p.add_argument("--reason", required=True, help="why (recorded in the audit log)")
     p.add_argument("--yes", action="store_true", help="do not ask (single user)")
-    p.add_argument("--confirm-count", type=int, metavar="N",
-                   help="bulk: the number of matching users, confirming the preview")
+    p.add_argument(
+        "--confirm-count",
+        type=int,
+        metavar="N",
+        help="bulk: the number of matching users, confirming the preview",
+    )
     p.add_argument("--batch", type=int, default=1000, help="bulk: users per transaction")
-    p.add_argument("--dry-run", action="store_true",
-                   help="report what would change; change nothing")
+    p.add_argument("--dry-run", action="store_true", help="report what would change; change nothing")
     p.set_defaults(func=run)
 
 
@@ -55,9 +60,11 @@ def _single(ctx) -> int:  # type: ignore[no-untyped-def]
     core = ctx.core()
     user = core.users.find(a.user)
     if a.all_tokens:
+
         def act(dry: bool):  # type: ignore[no-untyped-def]
             return core.admin.revoke_tokens(user.id, a.reason, dry_run=dry)
     elif a.sessions:
+
         def act(dry: bool):  # type: ignore[no-untyped-def]
             return core.admin.delete_sessions(user.id, a.reason, dry_run=dry)
     else:
@@ -67,6 +74,7 @@ def _single(ctx) -> int:  # type: ignore[no-untyped-def]
 
         def act(dry: bool):  # type: ignore[no-untyped-def]
             return core.admin.delete_session(a.session, a.reason, dry_run=dry)
+
     return preview_then_commit(ctx, core, user.id, act)
 
 
@@ -105,13 +113,19 @@ def _bulk(ctx) -> int:  # type: ignore[no-untyped-def]
     a = ctx.args
     core = ctx.core()
     plan = core.bulk.plan(a.query, a.reason)
-    resume = (f" (resuming run {plan.run_id}: {plan.already_done:,} already done)"
-              if plan.run_id else "")
+    resume = f" (resuming run {plan.run_id}: {plan.already_done:,} already done)" if plan.run_id else ""
     preview = f"{plan.matching:,} users match {a.query!r}{resume}: token_version +1 each"
     if a.dry_run:
         if ctx.json:
-            emit_json({"dry_run": True, "query": a.query, "matching": plan.matching,
-                       "resume_run": plan.run_id, "already_done": plan.already_done})
+            emit_json(
+                {
+                    "dry_run": True,
+                    "query": a.query,
+                    "matching": plan.matching,
+                    "resume_run": plan.run_id,
+                    "already_done": plan.already_done,
+                }
+            )
         else:
             line("would: " + preview)
         return 0
@@ -120,8 +134,10 @@ def _bulk(ctx) -> int:  # type: ignore[no-untyped-def]
     count = a.confirm_count
     if count is None:
         if not sys.stdin.isatty():
-            raise ValidationError(f"bulk revoke needs --confirm-count {plan.matching} "
-                                  "(the preview count) when stdin is not a terminal")
+            raise ValidationError(
+                f"bulk revoke needs --confirm-count {plan.matching} "
+                "(the preview count) when stdin is not a terminal"
+            )
         sys.stderr.write(f"Type the number of users to revoke ({plan.matching}) to confirm: ")
         sys.stderr.flush()
         try:
@@ -134,14 +150,24 @@ def _bulk(ctx) -> int:  # type: ignore[no-untyped-def]
             sys.stderr.write(f"\r  bumped {done:,}/{total:,}")
             sys.stderr.flush()
 
-    rep = core.bulk.run(a.query, a.reason, confirm_count=count, batch=max(1, a.batch),
-                        on_batch=progress, plan=plan)
+    rep = core.bulk.run(
+        a.query, a.reason, confirm_count=count, batch=max(1, a.batch), on_batch=progress, plan=plan
+    )
     if sys.stderr.isatty():
         sys.stderr.write("\n")
     if ctx.json:
-        emit_json({"run_id": rep.run_id, "query": rep.query, "bumped": rep.bumped,
-                   "total_done": rep.total_done, "resumed": rep.resumed})
+        emit_json(
+            {
+                "run_id": rep.run_id,
+                "query": rep.query,
+                "bumped": rep.bumped,
+                "total_done": rep.total_done,
+                "resumed": rep.resumed,
+            }
+        )
     else:
-        line(f"done: bumped {rep.bumped:,} users in run {rep.run_id}"
-             + (f" (resumed; {rep.total_done:,} in the whole run)" if rep.resumed else ""))
+        line(
+            f"done: bumped {rep.bumped:,} users in run {rep.run_id}"
+            + (f" (resumed; {rep.total_done:,} in the whole run)" if rep.resumed else "")
+        )
     return 0

@@ -19,8 +19,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     pr = ss.add_parser("prune", parents=[common], help="delete expired sessions in batches")
     pr.add_argument("--reason", required=True, help="why (recorded in every audit event)")
     pr.add_argument("--yes", action="store_true", help="do not ask")
-    pr.add_argument("--dry-run", action="store_true",
-                    help="report how many would be deleted; change nothing")
+    pr.add_argument("--dry-run", action="store_true", help="report how many would be deleted; change nothing")
     pr.add_argument("--batch", type=int, default=5000)
     pr.set_defaults(func=prune)
 
@@ -29,12 +28,29 @@ def print_sessions(items, with_email: bool = True) -> None:  # type: ignore[no-u
     from authcore.timeutil import utcnow
 
     now = utcnow()
-    rows = [[s.public_id, *( [s.email or ""] if with_email else []),
-             s.created_at.strftime("%Y-%m-%d %H:%M"), s.last_seen_at.strftime("%Y-%m-%d %H:%M"),
-             s.expires_at.strftime("%Y-%m-%d %H:%M"), s.last_ip or "",
-             "active" if s.expires_at > now else "expired", s.user_agent or ""] for s in items]
-    heads = ["SESSION", *(["EMAIL"] if with_email else []), "CREATED", "LAST SEEN", "EXPIRES",
-             "IP", "STATE", "USER AGENT"]
+    rows = [
+        [
+            s.public_id,
+            *([s.email or ""] if with_email else []),
+            s.created_at.strftime("%Y-%m-%d %H:%M"),
+            s.last_seen_at.strftime("%Y-%m-%d %H:%M"),
+            s.expires_at.strftime("%Y-%m-%d %H:%M"),
+            s.last_ip or "",
+            "active" if s.expires_at > now else "expired",
+            s.user_agent or "",
+        ]
+        for s in items
+    ]
+    heads = [
+        "SESSION",
+        *(["EMAIL"] if with_email else []),
+        "CREATED",
+        "LAST SEEN",
+        "EXPIRES",
+        "IP",
+        "STATE",
+        "USER AGENT",
+    ]
     widths = [20, *([26] if with_email else []), 16, 16, 16, 15, 7, 40]
     if not rows:
         line("  (none)")
@@ -71,13 +87,19 @@ def prune(ctx) -> int:  # type: ignore[no-untyped-def]
     if not a.dry_run:
         if n:
             confirm_or_refuse(ctx, plan)
-        n = core.sessions.prune(batch=max(1, a.batch), actor=core.actor, client=core.client,
-                                reason=a.reason,
-                                cutoff=cutoff)
+        n = core.sessions.prune(
+            batch=max(1, a.batch), actor=core.actor, client=core.client, reason=a.reason, cutoff=cutoff
+        )
     if ctx.json:
-        emit_json({"pruned": 0 if a.dry_run else n, "would_prune": n if a.dry_run else None,
-                   "dry_run": bool(a.dry_run), "expired_before": cutoff.isoformat(),
-                   "reason": a.reason.strip()})
+        emit_json(
+            {
+                "pruned": 0 if a.dry_run else n,
+                "would_prune": n if a.dry_run else None,
+                "dry_run": bool(a.dry_run),
+                "expired_before": cutoff.isoformat(),
+                "reason": a.reason.strip(),
+            }
+        )
     elif a.dry_run:
         line("would: " + plan)
     else:

@@ -24,27 +24,52 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p = sub.add_parser("tokens", parents=[common], help="inspect tokens")
     tsub = p.add_subparsers(dest="tokens_command", metavar="ACTION", required=True)
     d = tsub.add_parser(
-        "decode", parents=[common],
+        "decode",
+        parents=[common],
         help="decode, verify and explain a token",
         description="Decode, verify and explain a JWT. Reads standard input with '-' or when no "
-                    "TOKEN is given and stdin is not a terminal (prefer stdin: arguments show up "
-                    "in process lists and shell history). Exit 0 only for a valid token.")
-    d.add_argument("token", nargs="?", metavar="TOKEN | -",
-                   help="the token (Bearer/Authorization prefixes and quotes are stripped)")
-    d.add_argument("--key", action="append", default=[], metavar="FILE",
-                   help="a PEM key or certificate, or a JWK file (repeatable)")
-    d.add_argument("--jwks", action="append", default=[], metavar="FILE",
-                   help="a JWK Set file (repeatable)")
-    d.add_argument("--secret-env", action="append", default=[], metavar="NAME",
-                   help="an HMAC secret read from this environment variable (repeatable)")
-    d.add_argument("--alg", metavar="ALG", default=None,
-                   help="pin the algorithm for --key/--secret-env keys (e.g. PS256, HS512)")
-    d.add_argument("--kid", metavar="KID", default=None,
-                   help="the kid for --key/--secret-env keys that have none")
-    d.add_argument("--detached-payload", metavar="FILE", default=None,
-                   help="the payload of a token with a detached (empty) payload segment")
-    d.add_argument("--no-db", action="store_true",
-                   help="do not look up live state (no database, no SQLAlchemy import)")
+        "TOKEN is given and stdin is not a terminal (prefer stdin: arguments show up "
+        "in process lists and shell history). Exit 0 only for a valid token.",
+    )
+    d.add_argument(
+        "token",
+        nargs="?",
+        metavar="TOKEN | -",
+        help="the token (Bearer/Authorization prefixes and quotes are stripped)",
+    )
+    d.add_argument(
+        "--key",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="a PEM key or certificate, or a JWK file (repeatable)",
+    )
+    d.add_argument("--jwks", action="append", default=[], metavar="FILE", help="a JWK Set file (repeatable)")
+    d.add_argument(
+        "--secret-env",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="an HMAC secret read from this environment variable (repeatable)",
+    )
+    d.add_argument(
+        "--alg",
+        metavar="ALG",
+        default=None,
+        help="pin the algorithm for --key/--secret-env keys (e.g. PS256, HS512)",
+    )
+    d.add_argument(
+        "--kid", metavar="KID", default=None, help="the kid for --key/--secret-env keys that have none"
+    )
+    d.add_argument(
+        "--detached-payload",
+        metavar="FILE",
+        default=None,
+        help="the payload of a token with a detached (empty) payload segment",
+    )
+    d.add_argument(
+        "--no-db", action="store_true", help="do not look up live state (no database, no SQLAlchemy import)"
+    )
     d.set_defaults(func=decode)
 
 
@@ -91,8 +116,7 @@ def _explicit_keys(args: argparse.Namespace, problems: list[str]) -> list[Any]:
             value = os.environ.get(name)
             if not value:
                 raise UsageError(f"--secret-env: environment variable {name} is not set")
-            keys.append(key_from_secret(value, args.alg or "HS256", args.kid,
-                                        source=f"secret ${name}"))
+            keys.append(key_from_secret(value, args.alg or "HS256", args.kid, source=f"secret ${name}"))
     except ConfigError as exc:
         raise UsageError(f"tokens decode: {exc}") from None
     return keys
@@ -159,14 +183,16 @@ def decode(ctx: Any) -> int:
         try:
             detached = read_regular(args.detached_payload, 64 << 20)
         except OSError as exc:
-            raise UsageError(f"--detached-payload: cannot read {args.detached_payload}: "
-                             f"{exc.strerror or exc}") from None
+            raise UsageError(
+                f"--detached-payload: cannot read {args.detached_payload}: {exc.strerror or exc}"
+            ) from None
     text = _read_input(args)
     settings, configured = _configured(ctx, problems)
     live = None if args.no_db else _LazyLive(ctx)
     try:
-        report = inspect_token(text, keys=configured + explicit, settings=settings, live=live,
-                               detached_payload=detached)
+        report = inspect_token(
+            text, keys=configured + explicit, settings=settings, live=live, detached_payload=detached
+        )
     finally:
         if live is not None:
             live.close()
@@ -202,8 +228,7 @@ def print_report(r: InspectionReport) -> None:
     line(f"status       {r.status.upper().replace('_', ' ')}: {clean(r.reason, max_len=None)}")
     line(f"token        {kind}, {r.size} characters, sha256 {r.fingerprint or '-'}")
     if r.segments:
-        line("segments     " + ", ".join(f"{clean(s['name'])} {s['length']}"
-                                          for s in r.segments))
+        line("segments     " + ", ".join(f"{clean(s['name'])} {s['length']}" for s in r.segments))
     sig = r.signature
     if r.kind == "jws" and (sig.detail or sig.verified is not None):
         if sig.verified is True:
@@ -223,8 +248,11 @@ def print_report(r: InspectionReport) -> None:
         for k, v in d["payload"].items():
             line(f"  {_value(k, 40)}: {_value(v)}")
     elif r.payload_type:
-        _section(f"payload ({r.payload_type}"
-                 + (f", {r.payload_size} bytes" if r.payload_size is not None else "") + ")")
+        _section(
+            f"payload ({r.payload_type}"
+            + (f", {r.payload_size} bytes" if r.payload_size is not None else "")
+            + ")"
+        )
         if r.payload_text:
             line(f"  {_value(r.payload_text, 400)}")
     if r.times:
@@ -246,8 +274,10 @@ def print_report(r: InspectionReport) -> None:
         if not u["exists"]:
             line(f"  {who}: does not exist")
         else:
-            line(f"  {who}: {'DISABLED' if u['disabled'] else 'active'}, token_version "
-                 f"{u['token_version']} (token carries {u['token_version_claim']})")
+            line(
+                f"  {who}: {'DISABLED' if u['disabled'] else 'active'}, token_version "
+                f"{u['token_version']} (token carries {u['token_version_claim']})"
+            )
         if u.get("sid"):
             state = {True: "exists", False: "GONE", None: "unknown"}[u.get("session_exists")]
             line(f"  session {clean(u['sid'], max_len=60)}: {state}")

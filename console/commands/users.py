@@ -28,8 +28,15 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
 
 def _row(u) -> list:  # type: ignore[no-untyped-def]
-    return [u.id, u.email, u.username, u.display_name, u.token_version, u.active_sessions,
-            "yes" if u.disabled else ""]
+    return [
+        u.id,
+        u.email,
+        u.username,
+        u.display_name,
+        u.token_version,
+        u.active_sessions,
+        "yes" if u.disabled else "",
+    ]
 
 
 HEADERS = ["ID", "EMAIL", "USERNAME", "NAME", "TV", "SESS", "DISABLED"]
@@ -46,8 +53,9 @@ def search(ctx) -> int:  # type: ignore[no-untyped-def]
     after = Cursor.decode(a.after) if a.after else None
     page = ctx.core().users.search(a.query, limit=a.limit, after=after)
     if ctx.json:
-        emit_json({"users": [u.to_dict() for u in page.items],
-                   "next": page.next.encode() if page.next else None})
+        emit_json(
+            {"users": [u.to_dict() for u in page.items], "next": page.next.encode() if page.next else None}
+        )
     elif not page.items:
         line("no users match")
     else:
@@ -69,15 +77,25 @@ def show(ctx) -> int:  # type: ignore[no-untyped-def]
 
     own = userevents.list_events(core.engine, user_id=u.id, limit=10)
     if ctx.json:
-        emit_json({"user": u.to_dict(), "sessions": [s.to_dict() for s in sess],
-                   "audit": [_event_dict(e) for e in events],
-                   "user_events": [e.to_dict() for e in own]})
+        emit_json(
+            {
+                "user": u.to_dict(),
+                "sessions": [s.to_dict() for s in sess],
+                "audit": [_event_dict(e) for e in events],
+                "user_events": [e.to_dict() for e in own],
+            }
+        )
         return 0
-    for label, value in (("id", u.id), ("email", u.email), ("username", u.username),
-                         ("name", u.display_name), ("token_version", u.token_version),
-                         ("disabled", fmt_utc(u.disabled_at) if u.disabled else "no"),
-                         ("created", fmt_utc(u.created_at)),
-                         ("last login", fmt_utc(u.last_login_at))):
+    for label, value in (
+        ("id", u.id),
+        ("email", u.email),
+        ("username", u.username),
+        ("name", u.display_name),
+        ("token_version", u.token_version),
+        ("disabled", fmt_utc(u.disabled_at) if u.disabled else "no"),
+        ("created", fmt_utc(u.created_at)),
+        ("last login", fmt_utc(u.last_login_at)),
+    ):
         line(f"{label:>14}: {value}")
     line(f"sessions ({u.active_sessions} active):")
     from console.commands.sessions import print_sessions
@@ -95,10 +113,20 @@ def show(ctx) -> int:  # type: ignore[no-untyped-def]
 
 
 def _event_dict(e) -> dict:  # type: ignore[no-untyped-def]
-    return {"seq": e.seq, "at": e.at.isoformat(), "actor": e.actor, "action": e.action,
-            "user_id": e.target_user_id, "session": e.target_session, "reason": e.reason,
-            "details": e.details, "prev_hash": e.prev_hash, "hash": e.hash, "client": e.client,
-            "db_role": e.db_role}
+    return {
+        "seq": e.seq,
+        "at": e.at.isoformat(),
+        "actor": e.actor,
+        "action": e.action,
+        "user_id": e.target_user_id,
+        "session": e.target_session,
+        "reason": e.reason,
+        "details": e.details,
+        "prev_hash": e.prev_hash,
+        "hash": e.hash,
+        "client": e.client,
+        "db_role": e.db_role,
+    }
 
 
 def set_disabled(ctx) -> int:  # type: ignore[no-untyped-def]
@@ -109,4 +137,5 @@ def set_disabled(ctx) -> int:  # type: ignore[no-untyped-def]
 
     def act(dry: bool):  # type: ignore[no-untyped-def]
         return core.admin.set_disabled(u.id, a.disable, a.reason, dry_run=dry)
+
     return preview_then_commit(ctx, core, u.id, act)

@@ -27,8 +27,11 @@ from console.widgets.table import Col, KeyedTable, event_key
 from console.workers import cancelled
 
 COLUMNS = [
-    Col("seq", "seq", 4), Col("at", "at (UTC)", 16), Col("action", "action", 15, 1, floor=8),
-    Col("user", "user", 6), Col("actor", "actor", 10, 1, floor=6),
+    Col("seq", "seq", 4),
+    Col("at", "at (UTC)", 16),
+    Col("action", "action", 15, 1, floor=8),
+    Col("user", "user", 6),
+    Col("actor", "actor", 10, 1, floor=6),
     Col("reason", "reason", 8, 3, floor=6),
 ]
 
@@ -38,15 +41,26 @@ def row(e: AuditRecord) -> list[Text]:
     reason = safe(e.reason)
     if e.target_session:
         reason = safe_join(reason, Text(" · "), safe(e.target_session, style="dim"))
-    return [Text(str(e.seq), justify="right"), cells.stamp(e.at), cells.action(e.action), user,
-            safe(e.actor),
-            reason]
+    return [
+        Text(str(e.seq), justify="right"),
+        cells.stamp(e.at),
+        cells.action(e.action),
+        user,
+        safe(e.actor),
+        reason,
+    ]
 
 
 def event_detail(e: AuditRecord) -> Text:
     """Two lines for the highlighted event: who/what/when, then the reason and details."""
-    line1 = safe_join(Text(f"seq {e.seq} · "), cells.stamp(e.at), Text(" UTC · "),
-                      safe(e.action, style="bold"), Text(" by "), safe(e.actor, style="bold"))
+    line1 = safe_join(
+        Text(f"seq {e.seq} · "),
+        cells.stamp(e.at),
+        Text(" UTC · "),
+        safe(e.action, style="bold"),
+        Text(" by "),
+        safe(e.actor, style="bold"),
+    )
     if e.target_user_id is not None:
         line1.append(f" · user #{e.target_user_id}")
     if e.target_session:
@@ -60,16 +74,22 @@ def event_detail(e: AuditRecord) -> Text:
 
 def chain_text(report: ChainReport, seals: Any = None) -> Text:
     if seals is not None and not seals.ok and report.ok:  # a seal file or signature problem
-        return Text.assemble((" SEALS FAILED ", "bold reverse red"), " ",
-                             safe(seals.problem, max_len=300, style="bold red"))
+        return Text.assemble(
+            (" SEALS FAILED ", "bold reverse red"), " ", safe(seals.problem, max_len=300, style="bold red")
+        )
     if report.ok:
-        sealed = (f" · sealed: seq {seals.newest.seq} at {seals.newest.time}"
-                  if seals is not None and seals.newest is not None else "")
-        return Text.assemble(("hash chain intact", "bold green"),
-                             f" · {report.checked} events verified · head seq {report.head_seq}"
-                             f"{sealed}")
-    return Text.assemble((" HASH CHAIN BROKEN ", "bold reverse red"), " ",
-                         safe(report.problem, max_len=300, style="bold red"))
+        sealed = (
+            f" · sealed: seq {seals.newest.seq} at {seals.newest.time}"
+            if seals is not None and seals.newest is not None
+            else ""
+        )
+        return Text.assemble(
+            ("hash chain intact", "bold green"),
+            f" · {report.checked} events verified · head seq {report.head_seq}{sealed}",
+        )
+    return Text.assemble(
+        (" HASH CHAIN BROKEN ", "bold reverse red"), " ", safe(report.problem, max_len=300, style="bold red")
+    )
 
 
 class AuditScreen(ConsoleScreen):
@@ -113,8 +133,10 @@ class AuditScreen(ConsoleScreen):
         return self.query_one("#user-filter", SearchBox)
 
     def _current_filters(self) -> tuple[str, str]:
-        return (self.query_one("#user-filter", SearchBox).value.strip(),
-                self.query_one("#action-filter", SearchBox).value.strip())
+        return (
+            self.query_one("#user-filter", SearchBox).value.strip(),
+            self.query_one("#action-filter", SearchBox).value.strip(),
+        )
 
     @on(Input.Changed, "#user-filter")
     @on(Input.Changed, "#action-filter")
@@ -149,12 +171,12 @@ class AuditScreen(ConsoleScreen):
                 u = self.core.users.find(user)
             except NotFound:
                 if not cancelled():
-                    self.post_message(AuditPage(filters, [], user_label=f"no user matches "
-                                                                        f"{user!r}"))
+                    self.post_message(AuditPage(filters, [], user_label=f"no user matches {user!r}"))
                 return
             user_id, label = u.id, f"#{u.id} {u.email}"
-        events = list_events(self.core.engine, user_id=user_id, action=action or None,
-                             limit=self.capp.page_size)
+        events = list_events(
+            self.core.engine, user_id=user_id, action=action or None, limit=self.capp.page_size
+        )
         self._resolved = user_id
         if not cancelled():
             self.post_message(AuditPage(filters, events, user_label=label))
@@ -162,8 +184,13 @@ class AuditScreen(ConsoleScreen):
     @work(thread=True, exclusive=True, group="audit-more", exit_on_error=False)
     def _more(self, filters: tuple[str, str], user_id: int | None, before: int) -> None:
         try:
-            events = list_events(self.core.engine, user_id=user_id, action=filters[1] or None,
-                                 limit=self.capp.page_size, before_seq=before)
+            events = list_events(
+                self.core.engine,
+                user_id=user_id,
+                action=filters[1] or None,
+                limit=self.capp.page_size,
+                before_seq=before,
+            )
             if not cancelled():
                 self.post_message(AuditPage(filters, events, append=True))
         finally:
@@ -188,9 +215,11 @@ class AuditScreen(ConsoleScreen):
         self._exhausted = len(message.events) < self.capp.page_size
         if message.events:
             self._oldest = message.events[-1].seq
-        self.query_one(KeyedTable).sync([(str(e.seq), row(e)) for e in message.events],
-                                        append=message.append,
-                                        top=message.filters != self._shown)
+        self.query_one(KeyedTable).sync(
+            [(str(e.seq), row(e)) for e in message.events],
+            append=message.append,
+            top=message.filters != self._shown,
+        )
         self._shown = message.filters
         self._show_event(self.query_one(KeyedTable).highlighted_key)
         if message.append:

@@ -97,8 +97,9 @@ class ConsoleScreen(ClosesOnce, Screen[None]):
     # -- layout ----------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
         app = self.capp
-        yield ConsoleHeader(self.title_text(), url=app.db_url, actor=app.actor, role=app.role,
-                            read_only=app.read_only)
+        yield ConsoleHeader(
+            self.title_text(), url=app.db_url, actor=app.actor, role=app.role, read_only=app.read_only
+        )
         yield OutageBanner()
         yield from self.compose_body()
         yield StatusLine(id="status")
@@ -127,8 +128,7 @@ class ConsoleScreen(ClosesOnce, Screen[None]):
         the footer the keys that view allows."""
         app = self.capp
         for header in self.query(ConsoleHeader):
-            header.set_identity(url=app.db_url, actor=app.actor, role=app.role,
-                                read_only=app.read_only)
+            header.set_identity(url=app.db_url, actor=app.actor, role=app.role, read_only=app.read_only)
         self.refresh_bindings()
 
     def say(self, text: Any, style: str = "", *, outage: bool = False) -> None:
@@ -145,8 +145,10 @@ class ConsoleScreen(ClosesOnce, Screen[None]):
 
     def busy(self, group: str | None = None) -> bool:
         """A worker of this screen (in ``group``) is still waiting for the database."""
-        return any(w.node is self and (group is None or w.group == group) and not w.is_finished
-                   for w in self.app.workers)
+        return any(
+            w.node is self and (group is None or w.group == group) and not w.is_finished
+            for w in self.app.workers
+        )
 
     def current_id(self) -> str | None:
         """The id under the cursor, for ``y``."""
@@ -167,8 +169,7 @@ class ConsoleScreen(ClosesOnce, Screen[None]):
         """Everything this screen can do, for ``ctrl+p`` (filtered by ``check_action``)."""
         c = partial(PaletteCommand, self)
         return [
-            *(c(s.title, "goto", (s.kind,), f"{s.help} ({s.key})")
-              for s in SCREENS.values() if s.key),
+            *(c(s.title, "goto", (s.kind,), f"{s.help} ({s.key})") for s in SCREENS.values() if s.key),
             c("Refresh", "reload", (), "fetch this screen again; retries after an error (r)"),
             c("Copy highlighted id", "copy_id", (), "to the clipboard (OSC 52) and on screen (y)"),
             c("Back", "back", (), "to the previous screen (esc)"),

@@ -30,12 +30,21 @@ from console.screens.base import ClosesOnce
 
 #: Focus state -> (keys, what they do), in hint order. ``letters`` are the other printable keys.
 KEYS: dict[str, list[tuple[str, str]]] = {
-    "cancel": [("y", "confirm"), ("n", "cancel"), ("esc", "cancel"), ("enter", "cancel"),
-               ("letters", "reason")],
-    "confirm": [("enter", "confirm"), ("y", "confirm"), ("n", "cancel"), ("esc", "cancel"),
-                ("letters", "reason")],
-    "reason": [("enter", "confirm"), ("esc", "cancel"), ("y", "type"), ("n", "type"),
-               ("letters", "type")],
+    "cancel": [
+        ("y", "confirm"),
+        ("n", "cancel"),
+        ("esc", "cancel"),
+        ("enter", "cancel"),
+        ("letters", "reason"),
+    ],
+    "confirm": [
+        ("enter", "confirm"),
+        ("y", "confirm"),
+        ("n", "cancel"),
+        ("esc", "cancel"),
+        ("letters", "reason"),
+    ],
+    "reason": [("enter", "confirm"), ("esc", "cancel"), ("y", "type"), ("n", "type"), ("letters", "type")],
 }
 _VERBS = {"confirm": "confirm", "cancel": "cancel"}
 
@@ -84,24 +93,28 @@ class ConfirmScreen(ClosesOnce, ModalScreen[str | None]):
             dialog.can_focus = False  # not a focus state of its own: the keys stay as hinted
             yield Label(Text(self.title_text + "?", style="bold"), id="confirm-title")
             with Vertical(id="confirm-foot"):
-                yield Label(Text.assemble("Reason, audited as ",
-                                          safe(self.actor, max_len=60, style="bold"), ":"),
-                            id="confirm-reason-label")
-                reason = Input(placeholder="required: why? e.g. ticket SEC-123, stolen laptop",
-                               id="reason", max_length=1000, compact=True,
-                               select_on_focus=False)
+                yield Label(
+                    Text.assemble("Reason, audited as ", safe(self.actor, max_len=60, style="bold"), ":"),
+                    id="confirm-reason-label",
+                )
+                reason = Input(
+                    placeholder="required: why? e.g. ticket SEC-123, stolen laptop",
+                    id="reason",
+                    max_length=1000,
+                    compact=True,
+                    select_on_focus=False,
+                )
                 reason.cursor_blink = False
                 yield reason
                 yield Static(id="confirm-problem", markup=False)
                 with Horizontal(id="confirm-buttons"):
                     yield Button("Cancel", id="cancel", compact=True)
-                    yield Button(self.title_text, id="confirm-button", variant="error",
-                                 compact=True)
+                    yield Button(self.title_text, id="confirm-button", variant="error", compact=True)
                 yield Label(Text(hint("cancel"), style="dim"), id="confirm-hint")
-            yield Label(Text("What will happen (a dry run of the same call):", style="dim"),
-                        id="confirm-what")
-            yield Static(safe(self.summary, max_len=800, wrap=True), id="confirm-summary",
-                         markup=False)
+            yield Label(
+                Text("What will happen (a dry run of the same call):", style="dim"), id="confirm-what"
+            )
+            yield Static(safe(self.summary, max_len=800, wrap=True), id="confirm-summary", markup=False)
         yield Footer()
 
     def on_resize(self) -> None:
@@ -110,9 +123,14 @@ class ConfirmScreen(ClosesOnce, ModalScreen[str | None]):
     def _say_if_scrolls(self) -> None:
         """Name the scroll keys when what will happen does not fit (60x15)."""
         scrolls = self.query_one("#dialog", VerticalScroll).max_scroll_y > 0
-        self.query_one("#confirm-what", Label).update(Text(
-            "What will happen (dry run; pgup/pgdn scroll):" if scrolls
-            else "What will happen (a dry run of the same call):", style="dim"))
+        self.query_one("#confirm-what", Label).update(
+            Text(
+                "What will happen (dry run; pgup/pgdn scroll):"
+                if scrolls
+                else "What will happen (a dry run of the same call):",
+                style="dim",
+            )
+        )
 
     def action_scroll(self, pages: int) -> None:
         dialog = self.query_one("#dialog", VerticalScroll)
@@ -175,8 +193,7 @@ class ConfirmScreen(ClosesOnce, ModalScreen[str | None]):
         reason = self.query_one("#reason", Input).value.strip()
         if not reason:
             problem = self.query_one("#confirm-problem", Static)
-            problem.update(Text("A reason is required: type it, then press enter.",
-                                style="bold red"))
+            problem.update(Text("A reason is required: type it, then press enter.", style="bold red"))
             problem.display = True
             self.query_one("#reason", Input).focus()
             return

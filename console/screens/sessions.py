@@ -24,15 +24,24 @@ from console.widgets.table import Col, KeyedTable, event_key
 from console.workers import cancelled
 
 COLUMNS = [
-    Col("state", "state", 7), Col("email", "user", 16, 2, floor=8), Col("ip", "ip", 7, whole=True),
-    Col("created", "created", 7, optional=True), Col("seen", "seen", 7),
+    Col("state", "state", 7),
+    Col("email", "user", 16, 2, floor=8),
+    Col("ip", "ip", 7, whole=True),
+    Col("created", "created", 7, optional=True),
+    Col("seen", "seen", 7),
     Col("ua", "user agent", 8, 3, optional=True),
 ]
 
 
 def row(s: SessionRecord, now: datetime) -> list[Text]:
-    return [cells.state(s.active(now)), safe(s.email), safe(s.last_ip or s.first_ip),
-            cells.rel(s.created_at, now), cells.rel(s.last_seen_at, now), safe(s.user_agent)]
+    return [
+        cells.state(s.active(now)),
+        safe(s.email),
+        safe(s.last_ip or s.first_ip),
+        cells.rel(s.created_at, now),
+        cells.rel(s.last_seen_at, now),
+        safe(s.user_agent),
+    ]
 
 
 class SessionsScreen(ConsoleScreen):
@@ -54,8 +63,9 @@ class SessionsScreen(ConsoleScreen):
         self._shown: str | None = None
 
     def compose_body(self) -> ComposeResult:
-        yield SearchBox("filter: IP prefix, user-agent text or session id (/ to type)",
-                        id="filter", value=self._text)
+        yield SearchBox(
+            "filter: IP prefix, user-agent text or session id (/ to type)", id="filter", value=self._text
+        )
         yield KeyedTable(COLUMNS, id="sessions-all")
         yield Static(id="session-detail", markup=False)
 
@@ -111,15 +121,23 @@ class SessionsScreen(ConsoleScreen):
             last = message.items[-1]
             self._last = (last.created_at, last.public_id)
         table = self.query_one(KeyedTable)
-        table.sync([(s.public_id, row(s, now)) for s in message.items], append=message.append,
-                   top=message.text != self._shown)
+        table.sync(
+            [(s.public_id, row(s, now)) for s in message.items],
+            append=message.append,
+            top=message.text != self._shown,
+        )
         self._shown = message.text
         self._show(table.highlighted_key)
         n = len(self._records)
         what = f" matching {message.text!r}" if message.text else ""
         more = "" if self._exhausted else " (more below)"
-        self.say(safe(f"{n} session{'s' if n != 1 else ''}{what}, newest first{more} · "
-                      "enter opens the user", max_len=300, style="dim"))
+        self.say(
+            safe(
+                f"{n} session{'s' if n != 1 else ''}{what}, newest first{more} · enter opens the user",
+                max_len=300,
+                style="dim",
+            )
+        )
 
     @on(KeyedTable.RowHighlighted, "#sessions-all")
     def _highlighted(self, event: KeyedTable.RowHighlighted) -> None:
@@ -132,13 +150,20 @@ class SessionsScreen(ConsoleScreen):
             pane.update(Text("no session highlighted", style="dim"))
             return
         now = self.capp.clock()
-        line1 = safe_join(safe(s.email, style="bold"), Text(f" (#{s.user_id}) · "),
-                          cells.ident(s.public_id), Text(" · ip "), safe(s.first_ip),
-                          Text(" → "), safe(s.last_ip), Text(" · created "),
-                          cells.rel(s.created_at, now), Text(" · expires "),
-                          cells.rel(s.expires_at, now))
-        pane.update(safe_lines([line1, safe(s.user_agent or "(no user agent)",
-                                            style="italic")]))
+        line1 = safe_join(
+            safe(s.email, style="bold"),
+            Text(f" (#{s.user_id}) · "),
+            cells.ident(s.public_id),
+            Text(" · ip "),
+            safe(s.first_ip),
+            Text(" → "),
+            safe(s.last_ip),
+            Text(" · created "),
+            cells.rel(s.created_at, now),
+            Text(" · expires "),
+            cells.rel(s.expires_at, now),
+        )
+        pane.update(safe_lines([line1, safe(s.user_agent or "(no user agent)", style="italic")]))
 
     @on(KeyedTable.NearEnd, "#sessions-all")
     def _near_end(self) -> None:

@@ -22,8 +22,12 @@ from console.safe import safe
 from console.screens.base import ConsoleScreen, PaletteCommand
 from console.workers import cancelled
 
-STATUS_STYLE = {"valid": "bold reverse green", "expired": "bold reverse yellow",
-                "not_yet_valid": "bold reverse yellow", "unverified": "bold reverse yellow"}
+STATUS_STYLE = {
+    "valid": "bold reverse green",
+    "expired": "bold reverse yellow",
+    "not_yet_valid": "bold reverse yellow",
+    "unverified": "bold reverse yellow",
+}
 PANELS = ("verdict", "header", "claims", "signature", "warnings", "live")
 
 
@@ -68,8 +72,9 @@ def user_ref(report: dict[str, Any]) -> tuple[int | None, str]:
 def render_panels(report: dict[str, Any]) -> dict[str, Text]:
     """Panel contents for an ``InspectionReport.to_dict()``."""
     status = str(report.get("status", "?"))
-    verdict = Text.assemble((f" {status.upper().replace('_', ' ')} ",
-                             STATUS_STYLE.get(status, "bold reverse red")), " ")
+    verdict = Text.assemble(
+        (f" {status.upper().replace('_', ' ')} ", STATUS_STYLE.get(status, "bold reverse red")), " "
+    )
     verdict.append_text(safe(report.get("reason"), max_len=600, wrap=True))
     if report.get("consequence"):
         verdict.append("\n")
@@ -98,8 +103,7 @@ def render_panels(report: dict[str, Any]) -> dict[str, Text]:
             else:
                 claim_rows.append((name, value))
     elif report.get("payload_text") is not None:
-        claim_rows.append((str(report.get("payload_type") or "payload"),
-                           report.get("payload_text")))
+        claim_rows.append((str(report.get("payload_type") or "payload"), report.get("payload_text")))
     for name, check in (report.get("claims") or {}).items():
         if isinstance(check, dict) and "ok" in check:
             ok = check.get("ok")
@@ -112,30 +116,55 @@ def render_panels(report: dict[str, Any]) -> dict[str, Text]:
 
     sig = report.get("signature") or {}
     verified = sig.get("verified")
-    mark = (Text("✓ verified", style="bold green") if verified is True
-            else Text("✗ refused", style="bold red") if verified is False
-            else Text("not checked", style="bold yellow"))
-    signature = kv([("status", mark), ("detail", sig.get("detail") or ""),
-                    ("header alg", sig.get("header_alg")), ("kid", sig.get("kid")),
-                    ("key", sig.get("key")), ("pinned alg", sig.get("alg")),
-                    ("tried", ", ".join(sig.get("tried") or []) or "-")])
+    mark = (
+        Text("✓ verified", style="bold green")
+        if verified is True
+        else Text("✗ refused", style="bold red")
+        if verified is False
+        else Text("not checked", style="bold yellow")
+    )
+    signature = kv(
+        [
+            ("status", mark),
+            ("detail", sig.get("detail") or ""),
+            ("header alg", sig.get("header_alg")),
+            ("kid", sig.get("kid")),
+            ("key", sig.get("key")),
+            ("pinned alg", sig.get("alg")),
+            ("tried", ", ".join(sig.get("tried") or []) or "-"),
+        ]
+    )
 
-    notes = [safe(f"⚠ {w}", max_len=400, wrap=True, style="yellow")
-             for w in report.get("warnings") or []]
-    notes += [safe(f"· {n}", max_len=400, wrap=True, style="dim")
-              for n in report.get("notes") or []]
+    notes = [safe(f"⚠ {w}", max_len=400, wrap=True, style="yellow") for w in report.get("warnings") or []]
+    notes += [safe(f"· {n}", max_len=400, wrap=True, style="dim") for n in report.get("notes") or []]
     warnings = Text("\n").join(notes) if notes else Text("no warnings", style="green")
 
     live = report.get("live") or {}
-    live_rows: list[tuple[str, Any]] = [("state", live.get("state")),
-                                        ("detail", live.get("detail"))]
+    live_rows: list[tuple[str, Any]] = [("state", live.get("state")), ("detail", live.get("detail"))]
     user = report.get("user") or {}
-    for key in ("id", "email", "exists", "disabled", "token_version", "token_version_claim",
-                "sid", "session_exists", "session_expires_at", "problems", "consequence"):
+    for key in (
+        "id",
+        "email",
+        "exists",
+        "disabled",
+        "token_version",
+        "token_version_claim",
+        "sid",
+        "session_exists",
+        "session_expires_at",
+        "problems",
+        "consequence",
+    ):
         if key in user and user[key] not in (None, []):
             live_rows.append((key, user[key]))
-    return {"verdict": verdict, "header": header, "claims": claims, "signature": signature,
-            "warnings": warnings, "live": kv(live_rows, width=19)}
+    return {
+        "verdict": verdict,
+        "header": header,
+        "claims": claims,
+        "signature": signature,
+        "warnings": warnings,
+        "live": kv(live_rows, width=19),
+    }
 
 
 class TokenScreen(ConsoleScreen):
@@ -155,8 +184,12 @@ class TokenScreen(ConsoleScreen):
         self._inspector = load_inspector()
 
     def compose_body(self) -> ComposeResult:
-        yield Label(Text("Paste a token (JWT/JWS). It is decoded as you type; nothing is sent "
-                         "anywhere.", style="dim"), id="token-hint")
+        yield Label(
+            Text(
+                "Paste a token (JWT/JWS). It is decoded as you type; nothing is sent anywhere.", style="dim"
+            ),
+            id="token-hint",
+        )
         area = TextArea(self._initial, id="paste", soft_wrap=True, show_line_numbers=False)
         area.cursor_blink = False
         yield area
@@ -178,8 +211,8 @@ class TokenScreen(ConsoleScreen):
 
     def _paint_unavailable(self) -> None:
         self.query_one("#panel-verdict", Static).update(
-            Text("inspector not available: this installation has no authcore.inspect",
-                 style="bold yellow"))
+            Text("inspector not available: this installation has no authcore.inspect", style="bold yellow")
+        )
         for name in PANELS[1:]:
             self.query_one(f"#panel-{name}", Static).display = False
 
@@ -189,8 +222,9 @@ class TokenScreen(ConsoleScreen):
         if any(has_unsafe(line) for line in text.split("\n")):
             cleaned = "\n".join(clean(line, max_len=None) for line in text.split("\n"))
             event.text_area.load_text(cleaned)  # triggers Changed again with inert text
-            self.capp.notify_safe("removed terminal control characters from the pasted text",
-                                  severity="warning")
+            self.capp.notify_safe(
+                "removed terminal control characters from the pasted text", severity="warning"
+            )
             return
         if self._debounce is not None:
             self._debounce.stop()
@@ -213,8 +247,13 @@ class TokenScreen(ConsoleScreen):
 
         core = self.core
         assert self._inspector is not None
-        report = self._inspector(text, keys=core.keyring, settings=core.config.tokens,
-                                 live=live_lookup(core.engine), now=self.capp.clock())
+        report = self._inspector(
+            text,
+            keys=core.keyring,
+            settings=core.config.tokens,
+            live=live_lookup(core.engine),
+            now=self.capp.clock(),
+        )
         if not cancelled():
             self.post_message(TokenInspected(text, report.to_dict()))
 
@@ -226,8 +265,7 @@ class TokenScreen(ConsoleScreen):
 
     def _paint(self, report: dict[str, Any] | None) -> None:
         if report is None:
-            self.query_one("#panel-verdict", Static).update(
-                Text("paste a token above", style="dim"))
+            self.query_one("#panel-verdict", Static).update(Text("paste a token above", style="dim"))
             for name in PANELS[1:]:
                 self.query_one(f"#panel-{name}", Static).update(Text("-", style="dim"))
             self.say("")
@@ -236,8 +274,14 @@ class TokenScreen(ConsoleScreen):
         for name, content in render_panels(report).items():
             self.query_one(f"#panel-{name}", Static).update(content)
         fp = report.get("fingerprint") or ""
-        self.say(safe(f"{report.get('kind')} · {report.get('size')} chars · sha256 {fp[:16]}…"
-                      if fp else f"{report.get('kind')}", style="dim"))
+        self.say(
+            safe(
+                f"{report.get('kind')} · {report.get('size')} chars · sha256 {fp[:16]}…"
+                if fp
+                else f"{report.get('kind')}",
+                style="dim",
+            )
+        )
         self.refresh_bindings()
 
     def allowed(self, action: str, parameters: tuple[object, ...]) -> bool:
@@ -256,9 +300,11 @@ class TokenScreen(ConsoleScreen):
         self.query_one(TextArea).focus()
 
     def palette_commands(self) -> list[PaletteCommand]:
-        return [PaletteCommand(self, "Open the user this token names", "open_user", (), "ctrl+o"),
-                PaletteCommand(self, "Clear the pasted token", "clear", (), "ctrl+l"),
-                *super().palette_commands()]
+        return [
+            PaletteCommand(self, "Open the user this token names", "open_user", (), "ctrl+o"),
+            PaletteCommand(self, "Clear the pasted token", "clear", (), "ctrl+l"),
+            *super().palette_commands(),
+        ]
 
     def reopen(self, text: str | None = None) -> None:
         """Opened again: a new token if one is given, else the one pasted before."""

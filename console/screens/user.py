@@ -32,20 +32,32 @@ from console.widgets.table import Col, KeyedTable, event_key
 from console.workers import cancelled
 
 SESSION_COLUMNS = [
-    Col("state", "state", 7), Col("id", "public id", 20, floor=8), Col("ip", "ip", 7, whole=True),
-    Col("seen", "seen", 7), Col("created", "created", 7, optional=True),
-    Col("expires", "expires", 7, optional=True), Col("ua", "user agent", 10, 3, optional=True),
+    Col("state", "state", 7),
+    Col("id", "public id", 20, floor=8),
+    Col("ip", "ip", 7, whole=True),
+    Col("seen", "seen", 7),
+    Col("created", "created", 7, optional=True),
+    Col("expires", "expires", 7, optional=True),
+    Col("ua", "user agent", 10, 3, optional=True),
 ]
 EVENT_COLUMNS = [
-    Col("at", "at (UTC)", 16), Col("action", "action", 16, 1, floor=8),
-    Col("actor", "actor", 10, 1, floor=6), Col("reason", "reason / session", 12, 3, floor=6),
+    Col("at", "at (UTC)", 16),
+    Col("action", "action", 16, 1, floor=8),
+    Col("actor", "actor", 10, 1, floor=6),
+    Col("reason", "reason / session", 12, 3, floor=6),
 ]
 
 
 def session_row(s: SessionRecord, now: datetime) -> list[Text]:
-    return [cells.state(s.active(now)), cells.ident(s.public_id), safe(s.last_ip or s.first_ip),
-            cells.rel(s.last_seen_at, now), cells.rel(s.created_at, now),
-            cells.rel(s.expires_at, now), safe(s.user_agent)]
+    return [
+        cells.state(s.active(now)),
+        cells.ident(s.public_id),
+        safe(s.last_ip or s.first_ip),
+        cells.rel(s.last_seen_at, now),
+        cells.rel(s.created_at, now),
+        cells.rel(s.expires_at, now),
+        safe(s.user_agent),
+    ]
 
 
 def event_row(e: AuditRecord | UserEvent) -> list[Text]:
@@ -142,8 +154,11 @@ class UserScreen(ConsoleScreen):
         sessions = self.query_one("#sessions", KeyedTable)
         sessions.sync([(s.public_id, session_row(s, now)) for s in message.sessions])
         active = sum(1 for s in message.sessions if s.active(now))
-        self.query_one("#sessions-label", Label).update(Text.assemble(
-            ("Sessions", "bold"), f"  {active} active, {len(message.sessions) - active} expired"))
+        self.query_one("#sessions-label", Label).update(
+            Text.assemble(
+                ("Sessions", "bold"), f"  {active} active, {len(message.sessions) - active} expired"
+            )
+        )
         events = self.query_one("#events", KeyedTable)
         events.sync([(row_key(e), event_row(e)) for e in message.events])
         reuse = sum(1 for e in message.events if e.action == cells.REUSE)
@@ -152,19 +167,30 @@ class UserScreen(ConsoleScreen):
             label.append(f"  ⚠ {reuse} refresh token reuse", style="bold red")
         self.query_one("#events-label", Label).update(label)
         self._show_session(sessions.highlighted_key)
-        self.say(Text(f"refreshed {cells.stamp(now).plain} UTC · every "
-                      f"{self.capp.refresh_interval:g}s · y copies the highlighted id",
-                      style="dim"))
+        self.say(
+            Text(
+                f"refreshed {cells.stamp(now).plain} UTC · every "
+                f"{self.capp.refresh_interval:g}s · y copies the highlighted id",
+                style="dim",
+            )
+        )
         self.refresh_bindings()  # disable/enable swap with the state
 
     def _paint_profile(self, u: UserRecord, now: datetime) -> None:
-        line1 = safe_join(Text(f"#{u.id} ", style="dim"), (u.email, "bold"), Text("  "),
-                          safe(u.username), Text("  "), safe(u.display_name, style="italic"))
+        line1 = safe_join(
+            Text(f"#{u.id} ", style="dim"),
+            (u.email, "bold"),
+            Text("  "),
+            safe(u.username),
+            Text("  "),
+            safe(u.display_name, style="italic"),
+        )
         line2 = Text("token_version ")
         line2.append(str(u.token_version), style="bold")
         line2.append("  ")
-        line2.append(" DISABLED " if u.disabled else "enabled",
-                     style="bold reverse red" if u.disabled else "green")
+        line2.append(
+            " DISABLED " if u.disabled else "enabled", style="bold reverse red" if u.disabled else "green"
+        )
         if u.disabled and u.disabled_at:
             line2.append(" since ")
             line2.append_text(cells.stamp(u.disabled_at))
@@ -184,11 +210,17 @@ class UserScreen(ConsoleScreen):
         if s is None:
             pane.update(Text("no sessions", style="dim"))
             return
-        line1 = safe_join(cells.ident(s.public_id), Text(" · ip "), safe(s.first_ip),
-                          Text(" → "), safe(s.last_ip),
-                          Text(f" · {s.refresh_counter} refreshes · created "),
-                          cells.stamp(s.created_at), Text(" · expires "),
-                          cells.rel(s.expires_at, self.capp.clock()))
+        line1 = safe_join(
+            cells.ident(s.public_id),
+            Text(" · ip "),
+            safe(s.first_ip),
+            Text(" → "),
+            safe(s.last_ip),
+            Text(f" · {s.refresh_counter} refreshes · created "),
+            cells.stamp(s.created_at),
+            Text(" · expires "),
+            cells.rel(s.expires_at, self.capp.clock()),
+        )
         line2 = safe(s.user_agent or "(no user agent)", style="italic")
         pane.update(safe_lines([line1, line2]))
 
@@ -204,9 +236,10 @@ class UserScreen(ConsoleScreen):
 
     # -- actions ---------------------------------------------------------------------------
     def palette_commands(self) -> list[PaletteCommand]:
-        own = [PaletteCommand(self, f"{a.title} ({a.key})", a.name, (),
-                              f"{a.help}: user #{self.user_id}")
-               for a in ACTIONS.values()]
+        own = [
+            PaletteCommand(self, f"{a.title} ({a.key})", a.name, (), f"{a.help}: user #{self.user_id}")
+            for a in ACTIONS.values()
+        ]
         return own + super().palette_commands()
 
     def allowed(self, action: str, parameters: tuple[object, ...]) -> bool:
@@ -246,8 +279,7 @@ class UserScreen(ConsoleScreen):
         that it cannot run, and nothing is queued to fire when the database is back."""
         title = ACTIONS[action].title
         if self.capp.outage is not None:
-            self.report(f"{title}: cannot run, the database is unavailable; nothing was sent",
-                        "bold red")
+            self.report(f"{title}: cannot run, the database is unavailable; nothing was sent", "bold red")
             return
         self._pending = Pending(action, time.monotonic(), self.capp.outages)
         self.say(f"{title}: preparing…", "dim")
@@ -256,8 +288,7 @@ class UserScreen(ConsoleScreen):
     @work(thread=True, exclusive=True, group="preview", exit_on_error=False)
     def _preview(self, action: str, session_id: str | None) -> None:
         self.capp.probe.ensure_started()  # ready by the time the operator confirms
-        result = perform(self.core, action, self.user_id, PREVIEW_REASON, dry_run=True,
-                         session_id=session_id)
+        result = perform(self.core, action, self.user_id, PREVIEW_REASON, dry_run=True, session_id=session_id)
         if not cancelled():
             self.post_message(PreviewReady(action, result, {"session_id": session_id}))
 
@@ -268,20 +299,26 @@ class UserScreen(ConsoleScreen):
         if pending is None or pending.action != message.action:
             return  # another key came after it
         late = time.monotonic() - pending.at
-        why = ("the database was unavailable meanwhile" if self.capp.outages != pending.outages
-               or self.capp.outage is not None
-               else "you moved on" if self.app.screen is not self
-               else f"the database took {late:.0f}s to answer"
-               if late > self.capp.action_patience else "")
+        why = (
+            "the database was unavailable meanwhile"
+            if self.capp.outages != pending.outages or self.capp.outage is not None
+            else "you moved on"
+            if self.app.screen is not self
+            else f"the database took {late:.0f}s to answer"
+            if late > self.capp.action_patience
+            else ""
+        )
         if why:  # the dialog opens when the key is pressed, or never
-            self.report(f"{spec.title}: not opened ({why}); nothing was changed, "
-                        f"press {spec.key} again", "bold red")
+            self.report(
+                f"{spec.title}: not opened ({why}); nothing was changed, press {spec.key} again", "bold red"
+            )
             return
 
         def done(reason: str | None) -> None:
             if reason and self.capp.outage is not None:
-                self.report(f"{spec.title}: cannot run, the database is unavailable; "
-                            "nothing was sent", "bold red")
+                self.report(
+                    f"{spec.title}: cannot run, the database is unavailable; nothing was sent", "bold red"
+                )
             elif reason:
                 self.say(f"{spec.title}: committing…", "dim")
                 self._commit(message.action, reason, sid)
@@ -289,19 +326,26 @@ class UserScreen(ConsoleScreen):
                 self.say(f"{spec.title}: cancelled, nothing changed", "dim")
 
         self.say(f"{spec.title}: answer in the dialog", "dim")
-        self.app.push_screen(ConfirmScreen(spec.title, message.preview.summary(),
-                                           actor=self.core.actor), done)
+        self.app.push_screen(
+            ConfirmScreen(spec.title, message.preview.summary(), actor=self.core.actor), done
+        )
 
     @work(thread=True, exclusive=True, group="action", exit_on_error=False)
     def _commit(self, action: str, reason: str, session_id: str | None) -> None:
-        result, ms = self.capp.probe.measure(action, self.user_id, lambda: perform(
-            self.core, action, self.user_id, reason, dry_run=False, session_id=session_id))
+        result, ms = self.capp.probe.measure(
+            action,
+            self.user_id,
+            lambda: perform(self.core, action, self.user_id, reason, dry_run=False, session_id=session_id),
+        )
         self.post_message(ActionDone(result, ms))
 
     def on_action_done(self, message: ActionDone) -> None:
         text = result_text(message.result, message.propagation_ms, self.capp.probe.timeout)
-        self.report(safe_join(Text(f"{ACTIONS[message.result.action].title}: ", style="bold"),
-                              safe(text, max_len=400)))
+        self.report(
+            safe_join(
+                Text(f"{ACTIONS[message.result.action].title}: ", style="bold"), safe(text, max_len=400)
+            )
+        )
         self.reload()
 
     def report(self, text: Text | str, style: str = "") -> None:

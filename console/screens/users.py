@@ -25,15 +25,24 @@ if TYPE_CHECKING:  # pragma: no cover
     from authcore.users import Cursor, UserRecord
 
 COLUMNS = [
-    Col("email", "email", 22, 4, floor=8), Col("username", "username", 10, 2, floor=6),
-    Col("name", "name", 10, 2, floor=6), Col("tv", "ver", 3), Col("sessions", "sess", 4),
+    Col("email", "email", 22, 4, floor=8),
+    Col("username", "username", 10, 2, floor=6),
+    Col("name", "name", 10, 2, floor=6),
+    Col("tv", "ver", 3),
+    Col("sessions", "sess", 4),
     Col("disabled", "off", 3),
 ]
 
 
 def user_row(u: UserRecord) -> list[Text]:
-    return [safe(u.email), safe(u.username), safe(u.display_name), cells.number(u.token_version),
-            cells.number(u.active_sessions), cells.yes_no(u.disabled)]
+    return [
+        safe(u.email),
+        safe(u.username),
+        safe(u.display_name),
+        cells.number(u.token_version),
+        cells.number(u.active_sessions),
+        cells.yes_no(u.disabled),
+    ]
 
 
 class UserSearchBox(SearchBox):
@@ -72,8 +81,11 @@ class UsersScreen(ConsoleScreen):
             return
         self.query_one(SearchBox).focus()
         if not self.capp.connected:  # the first search waits for the core (console.connect)
-            self.say(safe_join(Text("connecting to ", style="dim"), (self.capp.db_url, "dim"),
-                               Text("…", style="dim")))
+            self.say(
+                safe_join(
+                    Text("connecting to ", style="dim"), (self.capp.db_url, "dim"), Text("…", style="dim")
+                )
+            )
         self.reload()
 
     # -- search ----------------------------------------------------------------------------
@@ -126,8 +138,9 @@ class UsersScreen(ConsoleScreen):
         n = len(self._records)
         more = " (more below)" if self._next else ""
         what = f"for {message.query!r}" if message.query else "(newest first)"
-        self.say(safe(f"{n} user{'s' if n != 1 else ''} {what}{more} · enter opens", max_len=300,
-                      style="dim"))
+        self.say(
+            safe(f"{n} user{'s' if n != 1 else ''} {what}{more} · enter opens", max_len=300, style="dim")
+        )
         self._show_detail(table.highlighted_key)
         if self._open_after_search and not message.append:
             self._open_after_search = False
@@ -151,11 +164,16 @@ class UsersScreen(ConsoleScreen):
             pane.update(Text("no user highlighted", style="dim"))
             return
         now = self.capp.clock()
-        line1 = safe_join(Text(f"#{u.id} ", style="dim"), (u.email, "bold"), Text("  "),
-                          safe(u.username), Text("  "), safe(u.display_name, style="italic"))
+        line1 = safe_join(
+            Text(f"#{u.id} ", style="dim"),
+            (u.email, "bold"),
+            Text("  "),
+            safe(u.username),
+            Text("  "),
+            safe(u.display_name, style="italic"),
+        )
         line2 = Text(f"token_version {u.token_version} · {u.active_sessions} active · ")
-        line2.append("DISABLED" if u.disabled else "enabled",
-                     style="bold red" if u.disabled else "green")
+        line2.append("DISABLED" if u.disabled else "enabled", style="bold red" if u.disabled else "green")
         line2.append(" · login ")
         line2.append_text(cells.rel(u.last_login_at, now))
         line2.append(" · created ")

@@ -13,9 +13,9 @@ from console.safe import safe
 def middle_cut(text: str, width: int) -> str:
     """``sqlite:////very/lo…/demo.db``: keep both ends of a long URL."""
     if len(text) <= width or width < 5:
-        return text[:max(width, 0)]
+        return text[: max(width, 0)]
     head = (width - 1) // 2
-    return text[:head] + "…" + text[len(text) - (width - 1 - head):]
+    return text[:head] + "…" + text[len(text) - (width - 1 - head) :]
 
 
 class ConsoleHeader(Static):
@@ -67,8 +67,9 @@ class ConsoleHeader(Static):
         line.append_text(safe(self.actor, max_len=30, style="bold"))
         line.append(" (")
         line.append_text(safe(self.role, max_len=12))
-        line.append(") advisory  db " if self.url.startswith("sqlite") and self.role == "viewer"
-                    else ")  db ")  # SQLite: one operator; roles there stop mistakes only
+        line.append(
+            ") advisory  db " if self.url.startswith("sqlite") and self.role == "viewer" else ")  db "
+        )  # SQLite: one operator; roles there stop mistakes only
         return line
 
 

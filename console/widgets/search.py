@@ -24,8 +24,7 @@ class SearchBox(Input):
             return self.box
 
     def __init__(self, placeholder: str, *, id: str | None = None, value: str = "") -> None:
-        super().__init__(value=value, placeholder=placeholder, id=id, compact=True,
-                         select_on_focus=False)
+        super().__init__(value=value, placeholder=placeholder, id=id, compact=True, select_on_focus=False)
         self.cursor_blink = False  # no redraw every half second over a slow link
 
     def action_to_results(self) -> None:

@@ -50,16 +50,20 @@ class Col:
     whole: bool = False  # never cut (IP addresses): at least as wide as its widest value
 
 
-def fit(cols: Sequence[Col], width: int, padding: int = 1, scrollbar: int = 2,
-        content: dict[int, int] | None = None) -> list[tuple[int, int]]:
+def fit(
+    cols: Sequence[Col],
+    width: int,
+    padding: int = 1,
+    scrollbar: int = 2,
+    content: dict[int, int] | None = None,
+) -> list[tuple[int, int]]:
     """``(column index, width)`` of the columns shown in a table ``width`` cells wide: minimums
     (``whole`` columns: their widest value in ``content``) plus flex shares of the rest. When
     that does not fit, optional columns go first (from the right), then the widest text column
     with a ``floor`` shrinks, one cell at a time, so every other column stays (users keep
     ``off``, sessions keep the whole IP and cut the user agent)."""
     content = content or {}
-    widths = {i: max(c.width, content.get(i, 0)) if c.whole else c.width
-              for i, c in enumerate(cols)}
+    widths = {i: max(c.width, content.get(i, 0)) if c.whole else c.width for i, c in enumerate(cols)}
     shown = list(range(len(cols)))
 
     def spare() -> int:
@@ -71,8 +75,7 @@ def fit(cols: Sequence[Col], width: int, padding: int = 1, scrollbar: int = 2,
         if cols[i].optional:
             shown.remove(i)
     while spare() < 0:
-        shrinkable = [i for i in shown if cols[i].floor is not None
-                      and widths[i] > (cols[i].floor or 0)]
+        shrinkable = [i for i in shown if cols[i].floor is not None and widths[i] > (cols[i].floor or 0)]
         if not shrinkable:
             break  # the table scrolls sideways rather than cut a key column
         widest = max(shrinkable, key=lambda i: (widths[i], -i))
@@ -95,9 +98,15 @@ def event_key(event: DataTable.RowHighlighted | DataTable.RowSelected) -> str | 
 
 def same_cell(a: Text, b: Text) -> bool:
     """Same text drawn the same way (``Text.__eq__`` ignores the base style and layout)."""
-    return (a.plain == b.plain and a.style == b.style and a.spans == b.spans
-            and a.justify == b.justify and a.overflow == b.overflow and a.no_wrap == b.no_wrap
-            and a.end == b.end)
+    return (
+        a.plain == b.plain
+        and a.style == b.style
+        and a.spans == b.spans
+        and a.justify == b.justify
+        and a.overflow == b.overflow
+        and a.no_wrap == b.no_wrap
+        and a.end == b.end
+    )
 
 
 class KeyedTable(DataTable[Text]):
@@ -120,8 +129,9 @@ class KeyedTable(DataTable[Text]):
         def control(self) -> KeyedTable:
             return self.table
 
-    def __init__(self, cols: Sequence[Col], *, id: str | None = None, near_end: int = 3,
-                 classes: str | None = None) -> None:
+    def __init__(
+        self, cols: Sequence[Col], *, id: str | None = None, near_end: int = 3, classes: str | None = None
+    ) -> None:
         super().__init__(id=id, classes=classes, cursor_type="row", zebra_stripes=True)
         self._cols = list(cols)
         self._data_rows: dict[str, list[Text]] = {}
@@ -129,8 +139,7 @@ class KeyedTable(DataTable[Text]):
         self._width = 0  # the table's width the columns were fitted to
         self._content: dict[int, int] = {}  # the widths of the whole columns then
         self._near_end = near_end
-        self._layouts: LRUCache[tuple[int, int], tuple[Text, list[list[Segment]]]] = \
-            LRUCache(1024)
+        self._layouts: LRUCache[tuple[int, int], tuple[Text, list[list[Segment]]]] = LRUCache(1024)
 
     # -- columns ---------------------------------------------------------------------------
     def on_mount(self) -> None:
@@ -141,9 +150,11 @@ class KeyedTable(DataTable[Text]):
 
     def _whole_widths(self) -> dict[int, int]:
         """The widest value of each never-cut column (IP addresses)."""
-        return {i: max((cell_len(cells[i].plain) for cells in self._data_rows.values()),
-                       default=0)
-                for i, c in enumerate(self._cols) if c.whole}
+        return {
+            i: max((cell_len(cells[i].plain) for cells in self._data_rows.values()), default=0)
+            for i, c in enumerate(self._cols)
+            if c.whole
+        }
 
     def _refit(self, width: int) -> None:
         self._width = width
@@ -155,8 +166,7 @@ class KeyedTable(DataTable[Text]):
         key = self.highlighted_key
         self.clear(columns=True)
         for i, w in widths:
-            self.add_column(Text(self._cols[i].label, style="bold"), width=w,
-                            key=self._cols[i].key)
+            self.add_column(Text(self._cols[i].label, style="bold"), width=w, key=self._cols[i].key)
         for k, cells in self._data_rows.items():
             self.add_row(*self._shown(cells), key=k)
         self._restore(key, 0)
@@ -195,8 +205,11 @@ class KeyedTable(DataTable[Text]):
                         self._data_rows[key] = list(cells)
                         if self.columns:
                             self.add_row(*self._shown(cells), key=key)
-                if self.columns and any(c.whole for c in self._cols) \
-                        and self._whole_widths() != self._content:
+                if (
+                    self.columns
+                    and any(c.whole for c in self._cols)
+                    and self._whole_widths() != self._content
+                ):
                     key = self.highlighted_key
                     self._widths = []
                     self._refit(self._width or self.size.width or self.app.size.width)
@@ -206,8 +219,10 @@ class KeyedTable(DataTable[Text]):
             new: dict[str, list[Text]] = {}
             for k, cells in rows:  # unchanged cells keep their object (and its drawn layout)
                 prev = old.get(k)
-                new[k] = [p if prev is not None and same_cell(p, c) else c
-                          for p, c in zip(prev or cells, cells, strict=True)]
+                new[k] = [
+                    p if prev is not None and same_cell(p, c) else c
+                    for p, c in zip(prev or cells, cells, strict=True)
+                ]
             key, index = (None, 0) if top else (self.highlighted_key, self.cursor_row)
             self._data_rows = new
             if not self.columns:
@@ -230,11 +245,12 @@ class KeyedTable(DataTable[Text]):
                 self._line_cache.clear()
             self._restore(key, index)
 
-    def _update_in_place(self, old: dict[str, list[Text]], new: dict[str, list[Text]],
-                         gone: list[str]) -> None:
+    def _update_in_place(
+        self, old: dict[str, list[Text]], new: dict[str, list[Text]], gone: list[str]
+    ) -> None:
         order = [k for k in old if k in new] + [k for k in new if k not in old]
         if order != list(new):  # rows moved: lay them out again in order (the cells keep their
-            self.clear()        # objects, so their cached layouts stay valid)
+            self.clear()  # objects, so their cached layouts stay valid)
             for k, cells in new.items():
                 self.add_row(*self._shown(cells), key=k)
             return
@@ -250,25 +266,37 @@ class KeyedTable(DataTable[Text]):
                     self.update_cell(k, self._cols[i].key, cells[i])
 
     # -- drawing -----------------------------------------------------------------------------
-    def _render_cell(self, row_index: int, column_index: int, base_style: Style, width: int,
-                     cursor: bool = False, hover: bool = False) -> list[list[Segment]]:
+    def _render_cell(
+        self,
+        row_index: int,
+        column_index: int,
+        base_style: Style,
+        width: int,
+        cursor: bool = False,
+        hover: bool = False,
+    ) -> list[list[Segment]]:
         """A body cell: its cached layout with this frame's row style applied (the result is
         what DataTable's ``Styled(Padding(cell))`` renders; tests compare the two)."""
         row_key = self._row_locations.get_key(row_index) if row_index >= 0 else None
         row = self.rows.get(row_key) if row_key is not None else None
-        if (row is None or column_index < 0 or row.height != 1 or self.fixed_rows
-                or self.fixed_columns):
-            return super()._render_cell(row_index, column_index, base_style, width, cursor,
-                                        hover)
+        if row is None or column_index < 0 or row.height != 1 or self.fixed_rows or self.fixed_columns:
+            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
         column_key = self._column_locations.get_key(column_index)
         cell = self._data[row_key].get(column_key)
         if not isinstance(cell, Text):
-            return super()._render_cell(row_index, column_index, base_style, width, cursor,
-                                        hover)
+            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
         layout = self._layout(cell if cell else _EMPTY, width)  # DataTable draws "" unstyled
         component_style, post_style = self._get_styles_to_render_cell(
-            False, False, False, hover, cursor, self.show_cursor, self._show_hover_cursor,
-            self.cursor_foreground_priority == "css", self.cursor_background_priority == "css")
+            False,
+            False,
+            False,
+            hover,
+            cursor,
+            self.show_cursor,
+            self._show_hover_cursor,
+            self.cursor_foreground_priority == "css",
+            self.cursor_background_priority == "css",
+        )
         pre_style = base_style + Style.from_meta({"row": row_index, "column": column_index})
         pre_style += component_style
         return [list(Segment.apply_style(line, pre_style, post_style)) for line in layout]
@@ -285,8 +313,7 @@ class KeyedTable(DataTable[Text]):
         self._layouts[(id(cell), width)] = (cell, lines)  # holding cell: its id stays unique
         return lines
 
-    def _layout_line(self, cell: Text, width: int,
-                     options: ConsoleOptions) -> list[list[Segment]] | None:
+    def _layout_line(self, cell: Text, width: int, options: ConsoleOptions) -> list[list[Segment]] | None:
         """What ``render_lines(Padding(cell, (0, pad)), options)`` returns for a one-line cell,
         by Rich's own steps (wrap, join, render, crop and pad) without its generic render
         dispatch; None when the cell is not that simple (then Rich renders it)."""
@@ -301,12 +328,20 @@ class KeyedTable(DataTable[Text]):
             if pad:
                 line = [Segment(" " * pad, _NULL), *line, Segment(" " * pad, _NULL)]
             return [line]
-        wrapped = cell.wrap(console, inner, justify=cell.justify or options.justify or "default",
-                            overflow=cell.overflow or options.overflow or "fold", no_wrap=True)
+        wrapped = cell.wrap(
+            console,
+            inner,
+            justify=cell.justify or options.justify or "default",
+            overflow=cell.overflow or options.overflow or "fold",
+            no_wrap=True,
+        )
         segments = Text("\n").join(wrapped).render(console, end=cell.end)
-        line = next(iter(Segment.split_and_crop_lines(segments, inner, style=_NULL, pad=True,
-                                                      include_new_lines=False)),
-                    [Segment(" " * inner, _NULL)])
+        line = next(
+            iter(
+                Segment.split_and_crop_lines(segments, inner, style=_NULL, pad=True, include_new_lines=False)
+            ),
+            [Segment(" " * inner, _NULL)],
+        )
         if pad:
             line = [Segment(" " * pad, _NULL), *line, Segment(" " * pad, _NULL)]
         return [line]
@@ -323,8 +358,11 @@ class KeyedTable(DataTable[Text]):
         if overflow != "ignore":
             length = cell_len(text)
             if length > inner:
-                text = (set_cell_size(text, inner - 1) + "…" if overflow == "ellipsis"
-                        else set_cell_size(text, inner))
+                text = (
+                    set_cell_size(text, inner - 1) + "…"
+                    if overflow == "ellipsis"
+                    else set_cell_size(text, inner)
+                )
             elif justify == "left" and length < inner:
                 text += " " * (inner - length)
         if justify == "right":

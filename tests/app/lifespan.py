@@ -14,9 +14,9 @@ from tests.app import routes
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    core = AuthCore.from_config(load_config(), app=True)   # fails at start on a bad setup
-    verifier = Verifier(core)      # waits (up to 5 s) for its first sync: no request is
-                                   # served before the lifespan has started
+    core = AuthCore.from_config(load_config(), app=True)  # fails at start on a bad setup
+    verifier = Verifier(core)  # waits (up to 5 s) for its first sync: no request is
+    # served before the lifespan has started
     app.state.core, app.state.verifier = core, verifier
     try:
         yield
@@ -26,5 +26,5 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 app = FastAPI(lifespan=lifespan)
-auth = BearerAuth()                # reads app.state.verifier
+auth = BearerAuth()  # reads app.state.verifier
 routes.build(app, auth, lambda request: request.app.state.core)

@@ -14,8 +14,8 @@ from authcore.integrations.starlette import BearerAuth
 from authcore.verifier import Verifier
 from tests.app import routes
 
-core = AuthCore.from_config(load_config(), app=True)   # fails at start on a bad setup
-verifier = Verifier(core)                                # fork-safe (gunicorn --preload)
+core = AuthCore.from_config(load_config(), app=True)  # fails at start on a bad setup
+verifier = Verifier(core)  # fork-safe (gunicorn --preload)
 auth = BearerAuth(verifier)
 
 app = FastAPI()

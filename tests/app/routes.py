@@ -39,9 +39,11 @@ def build(app: FastAPI, auth: BearerAuth, get_core: Any) -> None:
         core: AuthCore = get_core(request)
         try:
             user = core.users.find(body.username)
-            session, _raw, pair = core.login(user.id, ip=request.client.host if request.client
-                                             else None,
-                                             user_agent=request.headers.get("user-agent"))
+            session, _raw, pair = core.login(
+                user.id,
+                ip=request.client.host if request.client else None,
+                user_agent=request.headers.get("user-agent"),
+            )
         except NotFound:
             raise HTTPException(401, "invalid credentials") from None
         except UserDisabled:
@@ -66,8 +68,7 @@ def build(app: FastAPI, auth: BearerAuth, get_core: Any) -> None:
     @router.get("/me/strict")
     def me_strict(request: Request) -> dict[str, Any]:
         try:  # one query per request (threadpool), no verifier
-            claims = get_core(request).tokens.verify_access(bearer_token(request) or "",
-                                                            strict=True)
+            claims = get_core(request).tokens.verify_access(bearer_token(request) or "", strict=True)
         except TokenError as exc:
             raise HTTPException(401, exc.code, headers=CHALLENGE) from None
         except DatabaseUnavailable:
@@ -99,7 +100,10 @@ def build(app: FastAPI, auth: BearerAuth, get_core: Any) -> None:
     @router.get("/health")
     def health(request: Request) -> dict[str, Any]:
         verifier = request.app.state.verifier
-        return {"pid": os.getpid(), "verifier": verifier.stats().to_dict(),
-                "thread_alive": verifier.thread_alive}
+        return {
+            "pid": os.getpid(),
+            "verifier": verifier.stats().to_dict(),
+            "thread_alive": verifier.thread_alive,
+        }
 
     app.include_router(router)

@@ -17,8 +17,11 @@ HOSTILE = [
 ]
 
 # Characters that must never reach a terminal.
-FORBIDDEN = [chr(c) for c in range(0x00, 0x20)] + [chr(c) for c in range(0x7F, 0xA0)] + [
-    "\u202e", "\u202c", "\u200b", "\u2060", "\ufeff", "\u2066", "\u2069"]
+FORBIDDEN = (
+    [chr(c) for c in range(0x00, 0x20)]
+    + [chr(c) for c in range(0x7F, 0xA0)]
+    + ["\u202e", "\u202c", "\u200b", "\u2060", "\ufeff", "\u2066", "\u2069"]
+)
 
 
 def assert_inert(text: str) -> None:
@@ -41,14 +44,30 @@ def seed_hostile(core) -> list[int]:  # type: ignore[no-untyped-def]
     with core.engine.begin() as conn:
         for i, s in enumerate(HOSTILE):
             s_db = s.replace("\x00", "")  # PostgreSQL text cannot hold NUL
-            uid = conn.execute(insert(users).returning(users.c.id), {
-                "email": f"h{i}.{s_db[:200]}@example.com", "username": f"h{i}{s_db[:50]}",
-                "display_name": s_db[:200], "created_at": now, "disabled": False,
-                "token_version": 0}).scalar_one()
-            conn.execute(insert(sessions), {
-                "public_id": new_public_id(), "token_hash": token_digest(f"t{i}"),
-                "user_id": uid, "created_at": now, "last_seen_at": now,
-                "expires_at": now.replace(year=now.year + 1), "first_ip": "192.0.2.1",
-                "last_ip": "192.0.2.1", "user_agent": s_db})
+            uid = conn.execute(
+                insert(users).returning(users.c.id),
+                {
+                    "email": f"h{i}.{s_db[:200]}@example.com",
+                    "username": f"h{i}{s_db[:50]}",
+                    "display_name": s_db[:200],
+                    "created_at": now,
+                    "disabled": False,
+                    "token_version": 0,
+                },
+            ).scalar_one()
+            conn.execute(
+                insert(sessions),
+                {
+                    "public_id": new_public_id(),
+                    "token_hash": token_digest(f"t{i}"),
+                    "user_id": uid,
+                    "created_at": now,
+                    "last_seen_at": now,
+                    "expires_at": now.replace(year=now.year + 1),
+                    "first_ip": "192.0.2.1",
+                    "last_ip": "192.0.2.1",
+                    "user_agent": s_db,
+                },
+            )
             ids.append(uid)
     return ids

@@ -21,7 +21,7 @@ def admin_url() -> str | None:
     """``AUTHCORE_TEST_PG_URL`` routed to psycopg 3, or None when unset."""
     url = os.environ.get(PG_ENV)
     if url and url.startswith("postgresql://"):
-        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
     return url
 
 

@@ -9,15 +9,17 @@ import sys
 from tests.support import ROOT
 
 
-def modules_loaded(code: str, names: tuple[str, ...], *,
-                   env: dict[str, str] | None = None) -> list[str]:
+def modules_loaded(code: str, names: tuple[str, ...], *, env: dict[str, str] | None = None) -> list[str]:
     """Run ``code`` in a fresh interpreter (from the repo root), then list the loaded modules
     among ``names`` (a name, or any module under it)."""
-    probe = (f"{code}\nimport json as _json, sys as _sys\n"
-             f"print(_json.dumps(sorted(m for m in _sys.modules if m in {names!r}\n"
-             f"                         or m.split('.')[0] in {names!r})))\n")
-    out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True,
-                         text=True, timeout=120)
+    probe = (
+        f"{code}\nimport json as _json, sys as _sys\n"
+        f"print(_json.dumps(sorted(m for m in _sys.modules if m in {names!r}\n"
+        f"                         or m.split('.')[0] in {names!r})))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
     assert out.returncode == 0, out.stdout + out.stderr
     loaded: list[str] = json.loads(out.stdout.strip().splitlines()[-1])
     return loaded

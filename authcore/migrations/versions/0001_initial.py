@@ -21,8 +21,11 @@ def _lower_index(name: str, column: str, unique: bool) -> None:
     """Index on lower(column); byte order ("C") on PostgreSQL so prefix ranges use it."""
     collate = ' COLLATE "C"' if op.get_bind().dialect.name == "postgresql" else ""
     kind = "UNIQUE INDEX" if unique else "INDEX"
-    op.execute(f"CREATE {kind} {name} ON users ((lower({column}){collate}), id)"
-               if not unique else f"CREATE {kind} {name} ON users ((lower({column}){collate}))")
+    op.execute(
+        f"CREATE {kind} {name} ON users ((lower({column}){collate}), id)"
+        if not unique
+        else f"CREATE {kind} {name} ON users ((lower({column}){collate}))"
+    )
 
 
 def upgrade() -> None:

@@ -30,28 +30,36 @@ SQLITE_COLS = "email, username, display_name"
 def upgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         op.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
-        op.execute(f"ALTER TABLE users ADD COLUMN search_text text "
-                   f"GENERATED ALWAYS AS ({PG_SEARCH_EXPR}) STORED")
+        op.execute(
+            f"ALTER TABLE users ADD COLUMN search_text text GENERATED ALWAYS AS ({PG_SEARCH_EXPR}) STORED"
+        )
         op.execute("ALTER TABLE users ALTER COLUMN search_text SET STATISTICS 1000")
-        op.execute("CREATE INDEX ix_users_search_trgm ON users USING gin "
-                   "(search_text gin_trgm_ops)")
+        op.execute("CREATE INDEX ix_users_search_trgm ON users USING gin (search_text gin_trgm_ops)")
         # Terms most users match: walk ids in order reading only this index (index-only scan)
         # until the page is full, instead of visiting every row's heap page.
         op.execute("CREATE INDEX ix_users_id_search ON users (id) INCLUDE (search_text)")
         op.execute("ANALYZE users")
         return
-    op.execute(f"CREATE VIRTUAL TABLE users_trgm USING fts5({SQLITE_COLS}, content='users', "
-               f"content_rowid='id', tokenize='trigram')")
+    op.execute(
+        f"CREATE VIRTUAL TABLE users_trgm USING fts5({SQLITE_COLS}, content='users', "
+        f"content_rowid='id', tokenize='trigram')"
+    )
     op.execute("INSERT INTO users_trgm(users_trgm) VALUES ('rebuild')")
     new = "new.id, new.email, new.username, new.display_name"
     old = "'delete', old.id, old.email, old.username, old.display_name"
-    op.execute(f"CREATE TRIGGER users_trgm_ai AFTER INSERT ON users BEGIN "
-               f"INSERT INTO users_trgm(rowid, {SQLITE_COLS}) VALUES ({new}); END")
-    op.execute(f"CREATE TRIGGER users_trgm_ad AFTER DELETE ON users BEGIN "
-               f"INSERT INTO users_trgm(users_trgm, rowid, {SQLITE_COLS}) VALUES ({old}); END")
-    op.execute(f"CREATE TRIGGER users_trgm_au AFTER UPDATE OF {SQLITE_COLS} ON users BEGIN "
-               f"INSERT INTO users_trgm(users_trgm, rowid, {SQLITE_COLS}) VALUES ({old}); "
-               f"INSERT INTO users_trgm(rowid, {SQLITE_COLS}) VALUES ({new}); END")
+    op.execute(
+        f"CREATE TRIGGER users_trgm_ai AFTER INSERT ON users BEGIN "
+        f"INSERT INTO users_trgm(rowid, {SQLITE_COLS}) VALUES ({new}); END"
+    )
+    op.execute(
+        f"CREATE TRIGGER users_trgm_ad AFTER DELETE ON users BEGIN "
+        f"INSERT INTO users_trgm(users_trgm, rowid, {SQLITE_COLS}) VALUES ({old}); END"
+    )
+    op.execute(
+        f"CREATE TRIGGER users_trgm_au AFTER UPDATE OF {SQLITE_COLS} ON users BEGIN "
+        f"INSERT INTO users_trgm(users_trgm, rowid, {SQLITE_COLS}) VALUES ({old}); "
+        f"INSERT INTO users_trgm(rowid, {SQLITE_COLS}) VALUES ({new}); END"
+    )
 
 
 def downgrade() -> None:

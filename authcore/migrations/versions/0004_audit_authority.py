@@ -33,8 +33,7 @@ depends_on = None
 # name(argument types) of every function, for the REVOKE and for the downgrade.
 FUNCTIONS = (
     "authcore_canon(jsonb)",
-    "authcore_event_hash(bigint, timestamptz, text, text, bigint, text, text, text, text, text, "
-    "text)",
+    "authcore_event_hash(bigint, timestamptz, text, text, bigint, text, text, text, text, text, text)",
     "authcore_reason(text)",
     "authcore_append_event(text, text, text, bigint, text, text, jsonb, text, timestamptz)",
     "authcore_notice(timestamptz, text, bigint, integer, text[])",
@@ -369,8 +368,7 @@ def upgrade() -> None:
     schema = bind.exec_driver_sql("SELECT current_schema()").scalar_one()
     definer = _DEFINER.format(schema=f'"{schema}"')
     pinned = _PINNED.format(schema=f'"{schema}"')
-    ddl = (SQL.replace("{definer}", definer).replace("{pinned}", pinned)
-           .replace("{{", "{").replace("}}", "}"))
+    ddl = SQL.replace("{definer}", definer).replace("{pinned}", pinned).replace("{{", "{").replace("}}", "}")
     # On the driver connection, in the migration's transaction: no bind-parameter parsing of
     # the ':' and '%' in the function bodies.
     bind.connection.dbapi_connection.cursor().execute(ddl)

@@ -33,8 +33,7 @@ def upgrade() -> None:
     op.create_index("ix_user_events_user_id", "user_events", ["user_id", "id"])
     op.create_index("ix_user_events_action_id", "user_events", ["action", "id"])
     # a constant default: no table rewrite on PostgreSQL, a plain ADD COLUMN on SQLite
-    op.add_column("sessions", sa.Column("refresh_replays", sa.Integer(), nullable=False,
-                                        server_default="0"))
+    op.add_column("sessions", sa.Column("refresh_replays", sa.Integer(), nullable=False, server_default="0"))
 
 
 def downgrade() -> None:

@@ -48,10 +48,14 @@ def _swap(old: str, new: str, reason_param: str, reason: str) -> None:
     if bind.dialect.name != "postgresql":
         return
     schema = bind.exec_driver_sql("SELECT current_schema()").scalar_one()
-    grantees = [r[0] for r in bind.exec_driver_sql(
-        "SELECT a.grantee::regrole::text FROM pg_proc p, aclexplode(p.proacl) a "
-        f"WHERE p.oid = '{old}'::regprocedure AND a.privilege_type = 'EXECUTE' "
-        "AND a.grantee <> 0 AND a.grantee <> p.proowner")]
+    grantees = [
+        r[0]
+        for r in bind.exec_driver_sql(
+            "SELECT a.grantee::regrole::text FROM pg_proc p, aclexplode(p.proacl) a "
+            f"WHERE p.oid = '{old}'::regprocedure AND a.privilege_type = 'EXECUTE' "
+            "AND a.grantee <> 0 AND a.grantee <> p.proowner"
+        )
+    ]
     ddl = _BODY.format(schema=f'"{schema}"', reason_param=reason_param, reason=reason)
     # On the driver connection: no bind-parameter parsing of the ':' and '%' in the body.
     bind.connection.dbapi_connection.cursor().execute(ddl)
