@@ -56,7 +56,7 @@ def _frozen(monkeypatch: pytest.MonkeyPatch) -> None:
         "authcore.sessions",
         "authcore.revoke",
         "authcore.tokens",
-        "authcore.inspect",
+        "authcore.inspect.inspector",
     ):
         monkeypatch.setattr(f"{module}.utcnow", lambda: FIXED, raising=False)
 
