@@ -30,4 +30,4 @@ def __getattr__(name: str) -> Any:
     return getattr(importlib.import_module(module), name)
 
 
-__all__ = ["AuthCore", "Config", "load_config", "__version__"]
+__all__ = ["AuthCore", "Config", "__version__", "load_config"]

@@ -221,7 +221,7 @@ def _build_sql(dialect: Any) -> _Sql:
             "audit_events: a column type now converts values; audit.append must apply its processor"
         )
     details = procs["details"] or _same
-    if dialect.name == "sqlite" and dialect._json_serializer is None:
+    if dialect.name == "sqlite" and dialect._json_serializer is None:  # noqa: SLF001 - pinned (pyproject)
         details = _dumps  # what that processor does there (json.dumps), minus its per-call setup
     return _Sql(
         # PostgreSQL: also the role the column default (``session_user``) writes: the hash

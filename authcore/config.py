@@ -26,7 +26,7 @@ from authcore.errors import ConfigError
 from authcore.timeutil import parse_duration
 
 APP_NAME = "authconsole"
-SECRET_ENV = "AUTHCORE_SECRET"
+SECRET_ENV = "AUTHCORE_SECRET"  # noqa: S105 - the variable's name, not a secret
 ROLES = ("viewer", "admin")
 
 
@@ -289,7 +289,7 @@ def _load_file(cli_path: str | os.PathLike[str] | None = None) -> Config:
     ts.algorithm = _text(t, "algorithm", "tokens.") or ts.algorithm
     ts.access_ttl = _duration(t, "access_ttl", ts.access_ttl) or ts.access_ttl
     ts.refresh_ttl = _duration(t, "refresh_ttl", ts.refresh_ttl) or ts.refresh_ttl
-    ts.leeway = _duration(t, "leeway", ts.leeway) if "leeway" in t and t["leeway"] else ts.leeway
+    ts.leeway = _duration(t, "leeway", ts.leeway) if t.get("leeway") else ts.leeway
     ts.refresh_grace = _duration(t, "refresh_grace", ts.refresh_grace) or ts.refresh_grace
     ts.max_lifetime = _duration(t, "max_lifetime", None)
     ts.secret = _text(t, "secret", "tokens.")

@@ -58,7 +58,7 @@ def mask_url(url: str) -> str:
     """The URL with any password replaced by ``***`` (userinfo and ``password=`` parameters)."""
     try:
         return mask_password(make_url(url).render_as_string(hide_password=True))
-    except Exception:
+    except Exception:  # noqa: BLE001 - an unparsable URL is still masked, as text
         return mask_password(url)
 
 
@@ -297,7 +297,7 @@ def bound_waits(conn: Any, answer_s: float | None) -> None:
     from psycopg import errors as pg_errors
 
     orig = conn.wait
-    wait_timeout = pg_errors._WaitTimeout
+    wait_timeout = pg_errors._WaitTimeout  # noqa: SLF001 - pinned (pyproject psycopg)
 
     def wait(gen: Any, interval: float = 0.1, timeout: float | None = None) -> Any:
         until = getattr(_local, "until", None)
@@ -317,11 +317,11 @@ def bound_waits(conn: Any, answer_s: float | None) -> None:
             pass
         try:
             server = _server(conn.info.host, conn.info.port)
-        except Exception:
+        except Exception:  # noqa: BLE001 - the server's name is only for the message
             server = None
         try:
             conn.pgconn.finish()  # the answer may still come: never read it as another's
-        except Exception:
+        except Exception:  # noqa: BLE001 - closing a connection that is already broken
             pass
         msg = f"no answer from the server within {max(limit, 0.01):.1f}s"
         _local.silent = (server, time.monotonic(), msg)  # see _on_do_connect
@@ -350,7 +350,7 @@ class _DeadPipelineFilter(logging.Filter):
             from psycopg.pq import ConnStatus
 
             return getattr(pgconn, "status", None) != ConnStatus.BAD
-        except Exception:
+        except Exception:  # noqa: BLE001 - unknown: let the ping decide
             return True
 
 
@@ -443,18 +443,16 @@ def is_postgres(engine_or_conn: Engine | Connection) -> bool:
 @contextlib.contextmanager
 def write_tx(engine: Engine) -> Iterator[Connection]:
     """One write transaction; on SQLite it holds the write lock from the start."""
-    with translate_errors(engine):
-        with engine.connect() as conn:
-            conn = conn.execution_options(authcore_write=True)
-            with conn.begin():
-                yield conn
+    with translate_errors(engine), engine.connect() as conn:
+        conn = conn.execution_options(authcore_write=True)
+        with conn.begin():
+            yield conn
 
 
 @contextlib.contextmanager
 def read_conn(engine: Engine) -> Iterator[Connection]:
-    with translate_errors(engine):
-        with engine.connect() as conn:
-            yield conn
+    with translate_errors(engine), engine.connect() as conn:
+        yield conn
 
 
 @contextlib.contextmanager
@@ -483,7 +481,7 @@ def _one_line(engine: Engine, e: exc.DBAPIError) -> str:
     detail = orig[0] if orig else e.__class__.__name__
     # psycopg puts the connection string in some messages; never echo a password.
     detail = mask_password(detail)
-    if "no such table" in detail or "does not exist" in detail and "relation" in detail:
+    if "no such table" in detail or ("does not exist" in detail and "relation" in detail):
         return (
             f"database {mask_url(engine.url.render_as_string(hide_password=False))} has no "
             f"authcore schema; run: authconsole db upgrade"

@@ -196,7 +196,8 @@ class HotQuery:
         cols = list(stmt.selected_columns)
         procs = [_result_processor(c.type, dialect) for c in cols]
         self._conv = tuple((i, p) for i, p in enumerate(procs) if p is not None)
-        self._row = namedtuple("HotRow", [c.key for c in cols], rename=True)  # type: ignore[misc]
+        # the fields are the statement's columns, known only at run time: not a typing.NamedTuple
+        self._row = namedtuple("HotRow", [c.key for c in cols], rename=True)  # type: ignore[misc]  # noqa: PYI024
         self._ready = True
 
     # -- execution ---------------------------------------------------------------------------
@@ -221,10 +222,8 @@ class HotQuery:
         if not self._ready:
             self._conns.put(self._conns.get())  # connects once: initializes the dialect
             self._compile()
-        if ready:  # already in driver form: only pick and order
-            params = self._order_params(self._pack_dict(values))
-        else:
-            params = self._params(values)
+        # ready: already in driver form, only pick and order
+        params = self._order_params(self._pack_dict(values)) if ready else self._params(values)
         if _trace is not None:
             _trace.append((self.sql, params))
         if observed(self.engine):
@@ -297,7 +296,7 @@ def disconnected(engine: Engine, e: Exception, conn: Any) -> bool:
     try:
         if engine.dialect.is_disconnect(e, conn, None):
             return True
-    except Exception:  # noqa: BLE001
+    except Exception:  # noqa: BLE001 - the dialect cannot tell: judge by the connection below
         pass
     closed = getattr(conn, "closed", False)
     return bool(closed) or isinstance(e, engine.dialect.loaded_dbapi.InterfaceError)

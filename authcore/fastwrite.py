@@ -26,7 +26,8 @@ A ``Writer`` keeps the semantics of ``authcore.db.write_tx`` and drops that mach
 
 from __future__ import annotations
 
-from typing import Any
+from types import TracebackType
+from typing import Any, Self
 
 from sqlalchemy import Engine, exc
 
@@ -42,7 +43,7 @@ def observed(engine: Engine) -> bool:
 class Writer:
     """Write transactions on one engine (build once, e.g. per service)."""
 
-    __slots__ = ("engine", "dialect", "conns", "error", "begin_sql")
+    __slots__ = ("begin_sql", "conns", "dialect", "engine", "error")
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -91,7 +92,7 @@ class Writer:
 class RawTx:
     """One write transaction on a driver connection (see the module docstring)."""
 
-    __slots__ = ("dialect", "_w", "_conn")
+    __slots__ = ("_conn", "_w", "dialect")
 
     def __init__(self, writer: Writer) -> None:
         self._w = writer
@@ -111,13 +112,15 @@ class RawTx:
             raise _wrap(self._w.engine, sql, params, e, self._conn) from None
         return cur
 
-    def __enter__(self) -> RawTx:
+    def __enter__(self) -> Self:
         if self._conn is not None:
             raise RuntimeError("a RawTx runs one transaction")
         self._conn = _begin(self._w)
         return self
 
-    def __exit__(self, etype: Any, error: Any, tb: Any) -> None:
+    def __exit__(
+        self, etype: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None
+    ) -> None:
         w, conn = self._w, self._conn
         conns = w.conns
         if etype is not None:

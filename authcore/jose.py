@@ -23,7 +23,7 @@ MAX_INT_DIGITS = 1000
 _B64_CHARS = re.compile(r"^[A-Za-z0-9_\-+/]*=*$")
 _STD_B64 = re.compile(r"[+/]")
 _SURROGATE = re.compile("[\ud800-\udfff]")
-_STRING = re.compile(r'"(?:[^"\\]|\\.)*"?', re.S)
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"?', re.DOTALL)
 
 
 class JoseDecodeError(ValueError):

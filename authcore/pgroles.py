@@ -155,7 +155,7 @@ _direct: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()
 
 def _engine_of(conn: Any) -> Any:
     engine = getattr(conn, "engine", None)
-    return engine if engine is not None else conn._w.engine  # a fastwrite.RawTx
+    return engine if engine is not None else conn._w.engine  # noqa: SLF001 - a fastwrite.RawTx
 
 
 def direct_writer(engine_or_conn: Any) -> bool:

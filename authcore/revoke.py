@@ -298,7 +298,7 @@ class AdminService:
     ) -> list[RevokeResult]:
         """Bump many users in ONE transaction (one UPDATE), one audit event per user."""
         reason = _reason(reason)
-        ids = sorted(set(int(u) for u in user_ids))
+        ids = sorted({int(u) for u in user_ids})
         if not ids:
             return []
         self._guard(len(ids))

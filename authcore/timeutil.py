@@ -14,7 +14,7 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def parse_duration(value: int | float | str) -> timedelta:
+def parse_duration(value: float | str) -> timedelta:
     """``900``, ``"15m"``, ``"30d"`` -> timedelta. Raises ValueError on anything else."""
     if isinstance(value, bool):
         raise ValueError(f"not a duration: {value!r}")

@@ -651,7 +651,7 @@ class Explain(Executable, ClauseElement):
 
     def __init__(self, stmt: Any) -> None:
         self.stmt = stmt
-        self._execution_options = stmt._execution_options
+        self._execution_options = stmt._execution_options  # noqa: SLF001 - pinned (pyproject)
 
 
 @compiles(Explain)

@@ -56,7 +56,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol, Self
 
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.engine import make_url
@@ -317,7 +317,7 @@ class Verifier:
             self.tokens.set_strict_check(self._previous_check)
             self._attached = False
 
-    def __enter__(self) -> Verifier:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -464,7 +464,7 @@ class Verifier:
                     e.sessions[sid] = row.expires_at.timestamp()
                     if len(e.sessions) > _MAX_SESSIONS_PER_USER:
                         e.sessions.pop(next(iter(e.sessions)))
-        TokenService._judge(claims, row)
+        TokenService._judge(claims, row)  # noqa: SLF001 - authcore's one judgement
 
     def cached_refusal(self, claims: Claims) -> TokenError | None:
         """What the cache alone says against ``claims`` (no database, no counters): the error
@@ -499,7 +499,7 @@ class Verifier:
             )
         with self._lock:
             self._n["db_fallbacks"] += 1
-        TokenService._judge(claims, self._query(claims))
+        TokenService._judge(claims, self._query(claims))  # noqa: SLF001 - authcore's one judgement
 
     def _query(self, claims: Claims) -> Any:
         """``verify_refresh``'s query (``_CHECK``) on the fast path: pooled autocommit driver
@@ -736,7 +736,7 @@ class Verifier:
                 delay = self._reconnect_delay
                 first = False
                 self._pump(conn)
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - any failure reconnects (logged and counted)
                 if self._stop.is_set():
                     break
                 with self._lock:
@@ -751,7 +751,7 @@ class Verifier:
                 if conn is not None:
                     try:
                         conn.close()
-                    except Exception:
+                    except Exception:  # noqa: BLE001 - broken already
                         pass
 
     def _pump(self, conn: psycopg.Connection[Any]) -> None:
@@ -843,7 +843,7 @@ class Verifier:
                 self._poll_once()
                 self._connected = True
                 self._mark_synced(started)
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - any failure polls again (logged and counted)
                 with self._lock:
                     self._n["errors"] += 1
                 self._connected = False
@@ -896,8 +896,8 @@ def _after_fork_in_child() -> None:
     _FORK_LOCK = threading.Lock()  # a parent thread may have held it at the fork
     for v in list(_LIVE):
         try:
-            v._after_fork()
-        except Exception:  # noqa: BLE001 - a fork hook must not raise; the pid check retries
+            v._after_fork()  # noqa: SLF001 - the module's own fork hook
+        except Exception:
             log.exception("verifier: restarting after fork failed")
 
 
@@ -1054,7 +1054,7 @@ def measure_propagation(
             for p in probes:
                 p.arm(token, timeout)
             if jitter > 0:
-                time.sleep(random.uniform(0, jitter))
+                time.sleep(random.uniform(0, jitter))  # noqa: S311 - timing jitter, not a secret
             commits.clear()
             core.admin.revoke_tokens(user_id, reason)
             t_commit = commits[-1]
@@ -1120,7 +1120,7 @@ class VerifierNode:
             cmd += ["--app-name", application_name]
         if config:
             cmd += ["--config", config]
-        self.proc = subprocess.Popen(
+        self.proc = subprocess.Popen(  # noqa: S603 - sys.executable and our own arguments
             cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1, env=env
         )
         self._send(setup)  # first line: what must not be on the command line
@@ -1180,17 +1180,17 @@ class VerifierNode:
             try:
                 self._send({"op": "quit"})
                 self.proc.wait(timeout=20)
-            except Exception:
+            except Exception:  # noqa: BLE001 - any failure to stop politely ends in kill
                 self.proc.kill()
                 self.proc.wait()
         for f in (self.proc.stdin, self.proc.stdout):
             if f is not None:
                 try:
                     f.close()
-                except Exception:
+                except Exception:  # noqa: BLE001 - the child is gone; its pipes may be too
                     pass
 
-    def __enter__(self) -> VerifierNode:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

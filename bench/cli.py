@@ -87,9 +87,11 @@ def run(ctx: Ctx) -> None:
         bare = [
             sys.executable,
             "-c",
-            "import os, sys, jwt\n"
-            "c = jwt.decode(sys.argv[1], os.environ['BENCH_SECRET'], algorithms=['HS256'], "
-            "audience='authconsole', issuer='authconsole')\nprint(c)",
+            (
+                "import os, sys, jwt\n"
+                "c = jwt.decode(sys.argv[1], os.environ['BENCH_SECRET'], algorithms=['HS256'], "
+                "audience='authconsole', issuer='authconsole')\nprint(c)"
+            ),
             token,
         ]
         for cmd in (ours, bare):  # warm the OS file cache, check both work

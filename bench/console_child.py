@@ -13,6 +13,7 @@ All run headless (no terminal needed); the parent times spawn -> ``PAINTED``.
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 
 def _css_path(base):  # type: ignore[no-untyped-def]
@@ -70,8 +71,7 @@ def _console_app(
         def get_default_screen(self):  # type: ignore[no-untyped-def]
             return FirstPaint()
 
-    app = App(core, search_debounce=0.001, refresh_interval=3600)
-    return app
+    return App(core, search_debounce=0.001, refresh_interval=3600)
 
 
 def console(url: str) -> None:
@@ -95,7 +95,7 @@ def bare(rows_file: str) -> None:
     from textual.app import App, ComposeResult
     from textual.widgets import DataTable, Footer, Input, Static
 
-    rows = json.loads(open(rows_file, encoding="utf-8").read())
+    rows = json.loads(Path(rows_file).read_text(encoding="utf-8"))
 
     class Bare(App[None]):
         def compose(self) -> ComposeResult:

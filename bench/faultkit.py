@@ -25,6 +25,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Self
 
 PG_BIN = Path(os.environ.get("AUTHCORE_PG_BIN", "/usr/lib/postgresql/15/bin"))
 SHARED_PORT = 5432
@@ -173,7 +174,7 @@ class OwnPostgres:
                 self.kill()
         shutil.rmtree(self.dir, ignore_errors=True)
 
-    def __enter__(self) -> OwnPostgres:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -294,7 +295,7 @@ class Proxy:
             self.sel.unregister(self.lsock)
         self.lsock.close()
 
-    def __enter__(self) -> Proxy:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

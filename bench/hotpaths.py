@@ -350,4 +350,4 @@ def run(ctx: Ctx) -> None:
         bulk_revoke(ctx, engine)
 
 
-__all__ = ["run", "make_core"]
+__all__ = ["make_core", "run"]

@@ -102,7 +102,7 @@ class AuthConsoleApp(App[int]):
                 raise RuntimeError("the console is still connecting")  # pragma: no cover
             try:
                 worker: Worker[Any] | None = get_current_worker()
-            except Exception:  # another thread of ours
+            except Exception:  # noqa: BLE001 - another thread of ours
                 worker = None
             while not self._core_ready.wait(0.05):  # bounded: never outlive the app
                 if (worker is not None and worker.is_cancelled) or self._closing or self._closed:

@@ -73,5 +73,5 @@ def cancelled() -> bool:
     """True inside a worker that a newer one of its group replaced (its answer is stale)."""
     try:
         return get_current_worker().is_cancelled
-    except Exception:  # not in a worker (direct call in a test)
+    except Exception:  # noqa: BLE001 - not in a worker (direct call in a test)
         return False

@@ -346,7 +346,7 @@ def test_docs_recipes_are_the_tested_app() -> None:
     """Every code line of docs/verifier.md's recipes is in the app files the servers run."""
     doc = (ROOT / "docs" / "verifier.md").read_text(encoding="utf-8")
     section = doc.split("## Recipes per server", 1)[1].split("\n## ", 1)[0]
-    blocks = re.findall(r"```python\n(.*?)```", section, re.S)
+    blocks = re.findall(r"```python\n(.*?)```", section, re.DOTALL)
     files = ["lifespan.py", "main.py", "gunicorn_conf.py"]
     assert len(blocks) == len(files)
     for block, name in zip(blocks, files, strict=True):

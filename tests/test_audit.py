@@ -8,6 +8,7 @@ tests/test_seal.py.)
 
 from __future__ import annotations
 
+import itertools
 import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -76,7 +77,7 @@ def test_append_links_each_event_to_the_previous_one(engine: Engine, chain: list
     oldest_first = chain[::-1]
     assert [r.seq for r in oldest_first] == list(range(1, 8))
     assert oldest_first[0].prev_hash == GENESIS_HASH
-    for prev, rec in zip(oldest_first, oldest_first[1:], strict=False):
+    for prev, rec in itertools.pairwise(oldest_first):
         assert rec.prev_hash == prev.hash
     for rec in chain:  # every stored hash is the documented function of the stored fields
         assert rec.hash == audit.event_hash(
@@ -109,7 +110,7 @@ def test_append_returns_the_last_seq_and_nothing_for_no_events(
 
 def test_a_rolled_back_append_leaves_chain_and_anchor(engine: Engine, chain: list[audit.AuditRecord]) -> None:
     before = head(engine)
-    with pytest.raises(RuntimeError), engine.begin() as conn:
+    with pytest.raises(RuntimeError), engine.begin() as conn:  # noqa: PT012 - the whole block rolls back
         audit.append(conn, [EventIn("revoke_tokens", "mallory", "oops")], T0)
         raise RuntimeError("the change it records failed")
     assert head(engine) == before
@@ -185,17 +186,17 @@ def test_verify_chain_checks_expected_heads(engine: Engine, chain: list[audit.Au
 
 
 def test_event_hash_covers_every_field() -> None:
-    args = dict(
-        seq=5,
-        at=T0,
-        actor="alice",
-        action="revoke_tokens",
-        target_user_id=1,
-        target_session="s",
-        reason="r",
-        details={"a": 1},
-        prev_hash="f" * 64,
-    )
+    args = {
+        "seq": 5,
+        "at": T0,
+        "actor": "alice",
+        "action": "revoke_tokens",
+        "target_user_id": 1,
+        "target_session": "s",
+        "reason": "r",
+        "details": {"a": 1},
+        "prev_hash": "f" * 64,
+    }
     base = audit.event_hash(**args)  # type: ignore[arg-type]
     assert base == audit.event_hash(**args, client=None, db_role=None)  # type: ignore[arg-type]
     changed = {

@@ -107,7 +107,7 @@ def test_disable_enable_and_read_only(demo_db, capsys) -> None:  # type: ignore[
 
 
 @pytest.mark.parametrize(
-    "argv,fragment",
+    ("argv", "fragment"),
     [
         (["users", "show", "nobody"], "no user matches"),
         (["revoke", "alice", "--all-tokens", "--yes"], "--reason"),

@@ -47,7 +47,7 @@ def test_subcommand_usage_error_has_one_prefix(capsys) -> None:  # type: ignore[
 
 
 @pytest.mark.parametrize(
-    "argv,exit_code,name",
+    ("argv", "exit_code", "name"),
     [
         (["revoke", "alice", "--all-tokens", "--json"], 2, "usage"),
         (["--db", "not a url", "users", "search", "a", "--json"], 1, "failed"),

@@ -22,7 +22,7 @@ def run(capsys, *argv: str) -> tuple[int, str]:  # type: ignore[no-untyped-def]
 
 
 @pytest.mark.parametrize(
-    "body,fragment",
+    ("body", "fragment"),
     [
         ("database_url = 7\n", "database_url must be a string"),
         ('database_url = "postgresql+psycopg://u@127.0.0.1:99999/x"\n', "port 99999 is out of range"),

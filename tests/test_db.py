@@ -133,7 +133,7 @@ def test_translate_errors_leaves_other_database_errors_alone(tmp_path: Path) -> 
     engine = db.make_engine(f"sqlite:///{tmp_path / 'c.db'}")
     with engine.begin() as conn:
         conn.exec_driver_sql("CREATE TABLE t (x INTEGER PRIMARY KEY)")
-    with pytest.raises(IntegrityError), db.write_tx(engine) as conn:
+    with pytest.raises(IntegrityError), db.write_tx(engine) as conn:  # noqa: PT012 - the second insert
         conn.exec_driver_sql("INSERT INTO t VALUES (1)")
         conn.exec_driver_sql("INSERT INTO t VALUES (1)")
     engine.dispose()

@@ -211,7 +211,7 @@ def test_unreadable_or_broken_key_files(tmp_path: Path) -> None:
         keys_from_file(tmp_path / "missing.pem")
     bad = tmp_path / "bad.json"
     bad.write_text("{not json")
-    with pytest.raises(ConfigError, match="bad.json: not valid JSON"):
+    with pytest.raises(ConfigError, match=r"bad\.json: not valid JSON"):
         keys_from_file(bad)
 
 

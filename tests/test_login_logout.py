@@ -120,6 +120,8 @@ def test_four_concurrent_logouts_with_one_token(core: AuthCore, strict: bool) ->
         s, _raw, pair = core.login(u.id)
         outcomes = _logouts_at_once(core, pair.access_token, strict)
         assert len(outcomes) == 4, outcomes
-        assert all(any(o is a or o == a and type(o) is type(a) for a in allowed) for o in outcomes), outcomes
+        assert all(any(o is a or (o == a and type(o) is type(a)) for a in allowed) for o in outcomes), (
+            outcomes
+        )
         assert outcomes.count(True) == 1, outcomes
         assert core.sessions.get(s.public_id) is None

@@ -95,7 +95,7 @@ def test_one_notice_is_one_row_and_one_notify(engine: Engine) -> None:
 def test_a_rolled_back_transaction_announces_nothing(engine: Engine) -> None:
     lis = listen(engine)
     try:
-        with pytest.raises(RuntimeError), engine.begin() as conn:
+        with pytest.raises(RuntimeError), engine.begin() as conn:  # noqa: PT012 - the whole block rolls back
             notices.publish(conn, AT, "version", [1, 2], [5, 6])
             notices.publish(conn, AT, "session", [1], session_ids=["a", "b"])
             raise RuntimeError("the caller's change failed")
@@ -114,7 +114,7 @@ def test_nothing_to_announce_writes_nothing(engine: Engine) -> None:
 
 
 def test_versions_must_match_users(engine: Engine) -> None:
-    with pytest.raises(ValueError), engine.begin() as conn:
+    with pytest.raises(ValueError), engine.begin() as conn:  # noqa: PT011 - any refusal of unmatched lists
         notices.publish(conn, AT, "version", [1, 2], [5])
     assert rows(engine) == []
 

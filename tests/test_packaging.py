@@ -30,7 +30,7 @@ def readme_app_example() -> str:
     """The first ``python`` block under README's "Using authcore in an app" heading."""
     text = (ROOT / "README.md").read_text(encoding="utf-8")
     section = text.split("## Using authcore in an app", 1)[1]
-    match = re.search(r"```python\n(.*?)```", section, re.S)
+    match = re.search(r"```python\n(.*?)```", section, re.DOTALL)
     assert match, "README has no python block under 'Using authcore in an app'"
     return match.group(1)
 

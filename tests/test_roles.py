@@ -220,9 +220,9 @@ def test_viewer_every_mutation_refused_by_the_database_through_authcore(
             with pytest.raises(exc.DBAPIError, match=DENIED):
                 call()
             assert _state(owner) == before, name
-        with pytest.raises(exc.DBAPIError, match=DENIED):  # audit insert, through authcore
-            with v.engine.begin() as c:
-                audit.append(c, [EventIn("forged", "someone", "x")], datetime.now(UTC))
+        # audit insert, through authcore
+        with pytest.raises(exc.DBAPIError, match=DENIED), v.engine.begin() as c:
+            audit.append(c, [EventIn("forged", "someone", "x")], datetime.now(UTC))
     finally:
         v.dispose()
     assert _state(owner) == before
@@ -232,14 +232,18 @@ _VIEWER_SQL = [
     "UPDATE users SET token_version = token_version + 1",
     "UPDATE users SET disabled = true",
     "DELETE FROM sessions",
-    "INSERT INTO audit_events (seq, at, actor, action, reason, details, prev_hash, hash) "
-    "VALUES (999, now(), 'x', 'x', 'x', '{}', 'x', 'x')",
+    (
+        "INSERT INTO audit_events (seq, at, actor, action, reason, details, prev_hash, hash) "
+        "VALUES (999, now(), 'x', 'x', 'x', '{}', 'x', 'x')"
+    ),
     "UPDATE audit_events SET reason = 'edited'",
     "DELETE FROM audit_events",
     "TRUNCATE audit_events",
     "UPDATE audit_head SET seq = 0",
-    "INSERT INTO bulk_runs (id, action, query, reason, actor, created_at, updated_at) "
-    "VALUES ('b', 'x', 'x', 'x', 'x', now(), now())",
+    (
+        "INSERT INTO bulk_runs (id, action, query, reason, actor, created_at, updated_at) "
+        "VALUES ('b', 'x', 'x', 'x', 'x', now(), now())"
+    ),
     "SELECT * FROM authcore_revoke_tokens({uid}, 'x', 'x', NULL)",
     "SELECT * FROM authcore_bump_many(ARRAY[{uid}]::bigint[], 'x', 'x', NULL, '{}')",
     "SELECT * FROM authcore_delete_sessions({uid}, 'x', 'x', NULL)",
@@ -255,7 +259,7 @@ def test_viewer_refused_by_the_database_through_raw_psycopg(cluster: Cluster, ow
     before = _state(owner)
     conn = cluster.raw(cluster.viewer)
     try:
-        for sql in _VIEWER_SQL + [f"SELECT * FROM authcore_delete_session('{sid}', 'x', 'x', NULL)"]:
+        for sql in [*_VIEWER_SQL, f"SELECT * FROM authcore_delete_session('{sid}', 'x', 'x', NULL)"]:
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
                 conn.execute(sql.replace("{uid}", str(uid)))
         assert conn.execute("SELECT count(*) FROM users").fetchone()[0] == 2  # reading works
@@ -390,8 +394,10 @@ def test_admin_direct_writes_refused_and_empty_reason_refused(cluster: Cluster, 
             "UPDATE users SET disabled = true",
             "UPDATE audit_head SET seq = 0",
             "DELETE FROM sessions",
-            "INSERT INTO audit_events (seq, at, actor, action, reason, details, "
-            "prev_hash, hash) VALUES (999, now(), 'x', 'x', 'x', '{}', 'x', 'x')",
+            (
+                "INSERT INTO audit_events (seq, at, actor, action, reason, details, "
+                "prev_hash, hash) VALUES (999, now(), 'x', 'x', 'x', '{}', 'x', 'x')"
+            ),
             "SELECT authcore_audit_retain(1, 'cleanup', 'x')",
         ):
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
@@ -412,9 +418,8 @@ def test_admin_direct_writes_refused_and_empty_reason_refused(cluster: Cluster, 
 def test_owner_cannot_update_or_delete_audit_events(owner: AuthCore) -> None:
     _seed(owner)
     for sql in ("UPDATE audit_events SET reason = 'edited'", "DELETE FROM audit_events"):
-        with pytest.raises(exc.DBAPIError, match="append-only"):
-            with owner.engine.begin() as c:
-                c.exec_driver_sql(sql)
+        with pytest.raises(exc.DBAPIError, match="append-only"), owner.engine.begin() as c:
+            c.exec_driver_sql(sql)
     assert audit.verify_chain(owner.engine).ok
 
 
@@ -425,9 +430,8 @@ def test_retention_removes_old_events_and_the_chain_verifies_from_the_first_kept
     for i in range(6):
         owner.admin.revoke_tokens(u.id, f"r{i}")
     with owner.engine.begin() as c:
-        with pytest.raises(exc.DBAPIError, match="reason is required"):
-            with c.begin_nested():
-                c.exec_driver_sql("SELECT authcore_audit_retain(4, '', 'dba')")
+        with pytest.raises(exc.DBAPIError, match="reason is required"), c.begin_nested():
+            c.exec_driver_sql("SELECT authcore_audit_retain(4, '', 'dba')")
         assert (
             c.exec_driver_sql(
                 "SELECT authcore_audit_retain(4, 'retention: older than 1 year', 'dba')"
@@ -493,8 +497,10 @@ def test_app_role_does_what_the_readme_app_does_and_nothing_an_operator_does(
             "UPDATE users SET disabled = true",
             "UPDATE audit_events SET reason = 'x'",
             "DELETE FROM audit_events",
-            "INSERT INTO audit_events (seq, at, actor, action, reason, details, "
-            "prev_hash, hash) VALUES (999, now(), 'x', 'x', 'x', '{}', 'x', 'x')",
+            (
+                "INSERT INTO audit_events (seq, at, actor, action, reason, details, "
+                "prev_hash, hash) VALUES (999, now(), 'x', 'x', 'x', '{}', 'x', 'x')"
+            ),
             "UPDATE audit_head SET seq = 0",
             "SELECT * FROM audit_events",
             "SELECT authcore_audit_append('forged', 'x', 'x', NULL, NULL, '{}', NULL)",

@@ -36,13 +36,13 @@ def _core(url: str, **engine_kw: object) -> AuthCore:
 
 
 @pytest.fixture(scope="module")
-def scale_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def scale_sqlite(tmp_path_factory: pytest.TempPathFactory) -> str:
     url = f"sqlite:///{tmp_path_factory.mktemp('scale') / 'scale.db'}"
     engine = make_engine(url)
     migrate.upgrade(engine)
     demo.seed(engine, N_USERS, rng_seed=SEED)
     engine.dispose()
-    yield url
+    return url
 
 
 @pytest.fixture(scope="module")

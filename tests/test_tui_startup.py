@@ -106,7 +106,7 @@ async def test_a_core_that_cannot_be_built_ends_the_app_with_its_error() -> None
 
 
 @pytest.mark.parametrize(
-    "url,message",
+    ("url", "message"),
     [
         ("bogus", "error: not a database URL: 'bogus'"),
         ("mysql://u:pw@h/db", "error: unsupported database 'mysql'"),

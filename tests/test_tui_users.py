@@ -113,7 +113,7 @@ async def test_paging_fetches_next_page_at_the_end_only(core: AuthCore) -> None:
         await pilot.press("end")  # last row: the next page is fetched
         await settle(pilot)
         assert len(rows(app, "#users")) == 40
-        ids = [k for k in table(app, "#users").keys]
+        ids = list(table(app, "#users").keys)
         assert len(ids) == len(set(ids)), "no duplicates across pages"
         await pilot.press("end")
         await settle(pilot)

@@ -228,8 +228,10 @@ async def walk(
                 request.node.user_properties.append(
                     (
                         "walk",
-                        f"seed={walk_seed} keys={keys} confirmed={len(confirmations)} "
-                        f"changes={w.changes} final_stack={[identity(s) for s in app.screen_stack]}",
+                        (
+                            f"seed={walk_seed} keys={keys} confirmed={len(confirmations)} "
+                            f"changes={w.changes} final_stack={[identity(s) for s in app.screen_stack]}"
+                        ),
                     )
                 )
     except BaseException as exc:
@@ -268,7 +270,7 @@ def test_the_walk_would_see_a_duplicate_screen(core: AuthCore) -> None:
         _exception = None
         is_running = True
         return_code = None
-        screen_stack = [SessionsScreen(), SessionsScreen()]
+        screen_stack = [SessionsScreen(), SessionsScreen()]  # noqa: RUF012 - a stand-in App
 
     w = Walk.__new__(Walk)
     w.app = Fake()  # type: ignore[assignment]

@@ -130,9 +130,7 @@ def test_random_walk_matches_the_model(core: AuthCore) -> None:
                 outcome = "ended"
             if not alive:
                 expect = "ended"
-            elif rc == counter:
-                expect = "pair"
-            elif rc == counter - 1 and replays < GRACE_REPLAYS:
+            elif rc == counter or (rc == counter - 1 and replays < GRACE_REPLAYS):
                 expect = "pair"
             else:
                 expect = "reuse"

@@ -8,7 +8,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import timedelta
-from typing import Any
+from typing import Any, Self
 
 import psycopg
 import pytest
@@ -81,7 +81,7 @@ class Queries:
         ):
             self.seen.append(statement)
 
-    def __enter__(self) -> Queries:
+    def __enter__(self) -> Self:
         event.listen(self.engine, "before_cursor_execute", self._count)
         return self
 

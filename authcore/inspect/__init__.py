@@ -27,12 +27,12 @@ from authcore.inspect.normalise import MAX_SIZE, normalise
 from authcore.inspect.report import STATUSES, InspectionReport, LiveState, SignatureResult, TimeInfo
 
 __all__ = [
+    "MAX_SIZE",
+    "STATUSES",
     "InspectionReport",
     "LiveState",
     "SignatureResult",
     "TimeInfo",
-    "STATUSES",
-    "MAX_SIZE",
     "inspect_token",
     "live_lookup",
     "normalise",

@@ -78,7 +78,7 @@ def _read_input(args: argparse.Namespace) -> str | bytes:
     from console.cli import UsageError
 
     token = args.token
-    if token is not None and token != "-":
+    if token is not None and token != "-":  # noqa: S105 - "-" means stdin
         return token
     stdin = sys.stdin
     if token is None and (stdin is None or stdin.isatty()):

@@ -88,7 +88,7 @@ class ConsoleScreen(ClosesOnce, Screen[None]):
     def gone(self) -> bool:
         """Closed already: a burst can pop a screen before it has mounted, and its children are
         removed while its Mount is still queued (found by the random walk)."""
-        return self.app._exit or self not in self.app.screen_stack  # or the app is quitting
+        return self.app._exit or self not in self.app.screen_stack  # noqa: SLF001 - quitting; pinned (pyproject)
 
     @property
     def is_top(self) -> bool:
@@ -196,16 +196,12 @@ class ConsoleScreen(ClosesOnce, Screen[None]):
             return False
         if action == "focus_filter" and self.filter_widget() is None:
             return False
-        if action == "goto" and parameters and parameters[0] == self.KIND:
-            return False
-        return True
+        return not (action == "goto" and parameters and parameters[0] == self.KIND)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if not self.allowed(action, parameters):
             return False
-        if action == "focus_filter" and self.typing():
-            return False  # already there
-        return True
+        return not (action == "focus_filter" and self.typing())  # already there
 
     def action_back(self) -> None:
         if not self.is_top:

@@ -19,7 +19,7 @@ def middle_cut(text: str, width: int) -> str:
 
 
 class ConsoleHeader(Static):
-    """``authconsole › Users  READ-ONLY  op alice (admin)  db sqlite:///…``."""
+    """``authconsole › Users  READ-ONLY  op alice (admin)  db sqlite:///…``."""  # noqa: RUF002 - as drawn
 
     def __init__(self, title: str, *, url: str, actor: str, role: str, read_only: bool) -> None:
         super().__init__(id="console-header", markup=False)

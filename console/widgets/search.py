@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from textual.binding import Binding
+from typing import ClassVar
+
+from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.widgets import Input
 
@@ -10,7 +12,9 @@ from textual.widgets import Input
 class SearchBox(Input):
     """A compact Input. Printable keys always type (no screen key steals them)."""
 
-    BINDINGS = [Binding("down", "to_results", "Results", show=False)]  # esc says it (footer)
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("down", "to_results", "Results", show=False)
+    ]  # esc says it (footer)
 
     class ToResults(Message):
         """The operator pressed down: move into the results table."""

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 
 from rich.cells import cell_len, set_cell_size
 from rich.console import ConsoleOptions
@@ -29,7 +30,7 @@ from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 from textual import events
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.cache import LRUCache
 from textual.message import Message
 from textual.widgets import DataTable
@@ -112,7 +113,7 @@ def same_cell(a: Text, b: Text) -> bool:
 class KeyedTable(DataTable[Text]):
     """A DataTable of Text cells whose rows are keyed by a stable id."""
 
-    BINDINGS = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "select_cursor", "Open", show=False),
         Binding("home,ctrl+home", "scroll_top", "First row", show=False),
         Binding("end,ctrl+end", "scroll_bottom", "Last row", show=False),
@@ -181,7 +182,7 @@ class KeyedTable(DataTable[Text]):
             return None
         try:
             return self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
-        except Exception:  # cursor out of range while rebuilding
+        except Exception:  # noqa: BLE001 - cursor out of range while rebuilding
             return None
 
     @property
@@ -285,7 +286,7 @@ class KeyedTable(DataTable[Text]):
         cell = self._data[row_key].get(column_key)
         if not isinstance(cell, Text):
             return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
-        layout = self._layout(cell if cell else _EMPTY, width)  # DataTable draws "" unstyled
+        layout = self._layout(cell or _EMPTY, width)  # DataTable draws "" unstyled
         component_style, post_style = self._get_styles_to_render_cell(
             False,
             False,

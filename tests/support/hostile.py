@@ -18,7 +18,7 @@ HOSTILE = [
 
 # Characters that must never reach a terminal.
 FORBIDDEN = (
-    [chr(c) for c in range(0x00, 0x20)]
+    [chr(c) for c in range(0x20)]
     + [chr(c) for c in range(0x7F, 0xA0)]
     + ["\u202e", "\u202c", "\u200b", "\u2060", "\ufeff", "\u2066", "\u2069"]
 )
