@@ -26,9 +26,10 @@ def admin_url() -> str | None:
 
 
 @contextlib.contextmanager
-def temp_pg_database(prefix: str = "authcore_test") -> Iterator[str]:
-    """A migrated PostgreSQL database of this run's own next to ``AUTHCORE_TEST_PG_URL``,
-    dropped afterwards. Skips, with that reason, when the variable is unset."""
+def temp_pg_database(prefix: str = "authcore_test", *, upgrade: bool = True) -> Iterator[str]:
+    """A migrated (``upgrade=False``: empty) PostgreSQL database of this run's own next to
+    ``AUTHCORE_TEST_PG_URL``, dropped afterwards. Skips, with that reason, when the variable is
+    unset."""
     admin = admin_url()
     if not admin:
         pytest.skip(f"PostgreSQL half skipped: {PG_ENV} is not set")
@@ -38,9 +39,10 @@ def temp_pg_database(prefix: str = "authcore_test") -> Iterator[str]:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     url = admin.rsplit("/", 1)[0] + "/" + name
     try:
-        engine = make_engine(url)
-        migrate.upgrade(engine)
-        engine.dispose()
+        if upgrade:
+            engine = make_engine(url)
+            migrate.upgrade(engine)
+            engine.dispose()
         yield url
     finally:
         with admin_engine.connect() as conn:
