@@ -11,6 +11,14 @@ keepalives and ``tcp_user_timeout`` (a vanished peer), and an answer deadline on
 SIGSTOP -- is given up on, the connection closed and ``DatabaseUnavailable`` raised. ``deadline``
 tightens the bound for the calls of one block (the verifier's fallback), ``unbounded`` lifts it for
 long maintenance (migrations).
+
+Behind a transaction pooler (PgBouncer ``pool_mode = transaction``; docs/verifier.md, "Behind
+PgBouncer") consecutive transactions of one client connection run on different server
+connections, so nothing may live in the server session: a URL with ``?pooled=true`` (or
+``make_engine(..., pooled=True)``) turns psycopg's automatic prepared statements off
+(``prepare_threshold=None``: a statement prepared on one server connection is unknown to the
+next) and sends the bounds as ``SET LOCAL`` in every transaction instead of one ``SET`` per
+connection (which would stay behind on the shared server connection for other clients).
 """
 
 from __future__ import annotations
@@ -22,6 +30,7 @@ import os
 import re
 import threading
 import time
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -74,16 +83,20 @@ class DatabaseMissing(DatabaseUnavailable):
     """The SQLite database file does not exist (and this caller may not create one)."""
 
 
-def make_engine(url: str, *, create: bool = True, interactive: bool = False, **kwargs: Any) -> Engine:
+def make_engine(
+    url: str, *, create: bool = True, interactive: bool = False, pooled: bool | None = None, **kwargs: Any
+) -> Engine:
     """Create an engine for ``sqlite:///...`` or ``postgresql+psycopg://...``.
 
     ``create=False``: a missing SQLite file raises ``DatabaseMissing`` and nothing is created
     (the CLI passes it everywhere except ``demo`` and ``db upgrade``). ``create=True`` creates
     the file mode 0600, and only in a directory that exists (the default data dir is made).
     ``interactive=True`` (PostgreSQL): the shorter bounds above for a person at a terminal.
+    ``pooled`` (PostgreSQL): the URL goes through a transaction pooler (see the module
+    docstring); default: the URL's ``pooled`` query option, else False.
     """
     url = normalize_url(url)
-    u = parse_url(url)
+    u, pooled = pooled_option(parse_url(url), pooled)
     backend = u.get_backend_name()
     if backend == "sqlite":
         if u.drivername not in ("sqlite", "sqlite+pysqlite"):
@@ -101,14 +114,58 @@ def make_engine(url: str, *, create: bool = True, interactive: bool = False, **k
         if interactive:
             stmt = INTERACTIVE_STATEMENT_TIMEOUT_S if stmt is None else stmt
             answer = INTERACTIVE_ANSWER_TIMEOUT_S if answer is None else answer
+        if pooled and "options" in u.query:
+            raise ValidationError(
+                "a pooled database URL cannot carry options: PgBouncer refuses startup options "
+                "(or drops them when told to ignore them); authcore sets its timeouts per "
+                "transaction instead"
+            )
         bounds = pg_bounds(u.query, stmt, kwargs.pop("lock_timeout", None), answer)
         args: dict[str, Any] = {"application_name": "authcore", **bounds.connect_args}
+        if pooled:
+            args["prepare_threshold"] = None  # never prepare: the next transaction's server lacks it
         args.update(kwargs.pop("connect_args", {}))
         kwargs.setdefault("pool_pre_ping", True)
         engine = create_engine(u, connect_args=args, **kwargs)
-        _setup_psycopg(engine, bounds)
+        _setup_psycopg(engine, bounds, pooled=pooled)
         return engine
     raise ValidationError(f"unsupported database {backend!r}: use sqlite:/// or postgresql+psycopg://")
+
+
+POOLED_OPTION = "pooled"
+_TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
+
+
+def pooled_option(u: Any, pooled: bool | None = None) -> tuple[Any, bool]:
+    """``u`` without its ``pooled`` query option (libpq does not know it), and whether the
+    engine is pooled: ``pooled`` when given, else the option's value (default False)."""
+    raw = u.query.get(POOLED_OPTION)
+    if raw is None:
+        return u, bool(pooled)
+    value = str(raw[-1] if isinstance(raw, tuple) else raw).strip().lower()
+    if value not in _TRUE + _FALSE:
+        raise ValidationError(f"the database URL's pooled option must be true or false, not {value[:20]!r}")
+    if u.get_backend_name() != "postgresql":
+        raise ValidationError("the pooled option is for PostgreSQL URLs (a transaction pooler in front)")
+    return u.difference_update_query([POOLED_OPTION]), value in _TRUE if pooled is None else pooled
+
+
+_POOLED: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()  # dialect -> SET LOCALs
+
+
+def is_pooled(engine: Engine) -> bool:
+    """Whether ``engine`` goes through a transaction pooler (``make_engine``'s ``pooled``)."""
+    return engine.dialect in _POOLED
+
+
+def begin_sql(engine: Engine) -> str:
+    """The statement that opens a transaction on a raw autocommit driver connection
+    (``authcore.fastwrite``): ``BEGIN``, and on a pooled engine the bounds as ``SET LOCAL`` in
+    the same round trip (no parameters: psycopg sends it as one simple query)."""
+    if engine.dialect.name == "sqlite":
+        return "BEGIN IMMEDIATE"
+    local = _POOLED.get(engine.dialect)
+    return f"BEGIN; {local}" if local else "BEGIN"
 
 
 def parse_url(url: str) -> Any:
@@ -367,7 +424,7 @@ def quiet_dead_pipelines() -> None:
 NO_PREPARE = "authcore_no_prepare"
 
 
-def _setup_psycopg(engine: Engine, bounds: PgBounds | None = None) -> None:
+def _setup_psycopg(engine: Engine, bounds: PgBounds | None = None, *, pooled: bool = False) -> None:
     """Statements marked ``execution_options(authcore_no_prepare=True)`` are never prepared.
 
     psycopg 3 prepares a statement server-side once it has run 5 times (``prepare_threshold``);
@@ -377,6 +434,12 @@ def _setup_psycopg(engine: Engine, bounds: PgBounds | None = None) -> None:
     Search statements opt out (an unnamed statement is planned for its values on each run);
     every other statement keeps psycopg's default, so the hot paths (session resolve, refresh
     check, revoke) still skip parsing and planning once prepared.
+
+    ``pooled``: the bounds are ``SET LOCAL`` at the start of each transaction (the ``begin``
+    event; ``begin_sql`` for raw ones), never ``SET`` on the connection. A single autocommit
+    statement (the hot reads of ``authcore.fastpath``) has no transaction to carry them: it is
+    bounded by the client answer deadline, and on the server by the role's own defaults
+    (docs/verifier.md, "Behind PgBouncer").
     """
 
     quiet_dead_pipelines()
@@ -393,7 +456,16 @@ def _setup_psycopg(engine: Engine, bounds: PgBounds | None = None) -> None:
     engine.dialect.do_ping = do_ping  # type: ignore[method-assign]
 
     answer_s = bounds.answer_s if bounds else None
-    sets = "; ".join(f"SET {k} = {int(v)}" for k, v in (bounds.settings if bounds else {}).items())
+    settings = bounds.settings if bounds else {}
+    sets = "" if pooled else "; ".join(f"SET {k} = {int(v)}" for k, v in settings.items())
+    if pooled:
+        local = "; ".join(f"SET LOCAL {k} = {int(v)}" for k, v in settings.items())
+        _POOLED[engine.dialect] = local
+        if local:
+
+            @event.listens_for(engine, "begin")
+            def _on_begin(conn: Connection) -> None:
+                conn.exec_driver_sql(local)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:

@@ -43,14 +43,15 @@ def observed(engine: Engine) -> bool:
 class Writer:
     """Write transactions on one engine (build once, e.g. per service)."""
 
-    __slots__ = ("begin_sql", "conns", "dialect", "engine", "error")
+    __slots__ = ("begin_sql", "conns", "dialect", "engine", "error", "pooled")
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.dialect = engine.dialect
         self.conns = connections(engine)
         self.error: type[Exception] = engine.dialect.loaded_dbapi.Error
-        self.begin_sql = "BEGIN IMMEDIATE" if engine.dialect.name == "sqlite" else "BEGIN"
+        self.begin_sql = db.begin_sql(engine)  # a pooled engine's bounds ride along (SET LOCAL)
+        self.pooled = db.is_pooled(engine)
 
     def transaction(self) -> Any:
         """A context manager: one write transaction, yielding an object with
@@ -66,7 +67,11 @@ class Writer:
         driver connection, no BEGIN/COMMIT, so one round trip (what a SQL function doing a
         whole audited change needs). Errors are raised as from ``transaction``. Never retried:
         a connection that breaks mid-statement may have committed it. An observed engine runs
-        it inside ``authcore.db.write_tx`` so its listeners see it."""
+        it inside ``authcore.db.write_tx`` so its listeners see it, and a pooled engine in a
+        ``RawTx`` (its bounds are ``SET LOCAL``: they need a transaction)."""
+        if self.pooled and not observed(self.engine):
+            with RawTx(self) as tx:
+                return list(tx.exec_driver_sql(sql, params).fetchall())
         if observed(self.engine):
             with db.write_tx(self.engine) as conn:
                 return list(conn.exec_driver_sql(sql, params).fetchall())

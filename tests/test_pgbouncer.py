@@ -1,0 +1,205 @@
+"""The app path through PgBouncer in transaction mode (issue 17 item 3).
+
+A real PgBouncer (Debian's package; ``tests/support/pgbouncer.py`` starts it per session and
+stops it by PID) in front of the run's PostgreSQL database, with fewer server connections than
+clients, so consecutive transactions of one client run on different server connections and
+clients' transactions interleave on the same ones. The controls show what the ``pooled`` option
+prevents: an engine without it leaks its session ``SET`` to other clients and collides on
+psycopg's prepared statements.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg
+import pytest
+from sqlalchemy import Engine
+from sqlalchemy.engine import make_url
+
+from authcore.config import Config, TokenSettings
+from authcore.core import AuthCore
+from authcore.db import begin_sql, is_pooled, make_engine
+from authcore.errors import SessionInvalid, TokenRevoked, ValidationError
+from authcore.fastwrite import Writer
+from tests.conftest import TEST_SECRET, reset_pg
+from tests.support.pgbouncer import Bouncer, run_pgbouncer
+
+pytestmark = pytest.mark.pg
+
+POOL_SIZE = 2  # server connections per database: fewer than the clients below
+CLIENTS = 6
+
+
+@pytest.fixture(scope="session")
+def bouncer(pg_url: str) -> Iterator[Bouncer]:
+    with run_pgbouncer(pg_url, [make_url(pg_url).database or ""], pool_size=POOL_SIZE) as b:
+        yield b
+
+
+@pytest.fixture
+def dbname(pg_url: str) -> str:
+    reset_pg(pg_url)
+    return make_url(pg_url).database or ""
+
+
+@pytest.fixture
+def pooled_engine(bouncer: Bouncer, dbname: str) -> Iterator[Engine]:
+    engine = make_engine(bouncer.url(dbname))
+    yield engine
+    engine.dispose()
+
+
+def _core(engine: Engine) -> AuthCore:
+    return AuthCore(engine, Config(tokens=TokenSettings(secret=TEST_SECRET)), actor="test-operator")
+
+
+def _raw(bouncer: Bouncer, database: str) -> psycopg.Connection[Any]:
+    """A plain client of the pooler (no authcore), on the single-server-connection pool."""
+    return psycopg.connect(bouncer.libpq(database + "_one"), autocommit=True)
+
+
+# -- the option ----------------------------------------------------------------------------------
+
+
+def test_pooled_option_is_read_and_checked(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    engine = make_engine("postgresql+psycopg://u@127.0.0.1:1/x?pooled=true")
+    assert is_pooled(engine) and "pooled" not in engine.url.query  # libpq never sees it
+    assert begin_sql(engine).startswith("BEGIN; SET LOCAL statement_timeout = 15000; ")
+    plain = make_engine("postgresql+psycopg://u@127.0.0.1:1/x?pooled=false")
+    assert not is_pooled(plain) and begin_sql(plain) == "BEGIN"
+    assert is_pooled(make_engine("postgresql://u@127.0.0.1:1/x", pooled=True))
+    with pytest.raises(ValidationError, match="true or false"):
+        make_engine("postgresql+psycopg://u@127.0.0.1:1/x?pooled=maybe")
+    with pytest.raises(ValidationError, match="cannot carry options"):
+        make_engine("postgresql+psycopg://u@127.0.0.1:1/x?pooled=1&options=-c%20statement_timeout%3D1s")
+    with pytest.raises(ValidationError, match="PostgreSQL"):
+        make_engine(f"sqlite:///{tmp_path / 'a.db'}?pooled=true")
+
+
+# -- no session state, no prepared statements ----------------------------------------------------
+
+
+def test_bounds_hold_in_every_transaction_and_never_leak(bouncer: Bouncer, dbname: str) -> None:
+    raw = _raw(bouncer, dbname)
+    raw.execute("DISCARD ALL")  # the one server connection back to its defaults
+    baseline = raw.execute("SHOW statement_timeout").fetchone()
+    assert baseline is not None and baseline[0] != "15s"
+    engine = make_engine(bouncer.url(dbname + "_one"))
+    try:
+        for _ in range(3):  # each transaction sets its own bounds (SQLAlchemy's and raw ones)
+            with engine.connect() as c:
+                shown = (
+                    c.exec_driver_sql("SHOW statement_timeout").scalar(),
+                    c.exec_driver_sql("SHOW lock_timeout").scalar(),
+                )
+                assert shown == ("15s", "5s")
+            assert raw.execute("SHOW statement_timeout").fetchone() == baseline
+            with Writer(engine).transaction() as tx:
+                assert tx.exec_driver_sql("SHOW lock_timeout").fetchone()[0] == "5s"
+            assert raw.execute("SHOW lock_timeout").fetchone() != ("5s",)
+    finally:
+        engine.dispose()
+    # the control: without the option the connection's SET stays on the shared server connection
+    unpooled = make_engine(bouncer.url(dbname + "_one", pooled=False))
+    try:
+        with unpooled.connect() as c:
+            c.exec_driver_sql("SELECT 1")
+        assert raw.execute("SHOW statement_timeout").fetchone() == ("15s",)
+    finally:
+        unpooled.dispose()
+        raw.execute("DISCARD ALL")
+        raw.close()
+
+
+def test_no_prepared_statements_pooled_and_the_collision_without(bouncer: Bouncer, dbname: str) -> None:
+    def run(pooled: bool) -> None:
+        engines = [make_engine(bouncer.url(dbname + "_one", pooled=pooled)) for _ in range(2)]
+        with contextlib.ExitStack() as stack:
+            for e in engines:
+                stack.callback(e.dispose)
+            conns = [stack.enter_context(e.connect()) for e in engines]  # 2 clients, 1 server
+            for i in range(8):  # psycopg prepares after 5 runs; both pick the name _pg3_0
+                for n, c in enumerate(conns):
+                    c.exec_driver_sql("SELECT %s::int + %s", (i, n)).scalar()
+                    c.commit()
+
+    run(pooled=True)
+    with pytest.raises(Exception, match="prepared statement"):
+        run(pooled=False)
+    raw = _raw(bouncer, dbname)
+    raw.execute("DEALLOCATE ALL")
+    raw.execute("DISCARD ALL")
+    raw.close()
+
+
+# -- the app path --------------------------------------------------------------------------------
+
+
+def _server_connections(bouncer: Bouncer, dbname: str) -> tuple[int, int]:
+    """(client connections, server connections) PgBouncer holds for ``dbname`` (admin console)."""
+    admin = psycopg.connect(bouncer.libpq("pgbouncer"), autocommit=True)
+    try:
+        clients = [r for r in admin.execute("SHOW CLIENTS").fetchall() if dbname in r]
+        servers = [r for r in admin.execute("SHOW SERVERS").fetchall() if dbname in r]
+    finally:
+        admin.close()
+    return len(clients), len(servers)
+
+
+def test_app_path_with_concurrent_clients(bouncer: Bouncer, dbname: str, pooled_engine: Engine) -> None:
+    """Issue, refresh, resolve, revoke, logout from several threads at once, on fewer server
+    connections than clients: every answer right, no error, bounds in every transaction."""
+    core = _core(pooled_engine)
+    errors: list[BaseException] = []
+    backends: set[int] = set()
+    start = threading.Barrier(CLIENTS)
+
+    def client(n: int) -> None:
+        try:
+            u = core.users.create(f"pool{n}@example.com", f"pool{n}")
+            start.wait(10)
+            for round_ in range(4):
+                session, raw, pair = core.login(u.id, ip="203.0.113.7", user_agent=f"UA/{n}")
+                claims = core.tokens.verify_access(pair.access_token, strict=True)
+                assert claims.user_id == u.id and claims.sid == session.public_id
+                for _ in range(3):
+                    pair = core.tokens.refresh(pair.refresh_token)
+                    core.tokens.verify_access(pair.access_token, strict=True)
+                resolved = core.sessions.resolve(raw)
+                assert resolved is not None and resolved.session.public_id == session.public_id
+                with core.engine.connect() as c:
+                    backends.add(int(c.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()))
+                    assert c.exec_driver_sql("SHOW statement_timeout").scalar() == "15s"
+                if round_ % 2:
+                    core.admin.revoke_tokens(u.id, f"round {round_}")
+                    with pytest.raises(TokenRevoked):
+                        core.tokens.verify_access(pair.access_token, strict=True)
+                    with pytest.raises(TokenRevoked):
+                        core.tokens.refresh(pair.refresh_token)
+                else:
+                    assert core.logout(claims.sid) is True
+                    assert core.logout(claims.sid) is False
+                    assert core.sessions.resolve(raw) is None
+                    with pytest.raises(SessionInvalid):
+                        core.tokens.verify_access(pair.access_token, strict=True)
+        except BaseException as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+            start.abort()
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(CLIENTS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not errors, errors[:3]
+    clients, servers = _server_connections(bouncer, dbname)
+    # shared for real: more client connections than server ones, every transaction on one of those
+    assert clients > POOL_SIZE >= servers and len(backends) <= POOL_SIZE
+    assert "prepared statement" not in bouncer.log()
+    with pooled_engine.connect() as c:  # each revoke recorded once, each logout once
+        kinds = dict(c.exec_driver_sql("SELECT kind, count(*) FROM revocations GROUP BY kind").all())
+    assert kinds.get("version") == CLIENTS * 2 and kinds.get("session") == CLIENTS * 2
