@@ -1,7 +1,8 @@
 """Verifier rows (``authcore.verifier``): propagation, cache-hit cost, reconnect safety.
 
-* revoke -> refused by another process, p95 (``VerifierNode`` child probes, PostgreSQL LISTEN),
-  against raw ``pg_notify`` -> ``notifies()`` in a child process doing nothing else;
+* revoke -> refused by another process, p95 (``bench.propagation.VerifierNode`` child probes,
+  PostgreSQL LISTEN), against raw ``pg_notify`` -> ``notifies()`` in a child process doing
+  nothing else;
 * strict access verification on a cache hit against ``jwt.decode`` with the same key;
 * issue 13: an operator's revoke call (admin role: one SQL function call) -> refused by another
   process, against a hand-written raw audited revoke heard by a bare LISTEN, both timed from
@@ -38,8 +39,8 @@ for n in conn.notifies():
 
 
 def available() -> str | None:
-    if not (ROOT / "authcore" / "verifier.py").exists():
-        return "authcore/verifier.py is not there"
+    if not (ROOT / "authcore" / "verifier").is_dir():
+        return "authcore/verifier/ is not there"
     try:
         import authcore.verifier  # noqa: F401
     except Exception as exc:  # noqa: BLE001
@@ -112,7 +113,7 @@ class RawNotify:
 
 def propagation(ctx: Ctx) -> None:
     """Ours and the raw baseline alternate round by round (ABBA), so both see the same load."""
-    from authcore.verifier import PropagationStats, VerifierNode, measure_propagation
+    from bench.propagation import PropagationStats, VerifierNode, measure_propagation
 
     core = ctx.core("postgresql")
     uid = _dedicated_user(core, "propagation")
@@ -314,8 +315,8 @@ def revoke_call(ctx: Ctx) -> None:
     from sqlalchemy.engine import make_url
 
     from authcore import pgroles
-    from authcore.verifier import VerifierNode
     from bench.context import make_core
+    from bench.propagation import VerifierNode
 
     owner = ctx.core("postgresql")
     url = ctx.url("postgresql")

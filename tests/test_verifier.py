@@ -27,15 +27,8 @@ from authcore.errors import (
 )
 from authcore.models import revocations, users
 from authcore.timeutil import utcnow
-from authcore.verifier import (
-    AppliedUpdate,
-    LocalProbe,
-    PropagationStats,
-    Verifier,
-    VerifierStale,
-    libpq_url,
-    measure_propagation,
-)
+from authcore.verifier import AppliedUpdate, Verifier, VerifierStale, libpq_url
+from bench.propagation import LocalProbe, PropagationStats, measure_propagation
 from tests.conftest import TEST_SECRET
 
 STALE = 0.5  # seconds: SQLite polls every 0.25 s, PostgreSQL heartbeats every 0.125 s

@@ -10,7 +10,7 @@ import pytest
 from authcore.config import Config, TokenSettings
 from authcore.core import AuthCore
 from authcore.db import make_engine
-from authcore.verifier import VerifierNode
+from bench.propagation import VerifierNode
 from tests.conftest import TEST_SECRET
 
 NODE = Path(__file__).parent / "support" / "verifier_node.py"

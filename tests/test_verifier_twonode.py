@@ -13,7 +13,7 @@ import pytest
 from authcore.config import Config, TokenSettings
 from authcore.core import AuthCore
 from authcore.db import make_engine
-from authcore.verifier import VerifierNode, measure_propagation
+from bench.propagation import VerifierNode, measure_propagation
 from tests.conftest import TEST_SECRET, reset_pg
 
 NODE = Path(__file__).parent / "support" / "verifier_node.py"

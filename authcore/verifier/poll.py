@@ -1,0 +1,108 @@
+"""SQLite: how a ``Verifier`` stays current without NOTIFY.
+
+A background thread polls ``revocations WHERE id > :last`` every ``staleness/2``. SQLite writers
+are serialised, so ids commit in order and nothing is skipped.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import bindparam, func, select
+
+from authcore.db import read_conn
+from authcore.models import revocations
+from authcore.verifier.updates import Updates, first_line
+
+log = logging.getLogger("authcore.verifier")
+
+PAGE = 1000
+
+_POLL = (
+    select(
+        revocations.c.id,
+        revocations.c.at,
+        revocations.c.kind,
+        revocations.c.user_id,
+        revocations.c.token_version,
+        revocations.c.session_id,
+    )
+    .where(revocations.c.id > bindparam("last"))
+    .order_by(revocations.c.id)
+    .limit(PAGE)
+)
+_MAX_ID = select(func.coalesce(func.max(revocations.c.id), 0))
+
+
+class Polling(Updates):
+    """The ``Verifier``'s polling side (a mixin: these methods run on its background thread)."""
+
+    def _run_poll(self) -> None:
+        """The background thread: poll, mark synced, wait ``staleness/2``; until closed."""
+        while not self._stop.is_set():
+            started = time.monotonic()
+            try:
+                self._poll_once()
+                self._connected = True
+                self._mark_synced(started)
+            except Exception as exc:  # noqa: BLE001 - any failure polls again (logged and counted)
+                self._cache.count("errors")
+                self._connected = False
+                log.warning("verifier poll failed: %s", first_line(exc))
+            self._stop.wait(self._poll_interval)
+
+    def _poll_once(self) -> None:
+        """Apply every revocation row after the watermark (``self._last_id``), page by page."""
+        with read_conn(self.engine) as conn:
+            if self._last_id is None:
+                # The cache is empty at start (nothing is cached before the first sync).
+                self._last_id = int(conn.execute(_MAX_ID).scalar_one())
+                self._reset("poll")
+                return
+            while True:
+                rows = conn.execute(_POLL, {"last": self._last_id}).all()
+                received = time.time()
+                for group in _group(rows):
+                    r0 = group[0]
+                    if r0.kind == "session":
+                        self._apply(
+                            "session",
+                            (int(r0.user_id),),
+                            (),
+                            tuple(r.session_id for r in group),
+                            "poll",
+                            received,
+                            r0.at,
+                        )
+                    else:
+                        self._apply(
+                            r0.kind,
+                            tuple(int(r.user_id) for r in group),
+                            tuple(r.token_version for r in group),
+                            (),
+                            "poll",
+                            received,
+                            r0.at,
+                        )
+                    self._last_id = int(group[-1].id)
+                if len(rows) < PAGE:
+                    return
+
+
+def _group(rows: Sequence[Any]) -> Iterable[list[Any]]:
+    """Consecutive rows of one revocation (same kind and time; same user for sessions)."""
+    group: list[Any] = []
+    for r in rows:
+        if group and (
+            r.kind != group[0].kind
+            or r.at != group[0].at
+            or (r.kind == "session" and r.user_id != group[0].user_id)
+        ):
+            yield group
+            group = []
+        group.append(r)
+    if group:
+        yield group
