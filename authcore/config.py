@@ -85,6 +85,9 @@ class TokenSettings:
 class Config:
     path: Path | None = None
     database_url: str | None = None
+    # a direct (not pooled) URL for the verifier's LISTEN, when database_url goes through a
+    # transaction pooler (docs/verifier.md, "Behind PgBouncer")
+    listen_url: str | None = None
     read_only: bool = False
     tokens: TokenSettings = field(default_factory=TokenSettings)
     operators: dict[str, str] = field(default_factory=dict)
@@ -145,6 +148,20 @@ def resolve_database_url(cli_db: str | None, config: Config, *, fallback: bool =
             "never creates an embedded database"
         )
     return default_database_url()
+
+
+LISTEN_URL_ENV = "AUTHCONSOLE_LISTEN_URL"
+
+
+def resolve_listen_url(config: Config) -> str | None:
+    """The verifier's direct LISTEN URL: ``AUTHCONSOLE_LISTEN_URL``, then the file's
+    ``listen_url``; None when neither is set. Locked by the system file, it is the only one."""
+    env = os.environ.get(LISTEN_URL_ENV)
+    if env and "listen_url" in config.locked and env != config.listen_url:
+        raise ConfigError(
+            f"refused: {LISTEN_URL_ENV} cannot override listen_url, locked by {config.system_path}"
+        )
+    return env or config.listen_url
 
 
 def _duration(
@@ -258,6 +275,9 @@ def _load_file(cli_path: str | os.PathLike[str] | None = None) -> Config:
     cfg.database_url = _text(data, "database_url")
     if cfg.database_url and _has_password(cfg.database_url):
         _check_private(path, holds="a database password")
+    cfg.listen_url = _text(data, "listen_url")
+    if cfg.listen_url and _has_password(cfg.listen_url):
+        _check_private(path, holds="a database password")
     read_only = data.get("read_only", False)
     if not isinstance(read_only, bool):
         raise ConfigError(f"config: read_only must be true or false, not {_kind(read_only)}")
@@ -310,7 +330,17 @@ def _load_file(cli_path: str | os.PathLike[str] | None = None) -> Config:
 
 SYSTEM_CONFIG = Path("/etc/authconsole/config.toml")  # tests patch this constant in-process
 LOCKABLE = frozenset(
-    {"database_url", "operators", "read_only", "role_prefix", "staleness", "pool_size", "tokens", "audit"}
+    {
+        "database_url",
+        "listen_url",
+        "operators",
+        "read_only",
+        "role_prefix",
+        "staleness",
+        "pool_size",
+        "tokens",
+        "audit",
+    }
 )
 
 
@@ -412,6 +442,7 @@ def load_config(cli_path: str | os.PathLike[str] | None = None) -> Config:
     merged = Config(path=user.path, set_keys=user.set_keys, locked=system.locked, system_path=system.path)
     fields = {
         "database_url": "database_url",
+        "listen_url": "listen_url",
         "read_only": "read_only",
         "operators": "operators",
         "role_prefix": "role_prefix",

@@ -52,7 +52,14 @@ def hermetic_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     from authcore import config as config_mod
 
     monkeypatch.setattr(config_mod, "SYSTEM_CONFIG", home / "no-system-config.toml")
-    for var in ("AUTHCONSOLE_DATABASE_URL", "DATABASE_URL", "AUTHCORE_SECRET", "SSH_CONNECTION", "NO_COLOR"):
+    for var in (
+        "AUTHCONSOLE_DATABASE_URL",
+        "AUTHCONSOLE_LISTEN_URL",
+        "DATABASE_URL",
+        "AUTHCORE_SECRET",
+        "SSH_CONNECTION",
+        "NO_COLOR",
+    ):
         monkeypatch.delenv(var, raising=False)
     return home
 

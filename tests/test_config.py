@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from authcore.config import MAX_CONFIG_BYTES, load_config
+from authcore.config import MAX_CONFIG_BYTES, load_config, resolve_listen_url
 from authcore.errors import ConfigError
 from console.cli import main
 from tests.conftest import ROOT
@@ -138,3 +138,15 @@ def test_private_key_fifo_in_config_never_hangs(tmp_path: Path, write_config) ->
 
     with pytest.raises(ConfigError, match="not a regular file"):
         AuthCore(make_engine("sqlite://"), load_config())
+
+
+def test_listen_url_from_the_file_or_the_environment(capsys, monkeypatch, write_config) -> None:  # type: ignore[no-untyped-def]
+    assert resolve_listen_url(load_config()) is None
+    write_config('listen_url = "postgresql+psycopg://ops@db-direct:5432/app"\n', mode=0o644)
+    assert resolve_listen_url(load_config()) == "postgresql+psycopg://ops@db-direct:5432/app"
+    monkeypatch.setenv("AUTHCONSOLE_LISTEN_URL", "postgresql://ops@other:5432/app")
+    assert resolve_listen_url(load_config()) == "postgresql://ops@other:5432/app"
+    path = write_config('listen_url = "postgresql+psycopg://ops:PW-hunter2@db/app"\n', mode=0o644)
+    code, err = run(capsys, "users", "search", "a")  # a password in it: the file must be private
+    assert code == 3 and "database password" in err and f"chmod 600 {path}" in err
+    assert "hunter2" not in err
