@@ -64,7 +64,8 @@ def _reusable(enc: json.JSONEncoder) -> Callable[[Any], str]:
     costs as much as encoding a small dict). The same text for everything but circular data
     (no circular-reference check; event details are plain data). Falls back to ``enc.encode``
     where the C encoder is missing or differs."""
-    make = json.encoder.c_make_encoder
+    # CPython's private C encoder (pinned in pyproject; typeshed does not declare it)
+    make = getattr(json.encoder, "c_make_encoder", None)
     if make is None or enc.indent is not None:
         return enc.encode
     text = json.encoder.encode_basestring_ascii if enc.ensure_ascii else _str
@@ -273,6 +274,7 @@ def append(conn: Any, events: Sequence[EventIn], at: datetime, *, head: tuple[An
         if got is None:
             raise RuntimeError("the audit_head row is missing: run authconsole db upgrade")
         head = (got[0], got[1], got[2])
+    seq: int
     seq, prev, role = head
     at_json = _at_json(at)
     at_db = sql.at(at)

@@ -16,7 +16,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, func, insert, or_, select, text, update
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    Engine,
+    bindparam,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    update,
+)
 
 from authcore import audit
 from authcore.audit import EventIn
@@ -46,8 +57,8 @@ def _lock_key(*identity: Any) -> int:
     return int.from_bytes(digest[:8], "big", signed=True)
 
 
-def _match():  # type: ignore[no-untyped-def]
-    pat = bindparam("pat")
+def _match() -> ColumnElement[bool]:
+    pat: BindParameter[str] = bindparam("pat")
     return or_(
         func.lower(users.c.email).like(pat, escape="\\"), func.lower(users.c.username).like(pat, escape="\\")
     )

@@ -20,7 +20,7 @@ import tomllib
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 from authcore.errors import ConfigError
 from authcore.timeutil import parse_duration
@@ -164,6 +164,12 @@ def resolve_listen_url(config: Config) -> str | None:
     return env or config.listen_url
 
 
+@overload
+def _duration(section: dict[str, Any], key: str, default: timedelta, where: str = ...) -> timedelta: ...
+@overload
+def _duration(
+    section: dict[str, Any], key: str, default: timedelta | None, where: str = ...
+) -> timedelta | None: ...
 def _duration(
     section: dict[str, Any], key: str, default: timedelta | None, where: str = "tokens."
 ) -> timedelta | None:

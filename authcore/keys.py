@@ -149,12 +149,12 @@ def _alg_for_key(obj: Any, wanted: str | None) -> str:
         return alg
     if isinstance(obj, ec.EllipticCurvePrivateKey | ec.EllipticCurvePublicKey):
         by_curve = {v: k for k, v in EC_ALGS.items()}
-        alg = by_curve.get(obj.curve.name)
-        if alg is None:
+        curve_alg = by_curve.get(obj.curve.name)
+        if curve_alg is None:
             raise ConfigError(f"unsupported EC curve {obj.curve.name}")
-        if wanted and wanted != alg:
-            raise ConfigError(f"an EC {obj.curve.name} key is for {alg}, not {_name(wanted)}")
-        return alg
+        if wanted and wanted != curve_alg:
+            raise ConfigError(f"an EC {obj.curve.name} key is for {curve_alg}, not {_name(wanted)}")
+        return curve_alg
     if isinstance(
         obj,
         ed25519.Ed25519PrivateKey | ed25519.Ed25519PublicKey | ed448.Ed448PrivateKey | ed448.Ed448PublicKey,

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 
 from authcore.db import translate_errors, unbounded
 
+if TYPE_CHECKING:  # alembic is imported when a migration runs, not with authcore
+    from alembic.config import Config as AlembicConfig
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-def _alembic_config():  # type: ignore[no-untyped-def]
+def _alembic_config() -> AlembicConfig:
     from alembic.config import Config as AlembicConfig
 
     cfg = AlembicConfig()

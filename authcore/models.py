@@ -14,6 +14,7 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
+    Table,
     Text,
     TypeDecorator,
 )
@@ -153,12 +154,20 @@ class UserEvent(Base):
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 
-users = User.__table__
-sessions = Session.__table__
-audit_events = AuditEvent.__table__
-audit_head = AuditHead.__table__
-revocations = Revocation.__table__
-user_events = UserEvent.__table__
+def _table(model: type[Base]) -> Table:
+    """The model's ``Table``: SQLAlchemy types ``__table__`` as any ``FromClause`` (a mapping may be
+    to a join or a subquery); these are all plain tables, which insert/update/delete need."""
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
+
+
+users = _table(User)
+sessions = _table(Session)
+audit_events = _table(AuditEvent)
+audit_head = _table(AuditHead)
+revocations = _table(Revocation)
+user_events = _table(UserEvent)
 
 GENESIS_HASH = "0" * 64
 
@@ -181,4 +190,4 @@ class BulkRun(Base):
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
-bulk_runs = BulkRun.__table__
+bulk_runs = _table(BulkRun)

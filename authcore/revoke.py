@@ -353,6 +353,7 @@ class AdminService:
                     now,
                 )
             return rows
+        params: tuple[Any, ...]
         if conn.dialect.name == "postgresql":
             sql, params = _BUMP_ANY, (ids,)
         else:  # one placeholder per id, as an expanding IN renders it (same variable limit)

@@ -181,7 +181,7 @@ class SessionService:
                 require_plain(value, what)  # one rule for both engines (authcore.text)
         raw = secrets.token_urlsafe(32)
         now = utcnow()
-        row = {
+        row: dict[str, Any] = {
             "public_id": new_public_id(),
             "token_hash": token_digest(raw),
             "user_id": user_id,
@@ -349,6 +349,7 @@ class SessionService:
         if self._guard is not None:
             self._guard(1)
         total = 0
+        n: int
         via_function = self.engine.dialect.name == "postgresql" and not pgroles.direct_writer(self.engine)
         while True:
             if via_function:

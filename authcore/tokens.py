@@ -310,6 +310,7 @@ class TokenService:
                 conn.execute(_LOCK_USER, {"uid": claims.user_id})
             row = conn.execute(_REFRESH, {"uid": claims.user_id, "sid": claims.sid}).first()
             self._judge(claims, row)
+            assert row is not None  # _judge refused a missing user
             counter = 0
             if claims.sid is not None:
                 rc = claims.rc if claims.rc is not None else -1

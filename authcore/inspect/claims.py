@@ -123,6 +123,8 @@ class ClaimChecks(Findings):
         s = self.settings
         r = self.r
         iss = payload.get("iss")
+        c: dict[str, Any]
+        a: dict[str, Any]
         if "iss" not in payload:
             c = {"ok": False, "detail": f"no iss claim (configured issuer {quote(s.issuer)})"}
         elif iss != s.issuer:

@@ -371,7 +371,9 @@ def upgrade() -> None:
     ddl = SQL.replace("{definer}", definer).replace("{pinned}", pinned).replace("{{", "{").replace("}}", "}")
     # On the driver connection, in the migration's transaction: no bind-parameter parsing of
     # the ':' and '%' in the function bodies.
-    bind.connection.dbapi_connection.cursor().execute(ddl)
+    dbapi = bind.connection.dbapi_connection
+    assert dbapi is not None  # a live connection: the migration's own
+    dbapi.cursor().execute(ddl)
     for fn in FUNCTIONS:
         op.execute(f"REVOKE ALL ON FUNCTION {fn} FROM PUBLIC")
 

@@ -58,7 +58,9 @@ def _swap(old: str, new: str, reason_param: str, reason: str) -> None:
     ]
     ddl = _BODY.format(schema=f'"{schema}"', reason_param=reason_param, reason=reason)
     # On the driver connection: no bind-parameter parsing of the ':' and '%' in the body.
-    bind.connection.dbapi_connection.cursor().execute(ddl)
+    dbapi = bind.connection.dbapi_connection
+    assert dbapi is not None  # a live connection: the migration's own
+    dbapi.cursor().execute(ddl)
     op.execute(f"REVOKE ALL ON FUNCTION {new} FROM PUBLIC")
     for role in grantees:  # regrole::text is already quoted where needed
         op.execute(f"GRANT EXECUTE ON FUNCTION {new} TO {role}")
