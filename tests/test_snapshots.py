@@ -52,7 +52,8 @@ def _frozen(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(pytest_textual_snapshot, "SVGImageExtension", SnapshotsDirSVG)
     for module in (
         "authcore.timeutil",
-        "authcore.users",
+        "authcore.users.service",
+        "authcore.users.search",
         "authcore.sessions",
         "authcore.revoke",
         "authcore.tokens",

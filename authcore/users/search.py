@@ -1,0 +1,434 @@
+"""User search: named phases, each one indexed statement with a LIMIT, keyset-paged.
+
+A search runs its phases in order (``Phase``) and fills one page from them; a page never counts
+or scans the table, whatever its size. ``UserSearch`` builds each phase's statement once per
+dialect; ``Searcher`` runs them on ``authcore.fastpath.HotQuery`` (compiled once, never prepared
+on PostgreSQL so that each search is planned with its values) and explains them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from enum import IntEnum
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Engine,
+    Integer,
+    Select,
+    String,
+    and_,
+    bindparam,
+    column,
+    func,
+    literal_column,
+    not_,
+    or_,
+    select,
+    table,
+)
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.base import Executable
+from sqlalchemy.sql.elements import ClauseElement
+
+from authcore.db import NO_PREPARE, read_conn
+from authcore.errors import ValidationError
+from authcore.fastpath import HotQuery, bind_processor
+from authcore.models import UTCDateTime, users
+from authcore.timeutil import utcnow
+from authcore.users.records import USER_COLS, UserRecord, active_count, record_builder
+from authcore.users.refs import normalize_query
+
+PAGE_MAX = 500
+CONTAINS_MIN = 3  # shorter terms take the prefix phases only (a trigram needs 3 characters)
+CONTAINS_SLACK = 8  # PostgreSQL: extra candidates per chunk, for the prefix hits it drops
+
+
+class Phase(IntEnum):
+    """The phases of a search, in the order they run. The values are written into page
+    cursors (``Cursor.encode``) that the CLI prints, so they never change."""
+
+    EXACT = 0
+    """The user the term names exactly (all digits: that id; else a username equal to the
+    term), ranked first and excluded from every later phase."""
+    EMAIL_PREFIX = 1
+    """Emails starting with the term: a range on the ``lower(email), id`` index."""
+    USERNAME_PREFIX = 2
+    """Usernames starting with the term, minus email-prefix hits: ``lower(username), id``."""
+    NAME_PREFIX = 3
+    """Display names starting with the term, minus earlier prefix hits: ``lower(display_name),
+    id``."""
+    CONTAINS = 4
+    """The term anywhere (3 characters or more), by id, minus every prefix hit: SQLite's FTS5
+    trigram table; PostgreSQL's trigram GIN or index-only id walk (``pg_candidates``)."""
+    NEWEST = 9
+    """An empty term: every user, newest (highest id) first."""
+
+
+PREFIX_PHASES = (Phase.EMAIL_PREFIX, Phase.USERNAME_PREFIX, Phase.NAME_PREFIX)
+_KEY_AT = len(USER_COLS) + 1  # a prefix phase's row: USER_COLS, active_sessions, then its key
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """Where a search page ended: the phase, its sort key (prefix phases) and the last id."""
+
+    phase: Phase
+    key: str
+    id: int
+
+    def encode(self) -> str:
+        return f"{int(self.phase)}:{self.id}:{self.key}"
+
+    @classmethod
+    def decode(cls, text: str) -> Cursor:
+        try:
+            phase, ident, key = text.split(":", 2)
+            return cls(Phase(int(phase)), key, int(ident))
+        except ValueError:
+            raise ValidationError(f"bad page cursor {text[:40]!r}") from None
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[UserRecord]
+    next: Cursor | None
+
+
+def prefix_successor(prefix: str) -> str:
+    """The smallest string greater than every string that starts with ``prefix``."""
+    chars = list(prefix)
+    while chars:
+        last = ord(chars[-1])
+        if last < 0x10FFFF:
+            chars[-1] = chr(last + 1 if last + 1 not in range(0xD800, 0xE000) else 0xE000)
+            return "".join(chars)
+        chars.pop()
+    return "\U0010ffff"
+
+
+# SQLite's FTS5 trigram table (migration 0003): rowid = users.id.
+_fts = table("users_trgm", column("rowid", Integer))
+_FTS_MATCH = literal_column("users_trgm").op("MATCH")(bindparam("m", type_=String))
+# PostgreSQL's generated column (migration 0003): lower(email) \x01 lower(username) \x01 ...
+_SEARCH_TEXT = literal_column("users.search_text", String)
+
+
+def like_contains(term: str) -> str:
+    """A LIKE pattern matching ``term`` anywhere, wildcards in the term taken literally."""
+    esc = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{esc}%"
+
+
+def fts_phrase(term: str) -> str:
+    """An FTS5 query for ``term`` as one phrase (with the trigram tokenizer: a substring)."""
+    return '"' + term.replace('"', '""') + '"'
+
+
+class UserSearch:
+    """Search statements for one dialect, each built once and reused.
+
+    Each phase's SQL stays on an index, with a LIMIT, keyset-paged (see ``Phase``): the prefix
+    phases are a range ``lo <= lower(col) < hi`` on the ``lower(col), id`` indexes (COLLATE "C"
+    on PostgreSQL); contains on SQLite is one join of the FTS5 trigram table (rowids come in
+    order, so it stops at the LIMIT whatever the term); on PostgreSQL candidate ids
+    (``pg_candidates``: pg_trgm GIN for rare terms, an index-only walk of ``(id) INCLUDE
+    (search_text)`` for common ones) then their rows (``pg_rows``). Every statement takes its
+    values as parameters: ``lo``, ``hi``, ``now``, ``lim`` and, as needed, ``ak``/``aid``
+    (keyset), ``xid`` (exact hit to exclude), ``m`` (FTS5 phrase), ``pat`` (LIKE pattern),
+    ``ids`` (candidates).
+    """
+
+    def __init__(self, dialect: str) -> None:
+        self.dialect = dialect
+        self.postgres = dialect == "postgresql"
+        c = (lambda e: e.collate("C")) if self.postgres else (lambda e: e)
+        self.keys = {
+            Phase.EMAIL_PREFIX: c(func.lower(users.c.email)),
+            Phase.USERNAME_PREFIX: c(func.lower(users.c.username)),
+            Phase.NAME_PREFIX: c(func.lower(users.c.display_name)),
+        }
+        self._built: dict[tuple[Phase, bool, bool], Select[Any]] = {}
+        self._pg_candidates: Select[Any] | None = None
+        self._pg_rows: dict[bool, Select[Any]] = {}
+        self.by_id = self._final(select(*self._cols()).where(users.c.id == bindparam("xid")))
+
+    @staticmethod
+    def _cols() -> list[Any]:
+        return [*USER_COLS, active_count(bindparam("now")).label("active_sessions")]
+
+    @staticmethod
+    def _final(stmt: Select[Any]) -> Select[Any]:
+        return stmt.execution_options(**{NO_PREPARE: True})  # plan with the values (db.py)
+
+    def _in_range(self, phase: Phase) -> ColumnElement[bool]:
+        k = self.keys[phase]
+        return and_(k >= bindparam("lo", type_=String), k < bindparam("hi", type_=String))
+
+    def _not_in_prefixes(self, stmt: Select[Any], before: Phase | None = None) -> Select[Any]:
+        """``stmt`` minus the hits of the prefix phases that run before ``before`` (all of
+        them when None)."""
+        for earlier in PREFIX_PHASES:
+            if earlier == before:
+                break
+            stmt = stmt.where(not_(self._in_range(earlier)))
+        return stmt
+
+    def statement(self, phase: Phase, keyset: bool, exclude_id: bool) -> Select[Any]:
+        """The statement for ``phase``; ``keyset`` continues after ``ak``/``aid``."""
+        key = (phase, keyset, exclude_id)
+        stmt = self._built.get(key)
+        if stmt is None:
+            stmt = self._built[key] = self._final(self._build(phase, keyset, exclude_id))
+        return stmt
+
+    def _build(self, phase: Phase, keyset: bool, exclude_id: bool) -> Select[Any]:
+        lim = bindparam("lim", type_=Integer)
+        aid = bindparam("aid", type_=Integer)
+        if phase == Phase.NEWEST:
+            stmt = select(*self._cols()).order_by(users.c.id.desc()).limit(lim)
+            return stmt.where(users.c.id < aid) if keyset else stmt
+        if phase == Phase.CONTAINS:
+            return self._contains(keyset, exclude_id, lim, aid)
+        key = self.keys[phase]
+        hi = bindparam("hi", type_=String)
+        if keyset:
+            # (key, id) > (ak, aid), spelled so that ``ak <= key < hi`` is the index range on
+            # both engines (SQLite does not seek an expression index with a row value).
+            ak = bindparam("ak", type_=String)
+            cond = and_(key >= ak, key < hi, or_(key > ak, users.c.id > aid))
+        else:
+            cond = self._in_range(phase)
+        stmt = self._not_in_prefixes(select(*self._cols(), key.label("k")).where(cond), before=phase)
+        if exclude_id:
+            stmt = stmt.where(users.c.id != bindparam("xid"))
+        return stmt.order_by(key, users.c.id).limit(lim)
+
+    def _contains(self, keyset: bool, exclude_id: bool, lim: Any, aid: Any) -> Select[Any]:
+        if self.postgres:
+            raise ValueError("PostgreSQL runs contains as pg_candidates + pg_rows")
+        # SQLite: FTS5 yields rowids in order and stops at the LIMIT, common term or not.
+        ident = _fts.c.rowid
+        stmt = select(*self._cols()).select_from(_fts.join(users, users.c.id == ident)).where(_FTS_MATCH)
+        stmt = self._not_in_prefixes(stmt)
+        if exclude_id:
+            stmt = stmt.where(users.c.id != bindparam("xid"))
+        if keyset:
+            stmt = stmt.where(ident > aid)
+        return stmt.order_by(ident).limit(lim)
+
+    # -- PostgreSQL contains: candidate ids first, then the rows ------------------------------
+    def pg_candidates(self) -> Select[Any]:
+        """Ids whose ``search_text`` contains the term, in id order, after ``aid``, at most
+        ``lim``. Only ``id`` and ``search_text`` are read, so for a common term the planner walks
+        ``ix_users_id_search`` (id INCLUDE search_text) as an index-only scan and stops at the
+        LIMIT; for a rare one it takes the trigram GIN index and sorts the few ids."""
+        if self._pg_candidates is None:
+            lim = bindparam("lim", type_=Integer)
+            self._pg_candidates = self._final(
+                select(users.c.id)
+                .where(
+                    _SEARCH_TEXT.like(bindparam("pat", type_=String)),
+                    users.c.id > bindparam("aid", type_=Integer),
+                )
+                .order_by(users.c.id)
+                .limit(lim)
+            )
+        return self._pg_candidates
+
+    def pg_rows(self, exclude_id: bool) -> Select[Any]:
+        """The users among candidate ``ids`` that no prefix phase (or the exact hit) returned."""
+        stmt = self._pg_rows.get(exclude_id)
+        if stmt is None:
+            from sqlalchemy.dialects.postgresql import ARRAY
+
+            ids = bindparam("ids", type_=ARRAY(BigInteger))
+            stmt = self._not_in_prefixes(select(*self._cols()).where(users.c.id == func.any(ids)))
+            if exclude_id:
+                stmt = stmt.where(users.c.id != bindparam("xid"))
+            stmt = self._pg_rows[exclude_id] = self._final(stmt.order_by(users.c.id))
+        return stmt
+
+    def params(self, q: str, now: datetime) -> dict[str, Any]:
+        """The values every phase statement of one search shares."""
+        p: dict[str, Any] = {"lo": q, "hi": prefix_successor(q) if q else "", "now": now}
+        if len(q) >= CONTAINS_MIN:
+            if self.postgres:
+                p["pat"] = like_contains(q)
+            else:
+                p["m"] = fts_phrase(q)
+        return p
+
+    def phases(self, q: str) -> list[Phase]:
+        """The phases a (normalised, lower-cased) term runs, in order."""
+        if not q:
+            return [Phase.NEWEST]
+        phases = list(PREFIX_PHASES)
+        if q.isascii() and q.isdigit() and len(q) < 19:
+            phases.insert(0, Phase.EXACT)
+        if len(q) >= CONTAINS_MIN:
+            phases.append(Phase.CONTAINS)
+        return phases
+
+
+class Searcher:
+    """Runs ``UserSearch`` statements on one engine: pages (``search``) and plans (``explain``)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.stmts = UserSearch(engine.dialect.name)
+        self._hot: dict[Any, HotQuery] = {}
+        self._build = record_builder(engine.dialect.name)
+        now_proc = bind_processor(engine, UTCDateTime())
+        self._now = (lambda: now_proc(utcnow())) if now_proc else utcnow  # driver form
+
+    def _hot_query(self, phase: Phase, keyset: bool, exact: bool) -> HotQuery:
+        """Search statements run through ``HotQuery`` (compiled once, this thread's connection,
+        never prepared on PostgreSQL): per page, authcore adds little to the SQL itself."""
+        key = (phase, keyset, exact)
+        hq = self._hot.get(key)
+        if hq is None:
+            stmt = self.stmts.by_id if phase == Phase.EXACT else self.stmts.statement(*key)
+            hq = self._hot[key] = HotQuery(self.engine, stmt, prepare=False)
+        return hq
+
+    def _hot_other(self, name: str, factory: Callable[[], Any]) -> HotQuery:
+        hq = self._hot.get(name)
+        if hq is None:
+            hq = self._hot[name] = HotQuery(self.engine, factory(), prepare=False)
+        return hq
+
+    def _prepare(
+        self, query: str, after: Cursor | None, driver: bool = False
+    ) -> tuple[list[Phase], dict[str, Any], bool]:
+        q = normalize_query(query).lower()
+        phases = self.stmts.phases(q)
+        params = self.stmts.params(q, self._now() if driver else utcnow())
+        if Phase.EXACT not in phases and q:
+            # An exact username ranks first too ("alice" before "alice.kim@..."): one lookup
+            # on the unique lower(username) index, excluded from the later phases like an id.
+            hit = self._hot_other(
+                "exact_username",
+                lambda: select(users.c.id).where(
+                    self.stmts.keys[Phase.USERNAME_PREFIX] == bindparam("lo", type_=String)
+                ),
+            ).fetch_driver(params)
+            if hit:
+                phases.insert(0, Phase.EXACT)
+                params["xid"] = hit[0][0]
+        exact = Phase.EXACT in phases
+        if exact and "xid" not in params:
+            params["xid"] = int(q)
+        if after is not None:
+            phases = [p for p in phases if p >= after.phase]
+        return phases, params, exact
+
+    def search(self, query: str, limit: int = 50, after: Cursor | None = None) -> Page:
+        """Fill one page from the phases in order (see ``UserService.search``)."""
+        limit = max(1, min(int(limit), PAGE_MAX))
+        phases, params, exact = self._prepare(query, after, driver=True)
+        items: list[UserRecord] = []
+        last: Cursor | None = None
+        for phase in phases:
+            need = limit - len(items)
+            if need <= 0:
+                break
+            if phase == Phase.EXACT:
+                if after is None:
+                    for r in self._hot_query(Phase.EXACT, False, False).fetch_driver(params):
+                        items.append(self._build(r))
+                        last = Cursor(Phase.EXACT, "", r[0])
+                continue
+            keyset = after is not None and after.phase == phase
+            if phase == Phase.CONTAINS and self.stmts.postgres:
+                start = after.id if keyset and after is not None else 0
+                got = self._pg_contains(params, need, start, exact)
+                items.extend(got)
+                if got:
+                    last = Cursor(Phase.CONTAINS, "", got[-1].id)
+                continue
+            params["lim"] = need
+            if keyset:
+                assert after is not None
+                params["ak"], params["aid"] = after.key, after.id
+            rows = self._hot_query(phase, keyset, exact).fetch_driver(params)
+            items.extend(map(self._build, rows))
+            if rows:
+                r = rows[-1]
+                last = Cursor(phase, r[_KEY_AT] if phase in PREFIX_PHASES else "", r[0])
+        return Page(items, last if len(items) >= limit else None)
+
+    def _pg_contains(self, params: dict[str, Any], need: int, start: int, exact: bool) -> list[UserRecord]:
+        """``Phase.CONTAINS`` on PostgreSQL: candidate ids (index-only walk or GIN), then their
+        rows minus prefix-phase hits; another chunk only when those hits left the page short."""
+        cand = self._hot_other("pg_candidates", self.stmts.pg_candidates)
+        rows_q = self._hot_other(f"pg_rows{int(exact)}", lambda: self.stmts.pg_rows(exact))
+        out: list[UserRecord] = []
+        while need > 0:
+            chunk = need + CONTAINS_SLACK
+            ids = [r[0] for r in cand.fetch_driver({**params, "lim": chunk, "aid": start})]
+            if not ids:
+                break
+            rows = rows_q.fetch_driver({**params, "ids": ids})
+            got = [self._build(r) for r in rows[:need]]
+            out += got
+            need -= len(got)
+            if len(ids) < chunk or len(rows) > len(got):
+                break
+            start = ids[-1]
+        return out
+
+    def explain(self, query: str, limit: int = 50, after: Cursor | None = None) -> list[tuple[Phase, str]]:
+        """``(phase, plan)`` for every statement ``search`` may run for these arguments.
+
+        The plan comes from the database (``EXPLAIN QUERY PLAN`` on SQLite, ``EXPLAIN`` on
+        PostgreSQL) for the very statement, parameters and execution options search uses.
+        """
+        limit = max(1, min(int(limit), PAGE_MAX))
+        phases, params, exact = self._prepare(query, after)
+        params["lim"] = limit
+        out: list[tuple[Phase, str]] = []
+        with read_conn(self.engine) as conn:
+            for phase in phases:
+                if phase == Phase.EXACT:
+                    stmt = self.stmts.by_id
+                elif phase == Phase.CONTAINS and self.stmts.postgres:
+                    keyset = after is not None and after.phase == Phase.CONTAINS
+                    p = {**params, "aid": after.id if keyset and after is not None else 0, "ids": [0]}
+                    plans = [
+                        conn.execute(Explain(s), p).all()
+                        for s in (self.stmts.pg_candidates(), self.stmts.pg_rows(exact))
+                    ]
+                    out.append((Phase.CONTAINS, "\n".join(str(r[-1]) for rows in plans for r in rows)))
+                    continue
+                else:
+                    keyset = after is not None and after.phase == phase
+                    if keyset:
+                        assert after is not None
+                        params["ak"], params["aid"] = after.key, after.id
+                    stmt = self.stmts.statement(phase, keyset, exact)
+                rows = conn.execute(Explain(stmt), params).all()
+                text = "\n".join(str(r[-1]) for r in rows)
+                out.append((phase, text))
+        return out
+
+
+class Explain(Executable, ClauseElement):
+    """``EXPLAIN`` (PostgreSQL) / ``EXPLAIN QUERY PLAN`` (SQLite) of a statement, executed with
+    the statement's own execution options."""
+
+    inherit_cache = False
+
+    def __init__(self, stmt: Any) -> None:
+        self.stmt = stmt
+        self._execution_options = stmt._execution_options  # noqa: SLF001 - pinned (pyproject)
+
+
+@compiles(Explain)
+def _compile_explain(element: Explain, compiler: Any, **kw: Any) -> str:
+    head = "EXPLAIN QUERY PLAN " if compiler.dialect.name == "sqlite" else "EXPLAIN "
+    return head + compiler.process(element.stmt, **kw)
