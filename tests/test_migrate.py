@@ -26,7 +26,7 @@ from tests.support.pg import temp_pg_database
 REVISIONS = sorted(p.name[:4] for p in (migrate.MIGRATIONS / "versions").glob("[0-9][0-9][0-9][0-9]_*.py"))
 SECRET = "migrate-secret-" + "m" * 40
 # Columns the migrations add outside the models: 0003's stored generated column for trigram
-# search (users.py reads it by name).
+# search (authcore/users/search.py reads it by name).
 PG_ONLY = {"users": {"search_text"}}
 
 
