@@ -1,4 +1,7 @@
-"""Issue 12.4: one rule on both engines for control characters in stored text.
+"""authcore.text: what may be stored (``require_plain``: one rule on both engines) and what may
+reach a terminal (``clean``, ``has_unsafe``).
+
+Issue 12.4: one rule on both engines for control characters in stored text.
 
 Before, a NUL in a reason, user agent or username raised psycopg's ``DataError`` on PostgreSQL
 while SQLite stored it. Now both refuse with ``ValidationError`` and store nothing.
@@ -14,7 +17,7 @@ from sqlalchemy import func, select
 from authcore.core import AuthCore
 from authcore.errors import ValidationError
 from authcore.models import audit_events, sessions, users
-from authcore.text import require_plain
+from authcore.text import DEFAULT_MAX, clean, has_surrogates, has_unsafe, require_plain
 from console.cli import main
 
 BAD = ["nul\x00byte", "tab\there", "new\nline", "esc\x1b[2J", "del\x7f", "c1\x85", "\udcff"]
@@ -112,3 +115,73 @@ def test_random_usernames_are_stored_or_refused_cleanly(core: AuthCore, name: st
         core.users.create(f"r{n}@example.com", f"{name}{n}")
     except ValidationError:
         pass
+
+
+# --- clean / has_unsafe: what reaches a terminal --------------------------------------------
+
+TERMINAL_ACTIVE = [
+    "\x1b[2J",  # CSI (ESC)
+    "\x1b]52;c;cm0=\x07",  # OSC 52 clipboard write (ESC, BEL)
+    "\x9b31m",  # C1 CSI
+    "\x85",  # C1 NEL
+    "\x7f",  # DEL
+    "\t",
+    "\n",
+    "\r",
+    "\u202e",  # RIGHT-TO-LEFT OVERRIDE
+    "\u2066",  # LEFT-TO-RIGHT ISOLATE
+    "\u061c",  # ARABIC LETTER MARK
+    "\u200b",  # ZERO WIDTH SPACE
+    "\u200f",  # RIGHT-TO-LEFT MARK
+    "\u2028",  # LINE SEPARATOR
+    "\u2060",  # WORD JOINER
+    "\ufeff",  # BOM / ZERO WIDTH NO-BREAK SPACE
+    "\ufff9",  # INTERLINEAR ANNOTATION ANCHOR
+]
+
+
+@pytest.mark.parametrize("bad", TERMINAL_ACTIVE, ids=[f"U+{ord(b[0]):04X}" for b in TERMINAL_ACTIVE])
+def test_clean_removes_terminal_active_characters(bad: str) -> None:
+    value = f"before{bad}after"
+    assert has_unsafe(value)
+    out = clean(value)
+    assert not has_unsafe(out)
+    assert out.startswith("before") and out.endswith("after")
+    assert "\x1b" not in out and "\x07" not in out
+
+
+def test_clean_keeps_ordinary_text_exactly() -> None:
+    for value in ("alice@example.com", "Zoë Ångström", "日本語のユーザー", "emoji 👩‍💻 ok", "[b]markup[/b]"):
+        assert not has_unsafe(value.replace("\u200d", ""))  # ZWJ inside an emoji is not kept
+        assert clean(value) == value.replace("\u200d", "")
+
+
+def test_clean_converts_caps_and_empties() -> None:
+    assert clean(None) == ""
+    assert clean(42) == "42"
+    assert clean("x" * DEFAULT_MAX) == "x" * DEFAULT_MAX
+    long = clean("x" * (DEFAULT_MAX + 1))
+    assert len(long) == DEFAULT_MAX and long.endswith("…")
+    assert clean("abcdef", max_len=4) == "abc…"
+    assert clean("abcdef", max_len=0) == "…"
+    assert clean("y" * 10_000, max_len=None) == "y" * 10_000
+    # The cap counts what is left after cleaning, not the raw length.
+    assert clean("\x1b" * 600 + "ok") == "ok"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.characters(codec=None, exclude_categories=()), max_size=40))
+def test_clean_output_is_always_inert_and_idempotent(value: str) -> None:
+    out = clean(value, max_len=None)
+    assert not has_unsafe(out)
+    assert clean(out, max_len=None) == out
+    assert len(out) <= len(value)
+
+
+def test_surrogates_are_named_as_invalid_utf8() -> None:
+    assert has_surrogates("caf\udce9") and not has_surrogates("café")
+    with pytest.raises(ValidationError, match=r"the username contains invalid UTF-8 \(at position 4\)"):
+        require_plain("caf\udce9", "the username")
+    with pytest.raises(ValidationError, match=r"the reason contains a control character \(at position 1\)"):
+        require_plain("\x1bx", "the reason")
+    assert require_plain("plain reason", "the reason") == "plain reason"
