@@ -11,7 +11,9 @@ psycopg's prepared statements.
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -25,6 +27,7 @@ from authcore.core import AuthCore
 from authcore.db import begin_sql, is_pooled, make_engine
 from authcore.errors import SessionInvalid, TokenRevoked, ValidationError
 from authcore.fastwrite import Writer
+from authcore.verifier import Verifier
 from tests.conftest import TEST_SECRET, reset_pg
 from tests.support.pgbouncer import Bouncer, run_pgbouncer
 
@@ -203,3 +206,92 @@ def test_app_path_with_concurrent_clients(bouncer: Bouncer, dbname: str, pooled_
     with pooled_engine.connect() as c:  # each revoke recorded once, each logout once
         kinds = dict(c.exec_driver_sql("SELECT kind, count(*) FROM revocations GROUP BY kind").all())
     assert kinds.get("version") == CLIENTS * 2 and kinds.get("session") == CLIENTS * 2
+
+
+# -- the verifier --------------------------------------------------------------------------------
+
+
+def _refused_within(verifier: Verifier, token: str, seconds: float) -> float:
+    """Seconds until ``verifier`` refuses ``token`` (fails past ``seconds``)."""
+    t0 = time.monotonic()
+    while True:
+        try:
+            verifier.verify_access(token)
+        except (TokenRevoked, SessionInvalid):
+            return time.monotonic() - t0
+        assert time.monotonic() - t0 < seconds, f"still accepted after {seconds}s"
+        time.sleep(0.01)
+
+
+def test_verifier_behind_the_pooler_warns_once_and_polls(
+    pooled_engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    """No listen_url: one warning, then polls through the pooler (cached state re-read each
+    round) while clients verify concurrently; revocations are refused within the bound; closed,
+    every verification is the database check, through the pooler too."""
+    core = _core(pooled_engine)
+    users = [core.users.create(f"v{n}@example.com", f"v{n}") for n in range(CLIENTS)]
+    logins = [core.login(u.id) for u in users]
+    caplog.set_level(logging.WARNING, logger="authcore.verifier")
+    staleness = 0.5
+    with Verifier(core, staleness=staleness) as v:
+        assert v.mode == "poll" and v.wait_ready(5)
+        errors: list[BaseException] = []
+        stop = threading.Event()
+
+        def verify(token: str) -> None:  # clients verifying (cache hits) meanwhile
+            try:
+                while not stop.is_set():
+                    with contextlib.suppress(TokenRevoked, SessionInvalid):
+                        v.verify_access(token)
+            except BaseException as e:  # noqa: BLE001 - reported below
+                errors.append(e)
+
+        threads = [threading.Thread(target=verify, args=(lg.pair.access_token,)) for lg in logins]
+        for t in threads:
+            t.start()
+        took = []
+        for n, (u, lg) in enumerate(zip(users, logins, strict=True)):
+            if n % 2:
+                core.admin.revoke_tokens(u.id, "pooler test")
+            else:
+                core.logout(lg.session.public_id)
+            took.append(_refused_within(v, lg.pair.access_token, 2 * staleness + 1))
+        stop.set()
+        for t in threads:
+            t.join(10)
+        assert not errors, errors[:3]
+        s = v.stats()
+        assert s.mode == "poll" and s.fresh and s.resyncs >= 3 and s.hits > 0 and s.errors == 0
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "listen_url" in warnings[0].getMessage()  # once, not per round
+    assert "pooler" in warnings[0].getMessage() and max(took) < 2 * staleness + 1
+    # closed: the stale path, one database check per verification (through the pooler)
+    fresh = core.login(users[0].id)  # the revoked user's new tokens (logout ended a session only)
+    before = v.stats().db_fallbacks
+    assert v.verify_access(fresh.pair.access_token).user_id == users[0].id
+    with pytest.raises(SessionInvalid):
+        v.verify_access(logins[0].pair.access_token)
+    with pytest.raises(TokenRevoked):
+        v.verify_access(logins[1].pair.access_token)
+    assert v.stats().db_fallbacks == before + 3
+
+
+def test_verifier_listens_on_the_direct_url(
+    bouncer: Bouncer, dbname: str, pg_url: str, pooled_engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="authcore.verifier")
+    config = Config(tokens=TokenSettings(secret=TEST_SECRET), listen_url=pg_url)
+    core = AuthCore(pooled_engine, config, actor="test-operator")
+    u = core.users.create("direct@example.com", "direct")
+    login = core.login(u.id)
+    sources: list[str] = []
+    with Verifier(core, staleness=2.0, on_update=lambda upd: sources.append(upd.source)) as v:
+        assert v.mode == "listen" and v.wait_ready(5)
+        v.verify_access(login.pair.access_token)
+        core.admin.revoke_tokens(u.id, "direct listen")
+        _refused_within(v, login.pair.access_token, 1.0)  # a notice, not a 2 s staleness wait
+        assert "notify" in sources
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    with pytest.raises(ValidationError, match="direct connection"):
+        Verifier(core, listen_url=bouncer.url(dbname), start=False)

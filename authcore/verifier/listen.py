@@ -7,6 +7,11 @@ been applied. After a lost connection it reconnects, LISTENs again, then re-read
 every cached user and session in bulk (a fresh snapshot taken after LISTEN), so nothing that
 committed while it was away is missed. (Replaying ``revocations`` by id is not safe on
 PostgreSQL: sequence ids are handed out before commit, so they do not arrive in id order.)
+
+LISTEN needs a session of its own on the server: through a transaction pooler (PgBouncer) the
+client's LISTEN lands on a server connection that goes back to the pool, and notices never come.
+So the listener connects to the direct ``listen_url``; an engine marked pooled without one polls
+instead (``authcore.verifier.poll``), with one warning (``listen_target``).
 """
 
 from __future__ import annotations
@@ -16,11 +21,11 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import Engine, bindparam, select
 from sqlalchemy.engine import make_url
 
 from authcore import notices
-from authcore.db import bound_waits, normalize_url, read_conn
+from authcore.db import bound_waits, is_pooled, mask_url, normalize_url, pooled_option, read_conn
 from authcore.errors import ValidationError
 from authcore.models import sessions, users
 from authcore.verifier.updates import Updates, first_line
@@ -46,7 +51,33 @@ def libpq_url(url: str) -> str:
     u = make_url(normalize_url(url))
     if u.get_backend_name() != "postgresql":
         raise ValidationError("LISTEN needs a PostgreSQL URL")
+    u, pooled = pooled_option(u)
+    if pooled:
+        raise ValidationError("the LISTEN URL must be a direct connection, not one through a pooler")
     return u.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def listen_target(engine: Engine, listen_url: str | None, poll_s: float) -> str | None:
+    """The libpq URL the listener connects to, or None: poll. PostgreSQL listens on
+    ``listen_url``, else on the engine's own URL unless that goes through a transaction pooler
+    (``make_engine(pooled=True)``): then it warns once, here, and polls (re-reading the
+    cached users every ``poll_s``) rather than LISTEN on a pooled connection that never hears a
+    notice. SQLite polls."""
+    if engine.dialect.name != "postgresql":
+        return None
+    if listen_url:
+        return libpq_url(listen_url)
+    if is_pooled(engine):
+        log.warning(
+            "verifier: %s goes through a transaction pooler and no listen_url is set, so LISTEN "
+            "cannot work; polling instead (every %.2fs, one query per %d cached users); set "
+            "listen_url (config) or AUTHCONSOLE_LISTEN_URL to a direct URL for notices in ms",
+            mask_url(engine.url.render_as_string(hide_password=False)),
+            poll_s,
+            CHUNK,
+        )
+        return None
+    return libpq_url(engine.url.render_as_string(hide_password=False))
 
 
 def open_listener(url: str, application_name: str, beat_timeout: float) -> psycopg.Connection[Any]:

@@ -1,7 +1,10 @@
-"""SQLite: how a ``Verifier`` stays current without NOTIFY.
+"""How a ``Verifier`` stays current without NOTIFY: SQLite, and PostgreSQL behind a transaction
+pooler with no direct ``listen_url``.
 
-A background thread polls ``revocations WHERE id > :last`` every ``staleness/2``. SQLite writers
-are serialised, so ids commit in order and nothing is skipped.
+A background thread polls every ``staleness/2``. SQLite: ``revocations WHERE id > :last`` (SQLite
+writers are serialised, so ids commit in order and nothing is skipped). PostgreSQL: ids do not
+commit in order, so each poll re-reads every cached user and session instead (the listener's
+resync, ``authcore.verifier.listen``): a snapshot taken after the poll started.
 """
 
 from __future__ import annotations
@@ -40,6 +43,9 @@ _MAX_ID = select(func.coalesce(func.max(revocations.c.id), 0))
 class Polling(Updates):
     """The ``Verifier``'s polling side (a mixin: these methods run on its background thread)."""
 
+    def _resync(self) -> None:  # the listener's (``Listening``): a Verifier has both sides
+        raise NotImplementedError
+
     def _run_poll(self) -> None:
         """The background thread: poll, mark synced, wait ``staleness/2``; until closed."""
         while not self._stop.is_set():
@@ -55,7 +61,11 @@ class Polling(Updates):
             self._stop.wait(self._poll_interval)
 
     def _poll_once(self) -> None:
-        """Apply every revocation row after the watermark (``self._last_id``), page by page."""
+        """Apply every revocation row after the watermark (``self._last_id``), page by page;
+        PostgreSQL: re-read the cached state (see the module docstring)."""
+        if self.engine.dialect.name == "postgresql":
+            self._resync()
+            return
         with read_conn(self.engine) as conn:
             if self._last_id is None:
                 # The cache is empty at start (nothing is cached before the first sync).

@@ -25,12 +25,13 @@ from dataclasses import asdict, dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Literal, Self
 
+from authcore.config import resolve_listen_url
 from authcore.db import deadline
 from authcore.errors import DatabaseUnavailable, TokenError, ValidationError
 from authcore.fastpath import HotQuery
 from authcore.tokens import _CHECK, Claims, TokenService
 from authcore.verifier.cache import RevocationCache
-from authcore.verifier.listen import Listening, libpq_url
+from authcore.verifier.listen import Listening, listen_target
 from authcore.verifier.poll import Polling
 from authcore.verifier.updates import AppliedUpdate
 
@@ -89,8 +90,9 @@ class Verifier(Listening, Polling):
         (raise ``VerifierStale``).
     :param max_users: LRU bound on cached users. ``max_dead_sessions``: on deleted session ids.
     :param application_name: the listener connection's ``application_name`` (PostgreSQL).
-    :param listen_url: a direct (non-pooled) URL for the LISTEN connection; default the engine's.
-        LISTEN does not work through a transaction-pooling bouncer.
+    :param listen_url: a direct (non-pooled) URL for the LISTEN connection; default the config's
+        ``listen_url``, else the engine's. LISTEN does not work through a transaction pooler: an
+        engine marked pooled with neither polls, and says so once (``listen.listen_target``).
     :param on_update: callback(AppliedUpdate), called on the background thread after each update.
     :param ready_timeout: how long the constructor waits for the first sync (never raises; until
         then verifications take the stale path). ``start=False`` starts nothing (call ``start()``).
@@ -127,13 +129,11 @@ class Verifier(Listening, Polling):
         self.tokens: TokenService = core.tokens
         self.staleness = _seconds(staleness, core.config.staleness)
         self.on_stale: StalePolicy = on_stale
-        self.mode = "listen" if self.engine.dialect.name == "postgresql" else "poll"
         self.application_name = application_name
-        self._listen_url = (
-            libpq_url(listen_url or self.engine.url.render_as_string(hide_password=False))
-            if self.mode == "listen"
-            else None
+        self._listen_url = listen_target(
+            self.engine, listen_url or resolve_listen_url(core.config), self.staleness / 2
         )
+        self.mode = "listen" if self._listen_url else "poll"
         self._heartbeat = self.staleness / 4
         # Bounds (docs/verifier.md): a database check of a verification answers or raises
         # DatabaseUnavailable within db_timeout (>= 2 s: psycopg's shortest connect timeout);
