@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, exc
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 
 from authcore.errors import DatabaseUnavailable, ValidationError
 from authcore.text import has_surrogates
@@ -136,7 +136,7 @@ POOLED_OPTION = "pooled"
 _TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
 
 
-def pooled_option(u: Any, pooled: bool | None = None) -> tuple[Any, bool]:
+def pooled_option(u: URL, pooled: bool | None = None) -> tuple[URL, bool]:
     """``u`` without its ``pooled`` query option (libpq does not know it), and whether the
     engine is pooled: ``pooled`` when given, else the option's value (default False)."""
     raw = u.query.get(POOLED_OPTION)
