@@ -214,7 +214,8 @@ class AuthConsoleApp(App[int]):
         self.goto("user", user_id=user_id)
 
     def action_command_palette(self) -> None:
-        if self.use_command_palette and not CommandPalette.is_open(self):
+        # Textual 8.2 types is_open(app: App[object]); App is invariant in its return type
+        if self.use_command_palette and not CommandPalette.is_open(self):  # type: ignore[arg-type]
             self.push_screen(ConsolePalette(id="--command-palette"))
 
     def show_help(self, screen: ConsoleScreen) -> None:

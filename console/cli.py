@@ -10,7 +10,7 @@ import argparse
 import importlib.util
 import sys
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from authcore.errors import AuthCoreError
 from authcore.text import clean, has_surrogates
@@ -100,7 +100,7 @@ def _common() -> argparse.ArgumentParser:
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, exit 2
+    def error(self, message: str) -> NoReturn:  # one line, exit 2
         # ``prog`` is "authconsole revoke" in a subcommand; ``err`` adds "authconsole: " itself.
         where = self.prog.removeprefix("authconsole").strip()
         raise UsageError(f"{where}: {message}" if where else message)

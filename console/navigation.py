@@ -131,7 +131,7 @@ def plan(stack: list[Screen[Any]], kind: str, args: dict[str, Any]) -> Plan:
     spec = SCREENS[kind]
     for depth, screen in enumerate(reversed(stack)):
         if identity(screen) == kind:
-            if spec.on_stack == "replace" and not screen.shows(**args):  # type: ignore[attr-defined]
+            if spec.on_stack == "replace" and not screen.shows(**args):
                 return Plan(depth, "replace")
             return Plan(depth, "reopen")
     return Plan(0, "push")

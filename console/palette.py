@@ -12,9 +12,10 @@ from typing import Any
 from textual import on
 from textual.await_complete import AwaitComplete
 from textual.command import CommandPalette, DiscoveryHit, Hit, Hits, Provider
+from textual.screen import Screen
 from textual.widgets import Input
 
-from console.screens.base import ConsoleScreen, PaletteCommand
+from console.screens.base import ConsoleScreen, PaletteCommand, done
 
 
 def _available(screen: ConsoleScreen) -> list[PaletteCommand]:
@@ -25,7 +26,7 @@ class ConsoleCommands(Provider):
     """Screen actions and navigation of the operator console."""
 
     def _commands(self) -> list[PaletteCommand]:
-        screen = self.screen
+        screen: Screen[Any] = self.screen
         # The palette is itself a screen: look at the console screen it was opened over.
         for candidate in reversed(self.app.screen_stack):
             if isinstance(candidate, ConsoleScreen):
@@ -59,7 +60,7 @@ class ConsolePalette(CommandPalette):
 
     def dismiss(self, result: Any = None) -> AwaitComplete:
         if self.app.screen is not self:
-            return AwaitComplete.nothing()
+            return done()
         return super().dismiss(result)
 
     def _action_command_list(self, action: str) -> None:

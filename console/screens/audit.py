@@ -262,7 +262,7 @@ class AuditScreen(ConsoleScreen):
     def current_id(self) -> str | None:
         return self.query_one(KeyedTable).highlighted_key
 
-    def reopen(self, user: str | None = None, action: str | None = None) -> None:
+    def reopen(self, user: str | None = None, action: str | None = None) -> None:  # type: ignore[override]  # its own args (base.reopen)
         """Opened again (``a`` on a user): show the filters asked for, if any."""
         changed = False
         for value, box in ((user, "#user-filter"), (action, "#action-filter")):

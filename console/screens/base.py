@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import partial
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from textual.app import ComposeResult
 from textual.await_complete import AwaitComplete
@@ -50,14 +50,20 @@ class PaletteCommand:
         await self.screen.run_action(f"{self.action}({args})" if self.params else self.action)
 
 
+def done() -> AwaitComplete:
+    """An already completed ``AwaitComplete``: a dismiss that closes nothing."""
+    return AwaitComplete.nothing()  # type: ignore[no-untyped-call,no-any-return]  # Textual 8.2: unannotated
+
+
 class ClosesOnce:
     """A screen whose ``dismiss`` only ever closes itself. Textual's ``dismiss`` pops whatever is
     on top, so a second ``enter`` already queued when the first one closed a screen (a burst over
     SSH) would close the screen under it too, or pop the last one (``ScreenStackError``)."""
 
     def dismiss(self, result: Any = None) -> AwaitComplete:
+        # a mixin for Screen subclasses: mypy sees neither self.app nor Screen.dismiss from here
         if self.app.screen is not self:  # type: ignore[attr-defined]
-            return AwaitComplete.nothing()
+            return done()
         return super().dismiss(result)  # type: ignore[misc,no-any-return]
 
 
@@ -78,7 +84,7 @@ class ConsoleScreen(ClosesOnce, Screen[None]):
 
     @property
     def capp(self) -> AuthConsoleApp:
-        return self.app  # type: ignore[return-value]
+        return cast("AuthConsoleApp", self.app)
 
     @property
     def core(self) -> AuthCore:
@@ -158,6 +164,8 @@ class ConsoleScreen(ClosesOnce, Screen[None]):
         return None
 
     # -- navigation (console.navigation decides; these apply its decision) -------------------
+    # Subclasses name the arguments their registry entry (console.navigation) passes: their
+    # narrower signatures are why they carry `type: ignore[override]`.
     def reopen(self, **args: Any) -> None:
         """Opened again while on the stack: show ``args`` (a filter, a token) if given."""
 

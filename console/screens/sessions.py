@@ -180,7 +180,7 @@ class SessionsScreen(ConsoleScreen):
     def current_id(self) -> str | None:
         return self.query_one(KeyedTable).highlighted_key
 
-    def reopen(self, text: str | None = None) -> None:
+    def reopen(self, text: str | None = None) -> None:  # type: ignore[override]  # its own args (base.reopen)
         """Opened again: the filter asked for, if any, else as it was left."""
         if text is not None and text != self.query_one(SearchBox).value:
             self.query_one(SearchBox).value = text

@@ -306,7 +306,7 @@ class TokenScreen(ConsoleScreen):
             *super().palette_commands(),
         ]
 
-    def reopen(self, text: str | None = None) -> None:
+    def reopen(self, text: str | None = None) -> None:  # type: ignore[override]  # its own args (base.reopen)
         """Opened again: a new token if one is given, else the one pasted before."""
         if text is not None and text != self.query_one(TextArea).text:
             self.query_one(TextArea).load_text(text)

@@ -96,10 +96,10 @@ class UserScreen(ConsoleScreen):
     def title_text(self) -> str:
         return f"User #{self.user_id}"
 
-    def shows(self, user_id: int | None = None) -> bool:
+    def shows(self, user_id: int | None = None) -> bool:  # type: ignore[override]  # its own args (base.reopen)
         return user_id is None or user_id == self.user_id
 
-    def reopen(self, user_id: int | None = None) -> None:
+    def reopen(self, user_id: int | None = None) -> None:  # type: ignore[override]  # its own args (base.reopen)
         """Gone back to (e.g. from its audit events): show it as it is now."""
         if not self.busy("user"):
             self.reload()
