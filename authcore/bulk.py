@@ -19,7 +19,9 @@ from typing import Any
 from sqlalchemy import (
     BindParameter,
     ColumnElement,
+    Connection,
     Engine,
+    Row,
     bindparam,
     func,
     insert,
@@ -101,7 +103,7 @@ class BulkRevoker:
         self.role = role
         self._guard = guard
 
-    def _open_run(self, conn, query: str, reason: str):  # type: ignore[no-untyped-def]
+    def _open_run(self, conn: Connection, query: str, reason: str) -> Row[Any] | None:
         return conn.execute(
             select(bulk_runs)
             .where(
@@ -133,7 +135,7 @@ class BulkRevoker:
         )
 
     @staticmethod
-    def _runs_seen(conn, query: str, reason: str) -> int:  # type: ignore[no-untyped-def]
+    def _runs_seen(conn: Connection, query: str, reason: str) -> int:
         return int(
             conn.execute(
                 select(func.count())

@@ -453,7 +453,7 @@ def _setup_psycopg(engine: Engine, bounds: PgBounds | None = None, *, pooled: bo
         with deadline(PG_PING_TIMEOUT_S):
             return bool(ping(dbapi_connection))
 
-    engine.dialect.do_ping = do_ping  # type: ignore[method-assign]
+    engine.dialect.do_ping = do_ping  # type: ignore[method-assign]  # this engine's ping, bounded
 
     answer_s = bounds.answer_s if bounds else None
     settings = bounds.settings if bounds else {}

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # errors is imported by everything; the record type only for annotations
+    from authcore.users.records import UserRecord
+
 
 class AuthCoreError(Exception):
     """Base class: ``str(err)`` is a single line fit for an operator."""
@@ -30,7 +35,7 @@ class AmbiguousUser(ValidationError):
     message names them by id and asks for ``id:N``.
     """
 
-    def __init__(self, message: str, candidates: tuple = ()) -> None:  # type: ignore[type-arg]
+    def __init__(self, message: str, candidates: tuple[UserRecord, ...] = ()) -> None:
         super().__init__(message)
         self.candidates = candidates
 
