@@ -22,7 +22,9 @@ from authcore.errors import ConfigError, PermissionDenied, ReadOnlyError
 if TYPE_CHECKING:  # pragma: no cover
     from sqlalchemy import Engine
 
+    from authcore.auditlog import AuditLog
     from authcore.bulk import BulkRevoker
+    from authcore.inspect import InspectionReport, LiveState
     from authcore.keys import KeyRing
     from authcore.sessions import SessionRecord
     from authcore.tokens import TokenPair
@@ -196,6 +198,36 @@ class AuthCore:
         from authcore.bulk import BulkRevoker
 
         return BulkRevoker(self.engine, self.admin, self.role, self._guard)
+
+    # -- the one door: what the console and apps reach through the core, never on ``engine`` --
+    @property
+    def audit(self) -> AuditLog:
+        """The audit log: list, verify, seal (``authcore.auditlog``)."""
+        from authcore.auditlog import AuditLog
+
+        return AuditLog(self.engine, self.config)
+
+    @property
+    def keys(self) -> KeyRing:
+        """The verification keys (and the signing key) this core was built with."""
+        return self.keyring
+
+    def live_state(self, user_id: int, sid: str | None) -> LiveState:
+        """The user and session as the database has them now (the inspector's live check)."""
+        from authcore.inspect import live_lookup
+
+        return live_lookup(self.engine)(user_id, sid)
+
+    def inspect(self, text: str | bytes, **kw: Any) -> InspectionReport:
+        """``authcore.inspect.inspect_token`` with this core's keys, token settings and live
+        state unless ``kw`` says otherwise (``keys=``, ``settings=``, ``live=``, ``now=``...).
+        Never raises: a database problem shows as the report's live state."""
+        from authcore.inspect import inspect_token
+
+        kw.setdefault("keys", self.keyring)
+        kw.setdefault("settings", self.config.tokens)
+        kw.setdefault("live", self.live_state)
+        return inspect_token(text, **kw)
 
     @property
     def url_masked(self) -> str:

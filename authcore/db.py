@@ -38,7 +38,15 @@ from typing import Any
 from sqlalchemy import Connection, Engine, create_engine, event, exc
 from sqlalchemy.engine import URL, make_url
 
-from authcore.errors import DatabaseUnavailable, ValidationError
+from authcore.errors import (
+    AuthCoreError,
+    ConstraintViolation,
+    DatabasePermissionDenied,
+    DatabaseRefused,
+    DatabaseUnavailable,
+    SchemaBehind,
+    ValidationError,
+)
 from authcore.text import has_surrogates
 from authcore.urls import mask_password
 
@@ -529,39 +537,68 @@ def read_conn(engine: Engine) -> Iterator[Connection]:
 
 @contextlib.contextmanager
 def translate_errors(engine: Engine) -> Iterator[None]:
-    """Turn driver-level connection failures into one-line ``DatabaseUnavailable``.
+    """authcore's boundary for database errors: whatever SQLAlchemy or the driver raises in the
+    block leaves as an ``AuthCoreError`` (``database_error``), so no caller sorts driver
+    exceptions. Every read and write goes through here (``read_conn``, ``write_tx``, the fast
+    paths' connection stack).
 
     The failed operation ends here, and with it the "silent a moment ago" rule of
     ``_on_do_connect`` (it only spares the retries inside one operation)."""
     try:
         yield
-    except exc.OperationalError as e:
+    except exc.SQLAlchemyError as e:
         _local.silent = None
-        raise DatabaseUnavailable(_one_line(engine, e)) from None
-    except exc.InterfaceError as e:
+        raise database_error(engine, e) from None  # never chained: the driver's text is unmasked
+    except engine.dialect.loaded_dbapi.Error as e:  # a raw driver error (fast paths, pool)
         _local.silent = None
-        raise DatabaseUnavailable(_one_line(engine, e)) from None
-    except exc.DBAPIError as e:
-        _local.silent = None
-        if e.connection_invalidated:
-            raise DatabaseUnavailable(_one_line(engine, e)) from None
-        raise
+        raise database_error(engine, e) from None
 
 
-def _one_line(engine: Engine, e: exc.DBAPIError) -> str:
-    orig = str(getattr(e, "orig", e) or e).strip().splitlines()
-    detail = orig[0] if orig else e.__class__.__name__
-    # psycopg puts the connection string in some messages; never echo a password.
-    detail = mask_password(detail)
-    if "no such table" in detail or ("does not exist" in detail and "relation" in detail):
-        return (
-            f"database {mask_url(engine.url.render_as_string(hide_password=False))} has no "
-            f"authcore schema; run: authconsole db upgrade"
-        )
-    if "no such column" in detail:  # SQLite: a schema older than this authcore
-        return (
-            f"database {mask_url(engine.url.render_as_string(hide_password=False))} has an "
-            f"older authcore schema ({detail}); run: authconsole db upgrade"
-        )
+# PostgreSQL SQLSTATEs that say the schema is older than this authcore: undefined table, column.
+_NO_TABLE, _NO_COLUMN, _NO_FUNCTION, _NO_PRIVILEGE = "42P01", "42703", "42883", "42501"
+
+
+def database_error(engine: Engine, e: BaseException) -> AuthCoreError:
+    """The ``AuthCoreError`` for a SQLAlchemy or driver exception, one line, password masked:
+
+    * no authcore schema, or an older one (SQLite ``no such table/column``; PostgreSQL
+      undefined table/column, or a missing ``authcore_*`` function): ``SchemaBehind``, naming
+      ``authconsole db upgrade``;
+    * no privilege (PostgreSQL 42501, a read-only SQLite file): ``DatabasePermissionDenied``;
+    * a lost, silent or locked connection (``OperationalError``, ``InterfaceError``, an
+      invalidated connection): ``DatabaseUnavailable``;
+    * a constraint: ``ConstraintViolation``; any other refusal: ``DatabaseRefused``.
+    """
+    orig = getattr(e, "orig", None) or e
+    lines = str(orig).strip().splitlines()
+    detail = mask_password(lines[0] if lines else type(orig).__name__)
+    state = getattr(orig, "sqlstate", None)
     url = mask_url(engine.url.render_as_string(hide_password=False))
-    return f"database unavailable ({url}): {detail}"
+    missing_relation = "relation" in detail and "does not exist" in detail
+    if state == _NO_TABLE or "no such table" in detail or missing_relation:
+        return SchemaBehind(f"database {url} has no authcore schema; run: authconsole db upgrade")
+    if (
+        state == _NO_COLUMN
+        or "no such column" in detail
+        or (state == _NO_FUNCTION and "function authcore_" in detail)
+    ):
+        return SchemaBehind(
+            f"database {url} has an older authcore schema ({detail}); run: authconsole db upgrade"
+        )
+    if state == _NO_PRIVILEGE or "readonly database" in detail:
+        return DatabasePermissionDenied(f"the database refused (no privilege): {detail}")
+    dbapi = engine.dialect.loaded_dbapi
+    if getattr(orig, "sqlite_errorname", None) == "SQLITE_ERROR":  # SQL the database refused
+        return DatabaseRefused(f"database refused: {detail}")
+    if (
+        isinstance(e, exc.OperationalError | exc.InterfaceError | exc.DisconnectionError)
+        or isinstance(orig, dbapi.OperationalError | dbapi.InterfaceError)
+        or (isinstance(e, exc.DBAPIError) and e.connection_invalidated)
+    ):
+        return DatabaseUnavailable(f"database unavailable ({url}): {detail}")
+    if isinstance(e, exc.IntegrityError) or isinstance(orig, dbapi.IntegrityError):
+        return ConstraintViolation(f"database refused: {detail}", state)
+    if isinstance(e, exc.DBAPIError) or isinstance(orig, dbapi.Error):
+        return DatabaseRefused(f"database refused: {detail}", state)
+    # SQLAlchemy's own (no driver error under it): a result shape, a closed connection...
+    return DatabaseRefused(f"database: {type(e).__name__}: {detail}")

@@ -20,6 +20,26 @@ class DatabaseUnavailable(AuthCoreError):
     """The database could not be reached or refused the connection."""
 
 
+class SchemaBehind(DatabaseUnavailable):
+    """The database has no authcore schema, or an older one (a missing table, column or
+    function): the fix is ``authconsole db upgrade``. An outage for the operator (nothing works
+    until the upgrade), on SQLite and PostgreSQL alike."""
+
+
+class DatabaseRefused(AuthCoreError):
+    """The database is up and refused one statement (a constraint, a value, a trigger's own
+    refusal). ``sqlstate``: PostgreSQL's code when there is one, for callers that branch on it.
+    Driver errors leave authcore only as this or another ``AuthCoreError`` (``authcore.db``)."""
+
+    def __init__(self, message: str, sqlstate: str | None = None) -> None:
+        super().__init__(message)
+        self.sqlstate = sqlstate
+
+
+class ConstraintViolation(DatabaseRefused):
+    """A unique, foreign-key or check constraint refused the row (``IntegrityError``)."""
+
+
 class NotFound(AuthCoreError):
     """A user or session does not exist."""
 
@@ -46,6 +66,11 @@ class ReadOnlyError(AuthCoreError):
 
 class PermissionDenied(AuthCoreError):
     """The operator's role does not allow this action."""
+
+
+class DatabasePermissionDenied(PermissionDenied):
+    """The database refused for lack of a privilege (PostgreSQL 42501: its grants decide; a
+    SQLite file the process may not write)."""
 
 
 class TokenError(AuthCoreError):

@@ -10,11 +10,10 @@ import argparse
 import importlib.util
 import sys
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from authcore.errors import AuthCoreError
 from authcore.text import clean, has_surrogates
-from authcore.urls import mask_password
 from console.exitcodes import NAMES, Exit
 from console.output import err, err_json
 
@@ -193,9 +192,12 @@ def fail(code: Exit, message: str, as_json: bool) -> int:
 
 
 def classify(exc: BaseException) -> tuple[Exit, str]:
-    """The exit code and one-line message for an exception: the table in console.exitcodes."""
+    """The exit code and one-line message for an exception: the table in console.exitcodes.
+    Database errors arrive as ``AuthCoreError``s (``authcore.db.database_error``): nothing here
+    looks at driver exceptions."""
     from authcore.errors import (
         ConfigError,
+        DatabaseRefused,
         DatabaseUnavailable,
         PermissionDenied,
         ReadOnlyError,
@@ -210,40 +212,19 @@ def classify(exc: BaseException) -> tuple[Exit, str]:
             else Exit.REFUSED
             if isinstance(exc, ReadOnlyError | PermissionDenied)
             else Exit.DATABASE
-            if isinstance(exc, DatabaseUnavailable)
+            if isinstance(exc, DatabaseUnavailable | DatabaseRefused)
             else Exit.FAILED
         )
         return code, f"error: {exc}"
     if isinstance(exc, OSError) and exc.errno is not None:
         where = f": {exc.filename}" if exc.filename else ""
         return Exit.FILE, f"error: {exc.strerror or type(exc).__name__}{where}"
-    try:
-        from sqlalchemy.exc import DBAPIError, SQLAlchemyError
-
-        if isinstance(exc, DBAPIError):
-            return _database_refused(exc)
-        if isinstance(exc, SQLAlchemyError):
-            return Exit.DATABASE, (
-                f"error: database: {type(exc).__name__}: {mask_password(_first_line(exc))}"
-            )
-    except ImportError:  # pragma: no cover
-        pass
     return Exit.INTERNAL, f"internal error: {type(exc).__name__}: {_first_line(exc)}"
 
 
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else ""
-
-
-def _database_refused(exc: Any) -> tuple[Exit, str]:
-    detail = mask_password(_first_line(exc.orig) if exc.orig else type(exc).__name__)
-    if "no such table" in detail or ("relation" in detail and "does not exist" in detail):
-        return Exit.DATABASE, "error: the database has no authcore schema; run: authconsole db upgrade"
-    sqlstate = getattr(exc.orig, "sqlstate", None)
-    if sqlstate == "42501" or "readonly database" in detail:
-        return Exit.REFUSED, f"error: the database refused (no privilege): {detail}"
-    return Exit.DATABASE, f"error: database refused: {detail}"
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -12,6 +12,7 @@ from textual.worker import get_current_worker
 
 from authcore.errors import (
     AuthCoreError,
+    DatabasePermissionDenied,
     DatabaseUnavailable,
     NotFound,
     PermissionDenied,
@@ -36,37 +37,22 @@ class Problem:
 
 
 def describe(exc: BaseException | None, *, writing: bool = False) -> Problem:
-    """One line for the operator; never a traceback."""
+    """One line for the operator; never a traceback. Database errors are ``AuthCoreError``s
+    (authcore translates driver errors at its boundary): ``DatabaseUnavailable`` and its
+    ``SchemaBehind`` are outages (the banner), everything else a message."""
     prefix = "not done: " if writing else ""
     if exc is None:
         return Problem(prefix + "the operation failed")
     if isinstance(exc, DatabaseUnavailable):
         return Problem(prefix + str(exc), outage=True)
+    if isinstance(exc, DatabasePermissionDenied):  # its own words say who refused
+        return Problem(prefix + str(exc))
     if isinstance(exc, ReadOnlyError | PermissionDenied):
         return Problem(f"refused: {exc}".replace("refused: refused: ", "refused: "))
     if isinstance(exc, NotFound | ValidationError | AuthCoreError):
         return Problem(prefix + str(exc))
-    if _connection_error(exc):  # a driver error authcore did not translate: still an outage
-        orig = getattr(exc, "orig", None) or exc
-        first = (str(orig).strip().splitlines() or [type(orig).__name__])[0]
-        return Problem(f"{prefix}database unavailable: {first}", outage=True)
-    if type(exc).__module__.startswith("sqlalchemy"):
-        orig = getattr(exc, "orig", None) or exc
-        first = (str(orig).strip().splitlines() or [type(orig).__name__])[0]
-        return Problem(f"{prefix}the database refused: {first}")
     detail = (str(exc).strip().splitlines() or [""])[0]
     return Problem(f"{prefix}unexpected {type(exc).__name__}" + (f": {detail}" if detail else ""))
-
-
-_DRIVERS = ("sqlite3", "psycopg", "sqlalchemy")
-
-
-def _connection_error(exc: BaseException) -> bool:
-    """OperationalError / InterfaceError from SQLAlchemy or a driver: the database is away."""
-    return (
-        type(exc).__name__ in ("OperationalError", "InterfaceError")
-        and type(exc).__module__.split(".")[0] in _DRIVERS
-    )
 
 
 def cancelled() -> bool:

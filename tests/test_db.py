@@ -10,6 +10,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -126,16 +127,18 @@ def test_unreachable_server_is_database_unavailable_without_the_password() -> No
     engine.dispose()
 
 
-def test_translate_errors_leaves_other_database_errors_alone(tmp_path: Path) -> None:
-    """A constraint violation is the caller's to handle, not an outage."""
-    from sqlalchemy.exc import IntegrityError
+def test_translate_errors_makes_a_constraint_a_refusal_not_an_outage(tmp_path: Path) -> None:
+    """A constraint violation is the caller's to handle (an AuthCoreError), not an outage."""
+    from authcore.errors import ConstraintViolation
 
     engine = db.make_engine(f"sqlite:///{tmp_path / 'c.db'}")
     with engine.begin() as conn:
         conn.exec_driver_sql("CREATE TABLE t (x INTEGER PRIMARY KEY)")
-    with pytest.raises(IntegrityError), db.write_tx(engine) as conn:  # noqa: PT012 - the second insert
+    with pytest.raises(ConstraintViolation) as info, db.write_tx(engine) as conn:  # noqa: PT012 - the second insert
         conn.exec_driver_sql("INSERT INTO t VALUES (1)")
         conn.exec_driver_sql("INSERT INTO t VALUES (1)")
+    assert not isinstance(info.value, DatabaseUnavailable)
+    assert str(info.value).startswith("database refused: UNIQUE constraint failed")
     engine.dispose()
 
 
@@ -216,3 +219,80 @@ def test_deadline_ends_a_wait_and_unbounded_lifts_it(pg_engine: Engine) -> None:
         assert conn.exec_driver_sql("SELECT pg_sleep(0.5), 1").one()[1] == 1
     with db.read_conn(pg_engine) as conn:  # the engine recovers: a new connection
         assert conn.exec_driver_sql("SELECT 1").scalar() == 1
+
+
+# -- only AuthCoreError leaves authcore (issue 15 item 3) ----------------------------------------
+
+
+@pytest.fixture
+def bare_url(db_url: str, tmp_path: Path) -> Iterator[str]:
+    """A database with no authcore schema on ``db_url``'s engine: a new SQLite file, or on
+    PostgreSQL an empty schema first on the ``search_path`` (dropped afterwards)."""
+    if db_url.startswith("sqlite"):
+        path = tmp_path / "bare.db"
+        db.make_engine(f"sqlite:///{path}", create=True).dispose()
+        yield f"sqlite:///{path}"
+        return
+    import uuid
+    from urllib.parse import quote
+
+    schema = "bare_" + uuid.uuid4().hex[:10]
+    admin = db.make_engine(db_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
+    try:
+        yield f"{db_url}?options={quote(f'-csearch_path={schema}')}"
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
+        admin.dispose()
+
+
+def test_a_driver_error_inside_authcore_reaches_the_caller_as_an_authcore_error(
+    bare_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A schema that is missing or older than this authcore (SQLite: 'no such table/column';
+    PostgreSQL: UndefinedTable/UndefinedColumn, a ProgrammingError) reaches a service's caller
+    as ``SchemaBehind`` naming the fix, on both engines; the CLI says the same line (exit 5)."""
+    from authcore.config import Config, TokenSettings
+    from authcore.core import AuthCore
+    from authcore.errors import AuthCoreError, SchemaBehind
+    from console.cli import main
+    from console.exitcodes import Exit
+    from tests.conftest import TEST_SECRET
+
+    core = AuthCore(db.make_engine(bare_url, create=False), Config(tokens=TokenSettings(secret=TEST_SECRET)))
+    try:
+        with pytest.raises(SchemaBehind, match="has no authcore schema; run: authconsole db upgrade"):
+            core.users.find("alice")
+        with core.engine.begin() as conn:  # an audit table from before the later columns
+            conn.exec_driver_sql("CREATE TABLE audit_events (seq INTEGER PRIMARY KEY, actor TEXT)")
+        with pytest.raises(SchemaBehind) as info:
+            core.audit.list(limit=1)
+        assert "older authcore schema" in str(info.value), info.value
+        assert str(info.value).endswith("run: authconsole db upgrade")
+        with pytest.raises(AuthCoreError):
+            core.audit.verify()
+    finally:
+        core.dispose()
+    assert main(["--db", bare_url, "users", "show", "alice"]) == Exit.DATABASE
+    err = capsys.readouterr().err.strip()
+    assert err.endswith("run: authconsole db upgrade") and len(err.splitlines()) == 1, err
+
+
+def test_every_database_error_is_translated(engine: Engine) -> None:
+    """Raw driver errors (the fast paths hold driver connections) and SQLAlchemy's own errors
+    leave ``translate_errors`` as AuthCoreErrors too, never chained to the driver's text."""
+    from authcore.errors import DatabaseRefused
+
+    dbapi = engine.dialect.loaded_dbapi
+    with (
+        pytest.raises(DatabaseUnavailable, match="database unavailable") as info,
+        db.translate_errors(engine),
+    ):
+        raise dbapi.OperationalError("server closed the connection unexpectedly")
+    assert info.value.__cause__ is None and info.value.__suppress_context__
+    with pytest.raises(DatabaseRefused, match="NoResultFound"), db.read_conn(engine) as conn:
+        conn.execute(text("SELECT 1 WHERE 1 = 0")).scalar_one()
+    with pytest.raises(DatabaseRefused, match="database refused"), db.read_conn(engine) as conn:
+        conn.execute(text("SELEC 1"))  # a syntax error: the database is up, not an outage

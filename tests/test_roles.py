@@ -27,6 +27,7 @@ from authcore.audit import EventIn
 from authcore.config import Config, TokenSettings
 from authcore.core import AuthCore
 from authcore.db import make_engine
+from authcore.errors import DatabasePermissionDenied
 from authcore.models import audit_events, bulk_runs, sessions, users
 from tests.conftest import ROOT, TEST_SECRET, _admin_url, temp_pg_database
 
@@ -217,7 +218,7 @@ def test_viewer_every_mutation_refused_by_the_database_through_authcore(
             "prune": lambda: v.sessions.prune(actor="viewer"),
         }
         for name, call in calls.items():
-            with pytest.raises(exc.DBAPIError, match=DENIED):
+            with pytest.raises(DatabasePermissionDenied, match=DENIED):  # authcore's error
                 call()
             assert _state(owner) == before, name
         # audit insert, through authcore
@@ -485,7 +486,7 @@ def test_app_role_does_what_the_readme_app_does_and_nothing_an_operator_does(
             lambda: app.bulk.run("victim", "x", confirm_count=1),
             lambda: app.sessions.prune(actor="app"),
         ):
-            with pytest.raises(exc.DBAPIError, match=DENIED):
+            with pytest.raises(DatabasePermissionDenied, match=DENIED):
                 call()
         assert _state(owner) == before
     finally:

@@ -5,10 +5,9 @@ from __future__ import annotations
 import re
 
 from sqlalchemy import Engine, bindparam, insert, or_, select
-from sqlalchemy.exc import IntegrityError
 
 from authcore.db import read_conn, write_tx
-from authcore.errors import AmbiguousUser, NotFound, ValidationError
+from authcore.errors import AmbiguousUser, ConstraintViolation, NotFound, ValidationError
 from authcore.models import users
 from authcore.text import require_plain
 from authcore.timeutil import utcnow
@@ -51,7 +50,7 @@ class UserService:
                         "token_version": 0,
                     },
                 ).scalar_one()
-        except IntegrityError:
+        except ConstraintViolation:
             raise ValidationError(f"email or username already taken: {email!r} / {username!r}") from None
         return self.get(uid)
 

@@ -135,23 +135,17 @@ def print_user_events(events) -> None:  # type: ignore[no-untyped-def]
 
 
 def list_events(ctx) -> int:  # type: ignore[no-untyped-def]
-    from authcore import audit
-
     a = ctx.args
     core = ctx.core()
     uid = core.users.find(a.user).id if a.user else None
     if a.user_events:
-        from authcore import userevents
-
-        own = userevents.list_events(
-            core.engine, user_id=uid, action=a.action, limit=max(1, min(a.limit, 1000))
-        )
+        own = core.audit.user_events(user_id=uid, action=a.action, limit=max(1, min(a.limit, 1000)))
         if ctx.json:
             emit_json({"user_events": [e.to_dict() for e in own]})
         else:
             print_user_events(own)
         return 0
-    events = audit.list_events(core.engine, user_id=uid, action=a.action, limit=max(1, min(a.limit, 1000)))
+    events = core.audit.list(user_id=uid, action=a.action, limit=max(1, min(a.limit, 1000)))
     if ctx.json:
         from console.commands.users import _event_dict
 
@@ -162,12 +156,10 @@ def list_events(ctx) -> int:  # type: ignore[no-untyped-def]
 
 
 def verify(ctx) -> int:  # type: ignore[no-untyped-def]
-    from authcore import audit
-
     heads = _expected_heads(ctx.args)
     if ctx.args.seals is not None or ctx.args.pubkey is not None:
         return _verify_seals(ctx, heads)
-    rep = audit.verify_chain(ctx.core().engine, expect=heads)
+    rep = ctx.core().audit.verify(expect=heads)
     if ctx.json:
         emit_json(
             {
@@ -205,10 +197,8 @@ def _seal_inputs(a):  # type: ignore[no-untyped-def]
 
 
 def _verify_seals(ctx, heads) -> int:  # type: ignore[no-untyped-def]
-    from authcore import seal as sealing
-
     seals, pub = _seal_inputs(ctx.args)
-    srep, rep = sealing.verify_seals(ctx.core().engine, seals, pub, also_expect=heads)
+    srep, rep = ctx.core().audit.verify_seals(seals, pub, also_expect=heads)
     newest = srep.newest
     if ctx.json:
         emit_json(
@@ -246,7 +236,7 @@ def seal(ctx) -> int:  # type: ignore[no-untyped-def]
         key = sealing.load_private_key(a.key)
     except ValidationError as e:
         raise UsageError(str(e)) from None
-    s = sealing.seal_chain(ctx.core().engine, key)
+    s = ctx.core().audit.seal(key)
     if a.out:
         sealing.append_seal(a.out, s)
     if ctx.json:

@@ -66,16 +66,13 @@ def search(ctx) -> int:  # type: ignore[no-untyped-def]
 
 
 def show(ctx) -> int:  # type: ignore[no-untyped-def]
-    from authcore.audit import list_events
     from authcore.timeutil import fmt_utc
 
     core = ctx.core()
     u = core.users.find(ctx.args.user)
     sess = core.sessions.for_user(u.id)
-    events = list_events(core.engine, user_id=u.id, limit=10)
-    from authcore import userevents
-
-    own = userevents.list_events(core.engine, user_id=u.id, limit=10)
+    events = core.audit.list(user_id=u.id, limit=10)
+    own = core.audit.user_events(user_id=u.id, limit=10)
     if ctx.json:
         emit_json(
             {

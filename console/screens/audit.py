@@ -14,9 +14,8 @@ from textual.containers import Horizontal
 from textual.timer import Timer
 from textual.widgets import Input, Label, Static
 
-from authcore.audit import AuditRecord, ChainReport, list_events
+from authcore.audit import AuditRecord, ChainReport
 from authcore.errors import NotFound
-from authcore.seal import check_configured
 from console.messages import AuditPage, ChainChecked
 from console.navigation import bindings
 from console.safe import safe, safe_join, safe_lines
@@ -174,9 +173,7 @@ class AuditScreen(ConsoleScreen):
                     self.post_message(AuditPage(filters, [], user_label=f"no user matches {user!r}"))
                 return
             user_id, label = u.id, f"#{u.id} {u.email}"
-        events = list_events(
-            self.core.engine, user_id=user_id, action=action or None, limit=self.capp.page_size
-        )
+        events = self.core.audit.list(user_id=user_id, action=action or None, limit=self.capp.page_size)
         self._resolved = user_id
         if not cancelled():
             self.post_message(AuditPage(filters, events, user_label=label))
@@ -184,8 +181,7 @@ class AuditScreen(ConsoleScreen):
     @work(thread=True, exclusive=True, group="audit-more", exit_on_error=False)
     def _more(self, filters: tuple[str, str], user_id: int | None, before: int) -> None:
         try:
-            events = list_events(
-                self.core.engine,
+            events = self.core.audit.list(
                 user_id=user_id,
                 action=filters[1] or None,
                 limit=self.capp.page_size,
@@ -198,8 +194,7 @@ class AuditScreen(ConsoleScreen):
 
     @work(thread=True, exclusive=True, group="chain", exit_on_error=False)
     def _verify(self) -> None:
-        cfg = self.core.config
-        report, seals = check_configured(self.core.engine, cfg.seals_file, cfg.seals_pubkey)
+        report, seals = self.core.audit.check_configured()
         if not cancelled():
             self.post_message(ChainChecked(report, seals))
 

@@ -243,17 +243,8 @@ class TokenScreen(ConsoleScreen):
 
     @work(thread=True, exclusive=True, group="token", exit_on_error=False)
     def _inspect(self, text: str) -> None:
-        from authcore.inspect import live_lookup
-
-        core = self.core
-        assert self._inspector is not None
-        report = self._inspector(
-            text,
-            keys=core.keyring,
-            settings=core.config.tokens,
-            live=live_lookup(core.engine),
-            now=self.capp.clock(),
-        )
+        assert self._inspector is not None  # the screen says so when it is not installed
+        report = self.core.inspect(text, now=self.capp.clock())
         if not cancelled():
             self.post_message(TokenInspected(text, report.to_dict()))
 

@@ -136,10 +136,8 @@ class UserScreen(ConsoleScreen):
         core = self.core
         user = core.users.get(user_id)
         sessions = core.sessions.for_user(user_id)
-        from authcore.userevents import activity
-
         # audit events and the user's own (logout, refresh replay/reuse), newest first
-        events = activity(core.engine, user_id, limit=self.capp.page_size)
+        events = core.audit.activity(user_id, limit=self.capp.page_size)
         if not cancelled():
             self.post_message(UserLoaded(user, sessions, events))
 

@@ -1,0 +1,94 @@
+"""``core.audit``: the audit log through ``AuthCore`` (list, verify, seal).
+
+The console and apps read and check the log here rather than calling ``authcore.audit``,
+``authcore.userevents`` and ``authcore.seal`` on ``core.engine``: one object knows the engine and
+the configured seals, and every error leaving it is an ``AuthCoreError`` (``authcore.db``).
+The module functions stay the implementation (and what tests of the chain itself call).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    from sqlalchemy import Engine
+
+    from authcore.audit import AuditRecord, ChainReport, ExpectedHead
+    from authcore.config import Config
+    from authcore.seal import Seal, SealReport
+    from authcore.userevents import UserEvent
+
+
+class AuditLog:
+    """The hash-chained audit log (``authcore.audit``), the users' own events
+    (``authcore.userevents``) and the chain's signed seals (``authcore.seal``)."""
+
+    def __init__(self, engine: Engine, config: Config) -> None:
+        self.engine = engine
+        self.config = config
+
+    # -- reading ---------------------------------------------------------------------------
+    def list(
+        self,
+        *,
+        user_id: int | None = None,
+        action: str | None = None,
+        actor: str | None = None,
+        limit: int = 50,
+        before_seq: int | None = None,
+    ) -> list[AuditRecord]:
+        """Audit events, newest first, keyset-paged by ``seq`` (``limit`` 1..1000)."""
+        from authcore import audit
+
+        return audit.list_events(
+            self.engine, user_id=user_id, action=action, actor=actor, limit=limit, before_seq=before_seq
+        )
+
+    def user_events(
+        self,
+        *,
+        user_id: int | None = None,
+        action: str | None = None,
+        limit: int = 50,
+        before_id: int | None = None,
+    ) -> list[UserEvent]:
+        """The users' own events (logout, refresh replay/reuse), newest first."""
+        from authcore import userevents
+
+        return userevents.list_events(
+            self.engine, user_id=user_id, action=action, limit=limit, before_id=before_id
+        )
+
+    def activity(self, user_id: int, limit: int = 50) -> list[Any]:
+        """A user's audit events and own events merged, newest first (``userevents.row_key``)."""
+        from authcore import userevents
+
+        return userevents.activity(self.engine, user_id, limit=limit)
+
+    # -- checking --------------------------------------------------------------------------
+    def verify(self, *, expect: Sequence[ExpectedHead] = (), batch: int = 5000) -> ChainReport:
+        """Walk the chain; ``expect``: heads recorded elsewhere that must be in it."""
+        from authcore import audit
+
+        return audit.verify_chain(self.engine, batch=batch, expect=expect)
+
+    def verify_seals(
+        self, seals: list[Seal], public_key: Any, also_expect: Sequence[ExpectedHead] = ()
+    ) -> tuple[SealReport, ChainReport | None]:
+        """Signatures first, then the walk with every sealed head expected (``seal.verify_seals``)."""
+        from authcore import seal
+
+        return seal.verify_seals(self.engine, seals, public_key, also_expect=also_expect)
+
+    def check_configured(self) -> tuple[ChainReport, SealReport | None]:
+        """The walk, plus the configured seals (``[audit] seals``/``seals_pubkey``) if any."""
+        from authcore import seal
+
+        return seal.check_configured(self.engine, self.config.seals_file, self.config.seals_pubkey)
+
+    def seal(self, private_key: Any) -> Seal:
+        """Verify the chain, then sign its head (a broken or empty chain is never sealed)."""
+        from authcore import seal
+
+        return seal.seal_chain(self.engine, private_key)
