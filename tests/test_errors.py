@@ -19,6 +19,7 @@ from authcore.errors import (
     AmbiguousUser,
     AuthCoreError,
     ConfigError,
+    DatabaseRefused,
     DatabaseUnavailable,
     NotFound,
     PermissionDenied,
@@ -40,6 +41,7 @@ EXIT_FOR = {
     ReadOnlyError: Exit.REFUSED,
     PermissionDenied: Exit.REFUSED,
     DatabaseUnavailable: Exit.DATABASE,
+    DatabaseRefused: Exit.DATABASE,  # up, but refused a statement: not an outage
     NotFound: Exit.FAILED,
     ValidationError: Exit.FAILED,
     TokenError: Exit.FAILED,
