@@ -289,7 +289,7 @@ async def test_console_shows_the_outage_banner_when_the_server_freezes(
     console's retry brings the results back by itself. Short bounds keep the test quick: statement_timeout 2 s
     (answer deadline 7 s) and connect timeout 2 s."""
     from console.widgets.header import OutageBanner
-    from tests.test_tui_support import column, make_app, seed, settle, type_text
+    from tests.support.tui import column, make_app, seed, settle, type_text
 
     core = AuthCore(make_engine(own_db + "?connect_timeout=2", statement_timeout=2), config, actor="faults")
     seed(core, 0)

@@ -543,7 +543,7 @@ async def test_console_takes_the_database_role_and_says_so(cluster: Cluster, own
     """The config says admin; the login role is a viewer: the console shows the viewer and a
     warning, as ``Ctx.core`` builds it (``AuthCore.use_database_role``)."""
     from console.connect import Connect
-    from tests.test_tui_support import make_app, notifications, settle, text_of
+    from tests.support.tui import make_app, notifications, settle, text_of
 
     owner.users.create("tui@example.com", "tui")
     core = AuthCore(

@@ -182,7 +182,7 @@ def test_user_owned_secret_file_keeps_the_0600_rule(tmp_path: Path) -> None:
 
 async def test_console_header_says_roles_are_advisory_on_sqlite(engine, config) -> None:  # type: ignore[no-untyped-def]
     from authcore.core import AuthCore
-    from tests.test_tui_support import make_app, settle, text_of
+    from tests.support.tui import make_app, settle, text_of
 
     viewer = AuthCore(engine, config, actor="vera", role="viewer")
     app = make_app(viewer)

@@ -132,7 +132,7 @@ def test_a_broken_chain_is_never_sealed(core: AuthCore, db_url: str, capsys, key
 async def test_audit_screen_shows_the_newest_verified_seal_and_a_rewrite(
     core: AuthCore, keys, tmp_path: Path
 ) -> None:  # type: ignore[no-untyped-def]
-    from tests.test_tui_support import make_app, settle, text_of
+    from tests.support.tui import make_app, settle, text_of
 
     key, pub = keys
     seals = tmp_path / "seals.jsonl"

@@ -25,7 +25,7 @@ from authcore.db import make_engine
 from authcore.errors import DatabaseUnavailable
 from console.app import AuthConsoleApp, create_app
 from tests.support.hostile import seed_hostile
-from tests.test_tui_support import type_text
+from tests.support.tui import type_text
 
 FIXED = datetime(2026, 3, 2, 14, 0, tzinfo=UTC)
 URL = "sqlite:////srv/authconsole/demo.db"

@@ -15,7 +15,7 @@ from authcore import audit
 from authcore.core import AuthCore
 from console.screens.confirm import KEYS, ConfirmScreen, hint
 from console.screens.user import UserScreen
-from tests.test_tui_support import make_app, seed, settle, text_of, type_text
+from tests.support.tui import make_app, seed, settle, text_of, type_text
 
 PREFILLED = "ticket SEC-9"
 CASES = [(state, key, effect) for state, keys in KEYS.items() for key, effect in keys]

@@ -11,7 +11,7 @@ from authcore.core import AuthCore
 from console.screens.audit import AuditScreen
 from console.screens.confirm import ConfirmScreen
 from console.screens.user import UserScreen
-from tests.test_tui_support import column, make_app, rows, seed, settle, table, type_text
+from tests.support.tui import column, make_app, rows, seed, settle, table, type_text
 
 
 async def confirm_with_reason(pilot, key: str, reason: str) -> str:  # type: ignore[no-untyped-def]

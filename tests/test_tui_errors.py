@@ -12,7 +12,7 @@ from authcore.users import UserService
 from console.screens.user import UserScreen
 from console.widgets.header import OutageBanner
 from console.widgets.search import SearchBox
-from tests.test_tui_support import (
+from tests.support.tui import (
     column,
     make_app,
     notifications,

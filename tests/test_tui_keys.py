@@ -15,7 +15,7 @@ from console.screens.sessions import SessionsScreen
 from console.screens.token import TokenScreen
 from console.screens.user import UserScreen
 from console.screens.users import UsersScreen
-from tests.test_tui_support import footer_keys, make_app, seed, settle, text_of, type_text
+from tests.support.tui import footer_keys, make_app, seed, settle, text_of, type_text
 
 MUTATING_LABELS = {"Revoke", "Del session", "Del all", "Disable", "Enable"}
 

@@ -18,7 +18,7 @@ from console.screens.sessions import SessionsScreen
 from console.screens.token import TokenScreen
 from console.screens.user import UserScreen
 from console.screens.users import UsersScreen
-from tests.test_tui_support import burst, find_row, make_app, seed, settle, type_text
+from tests.support.tui import burst, find_row, make_app, seed, settle, type_text
 
 
 def kinds(app: AuthConsoleApp) -> list[type]:

@@ -12,7 +12,7 @@ from console.screens.audit import AuditScreen
 from console.screens.user import UserScreen
 from console.widgets.search import SearchBox
 from tests.support.hostile import HOSTILE, assert_inert, seed_hostile
-from tests.test_tui_support import make_app, notifications, rows, settle, text_of, walk_texts
+from tests.support.tui import make_app, notifications, rows, settle, text_of, walk_texts
 
 CLICK = "[@click=app.quit]x[/]"
 OSC52 = "\x1b]52;c;AAAA\x07"

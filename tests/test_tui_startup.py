@@ -18,7 +18,7 @@ from console.cli import main
 from console.connect import Connect
 from console.widgets.search import SearchBox
 from tests.conftest import modules_loaded
-from tests.test_tui_support import column, make_app, rows, seed, settle, text_of, type_text
+from tests.support.tui import column, make_app, rows, seed, settle, text_of, type_text
 
 
 def test_the_app_imports_no_database_stack_before_its_first_frame() -> None:

@@ -20,7 +20,7 @@ from console.widgets import cells
 from console.widgets.search import SearchBox
 from console.widgets.table import Col, KeyedTable
 from tests.support.hostile import HOSTILE
-from tests.test_tui_support import make_app, rows, seed, settle, table
+from tests.support.tui import make_app, rows, seed, settle, table
 
 COLS = [Col("name", "name", 10, 2), Col("n", "n", 4), Col("flag", "flag", 4)]
 

@@ -14,7 +14,7 @@ from authcore.config import Config
 from authcore.core import AuthCore
 from console import app as app_module
 from console.app import create_app, run_tui
-from tests.test_tui_support import footer_keys, make_app, seed, settle, text_of
+from tests.support.tui import footer_keys, make_app, seed, settle, text_of
 
 
 @pytest.mark.parametrize("kind", ["users", "user", "sessions", "audit", "token"])

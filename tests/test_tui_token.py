@@ -13,7 +13,7 @@ from authcore.core import AuthCore
 from console.screens.token import TokenScreen, render_panels
 from console.screens.user import UserScreen
 from tests.support.hostile import assert_inert
-from tests.test_tui_support import make_app, notifications, seed, settle, text_of
+from tests.support.tui import make_app, notifications, seed, settle, text_of
 
 
 def b64(data: dict) -> str:

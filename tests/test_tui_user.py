@@ -13,7 +13,7 @@ from authcore.core import AuthCore
 from authcore.errors import RefreshReuse
 from console.screens.confirm import ConfirmScreen
 from console.screens.user import UserScreen
-from tests.test_tui_support import (
+from tests.support.tui import (
     find_row,
     footer_keys,
     make_app,

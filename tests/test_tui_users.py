@@ -8,7 +8,7 @@ from authcore.core import AuthCore
 from console.screens.user import UserScreen
 from console.screens.users import UsersScreen
 from console.widgets.search import SearchBox
-from tests.test_tui_support import (
+from tests.support.tui import (
     column,
     footer_keys,
     make_app,

@@ -12,7 +12,7 @@ from console.screens.sessions import SessionsScreen
 from console.screens.user import UserScreen
 from console.widgets.search import SearchBox
 from tests.conftest import bypass_audit_trigger
-from tests.test_tui_support import (
+from tests.support.tui import (
     column,
     find_row,
     make_app,

@@ -34,7 +34,7 @@ from console.app import AuthConsoleApp
 from console.navigation import identity
 from console.screens.confirm import ConfirmScreen
 from console.widgets.header import StatusLine
-from tests.test_tui_support import make_app, seed, settle
+from tests.support.tui import make_app, seed, settle
 
 SEED_ENV = "AUTHCONSOLE_WALK_SEED"
 KEYS_ENV = "AUTHCONSOLE_WALK_KEYS"

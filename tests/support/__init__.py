@@ -4,6 +4,7 @@
 - ``hostile``: hostile strings and the "nothing terminal-active" assertion;
 - ``pg``: PostgreSQL databases of a test run's own, and the audit-trigger bypass;
 - ``processes``: what a fresh interpreter loads;
+- ``tui``: the console app with test timings, settling, and readers for what is on screen;
 - ``verifier_node.py``: a verifier process for the multi-process tests (a script).
 """
 
