@@ -71,7 +71,7 @@ def _raw_named(conn: Any, rng: random.Random, now: datetime, pg: bool) -> None:
 
     if not pg:
         conn.execute("BEGIN IMMEDIATE")
-    for user, sess in demo._named(now):  # noqa: SLF001
+    for user, sess in demo.named_users(now):
         uid = conn.execute(
             f"INSERT INTO users (email, username, display_name, created_at, last_login_at, "
             f"disabled, disabled_at, token_version) VALUES ({', '.join([ph] * 8)}) RETURNING id",
@@ -87,7 +87,7 @@ def _raw_named(conn: Any, rng: random.Random, now: datetime, pg: bool) -> None:
             ),
         ).fetchone()[0]
         for age, ttl, agent, ip in sess:
-            s = demo._named_session(rng, uid, now - age, ttl, now, agent, ip)  # noqa: SLF001
+            s = demo.named_session(rng, uid, now - age, ttl, now, agent, ip)
             conn.execute(
                 f"INSERT INTO sessions ({', '.join(s)}) VALUES ({', '.join([ph] * len(s))})",
                 tuple(ts(v) if isinstance(v, datetime) else v for v in s.values()),
@@ -120,11 +120,11 @@ def _raw_seed_pg(url: str, n: int, now: datetime, batch: int) -> None:
             )
             users, sessions = demo.generate_batch(rng, ids, now, TTL, postgres=True)
             for table, cols, types, rows in (
-                ("users", demo.USER_COLS, demo._PG_USER_TYPES, users),  # noqa: SLF001
+                ("users", demo.USER_COLS, demo.PG_USER_TYPES, users),
                 (
                     "sessions",
                     demo.SESSION_COLS,
-                    demo._PG_SESSION_TYPES,  # noqa: SLF001
+                    demo.PG_SESSION_TYPES,
                     sessions,
                 ),
             ):
