@@ -8,6 +8,7 @@ The module functions stay the implementation (and what tests of the chain itself
 
 from __future__ import annotations
 
+import builtins  # the class's own `list` method hides the type in its body
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -52,7 +53,7 @@ class AuditLog:
         action: str | None = None,
         limit: int = 50,
         before_id: int | None = None,
-    ) -> list[UserEvent]:
+    ) -> builtins.list[UserEvent]:
         """The users' own events (logout, refresh replay/reuse), newest first."""
         from authcore import userevents
 
@@ -60,7 +61,7 @@ class AuditLog:
             self.engine, user_id=user_id, action=action, limit=limit, before_id=before_id
         )
 
-    def activity(self, user_id: int, limit: int = 50) -> list[Any]:
+    def activity(self, user_id: int, limit: int = 50) -> builtins.list[Any]:
         """A user's audit events and own events merged, newest first (``userevents.row_key``)."""
         from authcore import userevents
 
@@ -74,7 +75,7 @@ class AuditLog:
         return audit.verify_chain(self.engine, batch=batch, expect=expect)
 
     def verify_seals(
-        self, seals: list[Seal], public_key: Any, also_expect: Sequence[ExpectedHead] = ()
+        self, seals: builtins.list[Seal], public_key: Any, also_expect: Sequence[ExpectedHead] = ()
     ) -> tuple[SealReport, ChainReport | None]:
         """Signatures first, then the walk with every sealed head expected (``seal.verify_seals``)."""
         from authcore import seal

@@ -33,6 +33,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.base import Executable
+from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ClauseElement
 
 from authcore.db import NO_PREPARE, read_conn
@@ -146,7 +147,9 @@ class UserSearch:
     def __init__(self, dialect: str) -> None:
         self.dialect = dialect
         self.postgres = dialect == "postgresql"
-        c = (lambda e: e.collate("C")) if self.postgres else (lambda e: e)
+        c: Callable[[ColumnElement[str]], ColumnElement[str]] = (
+            (lambda e: e.collate("C")) if self.postgres else (lambda e: e)
+        )
         self.keys = {
             Phase.EMAIL_PREFIX: c(func.lower(users.c.email)),
             Phase.USERNAME_PREFIX: c(func.lower(users.c.username)),
@@ -429,6 +432,6 @@ class Explain(Executable, ClauseElement):
 
 
 @compiles(Explain)
-def _compile_explain(element: Explain, compiler: Any, **kw: Any) -> str:
+def _compile_explain(element: Explain, compiler: SQLCompiler, **kw: Any) -> str:
     head = "EXPLAIN QUERY PLAN " if compiler.dialect.name == "sqlite" else "EXPLAIN "
     return head + compiler.process(element.stmt, **kw)

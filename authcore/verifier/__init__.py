@@ -22,12 +22,12 @@ Modules: ``service`` (the ``Verifier`` facade: lifecycle, fork safety, verificat
 from authcore.verifier.listen import libpq_url
 from authcore.verifier.service import (
     DEFAULT_APP_NAME,
-    AppliedUpdate,
     StalePolicy,
     Verifier,
     VerifierStale,
     VerifierStats,
 )
+from authcore.verifier.updates import AppliedUpdate
 
 __all__ = [
     "DEFAULT_APP_NAME",
