@@ -26,6 +26,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from authcore.bulk import BulkRevoker
     from authcore.inspect import InspectionReport, LiveState
     from authcore.keys import KeyRing
+    from authcore.maintenance import Maintenance
     from authcore.sessions import SessionRecord
     from authcore.tokens import TokenPair
 
@@ -127,6 +128,7 @@ class AuthCore:
         operator: Operator | None = None,
         app: bool = False,
         sign: bool | None = None,
+        keyring: KeyRing | None = None,
         **engine_kw: Any,
     ) -> AuthCore:
         """``app=True`` (an app process, not an operator tool) fails at start, with one-line
@@ -141,6 +143,8 @@ class AuthCore:
             _require_database_file(url)
         engine = make_engine(url, **engine_kw)
         kw: dict[str, Any] = {"read_only": read_only, "sign": app if sign is None else sign}
+        if keyring is not None:  # a tool that checks no token: the configured keys stay unread
+            kw["keyring"] = keyring
         if operator is not None:
             kw.update(actor=operator.actor, role=operator.role, client=operator.client)
         try:
@@ -206,6 +210,13 @@ class AuthCore:
         from authcore.auditlog import AuditLog
 
         return AuditLog(self.engine, self.config)
+
+    @property
+    def maintenance(self) -> Maintenance:
+        """Schema, roles and demo data (``authconsole db``/``demo``): ``authcore.maintenance``."""
+        from authcore.maintenance import Maintenance
+
+        return Maintenance(self.engine)
 
     @property
     def keys(self) -> KeyRing:

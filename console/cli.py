@@ -51,23 +51,35 @@ class Ctx:
 
         return resolve_database_url(self.args.db, self.config)
 
-    def core(self, *, interactive: bool = False) -> AuthCore:
-        """The command's core, built once. ``interactive`` (the TUI): shorter database bounds,
-        so an operator sees an outage within seconds (``authcore.db.INTERACTIVE_*``)."""
+    def core(self, *, interactive: bool = False, create: bool = False, operator: bool = True) -> AuthCore:
+        """The command's core, built once: every command reaches the database through it (none
+        builds an engine). ``interactive`` (the TUI): shorter database bounds, so an operator
+        sees an outage within seconds (``authcore.db.INTERACTIVE_*``). ``create``: a missing
+        SQLite file is created (``demo`` and ``db upgrade`` only). ``operator=False``: a call
+        made for no operator (schema, roles, demo data, the inspector's live lookup): no token
+        keys are loaded (a broken key file does not stop them) and no database role is asked."""
         if self._core is None:
             from authcore.core import AuthCore, operator_for
 
+            keyring = None
+            if not operator:
+                from authcore.keys import KeyRing
+
+                keyring = KeyRing(signing=None, keys=[])
             core = AuthCore.from_config(
                 self.config,
                 self.args.db,
                 read_only=bool(self.args.read_only),
                 operator=operator_for(self.config),
-                create=False,  # only demo/db upgrade create
+                keyring=keyring,
+                create=create,
                 interactive=interactive,
             )
             self._core = core
             # PostgreSQL: the database role wins over [operators]; a command says so (the
             # console shows core.role_note).
+            if not operator:
+                return core
             if core.use_database_role(self.config.role_prefix) and getattr(self.args, "func", None):
                 if self.json:  # stderr stays JSON objects, one per line
                     err_json({"note": clean(core.role_note, max_len=400)})

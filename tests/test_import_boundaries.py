@@ -81,3 +81,52 @@ def test_import_contracts_catch_a_violation(tmp_path: Path) -> None:
     assert "Contracts: 0 kept, 3 broken." in out.stdout, out.stdout
     for chain in ("authcore.text -> textual", "console.safe -> sqlalchemy", "console.output -> rich"):
         assert chain in out.stdout, chain
+
+
+# -- AuthCore is the only door (issue 15 item 3) ------------------------------------------------
+
+
+def engine_uses(source: str, name: str = "<src>") -> list[str]:
+    """Where ``source`` reaches past the core: any ``.engine`` attribute (``core.engine``,
+    ``self.core.engine``, ``ctx.core().engine``: an authcore module function called on the
+    engine, or SQL run on it), or an engine built (``make_engine``/``create_engine``)."""
+    import ast
+
+    found = []
+    for node in ast.walk(ast.parse(source, name)):
+        if isinstance(node, ast.Attribute) and node.attr == "engine":
+            found.append(f"{name}:{node.lineno}: .engine")
+        elif isinstance(node, ast.Name | ast.Attribute | ast.alias):
+            ident = (
+                node.id
+                if isinstance(node, ast.Name)
+                else node.attr
+                if isinstance(node, ast.Attribute)
+                else node.name
+            )
+            if ident in ("make_engine", "create_engine"):
+                found.append(f"{name}:{node.lineno}: {ident}")
+    return found
+
+
+def test_the_console_reaches_the_database_only_through_the_core() -> None:
+    """Screens and commands call ``core.users``/``core.audit``/``core.inspect()``/... , never
+    an authcore module function with ``core.engine``, and build no engine (``Ctx.core`` does)."""
+    root = ROOT / "console"
+    files = sorted(root.rglob("*.py"))
+    assert len(files) > 20 and root / "screens" / "audit.py" in files
+    bad = [hit for f in files for hit in engine_uses(f.read_text(encoding="utf-8"), str(f.relative_to(ROOT)))]
+    assert bad == [], "\n".join(bad)
+
+
+def test_the_door_check_catches_each_way_around_it() -> None:
+    """Control: the scan finds what it forbids."""
+    for src in (
+        "audit.list_events(core.engine, limit=1)\n",
+        "check_configured(self.core.engine, a, b)\n",
+        "seal.seal_chain(ctx.core().engine, key)\n",
+        "from authcore.db import make_engine\n",
+        "e = create_engine(url)\n",
+    ):
+        assert engine_uses(src), src
+    assert engine_uses("core.audit.list(limit=1)\nctx.core(create=True)\n") == []

@@ -33,16 +33,13 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     r.set_defaults(func=roles)
 
 
-def _engine(ctx, create: bool):  # type: ignore[no-untyped-def]
-    from authcore.db import make_engine
+def _core(ctx, create: bool):  # type: ignore[no-untyped-def]
+    """The command's core (``Ctx.core``): schema work acts for no operator."""
+    return ctx.core(create=create, operator=False)
 
-    return make_engine(ctx.database_url(), create=create)
 
-
-def _report(ctx, st, engine) -> None:  # type: ignore[no-untyped-def]
-    from authcore.db import mask_url
-
-    url = mask_url(engine.url.render_as_string(hide_password=False))
+def _report(ctx, st, core) -> None:  # type: ignore[no-untyped-def]
+    url = core.url_masked
     if ctx.json:
         emit_json(
             {
@@ -62,29 +59,19 @@ def _report(ctx, st, engine) -> None:  # type: ignore[no-untyped-def]
 
 
 def upgrade(ctx) -> int:  # type: ignore[no-untyped-def]
-    from authcore import migrate
-
     if ctx.args.read_only:
         from authcore.errors import ReadOnlyError
 
         raise ReadOnlyError("refused: read-only mode; the schema was not changed")
-    engine = _engine(ctx, create=True)
-    try:
-        _report(ctx, migrate.upgrade(engine), engine)
-    finally:
-        engine.dispose()
+    core = _core(ctx, create=True)
+    _report(ctx, core.maintenance.upgrade(), core)
     return 0
 
 
 def status(ctx) -> int:  # type: ignore[no-untyped-def]
-    from authcore import migrate
-
-    engine = _engine(ctx, create=False)
-    try:
-        st = migrate.status(engine)
-        _report(ctx, st, engine)
-    finally:
-        engine.dispose()
+    core = _core(ctx, create=False)
+    st = core.maintenance.status()
+    _report(ctx, st, core)
     return 0 if st.up_to_date else 1
 
 
@@ -112,18 +99,11 @@ def roles(ctx) -> int:  # type: ignore[no-untyped-def]
         from authcore.errors import ReadOnlyError
 
         raise ReadOnlyError("refused: read-only mode; no role was created or granted")
-    from authcore.db import make_engine
-
-    engine = make_engine(ctx.database_url())
-    try:
-        if engine.dialect.name != "postgresql":
-            raise UsageError(
-                "db roles --apply needs PostgreSQL: on SQLite roles are advisory "
-                "(one operator; file mode 0600)"
-            )
-        done = pgroles.apply(engine, prefix)
-    finally:
-        engine.dispose()
+    if not ctx.database_url().startswith("postgres"):  # before any file is opened or made
+        raise UsageError(
+            "db roles --apply needs PostgreSQL: on SQLite roles are advisory (one operator; file mode 0600)"
+        )
+    done = _core(ctx, create=False).maintenance.apply_roles(prefix)
     if ctx.json:
         emit_json({"prefix": prefix, "applied": len(done)})
     else:

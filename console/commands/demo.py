@@ -57,10 +57,9 @@ class Progress:
 def run(ctx) -> int:  # type: ignore[no-untyped-def]
     import os
 
-    from authcore import demo, migrate
+    from authcore import demo
     from authcore.config import SECRET_ENV, write_secret
     from authcore.core import is_read_only, operator_for
-    from authcore.db import make_engine, mask_url
     from authcore.errors import ReadOnlyError, ValidationError
 
     args = ctx.args
@@ -79,24 +78,19 @@ def run(ctx) -> int:  # type: ignore[no-untyped-def]
         key_note = f"signing key: generated an HS256 secret into {cfg.path} (mode 0600)"
     else:
         key_note = f"signing key: already configured in {cfg.path}"
-    url = ctx.database_url()
-    engine = make_engine(url, create=True)  # demo and db upgrade are the two that may create
-    try:
-        st = migrate.upgrade(engine)
-        named, total = demo.present(engine)
-        if len(named) == len(demo.NAMED_EMAILS):
-            summary = None  # a second run: say so plainly, add nothing
-        else:
-            summary = demo.seed(
-                engine,
-                args.users,
-                rng_seed=args.seed,
-                refresh_ttl=cfg.tokens.refresh_ttl,
-                progress=None if ctx.json else Progress(),
-            )
-    finally:
-        engine.dispose()
-    masked = mask_url(url)
+    core = ctx.core(create=True, operator=False)  # demo and db upgrade are the two that may create
+    st = core.maintenance.upgrade()
+    named, total = core.maintenance.demo_present()
+    if len(named) == len(demo.NAMED_EMAILS):
+        summary = None  # a second run: say so plainly, add nothing
+    else:
+        summary = core.maintenance.seed_demo(
+            args.users,
+            rng_seed=args.seed,
+            refresh_ttl=cfg.tokens.refresh_ttl,
+            progress=None if ctx.json else Progress(),
+        )
+    masked = core.url_masked
     if ctx.json:
         emit_json(
             {

@@ -141,34 +141,16 @@ def _configured(ctx: Any, problems: list[str]) -> tuple[Any, list[Any]]:
 
 
 class _LazyLive:
-    """The live lookup, connecting on first use only (no SQLAlchemy import until then)."""
+    """The live lookup through the command's core, built on first use only (no SQLAlchemy
+    import until then; ``--no-db`` never builds it). The core loads no token keys: the report's
+    keys are the ones ``_configured`` and the options gave."""
 
     def __init__(self, ctx: Any) -> None:
         self.ctx = ctx
-        self.engine: Any = None
-        self._fn: Any = None
 
     def __call__(self, user_id: int, sid: str | None) -> LiveState:
-        if self._fn is None:
-            from sqlalchemy.engine import make_url
-
-            from authcore.db import make_engine, normalize_url
-            from authcore.errors import DatabaseUnavailable
-            from authcore.inspect import live_lookup
-
-            url = normalize_url(self.ctx.database_url())
-            u = make_url(url)
-            if u.get_backend_name() == "sqlite":
-                db = u.database or ""
-                if not db or db == ":memory:" or not Path(db).expanduser().exists():
-                    raise DatabaseUnavailable(f"no database at {db or '(memory)'}")
-            self.engine = make_engine(url)
-            self._fn = live_lookup(self.engine)
-        return self._fn(user_id, sid)
-
-    def close(self) -> None:
-        if self.engine is not None:
-            self.engine.dispose()
+        core = self.ctx.core(operator=False)
+        return core.live_state(user_id, sid)
 
 
 # -- the command ------------------------------------------------------------------------------
@@ -189,13 +171,9 @@ def decode(ctx: Any) -> int:
     text = _read_input(args)
     settings, configured = _configured(ctx, problems)
     live = None if args.no_db else _LazyLive(ctx)
-    try:
-        report = inspect_token(
-            text, keys=configured + explicit, settings=settings, live=live, detached_payload=detached
-        )
-    finally:
-        if live is not None:
-            live.close()
+    report = inspect_token(
+        text, keys=configured + explicit, settings=settings, live=live, detached_payload=detached
+    )
     report.warnings[:0] = problems
     if args.no_db:
         report.live = {"state": "off", "detail": "--no-db: live state not checked"}
