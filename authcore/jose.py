@@ -45,7 +45,9 @@ class Decoded:
 def b64url_decode(segment: str, what: str = "segment") -> Decoded:
     """Decode base64url leniently; note padding, ``+``/``/`` and non-zero unused bits."""
     if not _B64_CHARS.match(segment):
-        bad = next((c for c in segment if not (c.isascii() and (c.isalnum() or c in "-_+/="))), "?")
+        bad = next((c for c in segment if not (c.isascii() and (c.isalnum() or c in "-_+/="))), None)
+        if bad is None:  # every character is allowed: an '=' before the end
+            raise JoseDecodeError(f"{what}: '=' before the end (padding only ends a segment)")
         raise JoseDecodeError(f"{what}: character {bad!r} is not base64url")
     notes: list[str] = []
     body = segment.rstrip("=")
