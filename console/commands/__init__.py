@@ -8,6 +8,8 @@ import importlib
 MODULES = ("demo", "db", "users", "sessions", "revoke", "audit", "tokens")
 
 
-def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+def register(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
     for name in MODULES:
         importlib.import_module(f"console.commands.{name}").register(sub, common)

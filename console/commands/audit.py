@@ -4,11 +4,21 @@ signed checkpoints) and ``audit seal`` / ``audit seal-key`` (authcore.seal)."""
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from console.output import emit_json, line, table
 
+if TYPE_CHECKING:
+    from authcore.audit import AuditRecord, ExpectedHead
+    from authcore.seal import Seal
+    from authcore.userevents import UserEvent
+    from console.cli import Ctx
 
-def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+
+def register(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
     p = sub.add_parser("audit", parents=[common], help="the audit log")
     au = p.add_subparsers(dest="audit_command", metavar="ACTION", required=True)
     ls = au.add_parser("list", parents=[common], help="newest events first")
@@ -63,7 +73,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     sk.set_defaults(func=seal_key)
 
 
-def _head_arg(text: str):  # type: ignore[no-untyped-def]
+def _head_arg(text: str) -> ExpectedHead:
     from authcore.audit import parse_head
     from authcore.errors import ValidationError
 
@@ -73,9 +83,9 @@ def _head_arg(text: str):  # type: ignore[no-untyped-def]
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
-def _expected_heads(a):  # type: ignore[no-untyped-def]
+def _expected_heads(a: argparse.Namespace) -> list[ExpectedHead]:
     """``--expect-head`` values plus ``--expect-head-file`` lines (a bad file: usage, exit 2)."""
-    heads = list(a.expect_head)
+    heads: list[ExpectedHead] = list(a.expect_head)
     if a.expect_head_file is not None:
         from authcore.audit import read_heads_file
         from authcore.errors import ValidationError
@@ -88,7 +98,7 @@ def _expected_heads(a):  # type: ignore[no-untyped-def]
     return heads
 
 
-def print_events(events) -> None:  # type: ignore[no-untyped-def]
+def print_events(events: Sequence[AuditRecord]) -> None:
     if not events:
         line("  (none)")
         return
@@ -110,7 +120,7 @@ def print_events(events) -> None:  # type: ignore[no-untyped-def]
     )
 
 
-def print_user_events(events) -> None:  # type: ignore[no-untyped-def]
+def print_user_events(events: Sequence[UserEvent]) -> None:
     """User events (``authcore.userevents``), as ``audit list --user-events`` and ``users show``
     print them."""
     if not events:
@@ -134,7 +144,7 @@ def print_user_events(events) -> None:  # type: ignore[no-untyped-def]
     )
 
 
-def list_events(ctx) -> int:  # type: ignore[no-untyped-def]
+def list_events(ctx: Ctx) -> int:
     a = ctx.args
     core = ctx.core()
     uid = core.users.find(a.user).id if a.user else None
@@ -155,7 +165,7 @@ def list_events(ctx) -> int:  # type: ignore[no-untyped-def]
     return 0
 
 
-def verify(ctx) -> int:  # type: ignore[no-untyped-def]
+def verify(ctx: Ctx) -> int:
     heads = _expected_heads(ctx.args)
     if ctx.args.seals is not None or ctx.args.pubkey is not None:
         return _verify_seals(ctx, heads)
@@ -182,7 +192,7 @@ def verify(ctx) -> int:  # type: ignore[no-untyped-def]
     return 0 if rep.ok else 1
 
 
-def _seal_inputs(a):  # type: ignore[no-untyped-def]
+def _seal_inputs(a: argparse.Namespace) -> tuple[list[Seal], Any]:
     """The seals and the public key (bad files: usage, exit 2, nothing read from the DB)."""
     from authcore import seal as sealing
     from authcore.errors import ValidationError
@@ -196,7 +206,7 @@ def _seal_inputs(a):  # type: ignore[no-untyped-def]
         raise UsageError(str(e)) from None
 
 
-def _verify_seals(ctx, heads) -> int:  # type: ignore[no-untyped-def]
+def _verify_seals(ctx: Ctx, heads: list[ExpectedHead]) -> int:
     seals, pub = _seal_inputs(ctx.args)
     srep, rep = ctx.core().audit.verify_seals(seals, pub, also_expect=heads)
     newest = srep.newest
@@ -215,7 +225,7 @@ def _verify_seals(ctx, heads) -> int:  # type: ignore[no-untyped-def]
                 else None,
             }
         )
-    elif srep.ok and newest is not None:
+    elif srep.ok and newest is not None and rep is not None:  # ok: the walk ran (seal.verify_seals)
         line(
             f"audit chain intact and sealed: {rep.checked:,} events, head "
             f"{rep.head_seq}:{rep.head_hash}; {srep.seals} seal(s) verified, newest seq "
@@ -226,7 +236,7 @@ def _verify_seals(ctx, heads) -> int:  # type: ignore[no-untyped-def]
     return 0 if srep.ok else 1
 
 
-def seal(ctx) -> int:  # type: ignore[no-untyped-def]
+def seal(ctx: Ctx) -> int:
     from authcore import seal as sealing
     from authcore.errors import ValidationError
     from console.cli import UsageError
@@ -248,7 +258,7 @@ def seal(ctx) -> int:  # type: ignore[no-untyped-def]
     return 0
 
 
-def seal_key(ctx) -> int:  # type: ignore[no-untyped-def]
+def seal_key(ctx: Ctx) -> int:
     from authcore import seal as sealing
 
     pub = sealing.generate_key(ctx.args.out)

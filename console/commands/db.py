@@ -7,7 +7,9 @@ import argparse
 from console.output import emit_json, line
 
 
-def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+def register(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
     p = sub.add_parser("db", parents=[common], help="schema migrations")
     dsub = p.add_subparsers(dest="db_command", metavar="ACTION", required=True)
     dsub.add_parser("upgrade", parents=[common], help="create or upgrade the schema").set_defaults(

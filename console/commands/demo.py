@@ -9,7 +9,9 @@ import sys
 from console.output import emit_json, line
 
 
-def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+def register(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
     p = sub.add_parser("demo", parents=[common], help="create the schema and fill demo data")
     p.add_argument(
         "--users",

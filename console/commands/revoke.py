@@ -8,12 +8,21 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from console.output import emit_json, line
 from console.prompt import confirm_or_refuse
 
+if TYPE_CHECKING:
+    from authcore.core import AuthCore
+    from authcore.revoke import RevokeResult
+    from console.cli import Ctx
 
-def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+
+def register(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
     p = sub.add_parser("revoke", parents=[common], help="revoke a user's tokens or sessions")
     p.add_argument("user", nargs="?", help="id, email or username")
     p.add_argument(
@@ -38,7 +47,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.set_defaults(func=run)
 
 
-def run(ctx) -> int:  # type: ignore[no-untyped-def]
+def run(ctx: Ctx) -> int:
     from console.cli import UsageError
 
     a = ctx.args
@@ -53,7 +62,7 @@ def run(ctx) -> int:  # type: ignore[no-untyped-def]
     return _single(ctx)
 
 
-def _single(ctx) -> int:  # type: ignore[no-untyped-def]
+def _single(ctx: Ctx) -> int:
     from authcore.errors import NotFound
 
     a = ctx.args
@@ -61,24 +70,24 @@ def _single(ctx) -> int:  # type: ignore[no-untyped-def]
     user = core.users.find(a.user)
     if a.all_tokens:
 
-        def act(dry: bool):  # type: ignore[no-untyped-def]
+        def act(dry: bool) -> RevokeResult:
             return core.admin.revoke_tokens(user.id, a.reason, dry_run=dry)
     elif a.sessions:
 
-        def act(dry: bool):  # type: ignore[no-untyped-def]
+        def act(dry: bool) -> RevokeResult:
             return core.admin.delete_sessions(user.id, a.reason, dry_run=dry)
     else:
         s = core.sessions.get(a.session)
         if s is None or s.user_id != user.id:
             raise NotFound(f"user {user.id} has no session {a.session[:60]!r}")
 
-        def act(dry: bool):  # type: ignore[no-untyped-def]
+        def act(dry: bool) -> RevokeResult:
             return core.admin.delete_session(a.session, a.reason, dry_run=dry)
 
     return preview_then_commit(ctx, core, user.id, act)
 
 
-def preview_then_commit(ctx, core, user_id: int, act) -> int:  # type: ignore[no-untyped-def]
+def preview_then_commit(ctx: Ctx, core: AuthCore, user_id: int, act: Callable[[bool], RevokeResult]) -> int:
     """One flow for every audited single-user change (``revoke``, ``users disable|enable``):
     ``act(True)`` previews (nothing changes); ``--dry-run`` prints it; otherwise the operator
     confirms the preview (``--yes`` without a terminal) and ``act(False)`` commits, timed."""
@@ -94,7 +103,9 @@ def preview_then_commit(ctx, core, user_id: int, act) -> int:  # type: ignore[no
     return 0
 
 
-def report_committed(ctx, core, action: str, user_id: int, call) -> None:  # type: ignore[no-untyped-def]
+def report_committed(
+    ctx: Ctx, core: AuthCore, action: str, user_id: int, call: Callable[[], RevokeResult]
+) -> None:
     """Commit ``call`` timed by a verifier of this process (``console.propagation``) and say
     what is true: strict verifiers refused within the measured ms, signature-only checks
     accept access tokens until they expire. Shared by ``revoke`` and ``users disable|enable``."""
@@ -107,7 +118,7 @@ def report_committed(ctx, core, action: str, user_id: int, call) -> None:  # typ
         line("done: " + result_text(result, ms, timeout))
 
 
-def _bulk(ctx) -> int:  # type: ignore[no-untyped-def]
+def _bulk(ctx: Ctx) -> int:
     from authcore.errors import ValidationError
 
     a = ctx.args

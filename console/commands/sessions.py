@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from console.output import emit_json, line, table
 
+if TYPE_CHECKING:
+    from authcore.sessions import SessionRecord
+    from console.cli import Ctx
 
-def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+
+def register(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
     p = sub.add_parser("sessions", parents=[common], help="browse and prune sessions")
     ss = p.add_subparsers(dest="sessions_command", metavar="ACTION", required=True)
     ls = ss.add_parser("list", parents=[common], help="a user's sessions, or the newest of all")
@@ -24,7 +32,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     pr.set_defaults(func=prune)
 
 
-def print_sessions(items, with_email: bool = True) -> None:  # type: ignore[no-untyped-def]
+def print_sessions(items: Sequence[SessionRecord], with_email: bool = True) -> None:
     from authcore.timeutil import utcnow
 
     now = utcnow()
@@ -58,7 +66,7 @@ def print_sessions(items, with_email: bool = True) -> None:  # type: ignore[no-u
     table(rows, heads, widths)
 
 
-def list_sessions(ctx) -> int:  # type: ignore[no-untyped-def]
+def list_sessions(ctx: Ctx) -> int:
     a = ctx.args
     core = ctx.core()
     limit = max(1, min(a.limit, 1000))
@@ -74,7 +82,7 @@ def list_sessions(ctx) -> int:  # type: ignore[no-untyped-def]
     return 0
 
 
-def prune(ctx) -> int:  # type: ignore[no-untyped-def]
+def prune(ctx: Ctx) -> int:
     """Revoke's rules: a preview, a terminal or ``--yes``, ``--dry-run``, a reason."""
     from authcore.timeutil import fmt_utc, utcnow
     from console.prompt import confirm_or_refuse

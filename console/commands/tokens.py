@@ -20,7 +20,9 @@ from authcore.text import clean
 from console.output import emit_json, line
 
 
-def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+def register(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
     p = sub.add_parser("tokens", parents=[common], help="inspect tokens")
     tsub = p.add_subparsers(dest="tokens_command", metavar="ACTION", required=True)
     d = tsub.add_parser(

@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from console.output import emit_json, line, table
 
+if TYPE_CHECKING:
+    from authcore.audit import AuditRecord
+    from authcore.revoke import RevokeResult
+    from authcore.users import UserRecord
+    from console.cli import Ctx
 
-def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+
+def register(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
     p = sub.add_parser("users", parents=[common], help="find and manage users")
     us = p.add_subparsers(dest="users_command", metavar="ACTION", required=True)
     s = us.add_parser("search", parents=[common], help="search by id, email, username or name prefix")
@@ -27,7 +36,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         d.set_defaults(func=set_disabled, disable=name == "disable")
 
 
-def _row(u) -> list:  # type: ignore[no-untyped-def]
+def _row(u: UserRecord) -> list[object]:
     return [
         u.id,
         u.email,
@@ -42,7 +51,7 @@ def _row(u) -> list:  # type: ignore[no-untyped-def]
 HEADERS = ["ID", "EMAIL", "USERNAME", "NAME", "TV", "SESS", "DISABLED"]
 
 
-def search(ctx) -> int:  # type: ignore[no-untyped-def]
+def search(ctx: Ctx) -> int:
     from authcore.users import Cursor
 
     a = ctx.args
@@ -65,7 +74,7 @@ def search(ctx) -> int:  # type: ignore[no-untyped-def]
     return 0
 
 
-def show(ctx) -> int:  # type: ignore[no-untyped-def]
+def show(ctx: Ctx) -> int:
     from authcore.timeutil import fmt_utc
 
     core = ctx.core()
@@ -109,7 +118,7 @@ def show(ctx) -> int:  # type: ignore[no-untyped-def]
     return 0
 
 
-def _event_dict(e) -> dict:  # type: ignore[no-untyped-def]
+def _event_dict(e: AuditRecord) -> dict[str, object]:
     return {
         "seq": e.seq,
         "at": e.at.isoformat(),
@@ -126,13 +135,13 @@ def _event_dict(e) -> dict:  # type: ignore[no-untyped-def]
     }
 
 
-def set_disabled(ctx) -> int:  # type: ignore[no-untyped-def]
+def set_disabled(ctx: Ctx) -> int:
     a = ctx.args
     core = ctx.core()
     u = core.users.find(a.user)
     from console.commands.revoke import preview_then_commit
 
-    def act(dry: bool):  # type: ignore[no-untyped-def]
+    def act(dry: bool) -> RevokeResult:
         return core.admin.set_disabled(u.id, a.disable, a.reason, dry_run=dry)
 
     return preview_then_commit(ctx, core, u.id, act)
