@@ -128,7 +128,8 @@ def build_parser() -> argparse.ArgumentParser:
         "Without a command it opens the terminal UI.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    commands.register(sub, common)
+    # the commands only add parsers and read them as ArgumentParsers (the generic is invariant)
+    commands.register(cast("argparse._SubParsersAction[argparse.ArgumentParser]", sub), common)
     return parser
 
 
