@@ -286,9 +286,10 @@ class AuthCore:
 
     def _session_deleted(self, conn: Any, user_id: int, sids: list[str]) -> None:
         from authcore import notices
+        from authcore.revocation import Kind
         from authcore.timeutil import utcnow
 
-        notices.publish(conn, utcnow(), "session", [user_id], session_ids=sids)
+        notices.publish(conn, utcnow(), Kind.SESSION, [user_id], session_ids=sids)
 
     def dispose(self) -> None:
         self.engine.dispose()

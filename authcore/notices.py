@@ -2,11 +2,11 @@
 
 Both happen inside the caller's transaction, so a rolled-back change announces nothing.
 Verifiers LISTEN on ``CHANNEL`` (PostgreSQL) or poll the table (SQLite, and after a reconnect).
+What a notice holds and how it is encoded (rows and payloads) is ``authcore.revocation``'s.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -14,10 +14,9 @@ from typing import Any
 
 from authcore.fastpath import PerDialect, _bind_processor
 from authcore.models import revocations
+from authcore.revocation import Kind, Notice
 
 CHANNEL = "authcore_revocations"
-_SIDS_PER_NOTICE = 100
-_USERS_PER_NOTICE = 500
 _COLS = ("at", "kind", "user_id", "token_version", "session_id")
 
 
@@ -52,42 +51,25 @@ _sql = PerDialect(_build_sql)
 def publish(
     conn: Any,
     at: datetime,
-    kind: str,
+    kind: Kind,
     user_ids: Sequence[int],
     versions: Sequence[int | None] | None = None,
     session_ids: Iterable[str] = (),
 ) -> None:
-    """Record and announce a revocation. ``kind``: version, disabled, enabled, session.
+    """Record and announce a revocation (``revocation.Notice.of(kind, ...)``).
 
     ``conn``: a SQLAlchemy ``Connection`` or an ``authcore.fastwrite.RawTx``. Rows go to the
     driver already converted (``at`` by its column's SQLAlchemy bind processor, once); on
     PostgreSQL one notice row and its NOTIFY are one statement."""
     sql = _sql(conn.dialect)
-    at_db = sql.at(at)
-    if kind == "session":
-        uid = user_ids[0]
-        sids = list(session_ids)
-        rows = [(at_db, kind, uid, None, s) for s in sids]
-    else:
-        vs = list(versions) if versions is not None else [None] * len(user_ids)
-        rows = [(at_db, kind, u, v, None) for u, v in zip(user_ids, vs, strict=True)]
+    notice = Notice.of(kind, user_ids, versions, session_ids)
+    rows = notice.rows(sql.at(at))
     if not rows:
         return
     if sql.notify is None:  # SQLite: verifiers poll the table
         conn.exec_driver_sql(sql.insert, rows if len(rows) > 1 else rows[0])
         return
-    if kind == "session":
-        payloads = [
-            {"k": kind, "u": uid, "s": sids[i : i + _SIDS_PER_NOTICE]}
-            for i in range(0, len(sids), _SIDS_PER_NOTICE)
-        ]
-    else:
-        step = _USERS_PER_NOTICE
-        payloads = [
-            {"k": kind, "u": [r[2] for r in rows[i : i + step]], "v": vs[i : i + step]}
-            for i in range(0, len(rows), step)
-        ]
-    texts = [json.dumps(p, separators=(",", ":")) for p in payloads]
+    texts = notice.payloads()
     if len(rows) == 1 and len(texts) == 1 and sql.insert_and_notify is not None:
         conn.exec_driver_sql(sql.insert_and_notify, (*rows[0], texts[0]))
         return

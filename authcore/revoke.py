@@ -19,6 +19,7 @@ from authcore.db import read_conn, write_tx
 from authcore.errors import NotFound, ValidationError
 from authcore.fastpath import PerDialect, _bind_processor
 from authcore.models import sessions, users
+from authcore.revocation import RULES, Kind
 from authcore.text import require_plain
 from authcore.timeutil import fmt_utc, utcnow
 
@@ -83,6 +84,23 @@ _BUMP_ANY = (
 )
 
 
+# What each action publishes (its writer below; on PostgreSQL without direct write rights, the
+# migration-0004 function of the same name). ``RevokeResult.refuses`` and the console's
+# propagation figure read it with ``revocation.RULES``.
+PUBLISHES: dict[str, tuple[Kind, ...]] = {
+    "revoke_tokens": (Kind.VERSION,),
+    "delete_session": (Kind.SESSION,),
+    "delete_sessions": (Kind.SESSION,),
+    "disable_user": (Kind.DISABLED, Kind.SESSION),
+    "enable_user": (Kind.ENABLED,),
+}
+
+
+def refuses(action: str) -> bool:
+    """Whether ``action`` can make tokens refused (a notice of a kind whose rule refuses)."""
+    return any(RULES[k].refuses is not None for k in PUBLISHES.get(action, ()))
+
+
 @dataclass(frozen=True)
 class RevokeResult:
     """What a revocation changed (or would change, for a dry run) and when it takes effect."""
@@ -100,6 +118,21 @@ class RevokeResult:
     dry_run: bool = False
     session_id: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def kinds(self) -> tuple[Kind, ...]:
+        """The notices this change published (or, for a dry run, would): a session notice only
+        when it named a session."""
+        return tuple(
+            k
+            for k in PUBLISHES.get(self.action, ())
+            if not (RULES[k].sessions and self.sessions_deleted == 0)
+        )
+
+    @property
+    def refuses(self) -> bool:
+        """Strict verifiers refuse tokens because of it (a published kind's rule refuses)."""
+        return any(RULES[k].refuses is not None for k in self.kinds)
 
     def summary(self) -> str:
         """One line for an operator (the email is untrusted: render it through safe text).
@@ -289,7 +322,7 @@ class AdminService:
                 now,
                 head=(head_seq, head_hash, role),
             )
-            notices.publish(tx, now, "version", [user_id], [new])
+            notices.publish(tx, now, Kind.VERSION, [user_id], [new])
         r_at, a_at = self._times(now)
         return RevokeResult("revoke_tokens", user_id, email, new - 1, new, 0, active, False, r_at, a_at)
 
@@ -383,7 +416,7 @@ class AdminService:
                 )
             )
         audit.append(conn, events, now)
-        notices.publish(conn, now, "version", [r[0] for r in rows], [r[1] for r in rows])
+        notices.publish(conn, now, Kind.VERSION, [r[0] for r in rows], [r[1] for r in rows])
         return rows
 
     # -- sessions ------------------------------------------------------------------------------
@@ -416,7 +449,7 @@ class AdminService:
                 [EventIn("delete_session", self.actor, reason, row.id, public_id, client=self.client)],
                 now,
             )
-            notices.publish(conn, now, "session", [row.id], session_ids=[public_id])
+            notices.publish(conn, now, Kind.SESSION, [row.id], session_ids=[public_id])
         return self._result("delete_session", row, v, v, 1, active, now, False, public_id)
 
     def delete_sessions(self, user_id: int, reason: str, *, dry_run: bool = False) -> RevokeResult:
@@ -460,7 +493,7 @@ class AdminService:
                 ],
                 now,
             )
-            notices.publish(conn, now, "session", [user_id], session_ids=sids)
+            notices.publish(conn, now, Kind.SESSION, [user_id], session_ids=sids)
         v = int(row.token_version)
         return self._result("delete_sessions", row, v, v, len(sids), 0, now, False)
 
@@ -529,6 +562,6 @@ class AdminService:
             audit.append(
                 conn, [EventIn(action, self.actor, reason, user_id, details=details, client=self.client)], now
             )
-            notices.publish(conn, now, "disabled" if disabled else "enabled", [user_id], [v])
-            notices.publish(conn, now, "session", [user_id], session_ids=sids)
+            notices.publish(conn, now, Kind.DISABLED if disabled else Kind.ENABLED, [user_id], [v])
+            notices.publish(conn, now, Kind.SESSION, [user_id], session_ids=sids)
         return self._result(action, row, v - step, v, len(sids), active, now, False, disabled=disabled)

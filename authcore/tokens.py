@@ -23,15 +23,14 @@ from authcore.errors import (
     ConfigError,
     NotFound,
     RefreshReuse,
-    SessionInvalid,
     TokenError,
     TokenExpired,
-    TokenRevoked,
     UserDisabled,
 )
 from authcore.fastpath import HotQuery
 from authcore.keys import Key, KeyRing
 from authcore.models import sessions, users
+from authcore.revocation import Kind, judge_row
 from authcore.timeutil import utcnow
 
 _REQUIRED = ["exp", "iat", "sub", "typ", "token_version", "jti"]
@@ -252,16 +251,8 @@ class TokenService:
 
     @staticmethod
     def _judge(claims: Claims, row: Any) -> None:
-        if row is None:
-            raise TokenRevoked("user no longer exists", code="no_user")
-        if row.disabled:
-            raise UserDisabled("user is disabled")
-        if claims.token_version < row.token_version:
-            raise TokenRevoked(
-                f"revoked: token version {claims.token_version}, user is at {row.token_version}"
-            )
-        if claims.sid is not None and (row.sid is None or row.expires_at <= utcnow()):
-            raise SessionInvalid("session ended")
+        """Raise what ``revocation.refusal`` says against ``claims`` given ``_CHECK``'s row."""
+        judge_row(claims, row)
 
     def set_strict_check(self, check: Callable[[Claims], object] | None) -> Callable[[Claims], object] | None:
         """Route ``verify_access(strict=True)``'s live check through ``check`` (e.g. a
@@ -362,7 +353,7 @@ class TokenService:
                             "jti": claims.jti,
                         },
                     )
-                    notices.publish(conn, now, "session", [claims.user_id], session_ids=[claims.sid])
+                    notices.publish(conn, now, Kind.SESSION, [claims.user_id], session_ids=[claims.sid])
         if reuse:
             raise RefreshReuse("refresh token reuse detected: the session was ended")
         return self.issue_pair(

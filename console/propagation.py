@@ -19,7 +19,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from authcore.verifier import AppliedUpdate, Verifier
 
 T = TypeVar("T")
-REFUSING = frozenset({"revoke_tokens", "delete_session", "delete_sessions", "disable_user"})
 
 
 class PropagationProbe:
@@ -48,7 +47,9 @@ class PropagationProbe:
     def measure(self, action: str, user_id: int, call: Callable[[], T]) -> tuple[T, float | None]:
         """Run ``call`` (the committing revocation) and return its result with the time in ms
         until this console's verifier applied it, or None (not a refusing action, not seen)."""
-        verifier = self.ensure_started() if action in REFUSING else None
+        from authcore.revoke import refuses
+
+        verifier = self.ensure_started() if refuses(action) else None
         if verifier is None:
             return call(), None
         seen = threading.Event()
@@ -63,11 +64,8 @@ class PropagationProbe:
         try:
             start = time.time()
             result = call()
-            quiet = (
-                getattr(result, "action", "") == "delete_sessions"
-                and getattr(result, "sessions_deleted", 1) == 0
-            )
-            if quiet or not seen.wait(self.timeout):  # nothing announced, or not seen in time
+            quiet = not getattr(result, "refuses", True)  # nothing refusing was announced
+            if quiet or not seen.wait(self.timeout):  # or not seen in time
                 return result, None
             return result, max(stamp[0] - start, 0.0) * 1000.0
         finally:
@@ -82,7 +80,7 @@ class PropagationProbe:
 
 def describe(ms: float | None, result: RevokeResult, timeout: float) -> str:
     """The sentence the console adds to an action's result."""
-    if result.action not in REFUSING or (result.action == "delete_sessions" and result.sessions_deleted == 0):
+    if not result.refuses:  # what it published refuses nothing (authcore.revocation.RULES)
         return ""
     if ms is None:
         return f"Strict verifiers: not confirmed within {timeout:.0f} s by this console's own verifier."

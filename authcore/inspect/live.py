@@ -11,8 +11,10 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
+from authcore import revocation
 from authcore.inspect.claims import MAX_EPOCH, MIN_EPOCH
 from authcore.inspect.report import Findings, LiveLookup, LiveState, clock_time, quote, span
+from authcore.revocation import Facts, Reason, State
 from authcore.text import clean
 
 MAX_UID = 2**63 - 1
@@ -59,21 +61,18 @@ class LiveChecks(Findings):
         r.live = {"state": "checked", "detail": "user and session looked up"}
         tv = payload.get("token_version")
         tv_ok = isinstance(tv, int) and not isinstance(tv, bool)
-        problems: list[str] = []
-        if not st.exists:
-            problems.append(f"user {uid} no longer exists")
-        else:
-            if st.disabled:
-                problems.append(f"user {uid} is disabled")
-            if tv_ok and st.token_version is not None and tv < st.token_version:
-                problems.append(f"revoked: token version {tv}, user is at {st.token_version}")
-            if sid is not None and st.session_exists is False:
-                problems.append(f"session {quote(sid, 40)} no longer exists")
-            elif sid is not None and st.session_expires_at is not None and st.session_expires_at <= self.now:
-                problems.append(
-                    f"session {quote(sid, 40)} ended "
-                    f"{span(self.now_ts - st.session_expires_at.timestamp())} ago"
-                )
+        state = State(
+            st.exists,
+            st.disabled,
+            st.token_version,
+            st.session_exists is False,
+            st.session_expires_at.timestamp() if st.session_expires_at is not None else None,
+        )
+        facts = Facts(tv if tv_ok else None, sid)
+        problems = [
+            _problem(reason, uid, tv, sid, st, self.now_ts)
+            for reason in revocation.reasons(facts, state, self.now_ts)
+        ]
         if st.exists and not tv_ok:
             r.notes.append("no integer token_version claim: revocation by version not checked")
         elif st.exists and st.token_version is not None and tv > st.token_version:
@@ -138,6 +137,20 @@ class LiveChecks(Findings):
                 f" until {clock_time(until, self.now)}" if until else ""
             )
         return "the user and session are live"
+
+
+def _problem(reason: Reason, uid: int, tv: Any, sid: str | None, st: LiveState, now_ts: float) -> str:
+    """``revocation``'s reason in the inspector's words (with the user, session and times)."""
+    if reason is Reason.NO_USER:
+        return f"user {uid} no longer exists"
+    if reason is Reason.DISABLED:
+        return f"user {uid} is disabled"
+    if reason is Reason.VERSION:
+        return f"revoked: token version {tv}, user is at {st.token_version}"
+    if reason is Reason.SESSION_ENDED:
+        return f"session {quote(sid, 40)} no longer exists"
+    assert reason is Reason.SESSION_EXPIRED and st.session_expires_at is not None
+    return f"session {quote(sid, 40)} ended {span(now_ts - st.session_expires_at.timestamp())} ago"
 
 
 def _one_line(exc: BaseException) -> str:

@@ -3,18 +3,19 @@ the sessions seen live, plus a bounded set of sessions known to be deleted. Both
 
 No database and no threads here: the ``Verifier`` feeds it (misses, notices, resyncs) and asks it.
 Every read and write holds one lock, held only for dict operations. ``gen`` counts updates so a
-miss whose query raced an update is not cached (its row may predate the update).
+miss whose query raced an update is not cached (its row may predate the update). What refuses a
+token and what a notice changes are ``authcore.revocation``'s (``refusal``, ``RULES``).
 """
 
 from __future__ import annotations
 
 import threading
-import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
-from authcore.errors import SessionInvalid, TokenError, TokenRevoked, UserDisabled
+from authcore.errors import TokenError
+from authcore.revocation import RULES, Notice, State, refusal
 from authcore.tokens import Claims
 
 MAX_SESSIONS_PER_USER = 256
@@ -52,24 +53,18 @@ class RevocationCache:
     def answer(self, claims: Claims) -> int | None:
         """Answer from the cache: return None (accepted) or raise; on a miss return the
         generation to hand to ``store``."""
-        uid, sid, tv = claims.user_id, claims.sid, claims.token_version
+        uid, sid = claims.user_id, claims.sid
         with self.lock:
             e = self.users.get(uid)
-            if e is not None:  # same order of checks as TokenService._judge
-                if e.disabled:
-                    self._hit(uid)
-                    raise UserDisabled("user is disabled")
-                if tv < e.version:
-                    self._hit(uid)
-                    raise TokenRevoked(f"revoked: token version {tv}, user is at {e.version}")
-            if sid is not None and (uid, sid) in self.dead:
+            err = refusal(claims, self._state(e, uid, sid))
+            if err is not None:
+                if e is not None:
+                    self.users.move_to_end(uid)
                 self.n["hits"] += 1
-                raise SessionInvalid("session ended")
+                raise err
             # A token newer than the cache, or an unseen session: load rather than guess.
-            if e is not None and tv == e.version and (sid is None or sid in e.sessions):
+            if e is not None and claims.token_version == e.version and (sid is None or sid in e.sessions):
                 self._hit(uid)
-                if sid is not None and e.sessions[sid] <= time.time():
-                    raise SessionInvalid("session ended")
                 return None
             self.n["misses"] += 1
             return self.gen
@@ -77,19 +72,17 @@ class RevocationCache:
     def refusal(self, claims: Claims) -> TokenError | None:
         """What the cache alone says against ``claims`` (no counters): the error ``answer``
         would raise, or None when the cache does not refuse (a miss included)."""
-        uid, sid, tv = claims.user_id, claims.sid, claims.token_version
+        uid, sid = claims.user_id, claims.sid
         with self.lock:
-            e = self.users.get(uid)
-            if e is not None:
-                if e.disabled:
-                    return UserDisabled("user is disabled")
-                if tv < e.version:
-                    return TokenRevoked(f"revoked: token version {tv}, user is at {e.version}")
-            if sid is not None and (uid, sid) in self.dead:
-                return SessionInvalid("session ended")
-            if e is not None and sid is not None and sid in e.sessions and e.sessions[sid] <= time.time():
-                return SessionInvalid("session ended")
-        return None
+            return refusal(claims, self._state(uid=uid, sid=sid, e=self.users.get(uid)))
+
+    def _state(self, e: Entry | None, uid: int, sid: str | None) -> State:  # caller holds the lock
+        """What the cache knows of ``uid`` and ``sid`` as the model's ``State`` (a user not
+        cached: version unknown, only a deleted session can refuse)."""
+        ended = sid is not None and (uid, sid) in self.dead
+        if e is None:
+            return State(session_ended=ended)
+        return State(True, e.disabled, e.version, ended, None if sid is None else e.sessions.get(sid))
 
     def _hit(self, uid: int) -> None:  # caller holds the lock
         self.users.move_to_end(uid)
@@ -118,38 +111,32 @@ class RevocationCache:
                     if len(e.sessions) > MAX_SESSIONS_PER_USER:
                         e.sessions.pop(next(iter(e.sessions)))
 
-    def apply(
-        self, kind: str, uids: tuple[int, ...], versions: tuple[int | None, ...], sids: tuple[str, ...]
-    ) -> bool:
-        """Apply one notice; False when the kind is unknown (the user cache is dropped then)."""
+    def apply(self, notice: Notice) -> None:
+        """Apply one notice by its kind's rule (``revocation.RULES``)."""
+        rule = RULES[notice.kind]
         with self.lock:
             self.gen += 1
             self.n["updates"] += 1
-            if kind == "session":
-                uid = uids[0]
+            if rule.sessions:
+                uid = notice.user_ids[0]
                 e = self.users.get(uid)
-                for s in sids:
+                for s in notice.session_ids:
                     self._dead_add(uid, s)
                     if e is not None:
                         e.sessions.pop(s, None)
-            elif kind in ("version", "disabled", "enabled"):
-                for u, v in zip(uids, versions, strict=True):
-                    e = self.users.get(u)
-                    if e is None:
-                        continue
-                    if v is None:  # version unknown: forget the user, the next use reloads
-                        del self.users[u]
-                        continue
-                    if v > e.version:
-                        e.version = v
-                    if kind == "disabled":
-                        e.disabled = True
-                    elif kind == "enabled":
-                        e.disabled = False
-            else:
-                self.users.clear()
-                return False
-        return True
+                return
+            flag = rule.disabled
+            for u, v in zip(notice.user_ids, notice.versions, strict=True):
+                e = self.users.get(u)
+                if e is None:
+                    continue
+                if v is None:  # version unknown: forget the user, the next use reloads
+                    del self.users[u]
+                    continue
+                if v > e.version:
+                    e.version = v
+                if flag is not None:
+                    e.disabled = flag
 
     def reset(self) -> None:
         """Forget every user (the deleted-session set stays: it is never wrong)."""

@@ -16,7 +16,6 @@ instead (``authcore.verifier.poll``), with one warning (``listen_target``).
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from typing import TYPE_CHECKING, Any
@@ -28,6 +27,7 @@ from authcore import notices
 from authcore.db import bound_waits, is_pooled, mask_url, normalize_url, pooled_option, read_conn
 from authcore.errors import ValidationError
 from authcore.models import sessions, users
+from authcore.revocation import Notice
 from authcore.verifier.updates import Updates, first_line
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -171,21 +171,12 @@ class Listening(Updates):
     def _on_notify(self, payload: str) -> None:
         received = time.time()
         try:
-            p = json.loads(payload)
-            kind = str(p["k"])
-            if kind == "session":
-                uids: tuple[int, ...] = (int(p["u"]),)
-                sids = tuple(str(s) for s in p["s"])
-                versions: tuple[int | None, ...] = ()
-            else:
-                uids = tuple(int(u) for u in p["u"])
-                versions = tuple(None if x is None else int(x) for x in p["v"])
-                sids = ()
-        except (ValueError, KeyError, TypeError):
-            log.warning("unreadable revocation notice: dropping the user cache")
+            notice = Notice.decode(payload)
+        except ValueError as exc:  # unreadable, or a kind this authcore does not know
+            log.warning("%s: dropping the user cache", exc)
             self._reset("notify")
             return
-        self._apply(kind, uids, versions, sids, "notify", received)
+        self._apply(notice, "notify", received)
 
     def _resync(self) -> None:
         """Re-read every cached user and session (after LISTEN is in place)."""

@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Sequence
-from typing import Any
 
 from sqlalchemy import bindparam, func, select
 
 from authcore.db import read_conn
 from authcore.models import revocations
+from authcore.revocation import Notice, group_rows
 from authcore.verifier.updates import Updates, first_line
 
 log = logging.getLogger("authcore.verifier")
@@ -75,44 +74,14 @@ class Polling(Updates):
             while True:
                 rows = conn.execute(_POLL, {"last": self._last_id}).all()
                 received = time.time()
-                for group in _group(rows):
-                    r0 = group[0]
-                    if r0.kind == "session":
-                        self._apply(
-                            "session",
-                            (int(r0.user_id),),
-                            (),
-                            tuple(r.session_id for r in group),
-                            "poll",
-                            received,
-                            r0.at,
-                        )
+                for group in group_rows(rows):
+                    try:
+                        notice = Notice.from_rows(group)
+                    except ValueError as exc:  # a kind this authcore does not know (a newer writer's)
+                        log.warning("%s: dropping the user cache", exc)
+                        self._reset("poll")
                     else:
-                        self._apply(
-                            r0.kind,
-                            tuple(int(r.user_id) for r in group),
-                            tuple(r.token_version for r in group),
-                            (),
-                            "poll",
-                            received,
-                            r0.at,
-                        )
+                        self._apply(notice, "poll", received, group[0].at)
                     self._last_id = int(group[-1].id)
                 if len(rows) < PAGE:
                     return
-
-
-def _group(rows: Sequence[Any]) -> Iterable[list[Any]]:
-    """Consecutive rows of one revocation (same kind and time; same user for sessions)."""
-    group: list[Any] = []
-    for r in rows:
-        if group and (
-            r.kind != group[0].kind
-            or r.at != group[0].at
-            or (r.kind == "session" and r.user_id != group[0].user_id)
-        ):
-            yield group
-            group = []
-        group.append(r)
-    if group:
-        yield group

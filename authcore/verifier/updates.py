@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # pragma: no cover
     from sqlalchemy import Engine
 
+    from authcore.revocation import Notice
     from authcore.verifier.cache import RevocationCache
 
 log = logging.getLogger("authcore.verifier")
@@ -27,7 +28,7 @@ log = logging.getLogger("authcore.verifier")
 class AppliedUpdate:
     """One revocation notice as applied to the cache (passed to ``on_update`` callbacks).
 
-    ``kind``: version | disabled | enabled | session | resync | reset. ``source``: notify (LISTEN),
+    ``kind``: a ``revocation.Kind`` value, or resync | reset. ``source``: notify (LISTEN),
     poll (SQLite) or resync (after a reconnect). Times are ``time.time()`` (comparable across
     processes on one host); ``revoked_at`` is the revocation row's ``at`` when known (poll).
     """
@@ -66,18 +67,18 @@ class Updates:
 
     # -- applying updates ----------------------------------------------------------------------
     def _apply(
-        self,
-        kind: str,
-        uids: tuple[int, ...],
-        versions: tuple[int | None, ...],
-        sids: tuple[str, ...],
-        source: str,
-        received_at: float,
-        revoked_at: datetime | None = None,
+        self, notice: Notice, source: str, received_at: float, revoked_at: datetime | None = None
     ) -> None:
-        if not self._cache.apply(kind, uids, versions, sids):
-            log.warning("unknown revocation kind %r: dropping the user cache", kind)
-        self._after_update(kind, uids, versions, sids, source, received_at, revoked_at)
+        self._cache.apply(notice)
+        self._after_update(
+            notice.kind.value,
+            notice.user_ids,
+            notice.versions,
+            notice.session_ids,
+            source,
+            received_at,
+            revoked_at,
+        )
 
     def _after_update(
         self,
