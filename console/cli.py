@@ -10,7 +10,7 @@ import argparse
 import importlib.util
 import sys
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, NoReturn, cast
 
 from authcore.errors import AuthCoreError
 from authcore.text import clean, has_surrogates
@@ -129,7 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     # the commands only add parsers and read them as ArgumentParsers (the generic is invariant)
-    commands.register(cast("argparse._SubParsersAction[argparse.ArgumentParser]", sub), common)
+    commands.register(cast("argparse._SubParsersAction[argparse.ArgumentParser]", sub), common)  # noqa: SLF001 - a type
     return parser
 
 
