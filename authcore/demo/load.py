@@ -92,7 +92,8 @@ class BulkWriter:
     def _copy(
         self, table: str, cols: tuple[str, ...], types: tuple[str, ...], rows: list[tuple[Any, ...]]
     ) -> None:
-        dbapi = self.conn.connection.dbapi_connection
+        # psycopg's own Connection: the PEP 249 type SQLAlchemy gives has no context cursor or COPY
+        dbapi: Any = self.conn.connection.dbapi_connection
         assert dbapi is not None
         with (
             dbapi.cursor() as cur,
