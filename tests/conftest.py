@@ -12,19 +12,19 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 
 from authcore import migrate
 from authcore.config import Config, TokenSettings
 from authcore.core import AuthCore
 from authcore.db import make_engine
-from authcore.models import GENESIS_HASH
 
 # The helpers live in tests/support/; re-exported here for tests that import them from conftest.
-from tests.support import ROOT
-from tests.support.pg import PG_ENV, bypass_audit_trigger, temp_pg_database
+from tests.support import ROOT, TEST_SECRET
+from tests.support.pg import PG_ENV, bypass_audit_trigger, reset_pg, temp_pg_database
 from tests.support.pg import admin_url as _admin_url
 from tests.support.processes import modules_loaded
+from tests.support.roles import cluster, owner  # noqa: F401 - fixtures: PostgreSQL roles of the run's own
 
 __all__ = [
     "PG_ENV",
@@ -36,9 +36,7 @@ __all__ = [
     "reset_pg",
     "temp_pg_database",
 ]
-TEST_SECRET = "test-secret-" + "s" * 40
 ENGINES = ["sqlite", "postgresql"]
-_TABLES = ("bulk_runs", "revocations", "audit_events", "user_events", "sessions", "users")
 
 
 @pytest.fixture(autouse=True)
@@ -80,20 +78,6 @@ def pg_url() -> Iterator[str]:
     """A migrated PostgreSQL database of this test run's own (dropped at the end)."""
     with temp_pg_database() as url:
         yield url
-
-
-def reset_pg(url: str) -> None:
-    engine = make_engine(url)
-    with engine.begin() as conn:
-        conn.execute(text(f"TRUNCATE {', '.join(_TABLES)} RESTART IDENTITY CASCADE"))
-        conn.execute(
-            text(
-                "INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, :h) "
-                "ON CONFLICT (id) DO UPDATE SET seq = 0, hash = :h"
-            ),
-            {"h": GENESIS_HASH},
-        )  # a test may have deleted the row
-    engine.dispose()
 
 
 @pytest.fixture(params=ENGINES)

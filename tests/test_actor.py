@@ -11,7 +11,7 @@ import pwd
 import pytest
 
 from authcore.actor import os_user, ssh_client
-from tests.test_roles import Cluster, _cli, _seed, cluster, owner  # noqa: F401 - fixtures
+from tests.support.roles import Cluster, run_cli, seed_target
 
 FORGED = {"USER": "ops1", "LOGNAME": "ops1", "SSH_CONNECTION": "10.1.2.3 5555 10.0.0.1 22"}
 REAL = pwd.getpwuid(os.getuid()).pw_name
@@ -27,24 +27,26 @@ def test_os_user_ignores_the_environment(monkeypatch: pytest.MonkeyPatch) -> Non
 
 
 def _last_event(db: str) -> dict:  # type: ignore[type-arg]
-    r = _cli(["--db", db, "audit", "list", "--limit", "1", "--json"])
+    r = run_cli(["--db", db, "audit", "list", "--limit", "1", "--json"])
     assert r.returncode == 0, r.stderr
     return json.loads(r.stdout)["events"][0]  # type: ignore[no-any-return]
 
 
 def test_forged_environment_sqlite(tmp_path) -> None:  # type: ignore[no-untyped-def]
     db = f"sqlite:///{tmp_path}/a.db"
-    assert _cli(["--db", db, "demo", "--users", "3"]).returncode == 0
-    r = _cli(["--db", db, "revoke", "1", "--all-tokens", "--reason", "forged env", "--yes"], env_extra=FORGED)
+    assert run_cli(["--db", db, "demo", "--users", "3"]).returncode == 0
+    r = run_cli(
+        ["--db", db, "revoke", "1", "--all-tokens", "--reason", "forged env", "--yes"], env_extra=FORGED
+    )
     assert r.returncode == 0, r.stderr
     ev = _last_event(db)
     assert ev["actor"] == REAL and ev["client"] == "ssh 10.1.2.3" and ev["db_role"] is None
-    assert _cli(["--db", db, "audit", "verify"]).returncode == 0
+    assert run_cli(["--db", db, "audit", "verify"]).returncode == 0
 
 
-def test_forged_environment_postgresql_records_the_database_role(cluster: Cluster, owner) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
-    uid, _sid = _seed(owner)
-    r = _cli(
+def test_forged_environment_postgresql_records_the_database_role(cluster: Cluster, owner) -> None:  # type: ignore[no-untyped-def]
+    uid, _sid = seed_target(owner)
+    r = run_cli(
         [
             "--db",
             cluster.as_role(cluster.admin),
@@ -61,4 +63,4 @@ def test_forged_environment_postgresql_records_the_database_role(cluster: Cluste
     ev = _last_event(cluster.url)
     assert ev["actor"] == REAL and ev["db_role"] == cluster.admin
     assert ev["client"] == "ssh 10.1.2.3"
-    assert _cli(["--db", cluster.url, "audit", "verify"]).returncode == 0
+    assert run_cli(["--db", cluster.url, "audit", "verify"]).returncode == 0

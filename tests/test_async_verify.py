@@ -228,7 +228,7 @@ sys.meta_path.insert(0, _NoFramework())
 
 
 def test_authcore_imports_without_the_framework() -> None:
-    from tests.test_import_boundaries import authcore_modules
+    from tests.support.processes import authcore_modules
 
     modules = [m for m in authcore_modules() if m != "authcore.integrations.starlette"]
     code = (

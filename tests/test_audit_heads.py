@@ -18,7 +18,8 @@ from authcore.core import AuthCore
 from authcore.errors import ValidationError
 from authcore.models import audit_events, audit_head
 from console.cli import main
-from tests.conftest import bypass_audit_trigger
+from tests.support.audit import rewrite_event
+from tests.support.pg import bypass_audit_trigger
 
 
 def _cli(capsys, *argv: str) -> tuple[int, str, str]:  # type: ignore[no-untyped-def]
@@ -33,37 +34,6 @@ def chain(core: AuthCore) -> AuthCore:
     for i in range(5):
         core.admin.revoke_tokens(u.id, f"rotation {i}")
     return core
-
-
-def _rewrite(core: AuthCore, seq: int, reason: str) -> None:
-    """Edit event ``seq`` and recompute every hash from there and the anchor: what someone who
-    can write every row would do."""
-    with core.engine.begin() as conn:
-        bypass_audit_trigger(conn)
-        rows = conn.execute(select(audit_events).order_by(audit_events.c.seq)).all()
-        prev = rows[seq - 2].hash if seq > 1 else rows[0].prev_hash
-        for r in rows[seq - 1 :]:
-            why = reason if r.seq == seq else r.reason
-            h = audit.event_hash(
-                r.seq,
-                r.at,
-                r.actor,
-                r.action,
-                r.target_user_id,
-                r.target_session,
-                why,
-                r.details or {},
-                prev,
-                r.client,
-                r.db_role,
-            )
-            conn.execute(
-                update(audit_events)
-                .where(audit_events.c.id == r.id)
-                .values(reason=why, prev_hash=prev, hash=h)
-            )
-            prev = h
-        conn.execute(update(audit_head).where(audit_head.c.id == 1).values(hash=prev))
 
 
 def _head(db_url: str, capsys) -> str:  # type: ignore[no-untyped-def]
@@ -89,7 +59,7 @@ def test_rewritten_chain_passes_plain_verify_but_not_expect_head(
     code, out, _ = _cli(capsys, "--db", db_url, "audit", "verify", "--expect-head", old_head)
     assert code == 0 and old_head in out and "1 expected head(s) found" in out
     mid = f"3:{audit.verify_chain(chain.engine).head_hash}"  # wrong hash for seq 3
-    _rewrite(chain, 2, "nothing to see here")
+    rewrite_event(chain, 2, "nothing to see here")
     assert audit.verify_chain(chain.engine).ok  # the plain walk is fooled
     code, out, err = _cli(capsys, "--db", db_url, "audit", "verify")
     assert code == 0

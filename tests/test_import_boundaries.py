@@ -3,24 +3,13 @@
 from __future__ import annotations
 
 import os
-import pkgutil
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-import authcore
 from tests.conftest import ROOT, modules_loaded
-
-SKIP = ("authcore.migrations",)  # alembic env scripts run migrations when imported
-
-
-def authcore_modules() -> list[str]:
-    names = ["authcore"]
-    for info in pkgutil.walk_packages(authcore.__path__, "authcore."):
-        if not info.name.startswith(SKIP):
-            names.append(info.name)
-    return names
+from tests.support.processes import authcore_modules
 
 
 def test_authcore_imports_no_textual_and_no_console() -> None:

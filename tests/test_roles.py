@@ -8,13 +8,7 @@ test server means connecting as ``user=ROLE``.
 from __future__ import annotations
 
 import json
-import os
 import random
-import subprocess
-import sys
-import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import psycopg
@@ -22,76 +16,19 @@ import pytest
 from sqlalchemy import exc, func, select, text
 from sqlalchemy.engine import make_url
 
-from authcore import audit, pgroles, userevents
+from authcore import audit, userevents
 from authcore.audit import EventIn
 from authcore.config import Config, TokenSettings
 from authcore.core import AuthCore
 from authcore.db import make_engine
 from authcore.errors import DatabasePermissionDenied
 from authcore.models import audit_events, bulk_runs, sessions, users
-from tests.conftest import ROOT, TEST_SECRET, _admin_url, temp_pg_database
+from tests.conftest import TEST_SECRET
+from tests.support.roles import Cluster, run_cli, seed_target
 
 pytestmark = pytest.mark.pg
 
 DENIED = "permission denied"
-
-
-@dataclass
-class Cluster:
-    url: str  # the owner (the test server's superuser)
-    prefix: str
-    admin: str  # login role names
-    viewer: str
-    app: str
-
-    def as_role(self, role: str) -> str:
-        return make_url(self.url).set(username=role).render_as_string(hide_password=False)
-
-    def raw(self, role: str) -> psycopg.Connection:
-        u = make_url(self.as_role(role))
-        return psycopg.connect(
-            host=u.host,
-            port=u.port or 5432,
-            user=u.username,
-            dbname=u.database,
-            autocommit=True,
-            connect_timeout=5,
-        )
-
-
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[Cluster]:
-    if not _admin_url():
-        pytest.skip("PostgreSQL half skipped: AUTHCORE_TEST_PG_URL is not set")
-    prefix = "t" + uuid.uuid4().hex[:8] + "_"
-    names = pgroles.RoleNames.with_prefix(prefix)
-    logins = {"admin": prefix + "ops_admin", "viewer": prefix + "ops_viewer", "app": prefix + "app_server"}
-    server = make_engine(_admin_url(), isolation_level="AUTOCOMMIT")
-    try:
-        with temp_pg_database("authcore_roles") as url:
-            engine = make_engine(url)
-            pgroles.apply(engine, prefix)
-            with engine.begin() as c:
-                for kind, group in (("admin", names.admin), ("viewer", names.viewer), ("app", names.app)):
-                    c.exec_driver_sql(f"CREATE ROLE {logins[kind]} LOGIN IN ROLE {group}")
-            engine.dispose()
-            yield Cluster(url, prefix, logins["admin"], logins["viewer"], logins["app"])
-    finally:
-        with server.connect() as c:
-            for role in (*logins.values(), names.app, names.viewer, names.admin):
-                c.execute(text(f"DROP ROLE IF EXISTS {role}"))
-        server.dispose()
-
-
-@pytest.fixture
-def owner(cluster: Cluster) -> Iterator[AuthCore]:
-    """The table owner's core (direct fast path), on a database emptied for each test."""
-    from tests.conftest import reset_pg
-
-    reset_pg(cluster.url)
-    core = AuthCore(make_engine(cluster.url), Config(tokens=TokenSettings(secret=TEST_SECRET)), actor="owner")
-    yield core
-    core.dispose()
 
 
 def _core(cluster: Cluster, role: str, actor: str = "op") -> AuthCore:
@@ -118,21 +55,6 @@ def _state(core: AuthCore) -> tuple:  # type: ignore[type-arg]
             c.execute(select(func.count()).select_from(bulk_runs)).scalar_one(),
             c.execute(text("SELECT seq, hash FROM audit_head")).one(),
         )
-
-
-def _seed(owner: AuthCore) -> tuple[int, str]:
-    u = owner.users.create("target@corp-old.example", "target")
-    owner.users.create("other@corp-old.example", "other")
-    s, _raw = owner.sessions.create(u.id)
-    with owner.engine.begin() as c:  # one expired session, for prune
-        c.execute(
-            sessions.update()
-            .where(sessions.c.public_id == s.public_id)
-            .values(expires_at=datetime.now(UTC) - timedelta(days=1))
-        )
-    s2, _raw = owner.sessions.create(u.id)
-    owner.admin.revoke_tokens(u.id, "seed")
-    return u.id, s2.public_id
 
 
 # -- the hash in SQL is the hash in Python ---------------------------------------------------
@@ -204,7 +126,7 @@ def test_sql_event_hash_is_pythons(cluster: Cluster) -> None:
 def test_viewer_every_mutation_refused_by_the_database_through_authcore(
     cluster: Cluster, owner: AuthCore
 ) -> None:
-    uid, sid = _seed(owner)
+    uid, sid = seed_target(owner)
     before = _state(owner)
     v = _core(cluster, cluster.viewer)
     try:
@@ -256,7 +178,7 @@ _VIEWER_SQL = [
 
 
 def test_viewer_refused_by_the_database_through_raw_psycopg(cluster: Cluster, owner: AuthCore) -> None:
-    uid, sid = _seed(owner)
+    uid, sid = seed_target(owner)
     before = _state(owner)
     conn = cluster.raw(cluster.viewer)
     try:
@@ -269,35 +191,10 @@ def test_viewer_refused_by_the_database_through_raw_psycopg(cluster: Cluster, ow
     assert _state(owner) == before
 
 
-def _cli(
-    args: list[str], env_extra: dict[str, str] | None = None, config: str | None = None, tmp: str = ""
-) -> subprocess.CompletedProcess[str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in ("AUTHCONSOLE_DATABASE_URL", "DATABASE_URL", "AUTHCORE_SECRET")
-    }
-    env.update(env_extra or {})
-    if config is not None:
-        path = os.path.join(tmp, "config.toml")
-        with open(path, "w", encoding="utf-8") as fh:
-            fh.write(config)
-        os.chmod(path, 0o600)
-        env["AUTHCONSOLE_CONFIG"] = path
-    return subprocess.run(
-        [sys.executable, "-m", "console", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-
-
 def test_viewer_refused_by_the_database_through_the_cli(cluster: Cluster, owner: AuthCore, tmp_path) -> None:  # type: ignore[no-untyped-def]
     from authcore.actor import os_user
 
-    uid, sid = _seed(owner)
+    uid, sid = seed_target(owner)
     before = _state(owner)
     db = cluster.as_role(cluster.viewer)
     # The config lies (this OS user is "admin", no role prefix so the console cannot tell the
@@ -315,14 +212,14 @@ def test_viewer_refused_by_the_database_through_the_cli(cluster: Cluster, owner:
         yes = ["--yes"] if argv[0] == "revoke" and "--query" not in argv else []
         if argv[:2] in (["users", "disable"], ["sessions", "prune"]):
             yes = ["--yes"]
-        r = _cli(["--db", db, *argv, *extra, *yes], config=lying, tmp=str(tmp_path))
+        r = run_cli(["--db", db, *argv, *extra, *yes], config=lying, tmp=str(tmp_path))
         assert r.returncode == 4, (argv, r.stdout, r.stderr)  # Exit.REFUSED
         assert DENIED in r.stderr and "Traceback" not in r.stderr, (argv, r.stderr)
         assert len(r.stderr.strip().splitlines()) == 1, r.stderr
         assert _state(owner) == before, argv
     # With the role prefix configured, the console reads the database role: it says so, and
     # shapes itself as a viewer.
-    r = _cli(
+    r = run_cli(
         ["--db", db, "revoke", str(uid), "--all-tokens", "--reason", "x", "--yes"],
         config=f'role_prefix = "{cluster.prefix}"\n' + lying,
         tmp=str(tmp_path),
@@ -338,7 +235,7 @@ def test_viewer_refused_by_the_database_through_the_cli(cluster: Cluster, owner:
 def test_admin_documented_actions_work_and_are_audited_under_the_database_role(
     cluster: Cluster, owner: AuthCore
 ) -> None:
-    uid, sid = _seed(owner)
+    uid, sid = seed_target(owner)
     listener = cluster.raw(make_url(cluster.url).username or "postgres")
     listener.execute("LISTEN authcore_revocations")
     a = _core(cluster, cluster.admin, actor="alice")
@@ -383,7 +280,7 @@ def test_admin_documented_actions_work_and_are_audited_under_the_database_role(
 
 
 def test_admin_direct_writes_refused_and_empty_reason_refused(cluster: Cluster, owner: AuthCore) -> None:
-    uid, sid = _seed(owner)
+    uid, sid = seed_target(owner)
     before = _state(owner)
     conn = cluster.raw(cluster.admin)
     try:
@@ -417,7 +314,7 @@ def test_admin_direct_writes_refused_and_empty_reason_refused(cluster: Cluster, 
 
 
 def test_owner_cannot_update_or_delete_audit_events(owner: AuthCore) -> None:
-    _seed(owner)
+    seed_target(owner)
     for sql in ("UPDATE audit_events SET reason = 'edited'", "DELETE FROM audit_events"):
         with pytest.raises(exc.DBAPIError, match="append-only"), owner.engine.begin() as c:
             c.exec_driver_sql(sql)
@@ -524,18 +421,20 @@ def test_app_role_does_what_the_readme_app_does_and_nothing_an_operator_does(
 
 
 def test_db_roles_command_prints_and_applies(cluster: Cluster, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    r = _cli(["db", "roles", "--prefix", cluster.prefix, "--db", cluster.url])
+    r = run_cli(["db", "roles", "--prefix", cluster.prefix, "--db", cluster.url])
     assert r.returncode == 0, r.stderr
     assert f"CREATE ROLE {cluster.prefix}authconsole_viewer NOLOGIN" in r.stdout
     assert "GRANT EXECUTE ON FUNCTION" in r.stdout and "UPDATE users" not in r.stdout
-    r = _cli(["db", "roles", "--prefix", cluster.prefix, "--apply", "--db", cluster.url])
+    r = run_cli(["db", "roles", "--prefix", cluster.prefix, "--apply", "--db", cluster.url])
     assert r.returncode == 0, r.stderr
     # as a role that may not create roles: one line, exit 1, nothing half-done
-    r = _cli(["db", "roles", "--prefix", cluster.prefix, "--apply", "--db", cluster.as_role(cluster.admin)])
+    r = run_cli(
+        ["db", "roles", "--prefix", cluster.prefix, "--apply", "--db", cluster.as_role(cluster.admin)]
+    )
     assert r.returncode == 4 and len(r.stderr.strip().splitlines()) == 1, r.stderr
-    r = _cli(["db", "roles", "--prefix", "Bad-Prefix"])
+    r = run_cli(["db", "roles", "--prefix", "Bad-Prefix"])
     assert r.returncode == 2 and "prefix" in r.stderr
-    r = _cli(["db", "roles", "--prefix", cluster.prefix, "--apply", "--read-only", "--db", cluster.url])
+    r = run_cli(["db", "roles", "--prefix", cluster.prefix, "--apply", "--read-only", "--db", cluster.url])
     assert r.returncode != 0 and "read-only" in r.stderr
 
 

@@ -29,8 +29,8 @@ from authcore import audit
 from authcore.core import AuthCore
 from authcore.models import audit_events
 from tests.conftest import ROOT
-from tests.test_audit_heads import _rewrite
-from tests.test_roles import Cluster, _seed, cluster, owner  # noqa: F401 - fixtures
+from tests.support.audit import rewrite_event
+from tests.support.roles import Cluster, seed_target
 
 SSHD, PY = "/usr/sbin/sshd", "/usr/bin/python3.11"
 
@@ -142,10 +142,10 @@ def _console(db: str, args: str, env: str = "") -> str:
 
 def test_two_operators_over_real_ssh(
     bastion: Bastion,
-    cluster: Cluster,  # noqa: F811
-    owner: AuthCore,  # noqa: F811
+    cluster: Cluster,
+    owner: AuthCore,
 ) -> None:
-    uid, _sid = _seed(owner)
+    uid, _sid = seed_target(owner)
     viewer_db, admin_db = cluster.as_role(cluster.viewer), cluster.as_role(cluster.admin)
     forged = (
         f"USER={bastion.users['admin']} LOGNAME={bastion.users['admin']} "
@@ -181,7 +181,7 @@ def test_two_operators_over_real_ssh(
         ),
     )
     assert code == 0 and "sealed head" in out, out
-    _rewrite(owner, 1, "nothing happened")
+    rewrite_event(owner, 1, "nothing happened")
     code, out = bastion.ssh("admin", _console(admin_db, "audit verify"))
     assert code == 0 and "intact" in out, out
     code, out = bastion.ssh(

@@ -13,7 +13,7 @@ from authcore import seal as sealing
 from authcore.core import AuthCore
 from authcore.errors import ValidationError
 from console.cli import main
-from tests.test_audit_heads import _rewrite
+from tests.support.audit import rewrite_event
 
 
 def _cli(capsys, *argv: str) -> tuple[int, str, str]:  # type: ignore[no-untyped-def]
@@ -49,7 +49,7 @@ def test_rewritten_chain_passes_plain_verify_and_fails_seals(
     )
     assert code == 0 and "1 seal(s) verified, newest seq 3" in out
     # a rewrite after the sealed head is not covered by it; one before it is found
-    _rewrite(core, 2, "nothing to see here")
+    rewrite_event(core, 2, "nothing to see here")
     code, out, _ = _cli(capsys, "--db", db_url, "audit", "verify")
     assert code == 0 and "intact" in out  # the plain walk is fooled
     code, out, err = _cli(
@@ -151,7 +151,7 @@ async def test_audit_screen_shows_the_newest_verified_seal_and_a_rewrite(
 
     got = await chain()
     assert "hash chain intact" in got and "sealed: seq 2 at" in got, got
-    _rewrite(core, 1, "nothing happened")
+    rewrite_event(core, 1, "nothing happened")
     got = await chain()
     assert "HASH CHAIN BROKEN" in got and "not in the chain" in got, got
     core.config.seals_pubkey = sealing.generate_key(tmp_path / "other.key")

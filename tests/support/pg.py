@@ -13,8 +13,10 @@ from sqlalchemy import text
 
 from authcore import migrate
 from authcore.db import make_engine
+from authcore.models import GENESIS_HASH
 
 PG_ENV = "AUTHCORE_TEST_PG_URL"
+_TABLES = ("bulk_runs", "revocations", "audit_events", "user_events", "sessions", "users")
 
 
 def admin_url() -> str | None:
@@ -56,3 +58,18 @@ def bypass_audit_trigger(conn) -> None:  # type: ignore[no-untyped-def]
     (migration 0004). Tests of tamper detection use it; seals are what catch such rewrites."""
     if conn.dialect.name == "postgresql":
         conn.exec_driver_sql("SET LOCAL session_replication_role = replica")
+
+
+def reset_pg(url: str) -> None:
+    """Empty every table of a migrated test database and reset the audit anchor."""
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {', '.join(_TABLES)} RESTART IDENTITY CASCADE"))
+        conn.execute(
+            text(
+                "INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, :h) "
+                "ON CONFLICT (id) DO UPDATE SET seq = 0, hash = :h"
+            ),
+            {"h": GENESIS_HASH},
+        )  # a test may have deleted the row
+    engine.dispose()

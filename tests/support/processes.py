@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import pkgutil
 import subprocess
 import sys
 
+import authcore
 from tests.support import ROOT
 
 
@@ -23,3 +25,15 @@ def modules_loaded(code: str, names: tuple[str, ...], *, env: dict[str, str] | N
     assert out.returncode == 0, out.stdout + out.stderr
     loaded: list[str] = json.loads(out.stdout.strip().splitlines()[-1])
     return loaded
+
+
+SKIP = ("authcore.migrations",)  # alembic env scripts run migrations when imported
+
+
+def authcore_modules() -> list[str]:
+    """Every module of authcore but the migration scripts."""
+    names = ["authcore"]
+    for info in pkgutil.walk_packages(authcore.__path__, "authcore."):
+        if not info.name.startswith(SKIP):
+            names.append(info.name)
+    return names
