@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from console.output import emit_json, line
+
+if TYPE_CHECKING:
+    from authcore.core import AuthCore
+    from authcore.migrate import Status
+    from console.cli import Ctx
 
 
 def register(
@@ -35,12 +41,12 @@ def register(
     r.set_defaults(func=roles)
 
 
-def _core(ctx, create: bool):  # type: ignore[no-untyped-def]
+def _core(ctx: Ctx, create: bool) -> AuthCore:
     """The command's core (``Ctx.core``): schema work acts for no operator."""
     return ctx.core(create=create, operator=False)
 
 
-def _report(ctx, st, core) -> None:  # type: ignore[no-untyped-def]
+def _report(ctx: Ctx, st: Status, core: AuthCore) -> None:
     url = core.url_masked
     if ctx.json:
         emit_json(
@@ -60,7 +66,7 @@ def _report(ctx, st, core) -> None:  # type: ignore[no-untyped-def]
         )
 
 
-def upgrade(ctx) -> int:  # type: ignore[no-untyped-def]
+def upgrade(ctx: Ctx) -> int:
     if ctx.args.read_only:
         from authcore.errors import ReadOnlyError
 
@@ -70,14 +76,14 @@ def upgrade(ctx) -> int:  # type: ignore[no-untyped-def]
     return 0
 
 
-def status(ctx) -> int:  # type: ignore[no-untyped-def]
+def status(ctx: Ctx) -> int:
     core = _core(ctx, create=False)
     st = core.maintenance.status()
     _report(ctx, st, core)
     return 0 if st.up_to_date else 1
 
 
-def roles(ctx) -> int:  # type: ignore[no-untyped-def]
+def roles(ctx: Ctx) -> int:
     """Print the role SQL, or apply it in one transaction (the database refuses a role that
     may not create roles or grant on the tables: one line, nothing done)."""
     from authcore import pgroles

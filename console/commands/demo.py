@@ -5,8 +5,12 @@ from __future__ import annotations
 import argparse
 import secrets
 import sys
+from typing import TYPE_CHECKING, TextIO
 
 from console.output import emit_json, line
+
+if TYPE_CHECKING:
+    from console.cli import Ctx
 
 
 def register(
@@ -29,7 +33,7 @@ class Progress:
 
     WIDTH = 30
 
-    def __init__(self, stream=None) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, stream: TextIO | None = None) -> None:
         import time
 
         self.stream = stream or sys.stderr
@@ -56,7 +60,7 @@ class Progress:
         self.stream.flush()
 
 
-def run(ctx) -> int:  # type: ignore[no-untyped-def]
+def run(ctx: Ctx) -> int:
     import os
 
     from authcore import demo

@@ -12,12 +12,15 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from authcore.files import read_regular
 from authcore.inspect import MAX_SIZE, InspectionReport, LiveState, inspect_token
 from authcore.text import clean
 from console.output import emit_json, line
+
+if TYPE_CHECKING:
+    from console.cli import Ctx
 
 
 def register(
@@ -79,7 +82,7 @@ def register(
 def _read_input(args: argparse.Namespace) -> str | bytes:
     from console.cli import UsageError
 
-    token = args.token
+    token: str | None = args.token
     if token is not None and token != "-":  # noqa: S105 - "-" means stdin
         return token
     stdin = sys.stdin
@@ -124,7 +127,7 @@ def _explicit_keys(args: argparse.Namespace, problems: list[str]) -> list[Any]:
     return keys
 
 
-def _configured(ctx: Any, problems: list[str]) -> tuple[Any, list[Any]]:
+def _configured(ctx: Ctx, problems: list[str]) -> tuple[Any, list[Any]]:
     """Settings and keys from the config; a broken config or key is reported, not fatal."""
     from authcore.errors import ConfigError
     from authcore.keys import KeyRing
@@ -147,7 +150,7 @@ class _LazyLive:
     import until then; ``--no-db`` never builds it). The core loads no token keys: the report's
     keys are the ones ``_configured`` and the options gave."""
 
-    def __init__(self, ctx: Any) -> None:
+    def __init__(self, ctx: Ctx) -> None:
         self.ctx = ctx
 
     def __call__(self, user_id: int, sid: str | None) -> LiveState:
@@ -156,7 +159,7 @@ class _LazyLive:
 
 
 # -- the command ------------------------------------------------------------------------------
-def decode(ctx: Any) -> int:
+def decode(ctx: Ctx) -> int:
     from console.cli import UsageError
 
     args = ctx.args
@@ -217,8 +220,8 @@ def print_report(r: InspectionReport) -> None:
             state = "NOT verified" if sig.verified is False else "not checked"
             line(f"signature    {state}: {clean(sig.detail, max_len=None)}")
         if sig.verified is not True or len(sig.tried) > 1:
-            for t in sig.tried:
-                line(f"             tried {clean(t, max_len=None)}")
+            for tried in sig.tried:
+                line(f"             tried {clean(tried, max_len=None)}")
     if d["header"]:
         _section("header")
         for k, v in d["header"].items():
