@@ -18,12 +18,12 @@ from datetime import UTC, datetime
 from hashlib import sha256
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, bindparam, func, insert, null, select, update
 
+from authcore.compiled import Compiled, PerDialect
 from authcore.db import read_conn
 from authcore.errors import ValidationError
-from authcore.fastpath import PerDialect, _bind_processor, utc_to_sqlite
-from authcore.models import GENESIS_HASH, audit_events, audit_head
+from authcore.models import GENESIS_HASH, audit_events, audit_head, utc_to_sqlite
 
 
 @dataclass
@@ -199,43 +199,60 @@ _COLS = (
 )
 
 
+def _values(table: Any, cols: tuple[str, ...], prefix: str) -> dict[str, Any]:
+    """``{column: bindparam(prefix + column)}``: an INSERT's VALUES with named binds (a bind may
+    not take its column's name inside a CTE)."""
+    return {c: bindparam(prefix + c, type_=table.c[c].type) for c in cols}
+
+
+_EV = tuple("e_" + c for c in _COLS)  # the event binds, in _COLS order
+_INSERT = insert(audit_events).values(_values(audit_events, _COLS, "e_")).inline()
+_SET_HEAD = (
+    update(audit_head)
+    .where(audit_head.c.id == 1)
+    .values(seq=bindparam("head_seq"), hash=bindparam("head_hash"))
+)
+
+
+def _lock_head(dialect: Any) -> Any:
+    """The chain head, locked for the append (PostgreSQL ``FOR UPDATE``; SQLite's ``BEGIN
+    IMMEDIATE`` holds the write lock already). PostgreSQL also reads the role the column default
+    (``session_user``) writes: the hash covers it."""
+    role = func.session_user() if dialect.name == "postgresql" else null()
+    return select(audit_head.c.seq, audit_head.c.hash, role).where(audit_head.c.id == 1).with_for_update()
+
+
 @dataclass(frozen=True)
 class _Sql:
-    """Driver SQL for one dialect, and the bind processors of ``audit_events``' columns."""
+    """The append's statements compiled for one dialect, and ``audit_events``' converters."""
 
-    lock_head: str
-    insert: str
-    set_head: str
-    insert_and_set_head: str | None  # PostgreSQL: one statement (one round trip) for one event
+    lock_head: Compiled
+    insert: Compiled
+    set_head: Compiled
+    insert_and_set_head: Compiled | None  # PostgreSQL: one statement (one round trip) for one event
+    row: Any  # event tuple (_COLS order) -> driver parameters
+    row_and_head: Any  # event tuple + (seq, hash) -> driver parameters
     at: Any  # UTCDateTime's bind processor
     details: Any  # JSON's bind processor
 
 
 def _build_sql(dialect: Any) -> _Sql:
-    pg = dialect.name == "postgresql"
-    ph = "%s" if pg else "?"
-    insert = f"INSERT INTO audit_events ({', '.join(_COLS)}) VALUES ({', '.join([ph] * len(_COLS))})"
-    set_head = f"UPDATE audit_head SET seq = {ph}, hash = {ph} WHERE id = 1"
-    procs = {c: _bind_processor(audit_events.c[c].type, dialect) for c in _COLS}
-    if any(f is not None for c, f in procs.items() if c not in ("at", "details")):
-        raise RuntimeError(
-            "audit_events: a column type now converts values; audit.append must apply its processor"
-        )
-    details = procs["details"] or _same
+    ins = Compiled(_INSERT, dialect).only_converts("e_at", "e_details")
+    set_head = Compiled(_SET_HEAD, dialect)
+    both = None
+    if dialect.name == "postgresql":  # WITH e AS (INSERT ...) UPDATE audit_head ...
+        both = Compiled(_SET_HEAD.add_cte(_INSERT.cte("e")), dialect).only_converts("e_at", "e_details")
+    details = ins.proc("e_details")
     if dialect.name == "sqlite" and dialect._json_serializer is None:  # noqa: SLF001 - pinned (pyproject)
         details = _dumps  # what that processor does there (json.dumps), minus its per-call setup
     return _Sql(
-        # PostgreSQL: also the role the column default (``session_user``) writes: the hash
-        # covers it.
-        lock_head=(
-            "SELECT seq, hash, session_user FROM audit_head WHERE id = 1 FOR UPDATE"
-            if pg
-            else "SELECT seq, hash, NULL FROM audit_head WHERE id = 1"
-        ),
-        insert=insert,
+        lock_head=Compiled(_lock_head(dialect), dialect),
+        insert=ins,
         set_head=set_head,
-        insert_and_set_head=f"WITH e AS ({insert}) {set_head}" if pg else None,
-        at=procs["at"] or _same,
+        insert_and_set_head=both,
+        row=ins.packer(_EV),
+        row_and_head=both.packer((*_EV, "head_seq", "head_hash")) if both else None,
+        at=ins.proc("e_at"),
         details=details,
     )
 
@@ -243,14 +260,10 @@ def _build_sql(dialect: Any) -> _Sql:
 _sql = PerDialect(_build_sql)
 
 
-def _same(value: Any) -> Any:
-    return value
-
-
 def append(conn: Any, events: Sequence[EventIn], at: datetime, *, head: tuple[Any, ...] | None = None) -> int:
     """Append ``events`` to the chain inside the caller's transaction. Returns the last seq.
 
-    ``conn``: a SQLAlchemy ``Connection`` or an ``authcore.fastwrite.RawTx``. Rows go to the
+    ``conn``: a SQLAlchemy ``Connection`` or an ``authcore.fastpath.RawTx``. Rows go to the
     driver already converted by the columns' own SQLAlchemy bind processors (``at`` once for
     all rows), as ``insert(audit_events)`` would send them (tests compare the stored bytes).
     ``head``: the chain's ``(seq, hash, db_role)`` when the caller has already read it in this
@@ -270,7 +283,8 @@ def append(conn: Any, events: Sequence[EventIn], at: datetime, *, head: tuple[An
             return pgroles.append_events(conn, events)
     sql = _sql(conn.dialect)
     if head is None or head[0] is None:  # not read yet, or read as missing
-        got = conn.exec_driver_sql(sql.lock_head).fetchone()
+        lock = sql.lock_head
+        got = conn.exec_driver_sql(lock.sql, lock.params({})).fetchone()
         if got is None:
             raise RuntimeError("the audit_head row is missing: run authconsole db upgrade")
         head = (got[0], got[1], got[2])
@@ -312,10 +326,11 @@ def append(conn: Any, events: Sequence[EventIn], at: datetime, *, head: tuple[An
         )
         prev = h
     if len(rows) == 1 and sql.insert_and_set_head is not None:
-        conn.exec_driver_sql(sql.insert_and_set_head, (*rows[0], seq, prev))
+        conn.exec_driver_sql(sql.insert_and_set_head.sql, sql.row_and_head((*rows[0], seq, prev)))
         return seq
-    conn.exec_driver_sql(sql.insert, rows if len(rows) > 1 else rows[0])
-    conn.exec_driver_sql(sql.set_head, (seq, prev))
+    pack = sql.row
+    conn.exec_driver_sql(sql.insert.sql, [pack(r) for r in rows] if len(rows) > 1 else pack(rows[0]))
+    conn.exec_driver_sql(sql.set_head.sql, sql.set_head.params({"head_seq": seq, "head_hash": prev}))
     return seq
 
 

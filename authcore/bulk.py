@@ -37,7 +37,7 @@ from authcore.db import read_conn, write_tx
 from authcore.errors import PermissionDenied, ValidationError
 from authcore.models import bulk_runs, users
 from authcore.revoke import AdminService, _reason
-from authcore.text import clean, require_plain
+from authcore.text import LIKE_ESCAPE, clean, like_escape, require_plain
 from authcore.timeutil import utcnow
 
 ACTION = "revoke_tokens"
@@ -50,7 +50,7 @@ def _pattern(query: str) -> str:
         raise ValidationError(f"a bulk query needs at least {MIN_QUERY} characters")
     if len(q) > 320:
         raise ValidationError("the bulk query is too long")
-    return "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    return "%" + like_escape(q) + "%"
 
 
 def _lock_key(*identity: Any) -> int:
@@ -62,7 +62,8 @@ def _lock_key(*identity: Any) -> int:
 def _match() -> ColumnElement[bool]:
     pat: BindParameter[str] = bindparam("pat")
     return or_(
-        func.lower(users.c.email).like(pat, escape="\\"), func.lower(users.c.username).like(pat, escape="\\")
+        func.lower(users.c.email).like(pat, escape=LIKE_ESCAPE),
+        func.lower(users.c.username).like(pat, escape=LIKE_ESCAPE),
     )
 
 

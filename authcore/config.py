@@ -95,6 +95,9 @@ class Config:
     # idle fast-path connections kept per engine (authcore.fastpath): size it to the app's
     # concurrency (FastAPI/Starlette run sync endpoints on a 40-thread pool)
     pool_size: int = 40
+    # hot paths on driver connections (authcore.fastpath); false: through SQLAlchemy
+    # connections, so engine event listeners (APM, tracing) see every statement
+    fast_paths: bool = True
     role_prefix: str = ""  # PostgreSQL role names' prefix (``authconsole db roles --prefix``)
     set_keys: frozenset[str] = frozenset()  # top-level keys the file set (lock checks)
     locked: frozenset[str] = frozenset()  # keys the system file locks
@@ -293,6 +296,10 @@ def _load_file(cli_path: str | os.PathLike[str] | None = None) -> Config:
         if not isinstance(ps, int) or isinstance(ps, bool) or ps < 1:
             raise ConfigError("config: pool_size must be a positive integer")
         cfg.pool_size = ps
+    fast = data.get("fast_paths", True)
+    if not isinstance(fast, bool):
+        raise ConfigError(f"config: fast_paths must be true or false, not {_kind(fast)}")
+    cfg.fast_paths = fast
     cfg.role_prefix = str(data.get("role_prefix", ""))
     if "staleness" in data:
         cfg.staleness = _duration(data, "staleness", cfg.staleness, where="") or cfg.staleness
@@ -344,6 +351,7 @@ LOCKABLE = frozenset(
         "role_prefix",
         "staleness",
         "pool_size",
+        "fast_paths",
         "tokens",
         "audit",
     }
@@ -454,6 +462,7 @@ def load_config(cli_path: str | os.PathLike[str] | None = None) -> Config:
         "role_prefix": "role_prefix",
         "staleness": "staleness",
         "pool_size": "pool_size",
+        "fast_paths": "fast_paths",
         "tokens": "tokens",
     }
     for key, attr in fields.items():

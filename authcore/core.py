@@ -71,7 +71,10 @@ def is_read_only(read_only: bool, config: Config, role: str | None) -> bool:
 class AuthCore:
     """``sign=True``: this process will issue tokens, so a missing signing key is a
     ``ConfigError`` here rather than at the first login. ``pool_size``: idle fast-path
-    connections kept (default ``config.pool_size``; see ``authcore.fastpath``)."""
+    connections kept (default ``config.pool_size``). ``fast_paths`` (default
+    ``config.fast_paths``, on): hot reads and writes run their compiled SQL on driver
+    connections; off, through SQLAlchemy connections, where engine event listeners (APM,
+    tracing) see every statement. Only this setting decides (see ``authcore.fastpath``)."""
 
     def __init__(
         self,
@@ -85,8 +88,9 @@ class AuthCore:
         sign: bool = False,
         pool_size: int | None = None,
         client: str | None = None,
+        fast_paths: bool | None = None,
     ) -> None:
-        from authcore.fastpath import connections
+        from authcore import fastpath
         from authcore.keys import KeyRing
         from authcore.revoke import AdminService
         from authcore.sessions import SessionService
@@ -106,7 +110,8 @@ class AuthCore:
         size = pool_size if pool_size is not None else self.config.pool_size
         if size < 1:
             raise ConfigError("pool_size must be a positive integer")
-        connections(engine).max_idle = size
+        fast = self.config.fast_paths if fast_paths is None else fast_paths
+        fastpath.configure(engine, pool_size=size, fast=bool(fast))
         self._pid = os.getpid()
         _CORES.add(self)
         self.users = UserService(engine)

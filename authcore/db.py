@@ -168,7 +168,7 @@ def is_pooled(engine: Engine) -> bool:
 
 def begin_sql(engine: Engine) -> str:
     """The statement that opens a transaction on a raw autocommit driver connection
-    (``authcore.fastwrite``): ``BEGIN``, and on a pooled engine the bounds as ``SET LOCAL`` in
+    (``authcore.fastpath``): ``BEGIN``, and on a pooled engine the bounds as ``SET LOCAL`` in
     the same round trip (no parameters: psycopg sends it as one simple query)."""
     if engine.dialect.name == "sqlite":
         return "BEGIN IMMEDIATE"

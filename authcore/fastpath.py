@@ -1,27 +1,42 @@
-"""Hot single-statement reads: a Core statement compiled once, run on a per-thread connection.
+"""The fast paths: Core statements compiled once, run on driver connections of one stack.
 
-Session resolve and the refresh check are one indexed SELECT each. Through ``Connection.execute``
-they pay, per call, a pool checkout and return (plus a ping on PostgreSQL), an explicit
-``BEGIN``/``ROLLBACK`` pair, cache-key generation and result-object construction: on SQLite ten
-times the cost of the query itself. ``HotQuery`` keeps what SQLAlchemy decides (the SQL text it
-compiles for the dialect, the bind and result processors of each column type, so values convert
-exactly as they do everywhere else) and drops the per-call machinery:
+Session resolve, the refresh check, search and the strict verifier's miss are one indexed SELECT
+each; a version bump or a logout is a few short statements. Through ``Connection.execute`` each
+pays, per call, a pool checkout and return (plus a ping on PostgreSQL), an explicit
+``BEGIN``/``ROLLBACK``, cache-key generation and result-object construction: on SQLite ten times
+the statement itself. This module keeps what SQLAlchemy decides -- the SQL it compiles for the
+dialect from a Core statement and each column type's processors (``authcore.compiled``) -- and
+drops the per-call machinery:
 
-* connections come from a stack of idle autocommit connections per engine (a single SELECT is
-  atomic on its own): taking and returning one is a list pop/append. Each was created by the
-  engine's pool and then detached from it, so the engine's ``connect`` setup ran (SQLite
-  pragmas); ``engine.dispose()`` closes them. Up to ``max_idle`` (``AuthCore``'s ``pool_size``,
-  config ``pool_size``, default 40 = the threads FastAPI/Starlette run sync endpoints on) are
-  kept for reuse, so N concurrent callers open at most N connections once and reuse them;
-  callers beyond that open one and close it after use (like SQLAlchemy's overflow);
-* a connection inherited across ``fork`` is never used by the child (it opens its own);
-* a broken connection (server restart, network) is dropped and the call retried once on a fresh
-  one; if that fails too the caller gets ``DatabaseUnavailable``, as from ``read_conn``;
-* an engine with cursor event listeners (tracing/APM instrumentation, statement-counting tests)
-  is observed: the same SQL then runs through a SQLAlchemy connection so the listeners see it.
+* **one connection stack per engine** (``connections``): idle autocommit driver connections,
+  each created by the engine's pool then detached from it (so the engine's ``connect`` setup
+  ran: SQLite pragmas); taking and returning one is a list pop/append; ``engine.dispose()``
+  closes them. Up to ``max_idle`` (``AuthCore``'s ``pool_size``, config ``pool_size``, default
+  40 = the threads FastAPI/Starlette run sync endpoints on) are kept, so N concurrent callers
+  open at most N connections once; callers beyond that open one and close it after use. A
+  connection inherited across ``fork`` is never used by the child (it opens its own);
+* **reads** (``HotQuery``): a single SELECT on an autocommit connection (atomic on its own); a
+  broken connection is dropped and the call retried once on a fresh one;
+* **writes** (``Writer``): ``BEGIN IMMEDIATE`` (SQLite: the write lock up front) or ``BEGIN``,
+  driver SQL through ``exec_driver_sql`` (the name and parameter forms of
+  ``Connection.exec_driver_sql``, so ``audit.append``/``notices.publish`` take either),
+  ``COMMIT``, ``ROLLBACK`` on any exception; no ping: a connection found broken at ``BEGIN``
+  (nothing done yet) is replaced once, one that breaks later is dropped and the error raised; a
+  connection is reused only after a clean ``COMMIT``/``ROLLBACK``;
+* **one error wrapper** (``_raise_driver_error``): driver errors become SQLAlchemy's wrappers
+  (``sqlalchemy.exc.IntegrityError`` ...) and then, through ``authcore.db.translate_errors``,
+  ``DatabaseUnavailable`` for a lost connection or SQLite's lock wait running out -- what the
+  SQLAlchemy path (``read_conn``/``write_tx``) raises.
 
-On PostgreSQL psycopg still prepares the statement after a few runs (the plan for an equality on
-a unique index is the same for every value).
+**The setting** (``AuthCore(fast_paths=...)``, config ``fast_paths``, default on): off, every
+fast path runs the same compiled SQL through a SQLAlchemy ``Connection`` (``read_conn``,
+``write_tx``), so engine event listeners (APM, tracing) see each statement. It is only ever what
+the setting says: a listener does not switch it (benchmarks measure what they name).
+``tracing()`` shows the statements whichever way they run; ``watch_commits()`` gives the moment
+each write transaction sent COMMIT (``measure_propagation``).
+
+On PostgreSQL psycopg still prepares a statement after a few runs (``prepare=False`` keeps search
+statements unprepared, see ``authcore.db.NO_PREPARE``).
 """
 
 from __future__ import annotations
@@ -29,43 +44,73 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
+import time
 import weakref
 from collections import namedtuple
 from collections.abc import Iterator
-from datetime import UTC, datetime
-from typing import Any
+from types import TracebackType
+from typing import Any, NoReturn, Self
 
 from sqlalchemy import Engine, event, exc
 
-from authcore.db import NO_PREPARE, read_conn, translate_errors
-from authcore.models import UTCDateTime
+from authcore import compiled, db
+from authcore.compiled import Compiled, PerDialect, once, result_processor
 
 DEFAULT_POOL_SIZE = 40
-_fromiso = datetime.fromisoformat
-_trace: list[tuple[str, Any]] | None = None
+_local = threading.local()  # this thread's trace / commit watch lists
 
 
 @contextlib.contextmanager
 def tracing() -> Iterator[list[tuple[str, Any]]]:
-    """Collect the ``(sql, driver parameters)`` every hot query runs meanwhile (benchmarks
-    replay them through the raw driver; tests read them)."""
-    global _trace
+    """Collect the ``(sql, driver parameters)`` every fast path runs meanwhile on this thread,
+    fast or not (benchmarks replay them through the raw driver; tests count round trips)."""
     seen: list[tuple[str, Any]] = []
-    previous, _trace = _trace, seen
+    previous = getattr(_local, "trace", None)
+    _local.trace = seen
     try:
         yield seen
     finally:
-        _trace = previous
+        _local.trace = previous
+
+
+@contextlib.contextmanager
+def watch_commits() -> Iterator[list[float]]:
+    """``time.time()`` as each fast write transaction on this thread sends its COMMIT (or its
+    single autocommit statement). The SQLAlchemy path has its engine ``commit`` event."""
+    seen: list[float] = []
+    previous = getattr(_local, "commits", None)
+    _local.commits = seen
+    try:
+        yield seen
+    finally:
+        _local.commits = previous
+
+
+def _trace(sql: str, params: Any) -> None:
+    seen = getattr(_local, "trace", None)
+    if seen is not None:
+        seen.append((sql, params))
+
+
+def _committing() -> None:
+    seen = getattr(_local, "commits", None)
+    if seen is not None:
+        seen.append(time.time())
+
+
+# -- the connection stack ---------------------------------------------------------------------
 
 
 class _Connections:
-    """Idle autocommit DBAPI connections of one engine, shared by its hot queries."""
+    """Idle autocommit driver connections of one engine, shared by its fast paths, and the
+    engine's ``fast`` setting."""
 
     def __init__(self, engine: Engine) -> None:
         self._engine = weakref.ref(engine)  # the registry must not keep engines alive
         self.idle: list[Any] = []
         self.pid = os.getpid()
         self.max_idle = DEFAULT_POOL_SIZE
+        self.fast = True  # AuthCore(fast_paths=...): False runs every fast path on SQLAlchemy
         event.listen(engine, "engine_disposed", lambda _engine: self.close_all())
 
     def get(self) -> Any:
@@ -77,14 +122,11 @@ class _Connections:
             pass
         engine = self._engine()
         assert engine is not None
-        dbapi_error = engine.dialect.loaded_dbapi.Error
-        with translate_errors(engine):
+        with db.translate_errors(engine):
             try:
                 fairy = engine.raw_connection()
-            except dbapi_error as e:  # the pool raises driver errors as they are
-                raise exc.DBAPIError.instance(
-                    None, None, e, dbapi_error, connection_invalidated=True
-                ) from None
+            except engine.dialect.loaded_dbapi.Error as e:  # the pool raises driver errors as they are
+                _raise_driver_error(engine, None, None, e, None, lost=True)
             fairy.detach()  # ours now; the pool opens another when it needs one
         dbapi = fairy.dbapi_connection
         if engine.dialect.name == "postgresql":
@@ -116,6 +158,7 @@ _REGISTRY_LOCK = threading.Lock()
 
 
 def connections(engine: Engine) -> _Connections:
+    """``engine``'s connection stack (made on first use)."""
     conns = _REGISTRY.get(engine)
     if conns is None:
         with _REGISTRY_LOCK:
@@ -125,45 +168,71 @@ def connections(engine: Engine) -> _Connections:
     return conns
 
 
-_last_utc: tuple[datetime | None, str] = (None, "")
+def configure(engine: Engine, *, pool_size: int | None = None, fast: bool | None = None) -> None:
+    """Size ``engine``'s stack and turn its fast paths on or off (``AuthCore`` does this)."""
+    conns = connections(engine)
+    if pool_size is not None:
+        conns.max_idle = pool_size
+    if fast is not None:
+        conns.fast = fast
 
 
-def utc_to_sqlite(value: datetime) -> str:
-    """A UTC datetime as SQLite stores it. The last conversion is remembered: a write converts
-    one ``now`` for several statements (datetimes are immutable; the pair is replaced whole, so
-    threads never see a mismatched pair)."""
-    global _last_utc
-    last = _last_utc
-    if last[0] is value:
-        return last[1]
-    if value.tzinfo is None:
-        raise ValueError("naive datetime given to a UTC column")
-    text = value.astimezone(UTC).isoformat(" ", "microseconds")[:26]
-    _last_utc = (value, text)
-    return text
+def bind_processor(engine: Engine, type_: Any) -> Any:
+    """What the fast paths apply to a value of ``type_`` on ``engine`` (``None``: nothing)."""
+    return compiled.bind_processor(type_, engine.dialect)
 
 
-def utc_from_sqlite(value: str | None) -> datetime | None:
-    return None if value is None else _fromiso(value + "+00:00")
+def is_fast(engine: Engine) -> bool:
+    """Whether ``engine``'s fast paths run on driver connections (the setting, nothing else)."""
+    return connections(engine).fast
 
 
-def _bind_processor(type_: Any, dialect: Any) -> Any:
-    """``type_``'s bind processor for ``dialect``; ``UTCDateTime`` on SQLite in C calls only
-    (the same text as ``UTCDateTime`` + SQLAlchemy's DATETIME: ``YYYY-MM-DD HH:MM:SS.ffffff``
-    of the UTC time; tests compare both)."""
-    if isinstance(type_, UTCDateTime) and dialect.name == "sqlite":
-        return utc_to_sqlite
-    return type_.dialect_impl(dialect).bind_processor(dialect)
+# -- the one error wrapper ----------------------------------------------------------------------
 
 
-def _result_processor(type_: Any, dialect: Any) -> Any:
-    if isinstance(type_, UTCDateTime) and dialect.name == "sqlite":
-        return utc_from_sqlite
-    return type_.dialect_impl(dialect).result_processor(dialect, None)
+def disconnected(engine: Engine, e: Exception, conn: Any) -> bool:
+    """Whether driver error ``e`` on driver connection ``conn`` means the connection is gone."""
+    try:
+        if engine.dialect.is_disconnect(e, conn, None):
+            return True
+    except Exception:  # noqa: BLE001 - the dialect cannot tell: judge by the connection below
+        pass
+    closed = getattr(conn, "closed", False)
+    return bool(closed) or isinstance(e, engine.dialect.loaded_dbapi.InterfaceError)
+
+
+def _wrap(
+    engine: Engine, sql: str | None, params: Any, e: Exception, conn: Any, lost: bool | None = None
+) -> exc.DBAPIError:
+    """Driver error ``e`` as SQLAlchemy wraps it (``IntegrityError`` ...), marked invalidated
+    when the connection is gone."""
+    if lost is None:
+        lost = disconnected(engine, e, conn)
+    return exc.DBAPIError.instance(
+        sql, params, e, engine.dialect.loaded_dbapi.Error, connection_invalidated=lost
+    )
+
+
+def _raise(engine: Engine, error: exc.DBAPIError) -> NoReturn:
+    """Raise ``error`` as ``authcore.db.translate_errors`` turns it (lost connection, locked
+    database: ``DatabaseUnavailable``; others as they are)."""
+    with db.translate_errors(engine):
+        raise error
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _raise_driver_error(
+    engine: Engine, sql: str | None, params: Any, e: Exception, conn: Any, lost: bool | None = None
+) -> NoReturn:
+    _raise(engine, _wrap(engine, sql, params, e, conn, lost))
+
+
+# -- reads --------------------------------------------------------------------------------------
 
 
 class HotQuery:
-    """A statement compiled once; ``first``/``fetch_driver`` run it on this thread's connection.
+    """A SELECT compiled once; ``first``/``fetch_driver`` run it on a stack connection (or,
+    fast paths off, through ``read_conn``).
 
     ``prepare=False`` keeps psycopg from preparing it (see ``authcore.db.NO_PREPARE``).
     """
@@ -174,62 +243,33 @@ class HotQuery:
         self._pg = engine.dialect.name == "postgresql"
         self._prepare = prepare
         self._conns = connections(engine)
+        self._compiled = once(stmt)
         self._ready = False
 
     def _compile(self) -> None:
         """Compile for the dialect (after a first connection: the dialect is initialized)."""
-        dialect, stmt = self.engine.dialect, self.stmt
-        compiled = stmt.compile(dialect=dialect)
-        self.sql = str(compiled)
-        self._order: tuple[str, ...] | None = (
-            tuple(compiled.positiontup or ()) if compiled.positional else None
-        )
-        self._names = tuple(compiled.binds)
-        self._defaults = {
-            name: bp.effective_value
-            for name, bp in compiled.binds.items()
-            if bp.value is not None or bp.callable is not None
-        }
-        # the dialect's implementation of each type: what Connection.execute would apply
-        binds = {name: _bind_processor(bp.type, dialect) for name, bp in compiled.binds.items()}
-        self._binds = {k: f for k, f in binds.items() if f is not None}
-        cols = list(stmt.selected_columns)
-        procs = [_result_processor(c.type, dialect) for c in cols]
+        dialect = self.engine.dialect
+        c: Compiled = self._compiled(dialect)
+        self.compiled = c
+        self.sql = c.sql
+        cols = list(self.stmt.selected_columns)
+        procs = [result_processor(col.type, dialect) for col in cols]
         self._conv = tuple((i, p) for i, p in enumerate(procs) if p is not None)
         # the fields are the statement's columns, known only at run time: not a typing.NamedTuple
-        self._row = namedtuple("HotRow", [c.key for c in cols], rename=True)  # type: ignore[misc]  # noqa: PYI024
+        self._row = namedtuple("HotRow", [col.key for col in cols], rename=True)  # type: ignore[misc]  # noqa: PYI024
         self._ready = True
-
-    # -- execution ---------------------------------------------------------------------------
-    def _params(self, values: dict[str, Any]) -> Any:
-        binds = self._binds
-        out = {}
-        for k, v in self._pack_dict(values).items():
-            f = binds.get(k)
-            out[k] = f(v) if f is not None and v is not None else v
-        return self._order_params(out)
-
-    def _pack_dict(self, values: dict[str, Any]) -> dict[str, Any]:
-        defaults = self._defaults
-        return {k: (values[k] if k in values else defaults[k]) for k in self._names}
-
-    def _order_params(self, values: dict[str, Any]) -> Any:
-        if self._order is not None:
-            return tuple([values[k] for k in self._order])
-        return values
 
     def _run(self, values: dict[str, Any], many: bool, ready: bool = False) -> Any:
         if not self._ready:
             self._conns.put(self._conns.get())  # connects once: initializes the dialect
             self._compile()
-        # ready: already in driver form, only pick and order
-        params = self._order_params(self._pack_dict(values)) if ready else self._params(values)
-        if _trace is not None:
-            _trace.append((self.sql, params))
-        if observed(self.engine):
-            return self._run_observed(params, many)
-        dbapi_error = self.engine.dialect.loaded_dbapi.Error
-        conns = self._conns
+        c = self.compiled
+        params = c.params(values) if ready else c.convert(values)
+        _trace(self.sql, params)
+        if not self._conns.fast:
+            return self._run_sqlalchemy(params, many)
+        engine, conns = self.engine, self._conns
+        dbapi_error = engine.dialect.loaded_dbapi.Error
         for attempt in (0, 1):
             conn = conns.get()
             try:
@@ -240,18 +280,14 @@ class HotQuery:
                 result = cur.fetchall() if many else cur.fetchone()
                 cur.close()
             except dbapi_error as e:
-                lost = self._disconnected(e, conn)
+                lost = disconnected(engine, e, conn)
                 if lost:
                     conns.discard(conn)
                     if attempt == 0:
                         continue
                 else:
                     conns.put(conn)
-                wrapped = exc.DBAPIError.instance(
-                    self.sql, params, e, dbapi_error, connection_invalidated=lost
-                )
-                with translate_errors(self.engine):
-                    raise wrapped from None
+                _raise_driver_error(engine, self.sql, params, e, conn, lost)
             except BaseException:
                 conns.discard(conn)  # interrupted mid-statement: do not reuse
                 raise
@@ -259,12 +295,12 @@ class HotQuery:
             return result
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _run_observed(self, params: Any, many: bool) -> Any:
-        """Through a SQLAlchemy connection, so cursor event listeners (tracing, statement
-        counting in tests, APM) see the statement: the same SQL, same driver parameters."""
-        with read_conn(self.engine) as conn:
+    def _run_sqlalchemy(self, params: Any, many: bool) -> Any:
+        """Fast paths off: the same SQL and driver parameters through a SQLAlchemy connection
+        (engine event listeners see it)."""
+        with db.read_conn(self.engine) as conn:
             if self._prepare is False:
-                conn = conn.execution_options(**{NO_PREPARE: True})
+                conn = conn.execution_options(**{db.NO_PREPARE: True})
             result = conn.exec_driver_sql(self.sql, params)
             return result.fetchall() if many else result.first()
 
@@ -285,53 +321,193 @@ class HotQuery:
         """Every row exactly as the driver returns it (the caller converts), ``values`` already
         in driver form (see ``bind_processor``): callers running several statements with the
         same values convert them once."""
-        return self._run(values, True, ready=True)
-
-    def _disconnected(self, e: Exception, conn: Any) -> bool:
-        return disconnected(self.engine, e, conn)
+        return self._run(values, True, ready=True)  # type: ignore[no-any-return]
 
 
-def disconnected(engine: Engine, e: Exception, conn: Any) -> bool:
-    """Whether driver error ``e`` on driver connection ``conn`` means the connection is gone."""
+# -- writes -------------------------------------------------------------------------------------
+
+
+class Writer:
+    """Write transactions on one engine (build once, e.g. per service)."""
+
+    __slots__ = ("begin_sql", "conns", "dialect", "engine", "error", "pooled")
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.dialect = engine.dialect
+        self.conns = connections(engine)
+        self.error: type[Exception] = engine.dialect.loaded_dbapi.Error
+        self.begin_sql = db.begin_sql(engine)  # a pooled engine's bounds ride along (SET LOCAL)
+        self.pooled = db.is_pooled(engine)
+
+    def transaction(self) -> Any:
+        """A context manager: one write transaction, yielding an object with
+        ``exec_driver_sql`` and ``dialect`` (a ``RawTx``, or fast paths off a SQLAlchemy
+        ``Connection`` from ``authcore.db.write_tx``). Commits when the block ends; rolls back
+        and re-raises on any exception."""
+        if not self.conns.fast:
+            return _traced_write_tx(self.engine)
+        return RawTx(self)
+
+    def single(self, sql: str, params: Any = ()) -> list[Any]:
+        """Run one statement as its own transaction and return its rows: on the autocommit
+        driver connection, no BEGIN/COMMIT, so one round trip (what a SQL function doing a
+        whole audited change needs). Errors are raised as from ``transaction``. Never retried:
+        a connection that breaks mid-statement may have committed it. Fast paths off: inside
+        ``authcore.db.write_tx``; a pooled engine: in a ``RawTx`` (its bounds are ``SET
+        LOCAL``: they need a transaction)."""
+        if self.pooled and self.conns.fast:
+            with RawTx(self) as tx:
+                return list(tx.exec_driver_sql(sql, params).fetchall())
+        _trace(sql, params)
+        if not self.conns.fast:
+            with db.write_tx(self.engine) as conn:
+                return list(conn.exec_driver_sql(sql, params).fetchall())
+        conns = self.conns
+        conn = conns.get()  # connect failures: DatabaseUnavailable
+        try:
+            _committing()
+            rows = conn.execute(sql, params).fetchall()
+        except self.error as e:
+            wrapped = _wrap(self.engine, sql, params, e, conn)
+            if wrapped.connection_invalidated:
+                conns.discard(conn)
+            else:
+                conns.put(conn)  # autocommit: the failed statement rolled itself back
+            _raise(self.engine, wrapped)
+        except BaseException:
+            conns.discard(conn)
+            raise
+        conns.put(conn)
+        return list(rows)
+
+
+class _Traced:
+    """A SQLAlchemy ``Connection`` whose ``exec_driver_sql`` also reports to ``tracing``."""
+
+    __slots__ = ("_conn", "dialect")
+
+    def __init__(self, conn: Any) -> None:
+        self._conn = conn
+        self.dialect = conn.dialect
+
+    def exec_driver_sql(self, sql: str, params: Any = ()) -> Any:
+        _trace(sql, params)
+        return self._conn.exec_driver_sql(sql, params)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._conn, name)
+
+
+@contextlib.contextmanager
+def _traced_write_tx(engine: Engine) -> Iterator[Any]:
+    with db.write_tx(engine) as conn:
+        yield _Traced(conn) if getattr(_local, "trace", None) is not None else conn
+
+
+class RawTx:
+    """One write transaction on a stack connection (see the module docstring)."""
+
+    __slots__ = ("_conn", "_w", "dialect")
+
+    def __init__(self, writer: Writer) -> None:
+        self._w = writer
+        self.dialect = writer.dialect
+        self._conn: Any = None
+
+    @property
+    def engine(self) -> Engine:
+        return self._w.engine
+
+    def exec_driver_sql(self, sql: str, params: Any = ()) -> Any:
+        """Run ``sql`` (driver paramstyle) once with a tuple or dict, or ``executemany`` with a
+        list of them. Returns the driver cursor (``fetchone``/``fetchall``)."""
+        _trace(sql, params)
+        cur = self._conn.cursor()
+        try:
+            if isinstance(params, list):
+                cur.executemany(sql, params)
+            else:
+                cur.execute(sql, params)
+        except self._w.error as e:
+            raise _wrap(self._w.engine, sql, params, e, self._conn) from None
+        return cur
+
+    def __enter__(self) -> Self:
+        if self._conn is not None:
+            raise RuntimeError("a RawTx runs one transaction")
+        self._conn = _begin(self._w)
+        return self
+
+    def __exit__(
+        self, etype: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        w, conn = self._w, self._conn
+        conns = w.conns
+        if etype is not None:
+            _rollback(conns, conn)
+            if isinstance(error, exc.DBAPIError):
+                _raise(w.engine, error)  # translated as authcore.db.write_tx does
+            return
+        try:
+            _committing()
+            conn.execute("COMMIT")
+        except w.error as e:
+            wrapped = _wrap(w.engine, "COMMIT", (), e, conn)
+            if wrapped.connection_invalidated:
+                conns.discard(conn)
+            else:
+                _rollback(conns, conn)
+            _raise(w.engine, wrapped)
+        except BaseException:
+            conns.discard(conn)  # interrupted mid-commit: state unknown, never reuse
+            raise
+        conns.put(conn)
+
+
+def _begin(w: Writer) -> Any:
+    conns = w.conns
+    for attempt in (0, 1):
+        conn = conns.get()  # connect failures: DatabaseUnavailable
+        try:
+            conn.execute(w.begin_sql)
+            return conn
+        except w.error as e:
+            wrapped = _wrap(w.engine, w.begin_sql, (), e, conn)
+            if wrapped.connection_invalidated:
+                conns.discard(conn)
+                if attempt == 0:
+                    continue  # a stale idle connection: nothing was done, start afresh
+            else:
+                conns.put(conn)  # e.g. SQLite's lock wait ran out: no transaction open
+            _raise(w.engine, wrapped)
+        except BaseException:
+            conns.discard(conn)
+            raise
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _rollback(conns: Any, conn: Any) -> None:
+    """Roll back; a connection that cannot roll back (broken) is dropped, never reused."""
     try:
-        if engine.dialect.is_disconnect(e, conn, None):
-            return True
-    except Exception:  # noqa: BLE001 - the dialect cannot tell: judge by the connection below
-        pass
-    closed = getattr(conn, "closed", False)
-    return bool(closed) or isinstance(e, engine.dialect.loaded_dbapi.InterfaceError)
+        conn.execute("ROLLBACK")
+    except BaseException:  # noqa: BLE001 - broken: the server rolls back on its own
+        conns.discard(conn)
+    else:
+        conns.put(conn)
 
 
-def observed(engine: Engine) -> bool:
-    """Whether cursor event listeners (APM, tracing, statement-counting tests) watch ``engine``:
-    hot paths then run through SQLAlchemy connections so the listeners see every statement."""
-    dispatch = engine.dispatch
-    return bool(dispatch.before_cursor_execute or dispatch.after_cursor_execute)
-
-
-def bind_processor(engine: Engine, type_: Any) -> Any:
-    """What ``HotQuery`` applies to a value of ``type_`` (``None``: nothing)."""
-    return _bind_processor(type_, engine.dialect)
-
-
-class PerDialect:
-    """Values built once per dialect (driver SQL, bind processors) by ``build(dialect)``.
-
-    A dialect's values can depend on its engine's options (e.g. a JSON serializer), so they are
-    kept per dialect object (weakly: engines come and go). The last dialect asked for is
-    answered without the weak-dictionary lookup (a hot write asks several times per call)."""
-
-    def __init__(self, build: Any) -> None:
-        self._build = build
-        self._all: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
-        self._last: tuple[Any, Any] = (None, None)
-
-    def __call__(self, dialect: Any) -> Any:
-        last = self._last
-        if last[0] is dialect:
-            return last[1]
-        got = self._all.get(dialect)
-        if got is None:
-            got = self._all[dialect] = self._build(dialect)
-        self._last = (dialect, got)  # one tuple: threads never see a mismatched pair
-        return got
+__all__ = [
+    "DEFAULT_POOL_SIZE",
+    "HotQuery",
+    "PerDialect",
+    "RawTx",
+    "Writer",
+    "bind_processor",
+    "configure",
+    "connections",
+    "disconnected",
+    "is_fast",
+    "tracing",
+    "watch_commits",
+]

@@ -23,24 +23,73 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 ID = BigInteger().with_variant(Integer(), "sqlite")
 
 
+_fromiso = datetime.fromisoformat
+_last_utc: tuple[datetime | None, str] = (None, "")
+
+
+def utc_to_sqlite(value: datetime) -> str:
+    """A UTC datetime as SQLite stores it: ``YYYY-MM-DD HH:MM:SS.ffffff`` of the UTC time, the
+    text ``UTCDateTime`` + SQLAlchemy's DATETIME write (tests compare both), in C calls. The last
+    conversion is remembered: a write converts one ``now`` for several statements (datetimes are
+    immutable; the pair is replaced whole, so threads never see a mismatched pair)."""
+    global _last_utc
+    last = _last_utc
+    if last[0] is value:
+        return last[1]
+    if value.tzinfo is None:
+        raise ValueError("naive datetime given to a UTC column")
+    text = value.astimezone(UTC).isoformat(" ", "microseconds")[:26]
+    _last_utc = (value, text)
+    return text
+
+
+def utc_from_sqlite(value: str | None) -> datetime | None:
+    """SQLite's stored text -> an aware UTC datetime (what ``UTCDateTime`` reads)."""
+    return None if value is None else _fromiso(value + "+00:00")
+
+
+def utc_to_pg(value: datetime) -> datetime:
+    """An aware datetime as ``timestamptz`` takes it (in UTC); a naive one is refused."""
+    if value.tzinfo is None:
+        raise ValueError("naive datetime given to a UTC column")
+    return value.astimezone(UTC)
+
+
+def utc_from_pg(value: datetime | None) -> datetime | None:
+    """psycopg's ``timestamptz`` (aware, in the session's zone) -> aware UTC."""
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
 class UTCDateTime(TypeDecorator[datetime]):
-    """Timezone-aware UTC in Python; ``timestamptz`` on PostgreSQL, naive UTC text on SQLite."""
+    """Timezone-aware UTC in Python; ``timestamptz`` on PostgreSQL, naive UTC text on SQLite.
+
+    The converters above are the same rules for driver SQL (``authcore.compiled``): SQLAlchemy's
+    own chain (this decorator, then the dialect's DATETIME) costs several Python calls a value.
+    """
 
     impl = DateTime(timezone=True)
     cache_ok = True
 
+    @staticmethod
+    def driver_bind(dialect: Any) -> Any:
+        """Python value -> driver value, as this type + ``dialect`` convert it."""
+        return utc_to_sqlite if dialect.name == "sqlite" else utc_to_pg
+
+    @staticmethod
+    def driver_result(dialect: Any) -> Any:
+        """Driver value -> aware UTC datetime, as this type + ``dialect`` convert it."""
+        return utc_from_sqlite if dialect.name == "sqlite" else utc_from_pg
+
     def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
         if value is None:
             return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given to a UTC column")
-        value = value.astimezone(UTC)
+        value = utc_to_pg(value)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
     def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        return utc_from_pg(value)  # SQLite's DATETIME has parsed the text (naive UTC) already
 
 
 class Base(DeclarativeBase):

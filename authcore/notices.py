@@ -12,7 +12,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from authcore.fastpath import PerDialect, _bind_processor
+from sqlalchemy import String, bindparam, func, insert, select
+
+from authcore.compiled import Compiled, PerDialect
 from authcore.models import revocations
 from authcore.revocation import Kind, Notice
 
@@ -20,28 +22,36 @@ CHANNEL = "authcore_revocations"
 _COLS = ("at", "kind", "user_id", "token_version", "session_id")
 
 
+_NV = tuple("n_" + c for c in _COLS)  # the notice binds, in _COLS order
+_INSERT = (
+    insert(revocations).values({c: bindparam("n_" + c, type_=revocations.c[c].type) for c in _COLS}).inline()
+)
+_NOTIFY = select(func.pg_notify(CHANNEL, bindparam("payload", type_=String)))
+
+
 @dataclass(frozen=True)
 class _Sql:
-    insert: str
-    notify: str | None  # PostgreSQL only
-    insert_and_notify: str | None  # PostgreSQL: one notice row and its NOTIFY, one statement
+    insert: Compiled
+    notify: Compiled | None  # PostgreSQL only
+    insert_and_notify: Compiled | None  # PostgreSQL: one notice row and its NOTIFY, one statement
+    row: Any  # notice tuple (_COLS order) -> driver parameters
+    row_and_payload: Any  # notice tuple + payload -> driver parameters
     at: Any  # UTCDateTime's bind processor (the only column type that converts; tests check)
 
 
 def _build_sql(dialect: Any) -> _Sql:
-    pg = dialect.name == "postgresql"
-    ph = "%s" if pg else "?"
-    insert = f"INSERT INTO revocations ({', '.join(_COLS)}) VALUES ({', '.join([ph] * 5)})"
-    notify = f"SELECT pg_notify('{CHANNEL}', %s)" if pg else None
-    if any(_bind_processor(revocations.c[c].type, dialect) is not None for c in _COLS[1:]):
-        raise RuntimeError(
-            "revocations: a column type now converts values; notices.publish must apply its processor"
-        )
+    ins = Compiled(_INSERT, dialect).only_converts("n_at")
+    notify = both = None
+    if dialect.name == "postgresql":  # WITH r AS (INSERT ...) SELECT pg_notify(...)
+        notify = Compiled(_NOTIFY, dialect)
+        both = Compiled(_NOTIFY.add_cte(_INSERT.cte("r")), dialect).only_converts("n_at")
     return _Sql(
-        insert,
+        ins,
         notify,
-        f"WITH r AS ({insert}) {notify}" if pg else None,
-        _bind_processor(revocations.c.at.type, dialect) or (lambda v: v),
+        both,
+        ins.packer(_NV),
+        both.packer((*_NV, "payload")) if both else None,
+        ins.proc("n_at"),
     )
 
 
@@ -58,7 +68,7 @@ def publish(
 ) -> None:
     """Record and announce a revocation (``revocation.Notice.of(kind, ...)``).
 
-    ``conn``: a SQLAlchemy ``Connection`` or an ``authcore.fastwrite.RawTx``. Rows go to the
+    ``conn``: a SQLAlchemy ``Connection`` or an ``authcore.fastpath.RawTx``. Rows go to the
     driver already converted (``at`` by its column's SQLAlchemy bind processor, once); on
     PostgreSQL one notice row and its NOTIFY are one statement."""
     sql = _sql(conn.dialect)
@@ -66,13 +76,16 @@ def publish(
     rows = notice.rows(sql.at(at))
     if not rows:
         return
+    pack = sql.row
     if sql.notify is None:  # SQLite: verifiers poll the table
-        conn.exec_driver_sql(sql.insert, rows if len(rows) > 1 else rows[0])
+        conn.exec_driver_sql(sql.insert.sql, [pack(r) for r in rows] if len(rows) > 1 else pack(rows[0]))
         return
     texts = notice.payloads()
     if len(rows) == 1 and len(texts) == 1 and sql.insert_and_notify is not None:
-        conn.exec_driver_sql(sql.insert_and_notify, (*rows[0], texts[0]))
+        conn.exec_driver_sql(sql.insert_and_notify.sql, sql.row_and_payload((*rows[0], texts[0])))
         return
-    conn.exec_driver_sql(sql.insert, rows if len(rows) > 1 else rows[0])
+    conn.exec_driver_sql(sql.insert.sql, [pack(r) for r in rows] if len(rows) > 1 else pack(rows[0]))
+    notify = sql.notify
+    assert notify is not None
     for text in texts:
-        conn.exec_driver_sql(sql.notify, (text,))
+        conn.exec_driver_sql(notify.sql, notify.params({"payload": text}))

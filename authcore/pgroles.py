@@ -150,12 +150,50 @@ def database_role(engine: Any, prefix: str = "") -> tuple[str, str | None]:
     return user, None
 
 
+def _args(args: Sequence[Any]) -> list[Any]:
+    from sqlalchemy import bindparam
+
+    return [bindparam(a) if isinstance(a, str) else a for a in args]
+
+
+def function_rows(name: str, *args: Any) -> Any:
+    """``SELECT * FROM name(args)`` as a Core statement (compile it once: ``authcore.compiled``).
+    A ``str`` argument is an untyped bind of that name (the function's signature types it)."""
+    from sqlalchemy import func, literal_column, select
+
+    return select(literal_column("*")).select_from(getattr(func, name)(*_args(args)))
+
+
+def function_value(name: str, *args: Any) -> Any:
+    """``SELECT name(args)`` as a Core statement (arguments as for ``function_rows``)."""
+    from sqlalchemy import func, select
+
+    return select(getattr(func, name)(*_args(args)))
+
+
+def _append_stmt() -> Any:
+    from sqlalchemy import bindparam, cast
+    from sqlalchemy.dialects.postgresql import JSONB
+
+    details = cast(bindparam("details"), JSONB)
+    return function_value(
+        "authcore_audit_append",
+        "action",
+        "actor",
+        "reason",
+        "target_user_id",
+        "target_session",
+        details,
+        "client",
+    )
+
+
 _direct: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()
+_APPEND: Any = None
 
 
 def _engine_of(conn: Any) -> Any:
-    engine = getattr(conn, "engine", None)
-    return engine if engine is not None else conn._w.engine  # noqa: SLF001 - a fastwrite.RawTx
+    return conn.engine  # a SQLAlchemy Connection or a fastpath.RawTx: both have one
 
 
 def direct_writer(engine_or_conn: Any) -> bool:
@@ -183,20 +221,24 @@ def direct_writer(engine_or_conn: Any) -> bool:
 def append_events(conn: Any, events: Sequence[Any]) -> int:
     """``audit.append`` for a role without direct rights: one ``authcore_audit_append`` per
     event (the database stamps, hashes and links each). Returns the last seq."""
+    global _APPEND
+    from authcore.compiled import once
+
+    if _APPEND is None:
+        _APPEND = once(_append_stmt())
+    c = _APPEND(conn.dialect)
     seq = 0
     for ev in events:
-        seq = conn.exec_driver_sql(
-            "SELECT authcore_audit_append(%s, %s, %s, %s, %s, %s::jsonb, %s)",
-            (
-                ev.action,
-                ev.actor,
-                ev.reason,
-                ev.target_user_id,
-                ev.target_session,
-                json.dumps(ev.details, default=str),
-                ev.client,
-            ),
-        ).fetchone()[0]
+        params = {
+            "action": ev.action,
+            "actor": ev.actor,
+            "reason": ev.reason,
+            "target_user_id": ev.target_user_id,
+            "target_session": ev.target_session,
+            "details": json.dumps(ev.details, default=str),
+            "client": ev.client,
+        }
+        seq = conn.exec_driver_sql(c.sql, c.params(params)).fetchone()[0]
     return int(seq)
 
 

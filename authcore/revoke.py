@@ -11,15 +11,31 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, delete, func, select, update
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Engine,
+    any_,
+    bindparam,
+    cast,
+    delete,
+    exists,
+    func,
+    null,
+    select,
+    true,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
-from authcore import audit, fastwrite, notices, pgroles
+from authcore import audit, fastpath, notices, pgroles
 from authcore.audit import EventIn
+from authcore.compiled import once, per_dialect
 from authcore.db import read_conn, write_tx
 from authcore.errors import NotFound, ValidationError
-from authcore.fastpath import PerDialect, _bind_processor
-from authcore.models import sessions, users
+from authcore.models import audit_head, sessions, users
 from authcore.revocation import RULES, Kind
+from authcore.sessions import active_sessions
 from authcore.text import require_plain
 from authcore.timeutil import fmt_utc, utcnow
 
@@ -27,11 +43,7 @@ from authcore.timeutil import fmt_utc, utcnow
 _USER = select(users.c.id, users.c.email, users.c.token_version, users.c.disabled).where(
     users.c.id == bindparam("uid")
 )
-_ACTIVE = (
-    select(func.count())
-    .select_from(sessions)
-    .where(sessions.c.user_id == bindparam("uid"), sessions.c.expires_at > bindparam("now"))
-)
+_ACTIVE = select(active_sessions(bindparam("uid"), bindparam("now", type_=sessions.c.expires_at.type)))
 _DEL_USER_SESSIONS = (
     delete(sessions).where(sessions.c.user_id == bindparam("uid")).returning(sessions.c.public_id)
 )
@@ -39,49 +51,61 @@ _DEL_SESSION = delete(sessions).where(sessions.c.public_id == bindparam("sid")).
 _SESSION_OWNER = select(sessions.c.user_id).where(sessions.c.public_id == bindparam("sid"))
 
 
-def _build_bump_one(dialect: Any) -> tuple[str, Any]:
+def _bump(where: Any) -> Any:
+    """``UPDATE users SET token_version = token_version + 1 WHERE ...``."""
+    return update(users).where(where).values(token_version=users.c.token_version + 1)
+
+
+def _bump_one(dialect: Any) -> Any:
     """One statement for ``revoke_tokens``: bump the version and return ``(id, token_version,
-    email, active sessions, audit head seq, audit head hash)``, the head locked for the audit
-    append that follows. Parameters: ``(user id, user id, now)``, ``now`` converted by the
-    returned processor (``sessions.expires_at``'s own).
+    email, active sessions, audit head seq, audit head hash, role)``, the head locked for the
+    audit append that follows. Binds: ``uid``, ``now`` (``sessions.expires_at``'s type).
 
     PostgreSQL: the head is locked (``FOR UPDATE``) only once the user row is (its filter runs
-    the UPDATE first), the same lock order as every other audited change -- user, then head.
-    SQLite: ``BEGIN IMMEDIATE`` already serialises writers; the head is read in ``RETURNING``.
-    A missing head comes back as NULLs (never as "no such user"): ``audit.append`` then reports it.
+    the UPDATE first), the same lock order as every other audited change -- user, then head --
+    and the role is ``session_user`` (what the audit column default writes). SQLite: ``BEGIN
+    IMMEDIATE`` already serialises writers; the head is read in ``RETURNING``. A missing head
+    comes back as NULLs (never as "no such user"): ``audit.append`` then reports it.
     """
+    uid = bindparam("uid")
+    active = active_sessions(uid, bindparam("now", type_=sessions.c.expires_at.type))
+    bumped = (users.c.id, users.c.token_version, users.c.email)
     if dialect.name == "postgresql":
-        sql = (
-            "WITH u AS (UPDATE users SET token_version = token_version + 1 WHERE id = %s "
-            "RETURNING id, token_version, email), "
-            "h AS (SELECT seq, hash FROM audit_head "
-            "WHERE id = 1 AND EXISTS (SELECT 1 FROM u) FOR UPDATE) "
-            "SELECT u.id, u.token_version, u.email, "
-            "(SELECT count(*) FROM sessions WHERE user_id = %s AND expires_at > %s), "
-            "h.seq, h.hash, session_user FROM u LEFT JOIN h ON true"
+        u = _bump(users.c.id == uid).returning(*bumped).cte("u")
+        h = (
+            select(audit_head.c.seq, audit_head.c.hash)
+            .where(audit_head.c.id == 1, exists().select_from(u))
+            .with_for_update()
+            .cte("h")
         )
+        return select(
+            u.c.id, u.c.token_version, u.c.email, active, h.c.seq, h.c.hash, func.session_user()
+        ).select_from(u.outerjoin(h, true()))
+
+    def head(col: Any) -> Any:
+        return select(col).where(audit_head.c.id == 1).scalar_subquery()
+
+    return _bump(users.c.id == uid).returning(
+        *bumped, active, head(audit_head.c.seq), head(audit_head.c.hash), null()
+    )
+
+
+_BUMP_ONE = per_dialect(_bump_one)
+
+
+def _bump_many(dialect: Any) -> Any:
+    """The bulk bump: ``ids`` (a list) bound as one value -- a ``bigint[]`` on PostgreSQL, a JSON
+    array read by ``json_each`` on SQLite (no per-id placeholder, so no variable limit and one
+    compiled text for any count). Returns ``(id, token_version, email)``."""
+    if dialect.name == "postgresql":
+        where = users.c.id == any_(bindparam("ids", type_=ARRAY(BigInteger)))
     else:
-        sql = (
-            "UPDATE users SET token_version = token_version + 1 WHERE id = ? "
-            "RETURNING id, token_version, email, "
-            "(SELECT count(*) FROM sessions WHERE user_id = ? AND expires_at > ?), "
-            "(SELECT seq FROM audit_head WHERE id = 1), "
-            "(SELECT hash FROM audit_head WHERE id = 1), NULL"
-        )
-    proc = _bind_processor(sessions.c.expires_at.type, dialect)
-    return sql, proc or (lambda v: v)
+        each = func.json_each(bindparam("ids", type_=JSON)).table_valued("value")
+        where = users.c.id.in_(select(each.c.value))
+    return _bump(where).returning(users.c.id, users.c.token_version, users.c.email)
 
 
-_bump_one_sql = PerDialect(_build_bump_one)
-
-# The bulk bump in driver SQL (the rows come back as plain tuples on either kind of connection).
-_BUMP_IN = (
-    "UPDATE users SET token_version = token_version + 1 WHERE id IN ({}) RETURNING id, token_version, email"
-)
-_BUMP_ANY = (
-    "UPDATE users SET token_version = token_version + 1 WHERE id = ANY(%s::bigint[]) "
-    "RETURNING id, token_version, email"
-)
+_BUMP_MANY = per_dialect(_bump_many)
 
 
 # What each action publishes (its writer below; on PostgreSQL without direct write rights, the
@@ -208,11 +232,26 @@ def _reason(reason: str | None) -> str:
 # PostgreSQL, a role without direct write rights: one SECURITY DEFINER function per change
 # (migration 0004), which also audits and announces it; the database refuses what the role may
 # not do. Results have the columns of the direct path's rows.
-_FN_REVOKE = "SELECT * FROM authcore_revoke_tokens(%s, %s, %s, %s)"
-_FN_BUMP_MANY = "SELECT * FROM authcore_bump_many(%s::bigint[], %s, %s, %s, %s::jsonb)"
-_FN_DELETE_SESSION = "SELECT * FROM authcore_delete_session(%s, %s, %s, %s)"
-_FN_DELETE_SESSIONS = "SELECT * FROM authcore_delete_sessions(%s, %s, %s, %s)"
-_FN_SET_DISABLED = "SELECT * FROM authcore_set_disabled(%s, %s, %s, %s, %s)"
+_FN_REVOKE = once(pgroles.function_rows("authcore_revoke_tokens", "uid", "reason", "actor", "client"))
+_FN_BUMP_MANY = once(
+    pgroles.function_rows(
+        "authcore_bump_many",
+        cast(bindparam("ids"), ARRAY(BigInteger)),
+        "reason",
+        "actor",
+        "client",
+        cast(bindparam("details"), JSONB),
+    )
+)
+_FN_DELETE_SESSION = once(
+    pgroles.function_rows("authcore_delete_session", "sid", "reason", "actor", "client")
+)
+_FN_DELETE_SESSIONS = once(
+    pgroles.function_rows("authcore_delete_sessions", "uid", "reason", "actor", "client")
+)
+_FN_SET_DISABLED = once(
+    pgroles.function_rows("authcore_set_disabled", "uid", "disabled", "reason", "actor", "client")
+)
 
 
 class AdminService:
@@ -232,18 +271,25 @@ class AdminService:
         self.actor = actor
         self.client = client  # claimed context (SSH_CONNECTION), recorded apart from the actor
         self._guard = guard
-        self._writer: fastwrite.Writer | None = None
+        self._writer: fastpath.Writer | None = None
 
     def _via_functions(self) -> bool:
         """PostgreSQL and a role that may not write the tables directly."""
         return self.engine.dialect.name == "postgresql" and not pgroles.direct_writer(self.engine)
 
-    def _hot(self) -> tuple[fastwrite.Writer, tuple[str, Any]]:
-        """The engine's ``fastwrite.Writer`` and the bump statement, built on first use."""
+    def _hot(self) -> fastpath.Writer:
+        """The engine's ``fastpath.Writer``, built on first use."""
         w = self._writer
         if w is None:
-            w = self._writer = fastwrite.Writer(self.engine)
-        return w, _bump_one_sql(w.dialect)
+            w = self._writer = fastpath.Writer(self.engine)
+        return w
+
+    def _single(self, fn: Any, **values: Any) -> list[Any]:
+        """One SQL function call (``_FN_*``) as its own transaction; refusals translated."""
+        w = self._hot()
+        c = fn(w.dialect)
+        with pgroles.refusals():
+            return w.single(c.sql, c.params(values))
 
     def _times(self, now: datetime) -> tuple[datetime, datetime]:
         return now, now + self.access_ttl
@@ -294,16 +340,15 @@ class AdminService:
             v = int(row.token_version)
             return self._result("revoke_tokens", row, v, v + 1, 0, active, now, True)
         self._guard(1)
-        writer, (bump, at_proc) = self._hot()
         if self._via_functions():  # one statement, its own transaction: one round trip
-            with pgroles.refusals():
-                ((_id, new, email, active),) = writer.single(
-                    _FN_REVOKE, (user_id, reason, self.actor, self.client)
-                )
+            ((_id, new, email, active),) = self._single(
+                _FN_REVOKE, uid=user_id, reason=reason, actor=self.actor, client=self.client
+            )
             r_at, a_at = self._times(now)
             return RevokeResult("revoke_tokens", user_id, email, new - 1, new, 0, active, False, r_at, a_at)
-        with writer.transaction() as tx:
-            row = tx.exec_driver_sql(bump, (user_id, user_id, at_proc(now))).fetchone()
+        with self._hot().transaction() as tx:
+            bump = _BUMP_ONE(tx.dialect)
+            row = tx.exec_driver_sql(bump.sql, bump.convert({"uid": user_id, "now": now})).fetchone()
             if row is None:
                 raise NotFound(f"no user with id {user_id}")
             _id, new, email, active, head_seq, head_hash, role = row
@@ -337,8 +382,7 @@ class AdminService:
         self._guard(len(ids))
         now = utcnow()
         r_at, a_at = self._times(now)
-        writer, _bump = self._hot()
-        with writer.transaction() as tx:
+        with self._hot().transaction() as tx:
             rows = self.bump_many_in(tx, ids, reason, now, summary=summary)
         return [
             RevokeResult("revoke_tokens", uid, email, v - 1, v, 0, 0, False, r_at, a_at)
@@ -356,20 +400,23 @@ class AdminService:
         summary: dict[str, Any] | None = None,
     ) -> list[Any]:
         """The body of a bulk bump, inside the caller's transaction (a SQLAlchemy ``Connection``
-        or a ``fastwrite.RawTx``): one UPDATE, one audit event per user (plus an optional summary
+        or a ``fastpath.RawTx``): one UPDATE, one audit event per user (plus an optional summary
         event), one notice batch. Returns ``(id, token_version, email)`` rows sorted by id."""
         ids = [int(u) for u in ids]
         if self._via_functions():
             import json
 
-            rows = sorted(
-                (r[0], r[1], r[2])
-                for r in pgroles.call(
-                    conn,
-                    _FN_BUMP_MANY,
-                    (ids, reason, self.actor, self.client, json.dumps(details or {}, default=str)),
-                )
+            fn = _FN_BUMP_MANY(conn.dialect)
+            params = fn.params(
+                {
+                    "ids": ids,
+                    "reason": reason,
+                    "actor": self.actor,
+                    "client": self.client,
+                    "details": json.dumps(details or {}, default=str),
+                }
             )
+            rows = sorted((r[0], r[1], r[2]) for r in pgroles.call(conn, fn.sql, params))
             if summary is not None:
                 audit.append(
                     conn,
@@ -386,12 +433,9 @@ class AdminService:
                     now,
                 )
             return rows
-        params: tuple[Any, ...]
-        if conn.dialect.name == "postgresql":
-            sql, params = _BUMP_ANY, (ids,)
-        else:  # one placeholder per id, as an expanding IN renders it (same variable limit)
-            sql, params = _BUMP_IN.format(", ".join("?" * len(ids))), tuple(ids)
-        rows = sorted((r[0], r[1], r[2]) for r in conn.exec_driver_sql(sql, params).fetchall())
+        bump = _BUMP_MANY(conn.dialect)
+        got = conn.exec_driver_sql(bump.sql, bump.convert({"ids": ids})).fetchall()
+        rows = sorted((r[0], r[1], r[2]) for r in got)
         extra = {"bulk": True, **(details or {})}
         events = [
             EventIn(
@@ -427,10 +471,9 @@ class AdminService:
         if not dry_run:
             self._guard(1)
             if self._via_functions():
-                with pgroles.refusals():
-                    ((uid, email, v, disabled, active),) = self._hot()[0].single(
-                        _FN_DELETE_SESSION, (public_id, reason, self.actor, self.client)
-                    )
+                ((uid, email, v, disabled, active),) = self._single(
+                    _FN_DELETE_SESSION, sid=public_id, reason=reason, actor=self.actor, client=self.client
+                )
                 r_at, a_at = self._times(now)
                 return RevokeResult(
                     "delete_session", uid, email, v, v, 1, active, disabled, r_at, a_at, False, public_id
@@ -466,10 +509,9 @@ class AdminService:
             return self._result("delete_sessions", row, v, v, int(n), 0, now, True)
         self._guard(1)
         if self._via_functions():
-            with pgroles.refusals():
-                ((uid, email, v, disabled, n),) = self._hot()[0].single(
-                    _FN_DELETE_SESSIONS, (user_id, reason, self.actor, self.client)
-                )
+            ((uid, email, v, disabled, n),) = self._single(
+                _FN_DELETE_SESSIONS, uid=user_id, reason=reason, actor=self.actor, client=self.client
+            )
             r_at, a_at = self._times(now)
             return RevokeResult("delete_sessions", uid, email, v, v, n, 0, disabled, r_at, a_at)
         with write_tx(self.engine) as conn:
@@ -533,10 +575,14 @@ class AdminService:
             )
         self._guard(1)
         if self._via_functions():
-            with pgroles.refusals():
-                ((uid, email, v, _d, active, n),) = self._hot()[0].single(
-                    _FN_SET_DISABLED, (user_id, disabled, reason, self.actor, self.client)
-                )
+            ((uid, email, v, _d, active, n),) = self._single(
+                _FN_SET_DISABLED,
+                uid=user_id,
+                disabled=disabled,
+                reason=reason,
+                actor=self.actor,
+                client=self.client,
+            )
             r_at, a_at = self._times(now)
             return RevokeResult(action, uid, email, v - step, v, n, active, disabled, r_at, a_at)
         with write_tx(self.engine) as conn:

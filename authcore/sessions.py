@@ -10,13 +10,14 @@ from typing import Any
 
 from sqlalchemy import Engine, bindparam, delete, func, insert, select, tuple_, update
 
-from authcore import audit, fastwrite, pgroles, userevents
+from authcore import audit, fastpath, pgroles, userevents
 from authcore.audit import EventIn
+from authcore.compiled import once
 from authcore.db import read_conn, write_tx
 from authcore.errors import NotFound, UserDisabled
-from authcore.fastpath import HotQuery, PerDialect
+from authcore.fastpath import HotQuery
 from authcore.models import sessions, users
-from authcore.text import clean, require_plain
+from authcore.text import LIKE_ESCAPE, clean, like_escape, require_plain
 from authcore.timeutil import fmt_utc, utcnow
 
 UA_MAX = 1024
@@ -121,22 +122,32 @@ _LOGIN = (
 _EXISTS = select(users.c.id).where(users.c.id == bindparam("uid"))
 
 
-def _build_end(dialect: Any) -> dict[str, tuple[str, bool]]:
-    """The logout DELETE by ``public_id`` or ``token_hash``, compiled from Core for the driver:
-    ``(sql, positional)``."""
-    out = {}
-    for col in ("public_id", "token_hash"):
-        stmt = (
-            delete(sessions)
-            .where(sessions.c[col] == bindparam("v"))
-            .returning(sessions.c.user_id, sessions.c.public_id)
-        )
-        compiled = stmt.compile(dialect=dialect)
-        out[col] = (str(compiled), bool(compiled.positional))
-    return out
+# The logout DELETE by ``public_id`` or ``token_hash``, compiled once per dialect for the driver.
+_END = {
+    col: once(
+        delete(sessions)
+        .where(sessions.c[col] == bindparam("v"))
+        .returning(sessions.c.user_id, sessions.c.public_id)
+    )
+    for col in ("public_id", "token_hash")
+}
 
 
-_end_sql = PerDialect(_build_end)
+_FN_PRUNE = once(
+    pgroles.function_value("authcore_prune_sessions", "cutoff", "batch", "actor", "client", "reason")
+)
+
+
+def active_sessions(user_id: Any, now: Any) -> Any:
+    """How many sessions of ``user_id`` are live at ``now`` (Core expressions or values), as a
+    scalar subquery: the one definition of an active session (``expires_at > now``, as
+    ``SessionRecord.active``), used by revocation results and user listings alike."""
+    return (
+        select(func.count())
+        .select_from(sessions)
+        .where(sessions.c.user_id == user_id, sessions.c.expires_at > now)
+        .scalar_subquery()
+    )
 
 
 class SessionService:
@@ -148,7 +159,7 @@ class SessionService:
         self.default_ttl = default_ttl
         self._on_delete = on_delete  # callback(conn, user_id, public_ids) for revocation notices
         self._resolve = HotQuery(engine, _RESOLVE)  # the app's hot path: see authcore.fastpath
-        self._writer: fastwrite.Writer | None = None  # logouts: see _end
+        self._writer: fastpath.Writer | None = None  # logouts: see _end
 
     def create(
         self,
@@ -238,16 +249,17 @@ class SessionService:
         return self._end("public_id", public_id)
 
     def _end(self, column: str, value: str) -> bool:
-        """One short transaction on the driver connection (``authcore.fastwrite``): the DELETE,
+        """One short transaction on the driver connection (``authcore.fastpath``): the DELETE,
         the ``logout`` user event (``authcore.userevents``: no audit-chain lock) and the
         revocation notice. A logout queues only behind writes to the same session row."""
         w = self._writer
         if w is None:
-            w = self._writer = fastwrite.Writer(self.engine)
-        sql, positional = _end_sql(w.dialect)[column]
+            w = self._writer = fastpath.Writer(self.engine)
+        end = _END[column]
         now = utcnow()
         with w.transaction() as tx:
-            row = tx.exec_driver_sql(sql, (value,) if positional else {"v": value}).fetchone()
+            c = end(tx.dialect)
+            row = tx.exec_driver_sql(c.sql, c.params({"v": value})).fetchone()
             if row is None:
                 return False
             uid, sid = row[0], row[1]
@@ -300,12 +312,12 @@ class SessionService:
             stmt = stmt.where(sessions.c.expires_at > utcnow())
         text = clean(text, max_len=None)  # a filter, like search: control characters dropped
         if text:
-            esc = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            esc = like_escape(text)
             stmt = stmt.where(
                 or_(
-                    sessions.c.last_ip.like(esc + "%", escape="\\"),
-                    sessions.c.first_ip.like(esc + "%", escape="\\"),
-                    sessions.c.user_agent.ilike("%" + esc + "%", escape="\\"),
+                    sessions.c.last_ip.like(esc + "%", escape=LIKE_ESCAPE),
+                    sessions.c.first_ip.like(esc + "%", escape=LIKE_ESCAPE),
+                    sessions.c.user_agent.ilike("%" + esc + "%", escape=LIKE_ESCAPE),
                     sessions.c.public_id == text,
                 )
             )
@@ -354,11 +366,15 @@ class SessionService:
         while True:
             if via_function:
                 with write_tx(self.engine) as conn:
-                    ((n,),) = pgroles.call(
-                        conn,
-                        "SELECT authcore_prune_sessions(%s, %s, %s, %s, %s)",
-                        (cutoff, batch, actor, client, reason),
-                    )
+                    fn = _FN_PRUNE(conn.dialect)
+                    values = {
+                        "cutoff": cutoff,
+                        "batch": batch,
+                        "actor": actor,
+                        "client": client,
+                        "reason": reason,
+                    }
+                    ((n,),) = pgroles.call(conn, fn.sql, fn.params(values))
                 total += n
                 if n < batch:
                     return total

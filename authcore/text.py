@@ -61,3 +61,13 @@ def require_plain(value: str, what: str) -> str:
             f"{what} contains {kind} (at position {m.start() + 1}); control characters are not allowed"
         )
     return value
+
+
+LIKE_ESCAPE = "\\"  # the escape character of every LIKE pattern authcore builds
+
+
+def like_escape(term: str) -> str:
+    """``term`` with LIKE's wildcards (``%``, ``_``) and the escape character escaped, so
+    ``col.like(pattern, escape=LIKE_ESCAPE)`` matches them literally. The one place it is done
+    (user search, session filter, bulk queries)."""
+    return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, bindparam, insert, select
 
+from authcore.compiled import Compiled, PerDialect
 from authcore.db import read_conn
-from authcore.fastpath import PerDialect, _bind_processor
 from authcore.models import user_events
 
 LOGOUT = "logout"
@@ -31,31 +31,22 @@ _WHAT = {
 _COLS = ("at", "action", "user_id", "session_id", "details")
 
 
+_INSERT = (
+    insert(user_events).values({c: bindparam("u_" + c, type_=user_events.c[c].type) for c in _COLS}).inline()
+)
+
+
 @dataclass(frozen=True)
 class _Sql:
-    insert: str
+    insert: Compiled
+    row: Any  # event tuple (_COLS order) -> driver parameters
     at: Any  # UTCDateTime's bind processor
     details: Any  # JSON's bind processor
 
 
 def _build_sql(dialect: Any) -> _Sql:
-    ph = "%s" if dialect.name == "postgresql" else "?"
-    if any(
-        _bind_processor(user_events.c[c].type, dialect) is not None
-        for c in ("action", "user_id", "session_id")
-    ):
-        raise RuntimeError(
-            "user_events: a column type now converts values; userevents.record must apply its processor"
-        )
-    return _Sql(
-        f"INSERT INTO user_events ({', '.join(_COLS)}) VALUES ({', '.join([ph] * 5)})",
-        _bind_processor(user_events.c.at.type, dialect) or _same,
-        _bind_processor(user_events.c.details.type, dialect) or _same,
-    )
-
-
-def _same(value: Any) -> Any:
-    return value
+    ins = Compiled(_INSERT, dialect).only_converts("u_at", "u_details")
+    return _Sql(ins, ins.packer(["u_" + c for c in _COLS]), ins.proc("u_at"), ins.proc("u_details"))
 
 
 _sql = PerDialect(_build_sql)
@@ -70,9 +61,10 @@ def record(
     details: dict[str, Any] | None = None,
 ) -> None:
     """Insert one event inside the caller's transaction (a SQLAlchemy ``Connection`` or a
-    ``fastwrite.RawTx``); values converted by the columns' own bind processors."""
+    ``fastpath.RawTx``); values converted by the columns' own bind processors."""
     sql = _sql(conn.dialect)
-    conn.exec_driver_sql(sql.insert, (sql.at(at), action, user_id, session_id, sql.details(details or {})))
+    row = (sql.at(at), action, user_id, session_id, sql.details(details or {}))
+    conn.exec_driver_sql(sql.insert.sql, sql.row(row))
 
 
 @dataclass(frozen=True)

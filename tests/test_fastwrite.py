@@ -1,4 +1,4 @@
-"""Issue 5: the hot write path (authcore.fastwrite, driver-form rows in audit/notices).
+"""Issue 5: the hot write path (authcore.fastpath.Writer, driver-form rows in audit/notices).
 
 What the version bump writes through the driver must be exactly what SQLAlchemy would have
 written, atomically, announced only on commit, and the connection it used must come back clean
@@ -260,7 +260,12 @@ def test_result_counts_active_sessions_only(core: AuthCore) -> None:
     assert "2 sessions stay" in r.summary()
 
 
-def test_observed_engine_runs_the_bump_through_sqlalchemy(core: AuthCore) -> None:
+@pytest.mark.parametrize("fast", [True, False], ids=["fast", "sqlalchemy"])
+def test_the_setting_decides_the_path_not_a_listener(engine, config, fast: bool) -> None:  # type: ignore[no-untyped-def]
+    """``fast_paths`` alone picks the path: a cursor listener sees the bump only with fast
+    paths off; ``fastpath.tracing`` sees the same statements either way."""
+    core = AuthCore(engine, config, actor="test-operator", fast_paths=fast)
+    assert fastpath.is_fast(engine) is fast
     u = core.users.create("seen@example.com", "seen")
     seen: list[str] = []
 
@@ -269,14 +274,17 @@ def test_observed_engine_runs_the_bump_through_sqlalchemy(core: AuthCore) -> Non
 
     event.listen(core.engine, "before_cursor_execute", count)
     try:
-        r = core.admin.revoke_tokens(u.id, "traced")
-        many = core.admin.revoke_tokens_many([u.id], "traced too")
+        with fastpath.tracing() as traced:
+            r = core.admin.revoke_tokens(u.id, "traced")
+            many = core.admin.revoke_tokens_many([u.id], "traced too")
     finally:
         event.remove(core.engine, "before_cursor_execute", count)
     assert r.new_version == 1 and [(m.user_id, m.new_version) for m in many] == [(u.id, 2)]
-    joined = "\n".join(seen)
-    assert "UPDATE users" in joined and "INSERT INTO audit_events" in joined
-    assert "INSERT INTO revocations" in joined
+    traced_sql = "\n".join(sql for sql, _ in traced)
+    listened = "\n".join(seen)
+    for what in ("UPDATE users", "INSERT INTO audit_events", "INSERT INTO revocations"):
+        assert what in traced_sql
+        assert (what in listened) is (not fast), what
     assert audit.verify_chain(core.engine).ok
 
 

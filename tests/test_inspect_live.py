@@ -7,7 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import delete, event
+from sqlalchemy import delete
 
 from authcore.core import AuthCore
 from authcore.errors import TokenError
@@ -124,19 +124,13 @@ def test_expired_and_live(core: AuthCore, alice: Any) -> None:
 
 
 def test_one_query_per_lookup(core: AuthCore, alice: Any) -> None:
+    from tests.support.statements import Statements
+
     s, _ = core.sessions.create(alice.id)
     pair = core.tokens.issue_pair(alice.id, sid=s.public_id)
-    seen: list[str] = []
-
-    def count(conn: Any, cursor: Any, statement: str, *a: Any) -> None:
-        if statement.lstrip().upper().startswith("SELECT"):
-            seen.append(statement)
-
-    event.listen(core.engine, "before_cursor_execute", count)
-    try:
+    with Statements(core.engine) as q:
         r = check(core, pair.refresh_token)
-    finally:
-        event.remove(core.engine, "before_cursor_execute", count)
+    seen = [sql for sql in q.seen if sql.lstrip().upper().startswith("SELECT")]
     assert r.status == "valid"
     assert len(seen) == 1 and "JOIN" in seen[0].upper()
 

@@ -26,7 +26,7 @@ from authcore.config import Config, TokenSettings
 from authcore.core import AuthCore
 from authcore.db import begin_sql, is_pooled, make_engine
 from authcore.errors import SessionInvalid, TokenRevoked, ValidationError
-from authcore.fastwrite import Writer
+from authcore.fastpath import Writer
 from authcore.verifier import Verifier
 from tests.conftest import TEST_SECRET, reset_pg
 from tests.support.pgbouncer import Bouncer, run_pgbouncer

@@ -170,27 +170,17 @@ def test_asymmetric_signing(engine, tmp_path, alg) -> None:  # type: ignore[no-u
 
 
 def test_verify_refresh_is_one_round_trip(core: AuthCore, alice) -> None:  # type: ignore[no-untyped-def]
-    from sqlalchemy import event
+    from tests.support.statements import Statements
 
     s, _ = core.sessions.create(alice.id)
     pair = core.tokens.issue_pair(alice.id, sid=s.public_id)
-    seen: list[str] = []
-
-    def count(conn, cursor, statement, *a):  # type: ignore[no-untyped-def]
-        if not statement.startswith(("BEGIN", "PRAGMA", "select pg_", "SELECT 1")):
-            seen.append(statement)
-
-    event.listen(core.engine, "before_cursor_execute", count)
-    try:
+    with Statements(core.engine) as q:
         core.tokens.verify_refresh(pair.refresh_token)
-        assert len(seen) == 1, seen
-        seen.clear()
+        assert q.n == 1, q.seen
         _, raw = core.sessions.create(alice.id)
-        seen.clear()
+        q.clear()
         assert core.sessions.resolve(raw) is not None
-        assert len(seen) == 1 and "JOIN" in seen[0].upper()
-    finally:
-        event.remove(core.engine, "before_cursor_execute", count)
+        assert q.n == 1 and "JOIN" in q.seen[0].upper()
 
 
 def test_access_token_lifetime_honoured(core: AuthCore, alice) -> None:  # type: ignore[no-untyped-def]

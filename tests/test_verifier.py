@@ -8,11 +8,11 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import timedelta
-from typing import Any, Self
+from typing import Any
 
 import psycopg
 import pytest
-from sqlalchemy import event, insert, select, text
+from sqlalchemy import insert, select, text
 
 from authcore import audit, userevents
 from authcore.config import Config, TokenSettings
@@ -30,6 +30,7 @@ from authcore.timeutil import utcnow
 from authcore.verifier import AppliedUpdate, Verifier, VerifierStale, libpq_url
 from bench.propagation import LocalProbe, PropagationStats, measure_propagation
 from tests.conftest import TEST_SECRET
+from tests.support.statements import Statements
 
 STALE = 0.5  # seconds: SQLite polls every 0.25 s, PostgreSQL heartbeats every 0.125 s
 
@@ -60,30 +61,7 @@ def alice(core: AuthCore):  # type: ignore[no-untyped-def]
     return core.users.create("alice@example.com", "alice", "Alice")
 
 
-class Queries:
-    """Counts the statements the calling (test) thread sends; background threads are ignored."""
-
-    def __init__(self, engine: Any) -> None:
-        self.engine = engine
-        self.me = threading.get_ident()
-        self.seen: list[str] = []
-
-    def _count(self, conn, cursor, statement, *a) -> None:  # type: ignore[no-untyped-def]
-        if threading.get_ident() == self.me and not statement.startswith(
-            ("BEGIN", "PRAGMA", "select pg_", "SELECT 1")
-        ):
-            self.seen.append(statement)
-
-    def __enter__(self) -> Self:
-        event.listen(self.engine, "before_cursor_execute", self._count)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        event.remove(self.engine, "before_cursor_execute", self._count)
-
-    @property
-    def n(self) -> int:
-        return len(self.seen)
+Queries = Statements  # this thread's statements, fast path or not (tests/support/statements.py)
 
 
 def refused_within(v: Verifier, token: str, exc: type[TokenError], bound: float) -> float:
@@ -416,7 +394,7 @@ def test_stale_verifier_checks_db_or_refuses(
         v.verify_access(tok)  # still accepted, from the database
         assert q.n == 1
         core.admin.revoke_tokens(alice.id, "rotate")  # no notice reaches the verifier...
-        q.seen.clear()
+        q.clear()
         with pytest.raises(TokenRevoked):  # ...yet the very next check refuses
             v.verify_access(tok)
         assert q.n == 1

@@ -8,13 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
-
-from authcore.fastpath import utc_from_sqlite
-from authcore.models import sessions, users
+from authcore.models import users, utc_from_pg, utc_from_sqlite
+from authcore.sessions import active_sessions
 
 
 @dataclass(frozen=True)
@@ -38,14 +36,9 @@ class UserRecord:
 
 
 def active_count(now_param: Any) -> Any:
-    """The user's unexpired sessions, as a correlated scalar subquery (``now_param``: now)."""
-    return (
-        select(func.count())
-        .select_from(sessions)
-        .where(sessions.c.user_id == users.c.id, sessions.c.expires_at > now_param)
-        .correlate(users)
-        .scalar_subquery()
-    )
+    """The user's unexpired sessions, as a correlated scalar subquery (``now_param``: now):
+    ``sessions.active_sessions``, the one definition."""
+    return active_sessions(users.c.id, now_param).correlate(users)
 
 
 USER_COLS = [
@@ -65,10 +58,6 @@ _new = object.__new__
 _set = object.__setattr__
 
 
-def _utc_pg(v: datetime | None) -> datetime | None:
-    return None if v is None else v.astimezone(UTC)
-
-
 def record_builder(dialect: str) -> Callable[[Any], UserRecord]:
     """Rows in ``USER_COLS`` + active_sessions order (driver values) -> ``UserRecord``.
 
@@ -76,7 +65,7 @@ def record_builder(dialect: str) -> Callable[[Any], UserRecord]:
     ``UTCDateTime``; tests compare both) and the frozen dataclass is filled in one go (its
     ``__init__``, one ``object.__setattr__`` per field, costs 8x).
     """
-    utc = _utc_pg if dialect == "postgresql" else utc_from_sqlite
+    utc = utc_from_pg if dialect == "postgresql" else utc_from_sqlite
 
     def build(r: Any) -> UserRecord:
         rec = _new(UserRecord)

@@ -40,6 +40,7 @@ from authcore.db import NO_PREPARE, read_conn
 from authcore.errors import ValidationError
 from authcore.fastpath import HotQuery, bind_processor
 from authcore.models import UTCDateTime, users
+from authcore.text import like_escape
 from authcore.timeutil import utcnow
 from authcore.users.records import USER_COLS, UserRecord, active_count, record_builder
 from authcore.users.refs import normalize_query
@@ -121,8 +122,7 @@ _SEARCH_TEXT = literal_column("users.search_text", String)
 
 def like_contains(term: str) -> str:
     """A LIKE pattern matching ``term`` anywhere, wildcards in the term taken literally."""
-    esc = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{esc}%"
+    return f"%{like_escape(term)}%"
 
 
 def fts_phrase(term: str) -> str:
