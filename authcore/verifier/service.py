@@ -29,6 +29,7 @@ from authcore.config import resolve_listen_url
 from authcore.db import deadline
 from authcore.errors import DatabaseUnavailable, TokenError, ValidationError
 from authcore.fastpath import HotQuery
+from authcore.revocation import judge_row
 from authcore.tokens import _CHECK, Claims, TokenService
 from authcore.verifier.cache import RevocationCache
 from authcore.verifier.listen import Listening, listen_target
@@ -302,7 +303,7 @@ class Verifier(Listening, Polling):
         """A miss: one query, cached unless an update raced it (generation ``g0``)."""
         row = self._query(claims)
         self._cache.store(claims, row, g0)
-        TokenService._judge(claims, row)  # noqa: SLF001 - authcore's one judgement
+        judge_row(claims, row)
 
     def cached_refusal(self, claims: Claims) -> TokenError | None:
         """What the cache alone says against ``claims`` (no database, no counters): the error
@@ -319,7 +320,7 @@ class Verifier(Listening, Polling):
                 f"({self.mode} {'closed' if self._closed else 'not synced'})"
             )
         self._cache.count("db_fallbacks")
-        TokenService._judge(claims, self._query(claims))  # noqa: SLF001 - authcore's one judgement
+        judge_row(claims, self._query(claims))
 
     def _query(self, claims: Claims) -> Any:
         """``verify_refresh``'s query (``_CHECK``) on the fast path: pooled autocommit driver
