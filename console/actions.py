@@ -1,10 +1,19 @@
-"""The operator actions (all mutate through ``core.admin``, so authcore audits and guards them).
+"""The operator actions: ONE registry for the TUI and the CLI.
 
-One table drives the keys, the palette, the confirm dialog and the call itself.
+Each ``ActionSpec`` holds an action's kind (``RevokeResult.action``, the Textual action name),
+how it is shown (key, titles, help), the CLI form that runs it, the least role authcore lets run
+it, and the one call that runs it (``run``: a dry-run preview or the commit) through
+``core.admin``, so authcore guards (read-only, roles) and audits every one. The user screen's
+keys, palette, dialog and worker and the ``revoke``/``users disable|enable`` commands all read
+this table; ``summary`` is the result's own (``RevokeResult.summary``).
+
+Adding an action: one ``ActionSpec`` here (plus its ``AdminService`` method); the TUI gets its key
+and the CLI command maps its flag to the kind. Plain Python: the CLI imports this without Textual.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -14,14 +23,46 @@ if TYPE_CHECKING:  # pragma: no cover
 
 PREVIEW_REASON = "(preview)"  # dry runs validate a reason too; this one is never stored
 
+#: ``call(core, user_id, session_id, reason, dry_run)``
+Call = Callable[["AuthCore", int, "str | None", str, bool], "RevokeResult"]
+
 
 @dataclass(frozen=True)
 class ActionSpec:
-    name: str  # Textual action name on the user screen
+    name: str  # the kind: RevokeResult.action, the Textual action name on the user screen
     key: str
     title: str  # palette and dialog title
     short: str  # footer label (80 columns hold all of them)
     help: str
+    cli: str  # the command line that runs it
+    call: Call
+    needs_session: bool = False  # acts on one session (the highlighted one, --session SID)
+    #: The least role that may run it: authcore's guard enforces it (``AuthCore.require_write``:
+    #: read-only mode and the viewer role refuse every action, bulk ones need admin); the
+    #: console uses it only to shape what it offers.
+    role: str = "operator"
+
+    def run(
+        self, core: AuthCore, user_id: int, reason: str, *, dry_run: bool, session_id: str | None = None
+    ) -> RevokeResult:
+        """Plan (``dry_run``: nothing changes) or commit. Blocking: from a worker in the TUI."""
+        if self.needs_session and not session_id:
+            raise ValueError("no session selected")
+        return self.call(core, user_id, session_id, reason, dry_run)
+
+    def preview(
+        self, core: AuthCore, user_id: int, reason: str = PREVIEW_REASON, session_id: str | None = None
+    ) -> RevokeResult:
+        """What it would change (the dialog's and ``--dry-run``'s text: ``summary``)."""
+        return self.run(core, user_id, reason, dry_run=True, session_id=session_id)
+
+    @staticmethod
+    def summary(result: RevokeResult) -> str:
+        return result.summary()
+
+
+def _set_disabled(disabled: bool) -> Call:
+    return lambda core, uid, _sid, reason, dry: core.admin.set_disabled(uid, disabled, reason, dry_run=dry)
 
 
 ACTIONS: dict[str, ActionSpec] = {
@@ -33,6 +74,8 @@ ACTIONS: dict[str, ActionSpec] = {
             "Revoke all tokens",
             "Revoke",
             "bump token_version: every refresh token of the user stops now",
+            "revoke USER --all-tokens",
+            lambda core, uid, _sid, reason, dry: core.admin.revoke_tokens(uid, reason, dry_run=dry),
         ),
         ActionSpec(
             "delete_session",
@@ -40,6 +83,9 @@ ACTIONS: dict[str, ActionSpec] = {
             "Delete session",
             "Del session",
             "delete the highlighted session (logs that device out)",
+            "revoke USER --session SID",
+            lambda core, _uid, sid, reason, dry: core.admin.delete_session(sid or "", reason, dry_run=dry),
+            needs_session=True,
         ),
         ActionSpec(
             "delete_sessions",
@@ -47,6 +93,8 @@ ACTIONS: dict[str, ActionSpec] = {
             "Delete all sessions",
             "Del all",
             "delete every session of the user (logs every device out)",
+            "revoke USER --sessions",
+            lambda core, uid, _sid, reason, dry: core.admin.delete_sessions(uid, reason, dry_run=dry),
         ),
         ActionSpec(
             "disable_user",
@@ -54,8 +102,18 @@ ACTIONS: dict[str, ActionSpec] = {
             "Disable user",
             "Disable",
             "refuse the user's sessions and refresh tokens from now on",
+            "users disable USER",
+            _set_disabled(True),
         ),
-        ActionSpec("enable_user", "x", "Enable user", "Enable", "let the user log in again"),
+        ActionSpec(
+            "enable_user",
+            "x",
+            "Enable user",
+            "Enable",
+            "let the user log in again",
+            "users enable USER",
+            _set_disabled(False),
+        ),
     )
 }
 MUTATING = frozenset(ACTIONS)
@@ -64,16 +122,9 @@ MUTATING = frozenset(ACTIONS)
 def perform(
     core: AuthCore, action: str, user_id: int, reason: str, *, dry_run: bool, session_id: str | None = None
 ) -> RevokeResult:
-    """Run (or with ``dry_run`` plan) ``action`` for a user. Blocking: call it from a worker."""
-    admin = core.admin
-    if action == "revoke_tokens":
-        return admin.revoke_tokens(user_id, reason, dry_run=dry_run)
-    if action == "delete_session":
-        if not session_id:
-            raise ValueError("no session selected")
-        return admin.delete_session(session_id, reason, dry_run=dry_run)
-    if action == "delete_sessions":
-        return admin.delete_sessions(user_id, reason, dry_run=dry_run)
-    if action in ("disable_user", "enable_user"):
-        return admin.set_disabled(user_id, action == "disable_user", reason, dry_run=dry_run)
-    raise ValueError(f"unknown action {action}")
+    """Run (or with ``dry_run`` plan) ``action`` for a user: ``ACTIONS[action].run``."""
+    try:
+        spec = ACTIONS[action]
+    except KeyError:
+        raise ValueError(f"unknown action {action}") from None
+    return spec.run(core, user_id, reason, dry_run=dry_run, session_id=session_id)

@@ -19,6 +19,9 @@ if TYPE_CHECKING:
     from authcore.revoke import RevokeResult
     from console.cli import Ctx
 
+#: ``revoke``'s flags -> the registry's kinds (``console.actions.ACTIONS``).
+KIND_FOR_FLAG = {"all_tokens": "revoke_tokens", "sessions": "delete_sessions", "session": "delete_session"}
+
 
 def register(
     sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
@@ -68,38 +71,40 @@ def _single(ctx: Ctx) -> int:
     a = ctx.args
     core = ctx.core()
     user = core.users.find(a.user)
-    if a.all_tokens:
-
-        def act(dry: bool) -> RevokeResult:
-            return core.admin.revoke_tokens(user.id, a.reason, dry_run=dry)
-    elif a.sessions:
-
-        def act(dry: bool) -> RevokeResult:
-            return core.admin.delete_sessions(user.id, a.reason, dry_run=dry)
-    else:
+    kind = next(k for flag, k in KIND_FOR_FLAG.items() if getattr(a, flag))
+    if kind == "delete_session":
         s = core.sessions.get(a.session)
         if s is None or s.user_id != user.id:
             raise NotFound(f"user {user.id} has no session {a.session[:60]!r}")
-
-        def act(dry: bool) -> RevokeResult:
-            return core.admin.delete_session(a.session, a.reason, dry_run=dry)
-
-    return preview_then_commit(ctx, core, user.id, act)
+    return preview_then_commit(ctx, core, kind, user.id, session_id=a.session)
 
 
-def preview_then_commit(ctx: Ctx, core: AuthCore, user_id: int, act: Callable[[bool], RevokeResult]) -> int:
-    """One flow for every audited single-user change (``revoke``, ``users disable|enable``):
-    ``act(True)`` previews (nothing changes); ``--dry-run`` prints it; otherwise the operator
-    confirms the preview (``--yes`` without a terminal) and ``act(False)`` commits, timed."""
-    result = act(True)
+def preview_then_commit(
+    ctx: Ctx, core: AuthCore, kind: str, user_id: int, session_id: str | None = None
+) -> int:
+    """One flow for every audited single-user change (``revoke``, ``users disable|enable``),
+    run from the registry the TUI uses too (``console.actions.ACTIONS[kind]``): the preview
+    (nothing changes); ``--dry-run`` prints it; otherwise the operator confirms it (``--yes``
+    without a terminal) and the commit runs, timed."""
+    from console.actions import ACTIONS
+
+    spec = ACTIONS[kind]
+    reason = ctx.args.reason
+    result = spec.preview(core, user_id, reason, session_id=session_id)
     if ctx.args.dry_run:
         if ctx.json:
             emit_json(result.to_dict())
         else:
-            line("would: " + result.summary())
+            line("would: " + spec.summary(result))
         return 0
-    confirm_or_refuse(ctx, result.summary())
-    report_committed(ctx, core, result.action, user_id, lambda: act(False))
+    confirm_or_refuse(ctx, spec.summary(result))
+    report_committed(
+        ctx,
+        core,
+        result.action,
+        user_id,
+        lambda: spec.run(core, user_id, reason, dry_run=False, session_id=session_id),
+    )
     return 0
 
 

@@ -9,7 +9,6 @@ from console.output import emit_json, line, table
 
 if TYPE_CHECKING:
     from authcore.audit import AuditRecord
-    from authcore.revoke import RevokeResult
     from authcore.users import UserRecord
     from console.cli import Ctx
 
@@ -135,13 +134,14 @@ def _event_dict(e: AuditRecord) -> dict[str, object]:
     }
 
 
+#: ``users disable|enable`` -> the registry's kinds (``console.actions.ACTIONS``).
+KIND_FOR_DISABLE = {True: "disable_user", False: "enable_user"}
+
+
 def set_disabled(ctx: Ctx) -> int:
     a = ctx.args
     core = ctx.core()
     u = core.users.find(a.user)
     from console.commands.revoke import preview_then_commit
 
-    def act(dry: bool) -> RevokeResult:
-        return core.admin.set_disabled(u.id, a.disable, a.reason, dry_run=dry)
-
-    return preview_then_commit(ctx, core, u.id, act)
+    return preview_then_commit(ctx, core, KIND_FOR_DISABLE[a.disable], u.id)

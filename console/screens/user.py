@@ -20,7 +20,7 @@ from authcore.audit import AuditRecord
 from authcore.sessions import SessionRecord
 from authcore.userevents import UserEvent, row_key
 from authcore.users import UserRecord
-from console.actions import ACTIONS, PREVIEW_REASON, perform
+from console.actions import ACTIONS
 from console.messages import ActionDone, PreviewReady, UserLoaded
 from console.propagation import result_text
 from console.safe import safe, safe_join, safe_lines
@@ -286,7 +286,7 @@ class UserScreen(ConsoleScreen):
     @work(thread=True, exclusive=True, group="preview", exit_on_error=False)
     def _preview(self, action: str, session_id: str | None) -> None:
         self.capp.probe.ensure_started()  # ready by the time the operator confirms
-        result = perform(self.core, action, self.user_id, PREVIEW_REASON, dry_run=True, session_id=session_id)
+        result = ACTIONS[action].preview(self.core, self.user_id, session_id=session_id)
         if not cancelled():
             self.post_message(PreviewReady(action, result, {"session_id": session_id}))
 
@@ -325,7 +325,7 @@ class UserScreen(ConsoleScreen):
 
         self.say(f"{spec.title}: answer in the dialog", "dim")
         self.app.push_screen(
-            ConfirmScreen(spec.title, message.preview.summary(), actor=self.core.actor), done
+            ConfirmScreen(spec.title, spec.summary(message.preview), actor=self.core.actor), done
         )
 
     @work(thread=True, exclusive=True, group="action", exit_on_error=False)
@@ -333,7 +333,9 @@ class UserScreen(ConsoleScreen):
         result, ms = self.capp.probe.measure(
             action,
             self.user_id,
-            lambda: perform(self.core, action, self.user_id, reason, dry_run=False, session_id=session_id),
+            lambda: ACTIONS[action].run(
+                self.core, self.user_id, reason, dry_run=False, session_id=session_id
+            ),
         )
         self.post_message(ActionDone(result, ms))
 
