@@ -75,7 +75,7 @@ class LiveChecks(Findings):
         ]
         if st.exists and not tv_ok:
             r.notes.append("no integer token_version claim: revocation by version not checked")
-        elif st.exists and st.token_version is not None and tv > st.token_version:
+        elif st.exists and st.token_version is not None and isinstance(tv, int) and tv > st.token_version:
             r.warnings.append(
                 f"token_version {tv} is ahead of the user's {st.token_version} "
                 f"(issued against another database?)"
