@@ -2,7 +2,8 @@
 
 A predictable condition (bad input, a refusal, a missing file, an unreachable database) always
 gets its own code and a one-line reason. ``INTERNAL`` (70, ``EX_SOFTWARE``) is kept for bugs.
-README's Commands section shows this table; ``tests/test_exitcodes.py`` checks they agree.
+README's Commands section shows this table (``tests/test_cli_errors.py`` checks they agree);
+``tests/test_errors.py`` checks the code ``console.cli.classify`` gives every ``AuthCoreError``.
 """
 
 from __future__ import annotations
