@@ -34,14 +34,10 @@ def _compiled() -> Any:
     return stmt.compile(dialect=sa.create_engine("sqlite://").dialect)
 
 
-def _engine() -> Any:
+def _dialect() -> Any:
     import sqlalchemy as sa
 
-    return sa.create_engine("sqlite://")
-
-
-def _dialect() -> Any:
-    return _engine().dialect
+    return sa.create_engine("sqlite://").dialect
 
 
 def _statement() -> Any:
@@ -73,7 +69,6 @@ def _command_palette() -> Any:
 
 OBJECTS: dict[str, Callable[[], Any]] = {
     "compiled": _compiled,
-    "engine": _engine,
     "dialect": _dialect,
     "statement": _statement,
     "psycopg.errors": _psycopg_errors,
