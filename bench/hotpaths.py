@@ -256,7 +256,8 @@ def bulk_revoke(ctx: Ctx, engine: str) -> None:
     ids_b = list(range(first + n, first + 2 * n))
     ph = "%s" if pg else "?"
     marks = ", ".join([ph] * n)
-    # as SQLAlchemy renders revoke._BUMP_MANY for each dialect
+    # hand-written as apps write it: one placeholder per id (authcore binds the id list as one
+    # value: a bigint[] on PostgreSQL, a JSON array read by json_each on SQLite)
     bump_sql = (
         f"UPDATE users SET token_version=(users.token_version + %s::INTEGER) WHERE "
         f"users.id IN ({marks}) RETURNING users.id, users.token_version, users.email"

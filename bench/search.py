@@ -43,7 +43,7 @@ def capture(engine: Any, fn: Any) -> list[tuple[str, Any]]:
             fn()
     finally:
         event.remove(engine, "before_cursor_execute", grab)
-    traced = {sql for sql, _ in hot}  # a listener makes hot queries run observed: once only
+    traced = {sql for sql, _ in hot}  # with fast paths off the listener sees them too: once only
     return [x for x in seen if x[0] not in traced] + hot
 
 

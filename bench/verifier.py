@@ -113,6 +113,7 @@ class RawNotify:
 
 def propagation(ctx: Ctx) -> None:
     """Ours and the raw baseline alternate round by round (ABBA), so both see the same load."""
+    from authcore import fastpath
     from bench.propagation import PropagationStats, VerifierNode, measure_propagation
 
     core = ctx.core("postgresql")
@@ -144,7 +145,8 @@ def propagation(ctx: Ctx) -> None:
         percentile(raw, 95) / 1000,
         1.5,
         note=f"ours {stats.summary()}; raw p50 {percentile(raw, 50):.2f} ms (both timed "
-        f"from COMMIT sent to the other process noticing, rounds interleaved)",
+        f"from COMMIT sent to the other process noticing, rounds interleaved; revokes on "
+        f"{'the fast path' if fastpath.is_fast(core.engine) else 'SQLAlchemy (fast_paths off)'})",
     )
     if stats.timeouts:
         row.error = f"{stats.timeouts} revocations never refused"

@@ -47,3 +47,20 @@ def test_the_one_mask() -> None:
     assert mask_password(f"dbname=x password='{PW} with spaces' host=y") == "dbname=x password=*** host=y"
     assert PW not in mask_url(f"postgresql+psycopg://h/db?password={PW}")
     assert mask_url(f"postgresql+psycopg://u:{PW[:3]}@{PW[3:]}@h/db") == "postgresql+psycopg://u:***@h/db"
+
+
+def test_every_mask_is_the_one_mask() -> None:
+    """The verifier's log line and the inspector's outage line mask through ``mask_password``:
+    quoted conninfo values, URL userinfo with an ``@`` inside, and ``password=`` parameters."""
+    from authcore.inspect.live import _one_line
+    from authcore.verifier.updates import first_line
+
+    for message in (
+        f"connection failed: dbname=x password='{PW} with spaces' host=y",
+        f"could not connect to postgresql://u:{PW[:3]}@{PW[3:]}@h/db",
+        f"bad url postgresql://h/db?user=u&password={PW}&sslmode=require",
+    ):
+        for masked in (first_line(RuntimeError(message)), _one_line(RuntimeError(message))):
+            assert mask_password(message) in masked
+            for part in (PW, PW[3:], PW[:3] + "@"):
+                assert part not in masked, (message, masked)

@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, func, insert, select
 
+from authcore.compiled import Compiled, PerDialect, once
 from authcore.db import is_postgres, read_conn, translate_errors, unbounded, write_tx
 from authcore.demo.generate import SESSION_COLS, USER_COLS, generate_batch, named_session
 from authcore.demo.people import NAMED_EMAILS, named_users
@@ -51,17 +52,16 @@ class DemoSummary:
     named: tuple[str, ...]
 
 
-_COMPILED: dict[tuple[str, str], str] = {}
+_INSERTS: dict[tuple[str, tuple[str, ...]], PerDialect[Compiled]] = {}
 
 
 def _insert_sql(conn: Connection, table: Any, cols: tuple[str, ...]) -> str:
-    """``INSERT INTO t (cols) VALUES (?, ...)``, compiled by Core once per dialect."""
-    key = (conn.dialect.name, table.name)
-    sql = _COMPILED.get(key)
-    if sql is None:
-        sql = str(insert(table).compile(dialect=conn.dialect, column_keys=list(cols)))
-        _COMPILED[key] = sql
-    return sql
+    """``INSERT INTO t (cols) VALUES (?, ...)``: Core's insert compiled once per dialect
+    (``authcore.compiled``, as every fast path's statement)."""
+    per = _INSERTS.get((table.name, cols))
+    if per is None:
+        per = _INSERTS[(table.name, cols)] = once(insert(table), column_keys=list(cols))
+    return per(conn.dialect).sql
 
 
 class BulkWriter:

@@ -7,7 +7,6 @@ one query per call (``live_lookup``). A database problem never escapes: it becom
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,6 +15,7 @@ from authcore.inspect.claims import MAX_EPOCH, MIN_EPOCH
 from authcore.inspect.report import Findings, LiveLookup, LiveState, clock_time, quote, span
 from authcore.revocation import Facts, Reason, State
 from authcore.text import clean
+from authcore.urls import mask_password
 
 MAX_UID = 2**63 - 1
 
@@ -163,9 +163,7 @@ def _one_line(exc: BaseException) -> str:
         orig = getattr(exc, "orig", None) or exc
         text = f"{type(exc).__name__}: {str(orig).strip()}"
     text = text.splitlines()[0] if text.strip() else type(exc).__name__
-    text = re.sub(r"password=\S+", "password=***", text)
-    text = re.sub(r"(//[^:/@\s]+:)[^@\s]*@", r"\1***@", text)
-    return clean(text, max_len=300)
+    return clean(mask_password(text), max_len=300)
 
 
 def live_lookup(engine: Any) -> LiveLookup:

@@ -111,9 +111,8 @@ class Updates:
 
 
 def first_line(exc: BaseException) -> str:
-    """An exception's first line for the log, any password masked."""
-    import re
+    """An exception's first line for the log, any password masked (``urls.mask_password``)."""
+    from authcore.urls import mask_password
 
     text = str(exc).strip()
-    line = text.splitlines()[0] if text else exc.__class__.__name__
-    return re.sub(r"password=\S+", "password=***", line)
+    return mask_password(text.splitlines()[0] if text else exc.__class__.__name__)
