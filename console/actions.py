@@ -37,10 +37,11 @@ class ActionSpec:
     cli: str  # the command line that runs it
     call: Call
     needs_session: bool = False  # acts on one session (the highlighted one, --session SID)
-    #: The least role that may run it: authcore's guard enforces it (``AuthCore.require_write``:
-    #: read-only mode and the viewer role refuse every action, bulk ones need admin); the
-    #: console uses it only to shape what it offers.
-    role: str = "operator"
+    #: The role that may run it (``authcore.config.ROLES``): authcore's guard enforces it
+    #: (``AuthCore.require_write``: read-only mode and the viewer role refuse every action,
+    #: bulk ones need admin; on PostgreSQL the database's grants too); the console uses it
+    #: only to shape what it offers.
+    role: str = "admin"
 
     def run(
         self, core: AuthCore, user_id: int, reason: str, *, dry_run: bool, session_id: str | None = None

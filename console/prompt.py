@@ -10,11 +10,14 @@ from authcore.text import clean
 
 
 def confirm_or_refuse(ctx: Any, plan: str) -> None:
-    """Ask on a terminal unless ``--yes``; refuse when stdin is not a terminal."""
+    """Ask on a terminal unless ``--yes``; refuse when stdin is not a terminal. First authcore
+    says whether this core may change anything at all (``AuthCore.require_write``: read-only
+    mode, the viewer role; ``ReadOnlyError``, exit 4): a refused operator is not asked to
+    confirm a change that cannot happen. The console holds no such rule of its own; the
+    services apply the same guard again when they write."""
+    ctx.core().require_write()
     if getattr(ctx.args, "yes", False):
         return
-    if ctx.core().read_only:
-        return  # authcore refuses the change itself, with its own message
     if not sys.stdin.isatty():
         raise ValidationError("refusing to change anything without --yes: stdin is not a terminal")
     sys.stderr.write(f"{clean(plan, max_len=None)}\nProceed? [y/N] ")

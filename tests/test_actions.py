@@ -36,7 +36,7 @@ def spy(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, bool]]:
 def test_every_kind_has_one_entry_that_both_front_ends_reach() -> None:
     assert set(KIND_FOR_FLAG.values()) | set(KIND_FOR_DISABLE.values()) == set(ACTIONS)
     for kind, spec in ACTIONS.items():
-        assert spec.name == kind and spec.role == "operator"
+        assert spec.name == kind and spec.role == "admin"
         assert spec.cli.split()[0] in ("revoke", "users")
     from console.screens.user import UserScreen
 

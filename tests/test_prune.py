@@ -104,3 +104,21 @@ def _count_sessions(core: AuthCore) -> int:
 
     with core.engine.connect() as c:
         return int(c.execute(select(func.count()).select_from(sessions)).scalar_one())
+
+
+def test_a_refused_operator_is_not_asked_to_confirm(core: AuthCore, db_url, capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Read-only on a terminal: authcore's guard (``require_write``) answers before any
+    question, exit 4, nothing deleted; the console has no read-only rule of its own."""
+    import io
+    import sys
+
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    _expired(core, 2)
+    monkeypatch.setattr(sys, "stdin", Tty("y\n"))
+    code = main(["--db", db_url, "--read-only", "sessions", "prune", "--reason", "x"])
+    err = capsys.readouterr().err
+    assert code == 4 and "read-only" in err and "Proceed?" not in err
+    assert _count_sessions(core) == 3
