@@ -4,7 +4,7 @@
   its notice names users (with their new ``token_version``) or one user's deleted sessions, what
   it does to the disabled flag, and what it makes refused (``Reason``).
 * ``Notice``: one revocation in one format, written two ways from the same fields: the rows of
-  the ``revocations`` table (SQLite verifiers poll it; PostgreSQL keeps it for resyncs and audits)
+  the ``revocations`` table (SQLite verifiers poll it; on PostgreSQL it records what was sent)
   and the JSON payloads of ``NOTIFY authcore_revocations`` (``{"k": kind, "u": [ids], "v":
   [versions]}``, or ``{"k": "session", "u": id, "s": [sids]}``). This is the format migration
   0004's SQL functions write too, so notices stored or sent before keep decoding.
@@ -15,8 +15,9 @@
 
 Adding a kind takes this module and its writer, nothing else:
 
-1. here: a ``Kind`` member and its ``Rule`` in ``RULES`` (a new way to be refused is a new
-   ``Reason``, decided in ``_reasons`` and given its error in ``_ERRORS``);
+1. here: a ``Kind`` member (its value fits ``revocations.kind``, ``String(16)``) and its ``Rule``
+   in ``RULES`` (a new way to be refused is a new ``Reason``, decided in ``_judge`` and given its
+   error in ``_ERRORS``);
    ``tests/test_revocation.py`` fails until every kind has a rule, a round trip through both
    encodings and, applied to a verifier cache, the refusal its rule promises;
 2. its writer: the authcore call that changes the rows and calls ``notices.publish`` with the
