@@ -1,7 +1,8 @@
 """authcore.models: the schema's tables, and ``UTCDateTime``, the one conversion between Python's
 aware datetimes and what each engine stores (``timestamptz`` on PostgreSQL, naive UTC text on
 SQLite). On both engines: an aware time of any offset comes back as the same instant in UTC to
-the microsecond; a naive one is refused before anything is written."""
+the microsecond; a naive one is refused before anything is written. The driver converters next to
+it (``utc_to_sqlite``/``utc_to_pg``..., what the fast paths bind) follow the same rules."""
 
 from __future__ import annotations
 
@@ -159,3 +160,43 @@ def test_the_tables_and_the_chain_anchor() -> None:
     assert GENESIS_HASH == "0" * 64
     assert models.bulk_runs is models.BulkRun.__table__
     assert models.users is models.User.__table__
+
+
+# -- the driver converters next to UTCDateTime (the fast paths' conversions) ------------------
+
+EDGE_TIMES = [
+    WHEN,
+    datetime(2026, 1, 1, tzinfo=UTC),  # microsecond 0 still written as .000000
+    datetime(2026, 3, 29, 1, 59, 59, 999_999, tzinfo=timezone(timedelta(hours=-9, minutes=-30))),
+    datetime(1999, 12, 31, 23, 59, 59, 1, tzinfo=timezone(timedelta(hours=14))),
+]
+
+
+@pytest.mark.parametrize("when", EDGE_TIMES, ids=[w.isoformat() for w in EDGE_TIMES])
+def test_the_driver_converters_are_utcdatetimes_rules(engine: Engine, when: datetime) -> None:
+    """What the fast paths bind is exactly what SQLAlchemy's path stores, and reading back is
+    the same instant, on both engines."""
+    to_driver = UTCDateTime.driver_bind(engine.dialect)
+    from_driver = UTCDateTime.driver_result(engine.dialect)
+    with engine.begin() as conn:
+        uid = conn.execute(insert(users).returning(users.c.id), _user(created_at=when)).scalar_one()
+        stored = conn.exec_driver_sql(f"SELECT created_at FROM users WHERE id = {int(uid)}").scalar_one()
+    assert to_driver(when) == stored
+    back = from_driver(stored)
+    assert back == when and back is not None and back.tzinfo == UTC
+    assert from_driver(None) is None
+
+
+def test_the_sqlite_converter_never_answers_for_another_value() -> None:
+    """It remembers its last conversion by identity: equal instants in other zones and a
+    different time right after must each get their own text."""
+    from authcore.models import utc_to_sqlite
+
+    a = datetime(2026, 5, 1, 12, tzinfo=UTC)
+    b = a.astimezone(IST)  # the same instant
+    c = a + timedelta(microseconds=1)
+    assert utc_to_sqlite(a) == utc_to_sqlite(b) == "2026-05-01 12:00:00.000000"
+    assert utc_to_sqlite(c) == "2026-05-01 12:00:00.000001"
+    assert utc_to_sqlite(a) == "2026-05-01 12:00:00.000000"
+    with pytest.raises(ValueError, match="naive"):
+        utc_to_sqlite(a.replace(tzinfo=None))
