@@ -24,6 +24,9 @@ import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Generic, TypeVar
 
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeEngine
+
 from authcore.models import UTCDateTime
 
 T = TypeVar("T")
@@ -43,7 +46,7 @@ class PerDialect(Generic[T]):
     def __call__(self, dialect: Any) -> T:
         last = self._last
         if last[0] is dialect:
-            return last[1]  # type: ignore[no-any-return]
+            return last[1]  # type: ignore[no-any-return]  # a T: set from `got` below
         got = self._all.get(dialect)
         if got is None:
             got = self._all[dialect] = self._build(dialect)
@@ -51,19 +54,19 @@ class PerDialect(Generic[T]):
         return got
 
 
-def bind_processor(type_: Any, dialect: Any) -> Callable[[Any], Any] | None:
+def bind_processor(type_: TypeEngine[Any], dialect: Dialect) -> Callable[[Any], Any] | None:
     """``type_``'s bind processor for ``dialect`` (``None``: values go as they are).
     ``UTCDateTime`` gives its driver converter (same text/value as its SQLAlchemy processors)."""
     if isinstance(type_, UTCDateTime):
         return UTCDateTime.driver_bind(dialect)
-    return type_.dialect_impl(dialect).bind_processor(dialect)  # type: ignore[no-any-return]
+    return type_.dialect_impl(dialect).bind_processor(dialect)
 
 
-def result_processor(type_: Any, dialect: Any) -> Callable[[Any], Any] | None:
+def result_processor(type_: TypeEngine[Any], dialect: Dialect) -> Callable[[Any], Any] | None:
     """``type_``'s result processor for ``dialect`` (``None``: values come as they are)."""
     if isinstance(type_, UTCDateTime):
         return UTCDateTime.driver_result(dialect)
-    return type_.dialect_impl(dialect).result_processor(dialect, None)  # type: ignore[no-any-return]
+    return type_.dialect_impl(dialect).result_processor(dialect, None)
 
 
 def same(value: T) -> T:

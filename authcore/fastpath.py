@@ -129,6 +129,7 @@ class _Connections:
                 _raise_driver_error(engine, None, None, e, None, lost=True)
             fairy.detach()  # ours now; the pool opens another when it needs one
         dbapi = fairy.dbapi_connection
+        assert dbapi is not None  # a connection the pool just checked out
         if engine.dialect.name == "postgresql":
             dbapi.autocommit = True
         return dbapi
@@ -193,7 +194,7 @@ def is_fast(engine: Engine) -> bool:
 def disconnected(engine: Engine, e: Exception, conn: Any) -> bool:
     """Whether driver error ``e`` on driver connection ``conn`` means the connection is gone."""
     try:
-        if engine.dialect.is_disconnect(e, conn, None):
+        if engine.dialect.is_disconnect(e, conn, None):  # type: ignore[arg-type]  # e: the driver's
             return True
     except Exception:  # noqa: BLE001 - the dialect cannot tell: judge by the connection below
         pass
@@ -208,7 +209,8 @@ def _wrap(
     when the connection is gone."""
     if lost is None:
         lost = disconnected(engine, e, conn)
-    return exc.DBAPIError.instance(
+    # instance() gives a DBAPIError for an error of the driver's Error class, which ``e`` is
+    return exc.DBAPIError.instance(  # type: ignore[return-value]
         sql, params, e, engine.dialect.loaded_dbapi.Error, connection_invalidated=lost
     )
 
@@ -256,7 +258,7 @@ class HotQuery:
         procs = [result_processor(col.type, dialect) for col in cols]
         self._conv = tuple((i, p) for i, p in enumerate(procs) if p is not None)
         # the fields are the statement's columns, known only at run time: not a typing.NamedTuple
-        self._row = namedtuple("HotRow", [col.key for col in cols], rename=True)  # type: ignore[misc]  # noqa: PYI024
+        self._row: Any = namedtuple("HotRow", [col.key for col in cols], rename=True)  # type: ignore[misc]  # noqa: PYI024
         self._ready = True
 
     def _run(self, values: dict[str, Any], many: bool, ready: bool = False) -> Any:

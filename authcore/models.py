@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -73,12 +74,12 @@ class UTCDateTime(TypeDecorator[datetime]):
     cache_ok = True
 
     @staticmethod
-    def driver_bind(dialect: Any) -> Any:
+    def driver_bind(dialect: Any) -> Callable[[datetime], str | datetime]:
         """Python value -> driver value, as this type + ``dialect`` convert it."""
         return utc_to_sqlite if dialect.name == "sqlite" else utc_to_pg
 
     @staticmethod
-    def driver_result(dialect: Any) -> Any:
+    def driver_result(dialect: Any) -> Callable[[Any], datetime | None]:
         """Driver value -> aware UTC datetime, as this type + ``dialect`` convert it."""
         return utc_from_sqlite if dialect.name == "sqlite" else utc_from_pg
 

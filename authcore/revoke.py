@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    BindParameter,
     Engine,
     any_,
     bindparam,
@@ -67,7 +68,7 @@ def _bump_one(dialect: Any) -> Any:
     IMMEDIATE`` already serialises writers; the head is read in ``RETURNING``. A missing head
     comes back as NULLs (never as "no such user"): ``audit.append`` then reports it.
     """
-    uid = bindparam("uid")
+    uid: BindParameter[int] = bindparam("uid")
     active = active_sessions(uid, bindparam("now", type_=sessions.c.expires_at.type))
     bumped = (users.c.id, users.c.token_version, users.c.email)
     if dialect.name == "postgresql":
