@@ -27,7 +27,6 @@ from sqlalchemy import (
     insert,
     or_,
     select,
-    text,
     update,
 )
 
@@ -156,9 +155,7 @@ class BulkRevoker:
         now = utcnow()
         with write_tx(self.engine) as conn:
             if conn.dialect.name == "postgresql":
-                conn.execute(
-                    text("SELECT pg_advisory_xact_lock(:k)"), {"k": _lock_key(ACTION, query, reason)}
-                )
+                conn.execute(select(func.pg_advisory_xact_lock(_lock_key(ACTION, query, reason))))
             run = self._open_run(conn, query, reason)
             if self._runs_seen(conn, query, reason) != plan.runs_seen and plan.run_id is None:
                 raise ValidationError(

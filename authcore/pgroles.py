@@ -196,6 +196,18 @@ def _engine_of(conn: Any) -> Any:
     return conn.engine  # a SQLAlchemy Connection or a fastpath.RawTx: both have one
 
 
+def _may_write_directly() -> Any:
+    """Whether the role may INSERT audit events and UPDATE users: the owner's rights."""
+    from sqlalchemy import and_, func, select
+
+    return select(
+        and_(
+            func.has_table_privilege("audit_events", "INSERT"),
+            func.has_table_privilege("users", "UPDATE"),
+        )
+    )
+
+
 def direct_writer(engine_or_conn: Any) -> bool:
     """Whether this connection's role may write the tables directly (the owner; checked once
     per engine). Anyone else writes through the functions, and the database decides."""
@@ -204,16 +216,16 @@ def direct_writer(engine_or_conn: Any) -> bool:
     engine = engine_or_conn if isinstance(engine_or_conn, Engine) else _engine_of(engine_or_conn)
     got = _direct.get(engine)
     if got is None:
-        sql = (
-            "SELECT has_table_privilege('audit_events', 'INSERT') AND has_table_privilege('users', 'UPDATE')"
-        )
+        from authcore.compiled import Compiled
+
+        c = Compiled(_may_write_directly(), engine.dialect)  # once per engine: kept in _direct
         if isinstance(engine_or_conn, Engine):
             from authcore.db import read_conn
 
             with read_conn(engine) as conn:
-                got = bool(conn.exec_driver_sql(sql).scalar())
+                got = bool(conn.exec_driver_sql(c.sql, c.params({})).scalar())
         else:
-            got = bool(engine_or_conn.exec_driver_sql(sql).fetchone()[0])
+            got = bool(engine_or_conn.exec_driver_sql(c.sql, c.params({})).fetchone()[0])
         _direct[engine] = got
     return got
 
