@@ -1,4 +1,4 @@
-"""Issue 5: the hot write path (authcore.fastpath.Writer, driver-form rows in audit/notices).
+"""authcore.fastpath, the hot write path (``fastpath.Writer``, driver-form rows in audit/notices; issue 5).
 
 What the version bump writes through the driver must be exactly what SQLAlchemy would have
 written, atomically, announced only on commit, and the connection it used must come back clean
