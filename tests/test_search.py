@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
+from sqlalchemy import event
 
 from authcore.core import AuthCore
 from authcore.errors import ValidationError
-from authcore.users import prefix_successor
+from authcore.users import Page, Phase, prefix_successor
 
 
 @pytest.fixture
@@ -184,3 +187,68 @@ def test_exact_username_ranks_first(core: AuthCore) -> None:
     second = core.users.search("alice", limit=5, after=first.next)
     assert [u.id for u in first.items] == [alice.id]
     assert alice.id not in [u.id for u in second.items] and len(second.items) == 2
+
+
+# -- a page's cost does not depend on how deep it is ---------------------------------------------
+
+
+@pytest.fixture
+def jams(core: AuthCore) -> AuthCore:
+    """'jam' as most of its own substring hits are prefix hits (the bench's "jam": 30%): each
+    contains-only user sits between two email-prefix ones in id order."""
+    for i in range(40):
+        core.users.create(f"jam{i:02d}@example.com", f"pj{i:02d}", f"Prefix {i}")
+        core.users.create(f"benjamin{i:02d}@example.com", f"bj{i:02d}", f"Contains {i}")
+        core.users.create(f"james{i:02d}@example.org", f"jj{i:02d}", f"Prefix J {i}")
+    return core
+
+
+def _statements(core: AuthCore, fn: Callable[[], object]) -> list[str]:
+    seen: list[str] = []
+
+    def count(conn: object, cursor: object, statement: str, *args: object) -> None:
+        if not statement.startswith(("BEGIN", "SELECT 1")):
+            seen.append(statement)
+
+    event.listen(core.engine, "before_cursor_execute", count)
+    try:
+        fn()
+    finally:
+        event.remove(core.engine, "before_cursor_execute", count)
+    return seen
+
+
+def test_deep_pages_equal_one_full_query(jams: AuthCore) -> None:
+    full = [u.id for u in jams.users.search("jam", limit=500).items]
+    assert len(full) == 120
+    got, after, phases = [], None, []
+    for _ in range(30):
+        page = jams.users.search("jam", limit=9, after=after)
+        got += [u.id for u in page.items]
+        if page.next is None:
+            break
+        after = page.next
+        phases.append(after.phase)
+    assert got == full
+    assert Phase.EMAIL_PREFIX in phases and Phase.CONTAINS in phases
+
+
+def test_contains_page_is_one_statement_however_many_prefix_hits(jams: AuthCore) -> None:
+    """A page inside the contains phase runs the exact-username lookup and one contains
+    statement, on both engines: the prefix hits it skips cost no extra round (PostgreSQL ran
+    candidate ids then rows, again per chunk: 5 statements for page 10 of "jam" in the bench)."""
+    after = None
+    while after is None or after.phase != Phase.CONTAINS:
+        after = jams.users.search("jam", limit=9, after=after).next
+        assert after is not None
+    counts = []
+    pages: list[Page] = []
+    while after is not None:
+        stmts = _statements(jams, lambda a=after: pages.append(jams.users.search("jam", limit=9, after=a)))
+        counts.append(len(stmts))
+        assert sum("lower(users.username)" in s and "LIMIT" not in s for s in stmts) == 1  # exact
+        after = pages[-1].next
+    assert sum(len(p.items) for p in pages) > 27  # several pages, each inside the contains phase
+    assert counts and set(counts) == {2}, counts
+    first = _statements(jams, lambda: jams.users.search("jam", limit=9))
+    assert len(first) == 2  # the exact lookup and the email-prefix phase

@@ -17,7 +17,6 @@ from authcore.users.refs import (
 )
 from authcore.users.search import (
     CONTAINS_MIN,
-    CONTAINS_SLACK,
     PAGE_MAX,
     Cursor,
     Explain,
@@ -32,7 +31,6 @@ from authcore.users.service import MAX_CANDIDATES, UserService
 
 __all__ = [
     "CONTAINS_MIN",
-    "CONTAINS_SLACK",
     "MAX_CANDIDATES",
     "MAX_QUERY",
     "PAGE_MAX",

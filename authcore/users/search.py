@@ -15,7 +15,6 @@ from enum import IntEnum
 from typing import Any
 
 from sqlalchemy import (
-    BigInteger,
     ColumnElement,
     Engine,
     Integer,
@@ -47,7 +46,6 @@ from authcore.users.refs import normalize_query
 
 PAGE_MAX = 500
 CONTAINS_MIN = 3  # shorter terms take the prefix phases only (a trigram needs 3 characters)
-CONTAINS_SLACK = 8  # PostgreSQL: extra candidates per chunk, for the prefix hits it drops
 
 
 class Phase(IntEnum):
@@ -66,7 +64,9 @@ class Phase(IntEnum):
     id``."""
     CONTAINS = 4
     """The term anywhere (3 characters or more), by id, minus every prefix hit: SQLite's FTS5
-    trigram table; PostgreSQL's trigram GIN or index-only id walk (``pg_candidates``)."""
+    trigram table; PostgreSQL's trigram GIN (rare term) or a walk in id order that stops at the
+    LIMIT (common term). One statement per page on both engines, however many of the term's
+    hits are prefix hits."""
     NEWEST = 9
     """An empty term: every user, newest (highest id) first."""
 
@@ -136,12 +136,12 @@ class UserSearch:
     Each phase's SQL stays on an index, with a LIMIT, keyset-paged (see ``Phase``): the prefix
     phases are a range ``lo <= lower(col) < hi`` on the ``lower(col), id`` indexes (COLLATE "C"
     on PostgreSQL); contains on SQLite is one join of the FTS5 trigram table (rowids come in
-    order, so it stops at the LIMIT whatever the term); on PostgreSQL candidate ids
-    (``pg_candidates``: pg_trgm GIN for rare terms, an index-only walk of ``(id) INCLUDE
-    (search_text)`` for common ones) then their rows (``pg_rows``). Every statement takes its
-    values as parameters: ``lo``, ``hi``, ``now``, ``lim`` and, as needed, ``ak``/``aid``
-    (keyset), ``xid`` (exact hit to exclude), ``m`` (FTS5 phrase), ``pat`` (LIKE pattern),
-    ``ids`` (candidates).
+    order, so it stops at the LIMIT whatever the term); on PostgreSQL ``search_text LIKE`` with
+    the prefix hits excluded in the same statement, so the planner picks per value between the
+    pg_trgm GIN index (rare term: its few rows, sorted) and a walk in id order that stops at the
+    LIMIT (common term). Every statement takes its values as parameters: ``lo``, ``hi``,
+    ``now``, ``lim`` and, as needed, ``ak``/``aid`` (keyset), ``xid`` (exact hit to exclude),
+    ``m`` (FTS5 phrase), ``pat`` (LIKE pattern).
     """
 
     def __init__(self, dialect: str) -> None:
@@ -156,8 +156,6 @@ class UserSearch:
             Phase.NAME_PREFIX: c(func.lower(users.c.display_name)),
         }
         self._built: dict[tuple[Phase, bool, bool], Select[Any]] = {}
-        self._pg_candidates: Select[Any] | None = None
-        self._pg_rows: dict[bool, Select[Any]] = {}
         self.by_id = self._final(select(*self._cols()).where(users.c.id == bindparam("xid")))
 
     @staticmethod
@@ -212,49 +210,22 @@ class UserSearch:
         return stmt.order_by(key, users.c.id).limit(lim)
 
     def _contains(self, keyset: bool, exclude_id: bool, lim: Any, aid: Any) -> Select[Any]:
+        ident: ColumnElement[Any] = users.c.id
         if self.postgres:
-            raise ValueError("PostgreSQL runs contains as pg_candidates + pg_rows")
-        # SQLite: FTS5 yields rowids in order and stops at the LIMIT, common term or not.
-        ident = _fts.c.rowid
-        stmt = select(*self._cols()).select_from(_fts.join(users, users.c.id == ident)).where(_FTS_MATCH)
+            # One statement, not candidate ids then rows: with the prefix hits filtered here a
+            # page never needs a second round, whatever share of the term's hits they are
+            # (a deep page of "jam" took 5 statements, docs/performance.md "Rows that missed").
+            stmt = select(*self._cols()).where(_SEARCH_TEXT.like(bindparam("pat", type_=String)))
+        else:
+            # SQLite: FTS5 yields rowids in order and stops at the LIMIT, common term or not.
+            ident = _fts.c.rowid
+            stmt = select(*self._cols()).select_from(_fts.join(users, users.c.id == ident)).where(_FTS_MATCH)
         stmt = self._not_in_prefixes(stmt)
         if exclude_id:
             stmt = stmt.where(users.c.id != bindparam("xid"))
         if keyset:
             stmt = stmt.where(ident > aid)
         return stmt.order_by(ident).limit(lim)
-
-    # -- PostgreSQL contains: candidate ids first, then the rows ------------------------------
-    def pg_candidates(self) -> Select[Any]:
-        """Ids whose ``search_text`` contains the term, in id order, after ``aid``, at most
-        ``lim``. Only ``id`` and ``search_text`` are read, so for a common term the planner walks
-        ``ix_users_id_search`` (id INCLUDE search_text) as an index-only scan and stops at the
-        LIMIT; for a rare one it takes the trigram GIN index and sorts the few ids."""
-        if self._pg_candidates is None:
-            lim = bindparam("lim", type_=Integer)
-            self._pg_candidates = self._final(
-                select(users.c.id)
-                .where(
-                    _SEARCH_TEXT.like(bindparam("pat", type_=String)),
-                    users.c.id > bindparam("aid", type_=Integer),
-                )
-                .order_by(users.c.id)
-                .limit(lim)
-            )
-        return self._pg_candidates
-
-    def pg_rows(self, exclude_id: bool) -> Select[Any]:
-        """The users among candidate ``ids`` that no prefix phase (or the exact hit) returned."""
-        stmt = self._pg_rows.get(exclude_id)
-        if stmt is None:
-            from sqlalchemy.dialects.postgresql import ARRAY
-
-            ids = bindparam("ids", type_=ARRAY(BigInteger))
-            stmt = self._not_in_prefixes(select(*self._cols()).where(users.c.id == func.any(ids)))
-            if exclude_id:
-                stmt = stmt.where(users.c.id != bindparam("xid"))
-            stmt = self._pg_rows[exclude_id] = self._final(stmt.order_by(users.c.id))
-        return stmt
 
     def params(self, q: str, now: datetime) -> dict[str, Any]:
         """The values every phase statement of one search shares."""
@@ -347,13 +318,6 @@ class Searcher:
                         last = Cursor(Phase.EXACT, "", r[0])
                 continue
             keyset = after is not None and after.phase == phase
-            if phase == Phase.CONTAINS and self.stmts.postgres:
-                start = after.id if keyset and after is not None else 0
-                got = self._pg_contains(params, need, start, exact)
-                items.extend(got)
-                if got:
-                    last = Cursor(Phase.CONTAINS, "", got[-1].id)
-                continue
             params["lim"] = need
             if keyset:
                 assert after is not None
@@ -364,26 +328,6 @@ class Searcher:
                 r = rows[-1]
                 last = Cursor(phase, r[_KEY_AT] if phase in PREFIX_PHASES else "", r[0])
         return Page(items, last if len(items) >= limit else None)
-
-    def _pg_contains(self, params: dict[str, Any], need: int, start: int, exact: bool) -> list[UserRecord]:
-        """``Phase.CONTAINS`` on PostgreSQL: candidate ids (index-only walk or GIN), then their
-        rows minus prefix-phase hits; another chunk only when those hits left the page short."""
-        cand = self._hot_other("pg_candidates", self.stmts.pg_candidates)
-        rows_q = self._hot_other(f"pg_rows{int(exact)}", lambda: self.stmts.pg_rows(exact))
-        out: list[UserRecord] = []
-        while need > 0:
-            chunk = need + CONTAINS_SLACK
-            ids = [r[0] for r in cand.fetch_driver({**params, "lim": chunk, "aid": start})]
-            if not ids:
-                break
-            rows = rows_q.fetch_driver({**params, "ids": ids})
-            got = [self._build(r) for r in rows[:need]]
-            out += got
-            need -= len(got)
-            if len(ids) < chunk or len(rows) > len(got):
-                break
-            start = ids[-1]
-        return out
 
     def explain(self, query: str, limit: int = 50, after: Cursor | None = None) -> list[tuple[Phase, str]]:
         """``(phase, plan)`` for every statement ``search`` may run for these arguments.
@@ -399,15 +343,6 @@ class Searcher:
             for phase in phases:
                 if phase == Phase.EXACT:
                     stmt = self.stmts.by_id
-                elif phase == Phase.CONTAINS and self.stmts.postgres:
-                    keyset = after is not None and after.phase == Phase.CONTAINS
-                    p = {**params, "aid": after.id if keyset and after is not None else 0, "ids": [0]}
-                    plans = [
-                        conn.execute(Explain(s), p).all()
-                        for s in (self.stmts.pg_candidates(), self.stmts.pg_rows(exact))
-                    ]
-                    out.append((Phase.CONTAINS, "\n".join(str(r[-1]) for rows in plans for r in rows)))
-                    continue
                 else:
                     keyset = after is not None and after.phase == phase
                     if keyset:
