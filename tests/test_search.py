@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from sqlalchemy import event
 
+from authcore import fastpath
 from authcore.core import AuthCore
 from authcore.errors import ValidationError
 from authcore.users import Page, Phase, prefix_successor
@@ -203,19 +203,11 @@ def jams(core: AuthCore) -> AuthCore:
     return core
 
 
-def _statements(core: AuthCore, fn: Callable[[], object]) -> list[str]:
-    seen: list[str] = []
-
-    def count(conn: object, cursor: object, statement: str, *args: object) -> None:
-        if not statement.startswith(("BEGIN", "SELECT 1")):
-            seen.append(statement)
-
-    event.listen(core.engine, "before_cursor_execute", count)
-    try:
+def _statements(fn: Callable[[], object]) -> list[str]:
+    """The SQL of every statement ``fn`` sends (search runs only on authcore.fastpath)."""
+    with fastpath.tracing() as seen:
         fn()
-    finally:
-        event.remove(core.engine, "before_cursor_execute", count)
-    return seen
+    return [sql for sql, _ in seen]
 
 
 def test_deep_pages_equal_one_full_query(jams: AuthCore) -> None:
@@ -244,11 +236,11 @@ def test_contains_page_is_one_statement_however_many_prefix_hits(jams: AuthCore)
     counts = []
     pages: list[Page] = []
     while after is not None:
-        stmts = _statements(jams, lambda a=after: pages.append(jams.users.search("jam", limit=9, after=a)))
+        stmts = _statements(lambda a=after: pages.append(jams.users.search("jam", limit=9, after=a)))
         counts.append(len(stmts))
         assert sum("lower(users.username)" in s and "LIMIT" not in s for s in stmts) == 1  # exact
         after = pages[-1].next
     assert sum(len(p.items) for p in pages) > 27  # several pages, each inside the contains phase
     assert counts and set(counts) == {2}, counts
-    first = _statements(jams, lambda: jams.users.search("jam", limit=9))
+    first = _statements(lambda: jams.users.search("jam", limit=9))
     assert len(first) == 2  # the exact lookup and the email-prefix phase
