@@ -18,6 +18,7 @@ from authcore.core import AuthCore
 from authcore.errors import ValidationError
 from authcore.models import audit_events, sessions, users
 from authcore.text import DEFAULT_MAX, clean, has_surrogates, has_unsafe, require_plain
+from authcore.timeutil import utcnow
 from console.cli import main
 
 BAD = ["nul\x00byte", "tab\there", "new\nline", "esc\x1b[2J", "del\x7f", "c1\x85", "\udcff"]
@@ -185,3 +186,52 @@ def test_surrogates_are_named_as_invalid_utf8() -> None:
     with pytest.raises(ValidationError, match=r"the reason contains a control character \(at position 1\)"):
         require_plain("\x1bx", "the reason")
     assert require_plain("plain reason", "the reason") == "plain reason"
+
+
+# --- like_escape: the one LIKE escape (search, session filter, bulk) --------------------------
+
+
+def test_like_escape_escapes_the_escape_first() -> None:
+    from authcore.text import LIKE_ESCAPE, like_escape
+
+    assert LIKE_ESCAPE == "\\"
+    assert like_escape("a%b_c\\d") == "a\\%b\\_c\\\\d"
+    assert like_escape("\\%") == "\\\\\\%"  # not "\\\\%" (which would leave % a wildcard)
+    assert like_escape("plain") == "plain"
+
+
+@pytest.mark.parametrize("term", ["%", "_", "\\", "a_b", "50%", "x\\%y", "%_\\"])
+def test_an_escaped_pattern_matches_literally_on_both_engines(core: AuthCore, term: str) -> None:
+    from authcore.text import LIKE_ESCAPE, like_escape
+
+    emails = [
+        "a_b@x.example",
+        "axb@x.example",
+        "50%@x.example",
+        "500@x.example",
+        "x\\%y@x.example",
+        "x\\zy@x.example",
+        "%_\\@x.example",
+        "plain@x.example",
+    ]
+    with core.engine.begin() as conn:
+        for i, e in enumerate(emails):
+            conn.execute(
+                users.insert(),
+                {
+                    "email": e,
+                    "username": f"u{i}",
+                    "display_name": "",
+                    "created_at": utcnow(),
+                    "disabled": False,
+                    "token_version": 0,
+                },
+            )
+    pattern = "%" + like_escape(term) + "%"
+    with core.engine.connect() as conn:
+        got = set(
+            conn.execute(
+                select(users.c.email).where(users.c.email.like(pattern, escape=LIKE_ESCAPE))
+            ).scalars()
+        )
+    assert got == {e for e in emails if term in e}
