@@ -211,10 +211,10 @@ class KeyedTable(DataTable[Text]):
                     and any(c.whole for c in self._cols)
                     and self._whole_widths() != self._content
                 ):
-                    key = self.highlighted_key
+                    current = self.highlighted_key
                     self._widths = []
                     self._refit(self._width or self.size.width or self.app.size.width)
-                    self._restore(key, 0)
+                    self._restore(current, 0)
                 return
             old = self._data_rows
             new: dict[str, list[Text]] = {}
@@ -224,14 +224,14 @@ class KeyedTable(DataTable[Text]):
                     p if prev is not None and same_cell(p, c) else c
                     for p, c in zip(prev or cells, cells, strict=True)
                 ]
-            key, index = (None, 0) if top else (self.highlighted_key, self.cursor_row)
+            current, index = (None, 0) if top else (self.highlighted_key, self.cursor_row)
             self._data_rows = new
             if not self.columns:
                 return
             if any(c.whole for c in self._cols) and self._whole_widths() != self._content:
                 self._widths = []  # a wider IP came (or the widest went): fit the columns again
                 self._refit(self._width or self.size.width or self.app.size.width)
-                self._restore(key, index)
+                self._restore(current, index)
                 return
             gone = [k for k in old if k not in new]
             if len(gone) > len(old) - len(gone):  # mostly a new set: one clear beats row by row
@@ -244,7 +244,7 @@ class KeyedTable(DataTable[Text]):
                 # on: drop them now rather than keep ~1000 dead strips for the collector to walk.
                 self._row_render_cache.clear()
                 self._line_cache.clear()
-            self._restore(key, index)
+            self._restore(current, index)
 
     def _update_in_place(
         self, old: dict[str, list[Text]], new: dict[str, list[Text]], gone: list[str]
@@ -283,7 +283,8 @@ class KeyedTable(DataTable[Text]):
         if row is None or column_index < 0 or row.height != 1 or self.fixed_rows or self.fixed_columns:
             return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
         column_key = self._column_locations.get_key(column_index)
-        cell = self._data[row_key].get(column_key)
+        # row_key is set when row is (above); a None column_key finds nothing: DataTable draws it
+        cell = self._data[row_key].get(column_key)  # type: ignore[index,arg-type]
         if not isinstance(cell, Text):
             return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
         layout = self._layout(cell or _EMPTY, width)  # DataTable draws "" unstyled
