@@ -164,3 +164,29 @@ def test_the_package_root_is_lazy_and_exact() -> None:
     with pytest.raises(AttributeError):
         authcore.NotAThing  # noqa: B018
     assert set(authcore.__all__) == {"AuthCore", "Config", "load_config", "__version__"}
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_fast_paths_are_the_setting_and_nothing_else(db_url: str, config: Config, fast: bool) -> None:
+    """``AuthCore(fast_paths=...)`` alone decides: off, the hot statements run through SQLAlchemy
+    and an engine listener (APM, tracing) sees them; on, they run on driver connections even
+    with a listener attached. The answers are the same either way."""
+    from sqlalchemy import event
+
+    from authcore import fastpath
+    from authcore.db import make_engine
+
+    engine = make_engine(db_url)
+    seen: list[str] = []
+    event.listen(engine, "before_cursor_execute", lambda _c, _cur, sql, *_a: seen.append(sql))
+    try:
+        core = AuthCore(engine, config, fast_paths=fast)
+        assert fastpath.is_fast(engine) is fast
+        u = core.users.create("fp@example.com", "fp")
+        _s, raw = core.sessions.create(u.id)
+        seen.clear()
+        got = core.sessions.resolve(raw)
+        assert got is not None and got.user_id == u.id
+        assert bool(seen) is not fast, seen
+    finally:
+        engine.dispose()
