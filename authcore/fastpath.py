@@ -323,7 +323,7 @@ class HotQuery:
         """Every row exactly as the driver returns it (the caller converts), ``values`` already
         in driver form (see ``bind_processor``): callers running several statements with the
         same values convert them once."""
-        return self._run(values, True, ready=True)  # type: ignore[no-any-return]
+        return self._run(values, True, ready=True)  # type: ignore[no-any-return]  # many=True: a list
 
 
 # -- writes -------------------------------------------------------------------------------------
