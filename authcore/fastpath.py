@@ -25,8 +25,9 @@ drops the per-call machinery:
   connection is reused only after a clean ``COMMIT``/``ROLLBACK``;
 * **one error wrapper** (``_raise_driver_error``): driver errors become SQLAlchemy's wrappers
   (``sqlalchemy.exc.IntegrityError`` ...) and then, through ``authcore.db.translate_errors``,
-  ``DatabaseUnavailable`` for a lost connection or SQLite's lock wait running out -- what the
-  SQLAlchemy path (``read_conn``/``write_tx``) raises.
+  ``AuthCoreError``s: ``DatabaseUnavailable`` for a lost connection or SQLite's lock wait running
+  out, ``ConstraintViolation``, ``SchemaBehind``... -- what the SQLAlchemy path
+  (``read_conn``/``write_tx``) raises.
 
 **The setting** (``AuthCore(fast_paths=...)``, config ``fast_paths``, default on): off, every
 fast path runs the same compiled SQL through a SQLAlchemy ``Connection`` (``read_conn``,
@@ -217,7 +218,7 @@ def _wrap(
 
 def _raise(engine: Engine, error: exc.DBAPIError) -> NoReturn:
     """Raise ``error`` as ``authcore.db.translate_errors`` turns it (lost connection, locked
-    database: ``DatabaseUnavailable``; others as they are)."""
+    database: ``DatabaseUnavailable``; every other one its ``AuthCoreError``)."""
     with db.translate_errors(engine):
         raise error
     raise AssertionError("unreachable")  # pragma: no cover
@@ -448,8 +449,9 @@ class RawTx:
         conns = w.conns
         if etype is not None:
             _rollback(conns, conn)
-            if isinstance(error, exc.DBAPIError):
-                _raise(w.engine, error)  # translated as authcore.db.write_tx does
+            if isinstance(error, exc.DBAPIError | w.error):  # a raw one too (a cursor's fetch)
+                with db.translate_errors(w.engine):  # translated as authcore.db.write_tx does
+                    raise error
             return
         try:
             _committing()

@@ -296,3 +296,24 @@ def test_every_database_error_is_translated(engine: Engine) -> None:
         conn.execute(text("SELECT 1 WHERE 1 = 0")).scalar_one()
     with pytest.raises(DatabaseRefused, match="database refused"), db.read_conn(engine) as conn:
         conn.execute(text("SELEC 1"))  # a syntax error: the database is up, not an outage
+
+
+def test_the_fast_write_path_translates_raw_driver_errors_too(engine: Engine) -> None:
+    """A driver error raised inside a fast-path transaction -- wrapped by ``exec_driver_sql``
+    or raw (a cursor's own call) -- reaches the caller as an AuthCoreError, and the
+    transaction is rolled back."""
+    from authcore import fastpath
+    from authcore.errors import ConstraintViolation, DatabaseRefused
+
+    w = fastpath.Writer(engine)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE fp_t (x INTEGER PRIMARY KEY)")
+    ph = "?" if engine.dialect.name == "sqlite" else "%s"
+    with pytest.raises(ConstraintViolation), w.transaction() as tx:  # noqa: PT012 - the second insert
+        tx.exec_driver_sql(f"INSERT INTO fp_t VALUES ({ph})", (1,))
+        tx.exec_driver_sql(f"INSERT INTO fp_t VALUES ({ph})", (1,))
+    with pytest.raises(DatabaseRefused), w.transaction():
+        raise engine.dialect.loaded_dbapi.ProgrammingError("a raw driver error")
+    with engine.begin() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM fp_t").scalar() == 0
+        conn.exec_driver_sql("DROP TABLE fp_t")
