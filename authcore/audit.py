@@ -232,6 +232,7 @@ class _Sql:
     insert_and_set_head: Compiled | None  # PostgreSQL: one statement (one round trip) for one event
     row: Any  # event tuple (_COLS order) -> driver parameters
     row_and_head: Any  # event tuple + (seq, hash) -> driver parameters
+    head: Any  # (seq, hash) -> set_head's driver parameters
     at: Any  # UTCDateTime's bind processor
     details: Any  # JSON's bind processor
 
@@ -252,6 +253,7 @@ def _build_sql(dialect: Any) -> _Sql:
         insert_and_set_head=both,
         row=ins.packer(_EV),
         row_and_head=both.packer((*_EV, "head_seq", "head_hash")) if both else None,
+        head=set_head.packer(("head_seq", "head_hash")),
         at=ins.proc("e_at"),
         details=details,
     )
@@ -330,7 +332,7 @@ def append(conn: Any, events: Sequence[EventIn], at: datetime, *, head: tuple[An
         return seq
     pack = sql.row
     conn.exec_driver_sql(sql.insert.sql, [pack(r) for r in rows] if len(rows) > 1 else pack(rows[0]))
-    conn.exec_driver_sql(sql.set_head.sql, sql.set_head.params({"head_seq": seq, "head_hash": prev}))
+    conn.exec_driver_sql(sql.set_head.sql, sql.head((seq, prev)))
     return seq
 
 

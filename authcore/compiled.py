@@ -82,7 +82,19 @@ class Compiled:
     ``packer(names)``: a fast row -> parameters function for many rows; ``proc(name)``: one
     bind's processor (``same`` when it has none)."""
 
-    __slots__ = ("defaults", "names", "order", "positional", "procs", "required", "sql", "stmt", "types")
+    __slots__ = (
+        "_converted_defaults",
+        "_packers",
+        "defaults",
+        "names",
+        "order",
+        "positional",
+        "procs",
+        "required",
+        "sql",
+        "stmt",
+        "types",
+    )
 
     def __init__(self, stmt: Any, dialect: Any, **compile_kw: Any) -> None:
         compiled = stmt.compile(dialect=dialect, **compile_kw)
@@ -100,6 +112,11 @@ class Compiled:
         self.types = {n: binds[n].type for n in self.names}
         procs = {n: bind_processor(t, dialect) for n, t in self.types.items()}
         self.procs: dict[str, Callable[[Any], Any]] = {n: f for n, f in procs.items() if f is not None}
+        self._packers: dict[tuple[str, ...], Callable[[Sequence[Any]], Any]] = {}
+        self._converted_defaults = {
+            k: (self.procs[k](v) if k in self.procs and v is not None else v)
+            for k, v in self.defaults.items()
+        }
 
     def proc(self, name: str) -> Callable[[Any], Any]:
         return self.procs.get(name, same)
@@ -114,26 +131,45 @@ class Compiled:
 
     def params(self, values: Mapping[str, Any]) -> Any:
         """Driver parameters from ``values`` (driver form); literal binds fill themselves in."""
-        missing = self.required.difference(values)
-        if missing:
-            raise KeyError(f"no value for {sorted(missing)}")
-        full = {**self.defaults, **values}
         if self.positional:
-            return tuple([full[k] for k in self.order])
-        return full
+            d = self.defaults
+            try:
+                return tuple([values[k] if k in values else d[k] for k in self.order])
+            except KeyError:
+                raise KeyError(f"no value for {sorted(self.required.difference(values))}") from None
+        if not self.required.issubset(values):
+            raise KeyError(f"no value for {sorted(self.required.difference(values))}")
+        return {**self.defaults, **values}
 
     def convert(self, values: Mapping[str, Any]) -> Any:
-        """``params`` after each value went through its bind processor (``None`` stays)."""
+        """``params`` after each value (and each literal) went through its bind processor
+        (``None`` stays ``None``)."""
         procs = self.procs
-        return self.params(
-            {k: (procs[k](v) if k in procs and v is not None else v) for k, v in values.items()}
-        )
+        conv = {}
+        for k, v in values.items():
+            f = procs.get(k)
+            conv[k] = f(v) if f is not None and v is not None else v
+        if self.positional:
+            d = self._converted_defaults
+            try:
+                return tuple([conv[k] if k in conv else d[k] for k in self.order])
+            except KeyError:
+                raise KeyError(f"no value for {sorted(self.required.difference(values))}") from None
+        if not self.required.issubset(conv):
+            raise KeyError(f"no value for {sorted(self.required.difference(values))}")
+        return {**self._converted_defaults, **conv}
 
     def packer(self, names: Sequence[str]) -> Callable[[Sequence[Any]], Any]:
         """A function turning a row of values (driver form, in ``names`` order) into driver
-        parameters. Built once per call site; the identity when the row is already in the
-        driver's order."""
+        parameters; the identity when the row is already in the driver's order. Built once per
+        ``names`` and kept (hot callers ask on every call)."""
         names = tuple(names)
+        got = self._packers.get(names)
+        if got is None:
+            got = self._packers[names] = self._packer(names)
+        return got
+
+    def _packer(self, names: tuple[str, ...]) -> Callable[[Sequence[Any]], Any]:
         missing = self.required.difference(names)
         if missing:
             raise KeyError(f"no value for {sorted(missing)}")

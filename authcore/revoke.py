@@ -349,7 +349,8 @@ class AdminService:
             return RevokeResult("revoke_tokens", user_id, email, new - 1, new, 0, active, False, r_at, a_at)
         with self._hot().transaction() as tx:
             bump = _BUMP_ONE(tx.dialect)
-            row = tx.exec_driver_sql(bump.sql, bump.convert({"uid": user_id, "now": now})).fetchone()
+            args = bump.packer(("uid", "now"))((user_id, bump.proc("now")(now)))
+            row = tx.exec_driver_sql(bump.sql, args).fetchone()
             if row is None:
                 raise NotFound(f"no user with id {user_id}")
             _id, new, email, active, head_seq, head_hash, role = row

@@ -274,3 +274,12 @@ def test_like_escape_is_literal(engine) -> None:  # type: ignore[no-untyped-def]
             pat = f"{like_escape(term)}%"
             got = conn.execute(select(func.lower(value).like(pat, escape=LIKE_ESCAPE))).scalar()
             assert bool(got) is hit, value
+
+
+def test_convert_applies_the_processors_to_values_and_literals() -> None:
+    when = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    stmt = select(users.c.id).where(users.c.created_at > when, users.c.last_login_at < bindparam("t"))
+    lite = Compiled(stmt, sqlite.dialect())
+    assert lite.convert({"t": when}) == ("2026-01-02 03:04:05.000000",) * 2
+    assert lite.params({"t": "as is"})[1] == "as is"  # params: values already in driver form
+    assert lite.packer(("t",)) is lite.packer(["t"])  # built once per names
