@@ -248,7 +248,7 @@ def test_explain_contains_uses_trigram_index(scale: AuthCore, q: str) -> None:
 def test_explain_common_term_and_deep_pages(scale: AuthCore) -> None:
     plans = _plans(scale, "example")  # nearly every user: must stop at the LIMIT
     _assert_indexed(scale, plans)
-    if scale.engine.dialect.name == "postgresql":  # candidates: ids in order, up to the LIMIT
+    if scale.engine.dialect.name == "postgresql":  # ids in order, up to the LIMIT
         head = "\n".join(plans[4].splitlines()[:3])
         assert "ix_users_id_search" in head or "users_pkey" in head, plans[4]
         assert "Sort" not in head and "Bitmap" not in head, plans[4]
