@@ -240,10 +240,7 @@ class KeyedTable(DataTable[Text]):
                     self.add_row(*self._shown(cells), key=k)
             else:
                 self._update_in_place(old, new, gone)
-                # DataTable keys its drawn rows and lines by an update count that just moved
-                # on: drop them now rather than keep ~1000 dead strips for the collector to walk.
-                self._row_render_cache.clear()
-                self._line_cache.clear()
+                self._drop_dead_lines()
             self._restore(current, index)
 
     def _update_in_place(
@@ -267,6 +264,12 @@ class KeyedTable(DataTable[Text]):
                     self.update_cell(k, self._cols[i].key, cells[i])
 
     # -- drawing -----------------------------------------------------------------------------
+    def _drop_dead_lines(self) -> None:
+        """DataTable keys its drawn rows and lines by an update count that just moved on: drop
+        them now rather than keep ~1000 dead strips for the collector to walk."""
+        self._row_render_cache.clear()
+        self._line_cache.clear()
+
     def _render_cell(
         self,
         row_index: int,
