@@ -158,8 +158,7 @@ def _timed_keystrokes(
                 except TimeoutError:
                     raise RuntimeError(
                         f"keystroke {value!r} ({state['mode']}) never painted; "
-                        f"worker errors: {state['errors'][-3:]}; app exception {app._exception!r}; "
-                        f"last events {state['trace'][-12:]}"
+                        f"worker errors: {state['errors'][-3:]}; last events {state['trace'][-12:]}"
                     ) from None
 
             def enter(name: str) -> None:
@@ -217,40 +216,42 @@ def keystrokes(ctx: Ctx, engine: str) -> None:
     )
 
 
+def _draw_stock(table: Any, stock: bool) -> None:
+    """Draw ``table`` (a ``KeyedTable``) the stock way, or its own way again: stock is
+    DataTable's own ``_render_cell`` and no private cache drops (what dropping the override
+    would leave), set on the instance so one app serves both."""
+    from textual.widgets import DataTable
+
+    own = vars(table)
+    own.pop("_render_cell", None)
+    own.pop("_drop_dead_lines", None)
+    if stock:
+        own["_render_cell"] = DataTable._render_cell.__get__(table)  # noqa: SLF001 - pinned (pyproject)
+        own["_drop_dead_lines"] = lambda: None
+
+
 def _table_modes() -> dict[str, Callable[[Any], None]]:
     """The users table drawn two ways: ``KeyedTable`` as shipped (its cached ``_render_cell``)
     and the same widget drawn by stock DataTable through the public API only (``sync`` is
     already ``update_cell``/``add_row``/``remove_row``/``clear`` in ``batch_update``; the
     override and the private cache drops are taken away). Every cache starts empty on each
     switch, so neither side inherits the other's layouts."""
-    from textual.widgets import DataTable
-
     from console.widgets.table import KeyedTable
 
     passes = [0]
 
-    def table(app: Any) -> KeyedTable:
+    def switch(app: Any, stock: bool) -> None:
         t = app.screen.query_one("#users", KeyedTable)
-        drew_own = len(t._layouts) > 0
-        if passes[0] and drew_own == ("_render_cell" in t.__dict__):  # drew the other way
+        caches = (t._layouts, t._cell_render_cache, t._row_render_cache, t._line_cache)  # noqa: SLF001 - pinned
+        if passes[0] and (len(caches[0]) > 0) == ("_render_cell" in vars(t)):  # drew the other way
             raise RuntimeError("table bench: the drawing did not switch")
         passes[0] += 1
-        for cache in (t._layouts, t._cell_render_cache, t._row_render_cache, t._line_cache):
+        for cache in caches:
             cache.clear()
-        t.__dict__.pop("_render_cell", None)
-        t.__dict__.pop("_drop_dead_lines", None)
-        return t
-
-    def ours(app: Any) -> None:
-        table(app).refresh()
-
-    def stock(app: Any) -> None:
-        t = table(app)
-        t._render_cell = DataTable._render_cell.__get__(t)  # type: ignore[method-assign]
-        t._drop_dead_lines = lambda: None  # type: ignore[method-assign]
+        _draw_stock(t, stock)
         t.refresh()
 
-    return {"override": ours, "public": stock}
+    return {"override": lambda app: switch(app, False), "public": lambda app: switch(app, True)}
 
 
 def _drawing_samples(core: Any, size: tuple[int, int], queries: list[str], samples: int) -> Samples:
@@ -259,8 +260,6 @@ def _drawing_samples(core: Any, size: tuple[int, int], queries: list[str], sampl
     draw every line of it, KeyedTable's drawing (a) against stock DataTable's (b), in ABBA
     order; the pages are the real search's. Timed in CPU time of the event loop's thread (what
     the drawing costs; wall clock on a shared machine is mostly waiting for a core)."""
-    from textual.widgets import DataTable
-
     from console.app import create_app
     from console.screens.users import user_row
     from console.widgets.table import KeyedTable
@@ -273,14 +272,10 @@ def _drawing_samples(core: Any, size: tuple[int, int], queries: list[str], sampl
             await pilot.pause(0.5)
             t = app.screen.query_one("#users", KeyedTable)
             pages = [core.users.search(q, limit=app.page_size).items for q in queries]
-            stock = DataTable._render_cell.__get__(t)
             step = [0]
 
             def draw(own: bool) -> None:
-                if own:
-                    t.__dict__.pop("_render_cell", None)
-                else:
-                    t._render_cell = stock  # type: ignore[method-assign]
+                _draw_stock(t, not own)
                 page = pages[step[0] % len(pages)]
                 step[0] += 1
                 t.sync([], top=True)
@@ -299,7 +294,7 @@ def _drawing_samples(core: Any, size: tuple[int, int], queries: list[str], sampl
                 draw(mine)
                 (own if mine else theirs).append(time.thread_time() - t0)
             out.append(Samples(own, theirs))
-            t.__dict__.pop("_render_cell", None)
+            _draw_stock(t, False)
 
     asyncio.run(drive())
     return out[0]

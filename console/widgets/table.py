@@ -9,6 +9,13 @@ with one ``clear()`` instead, so a keystroke costs the new page, never the size 
 Drawing: a body cell's layout (Rich wrap/justify/pad of its Text) is cached per cell object and
 width, across updates; only the row style (zebra, cursor) is applied per frame. DataTable's own
 per-cell cache is dropped on every update, which made each keystroke lay out every visible cell.
+This overrides DataTable's private ``_render_cell`` (Textual pinned exactly, pyproject.toml), and
+``tests/test_tui_table.py`` checks it draws exactly what DataTable draws. Measured against stock
+DataTable through the public API only (``python -m bench --only console``, the table rows; issue
+15 item 7, docs/performance.md "The table"): at 1M users stock DataTable takes ~1.5x the CPU
+to sync and draw a new page, and its keystroke p95 missed 100 ms at 80x24 and at 120x40 on both
+engines, so the override stays. The bench row that compares the two drawings fails the day stock
+draws as fast: then drop the override and the pin.
 
 Columns have a minimum width and a flex share; they are refitted when the table is resized (and
 when the widest never-cut value changes), so key columns stay visible at 80 and 60 columns: the
