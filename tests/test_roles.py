@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import random
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import psycopg
 import pytest
@@ -277,6 +278,35 @@ def test_admin_documented_actions_work_and_are_audited_under_the_database_role(
         got.add(json.loads(n.payload)["k"])
     listener.close()
     assert {"version", "session", "disabled", "enabled"} <= got
+
+
+def test_admin_revoke_is_one_round_trip(
+    cluster: Cluster, owner: AuthCore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What the bench's "revoke call (admin role, one round trip)" row names: the function call
+    is the only statement the admin's revoke sends, on an autocommit connection (no BEGIN or
+    COMMIT of its own, no read before it)."""
+    uid, _sid = seed_target(owner)
+    a = _core(cluster, cluster.admin)
+    try:
+        v = a.admin.revoke_tokens(uid, "warm up").new_version  # the role check, a first connection
+        sent: list[tuple[str, bool]] = []
+        execute = psycopg.Cursor.execute
+
+        def counting(cur: psycopg.Cursor[Any], query: Any, *args: Any, **kw: Any) -> Any:
+            if cur.connection.info.user == cluster.admin:
+                sent.append((str(query), cur.connection.autocommit))
+            return execute(cur, query, *args, **kw)
+
+        monkeypatch.setattr(psycopg.Cursor, "execute", counting)
+        assert a.admin.revoke_tokens(uid, "one round trip").new_version == v + 1
+        monkeypatch.undo()
+    finally:
+        a.dispose()
+    assert len(sent) == 1, sent
+    sql, autocommit = sent[0]
+    assert "authcore_revoke_tokens" in sql
+    assert autocommit
 
 
 def test_admin_direct_writes_refused_and_empty_reason_refused(cluster: Cluster, owner: AuthCore) -> None:
