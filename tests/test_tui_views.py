@@ -3,6 +3,7 @@ the hash-chain verdict (intact and tampered)."""
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import update
 
 from authcore.core import AuthCore
@@ -15,6 +16,7 @@ from tests.conftest import bypass_audit_trigger
 from tests.support.tui import (
     column,
     find_row,
+    late_timer_clock,
     make_app,
     rows,
     seed,
@@ -70,6 +72,30 @@ async def test_sessions_filter_by_user_agent_text(core: AuthCore) -> None:
         uas = column(app, "#sessions-all", 5)
         assert uas and all("curl" in ua for ua in uas)
         assert len(uas) == len(core.sessions.recent(text="curl", limit=500))
+
+
+async def test_filters_survive_a_late_main_thread(core: AuthCore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The sessions and audit filters' debounce fires even when the main thread is late by more
+    than the delay (see test_tui_users: a ``set_timer`` debounce never loaded these)."""
+    seed(core, 0)
+    _, bob = await _two_events(core)
+    late_timer_clock(monkeypatch, stall=0.03)
+    app = make_app(core, search_debounce=0.01)
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.goto("sessions")
+        await settle(pilot)
+        await pilot.press("slash")
+        await type_text(pilot, "203.0.113.")
+        await settle(pilot)
+        assert set(column(app, "#sessions-all", 2)) == {"203.0.113.10", "203.0.113.99"}
+        app.goto("audit")
+        await settle(pilot)
+        assert isinstance(app.screen, AuditScreen)
+        assert len(rows(app, "#audit")) == 3
+        await pilot.press("slash")
+        await type_text(pilot, "bob")
+        await settle(pilot)
+        assert column(app, "#audit", 3) == [f"#{bob}", f"#{bob}"]
 
 
 async def test_sessions_paging_at_the_end(core: AuthCore) -> None:

@@ -11,7 +11,6 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
-from textual.timer import Timer
 from textual.widgets import Input, Label, Static
 
 from authcore.audit import AuditRecord, ChainReport
@@ -108,7 +107,6 @@ class AuditScreen(ConsoleScreen):
         self._loading_more = False
         self._oldest: int | None = None
         self._resolved: int | None = None
-        self._debounce: Timer | None = None
         self._shown: tuple[str, str] | None = None
 
     def compose_body(self) -> ComposeResult:
@@ -140,9 +138,7 @@ class AuditScreen(ConsoleScreen):
     @on(Input.Changed, "#user-filter")
     @on(Input.Changed, "#action-filter")
     def _typed(self) -> None:
-        if self._debounce is not None:
-            self._debounce.stop()
-        self._debounce = self.set_timer(self.capp.search_debounce, self._load_events)
+        self.debounce(self.capp.search_debounce, self._load_events)
 
     @on(Input.Submitted, "#user-filter")
     @on(Input.Submitted, "#action-filter")
@@ -156,7 +152,6 @@ class AuditScreen(ConsoleScreen):
         self._verify()
 
     def _load_events(self) -> None:
-        self._debounce = None
         self._filters = self._current_filters()
         self._load(self._filters)
 
@@ -265,7 +260,6 @@ class AuditScreen(ConsoleScreen):
                 self.query_one(box, SearchBox).value = value
                 changed = True
         if changed:
-            if self._debounce is not None:
-                self._debounce.stop()
+            self.cancel_debounce()
             self._load_events()
         self.query_one(KeyedTable).focus()

@@ -6,6 +6,8 @@ Printable keys are never ``priority``: a focused text box always gets them first
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar, cast
@@ -33,6 +35,15 @@ KEY_HELP = {
     "reload": "Refresh (and retry after an error)",
     "focus_filter": "Search / filter box",
 }
+
+
+#: The worker group of ``ConsoleScreen.debounce`` (no database work: never a read group).
+DEBOUNCE_GROUP = "debounce"
+
+
+async def _after(delay: float, callback: Callable[[], object]) -> None:
+    await asyncio.sleep(delay)
+    callback()
 
 
 @dataclass(frozen=True)
@@ -150,11 +161,37 @@ class ConsoleScreen(ClosesOnce, Screen[None]):
         """Fetch everything this screen shows again (the retry after an error)."""
 
     def busy(self, group: str | None = None) -> bool:
-        """A worker of this screen (in ``group``) is still waiting for the database."""
+        """A worker of this screen (in ``group``) is still waiting for the database (a pending
+        debounce is not: it waits for the operator)."""
         return any(
-            w.node is self and (group is None or w.group == group) and not w.is_finished
+            w.node is self
+            and (w.group == group if group is not None else w.group != DEBOUNCE_GROUP)
+            and not w.is_finished
             for w in self.app.workers
         )
+
+    def debounce(self, delay: float, callback: Callable[[], object]) -> None:
+        """Call ``callback`` once ``delay`` s pass without a newer call (typing paused).
+
+        An exclusive async worker that sleeps, not ``set_timer``: Textual's one-shot timer reads
+        its clock twice before sleeping and never fires when the reads are more than ``delay``
+        apart (the main thread descheduled, a worker thread holding the GIL), which lost a
+        typed search. ``asyncio.sleep`` always wakes, late at worst. The newer call cancels the
+        older wait, so only the last keystroke calls; database work stays in the callback's own
+        read worker (its group ends an outage, latest query wins)."""
+        self.run_worker(
+            _after(delay, callback),
+            name="debounce",
+            group=DEBOUNCE_GROUP,
+            exclusive=True,
+            exit_on_error=False,
+        )
+
+    def cancel_debounce(self) -> bool:
+        """Drop the pending ``debounce`` call; True if one was pending."""
+        pending = self.busy(DEBOUNCE_GROUP)
+        self.workers.cancel_group(self, DEBOUNCE_GROUP)
+        return pending
 
     def current_id(self) -> str | None:
         """The id under the cursor, for ``y``."""

@@ -10,7 +10,6 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.timer import Timer
 from textual.widgets import Input, Static
 
 from authcore.sessions import SessionRecord
@@ -59,7 +58,6 @@ class SessionsScreen(ConsoleScreen):
         self._last: tuple[datetime, str] | None = None
         self._exhausted = False
         self._loading_more = False
-        self._debounce: Timer | None = None
         self._shown: str | None = None
 
     def compose_body(self) -> ComposeResult:
@@ -80,9 +78,7 @@ class SessionsScreen(ConsoleScreen):
 
     @on(Input.Changed, "#filter")
     def _typed(self) -> None:
-        if self._debounce is not None:
-            self._debounce.stop()
-        self._debounce = self.set_timer(self.capp.search_debounce, self.reload)
+        self.debounce(self.capp.search_debounce, self.reload)
 
     @on(Input.Submitted, "#filter")
     @on(SearchBox.ToResults, "#filter")
@@ -90,7 +86,6 @@ class SessionsScreen(ConsoleScreen):
         self.query_one(KeyedTable).focus()
 
     def reload(self) -> None:
-        self._debounce = None
         self._text = self.query_one(SearchBox).value.strip()
         self._load(self._text)
 

@@ -13,7 +13,6 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
-from textual.timer import Timer
 from textual.widgets import Label, Static, TextArea
 
 from authcore.text import clean, has_unsafe
@@ -180,7 +179,6 @@ class TokenScreen(ConsoleScreen):
         super().__init__()
         self._initial = text
         self._report: dict[str, Any] | None = None
-        self._debounce: Timer | None = None
         self._inspector = load_inspector()
 
     def compose_body(self) -> ComposeResult:
@@ -226,12 +224,9 @@ class TokenScreen(ConsoleScreen):
                 "removed terminal control characters from the pasted text", severity="warning"
             )
             return
-        if self._debounce is not None:
-            self._debounce.stop()
-        self._debounce = self.set_timer(self.capp.search_debounce / 2, self.reload)
+        self.debounce(self.capp.search_debounce / 2, self.reload)
 
     def reload(self) -> None:
-        self._debounce = None
         if self._inspector is None:
             return
         text = self.query_one(TextArea).text

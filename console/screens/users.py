@@ -9,7 +9,6 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.timer import Timer
 from textual.widgets import Input, Static
 
 from console.messages import UsersPage
@@ -67,7 +66,6 @@ class UsersScreen(ConsoleScreen):
         self._next: Cursor | None = None
         self._loading_more = False
         self._records: dict[str, UserRecord] = {}
-        self._debounce: Timer | None = None
         self._open_after_search = False  # enter came before the debounce fired
         self._shown: str | None = None  # the query the table shows
 
@@ -94,12 +92,9 @@ class UsersScreen(ConsoleScreen):
 
     @on(Input.Changed, "#search")
     def _typed(self, event: Input.Changed) -> None:
-        if self._debounce is not None:
-            self._debounce.stop()
-        self._debounce = self.set_timer(self.capp.search_debounce, self._search_now)
+        self.debounce(self.capp.search_debounce, self._search_now)
 
     def _search_now(self) -> None:
-        self._debounce = None
         self._query = self.query_one(SearchBox).value
         self.say("searching…", "dim")
         self._search(self._query)
@@ -186,14 +181,12 @@ class UsersScreen(ConsoleScreen):
 
     @on(Input.Submitted, "#search")
     def _submitted(self) -> None:
-        if self._debounce is not None:  # enter before the debounce fired: search first
-            self._debounce.stop()
-            self._debounce = None
-            if self.query_one(SearchBox).value != self._query:
-                self._query = self.query_one(SearchBox).value
-                self._open_after_search = True
-                self._search(self._query)
-                return
+        # enter before the debounce fired (cancelled here): search first, then open
+        if self.cancel_debounce() and self.query_one(SearchBox).value != self._query:
+            self._query = self.query_one(SearchBox).value
+            self._open_after_search = True
+            self._search(self._query)
+            return
         self._open_highlighted()
 
     def _open_highlighted(self) -> None:

@@ -3,9 +3,13 @@ readers for what is on screen. (No tests here.)"""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
+from types import SimpleNamespace
 from typing import Any
 
+import pytest
+import textual.timer
 from rich.text import Text
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Static
@@ -25,6 +29,18 @@ def make_app(core: AuthCore, **kw: Any) -> AuthConsoleApp:
     kw.setdefault("refresh_interval", 60.0)
     kw.setdefault("retry_interval", 0.2)
     return create_app(core, **kw)
+
+
+def late_timer_clock(monkeypatch: pytest.MonkeyPatch, stall: float) -> None:
+    """Every read of the clock of Textual's timers stalls ``stall`` s first: the main thread
+    descheduled between two reads (a worker thread holding the GIL, a loaded machine). A
+    one-shot ``set_timer`` whose delay is shorter than ``stall`` then skips and never fires."""
+
+    def late_clock() -> float:
+        time.sleep(stall)
+        return time.monotonic()
+
+    monkeypatch.setattr(textual.timer, "_time", SimpleNamespace(get_time=late_clock))
 
 
 def seed(core: AuthCore, n: int = 30) -> None:
