@@ -41,9 +41,10 @@ KEY_HELP = {
 DEBOUNCE_GROUP = "debounce"
 
 
-async def _after(delay: float, callback: Callable[[], object]) -> None:
+async def _after(screen: ConsoleScreen, delay: float, callback: Callable[[], object]) -> None:
     await asyncio.sleep(delay)
-    callback()
+    if not screen.gone:  # closed while waiting: its widgets may be removed already
+        callback()
 
 
 @dataclass(frozen=True)
@@ -180,7 +181,7 @@ class ConsoleScreen(ClosesOnce, Screen[None]):
         older wait, so only the last keystroke calls; database work stays in the callback's own
         read worker (its group ends an outage, latest query wins)."""
         self.run_worker(
-            _after(delay, callback),
+            _after(self, delay, callback),
             name="debounce",
             group=DEBOUNCE_GROUP,
             exclusive=True,
