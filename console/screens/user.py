@@ -4,6 +4,7 @@ audit events; the revocation actions, each behind a confirm dialog with a dry-ru
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import ClassVar
@@ -253,24 +254,16 @@ class UserScreen(ConsoleScreen):
         else:
             super().action_goto(kind)
 
-    def action_revoke_tokens(self) -> None:
-        self._prepare("revoke_tokens", None)
-
-    def action_delete_session(self) -> None:
-        sid = self.query_one("#sessions", KeyedTable).highlighted_key
-        if sid is None:
-            self.capp.notify_safe("no session highlighted", severity="warning")
-            return
-        self._prepare("delete_session", sid)
-
-    def action_delete_sessions(self) -> None:
-        self._prepare("delete_sessions", None)
-
-    def action_disable_user(self) -> None:
-        self._prepare("disable_user", None)
-
-    def action_enable_user(self) -> None:
-        self._prepare("enable_user", None)
+    def act(self, kind: str) -> None:
+        """An action key (``action_<kind>``, one per registry entry, made below the class): the
+        highlighted session when the kind acts on one, then its dry run for the dialog."""
+        session_id = None
+        if ACTIONS[kind].needs_session:
+            session_id = self.query_one("#sessions", KeyedTable).highlighted_key
+            if session_id is None:
+                self.capp.notify_safe("no session highlighted", severity="warning")
+                return
+        self._prepare(kind, session_id)
 
     def _prepare(self, action: str, session_id: str | None) -> None:
         """An action key: its dry run first, for the dialog. During an outage it says at once
@@ -356,3 +349,18 @@ class UserScreen(ConsoleScreen):
         result.update(Text(line.plain, style=style or line.style, spans=line.spans))
         result.display = True
         self.say(line if not style else safe(line.plain, max_len=400, style=style))
+
+
+def _action_method(kind: str) -> Callable[[UserScreen], None]:
+    def action(self: UserScreen) -> None:
+        self.act(kind)
+
+    action.__name__ = f"action_{kind}"
+    action.__doc__ = ACTIONS[kind].help
+    return action
+
+
+# Textual runs a binding's action as ``action_<name>``: one method per registry entry, so a new
+# operator action is its ``ActionSpec`` (console/actions.py) and nothing on this screen.
+for _kind in ACTIONS:
+    setattr(UserScreen, f"action_{_kind}", _action_method(_kind))
