@@ -391,6 +391,11 @@ class AdminService:
             for uid, v, email in rows
         ]
 
+    def _bulk_summary(self, reason: str, summary: dict[str, Any], users: int) -> EventIn:
+        """The one ``bulk_revoke_tokens`` event a bulk bump adds (both write paths)."""
+        details = {**summary, "users": users}
+        return EventIn("bulk_revoke_tokens", self.actor, reason, None, details=details, client=self.client)
+
     def bump_many_in(
         self,
         conn: Any,
@@ -420,20 +425,7 @@ class AdminService:
             )
             rows = sorted((r[0], r[1], r[2]) for r in pgroles.call(conn, fn.sql, params))
             if summary is not None:
-                audit.append(
-                    conn,
-                    [
-                        EventIn(
-                            "bulk_revoke_tokens",
-                            self.actor,
-                            reason,
-                            None,
-                            details={**summary, "users": len(rows)},
-                            client=self.client,
-                        )
-                    ],
-                    now,
-                )
+                audit.append(conn, [self._bulk_summary(reason, summary, len(rows))], now)
             return rows
         bump = _BUMP_MANY(conn.dialect)
         got = conn.exec_driver_sql(bump.sql, bump.convert({"ids": ids})).fetchall()
@@ -451,16 +443,7 @@ class AdminService:
             for uid, v, _email in rows
         ]
         if summary is not None:
-            events.append(
-                EventIn(
-                    "bulk_revoke_tokens",
-                    self.actor,
-                    reason,
-                    None,
-                    details={**summary, "users": len(rows)},
-                    client=self.client,
-                )
-            )
+            events.append(self._bulk_summary(reason, summary, len(rows)))
         audit.append(conn, events, now)
         notices.publish(conn, now, Kind.VERSION, [r[0] for r in rows], [r[1] for r in rows])
         return rows
