@@ -119,3 +119,46 @@ def test_an_app_refuses_a_database_without_schema(empty: Engine) -> None:
     core = AuthCore(empty, Config(tokens=TokenSettings(secret=SECRET)))
     with pytest.raises(ConfigError, match="no authcore schema"):
         core.require_schema()
+
+
+def test_users_pages_keep_room_so_a_bulk_revoke_stays_on_each_page() -> None:
+    """Migration 0007: a bulk bump of users scattered over the table (a query's matches, one or
+    two per page) is a HOT update on PostgreSQL, again and again -- every new row version stays
+    on its page, so no index (the trigram GIN one included) gets an entry. Under fillfactor 100
+    the same bump moves them."""
+    with temp_pg_database("authcore_fill") as url:
+        engine = make_engine(url)
+        try:
+            with engine.begin() as conn:
+                fill = conn.exec_driver_sql(
+                    "SELECT reloptions FROM pg_class WHERE relname = 'users'"
+                ).scalar()
+                assert fill == ["fillfactor=85"]
+                conn.exec_driver_sql(
+                    "INSERT INTO users (email, username, display_name, created_at, disabled, token_version) "
+                    "SELECT 'u' || g || '@example.com', 'user' || g, 'User Number ' || g, now(), false, 0 "
+                    "FROM generate_series(1, 3000) g"
+                )
+
+            def pages() -> dict[int, int]:
+                with engine.connect() as conn:
+                    rows = conn.exec_driver_sql("SELECT id, (ctid::text::point)[0]::int FROM users").all()
+                return {int(i): int(p) for i, p in rows}
+
+            before = pages()
+            some = sorted(before)[::7]
+            core = AuthCore(engine, Config(tokens=TokenSettings(secret=SECRET)))
+            for reason in ("rotate their keys", "and again", "and once more"):
+                core.admin.revoke_tokens_many(some, reason)
+                assert pages() == before
+
+            # The same bump under PostgreSQL's default fillfactor moves rows: the check can fail.
+            with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                conn.exec_driver_sql("ALTER TABLE users RESET (fillfactor)")
+                conn.exec_driver_sql("VACUUM FULL users")
+            before = pages()
+            core.admin.revoke_tokens_many(some, "rotate under fillfactor 100")
+            moved = sum(1 for i, p in pages().items() if p != before[i])
+            assert moved > len(some) // 2
+        finally:
+            engine.dispose()
