@@ -75,3 +75,23 @@ def test_the_listener_connection_listens_with_bounded_waits(core: AuthCore) -> N
         assert conn.execute("SHOW application_name").fetchone() == ("authcore-test-listen",)
     finally:
         conn.close()
+
+
+def test_the_listener_listens_on_the_channels_it_is_given(core: AuthCore) -> None:
+    """Other NOTIFY followers (the audit tail) reuse ``open_listener`` with their channel; a
+    name that is not a plain identifier is refused before any LISTEN (it takes no bind)."""
+    if core.engine.dialect.name != "postgresql":
+        pytest.skip("LISTEN is PostgreSQL's")
+    url = libpq_url(core.engine.url.render_as_string(hide_password=False))
+    with pytest.raises(ValidationError, match="not a channel name"):
+        open_listener(url, "authcore-test-listen", 0.5, channels=("x; DROP TABLE users",))
+    conn = open_listener(url, "authcore-test-listen", 0.5, channels=("authcore_test_a", "authcore_test_b"))
+    try:
+        channels = sorted(r[0] for r in conn.execute("SELECT pg_listening_channels()").fetchall())
+        assert channels == ["authcore_test_a", "authcore_test_b"]
+        with core.engine.begin() as other:
+            other.exec_driver_sql("SELECT pg_notify('authcore_test_b', 'hi')")
+        got = [(n.channel, n.payload) for n in conn.notifies(timeout=2, stop_after=1)]
+        assert got == [("authcore_test_b", "hi")]
+    finally:
+        conn.close()

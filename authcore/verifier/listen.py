@@ -17,7 +17,9 @@ instead (``authcore.verifier.poll``), with one warning (``listen_target``).
 from __future__ import annotations
 
 import logging
+import re
 import time
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, bindparam, select
@@ -37,6 +39,7 @@ log = logging.getLogger("authcore.verifier")
 
 TICK_S = 0.25  # longest the listener waits before re-checking for close()
 CHUNK = 500  # ids per IN (...) during a resync
+_CHANNEL = re.compile(r"[a-z_][a-z0-9_]{0,62}")  # a plain identifier: LISTEN takes no bind
 
 _USERS_IN = select(users.c.id, users.c.token_version, users.c.disabled).where(
     users.c.id.in_(bindparam("ids", expanding=True))
@@ -80,8 +83,12 @@ def listen_target(engine: Engine, listen_url: str | None, poll_s: float) -> str 
     return libpq_url(engine.url.render_as_string(hide_password=False))
 
 
-def open_listener(url: str, application_name: str, beat_timeout: float) -> psycopg.Connection[Any]:
-    """A LISTENing autocommit connection; every wait on it is bounded by ``beat_timeout``."""
+def open_listener(
+    url: str, application_name: str, beat_timeout: float, channels: Sequence[str] = (notices.CHANNEL,)
+) -> psycopg.Connection[Any]:
+    """An autocommit connection LISTENing on ``channels`` (the revocation channel unless told):
+    every wait on it is bounded by ``beat_timeout``. Shared by every follower of a NOTIFY
+    channel (verifiers, ``authcore.auditstream``): one way to connect, bound and LISTEN."""
     import psycopg
 
     conn = psycopg.connect(
@@ -99,7 +106,10 @@ def open_listener(url: str, application_name: str, beat_timeout: float) -> psyco
     # bytes but never answers (frozen, a proxy that stopped forwarding) counts as down.
     bound_waits(conn, beat_timeout)
     try:
-        conn.execute(f"LISTEN {notices.CHANNEL}")
+        for channel in channels:
+            if not _CHANNEL.fullmatch(channel):
+                raise ValidationError(f"not a channel name: {channel[:64]!r}")
+            conn.execute(f"LISTEN {channel}")
     except BaseException:
         conn.close()
         raise
