@@ -104,6 +104,10 @@ class Config:
     system_path: Path | None = None  # the system file, when one was read
     seals_file: Path | None = None  # [audit] seals: signed checkpoints (authcore.seal)
     seals_pubkey: Path | None = None  # [audit] seals_pubkey: their Ed25519 public key
+    # MMDB files for the country and ASN of a session's IP (authcore.geoip): GeoLite2-City or
+    # -Country / DB-IP / IPinfo in geoip_db, an ASN file (GeoLite2-ASN) in geoip_asn_db
+    geoip_db: Path | None = None
+    geoip_asn_db: Path | None = None
 
     def secret(self) -> str | None:
         """The HS secret: ``AUTHCORE_SECRET`` wins over the file."""
@@ -337,6 +341,12 @@ def _load_file(cli_path: str | os.PathLike[str] | None = None) -> Config:
     if ts.secret or any(k.secret for k in ts.verify_keys):
         _check_private(path)
     cfg.tokens = ts
+    for key in ("geoip_db", "geoip_asn_db"):
+        value = _text(data, key)
+        if value is not None:
+            if not value.strip():
+                raise ConfigError(f"config: {key} must be a path to an .mmdb file")
+            setattr(cfg, key, _rel(path, value))
     _read_secret_file(cfg, path, data)
     return cfg
 
@@ -354,6 +364,8 @@ LOCKABLE = frozenset(
         "fast_paths",
         "tokens",
         "audit",
+        "geoip_db",
+        "geoip_asn_db",
     }
 )
 
@@ -464,6 +476,8 @@ def load_config(cli_path: str | os.PathLike[str] | None = None) -> Config:
         "pool_size": "pool_size",
         "fast_paths": "fast_paths",
         "tokens": "tokens",
+        "geoip_db": "geoip_db",
+        "geoip_asn_db": "geoip_asn_db",
     }
     for key, attr in fields.items():
         source = user if key in user.set_keys else system

@@ -11,6 +11,7 @@ signing key checked at start)::
 from __future__ import annotations
 
 import os
+import threading
 import weakref
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -24,6 +25,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from authcore.auditlog import AuditLog
     from authcore.bulk import BulkRevoker
+    from authcore.devices import Devices
     from authcore.inspect import InspectionReport, LiveState
     from authcore.keys import KeyRing
     from authcore.maintenance import Maintenance
@@ -120,6 +122,8 @@ class AuthCore:
             engine, ts.refresh_ttl, on_delete=self._session_deleted, guard=self._guard
         )
         self.tokens = TokenService(engine, ts, self.keyring)
+        self._devices: Devices | None = None  # built on first use: see ``devices``
+        self._devices_lock = threading.Lock()
         if sign:
             self.tokens.signing_key()  # ConfigError now, not at the first login
 
@@ -224,6 +228,22 @@ class AuthCore:
         return Maintenance(self.engine)
 
     @property
+    def devices(self) -> Devices:
+        """Sessions made readable: parsed user agents and, with ``geoip_db``/``geoip_asn_db``
+        configured, country and ASN (``authcore.devices``). Built on first use, once: an app
+        that never lists sessions never opens the MMDB files; a bad file is a ``ConfigError``
+        here (one line), on every use until the config is fixed."""
+        devices = self._devices
+        if devices is None:
+            from authcore.devices import Devices
+
+            with self._devices_lock:
+                devices = self._devices
+                if devices is None:
+                    devices = self._devices = Devices.from_config(self.config)
+        return devices
+
+    @property
     def keys(self) -> KeyRing:
         """The verification keys (and the signing key) this core was built with."""
         return self.keyring
@@ -298,6 +318,8 @@ class AuthCore:
 
     def dispose(self) -> None:
         self.engine.dispose()
+        if self._devices is not None:
+            self._devices.close()
 
 
 def _require_database_file(url: str) -> None:

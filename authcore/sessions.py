@@ -19,8 +19,7 @@ from authcore.fastpath import HotQuery
 from authcore.models import sessions, users
 from authcore.text import LIKE_ESCAPE, clean, like_escape, require_plain
 from authcore.timeutil import fmt_utc, utcnow
-
-UA_MAX = 1024
+from authcore.useragent import UA_MAX  # the one limit: stored, and parsed, up to it
 
 
 def token_digest(raw: str) -> str:

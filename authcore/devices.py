@@ -1,0 +1,79 @@
+"""Sessions an operator can read: each session's user agent as browser/OS/device
+(``authcore.useragent``) and, when the operator configured an MMDB file, where its address is
+(``authcore.geoip``). ``core.devices`` (``AuthCore``) is the one instance of a process.
+
+The sessions service returns records; this adds what they mean, for the rows a caller shows
+(a screen's page, a command's list), never for a whole table: parses and lookups are cached,
+since user agents and addresses repeat. Without a GeoIP file ``located`` is False and nothing
+here has a location: callers leave the column (and the JSON key) out rather than show it empty.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from authcore import useragent
+from authcore.geoip import GeoIP, Location
+from authcore.useragent import Agent
+
+if TYPE_CHECKING:  # pragma: no cover
+    from authcore.config import Config
+    from authcore.sessions import SessionRecord
+
+
+@dataclass(frozen=True, slots=True)
+class SessionDevice:
+    """A session's parsed user agent (None: it sent none) and the location of its address
+    (None: no GeoIP file, no address, or one the file does not know)."""
+
+    agent: Agent | None
+    location: Location | None
+
+
+class Devices:
+    """User-agent parsing and, with a ``GeoIP``, address lookups for session records."""
+
+    def __init__(self, geoip: GeoIP | None = None) -> None:
+        self.geoip = geoip
+
+    @classmethod
+    def from_config(cls, config: Config) -> Devices:
+        """Opens the configured MMDB file(s) once: ``ConfigError`` (one line) when one is
+        missing or not an MMDB file. Neither configured: user agents only."""
+        db, asn = config.geoip_db, config.geoip_asn_db
+        if db is not None:
+            return cls(GeoIP.open(db, asn))
+        if asn is not None:
+            return cls(GeoIP.open(asn, settings=("geoip_asn_db", "geoip_asn_db")))
+        return cls(None)
+
+    @property
+    def located(self) -> bool:
+        """Whether there is a GeoIP file: else location columns and keys are left out."""
+        return self.geoip is not None
+
+    def of(self, s: SessionRecord) -> SessionDevice:
+        """The session's device, and the location of the address it was last seen from."""
+        loc = self.geoip.lookup(s.last_ip or s.first_ip) if self.geoip is not None else None
+        return SessionDevice(useragent.parse(s.user_agent), loc)
+
+    def describe(self, records: Iterable[SessionRecord]) -> dict[str, SessionDevice]:
+        """``of`` for each record, by ``public_id`` (what a screen's worker hands its rows)."""
+        return {s.public_id: self.of(s) for s in records}
+
+    def session_dict(self, s: SessionRecord) -> dict[str, Any]:
+        """``SessionRecord.to_dict`` plus ``agent`` (``{browser, os, device}``, null without a
+        user agent) and, only when a GeoIP file is configured, ``location`` (``{country, asn,
+        asn_org}``, null when the address is unknown): the JSON of ``sessions list``."""
+        d = s.to_dict()
+        dev = self.of(s)
+        d["agent"] = dev.agent.to_dict() if dev.agent is not None else None
+        if self.located:
+            d["location"] = dev.location.to_dict() if dev.location is not None else None
+        return d
+
+    def close(self) -> None:
+        if self.geoip is not None:
+            self.geoip.close()

@@ -1,0 +1,115 @@
+"""authcore.devices (``core.devices``): session records made readable, on both engines; the
+geoip settings in the config; a bad file is one ConfigError line from the one door."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from authcore.config import Config, TokenSettings, load_config
+from authcore.core import AuthCore
+from authcore.devices import Devices
+from authcore.errors import ConfigError
+from authcore.geoip import Location
+from authcore.useragent import Agent
+from tests.conftest import TEST_SECRET
+from tests.support.mmdb import asn_db, city_db
+from tests.test_useragent import IPHONE, WINDOWS
+
+
+def _core(engine, tmp_path: Path, *, geo: bool) -> AuthCore:  # type: ignore[no-untyped-def]
+    cfg = Config(tokens=TokenSettings(secret=TEST_SECRET))
+    if geo:
+        cfg.geoip_db, cfg.geoip_asn_db = city_db(tmp_path), asn_db(tmp_path)
+    return AuthCore(engine, cfg, actor="test-operator")
+
+
+def test_sessions_get_agent_and_location(engine, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    core = _core(engine, tmp_path, geo=True)
+    u = core.users.create("geo@example.com", "geo")
+    a, _ = core.sessions.create(u.id, ip="203.0.113.7", user_agent=IPHONE)
+    b, _ = core.sessions.create(u.id, ip="8.8.8.8", user_agent=WINDOWS)
+    c, _ = core.sessions.create(u.id)
+    recs = core.sessions.for_user(u.id)
+    devs = core.devices.describe(recs)
+    assert core.devices.located
+    assert devs[a.public_id].agent == Agent("Mobile Safari 17", "iOS 17.1", "iPhone")
+    assert devs[a.public_id].location == Location("DE", 64500, "Example Telecom AG")
+    assert devs[b.public_id].agent == Agent("Chrome 120", "Windows 10", None)
+    assert devs[b.public_id].location is None  # not in the file
+    assert devs[c.public_id].agent is None and devs[c.public_id].location is None
+    by_id = {s.public_id: s for s in recs}
+    d = core.devices.session_dict(by_id[a.public_id])
+    assert d["agent"] == {"browser": "Mobile Safari 17", "os": "iOS 17.1", "device": "iPhone"}
+    assert d["location"] == {"country": "DE", "asn": 64500, "asn_org": "Example Telecom AG"}
+    assert d["user_agent"] == IPHONE and d["public_id"] == a.public_id
+    none = core.devices.session_dict(by_id[c.public_id])
+    assert none["agent"] is None and none["location"] is None
+
+
+def test_without_a_geoip_file_there_is_no_location_key(engine, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    core = _core(engine, tmp_path, geo=False)
+    u = core.users.create("nogeo@example.com", "nogeo")
+    s, _ = core.sessions.create(u.id, ip="203.0.113.7", user_agent=IPHONE)
+    assert not core.devices.located
+    assert core.devices.of(s).location is None
+    d = core.devices.session_dict(core.sessions.for_user(u.id)[0])
+    assert "location" not in d and d["agent"]["device"] == "iPhone"
+
+
+def test_the_last_address_is_located(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from authcore.sessions import SessionRecord
+
+    devices = Devices.from_config(Config(geoip_db=city_db(tmp_path)))
+    now = datetime.now(UTC)
+    moved = SessionRecord("ses_x", 1, now, now, now, "203.0.113.1", "2001:db8::9", None)
+    assert devices.of(moved).location == Location("JP", None, None)
+    first_only = SessionRecord("ses_y", 1, now, now, now, "203.0.113.1", None, None)
+    assert devices.of(first_only).location == Location("DE", None, None)
+
+
+def test_an_asn_file_alone(tmp_path: Path) -> None:
+    devices = Devices.from_config(Config(geoip_asn_db=asn_db(tmp_path)))
+    assert devices.geoip is not None
+    assert devices.geoip.lookup("203.0.113.1") == Location(None, 64500, "Example Telecom AG")
+
+
+def test_bad_file_is_a_config_error_from_the_door_each_time(engine, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    core = AuthCore(engine, Config(tokens=TokenSettings(secret=TEST_SECRET), geoip_db=tmp_path / "gone.mmdb"))
+    core.users.create("x@example.com", "x")  # the rest of the core works: the file opens on first use
+    for _ in range(2):
+        with pytest.raises(ConfigError, match=r"^config: geoip_db .*gone\.mmdb: No such file or directory$"):
+            core.devices  # noqa: B018 - the property opens the file
+
+
+def test_devices_built_once(engine, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    core = _core(engine, tmp_path, geo=True)
+    assert core.devices is core.devices
+    core.dispose()
+
+
+def test_config_reads_geoip_paths_relative_to_the_file(write_config, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    path = write_config('geoip_db = "geo/GeoLite2-City.mmdb"\ngeoip_asn_db = "/srv/GeoLite2-ASN.mmdb"\n')
+    cfg = load_config()
+    assert cfg.geoip_db == path.parent / "geo/GeoLite2-City.mmdb"
+    assert cfg.geoip_asn_db == Path("/srv/GeoLite2-ASN.mmdb")
+    write_config("")
+    assert load_config().geoip_db is None
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ("geoip_db = 7\n", "config: geoip_db must be a string, not a number"),
+        ('geoip_asn_db = ""\n', "config: geoip_asn_db must be a path to an .mmdb file"),
+        ("geoip_db = ['a']\n", "config: geoip_db must be a string, not a list"),
+    ],
+)
+def test_bad_geoip_setting_is_one_line(write_config, body: str, message: str) -> None:  # type: ignore[no-untyped-def]
+    write_config(body)
+    with pytest.raises(ConfigError) as exc:
+        load_config()
+    assert str(exc.value) == message

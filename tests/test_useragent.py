@@ -1,0 +1,103 @@
+"""authcore.useragent: browser, OS and device from ua-parser's rules, cached, with hostile
+strings parsed without error and what comes out cut."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from authcore import useragent
+from authcore.useragent import FAMILY_MAX, UA_MAX, VERSION_MAX, Agent, parse
+
+IPHONE = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 "
+    "(KHTML, like Gecko) Version/17.1 Mobile/15E148 Safari/604.1"
+)
+WINDOWS = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/120.0.0.0 Safari/537.36"
+)
+PIXEL = (
+    "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/120.0.0.0 Mobile Safari/537.36"
+)
+MAC = (
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+    "Version/17.1 Safari/605.1.15"
+)
+
+
+@pytest.mark.parametrize(
+    ("ua", "agent", "summary"),
+    [
+        (IPHONE, Agent("Mobile Safari 17", "iOS 17.1", "iPhone"), "Mobile Safari 17 · iOS 17.1 · iPhone"),
+        (WINDOWS, Agent("Chrome 120", "Windows 10", None), "Chrome 120 · Windows 10"),
+        (
+            PIXEL,
+            Agent("Chrome Mobile 120", "Android 14", "Pixel 8"),
+            "Chrome Mobile 120 · Android 14 · Pixel 8",
+        ),
+        (MAC, Agent("Safari 17", "Mac OS X 10.15", "Mac"), "Safari 17 · Mac OS X 10.15"),
+        ("curl/8.4.0", Agent("curl 8", None, None), "curl 8"),
+        (
+            "Googlebot/2.1 (+http://www.google.com/bot.html)",
+            Agent("Googlebot 2", None, "Spider"),
+            "Googlebot 2 · Spider",
+        ),
+        ("something nobody knows", Agent(None, None, None), ""),
+    ],
+)
+def test_parses_browser_os_device(ua: str, agent: Agent, summary: str) -> None:
+    got = parse(ua)
+    assert got == agent
+    assert got is not None and got.summary == summary
+    assert got.to_dict() == {"browser": agent.browser, "os": agent.os, "device": agent.device}
+
+
+@pytest.mark.parametrize("ua", [None, ""])
+def test_no_user_agent_is_none(ua: str | None) -> None:
+    assert parse(ua) is None
+
+
+HOSTILE = [
+    "[bold red]x[/][@click=app.quit]quit[/]" * 40,
+    "\x1b]0;pwned\x07\x1b[2J Mozilla/5.0 \u202eevil\u200b",
+    "Mozilla/5.0 (Linux; Android " + "1" * 2000 + ")",
+    "Mozilla/5.0 (" + "(" * 5000,
+    "Chrome/" + "9" * 3000 + " " + "A" * 100000,
+    "\x00\x01\x02\ud800",
+]
+
+
+@pytest.mark.parametrize("ua", HOSTILE)
+def test_hostile_strings_parse_without_error_and_come_out_cut(ua: str) -> None:
+    t0 = time.monotonic()
+    got = parse(ua)
+    assert time.monotonic() - t0 < 5  # the first parse also loads the rules (~0.5 s)
+    assert got is not None
+    for part in (got.browser, got.os, got.device):
+        assert part is None or len(part) <= FAMILY_MAX + 1 + 3 * VERSION_MAX + 2
+
+
+def test_a_huge_android_version_is_cut() -> None:
+    got = parse("Mozilla/5.0 (Linux; Android " + "1" * 2000 + ") Mobile")
+    assert got is not None and got.os == "Android " + "1" * VERSION_MAX
+
+
+def test_only_the_stored_length_is_parsed_and_cached() -> None:
+    """Two strings equal in their first UA_MAX characters are one parse (as stored, one string)."""
+    base = WINDOWS + " " * (UA_MAX - len(WINDOWS))
+    useragent._parse.cache_clear()
+    parse(base + "tail one")
+    parse(base + "tail two")
+    info = useragent.cache_info()
+    assert (info.hits, info.misses) == (1, 1)
+
+
+def test_repeats_are_cached() -> None:
+    useragent._parse.cache_clear()
+    for _ in range(10):
+        parse(IPHONE)
+    info = useragent.cache_info()
+    assert (info.hits, info.misses) == (9, 1)
