@@ -1,0 +1,113 @@
+"""bench/datasets.py: a dataset seeded at an older schema revision is copied and brought to head
+by the migrations instead of being seeded again (the users it holds are the same ones), and a
+seeded dataset at head is reused as it is. SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from authcore import demo, migrate
+from authcore.db import make_engine
+from bench import datasets
+from tests.support.pg import PG_ENV, admin_url
+
+N = 37  # a size no real bench uses: names of its own
+OLD = "0006"
+
+
+def _count(url: str) -> int:
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            return int(conn.execute(text("SELECT count(*) FROM users")).scalar_one())
+    finally:
+        engine.dispose()
+
+
+def _at(url: str) -> str | None:
+    engine = make_engine(url)
+    try:
+        return migrate.status(engine).current
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture
+def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("AUTHCONSOLE_BENCH_CACHE", str(tmp_path))
+    return tmp_path
+
+
+def test_sqlite_older_seed_is_upgraded_not_reseeded(cache: Path) -> None:
+    old = cache / f"bench_{N}_v{datasets.DATA_VERSION}_r{OLD}.db"
+    engine = make_engine(f"sqlite:///{old}")
+    try:
+        migrate.upgrade(engine, OLD)
+        demo.seed(engine, N, rng_seed=datasets.SEED)
+        with engine.connect() as conn:
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        engine.dispose()
+    old.with_suffix(".done").write_text("{}")
+    users = _count(f"sqlite:///{old}")
+
+    ds = datasets.sqlite_dataset(N)
+    assert ds.seed_seconds is None  # not seeded
+    assert _at(ds.url) == migrate.head_revision() and _count(ds.url) == users
+    marker = json.loads(Path(ds.url.removeprefix("sqlite:///")).with_suffix(".done").read_text())
+    assert marker["upgraded_from"] == old.name
+    assert _at(f"sqlite:///{old}") == OLD  # the older one is left as it was
+    assert datasets.sqlite_dataset(N).url == ds.url  # and the new one is reused
+
+
+@pytest.fixture
+def pg_admin(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    admin = admin_url()
+    if admin is None:
+        pytest.skip(f"{PG_ENV} is not set")
+    monkeypatch.setenv("AUTHCONSOLE_BENCH_PG", admin)
+    stem = f"bench_{N}_v{datasets.DATA_VERSION}_r"
+    yield admin
+    eng = make_engine(admin, isolation_level="AUTOCOMMIT")
+    try:
+        with eng.connect() as conn:
+            names = conn.execute(
+                text("SELECT datname FROM pg_database WHERE starts_with(datname, :s)"), {"s": stem}
+            ).scalars()
+            for name in list(names):
+                conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+    finally:
+        eng.dispose()
+
+
+def test_postgresql_older_seed_is_upgraded_not_reseeded(pg_admin: str) -> None:
+    name = f"bench_{N}_v{datasets.DATA_VERSION}_r{OLD}"
+    old_url = pg_admin.rsplit("/", 1)[0] + "/" + name
+    eng = make_engine(pg_admin, isolation_level="AUTOCOMMIT")
+    try:
+        with eng.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        engine = make_engine(old_url)
+        try:
+            migrate.upgrade(engine, OLD)
+            demo.seed(engine, N, rng_seed=datasets.SEED)
+        finally:
+            engine.dispose()
+        with eng.connect() as conn:
+            conn.execute(text(f"COMMENT ON DATABASE \"{name}\" IS 'authconsole-bench seeded users={N}'"))
+    finally:
+        eng.dispose()
+    users = _count(old_url)
+
+    ds = datasets.pg_dataset(N)
+    assert ds is not None and ds.seed_seconds is None
+    assert _at(ds.url) == migrate.head_revision() and _count(ds.url) == users
+    assert _at(old_url) == OLD
+    again = datasets.pg_dataset(N)
+    assert again is not None and again.url == ds.url
