@@ -82,6 +82,34 @@ class TokenSettings:
 
 
 @dataclass
+class AttentionSettings:
+    """``[attention]``: when ``authconsole attention`` flags a burst of new sessions."""
+
+    burst_sessions: int = 5  # this many new sessions of one user ...
+    burst_window: timedelta = timedelta(minutes=10)  # ... within this long
+
+
+def _attention(data: dict[str, Any]) -> AttentionSettings:
+    """The ``[attention]`` table, each value checked (one line naming the key, value not echoed)."""
+    a = data.get("attention", {})
+    if not isinstance(a, dict):
+        raise ConfigError("config: [attention] must be a table")
+    unknown = set(a) - {"burst_sessions", "burst_window"}
+    if unknown:
+        raise ConfigError(f"config: unknown [attention] setting(s): {', '.join(sorted(unknown))[:200]}")
+    out = AttentionSettings()
+    if "burst_sessions" in a:
+        n = a["burst_sessions"]
+        if not isinstance(n, int) or isinstance(n, bool) or not 2 <= n <= 10_000:
+            raise ConfigError("config: attention.burst_sessions must be a whole number from 2 to 10000")
+        out.burst_sessions = n
+    out.burst_window = _duration(a, "burst_window", out.burst_window, where="attention.")
+    if out.burst_window > timedelta(days=1):
+        raise ConfigError("config: attention.burst_window must be at most 1 day (e.g. '10m', '1h')")
+    return out
+
+
+@dataclass
 class Config:
     path: Path | None = None
     database_url: str | None = None
@@ -108,6 +136,7 @@ class Config:
     # -Country / DB-IP / IPinfo in geoip_db, an ASN file (GeoLite2-ASN) in geoip_asn_db
     geoip_db: Path | None = None
     geoip_asn_db: Path | None = None
+    attention: AttentionSettings = field(default_factory=AttentionSettings)  # [attention]
 
     def secret(self) -> str | None:
         """The HS secret: ``AUTHCORE_SECRET`` wins over the file."""
@@ -347,6 +376,7 @@ def _load_file(cli_path: str | os.PathLike[str] | None = None) -> Config:
             if not value.strip():
                 raise ConfigError(f"config: {key} must be a path to an .mmdb file")
             setattr(cfg, key, _rel(path, value))
+    cfg.attention = _attention(data)
     _read_secret_file(cfg, path, data)
     return cfg
 
@@ -366,6 +396,7 @@ LOCKABLE = frozenset(
         "audit",
         "geoip_db",
         "geoip_asn_db",
+        "attention",
     }
 )
 
@@ -478,6 +509,7 @@ def load_config(cli_path: str | os.PathLike[str] | None = None) -> Config:
         "tokens": "tokens",
         "geoip_db": "geoip_db",
         "geoip_asn_db": "geoip_asn_db",
+        "attention": "attention",
     }
     for key, attr in fields.items():
         source = user if key in user.set_keys else system

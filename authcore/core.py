@@ -21,8 +21,11 @@ from authcore.config import Config, resolve_database_url
 from authcore.errors import ConfigError, PermissionDenied, ReadOnlyError
 
 if TYPE_CHECKING:  # pragma: no cover
+    from datetime import datetime, timedelta
+
     from sqlalchemy import Engine
 
+    from authcore.attention import AttentionReport
     from authcore.auditlog import AuditLog
     from authcore.bulk import BulkRevoker
     from authcore.devices import Devices
@@ -219,6 +222,22 @@ class AuthCore:
         from authcore.auditlog import AuditLog
 
         return AuditLog(self.engine, self.config)
+
+    def attention(
+        self, since: timedelta | None = None, *, now: datetime | None = None, limit: int | None = None
+    ) -> AttentionReport:
+        """Needs attention (``authcore.attention``): refresh reuse, sessions from a new place,
+        bursts of new sessions within ``since`` (default 24 h), disabled users holding sessions."""
+        from datetime import timedelta
+
+        from authcore.attention import DEFAULT_LIMIT, Attention
+
+        signals = Attention(self.engine, self.config.attention)
+        return signals.report(
+            timedelta(hours=24) if since is None else since,
+            now=now,
+            limit=DEFAULT_LIMIT if limit is None else limit,
+        )
 
     @property
     def maintenance(self) -> Maintenance:

@@ -18,6 +18,7 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -99,6 +100,15 @@ class Base(DeclarativeBase):
 
 class User(Base):
     __tablename__ = "users"
+    __table_args__ = (
+        # the disabled users, newest first (authcore.attention), partial: ~2 % of the rows
+        Index(
+            "ix_users_disabled_at",
+            "disabled_at",
+            postgresql_where=text("disabled"),
+            sqlite_where=text("disabled = 1"),  # as SQLAlchemy renders ``where(users.c.disabled)``
+        ),
+    )
 
     id: Mapped[int] = mapped_column(ID, primary_key=True, autoincrement=True)
     email: Mapped[str] = mapped_column(String(320))
@@ -115,7 +125,7 @@ class Session(Base):
     __tablename__ = "sessions"
     __table_args__ = (
         Index("ix_sessions_user_created", "user_id", "created_at"),
-        Index("ix_sessions_created", "created_at"),
+        Index("ix_sessions_created", "created_at", "user_id"),  # who logged in lately (0008)
         Index("ix_sessions_expires", "expires_at"),
     )
 
@@ -194,6 +204,7 @@ class UserEvent(Base):
     __table_args__ = (
         Index("ix_user_events_user_id", "user_id", "id"),
         Index("ix_user_events_action_id", "action", "id"),
+        Index("ix_user_events_action_at", "action", "at"),  # a window of one action
     )
 
     id: Mapped[int] = mapped_column(ID, primary_key=True, autoincrement=True)
