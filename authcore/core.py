@@ -25,6 +25,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from sqlalchemy import Engine
 
+    from authcore.activityfeed import Activity
     from authcore.attention import AttentionReport
     from authcore.auditlog import AuditLog
     from authcore.bulk import BulkRevoker
@@ -79,7 +80,9 @@ class AuthCore:
     connections kept (default ``config.pool_size``). ``fast_paths`` (default
     ``config.fast_paths``, on): hot reads and writes run their compiled SQL on driver
     connections; off, through SQLAlchemy connections, where engine event listeners (APM,
-    tracing) see every statement. Only this setting decides (see ``authcore.fastpath``)."""
+    tracing) see every statement. Only this setting decides (see ``authcore.fastpath``).
+    ``activity`` (default on): logins and refreshes announce themselves to live followers on
+    PostgreSQL (``authcore.activity``; off only to measure what that costs)."""
 
     def __init__(
         self,
@@ -94,6 +97,7 @@ class AuthCore:
         pool_size: int | None = None,
         client: str | None = None,
         fast_paths: bool | None = None,
+        activity: bool = True,
     ) -> None:
         from authcore import fastpath
         from authcore.keys import KeyRing
@@ -122,9 +126,9 @@ class AuthCore:
         self.users = UserService(engine)
         self.admin = AdminService(engine, ts.access_ttl, actor, self._guard, client)
         self.sessions = SessionService(
-            engine, ts.refresh_ttl, on_delete=self._session_deleted, guard=self._guard
+            engine, ts.refresh_ttl, on_delete=self._session_deleted, guard=self._guard, activity=activity
         )
-        self.tokens = TokenService(engine, ts, self.keyring)
+        self.tokens = TokenService(engine, ts, self.keyring, activity=activity)
         self._devices: Devices | None = None  # built on first use: see ``devices``
         self._devices_lock = threading.Lock()
         if sign:
@@ -238,6 +242,14 @@ class AuthCore:
             now=now,
             limit=DEFAULT_LIMIT if limit is None else limit,
         )
+
+    @property
+    def activity(self) -> Activity:
+        """Live activity: logins, refreshes, reuse, ends, bumps, disables
+        (``authcore.activityfeed``; what publishes each: ``authcore.activity``)."""
+        from authcore.activityfeed import Activity
+
+        return Activity(self.engine, self.config)
 
     @property
     def maintenance(self) -> Maintenance:

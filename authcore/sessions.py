@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import Engine, bindparam, delete, func, insert, select, tuple_, update
 
-from authcore import audit, fastpath, pgroles, userevents
+from authcore import activity, audit, fastpath, pgroles, userevents
 from authcore.audit import EventIn
 from authcore.compiled import once
 from authcore.db import read_conn, write_tx
@@ -110,6 +110,22 @@ _TOUCH = (
     .values(last_seen_at=bindparam("now"), last_ip=bindparam("ip"))
 )
 _INSERT = insert(sessions)
+_INSERTED = (
+    "public_id",
+    "token_hash",
+    "user_id",
+    "created_at",
+    "last_seen_at",
+    "expires_at",
+    "first_ip",
+    "last_ip",
+    "user_agent",
+    "refresh_counter",
+)
+# PostgreSQL with activity on: the same INSERT and its activity NOTIFY, one statement.
+_INSERT_NOTIFY = activity.with_notify(
+    insert(sessions).values({c: bindparam("s_" + c, type_=sessions.c[c].type) for c in _INSERTED})
+)
 # Only an enabled user's row is touched (and locked); no row back = unknown or disabled, and
 # nothing has been written.
 _LOGIN = (
@@ -151,9 +167,17 @@ def active_sessions(user_id: Any, now: Any) -> Any:
 
 class SessionService:
     def __init__(
-        self, engine: Engine, default_ttl: timedelta, on_delete: Any = None, guard: Any = None
+        self,
+        engine: Engine,
+        default_ttl: timedelta,
+        on_delete: Any = None,
+        guard: Any = None,
+        *,
+        activity: bool = True,
     ) -> None:
         self.engine = engine
+        # a login announces itself on PostgreSQL (authcore.activity); SQLite needs nothing
+        self.notify_activity = activity and engine.dialect.name == "postgresql"
         self._guard = guard  # AuthCore's read-only/role check (destructive calls only)
         self.default_ttl = default_ttl
         self._on_delete = on_delete  # callback(conn, user_id, public_ids) for revocation notices
@@ -212,7 +236,14 @@ class SessionService:
                 if conn.execute(_EXISTS, {"uid": user_id}).first() is None:
                     raise NotFound(f"no user with id {user_id}")
                 raise UserDisabled("user is disabled")
-            conn.execute(_INSERT, row)
+            if self.notify_activity:
+                values = {"s_" + k: v for k, v in row.items()}
+                values["activity_payload"] = activity.payload(
+                    activity.Kind.LOGIN, now, user_id, row["public_id"]
+                )
+                conn.execute(_INSERT_NOTIFY, values)
+            else:
+                conn.execute(_INSERT, row)
         return (
             SessionRecord(row["public_id"], user_id, now, now, row["expires_at"], ip, ip, row["user_agent"]),
             raw,

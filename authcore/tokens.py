@@ -14,9 +14,9 @@ from datetime import datetime
 from typing import Any
 
 import jwt
-from sqlalchemy import Engine, bindparam, select
+from sqlalchemy import Engine, bindparam, select, update
 
-from authcore import jwtdecode, notices, userevents
+from authcore import activity, jwtdecode, notices, userevents
 from authcore.config import TokenSettings
 from authcore.db import read_conn, write_tx
 from authcore.errors import (
@@ -56,6 +56,18 @@ _CHECK = (
 _REFRESH = _CHECK.add_columns(sessions.c.refresh_replays)
 _LOCK_USER = select(users.c.id).where(users.c.id == bindparam("uid")).with_for_update()
 GRACE_REPLAYS = 1  # replays of the previous refresh token allowed per rotation (parallel tabs)
+# A rotation; on PostgreSQL with activity on, the same UPDATE and its activity NOTIFY.
+_ROTATE = (
+    update(sessions)
+    .where(sessions.c.public_id == bindparam("r_sid"))
+    .values(
+        refresh_counter=bindparam("r_counter"),
+        refresh_rotated_at=bindparam("r_now", type_=sessions.c.refresh_rotated_at.type),
+        refresh_replays=0,
+        last_seen_at=bindparam("r_now", type_=sessions.c.last_seen_at.type),
+    )
+)
+_ROTATE_NOTIFY = activity.with_notify(_ROTATE)
 _VERSION = select(users.c.token_version, users.c.disabled).where(users.c.id == bindparam("uid"))
 
 
@@ -95,8 +107,12 @@ class Claims:
 
 
 class TokenService:
-    def __init__(self, engine: Engine | None, settings: TokenSettings, keyring: KeyRing) -> None:
+    def __init__(
+        self, engine: Engine | None, settings: TokenSettings, keyring: KeyRing, *, activity: bool = True
+    ) -> None:
         self.engine = engine
+        # a rotation announces itself on PostgreSQL (authcore.activity); SQLite needs nothing
+        self.notify_activity = activity and engine is not None and engine.dialect.name == "postgresql"
         self.settings = settings
         self.keyring = keyring
         self._single: Key | None = keyring.keys[0] if len(keyring.keys) == 1 else None
@@ -308,14 +324,14 @@ class TokenService:
                 here = sessions.update().where(sessions.c.public_id == claims.sid)
                 if rc == row.refresh_counter:
                     counter = rc + 1
-                    conn.execute(
-                        here.values(
-                            refresh_counter=counter,
-                            refresh_rotated_at=now,
-                            refresh_replays=0,
-                            last_seen_at=now,
+                    values: dict[str, Any] = {"r_sid": claims.sid, "r_counter": counter, "r_now": now}
+                    if self.notify_activity:
+                        values["activity_payload"] = activity.payload(
+                            activity.Kind.REFRESH, now, claims.user_id, claims.sid, counter
                         )
-                    )
+                        conn.execute(_ROTATE_NOTIFY, values)
+                    else:
+                        conn.execute(_ROTATE, values)
                 elif (
                     rc == row.refresh_counter - 1
                     and row.refresh_rotated_at is not None
