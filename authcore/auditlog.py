@@ -17,17 +17,25 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from authcore.audit import AuditRecord, ChainReport, ExpectedHead
     from authcore.config import Config
+    from authcore.reads import Reads
     from authcore.seal import Seal, SealReport
     from authcore.userevents import UserEvent
 
 
 class AuditLog:
     """The hash-chained audit log (``authcore.audit``), the users' own events
-    (``authcore.userevents``) and the chain's signed seals (``authcore.seal``)."""
+    (``authcore.userevents``) and the chain's signed seals (``authcore.seal``).
 
-    def __init__(self, engine: Engine, config: Config) -> None:
+    ``reads``: the listings (``list``, ``user_events``, ``activity``) are browsing reads, on the
+    read replica when there is one (``authcore.reads``); verifying and sealing read the primary
+    (a head recorded elsewhere a moment ago must be found)."""
+
+    def __init__(self, engine: Engine, config: Config, reads: Reads | None = None) -> None:
+        from authcore.reads import Reads
+
         self.engine = engine
         self.config = config
+        self.reads = reads or Reads(engine)
 
     # -- reading ---------------------------------------------------------------------------
     def list(
@@ -41,9 +49,13 @@ class AuditLog:
     ) -> list[AuditRecord]:
         """Audit events, newest first, keyset-paged by ``seq`` (``limit`` 1..1000)."""
         from authcore import audit
+        from authcore.reads import Read
 
-        return audit.list_events(
-            self.engine, user_id=user_id, action=action, actor=actor, limit=limit, before_seq=before_seq
+        return self.reads.run(
+            Read.BROWSE,
+            lambda e: audit.list_events(
+                e, user_id=user_id, action=action, actor=actor, limit=limit, before_seq=before_seq
+            ),
         )
 
     def user_events(
@@ -56,16 +68,21 @@ class AuditLog:
     ) -> builtins.list[UserEvent]:
         """The users' own events (logout, refresh replay/reuse), newest first."""
         from authcore import userevents
+        from authcore.reads import Read
 
-        return userevents.list_events(
-            self.engine, user_id=user_id, action=action, limit=limit, before_id=before_id
+        return self.reads.run(
+            Read.BROWSE,
+            lambda e: userevents.list_events(
+                e, user_id=user_id, action=action, limit=limit, before_id=before_id
+            ),
         )
 
     def activity(self, user_id: int, limit: int = 50) -> builtins.list[Any]:
         """A user's audit events and own events merged, newest first (``userevents.row_key``)."""
         from authcore import userevents
+        from authcore.reads import Read
 
-        return userevents.activity(self.engine, user_id, limit=limit)
+        return self.reads.run(Read.BROWSE, lambda e: userevents.activity(e, user_id, limit=limit))
 
     # -- checking --------------------------------------------------------------------------
     def verify(self, *, expect: Sequence[ExpectedHead] = (), batch: int = 5000) -> ChainReport:

@@ -116,6 +116,10 @@ class Config:
     # a direct (not pooled) URL for the verifier's LISTEN, when database_url goes through a
     # transaction pooler (docs/verifier.md, "Behind PgBouncer")
     listen_url: str | None = None
+    # a hot standby of database_url for the console's searches, listings and inspector lookups
+    # (authcore.reads: the routing rule, the fallback when it is down)
+    read_database_url: str | None = None
+    replica_max_lag: timedelta = timedelta(seconds=5)  # the console warns past this replay lag
     read_only: bool = False
     tokens: TokenSettings = field(default_factory=TokenSettings)
     operators: dict[str, str] = field(default_factory=dict)
@@ -198,6 +202,37 @@ def resolve_listen_url(config: Config) -> str | None:
             f"refused: {LISTEN_URL_ENV} cannot override listen_url, locked by {config.system_path}"
         )
     return env or config.listen_url
+
+
+READ_URL_ENV = "AUTHCONSOLE_READ_DATABASE_URL"
+
+
+def resolve_read_database_url(cli_read: str | None, primary: str, config: Config) -> str | None:
+    """The hot standby for browsing reads (``authcore.reads``): ``--read-db``, then
+    ``AUTHCONSOLE_READ_DATABASE_URL``, then the file's ``read_database_url``; None when none is
+    set. The file's URL pairs with the file's ``database_url``: when ``--db`` or an environment
+    variable chose another primary, it is not used (a standby of another primary would serve
+    another database's rows). Locked by the system file, it is the only one. Both URLs must be
+    PostgreSQL (``ConfigError``)."""
+    env = os.environ.get(READ_URL_ENV)
+    if "read_database_url" in config.locked:
+        for name, given in (("--read-db", cli_read), (READ_URL_ENV, env)):
+            if given and given != config.read_database_url:
+                raise ConfigError(
+                    f"refused: {name} cannot override read_database_url, locked by {config.system_path}"
+                )
+    url = cli_read or env
+    if not url and config.read_database_url and primary == config.database_url:
+        url = config.read_database_url
+    if not url:
+        return None
+    for what, u in (("read_database_url", url), ("database_url", primary)):
+        if not u.startswith(("postgresql", "postgres://")):
+            raise ConfigError(
+                f"a read replica needs PostgreSQL: {what} is not a postgresql:// URL "
+                "(read_database_url names a hot standby of a PostgreSQL primary)"
+            )
+    return url
 
 
 @overload
@@ -320,6 +355,11 @@ def _load_file(cli_path: str | os.PathLike[str] | None = None) -> Config:
     cfg.listen_url = _text(data, "listen_url")
     if cfg.listen_url and _has_password(cfg.listen_url):
         _check_private(path, holds="a database password")
+    cfg.read_database_url = _text(data, "read_database_url")
+    if cfg.read_database_url and _has_password(cfg.read_database_url):
+        _check_private(path, holds="a database password")
+    if "replica_max_lag" in data:
+        cfg.replica_max_lag = _duration(data, "replica_max_lag", cfg.replica_max_lag, where="")
     read_only = data.get("read_only", False)
     if not isinstance(read_only, bool):
         raise ConfigError(f"config: read_only must be true or false, not {_kind(read_only)}")
@@ -386,6 +426,8 @@ LOCKABLE = frozenset(
     {
         "database_url",
         "listen_url",
+        "read_database_url",
+        "replica_max_lag",
         "operators",
         "read_only",
         "role_prefix",
@@ -500,6 +542,8 @@ def load_config(cli_path: str | os.PathLike[str] | None = None) -> Config:
     fields = {
         "database_url": "database_url",
         "listen_url": "listen_url",
+        "read_database_url": "read_database_url",
+        "replica_max_lag": "replica_max_lag",
         "read_only": "read_only",
         "operators": "operators",
         "role_prefix": "role_prefix",

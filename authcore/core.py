@@ -33,6 +33,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from authcore.inspect import InspectionReport, LiveState
     from authcore.keys import KeyRing
     from authcore.maintenance import Maintenance
+    from authcore.reads import ReplicaStatus
     from authcore.sessions import SessionRecord
     from authcore.tokens import TokenPair
 
@@ -82,7 +83,10 @@ class AuthCore:
     connections; off, through SQLAlchemy connections, where engine event listeners (APM,
     tracing) see every statement. Only this setting decides (see ``authcore.fastpath``).
     ``activity`` (default on): logins and refreshes announce themselves to live followers on
-    PostgreSQL (``authcore.activity``; off only to measure what that costs)."""
+    PostgreSQL (``authcore.activity``; off only to measure what that costs).
+    ``read_engine``: a hot standby of ``engine`` for browsing reads (searches, listings, the
+    inspector's lookups); ``self.reads`` holds the one rule that picks the engine per call and
+    the fallback when the standby is down (``authcore.reads``)."""
 
     def __init__(
         self,
@@ -98,9 +102,11 @@ class AuthCore:
         client: str | None = None,
         fast_paths: bool | None = None,
         activity: bool = True,
+        read_engine: Engine | None = None,
     ) -> None:
         from authcore import fastpath
         from authcore.keys import KeyRing
+        from authcore.reads import Reads
         from authcore.revoke import AdminService
         from authcore.sessions import SessionService
         from authcore.tokens import TokenService
@@ -121,12 +127,20 @@ class AuthCore:
             raise ConfigError("pool_size must be a positive integer")
         fast = self.config.fast_paths if fast_paths is None else fast_paths
         fastpath.configure(engine, pool_size=size, fast=bool(fast))
+        if read_engine is not None:
+            fastpath.configure(read_engine, pool_size=size, fast=bool(fast))
+        self.reads = Reads(engine, read_engine, max_lag_s=self.config.replica_max_lag.total_seconds())
         self._pid = os.getpid()
         _CORES.add(self)
-        self.users = UserService(engine)
+        self.users = UserService(engine, reads=self.reads)
         self.admin = AdminService(engine, ts.access_ttl, actor, self._guard, client)
         self.sessions = SessionService(
-            engine, ts.refresh_ttl, on_delete=self._session_deleted, guard=self._guard, activity=activity
+            engine,
+            ts.refresh_ttl,
+            on_delete=self._session_deleted,
+            guard=self._guard,
+            activity=activity,
+            reads=self.reads,
         )
         self.tokens = TokenService(engine, ts, self.keyring, activity=activity)
         self._devices: Devices | None = None  # built on first use: see ``devices``
@@ -145,30 +159,47 @@ class AuthCore:
         app: bool = False,
         sign: bool | None = None,
         keyring: KeyRing | None = None,
+        read_db_url: str | None = None,
         **engine_kw: Any,
     ) -> AuthCore:
         """``app=True`` (an app process, not an operator tool) fails at start, with one-line
         ``ConfigError``, instead of running on something it cannot use: no database URL (never
         the embedded default), a SQLite file that does not exist (never created), a schema not
         at the shipped head, or (``sign``, default True for apps) no signing key. A database it
-        cannot reach raises ``DatabaseUnavailable``."""
+        cannot reach raises ``DatabaseUnavailable``.
+
+        A read replica (``read_db_url``, ``AUTHCONSOLE_READ_DATABASE_URL`` or the config's
+        ``read_database_url``: ``config.resolve_read_database_url``) gets an engine with the
+        same bounds as the primary's; an app (``app=True``) opens none: its requests must see
+        their own writes (pass ``read_engine`` to the constructor to opt in)."""
+        from authcore.config import resolve_read_database_url
         from authcore.db import make_engine
 
         url = resolve_database_url(db_url, config, fallback=not app)
         if app:
             _require_database_file(url)
+        read_url = None if app else resolve_read_database_url(read_db_url, url, config)
         engine = make_engine(url, **engine_kw)
+        read_engine = None
+        if read_url is not None:
+            try:
+                read_engine = make_engine(read_url, **{k: v for k, v in engine_kw.items() if k != "create"})
+            except BaseException:
+                engine.dispose()
+                raise
         kw: dict[str, Any] = {"read_only": read_only, "sign": app if sign is None else sign}
         if keyring is not None:  # a tool that checks no token: the configured keys stay unread
             kw["keyring"] = keyring
         if operator is not None:
             kw.update(actor=operator.actor, role=operator.role, client=operator.client)
         try:
-            core = cls(engine, config, **kw)
+            core = cls(engine, config, read_engine=read_engine, **kw)
             if app:
                 core.require_schema()
         except BaseException:
             engine.dispose()
+            if read_engine is not None:
+                read_engine.dispose()
             raise
         return core
 
@@ -192,6 +223,8 @@ class AuthCore:
             return
         self._pid = os.getpid()
         self.engine.dispose(close=False)  # fastpath drops its idle list (engine_disposed)
+        if self.reads.replica is not None:
+            self.reads.replica.dispose(close=False)
 
     def use_database_role(self, prefix: str = "") -> str:
         """PostgreSQL: take the operator role from the database role this connection
@@ -225,7 +258,7 @@ class AuthCore:
         """The audit log: list, verify, seal (``authcore.auditlog``)."""
         from authcore.auditlog import AuditLog
 
-        return AuditLog(self.engine, self.config)
+        return AuditLog(self.engine, self.config, reads=self.reads)
 
     def attention(
         self, since: timedelta | None = None, *, now: datetime | None = None, limit: int | None = None
@@ -280,10 +313,21 @@ class AuthCore:
         return self.keyring
 
     def live_state(self, user_id: int, sid: str | None) -> LiveState:
-        """The user and session as the database has them now (the inspector's live check)."""
+        """The user and session as the database has them (the inspector's live check): a
+        browsing read, on the read replica when there is one (``authcore.reads``)."""
         from authcore.inspect import live_lookup
+        from authcore.reads import Read
 
-        return live_lookup(self.engine)(user_id, sid)
+        return self.reads.run(Read.BROWSE, lambda engine: live_lookup(engine)(user_id, sid))
+
+    @property
+    def has_read_replica(self) -> bool:
+        """A read replica is configured (browsing reads may run on it)."""
+        return self.reads.replica is not None
+
+    def replica_status(self) -> ReplicaStatus | None:
+        """The read replica's state and lag (``authcore.reads.Reads.status``); None without one."""
+        return self.reads.status()
 
     def inspect(self, text: str | bytes, **kw: Any) -> InspectionReport:
         """``authcore.inspect.inspect_token`` with this core's keys, token settings and live
@@ -307,11 +351,14 @@ class AuthCore:
         self._guard(n_users)
 
     def _guard(self, n_users: int) -> None:
+        """Refuse, or let a write through; a write lets browsing reads see it (the primary's,
+        for ``authcore.reads.STICK_AFTER_WRITE_S``)."""
         if self.read_only:
             why = "viewer role" if self.role == "viewer" else "read-only mode"
             raise ReadOnlyError(f"refused: this console is in {why}; nothing was changed")
         if n_users > 1 and self.role not in (None, "admin"):
             raise PermissionDenied("bulk operations need the admin role")
+        self.reads.wrote()
 
     def login(
         self, user_id: int, *, ip: str | None = None, user_agent: str | None = None, ttl: Any = None
@@ -351,6 +398,7 @@ class AuthCore:
         self.engine.dispose()
         if self._devices is not None:
             self._devices.close()
+        self.reads.dispose()
 
 
 def _require_database_file(url: str) -> None:

@@ -17,6 +17,7 @@ from authcore.db import read_conn, write_tx
 from authcore.errors import NotFound, UserDisabled
 from authcore.fastpath import HotQuery
 from authcore.models import sessions, users
+from authcore.reads import Read, Reads
 from authcore.text import LIKE_ESCAPE, clean, like_escape, require_plain
 from authcore.timeutil import fmt_utc, utcnow
 from authcore.useragent import UA_MAX  # the one limit: stored, and parsed, up to it
@@ -165,6 +166,12 @@ def active_sessions(user_id: Any, now: Any) -> Any:
     )
 
 
+def _listing(engine: Engine, stmt: Any) -> list[SessionRecord]:
+    """A session listing's rows on ``engine`` (the one ``Reads.run`` picked)."""
+    with read_conn(engine) as conn:
+        return [_srec(r) for r in conn.execute(stmt)]
+
+
 class SessionService:
     def __init__(
         self,
@@ -174,10 +181,13 @@ class SessionService:
         guard: Any = None,
         *,
         activity: bool = True,
+        reads: Reads | None = None,
     ) -> None:
+        """``reads``: where the listings (``for_user``, ``recent``) run (``authcore.reads``)."""
         self.engine = engine
         # a login announces itself on PostgreSQL (authcore.activity); SQLite needs nothing
         self.notify_activity = activity and engine.dialect.name == "postgresql"
+        self.reads = reads or Reads(engine)
         self._guard = guard  # AuthCore's read-only/role check (destructive calls only)
         self.default_ttl = default_ttl
         self._on_delete = on_delete  # callback(conn, user_id, public_ids) for revocation notices
@@ -318,8 +328,7 @@ class SessionService:
         )
         if active_only:
             stmt = stmt.where(sessions.c.expires_at > utcnow())
-        with read_conn(self.engine) as conn:
-            return [_srec(r) for r in conn.execute(stmt)]
+        return self.reads.run(Read.BROWSE, lambda e: _listing(e, stmt))
 
     def recent(
         self,
@@ -353,8 +362,7 @@ class SessionService:
             )
         if before is not None:
             stmt = stmt.where(tuple_(sessions.c.created_at, sessions.c.public_id) < tuple_(*before))
-        with read_conn(self.engine) as conn:
-            return [_srec(r) for r in conn.execute(stmt)]
+        return self.reads.run(Read.BROWSE, lambda e: _listing(e, stmt))
 
     def prune(
         self,

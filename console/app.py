@@ -28,7 +28,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 
 from authcore.timeutil import utcnow
 from console.connect import Connect
-from console.messages import CoreReady
+from console.messages import CoreReady, ReplicaChecked
 from console.navigation import SCREENS, plan
 from console.palette import ConsoleCommands, ConsolePalette
 from console.propagation import PropagationProbe
@@ -40,6 +40,7 @@ from console.workers import READ_GROUPS, WRITE_GROUPS, describe
 
 if TYPE_CHECKING:  # pragma: no cover
     from authcore.core import AuthCore
+    from authcore.reads import ReplicaStatus
     from console.cli import Ctx
 
 THEME_ENV = "AUTHCONSOLE_THEME"
@@ -69,6 +70,7 @@ class AuthConsoleApp(App[int]):
         page_size: int = 50,
         theme: str | None = None,
         action_patience: float = 5.0,
+        replica_interval: float = 2.0,
     ) -> None:
         super().__init__()
         self._connect = core if isinstance(core, Connect) else None
@@ -87,6 +89,9 @@ class AuthConsoleApp(App[int]):
         self.outages = 0  # outages seen so far
         self.action_patience = action_patience
         self._retry_timer: Any = None
+        self.replica_interval = replica_interval
+        self.replica: ReplicaStatus | None = None  # the read replica's last poll (header)
+        self._replica_timer: Any = None
         self._probe: PropagationProbe | None = None
         self.animation_level = "none"  # nothing to animate over a slow link
         if theme:
@@ -136,6 +141,7 @@ class AuthConsoleApp(App[int]):
         for screen in self.screen_stack:
             if isinstance(screen, ConsoleScreen):
                 screen.sync_identity()
+        self._watch_replica()
         if getattr(message.core, "role_note", ""):  # PostgreSQL: the database role won
             notify_safe(self, message.core.role_note, severity="warning")
         self.call_after_refresh(_settle_heap)
@@ -187,6 +193,41 @@ class AuthConsoleApp(App[int]):
             self.call_after_refresh(self._build_core, self._connect)  # after the first frame
         else:
             self.call_after_refresh(_settle_heap)
+            self._watch_replica()
+
+    # -- the read replica's lag (header) ---------------------------------------------------------
+    def _watch_replica(self) -> None:
+        """With a read replica (``read_database_url``), poll its state and lag for the header."""
+        core = self._core
+        if core is None or not core.has_read_replica or self._replica_timer is not None:
+            return
+        self._replica_timer = self.set_interval(self.replica_interval, self._check_replica)
+        self._check_replica()
+
+    def _check_replica(self) -> None:
+        if self._core is not None and not self._closing:
+            self._replica_worker()
+
+    @work(thread=True, exclusive=True, group="replica", exit_on_error=False)
+    def _replica_worker(self) -> None:
+        from authcore.errors import AuthCoreError
+
+        try:
+            status = self.core.replica_status()
+        except AuthCoreError:
+            return  # the primary itself is away: the screens' reads show the outage banner
+        if status is not None:
+            self.post_message(ReplicaChecked(status))
+
+    def on_replica_checked(self, message: ReplicaChecked) -> None:
+        before, self.replica = self.replica, message.status
+        for screen in self.screen_stack:
+            if isinstance(screen, ConsoleScreen):
+                screen.sync_replica()
+        if message.status.warn and (before is None or not before.warn):
+            self.notify_safe("read replica: ", message.status.summary(), severity="warning")
+        elif before is not None and before.warn and not message.status.warn:
+            self.notify_safe("read replica: ", message.status.summary())
 
     def on_unmount(self) -> None:
         if self._probe is not None:
@@ -391,6 +432,7 @@ def create_app(
     page_size: int = 50,
     theme: str | None = None,
     action_patience: float = 5.0,
+    replica_interval: float = 2.0,
 ) -> AuthConsoleApp:
     """The console over ``core`` (or over the core ``Connect`` builds after the first frame).
     ``read_only=True`` also makes the core refuse changes. An action's dialog opens only if its
@@ -405,6 +447,7 @@ def create_app(
         page_size=page_size,
         theme=theme,
         action_patience=action_patience,
+        replica_interval=replica_interval,
     )
 
 

@@ -72,6 +72,7 @@ class Ctx:
                 read_only=bool(self.args.read_only),
                 operator=operator_for(self.config),
                 keyring=keyring,
+                read_db_url=self.args.read_db,
                 create=create,
                 interactive=interactive,
             )
@@ -105,6 +106,12 @@ def _common() -> argparse.ArgumentParser:
         metavar="URL",
         help="database URL (sqlite:///path or postgresql+psycopg://...)",
     )
+    p.add_argument(
+        "--read-db",
+        default=argparse.SUPPRESS,
+        metavar="URL",
+        help="a hot standby of the database for searches and listings (read_database_url)",
+    )
     p.add_argument("--config", default=argparse.SUPPRESS, metavar="PATH", help="config file")
     p.add_argument("--read-only", action="store_true", default=argparse.SUPPRESS, help="refuse every change")
     return p
@@ -135,7 +142,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     args = build_parser().parse_args(argv)
-    for name, default in (("json", False), ("db", None), ("config", None), ("read_only", False)):
+    for name, default in (
+        ("json", False),
+        ("db", None),
+        ("read_db", None),
+        ("config", None),
+        ("read_only", False),
+    ):
         if not hasattr(args, name):
             setattr(args, name, default)
     return args

@@ -16,6 +16,7 @@ from textual.message import Message
 if TYPE_CHECKING:  # pragma: no cover - annotations only: the app paints before SQLAlchemy loads
     from authcore.audit import AuditRecord, ChainReport
     from authcore.core import AuthCore
+    from authcore.reads import ReplicaStatus
     from authcore.revoke import RevokeResult
     from authcore.sessions import SessionRecord
     from authcore.users import Page, UserRecord
@@ -26,6 +27,13 @@ class CoreReady(Message):
     """The ``AuthCore`` the console was started without is built (see ``console.connect``)."""
 
     core: AuthCore
+
+
+@dataclass
+class ReplicaChecked(Message):
+    """The read replica's state and lag, polled by the app (``AuthCore.replica_status``)."""
+
+    status: ReplicaStatus
 
 
 @dataclass

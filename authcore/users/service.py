@@ -9,6 +9,7 @@ from sqlalchemy import Engine, bindparam, insert, or_, select
 from authcore.db import read_conn, write_tx
 from authcore.errors import AmbiguousUser, ConstraintViolation, NotFound, ValidationError
 from authcore.models import users
+from authcore.reads import Read, Reads
 from authcore.text import require_plain
 from authcore.timeutil import utcnow
 from authcore.users.records import USER_COLS, UserRecord, active_count, rec
@@ -20,9 +21,19 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
 
 
 class UserService:
-    def __init__(self, engine: Engine) -> None:
+    """``reads``: where browsing reads (``search``, ``explain``) run (``authcore.reads``); the
+    lookups an action resolves its user with (``get``, ``find``) always read the primary."""
+
+    def __init__(self, engine: Engine, reads: Reads | None = None) -> None:
         self.engine = engine
-        self._searcher = Searcher(engine)
+        self.reads = reads or Reads(engine)
+        self._searchers = {id(engine): Searcher(engine)}
+
+    def _searcher(self, engine: Engine) -> Searcher:
+        s = self._searchers.get(id(engine))
+        if s is None:
+            s = self._searchers[id(engine)] = Searcher(engine)
+        return s
 
     # -- writes used by apps (sign-up) and the demo -------------------------------------------
     def create(self, email: str, username: str, display_name: str = "") -> UserRecord:
@@ -102,9 +113,9 @@ class UserService:
         Each phase is one indexed statement with a LIMIT (see ``UserSearch``); a page never
         counts or scans the table, whatever its size, and ``after`` continues by keyset.
         """
-        return self._searcher.search(query, limit, after)
+        return self.reads.run(Read.BROWSE, lambda e: self._searcher(e).search(query, limit, after))
 
     def explain(self, query: str, limit: int = 50, after: Cursor | None = None) -> list[tuple[Phase, str]]:
         """``(phase, plan)`` for every statement ``search`` may run for these arguments, from the
         database itself (``EXPLAIN QUERY PLAN`` on SQLite, ``EXPLAIN`` on PostgreSQL)."""
-        return self._searcher.explain(query, limit, after)
+        return self.reads.run(Read.BROWSE, lambda e: self._searcher(e).explain(query, limit, after))

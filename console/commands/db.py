@@ -10,6 +10,7 @@ from console.output import emit_json, line
 if TYPE_CHECKING:
     from authcore.core import AuthCore
     from authcore.migrate import Status
+    from authcore.reads import ReplicaStatus
     from console.cli import Ctx
 
 
@@ -46,24 +47,27 @@ def _core(ctx: Ctx, create: bool) -> AuthCore:
     return ctx.core(create=create, operator=False)
 
 
-def _report(ctx: Ctx, st: Status, core: AuthCore) -> None:
+def _report(ctx: Ctx, st: Status, core: AuthCore, replica: ReplicaStatus | None = None) -> None:
     url = core.url_masked
     if ctx.json:
-        emit_json(
-            {
-                "database": url,
-                "current": st.current,
-                "head": st.head,
-                "pending": st.pending,
-                "up_to_date": st.up_to_date,
-            }
-        )
+        doc: dict[str, object] = {
+            "database": url,
+            "current": st.current,
+            "head": st.head,
+            "pending": st.pending,
+            "up_to_date": st.up_to_date,
+        }
+        if replica is not None:
+            doc["replica"] = replica.to_dict()
+        emit_json(doc)
     else:
         line(f"database: {url}")
         line(
             f"revision: {st.current or '(empty)'}  head: {st.head}  "
             f"{'up to date' if st.up_to_date else 'pending: ' + ', '.join(st.pending)}"
         )
+        if replica is not None:  # url masked, error one line: both from authcore
+            line(f"read replica: {replica.url}  {'WARNING: ' if replica.warn else ''}{replica.summary()}")
 
 
 def upgrade(ctx: Ctx) -> int:
@@ -79,7 +83,7 @@ def upgrade(ctx: Ctx) -> int:
 def status(ctx: Ctx) -> int:
     core = _core(ctx, create=False)
     st = core.maintenance.status()
-    _report(ctx, st, core)
+    _report(ctx, st, core, core.replica_status())
     return 0 if st.up_to_date else 1
 
 

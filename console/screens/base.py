@@ -116,7 +116,12 @@ class ConsoleScreen(ClosesOnce, Screen[None]):
     def compose(self) -> ComposeResult:
         app = self.capp
         yield ConsoleHeader(
-            self.title_text(), url=app.db_url, actor=app.actor, role=app.role, read_only=app.read_only
+            self.title_text(),
+            url=app.db_url,
+            actor=app.actor,
+            role=app.role,
+            read_only=app.read_only,
+            replica=app.replica,
         )
         yield OutageBanner()
         yield from self.compose_body()
@@ -148,6 +153,11 @@ class ConsoleScreen(ClosesOnce, Screen[None]):
         for header in self.query(ConsoleHeader):
             header.set_identity(url=app.db_url, actor=app.actor, role=app.role, read_only=app.read_only)
         self.refresh_bindings()
+
+    def sync_replica(self) -> None:
+        """The read replica was polled: the header shows its state and lag."""
+        for header in self.query(ConsoleHeader):
+            header.set_replica(self.capp.replica)
 
     def say(self, text: Any, style: str = "", *, outage: bool = False) -> None:
         for line in self.query("#status").results(StatusLine):

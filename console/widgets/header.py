@@ -1,13 +1,18 @@
-"""The one-line header (screen, READ-ONLY badge, operator and role, masked database URL) and the
-outage banner. Every value comes from the database or the environment: all of it goes through
-``safe``."""
+"""The one-line header (screen, READ-ONLY badge, operator and role, the read replica's lag,
+masked database URL) and the outage banner. Every value comes from the database or the
+environment: all of it goes through ``safe``."""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual.widgets import Static
 
 from console.safe import safe
+
+if TYPE_CHECKING:  # pragma: no cover
+    from authcore.reads import ReplicaStatus
 
 
 def middle_cut(text: str, width: int) -> str:
@@ -19,15 +24,25 @@ def middle_cut(text: str, width: int) -> str:
 
 
 class ConsoleHeader(Static):
-    """``authconsole › Users  READ-ONLY  op alice (admin)  db sqlite:///…``."""  # noqa: RUF002 - as drawn
+    """``authconsole › Users  READ-ONLY  op alice (admin)  replica 0.4s  db sqlite:///…``."""  # noqa: RUF002 - as drawn
 
-    def __init__(self, title: str, *, url: str, actor: str, role: str, read_only: bool) -> None:
+    def __init__(
+        self,
+        title: str,
+        *,
+        url: str,
+        actor: str,
+        role: str,
+        read_only: bool,
+        replica: ReplicaStatus | None = None,
+    ) -> None:
         super().__init__(id="console-header", markup=False)
         self.title_text = title
         self.url = url
         self.actor = actor
         self.role = role
         self.read_only = read_only
+        self.replica = replica
 
     def on_mount(self) -> None:
         self._paint()
@@ -37,6 +52,10 @@ class ConsoleHeader(Static):
 
     def set_identity(self, *, url: str, actor: str, role: str, read_only: bool) -> None:
         self.url, self.actor, self.role, self.read_only = url, actor, role, read_only
+        self._paint()
+
+    def set_replica(self, replica: ReplicaStatus | None) -> None:
+        self.replica = replica
         self._paint()
 
     def set_title(self, title: str) -> None:
@@ -67,10 +86,28 @@ class ConsoleHeader(Static):
         line.append_text(safe(self.actor, max_len=30, style="bold"))
         line.append(" (")
         line.append_text(safe(self.role, max_len=12))
-        line.append(
-            ") advisory  db " if self.url.startswith("sqlite") and self.role == "viewer" else ")  db "
-        )  # SQLite: one operator; roles there stop mistakes only
+        line.append(") advisory" if self.url.startswith("sqlite") and self.role == "viewer" else ")")
+        # SQLite: one operator; roles there stop mistakes only
+        if self.replica is not None:
+            line.append("  ")
+            line.append_text(replica_badge(self.replica))
+        line.append("  db ")
         return line
+
+
+def replica_badge(r: ReplicaStatus) -> Text:
+    """The read replica in a few cells: ``replica ok``, ``replica 1.2s``, and past the bound (or
+    down, or not a standby) a warning: ``⚠ replica 12s behind``, ``⚠ replica down``."""
+    paused = " paused" if r.paused else ""
+    if not r.up:
+        return Text(" ⚠ replica down: reads on primary ", style="bold reverse red")
+    if not r.standby:
+        return Text(" ⚠ replica not a standby ", style="bold reverse red")
+    if r.warn:
+        return Text(f" ⚠ replica {r.lag_s:.0f}s behind{paused} ", style="bold reverse yellow")
+    if r.caught_up:
+        return Text(f"replica ok{paused}", style="green")
+    return Text(f"replica {r.lag_s:.1f}s{paused}", style="dim")
 
 
 class OutageBanner(Static):
