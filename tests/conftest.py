@@ -53,6 +53,7 @@ def hermetic_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     for var in (
         "AUTHCONSOLE_DATABASE_URL",
         "AUTHCONSOLE_LISTEN_URL",
+        "AUTHCONSOLE_READ_DATABASE_URL",
         "DATABASE_URL",
         "AUTHCORE_SECRET",
         "SSH_CONNECTION",
