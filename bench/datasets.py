@@ -145,6 +145,7 @@ def pg_dataset(n: int) -> Dataset | None:
                 conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
             older = sorted((d for d, c in seeded.items() if d != name and c == done), reverse=True)
             if older:  # a copy of the newest older seed, brought to head below
+                conn.execute(text("SET statement_timeout = '30min'"))  # a file copy: a minute at 1M
                 conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{older[0]}"'))
             else:
                 conn.execute(text(f'CREATE DATABASE "{name}"'))
