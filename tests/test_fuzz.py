@@ -77,6 +77,9 @@ WORDS = [
     "demo",
     "tokens",
     "decode",
+    "relay",  # never relays here: --bus is never a nats:// URL, so it exits 1 at once
+    "--bus",
+    "--stream",
     "--json",
     "--limit",
     "--after",

@@ -29,8 +29,10 @@ from authcore.config import resolve_listen_url
 from authcore.db import deadline
 from authcore.errors import DatabaseUnavailable, TokenError, ValidationError
 from authcore.fastpath import HotQuery
+from authcore.relay.bus import BusTarget, require_nats
 from authcore.revocation import judge_row
 from authcore.tokens import _CHECK, Claims, TokenService
+from authcore.verifier.bus import Bussing
 from authcore.verifier.cache import RevocationCache
 from authcore.verifier.listen import Listening, listen_target
 from authcore.verifier.poll import Polling
@@ -51,7 +53,7 @@ class VerifierStale(DatabaseUnavailable):
 
 @dataclass(frozen=True)
 class VerifierStats:
-    mode: str  # listen | poll
+    mode: str  # listen | poll | bus
     connected: bool
     fresh: bool
     age_s: float | None  # since the start of the last confirmed sync
@@ -68,6 +70,7 @@ class VerifierStats:
     resyncs: int
     errors: int
     listener_pid: int | None
+    bus_seq: int | None = None  # bus: the last stream sequence applied
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -82,8 +85,9 @@ def _seconds(value: timedelta | float | None, default: timedelta) -> float:
     return s
 
 
-class Verifier(Listening, Polling):
-    """Strict access-token verification from a cache kept current by LISTEN (PG) or polling.
+class Verifier(Listening, Polling, Bussing):
+    """Strict access-token verification from a cache kept current by LISTEN (PG), polling, or
+    a relay's NATS JetStream stream (``bus``).
 
     :param core: the process's ``AuthCore`` (its engine, token settings and keys are used).
     :param staleness: the bound (seconds or timedelta); default ``core.config.staleness``.
@@ -94,6 +98,10 @@ class Verifier(Listening, Polling):
     :param listen_url: a direct (non-pooled) URL for the LISTEN connection; default the config's
         ``listen_url``, else the engine's. LISTEN does not work through a transaction pooler: an
         engine marked pooled with neither polls, and says so once (``listen.listen_target``).
+    :param bus: ``nats://host:port``: stay current from the stream a relay (``authcore.relay``)
+        fills instead of a LISTEN connection of its own (``authcore.verifier.bus``; the ``bus``
+        extra). ``bus_stream``/``bus_subject``: the relay's (default ``AUTHCORE_REVOCATIONS`` /
+        ``authcore.revocations``). PostgreSQL only; misses and the stale path still query it.
     :param on_update: callback(AppliedUpdate), called on the background thread after each update.
     :param ready_timeout: how long the constructor waits for the first sync (never raises; until
         then verifications take the stale path). ``start=False`` starts nothing (call ``start()``).
@@ -120,6 +128,9 @@ class Verifier(Listening, Polling):
         start: bool = True,
         reconnect_delay: float = 0.05,
         db_timeout: float | None = None,
+        bus: str | None = None,
+        bus_stream: str | None = None,
+        bus_subject: str | None = None,
     ) -> None:
         if on_stale not in ("db", "refuse"):
             raise ValidationError("on_stale must be 'db' or 'refuse'")
@@ -131,10 +142,22 @@ class Verifier(Listening, Polling):
         self.staleness = _seconds(staleness, core.config.staleness)
         self.on_stale: StalePolicy = on_stale
         self.application_name = application_name
-        self._listen_url = listen_target(
-            self.engine, listen_url or resolve_listen_url(core.config), self.staleness / 2
-        )
-        self.mode = "listen" if self._listen_url else "poll"
+        self._bus: BusTarget | None = None
+        self._bus_seq: int | None = None
+        self._bus_gap = False
+        self._bus_beats: list[tuple[int, float]] = []
+        if bus is not None:
+            if self.engine.dialect.name != "postgresql":
+                raise ValidationError("a bus verifier needs PostgreSQL (the relay reads its NOTIFY)")
+            require_nats()
+            self._bus = BusTarget.of(bus, bus_stream, bus_subject)
+            self._listen_url = None
+            self.mode = "bus"
+        else:
+            self._listen_url = listen_target(
+                self.engine, listen_url or resolve_listen_url(core.config), self.staleness / 2
+            )
+            self.mode = "listen" if self._listen_url else "poll"
         self._heartbeat = self.staleness / 4
         # Bounds (docs/verifier.md): a database check of a verification answers or raises
         # DatabaseUnavailable within db_timeout (>= 2 s: psycopg's shortest connect timeout);
@@ -175,7 +198,7 @@ class Verifier(Listening, Polling):
     def start(self) -> None:
         if self._thread is not None or self._closed:
             return
-        target = self._run_listen if self.mode == "listen" else self._run_poll
+        target = {"listen": self._run_listen, "poll": self._run_poll, "bus": self._run_bus}[self.mode]
         self._thread = threading.Thread(target=target, name=f"authcore-verifier-{self.mode}", daemon=True)
         self._thread.start()
 
@@ -237,6 +260,7 @@ class Verifier(Listening, Polling):
             self._beat_started = None
             self._db_down = None
             self._last_id = None
+            self._bus_seq = None  # the child's cache is empty: it starts at the stream's end
             self._cache.after_fork()
             after_fork = getattr(self.core, "after_fork", None)
             if after_fork is not None:
@@ -425,6 +449,7 @@ class Verifier(Listening, Polling):
             n["resyncs"],
             n["errors"],
             self._listener_pid,
+            self._bus_seq if self.mode == "bus" else None,
         )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 
-MODULES = ("demo", "db", "users", "sessions", "revoke", "audit", "tokens", "attention")
+MODULES = ("demo", "db", "users", "sessions", "revoke", "audit", "tokens", "attention", "relay")
 
 
 def register(
