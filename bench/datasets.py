@@ -23,6 +23,7 @@ from pathlib import Path
 # Bump when the generator or the seeded content changes.
 DATA_VERSION = 1
 SEED = 42
+LONG_DDL_S = 1800.0
 
 
 def label(n: int) -> str:
@@ -126,7 +127,10 @@ def pg_dataset(n: int) -> Dataset | None:
     name = f"{stem}{rev}"
     url = admin.rsplit("/", 1)[0] + "/" + name
     done = f"authconsole-bench seeded users={n}"
-    eng = make_engine(admin, isolation_level="AUTOCOMMIT")
+    # CREATE DATABASE ... TEMPLATE and VACUUM of a 1M seed take a minute or more on a busy
+    # machine: past authcore's statement bound, so a bound of their own (an interrupted seed is
+    # redone: the marker comes last)
+    eng = make_engine(admin, isolation_level="AUTOCOMMIT", statement_timeout=LONG_DDL_S)
     try:
         with eng.connect() as conn:
             seeded = {
@@ -145,7 +149,6 @@ def pg_dataset(n: int) -> Dataset | None:
                 conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
             older = sorted((d for d, c in seeded.items() if d != name and c == done), reverse=True)
             if older:  # a copy of the newest older seed, brought to head below
-                conn.execute(text("SET statement_timeout = '30min'"))  # a file copy: a minute at 1M
                 conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{older[0]}"'))
             else:
                 conn.execute(text(f'CREATE DATABASE "{name}"'))
@@ -158,12 +161,10 @@ def pg_dataset(n: int) -> Dataset | None:
         finally:
             engine.dispose()
         took = time.perf_counter() - t
-        vac = make_engine(url, isolation_level="AUTOCOMMIT")  # hint bits + visibility map
+        # hint bits + visibility map
+        vac = make_engine(url, isolation_level="AUTOCOMMIT", statement_timeout=LONG_DDL_S)
         try:
             with vac.connect() as conn:
-                # minutes at 1M users on a busy machine: past authcore's statement bound, so a
-                # bound of its own (a seed is redone when the marker below is missing)
-                conn.execute(text("SET statement_timeout = '30min'"))
                 conn.execute(text("VACUUM (ANALYZE) users, sessions"))
         finally:
             vac.dispose()
