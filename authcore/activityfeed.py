@@ -12,6 +12,9 @@ One daemon thread per feed reads what ``authcore.activity`` says each kind comes
   ``sessions`` by id (logins; SQLite's writers are serialised, so rowid order is commit order)
   and by ``refresh_rotated_at`` (rotations; indexed by migration 0009 on SQLite). On a pooled
   PostgreSQL logins are read by ``created_at`` and refreshes are not seen (said once, as a gap).
+  A poll sees committed rows: a session that was created and deleted between two polls (within
+  ``poll_s``) is not shown as a login, and rotations are read from the session's row, so two
+  rotations of one session between two polls show as the last one.
 
 PostgreSQL hands out sequence ids before commit, so ids do not arrive in id order: each id read
 starts ``OVERLAP`` ids below the highest seen and skips what it has seen. Audit ``seq`` needs no
@@ -267,7 +270,7 @@ class ActivityFeed:
         if wanted:
             try:
                 with read_conn(self.engine) as conn:
-                    found = dict(conn.execute(_EMAILS, {"ids": sorted(wanted)}).tuples().all())
+                    found = {r.id: r.email for r in conn.execute(_EMAILS, {"ids": sorted(wanted)})}
             except Exception as exc:  # noqa: BLE001 - emails are a nicety; ids still show
                 log.debug("activity: emails not read: %s", first_line(exc))
                 found = None
@@ -291,16 +294,14 @@ class ActivityFeed:
 
     def _run(self) -> None:
         delay = 0.5
-        primed = False
         while not self._stop.is_set():
             try:
-                if not primed:
-                    self._prime()
-                    primed = True
-                    self.primed.set()
                 if self.listen_url is not None:
-                    self._listen()
+                    self._listen()  # primes once LISTEN is in place (nothing falls between)
                 else:
+                    if not self.primed.is_set():
+                        self._prime()
+                        self.primed.set()
                     self._set_state(f"polling every {self.poll_s:g} s")
                     while not self._stop.is_set():
                         self._poll()
@@ -317,31 +318,37 @@ class ActivityFeed:
         self.primed.set()
 
     def _prime(self) -> None:
-        """The newest ``backlog`` events, and every cursor set to where the tables are now."""
+        """The newest ``backlog`` events, and every cursor set to where the tables are now. What
+        the next reads re-read (their overlap) is read here too and marked seen, so the recent
+        past never comes back as new."""
         n = max(1, self.backlog)
+        m = max(n, OVERLAP)
         got: list[ActivityEvent] = []
         self._lost_at = utcnow()
         with read_conn(self.engine) as conn:
             head = conn.execute(_AUDIT_HEAD).scalar()
             self._seq = int(head or 0)
             got += [_audit_event(r) for r in conn.execute(_AUDIT_LAST, {"n": n})]
-            ue = list(conn.execute(_UE_LAST, {"n": n}))
+            ue = list(conn.execute(_UE_LAST, {"n": m}))
             self._ue = max((r.id for r in ue), default=0)
             got += [e for e in map(_user_event, ue) if e is not None]
             if self.sqlite:
-                rows = list(conn.execute(_LOGINS_LAST_ID, {"n": n}))
+                rows = list(conn.execute(_LOGINS_LAST_ID, {"n": m}))
                 self._sid = max((r.id for r in rows), default=0)
                 got += [_login(r) for r in rows]
                 rot = list(conn.execute(_ROTATED_LAST, {"n": n}))
                 self._rot = max((r.refresh_rotated_at for r in rot), default=None) or utcnow()
+                rot += conn.execute(_ROTATED_SINCE, {"since": self._rot - ROTATION_SLACK}).all()
                 got += [_rotation(r) for r in rot]
             else:
                 rows = list(conn.execute(_LOGINS_LAST_AT, {"n": n}))
                 self._logins_at = max((r.created_at for r in rows), default=None) or utcnow()
+                rows += conn.execute(_LOGINS_SINCE, {"since": self._logins_at - ROTATION_SLACK}).all()
                 got += [_login(r) for r in rows]
-        got.sort(key=lambda e: e.at)
-        self._push(got[-n:])
-        for e in got:  # what the backlog left out is old, not new: never shown later
+        unique = {e.key: e for e in got}
+        ordered = sorted(unique.values(), key=lambda e: e.at)
+        self._push(ordered[-n:])
+        for e in ordered:  # what the backlog left out is old, not new: never shown later
             self._seen[e.key] = None
 
     def _poll(self) -> None:
@@ -396,7 +403,10 @@ class ActivityFeed:
             self.listen_url, self.application_name, self.beat_s, channels=(activity.CHANNEL,)
         )
         try:
-            if lost_at is not None:  # after LISTEN: the gap's logins from the table
+            if not self.primed.is_set():  # after LISTEN: a login committed meanwhile is heard
+                self._prime()
+                self.primed.set()
+            elif lost_at is not None:  # after LISTEN: the gap's logins from the table
                 self._resync(lost_at)
             self._set_state("live (PostgreSQL LISTEN)")
             beat = time.monotonic()
