@@ -179,3 +179,28 @@ def test_logins_racing_a_disable_leave_no_session(core: AuthCore) -> None:
     assert set(outcomes) <= {"ok", "disabled"}, outcomes
     assert core.sessions.for_user(u.id) == [], "a session outlived the disable"
     assert outcomes.count("ok") == res.sessions_deleted
+
+
+def test_a_bulk_bump_sends_an_update_per_chunk_in_one_transaction(
+    core: AuthCore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each UPDATE of a bulk bump carries at most ``BUMP_CHUNK`` ids, so each statement's bound
+    covers a bounded amount of work; the transaction still holds them all (the chain, one event
+    per user, the new versions all there)."""
+    from authcore import revoke
+    from tests.support.statements import Statements
+
+    monkeypatch.setattr(revoke, "BUMP_CHUNK", 4)
+    ids = [core.users.create(f"chunk{i}@example.com", f"chunk{i}").id for i in range(10)]
+    first_new = audit.verify_chain(core.engine).head_seq + 1
+    with Statements(core.engine) as q:
+        res = core.admin.revoke_tokens_many(list(reversed(ids)), "rotate", summary={"query": "chunk"})
+    updates = [s for s in q.seen if s.lstrip().upper().startswith("UPDATE USERS")]
+    assert len(updates) == 3  # 4 + 4 + 2
+    assert [(r.user_id, r.new_version) for r in res] == [(i, 1) for i in sorted(ids)]
+    assert all(core.users.get(i).token_version == 1 for i in ids)
+    chain = audit.verify_chain(core.engine)
+    assert chain.ok, chain.problem
+    events = [e for e in audit.list_events(core.engine, limit=50) if e.seq >= first_new]
+    assert sorted(e.target_user_id for e in events if e.action == "revoke_tokens") == sorted(ids)
+    assert [e.details["users"] for e in events if e.action == "bulk_revoke_tokens"] == [10]

@@ -309,6 +309,45 @@ def test_admin_revoke_is_one_round_trip(
     assert autocommit
 
 
+def test_admin_bulk_bump_calls_the_function_per_chunk_in_one_transaction(
+    cluster: Cluster, owner: AuthCore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The function path of a bulk bump splits like the direct one (``revoke.BUMP_CHUNK`` ids
+    per ``authcore_bump_many`` call), all in one transaction: a failure in a later chunk leaves
+    the earlier ones undone."""
+    from authcore import revoke
+
+    monkeypatch.setattr(revoke, "BUMP_CHUNK", 2)
+    ids = [owner.users.create(f"fc{i}@corp-old.example", f"fc{i}").id for i in range(5)]
+    a = _core(cluster, cluster.admin, actor="alice")
+    try:
+        calls: list[str] = []
+        fail_at: list[int] = []
+        execute = psycopg.Cursor.execute
+
+        def counting(cur: psycopg.Cursor[Any], query: Any, *args: Any, **kw: Any) -> Any:
+            if "authcore_bump_many" in str(query):
+                calls.append(str(query))
+                if len(calls) in fail_at:
+                    raise psycopg.OperationalError("injected: the third chunk fails")
+            return execute(cur, query, *args, **kw)
+
+        monkeypatch.setattr(psycopg.Cursor, "execute", counting)
+        res = a.admin.revoke_tokens_many(ids, "rotate")
+        assert len(calls) == 3 and [r.new_version for r in res] == [1] * 5
+        calls.clear()
+        fail_at.append(3)
+        with pytest.raises(Exception, match="injected"):
+            a.admin.revoke_tokens_many(ids, "rotate again")
+        assert len(calls) == 3
+        monkeypatch.undo()
+    finally:
+        a.dispose()
+    assert [owner.users.get(i).token_version for i in ids] == [1] * 5  # the failed run left nothing
+    chain = audit.verify_chain(owner.engine)
+    assert chain.ok, chain.problem
+
+
 def test_admin_direct_writes_refused_and_empty_reason_refused(cluster: Cluster, owner: AuthCore) -> None:
     uid, sid = seed_target(owner)
     before = _state(owner)
