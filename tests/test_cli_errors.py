@@ -76,6 +76,18 @@ def test_json_errors_keep_the_exit_codes(db_url, capsys) -> None:  # type: ignor
         assert json.loads(err)["exit"] == want
 
 
+def test_an_empty_session_id_is_a_usage_error(db_url, capsys) -> None:  # type: ignore[no-untyped-def]
+    """``revoke USER --session ''`` (found by the random-values test: exit 70, StopIteration)."""
+    assert main(["--db", db_url, "demo", "--users", "0"]) == 0
+    capsys.readouterr()
+    for sid in ("", "   "):
+        code, out, err = run(
+            capsys, "--db", db_url, "revoke", "alice", "--session", sid, "--reason", "x", "--yes"
+        )
+        assert code == Exit.USAGE and out == ""
+        assert err.count("\n") == 1 and "--session needs a session id" in err
+
+
 def _cli(args: list[bytes], home: Path, **kw) -> subprocess.CompletedProcess[bytes]:  # type: ignore[no-untyped-def]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AUTHCONSOLE", "AUTHCORE"))}
     env.update(

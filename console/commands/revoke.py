@@ -62,6 +62,8 @@ def run(ctx: Ctx) -> int:
         return _bulk(ctx)
     if not a.user:
         raise UsageError("USER is required (or --query for a bulk revoke)")
+    if a.session is not None and not a.session.strip():
+        raise UsageError("--session needs a session id (the public id `sessions list` shows)")
     return _single(ctx)
 
 
@@ -71,7 +73,7 @@ def _single(ctx: Ctx) -> int:
     a = ctx.args
     core = ctx.core()
     user = core.users.find(a.user)
-    kind = next(k for flag, k in KIND_FOR_FLAG.items() if getattr(a, flag))
+    kind = next(k for flag, k in KIND_FOR_FLAG.items() if getattr(a, flag) not in (None, False))
     if kind == "delete_session":
         s = core.sessions.get(a.session)
         if s is None or s.user_id != user.id:
