@@ -16,6 +16,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from sqlalchemy import Engine
 
     from authcore.audit import AuditRecord, ChainReport, ExpectedHead
+    from authcore.auditstream import Bound, Tail, Waiter
     from authcore.config import Config
     from authcore.reads import Reads
     from authcore.seal import Seal, SealReport
@@ -46,17 +47,46 @@ class AuditLog:
         actor: str | None = None,
         limit: int = 50,
         before_seq: int | None = None,
+        since: Bound | None = None,
+        until: Bound | None = None,
     ) -> list[AuditRecord]:
-        """Audit events, newest first, keyset-paged by ``seq`` (``limit`` 1..1000)."""
+        """Audit events, newest first, keyset-paged by ``seq`` (``limit`` 1..1000).
+        ``since``/``until``: a seq (both inclusive) or a time (``since`` inclusive, ``until``
+        exclusive), from ``authcore.auditstream.parse_bound``."""
         from authcore import audit
         from authcore.reads import Read
 
         return self.reads.run(
             Read.BROWSE,
             lambda e: audit.list_events(
-                e, user_id=user_id, action=action, actor=actor, limit=limit, before_seq=before_seq
+                e,
+                user_id=user_id,
+                action=action,
+                actor=actor,
+                limit=limit,
+                before_seq=before_seq,
+                since_seq=since.seq if since else None,
+                until_seq=until.seq if until else None,
+                since_at=since.at if since else None,
+                until_at=until.at if until else None,
             ),
         )
+
+    def tail(self, after: int = 0, after_hash: str | None = None, *, batch: int = 500) -> Tail:
+        """A reader of the events after seq ``after``, in seq order, never skipping one
+        (``authcore.auditstream.Tail``); ``after_hash``: the hash of event ``after`` as the
+        reader last saw it, checked against the next event's ``prev_hash``. It reads the
+        primary, where the NOTIFY that wakes it comes from."""
+        from authcore.auditstream import Tail
+
+        return Tail(self.engine, after, after_hash, batch=batch)
+
+    def waiter(self, poll_s: float = 0.5) -> Waiter:
+        """How a follower waits for new events: NOTIFY on PostgreSQL, a poll timer on SQLite
+        (``authcore.auditstream.waiter_for``)."""
+        from authcore.auditstream import waiter_for
+
+        return waiter_for(self.engine, poll_s)
 
     def user_events(
         self,

@@ -152,6 +152,8 @@ class AuditEvent(Base):
     __table_args__ = (
         Index("ix_audit_user_id", "target_user_id", "id"),
         Index("ix_audit_action_id", "action", "id"),
+        Index("ix_audit_actor_id", "actor", "id"),  # audit list --actor (migration 0010)
+        Index("ix_audit_at", "at"),  # audit list --since/--until a time (migration 0010)
     )
 
     id: Mapped[int] = mapped_column(ID, primary_key=True, autoincrement=True)

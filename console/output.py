@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import sys
+from collections.abc import Iterable
 from typing import Any
 
 from authcore.text import clean
@@ -26,6 +28,21 @@ def table(rows: list[list[Any]], headers: list[str], widths: list[int] | None = 
     for r in rows:
         cells = [clean(c, max_len=w) for c, w in zip(r, widths, strict=True)]
         sys.stdout.write(fmt.format(*cells).rstrip() + "\n")
+
+
+def emit_lines(texts: Iterable[str]) -> None:
+    """Lines written at once and flushed (a stream's batch: JSON lines, ASCII already), each
+    cleaned all the same."""
+    sys.stdout.write("".join(clean(t, max_len=None) + "\n" for t in texts))
+    sys.stdout.flush()
+
+
+def emit_csv(rows: list[list[Any]], headers: list[str]) -> None:
+    """CSV with a header row; every cell cleaned (no terminal escapes), None as empty."""
+    w = csv.writer(sys.stdout, lineterminator="\n")
+    w.writerow(headers)
+    for r in rows:
+        w.writerow([clean(c, max_len=None) for c in r])
 
 
 def err(message: str) -> None:

@@ -103,6 +103,21 @@ WORDS = [
     "24h",
     "31d",
     "-",
+    # audit list filters/formats, audit tail (never -f: it follows until stopped; the tail
+    # parser takes no abbreviation, so no fuzzed prefix reaches --follow) and verify --file
+    "tail",
+    "--from-seq",
+    "--state",
+    "--poll",
+    "--format",
+    "jsonl",
+    "csv",
+    "--since",
+    "--until",
+    "--actor",
+    "--file",
+    "1h",
+    "2026-12-01",
     "alice",
     "bob",
     "1",
@@ -118,7 +133,8 @@ ARG = st.one_of(st.sampled_from(WORDS), st.text(max_size=40))
 
 @FUZZ
 @given(argv=st.lists(ARG, max_size=8))
-def test_cli_random_argv(core: AuthCore, db_url: str, argv: list[str], capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_cli_random_argv(core: AuthCore, db_url: str, argv: list[str], capsys, monkeypatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.chdir(tmp_path)  # a fuzzed `audit tail --state NAME` writes its state here
     if not hasattr(core, "_fuzz_seeded"):
         _seed(core)
         core._fuzz_seeded = _state(core)  # type: ignore[attr-defined]

@@ -1,16 +1,22 @@
-"""``authconsole audit list``, ``audit verify`` (walks the hash chain; ``--seals`` checks
-signed checkpoints) and ``audit seal`` / ``audit seal-key`` (authcore.seal)."""
+"""``authconsole audit list`` (filters; table, JSON lines or CSV), ``audit tail`` (the log as a
+stream, ``-f`` follows commits; authcore.auditstream), ``audit verify`` (walks the hash chain;
+``--seals`` checks signed checkpoints; ``--file`` re-hashes a shipped copy without the database)
+and ``audit seal`` / ``audit seal-key`` (authcore.seal)."""
 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
+import json
+import time
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from console.output import emit_json, line, table
+from console.exitcodes import Exit
+from console.output import emit_csv, emit_json, emit_lines, err, line, table
 
 if TYPE_CHECKING:
     from authcore.audit import AuditRecord, ExpectedHead
+    from authcore.auditstream import Bound
     from authcore.seal import Seal
     from authcore.userevents import UserEvent
     from console.cli import Ctx
@@ -23,15 +29,69 @@ def register(
     au = p.add_subparsers(dest="audit_command", metavar="ACTION", required=True)
     ls = au.add_parser("list", parents=[common], help="newest events first")
     ls.add_argument("--user", default=None, help="id, email or username")
-    ls.add_argument("--action", default=None, help="e.g. revoke_tokens, delete_session")
-    ls.add_argument("--limit", type=int, default=50)
+    ls.add_argument("--action", default=None, type=_text_arg, help="e.g. revoke_tokens, delete_session")
+    ls.add_argument("--actor", default=None, type=_text_arg, help="who did it (as recorded, e.g. alice)")
+    ls.add_argument(
+        "--since",
+        default=None,
+        type=_bound_arg,
+        metavar="SEQ|TIME",
+        help="from this event seq (inclusive) or time: 2026-12-03[T10:00], 15m / 2h / 7d ago (UTC)",
+    )
+    ls.add_argument(
+        "--until",
+        default=None,
+        type=_bound_arg,
+        metavar="SEQ|TIME",
+        help="up to this event seq (inclusive) or before this time",
+    )
+    ls.add_argument("--limit", type=_limit_arg, default=50, help="1..1000 (the newest that match)")
+    ls.add_argument(
+        "--format",
+        choices=("table", "jsonl", "csv"),
+        default="table",
+        help="table (newest first); jsonl / csv: one event per line in seq order (docs/audit-stream.md)",
+    )
     ls.add_argument(
         "--user-events",
         action="store_true",
         help="list user events instead (logout, refresh replay and reuse: recorded without the hash chain)",
     )
     ls.set_defaults(func=list_events)
+    tl = au.add_parser(
+        "tail",
+        parents=[common],
+        allow_abbrev=False,  # --follow never by accident (a fuzzed "--fo" would block)
+        help="events after a seq as JSON lines, in seq order; -f follows new commits",
+    )
+    tl.add_argument("-f", "--follow", action="store_true", help="keep following (ctrl+c or SIGTERM stops)")
+    tl.add_argument(
+        "--from-seq",
+        type=_seq_arg,
+        default=None,
+        metavar="N",
+        help="start after event N (default 0: the whole log); a --state file that exists wins",
+    )
+    tl.add_argument(
+        "--state",
+        metavar="FILE",
+        help="resume from FILE (SEQ:HASH of the last event written) and keep it updated after each write",
+    )
+    tl.add_argument(
+        "--poll",
+        type=_poll_arg,
+        default=0.5,
+        metavar="SECS",
+        help="SQLite: re-read every SECS (PostgreSQL wakes on NOTIFY); 0.05..60",
+    )
+    tl.set_defaults(func=tail)
     v = au.add_parser("verify", parents=[common], help="check the hash chain; non-zero if broken")
+    v.add_argument(
+        "--file",
+        metavar="FILE",
+        help="check a copy (JSON lines from audit tail / list --format jsonl; - for stdin) "
+        "without the database: every hash recomputed, every link checked",
+    )
     v.add_argument(
         "--expect-head",
         action="append",
@@ -81,6 +141,53 @@ def _head_arg(text: str) -> ExpectedHead:
         return parse_head(text)
     except ValidationError as e:
         raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _bound_arg(text: str) -> Bound:
+    from authcore.auditstream import parse_bound
+    from authcore.errors import ValidationError
+
+    try:
+        return parse_bound(text)
+    except ValidationError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _text_arg(text: str) -> str:
+    """An action or actor name: stored text never holds control characters (authcore.text)."""
+    from authcore.text import has_unsafe
+
+    if not text.strip() or has_unsafe(text) or len(text) > 200:
+        raise argparse.ArgumentTypeError("not a name (1..200 printable characters)")
+    return text.strip()
+
+
+def _int_arg(text: str, low: int, high: int, what: str) -> int:
+    try:
+        n = int(text.strip(), 10)
+    except ValueError:
+        n = low - 1
+    if not low <= n <= high:
+        raise argparse.ArgumentTypeError(f"{what} must be an integer {low}..{high}")
+    return n
+
+
+def _limit_arg(text: str) -> int:
+    return _int_arg(text, 1, 1000, "the limit")
+
+
+def _seq_arg(text: str) -> int:
+    return _int_arg(text, 0, 10**18 - 1, "a seq")
+
+
+def _poll_arg(text: str) -> float:
+    try:
+        s = float(text)
+    except ValueError:
+        s = -1.0
+    if not 0.05 <= s <= 60:  # also refuses nan
+        raise argparse.ArgumentTypeError("the poll interval must be 0.05..60 seconds")
+    return s
 
 
 def _expected_heads(a: argparse.Namespace) -> list[ExpectedHead]:
@@ -145,28 +252,163 @@ def print_user_events(events: Sequence[UserEvent]) -> None:
 
 
 def list_events(ctx: Ctx) -> int:
+    from console.cli import UsageError
+
     a = ctx.args
+    if a.format != "table" and ctx.json:
+        raise UsageError("audit list: --json and --format are two outputs: choose one")
+    if a.user_events and (a.since or a.until or a.actor or a.format != "table"):
+        raise UsageError("audit list: --user-events takes only --user, --action and --limit")
+    if (
+        a.since
+        and a.until
+        and a.since.seq is not None
+        and a.until.seq is not None
+        and a.since.seq > a.until.seq
+    ):
+        raise UsageError("audit list: --since is after --until")
+    if a.since and a.until and a.since.at is not None and a.until.at is not None and a.since.at >= a.until.at:
+        raise UsageError("audit list: --since is not before --until")
     core = ctx.core()
     uid = core.users.find(a.user).id if a.user else None
     if a.user_events:
-        own = core.audit.user_events(user_id=uid, action=a.action, limit=max(1, min(a.limit, 1000)))
+        own = core.audit.user_events(user_id=uid, action=a.action, limit=a.limit)
         if ctx.json:
             emit_json({"user_events": [e.to_dict() for e in own]})
         else:
             print_user_events(own)
         return 0
-    events = core.audit.list(user_id=uid, action=a.action, limit=max(1, min(a.limit, 1000)))
+    events = core.audit.list(
+        user_id=uid, action=a.action, actor=a.actor, since=a.since, until=a.until, limit=a.limit
+    )
     if ctx.json:
         from console.commands.users import _event_dict
 
         emit_json({"events": [_event_dict(e) for e in events]})
+    elif a.format == "jsonl":
+        from authcore.auditstream import encode
+
+        for e in reversed(events):
+            line(encode(e))
+    elif a.format == "csv":
+        print_csv(reversed(events))
     else:
         print_events(events)
     return 0
 
 
+def print_csv(events: Iterable[AuditRecord]) -> None:
+    """The stream's fields as CSV (``details`` as compact JSON), in the order given."""
+    from authcore.auditstream import FIELDS, event_dict
+
+    cols = [f for f in FIELDS if f != "v"]
+    rows = []
+    for e in events:
+        d = event_dict(e)
+        d["details"] = json.dumps(d["details"], ensure_ascii=True, sort_keys=True, separators=(",", ":"))
+        rows.append([d[c] for c in cols])
+    emit_csv(rows, cols)
+
+
+class _Stopped(BaseException):
+    """SIGTERM or SIGINT reached ``audit tail`` outside a write. Not an ``Exception``: it
+    passes every ``except Exception`` (the database layer's error translation) on its way out."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def tail(ctx: Ctx) -> int:
+    """Print events after a seq as JSON lines; with ``-f`` follow commits until stopped.
+
+    Nothing lost or repeated across restarts with ``--state``: a batch is written and flushed,
+    then the state replaced, with SIGTERM/SIGINT held off in between (they stop the loop
+    anywhere else). Only SIGKILL inside that window can repeat a batch (at most one), which the
+    next line's ``seq`` shows. A database that stops answering: without ``-f`` one line and exit
+    5; with ``-f`` one line, retries with backoff (0.5 s doubling to 30 s), one line when back."""
+    import signal
+
+    from authcore.auditstream import encode, read_state, write_state
+    from authcore.errors import DatabaseUnavailable, ValidationError
+    from console.cli import UsageError
+
+    a = ctx.args
+    start = None
+    if a.state:
+        try:
+            start = read_state(a.state)
+        except ValidationError as e:
+            raise UsageError(f"audit tail: --state: {e}") from None
+    after, after_hash = (start.seq, start.hash) if start else (a.from_seq or 0, None)
+    core = ctx.core()
+    reader = core.audit.tail(after, after_hash)
+    waiter = core.audit.waiter(a.poll) if a.follow else None
+    watched = (signal.SIGTERM, signal.SIGINT)
+
+    def stop(signum: int, _frame: Any) -> None:
+        raise _Stopped(signum)
+
+    old = {s: signal.signal(s, stop) for s in watched}
+    delay, down, reported = 0.5, False, 0
+    try:
+        while True:
+            try:
+                events = reader.read()
+                if down:
+                    err(f"audit tail: the database answers again; following after seq {reader.last}")
+                    down, delay = False, 0.5
+            except DatabaseUnavailable as e:
+                if waiter is None:
+                    raise
+                if not down:
+                    err(f"audit tail: {e}; retrying with backoff (up to 30 s)")
+                down = True
+                waiter.close()
+                time.sleep(delay)
+                delay = min(delay * 2, 30.0)
+                continue
+            for g in reader.gaps[reported:]:
+                err(
+                    f"audit tail: warning: seq {g.missing}..{g.resumed - 1} never appeared "
+                    f"(deleted? run audit verify); going on at seq {g.resumed}"
+                )
+            reported = len(reader.gaps)
+            if events:
+                signal.pthread_sigmask(signal.SIG_BLOCK, watched)
+                try:
+                    emit_lines(encode(e) for e in events)
+                    if a.state:
+                        write_state(a.state, reader.last, reader.last_hash or "")
+                finally:
+                    signal.pthread_sigmask(signal.SIG_UNBLOCK, watched)
+                continue
+            if reader.holding:
+                time.sleep(0.1)
+                continue
+            if waiter is None:
+                return 0
+            try:
+                waiter.wait()
+            except DatabaseUnavailable as e:
+                if not down:
+                    err(f"audit tail: {e}; retrying with backoff (up to 30 s)")
+                down = True
+                time.sleep(delay)
+                delay = min(delay * 2, 30.0)
+    except _Stopped as s:
+        return 0 if s.signum == signal.SIGTERM else int(Exit.INTERRUPTED)
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+        if waiter is not None:
+            waiter.close()
+
+
 def verify(ctx: Ctx) -> int:
     heads = _expected_heads(ctx.args)
+    if ctx.args.file is not None:
+        return _verify_file(ctx, heads)
     if ctx.args.seals is not None or ctx.args.pubkey is not None:
         return _verify_seals(ctx, heads)
     rep = ctx.core().audit.verify(expect=heads)
@@ -189,6 +431,53 @@ def verify(ctx: Ctx) -> int:
         line(f"audit chain intact: {rep.checked:,} events, head {rep.head_seq}:{rep.head_hash}{found}")
     else:
         line(f"AUDIT CHAIN BROKEN after {rep.checked:,} good events: {rep.problem}")
+    return 0 if rep.ok else 1
+
+
+def _verify_file(ctx: Ctx, heads: list[ExpectedHead]) -> int:
+    """A shipped copy, checked from the file alone (no database is opened)."""
+    from authcore.auditstream import verify_file
+    from authcore.errors import ValidationError
+    from console.cli import UsageError
+
+    a = ctx.args
+    if a.seals is not None or a.pubkey is not None:
+        raise UsageError("audit verify: --file checks a copy; --seals/--pubkey check the database")
+    try:
+        rep = verify_file(a.file, heads)
+    except ValidationError as e:
+        raise UsageError(f"audit verify: --file: {e}") from None
+    if ctx.json:
+        emit_json(
+            {
+                "ok": rep.ok,
+                "checked": rep.checked,
+                "first_seq": rep.first_seq,
+                "last_seq": rep.last_seq,
+                "last_hash": rep.last_hash,
+                "anchored": rep.anchored,
+                "problem": rep.problem or None,
+                "first_bad_seq": rep.first_bad_seq,
+                "line": rep.line,
+                "expected_heads": len(heads),
+                "expected_heads_found": rep.heads_checked,
+            }
+        )
+    elif rep.ok:
+        anchor = (
+            "from the genesis hash"
+            if rep.first_seq == 1
+            else "from the expected head"
+            if rep.anchored
+            else "its first link unchecked (it starts mid-chain; "
+            f"--expect-head {(rep.first_seq or 1) - 1}:HASH anchors it)"
+        )
+        line(
+            f"file chain intact: {rep.checked:,} events, seq {rep.first_seq}..{rep.last_seq}, "
+            f"last {rep.last_seq}:{rep.last_hash}; {anchor}"
+        )
+    else:
+        line(f"AUDIT FILE CHAIN BROKEN after {rep.checked:,} good events: {rep.problem}")
     return 0 if rep.ok else 1
 
 
