@@ -95,6 +95,16 @@ SCREENS: dict[str, ScreenSpec] = {
             "back",
         ),
         ScreenSpec(
+            "attention",
+            "console.screens.attention:AttentionScreen",
+            "exclamation_mark",
+            "Attention",
+            "Needs attention: refresh token reuse, new places, session bursts, disabled users with sessions",
+            "Needs attention: users to look at now",
+            frozenset({"attention"}),
+            "back",
+        ),
+        ScreenSpec(
             "token",
             "console.screens.token:TokenScreen",
             "t",

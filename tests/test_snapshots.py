@@ -58,6 +58,7 @@ def _frozen(monkeypatch: pytest.MonkeyPatch) -> None:
         "authcore.revoke",
         "authcore.tokens",
         "authcore.inspect.inspector",
+        "authcore.attention",
     ):
         monkeypatch.setattr(f"{module}.utcnow", lambda: FIXED, raising=False)
 
@@ -200,6 +201,22 @@ def test_help_on_user_screen(snap_compare, snap_core: AuthCore) -> None:
         await settle(pilot)
 
     assert snap_compare(app_for(snap_core), run_before=run_before)
+
+
+@pytest.mark.parametrize("size", BOTH, ids=["80x24", "120x40"])
+def test_attention(snap_compare, snap_core: AuthCore, size: tuple[int, int]) -> None:
+    """A refresh reuse of bob's 40 minutes ago, and carol (disabled in the demo) holding a session."""
+    from tests.support.attention import add_reuse, add_session
+
+    add_reuse(snap_core, snap_core.users.find("bob").id, FIXED - timedelta(minutes=40), "ses_bob")
+    add_session(snap_core, snap_core.users.find("carol").id, FIXED - timedelta(hours=3))
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await settle(pilot)
+        await pilot.press("escape", "exclamation_mark")
+        await settle(pilot)
+
+    assert snap_compare(app_for(snap_core), terminal_size=size, run_before=run_before)
 
 
 def test_outage_banner(snap_compare, snap_core: AuthCore, monkeypatch: pytest.MonkeyPatch) -> None:

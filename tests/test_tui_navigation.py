@@ -13,6 +13,7 @@ from textual.widgets import TextArea
 from authcore.core import AuthCore
 from console.app import AuthConsoleApp
 from console.navigation import SCREENS, identity
+from console.screens.attention import AttentionScreen
 from console.screens.audit import AuditScreen
 from console.screens.sessions import SessionsScreen
 from console.screens.token import TokenScreen
@@ -179,7 +180,7 @@ def test_every_screen_is_registered_once() -> None:
     keys = [s.key for s in SCREENS.values() if s.key]
     assert len(keys) == len(set(keys))
     classes = {s.load() for s in SCREENS.values()}
-    assert {UsersScreen, UserScreen, SessionsScreen, AuditScreen, TokenScreen} == classes
+    assert {UsersScreen, UserScreen, SessionsScreen, AuditScreen, TokenScreen, AttentionScreen} == classes
     for cls in classes:
         assert issubclass(cls, ConsoleScreen) and SCREENS[cls.KIND].load() is cls
 

@@ -1,11 +1,10 @@
 """One user: profile, token_version, sessions (refreshed in place every few seconds) and recent
-audit events; the revocation actions, each behind a confirm dialog with a dry-run preview."""
+audit events; the revocation actions, each behind a confirm dialog with a dry-run preview
+(``console.screens.actionflow``)."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 from typing import ClassVar
 
@@ -22,11 +21,10 @@ from authcore.sessions import SessionRecord
 from authcore.userevents import UserEvent, row_key
 from authcore.users import UserRecord
 from console.actions import ACTIONS
-from console.messages import ActionDone, PreviewReady, UserLoaded
-from console.propagation import result_text
+from console.messages import UserLoaded
 from console.safe import safe, safe_join, safe_lines
-from console.screens.base import ConsoleScreen, PaletteCommand
-from console.screens.confirm import ConfirmScreen
+from console.screens.actionflow import ActionFlow
+from console.screens.base import PaletteCommand
 from console.widgets import cells
 from console.widgets.header import ConsoleHeader
 from console.widgets.table import Col, KeyedTable, event_key
@@ -68,16 +66,7 @@ def event_row(e: AuditRecord | UserEvent) -> list[Text]:
     return [cells.stamp(e.at), cells.action(e.action), safe(e.actor), detail]
 
 
-@dataclass(frozen=True)
-class Pending:
-    """An action key pressed, waiting for its dry run: when, and how many outages then."""
-
-    action: str
-    at: float
-    outages: int
-
-
-class UserScreen(ConsoleScreen):
+class UserScreen(ActionFlow):
     TITLE = "User"
     KIND = "user"
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -92,7 +81,6 @@ class UserScreen(ConsoleScreen):
         self.user: UserRecord | None = None
         self._sessions: dict[str, SessionRecord] = {}
         self._refresh_timer: Timer | None = None
-        self._pending: Pending | None = None  # the action key waiting for its dry run
 
     def title_text(self) -> str:
         return f"User #{self.user_id}"
@@ -263,83 +251,7 @@ class UserScreen(ConsoleScreen):
             if session_id is None:
                 self.capp.notify_safe("no session highlighted", severity="warning")
                 return
-        self._prepare(kind, session_id)
-
-    def _prepare(self, action: str, session_id: str | None) -> None:
-        """An action key: its dry run first, for the dialog. During an outage it says at once
-        that it cannot run, and nothing is queued to fire when the database is back."""
-        title = ACTIONS[action].title
-        if self.capp.outage is not None:
-            self.report(f"{title}: cannot run, the database is unavailable; nothing was sent", "bold red")
-            return
-        self._pending = Pending(action, time.monotonic(), self.capp.outages)
-        self.say(f"{title}: preparing…", "dim")
-        self._preview(action, session_id)
-
-    @work(thread=True, exclusive=True, group="preview", exit_on_error=False)
-    def _preview(self, action: str, session_id: str | None) -> None:
-        self.capp.probe.ensure_started()  # ready by the time the operator confirms
-        result = ACTIONS[action].preview(self.core, self.user_id, session_id=session_id)
-        if not cancelled():
-            self.post_message(PreviewReady(action, result, {"session_id": session_id}))
-
-    def on_preview_ready(self, message: PreviewReady) -> None:
-        spec = ACTIONS[message.action]
-        sid = message.args.get("session_id")
-        pending, self._pending = self._pending, None
-        if pending is None or pending.action != message.action:
-            return  # another key came after it
-        late = time.monotonic() - pending.at
-        why = (
-            "the database was unavailable meanwhile"
-            if self.capp.outages != pending.outages or self.capp.outage is not None
-            else "you moved on"
-            if self.app.screen is not self
-            else f"the database took {late:.0f}s to answer"
-            if late > self.capp.action_patience
-            else ""
-        )
-        if why:  # the dialog opens when the key is pressed, or never
-            self.report(
-                f"{spec.title}: not opened ({why}); nothing was changed, press {spec.key} again", "bold red"
-            )
-            return
-
-        def done(reason: str | None) -> None:
-            if reason and self.capp.outage is not None:
-                self.report(
-                    f"{spec.title}: cannot run, the database is unavailable; nothing was sent", "bold red"
-                )
-            elif reason:
-                self.say(f"{spec.title}: committing…", "dim")
-                self._commit(message.action, reason, sid)
-            else:
-                self.say(f"{spec.title}: cancelled, nothing changed", "dim")
-
-        self.say(f"{spec.title}: answer in the dialog", "dim")
-        self.app.push_screen(
-            ConfirmScreen(spec.title, spec.summary(message.preview), actor=self.core.actor), done
-        )
-
-    @work(thread=True, exclusive=True, group="action", exit_on_error=False)
-    def _commit(self, action: str, reason: str, session_id: str | None) -> None:
-        result, ms = self.capp.probe.measure(
-            action,
-            self.user_id,
-            lambda: ACTIONS[action].run(
-                self.core, self.user_id, reason, dry_run=False, session_id=session_id
-            ),
-        )
-        self.post_message(ActionDone(result, ms))
-
-    def on_action_done(self, message: ActionDone) -> None:
-        text = result_text(message.result, message.propagation_ms, self.capp.probe.timeout)
-        self.report(
-            safe_join(
-                Text(f"{ACTIONS[message.result.action].title}: ", style="bold"), safe(text, max_len=400)
-            )
-        )
-        self.reload()
+        self.start_action(kind, self.user_id, session_id)
 
     def report(self, text: Text | str, style: str = "") -> None:
         """Results go to the result line under the profile: a toast would cover the audit rows
