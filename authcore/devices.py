@@ -23,6 +23,12 @@ if TYPE_CHECKING:  # pragma: no cover
     from authcore.sessions import SessionRecord
 
 
+def configured(config: Config) -> bool:
+    """Whether the config names a GeoIP file: screens decide their columns with it before the
+    file is opened (``Devices.located`` once it is)."""
+    return config.geoip_db is not None or config.geoip_asn_db is not None
+
+
 @dataclass(frozen=True, slots=True)
 class SessionDevice:
     """A session's parsed user agent (None: it sent none) and the location of its address
@@ -43,11 +49,12 @@ class Devices:
         """Opens the configured MMDB file(s) once: ``ConfigError`` (one line) when one is
         missing or not an MMDB file. Neither configured: user agents only."""
         db, asn = config.geoip_db, config.geoip_asn_db
+        if not configured(config):
+            return cls(None)
         if db is not None:
             return cls(GeoIP.open(db, asn))
-        if asn is not None:
-            return cls(GeoIP.open(asn, settings=("geoip_asn_db", "geoip_asn_db")))
-        return cls(None)
+        assert asn is not None
+        return cls(GeoIP.open(asn, settings=("geoip_asn_db", "geoip_asn_db")))
 
     @property
     def located(self) -> bool:

@@ -46,6 +46,16 @@ class Location(NamedTuple):
     asn: int | None
     asn_org: str | None
 
+    @property
+    def short(self) -> str:
+        """For a table cell: ``DE AS64500``, what is known of it."""
+        return " ".join(p for p in (self.country, f"AS{self.asn}" if self.asn is not None else None) if p)
+
+    @property
+    def long(self) -> str:
+        """For a detail line: ``DE AS64500 Example Telecom AG``."""
+        return " ".join(p for p in (self.short, self.asn_org) if p)
+
     def to_dict(self) -> dict[str, Any]:
         return {"country": self.country, "asn": self.asn, "asn_org": self.asn_org}
 

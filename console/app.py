@@ -178,6 +178,16 @@ class AuthConsoleApp(App[int]):
         return self.core.actor
 
     @property
+    def located(self) -> bool:
+        """Whether a GeoIP file is configured: the session tables show a location column (and
+        leave it out, rather than show it empty, without one)."""
+        if self._core is None and self._connect is not None:
+            return self._connect.located
+        from authcore.devices import configured
+
+        return configured(self.core.config)
+
+    @property
     def db_url(self) -> str:
         """The database URL with its password masked."""
         if self._core is None and self._connect is not None:

@@ -31,19 +31,30 @@ class Connect:
     actor: str
     role: str
     read_only: bool
+    located: bool = False  # a GeoIP file is configured: session tables get a location column
 
     @classmethod
     def from_ctx(cls, ctx: Ctx) -> Connect:
         """From the command line and the config (a bad config file fails here, before the TUI)."""
         from authcore.core import is_read_only, operator_for
+        from authcore.devices import configured
 
         config = ctx.config
         operator = operator_for(config)
         read_only = is_read_only(ctx.args.read_only, config, operator.role)
         return cls(
-            build=functools.partial(ctx.core, interactive=True),
+            build=functools.partial(_build, ctx),
             url=mask_password(ctx.database_url()),
             actor=operator.actor,
             role=operator.role or "admin",
             read_only=read_only,
+            located=configured(config),
         )
+
+
+def _build(ctx: Ctx) -> AuthCore:
+    """The TUI's core. Its session tables need ``core.devices``: a bad ``geoip_db`` ends the
+    console at start with its one line (as a bad key file does), not on every refresh."""
+    core = ctx.core(interactive=True)
+    core.devices  # noqa: B018 - the property opens the GeoIP file(s)
+    return core

@@ -16,6 +16,7 @@ from textual.message import Message
 if TYPE_CHECKING:  # pragma: no cover - annotations only: the app paints before SQLAlchemy loads
     from authcore.audit import AuditRecord, ChainReport
     from authcore.core import AuthCore
+    from authcore.devices import SessionDevice
     from authcore.reads import ReplicaStatus
     from authcore.revoke import RevokeResult
     from authcore.sessions import SessionRecord
@@ -52,6 +53,7 @@ class UserLoaded(Message):
     user: UserRecord
     sessions: list[SessionRecord]
     events: list[AuditRecord]
+    devices: dict[str, SessionDevice] = field(default_factory=dict)  # by public_id (core.devices)
 
 
 @dataclass
@@ -61,6 +63,7 @@ class SessionsPage(Message):
     text: str
     items: list[SessionRecord]
     append: bool = False
+    devices: dict[str, SessionDevice] = field(default_factory=dict)  # by public_id (core.devices)
 
 
 @dataclass

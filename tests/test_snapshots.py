@@ -261,3 +261,34 @@ def test_confirm_at_60x15(snap_compare, snap_core: AuthCore) -> None:
 
 def test_users_at_60x15(snap_compare, snap_core: AuthCore) -> None:
     assert snap_compare(app_for(snap_core), terminal_size=(60, 15), run_before=settle)
+
+
+@pytest.fixture
+def located_core(snap_core: AuthCore, config: Config, tmp_path: Path) -> AuthCore:
+    """The snapshot data with a GeoIP file covering the demo's addresses (tests/support/mmdb.py)."""
+    from dataclasses import replace
+
+    from tests.support.mmdb import demo_db
+
+    geo = replace(config, geoip_db=demo_db(tmp_path))
+    return SnapshotCore(snap_core.engine, geo, actor="ops@bastion", role="admin")
+
+
+def test_user_alice_located(snap_compare, located_core: AuthCore) -> None:
+    """Issue 16.3: the where column (country, ASN) and the device line with the ASN's name."""
+    alice = alice_id(located_core)
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        pilot.app.open_user(alice)
+        await settle(pilot)
+
+    assert snap_compare(app_for(located_core), terminal_size=(120, 40), run_before=run_before)
+
+
+def test_sessions_located(snap_compare, located_core: AuthCore) -> None:
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await settle(pilot)
+        await pilot.press("escape", "s")
+        await settle(pilot)
+
+    assert snap_compare(app_for(located_core), terminal_size=(120, 40), run_before=run_before)

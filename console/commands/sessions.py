@@ -1,4 +1,6 @@
-"""``authconsole sessions list [USER] [--active]`` and ``sessions prune``."""
+"""``authconsole sessions list [USER] [--active]`` and ``sessions prune``. Listed sessions show
+their device (parsed user agent) and, with a GeoIP file configured, where their address is
+(``core.devices``); in ``--json`` as ``agent`` and ``location`` (absent without a file)."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ from typing import TYPE_CHECKING
 from console.output import emit_json, line, table
 
 if TYPE_CHECKING:
+    from authcore.devices import Devices
     from authcore.sessions import SessionRecord
     from console.cli import Ctx
 
@@ -32,7 +35,18 @@ def register(
     pr.set_defaults(func=prune)
 
 
-def print_sessions(items: Sequence[SessionRecord], with_email: bool = True) -> None:
+def _device(devices: Devices, s: SessionRecord) -> list[str]:
+    """The DEVICE cell (the parsed user agent; as sent when the rules know nothing of it) and,
+    with a GeoIP file, the WHERE cell. Cleaned and cut by ``console.output.table``."""
+    dev = devices.of(s)
+    device = dev.agent.summary if dev.agent is not None else ""
+    cells = [device or s.user_agent or ""]
+    if devices.located:
+        cells.insert(0, dev.location.long if dev.location is not None else "")
+    return cells
+
+
+def print_sessions(items: Sequence[SessionRecord], devices: Devices, with_email: bool = True) -> None:
     from authcore.timeutil import utcnow
 
     now = utcnow()
@@ -45,7 +59,7 @@ def print_sessions(items: Sequence[SessionRecord], with_email: bool = True) -> N
             s.expires_at.strftime("%Y-%m-%d %H:%M"),
             s.last_ip or "",
             "active" if s.expires_at > now else "expired",
-            s.user_agent or "",
+            *_device(devices, s),
         ]
         for s in items
     ]
@@ -57,9 +71,10 @@ def print_sessions(items: Sequence[SessionRecord], with_email: bool = True) -> N
         "EXPIRES",
         "IP",
         "STATE",
-        "USER AGENT",
+        *(["WHERE"] if devices.located else []),
+        "DEVICE",
     ]
-    widths = [20, *([26] if with_email else []), 16, 16, 16, 15, 7, 40]
+    widths = [20, *([26] if with_email else []), 16, 16, 16, 15, 7, *([32] if devices.located else []), 40]
     if not rows:
         line("  (none)")
         return
@@ -69,6 +84,7 @@ def print_sessions(items: Sequence[SessionRecord], with_email: bool = True) -> N
 def list_sessions(ctx: Ctx) -> int:
     a = ctx.args
     core = ctx.core()
+    devices = core.devices  # a bad geoip_db: its one line, before any query
     limit = max(1, min(a.limit, 1000))
     if a.user:
         u = core.users.find(a.user)
@@ -76,9 +92,9 @@ def list_sessions(ctx: Ctx) -> int:
     else:
         items = core.sessions.recent(limit=limit, text=a.filter.strip(), active_only=a.active)
     if ctx.json:
-        emit_json({"sessions": [s.to_dict() for s in items]})
+        emit_json({"sessions": [devices.session_dict(s) for s in items]})
     else:
-        print_sessions(items, with_email=not a.user)
+        print_sessions(items, devices, with_email=not a.user)
     return 0
 
 

@@ -77,6 +77,7 @@ def show(ctx: Ctx) -> int:
     from authcore.timeutil import fmt_utc
 
     core = ctx.core()
+    devices = core.devices  # a bad geoip_db: its one line, before any query
     u = core.users.find(ctx.args.user)
     sess = core.sessions.for_user(u.id)
     events = core.audit.list(user_id=u.id, limit=10)
@@ -85,7 +86,7 @@ def show(ctx: Ctx) -> int:
         emit_json(
             {
                 "user": u.to_dict(),
-                "sessions": [s.to_dict() for s in sess],
+                "sessions": [devices.session_dict(s) for s in sess],
                 "audit": [_event_dict(e) for e in events],
                 "user_events": [e.to_dict() for e in own],
             }
@@ -105,7 +106,7 @@ def show(ctx: Ctx) -> int:
     line(f"sessions ({u.active_sessions} active):")
     from console.commands.sessions import print_sessions
 
-    print_sessions(sess, with_email=False)
+    print_sessions(sess, devices, with_email=False)
     line("recent audit:")
     from console.commands.audit import print_events
 

@@ -1,5 +1,6 @@
 """Recent sessions across users, newest first, filtered by IP prefix or user-agent text;
-``enter`` opens the session's owner."""
+``enter`` opens the session's owner. Each row shows its device (the parsed user agent) and, when
+a GeoIP file is configured, where its address is (``core.devices``, in the page's worker)."""
 
 from __future__ import annotations
 
@@ -12,12 +13,14 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import Input, Static
 
+from authcore.devices import SessionDevice
 from authcore.sessions import SessionRecord
 from console.messages import SessionsPage
 from console.navigation import bindings
 from console.safe import safe, safe_join, safe_lines
 from console.screens.base import ConsoleScreen
 from console.widgets import cells
+from console.widgets.device import detail, device_cell, where_cell, with_where
 from console.widgets.search import SearchBox
 from console.widgets.table import Col, KeyedTable, event_key
 from console.workers import cancelled
@@ -28,18 +31,21 @@ COLUMNS = [
     Col("ip", "ip", 7, whole=True),
     Col("created", "created", 7, optional=True),
     Col("seen", "seen", 7),
-    Col("ua", "user agent", 8, 3, optional=True),
+    Col("ua", "device", 8, 3, optional=True),
 ]
 
 
-def row(s: SessionRecord, now: datetime) -> list[Text]:
+def row(
+    s: SessionRecord, now: datetime, dev: SessionDevice | None = None, located: bool = False
+) -> list[Text]:
     return [
         cells.state(s.active(now)),
         safe(s.email),
         safe(s.last_ip or s.first_ip),
+        *([where_cell(dev)] if located else []),
         cells.rel(s.created_at, now),
         cells.rel(s.last_seen_at, now),
-        safe(s.user_agent),
+        device_cell(dev, s.user_agent),
     ]
 
 
@@ -55,6 +61,8 @@ class SessionsScreen(ConsoleScreen):
         super().__init__()
         self._text = text
         self._records: dict[str, SessionRecord] = {}
+        self._devices: dict[str, SessionDevice] = {}
+        self._located = False  # a GeoIP file is configured (decided in compose_body)
         self._last: tuple[datetime, str] | None = None
         self._exhausted = False
         self._loading_more = False
@@ -64,7 +72,8 @@ class SessionsScreen(ConsoleScreen):
         yield SearchBox(
             "filter: IP prefix, user-agent text or session id (/ to type)", id="filter", value=self._text
         )
-        yield KeyedTable(COLUMNS, id="sessions-all")
+        self._located = self.capp.located
+        yield KeyedTable(with_where(COLUMNS, self._located), id="sessions-all")
         yield Static(id="session-detail", markup=False)
 
     def on_mount(self) -> None:
@@ -91,16 +100,20 @@ class SessionsScreen(ConsoleScreen):
 
     @work(thread=True, exclusive=True, group="sessions", exit_on_error=False)
     def _load(self, text: str) -> None:
-        items = self.core.sessions.recent(limit=self.capp.page_size, text=text)
+        core = self.core
+        items = core.sessions.recent(limit=self.capp.page_size, text=text)
+        devices = core.devices.describe(items)  # this page's rows only; parses are cached
         if not cancelled():
-            self.post_message(SessionsPage(text, items))
+            self.post_message(SessionsPage(text, items, devices=devices))
 
     @work(thread=True, exclusive=True, group="sessions-more", exit_on_error=False)
     def _more(self, text: str, before: tuple[datetime, str]) -> None:
         try:
-            items = self.core.sessions.recent(limit=self.capp.page_size, text=text, before=before)
+            core = self.core
+            items = core.sessions.recent(limit=self.capp.page_size, text=text, before=before)
+            devices = core.devices.describe(items)
             if not cancelled():
-                self.post_message(SessionsPage(text, items, append=True))
+                self.post_message(SessionsPage(text, items, append=True, devices=devices))
         finally:
             self._loading_more = False
 
@@ -110,14 +123,19 @@ class SessionsScreen(ConsoleScreen):
         now = self.capp.clock()
         if not message.append:
             self._records = {}
+            self._devices = {}
         self._records.update({s.public_id: s for s in message.items})
+        self._devices.update(message.devices)
         self._exhausted = len(message.items) < self.capp.page_size
         if message.items:
             last = message.items[-1]
             self._last = (last.created_at, last.public_id)
         table = self.query_one(KeyedTable)
         table.sync(
-            [(s.public_id, row(s, now)) for s in message.items],
+            [
+                (s.public_id, row(s, now, message.devices.get(s.public_id), self._located))
+                for s in message.items
+            ],
             append=message.append,
             top=message.text != self._shown,
         )
@@ -158,7 +176,8 @@ class SessionsScreen(ConsoleScreen):
             Text(" · expires "),
             cells.rel(s.expires_at, now),
         )
-        pane.update(safe_lines([line1, safe(s.user_agent or "(no user agent)", style="italic")]))
+        dev = self._devices.get(s.public_id)
+        pane.update(safe_lines([line1, detail(dev, s.user_agent, self._located)]))
 
     @on(KeyedTable.NearEnd, "#sessions-all")
     def _near_end(self) -> None:

@@ -17,6 +17,7 @@ from textual.timer import Timer
 from textual.widgets import Label, Static
 
 from authcore.audit import AuditRecord
+from authcore.devices import SessionDevice
 from authcore.sessions import SessionRecord
 from authcore.userevents import UserEvent, row_key
 from authcore.users import UserRecord
@@ -26,6 +27,7 @@ from console.safe import safe, safe_join, safe_lines
 from console.screens.actionflow import ActionFlow
 from console.screens.base import PaletteCommand
 from console.widgets import cells
+from console.widgets.device import detail, device_cell, where_cell, with_where
 from console.widgets.header import ConsoleHeader
 from console.widgets.table import Col, KeyedTable, event_key
 from console.workers import cancelled
@@ -37,7 +39,7 @@ SESSION_COLUMNS = [
     Col("seen", "seen", 7),
     Col("created", "created", 7, optional=True),
     Col("expires", "expires", 7, optional=True),
-    Col("ua", "user agent", 10, 3, optional=True),
+    Col("ua", "device", 10, 3, optional=True),
 ]
 EVENT_COLUMNS = [
     Col("at", "at (UTC)", 16),
@@ -47,15 +49,18 @@ EVENT_COLUMNS = [
 ]
 
 
-def session_row(s: SessionRecord, now: datetime) -> list[Text]:
+def session_row(
+    s: SessionRecord, now: datetime, dev: SessionDevice | None = None, located: bool = False
+) -> list[Text]:
     return [
         cells.state(s.active(now)),
         cells.ident(s.public_id),
         safe(s.last_ip or s.first_ip),
+        *([where_cell(dev)] if located else []),
         cells.rel(s.last_seen_at, now),
         cells.rel(s.created_at, now),
         cells.rel(s.expires_at, now),
-        safe(s.user_agent),
+        device_cell(dev, s.user_agent),
     ]
 
 
@@ -80,6 +85,8 @@ class UserScreen(ActionFlow):
         self.user_id = user_id
         self.user: UserRecord | None = None
         self._sessions: dict[str, SessionRecord] = {}
+        self._devices: dict[str, SessionDevice] = {}
+        self._located = False  # a GeoIP file is configured (decided in compose_body)
         self._refresh_timer: Timer | None = None
 
     def title_text(self) -> str:
@@ -98,7 +105,8 @@ class UserScreen(ActionFlow):
         yield Static(id="result", markup=False)  # the last action's outcome, never a toast
         with Vertical(id="user-tables"):
             yield Label(Text("Sessions", style="bold"), id="sessions-label")
-            yield KeyedTable(SESSION_COLUMNS, id="sessions")
+            self._located = self.capp.located
+            yield KeyedTable(with_where(SESSION_COLUMNS, self._located), id="sessions")
             yield Static(id="session-detail", markup=False)
             yield Label(Text("Recent audit events", style="bold"), id="events-label")
             yield KeyedTable(EVENT_COLUMNS, id="events")
@@ -125,10 +133,11 @@ class UserScreen(ActionFlow):
         core = self.core
         user = core.users.get(user_id)
         sessions = core.sessions.for_user(user_id)
+        devices = core.devices.describe(sessions)  # parses are cached: a refresh re-parses nothing
         # audit events and the user's own (logout, refresh replay/reuse), newest first
         events = core.audit.activity(user_id, limit=self.capp.page_size)
         if not cancelled():
-            self.post_message(UserLoaded(user, sessions, events))
+            self.post_message(UserLoaded(user, sessions, events, devices))
 
     def on_user_loaded(self, message: UserLoaded) -> None:
         if message.user.id != self.user_id:
@@ -138,8 +147,14 @@ class UserScreen(ActionFlow):
         self.query_one(ConsoleHeader).set_title(f"User {u.email}")  # header safe()s it
         self._paint_profile(u, now)
         self._sessions = {s.public_id: s for s in message.sessions}
+        self._devices = message.devices
         sessions = self.query_one("#sessions", KeyedTable)
-        sessions.sync([(s.public_id, session_row(s, now)) for s in message.sessions])
+        sessions.sync(
+            [
+                (s.public_id, session_row(s, now, message.devices.get(s.public_id), self._located))
+                for s in message.sessions
+            ]
+        )
         active = sum(1 for s in message.sessions if s.active(now))
         self.query_one("#sessions-label", Label).update(
             Text.assemble(
@@ -208,7 +223,7 @@ class UserScreen(ActionFlow):
             Text(" · expires "),
             cells.rel(s.expires_at, self.capp.clock()),
         )
-        line2 = safe(s.user_agent or "(no user agent)", style="italic")
+        line2 = detail(self._devices.get(s.public_id), s.user_agent, self._located)
         pane.update(safe_lines([line1, line2]))
 
     @on(KeyedTable.RowSelected, "#events")
