@@ -35,7 +35,8 @@ class Agent:
         parts = [p for p in (self.browser, self.os) if p]
         if self.device and self.device not in (self.os or ""):
             parts.append(self.device)
-        return " · ".join(parts)
+        # an app's own agent ("ExampleApp/4.2 (Android 14; ...)") reads as browser "Android 14"
+        return " · ".join(dict.fromkeys(parts))
 
     def to_dict(self) -> dict[str, Any]:
         return {"browser": self.browser, "os": self.os, "device": self.device}

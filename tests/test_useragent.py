@@ -46,6 +46,11 @@ MAC = (
             "Googlebot 2 · Spider",
         ),
         ("something nobody knows", Agent(None, None, None), ""),
+        (
+            "ExampleApp/4.2.0 (Android 14; SM-S918B)",
+            Agent("Android 14", "Android 14", "Samsung SM-S918B"),
+            "Android 14 · Samsung SM-S918B",
+        ),
     ],
 )
 def test_parses_browser_os_device(ua: str, agent: Agent, summary: str) -> None:
