@@ -176,14 +176,12 @@ async def test_a_bad_geoip_file_is_one_line_and_the_screen_stays(core: AuthCore,
 def test_the_console_refuses_a_bad_geoip_file_at_start(db_url: str, tmp_path: Path, write_config) -> None:  # type: ignore[no-untyped-def]
     """``run_tui`` builds the core through ``Connect``: the GeoIP file is opened there, so the
     console ends at start with the config's one line (exit 3), as for a bad key file."""
-    import argparse
-
     from authcore.errors import ConfigError
-    from console.cli import Ctx
+    from console.cli import Ctx, parse
     from console.connect import Connect
 
     write_config(f'geoip_db = "{tmp_path / "missing.mmdb"}"\n')
-    ctx = Ctx(argparse.Namespace(db=db_url, read_only=False, config=None, json=False))
+    ctx = Ctx(parse(["--db", db_url]))
     connect = Connect.from_ctx(ctx)
     assert connect.located
     with pytest.raises(ConfigError, match=r"^config: geoip_db .*missing\.mmdb: No such file or directory$"):
