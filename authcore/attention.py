@@ -46,6 +46,9 @@ MAX_SINCE = timedelta(days=30)
 DEFAULT_LIMIT = 200
 #: How far back ``new_place`` looks for the places a user came from before.
 HISTORY = timedelta(days=30)
+#: How many of the window's newest sessions ``new_place`` locates (each is one lookup, and its
+#: user's history one indexed read): a bound per call; the report says when the window had more.
+PLACE_CHECKS = 5000
 
 
 class Signal(StrEnum):
@@ -182,7 +185,10 @@ class Attention:
         with read_conn(self.engine) as conn:
             runs: list[tuple[Signal, Callable[[], tuple[list[Finding], bool]] | None]] = [
                 (Signal.REFRESH_REUSE, lambda: self.refresh_reuse(conn, start, now, limit)),
-                (Signal.NEW_PLACE, None),
+                (
+                    Signal.NEW_PLACE,
+                    None if self.geoip is None else lambda: self.new_place(conn, start, now, limit),
+                ),
                 (Signal.SESSION_BURST, lambda: self.session_burst(conn, start, now, limit)),
                 (Signal.DISABLED_SESSIONS, lambda: self.disabled_sessions(conn, now, limit)),
             ]
@@ -216,6 +222,59 @@ class Attention:
             for r in rows[:limit]
         ]
         return found, len(rows) > limit
+
+    def new_place(
+        self, conn: Connection, start: datetime, now: datetime, limit: int
+    ) -> tuple[list[Finding], bool]:
+        """The window's newest ``PLACE_CHECKS`` sessions (``ix_sessions_created``, newest
+        first), each located by its first address; the places of the same user's sessions in
+        the ``HISTORY`` before it (``ix_sessions_user_created``, both addresses of each). A
+        session whose country or ASN is not among them is flagged; a user with no session in
+        that history (a first login, or one after a month away) is not: there is nothing to
+        compare with."""
+        geoip = self.geoip
+        assert geoip is not None
+        recent = list(conn.execute(place_recent_stmt(start, now, PLACE_CHECKS + 1)))
+        more = len(recent) > PLACE_CHECKS
+        located = [(r, loc) for r in recent[:PLACE_CHECKS] if (loc := geoip.lookup(r.first_ip)) is not None]
+        history: dict[int, list[tuple[datetime, str, Any]]] = {}
+        uids = sorted({r.user_id for r, _loc in located})
+        for chunk in _chunks(uids, 500):
+            for h in conn.execute(place_history_stmt(chunk, start - HISTORY, now)):
+                for ip in {h.first_ip, h.last_ip} - {None}:
+                    history.setdefault(h.user_id, []).append((h.created_at, h.public_id, geoip.lookup(ip)))
+        flagged: list[tuple[Any, Any, set[str], set[Any]]] = []
+        for r, loc in located:
+            before = [
+                seen
+                for at, sid, seen in history.get(r.user_id, [])
+                if sid != r.public_id and r.created_at - HISTORY <= at < r.created_at
+            ]
+            if not before:
+                continue
+            countries = {x.country for x in before if x is not None and x.country}
+            asns = {(x.asn, x.asn_org) for x in before if x is not None and x.asn is not None}
+            # only against what is known: an address the file does not place compares with nothing
+            new_country = bool(countries) and loc.country is not None and loc.country not in countries
+            new_asn = bool(asns) and loc.asn is not None and loc.asn not in {a for a, _o in asns}
+            if new_country or new_asn:
+                flagged.append((r, loc, countries if new_country else set(), asns if new_asn else set()))
+        people = _people(conn, {r.user_id for r, *_ in flagged})
+        found = [
+            Finding(
+                Signal.NEW_PLACE,
+                r.user_id,
+                people[r.user_id][0],
+                r.created_at,
+                1,
+                _place_why(loc, countries, asns),
+                r.public_id,
+                people[r.user_id][1],
+            )
+            for r, loc, countries, asns in flagged
+            if r.user_id in people
+        ]
+        return found[:limit], more or len(found) > limit
 
     def session_burst(
         self, conn: Connection, start: datetime, now: datetime, limit: int
@@ -284,11 +343,17 @@ class Attention:
             ("session_burst", burst_candidates_stmt(start, now, self.settings.burst_sessions, DEFAULT_LIMIT)),
             ("session_burst times", burst_times_stmt([1, 2, 3], start, now)),
             ("disabled_sessions", disabled_stmt(now, DEFAULT_LIMIT)),
+            ("new_place", place_recent_stmt(start, now, PLACE_CHECKS)),
+            ("new_place history", place_history_stmt([1, 2, 3], start - HISTORY, now)),
         ]
+        out = []
         with read_conn(self.engine) as conn:
-            return [
-                (name, "\n".join(str(r[-1]) for r in conn.execute(Explain(stmt)))) for name, stmt in stmts
-            ]
+            for name, stmt in stmts:
+                # the driver's rows: the statement's own result types (a datetime column) do not
+                # apply to the plan's columns
+                rows = conn.execute(Explain(stmt)).cursor.fetchall()
+                out.append((name, "\n".join(str(r[-1]) for r in rows)))
+        return out
 
 
 # -- the statements (Core), one per question; ``explain`` shows the same ones ------------------
@@ -312,6 +377,39 @@ def reuse_stmt(start: datetime, now: datetime, limit: int) -> Select[Any]:
         .order_by(per_user.c.last.desc(), per_user.c.user_id)
         .limit(limit)
     )
+
+
+def place_recent_stmt(start: datetime, now: datetime, limit: int) -> Select[Any]:
+    """The window's newest sessions with their first address (``ix_sessions_created``)."""
+    s = sessions
+    return (
+        select(s.c.public_id, s.c.user_id, s.c.created_at, s.c.first_ip)
+        .where(s.c.created_at >= start, s.c.created_at <= now)
+        .order_by(s.c.created_at.desc(), s.c.user_id.desc())
+        .limit(limit)
+    )
+
+
+def place_history_stmt(uids: list[int], start: datetime, now: datetime) -> Select[Any]:
+    """These users' sessions from ``start`` (the window's start minus ``HISTORY``) to ``now``,
+    both addresses (``ix_sessions_user_created``)."""
+    s = sessions
+    return select(s.c.user_id, s.c.public_id, s.c.created_at, s.c.first_ip, s.c.last_ip).where(
+        s.c.user_id.in_(uids), s.c.created_at >= start, s.c.created_at <= now
+    )
+
+
+def _place_why(loc: Any, countries: set[str], asns: set[Any]) -> str:
+    parts = []
+    if countries:
+        parts.append(f"new country {loc.country} (before: {', '.join(sorted(countries)) or 'unknown'})")
+    elif loc.asn is not None and asns:
+        org = f" {loc.asn_org}" if loc.asn_org else ""
+        seen = ", ".join(f"AS{a}" for a, _o in sorted(asns, key=lambda x: x[0])[:5])
+        parts.append(f"new network AS{loc.asn}{org} (before: {seen})")
+    if countries and loc.asn is not None and asns:
+        parts.append(f"network AS{loc.asn} new too")
+    return "; ".join(parts) + f", in the {HISTORY.days} days before; end this session if it is not the user"
 
 
 def burst_candidates_stmt(start: datetime, now: datetime, need: int, limit: int) -> Select[Any]:

@@ -268,8 +268,13 @@ class AuthCore:
         from datetime import timedelta
 
         from authcore.attention import DEFAULT_LIMIT, Attention
+        from authcore.errors import ConfigError
 
-        signals = Attention(self.engine, self.config.attention)
+        try:
+            geoip, note = self.devices.geoip, ""
+        except ConfigError as exc:  # the other signals still run; this one says why not
+            geoip, note = None, str(exc)
+        signals = Attention(self.engine, self.config.attention, geoip, note)
         return signals.report(
             timedelta(hours=24) if since is None else since,
             now=now,

@@ -26,6 +26,8 @@ INDEXES = {
     "session_burst": "ix_sessions_created",
     "session_burst times": "ix_sessions_user_created",
     "disabled_sessions": "ix_users_disabled_at",
+    "new_place": "ix_sessions_created",
+    "new_place history": "ix_sessions_user_created",
 }
 
 
