@@ -353,17 +353,21 @@ class AuthCore:
 
     def require_write(self, n_users: int = 1) -> None:
         """Raise unless this core may change data (read-only mode, roles; bulk needs admin)."""
-        self._guard(n_users)
+        self._check(n_users)
 
     def _guard(self, n_users: int) -> None:
-        """Refuse, or let a write through; a write lets browsing reads see it (the primary's,
-        for ``authcore.reads.STICK_AFTER_WRITE_S``)."""
+        """What services call right before they write: refuse (``_check``), or let the write
+        through and have this core's browsing reads see it (the primary's, for
+        ``authcore.reads.STICK_AFTER_WRITE_S``)."""
+        self._check(n_users)
+        self.reads.wrote()
+
+    def _check(self, n_users: int) -> None:
         if self.read_only:
             why = "viewer role" if self.role == "viewer" else "read-only mode"
             raise ReadOnlyError(f"refused: this console is in {why}; nothing was changed")
         if n_users > 1 and self.role not in (None, "admin"):
             raise PermissionDenied("bulk operations need the admin role")
-        self.reads.wrote()
 
     def login(
         self, user_id: int, *, ip: str | None = None, user_agent: str | None = None, ttl: Any = None

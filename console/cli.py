@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import logging
 import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, NoReturn, cast
@@ -77,6 +78,12 @@ class Ctx:
                 interactive=interactive,
             )
             self._core = core
+            if core.has_read_replica and not interactive:  # the TUI's header says it instead
+                _READS_NOTES.as_json = self.json
+                reads_log = logging.getLogger("authcore.reads")
+                if _READS_NOTES not in reads_log.handlers:
+                    reads_log.addHandler(_READS_NOTES)
+                reads_log.propagate = False
             # PostgreSQL: the database role wins over [operators]; a command says so (the
             # console shows core.role_note).
             if not operator:
@@ -92,6 +99,26 @@ class Ctx:
         if self._core is not None:
             self._core.dispose()
 
+
+class _Notes(logging.Handler):
+    """``authcore.reads``' warnings (a read replica that is down: reads went to the primary) as
+    the command's notes on stderr: ``authconsole: note: ...``, or with ``--json`` one
+    ``{"note": ...}`` object per line, like the database-role note."""
+
+    as_json = False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            text = clean(record.getMessage(), max_len=400)
+            if self.as_json:
+                err_json({"note": text})
+            else:
+                err(f"note: {text}")
+        except Exception:  # noqa: BLE001 - a note must not stop the command
+            pass
+
+
+_READS_NOTES = _Notes(logging.WARNING)
 
 Handler = Callable[[Ctx], int]
 

@@ -4,6 +4,7 @@ primary, the refusals, and a replica nothing listens on (reads fall back to the 
 
 from __future__ import annotations
 
+import json
 import socket
 import uuid
 
@@ -117,3 +118,17 @@ def test_a_replica_nothing_listens_on_sends_reads_to_the_primary(pg_url: str, co
         assert core.live_state(uid, None).exists  # the inspector's lookup answers too
     finally:
         core.dispose()
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_a_command_says_its_reads_went_to_the_primary(pg_url: str, capsys, as_json: bool) -> None:  # type: ignore[no-untyped-def]
+    standby = f"postgresql+psycopg://postgres@127.0.0.1:{_closed_port()}/none"
+    flags = ["--json"] if as_json else []
+    code = main(["--db", pg_url, "--read-db", standby, *flags, "sessions", "list", "--limit", "3"])
+    out, err = capsys.readouterr()
+    assert code == 0 and err.count("\n") == 1
+    if as_json:
+        assert json.loads(err)["note"].startswith("read replica unavailable, reads go to the primary")
+        json.loads(out)
+    else:
+        assert err.startswith("authconsole: note: read replica unavailable, reads go to the primary: ")

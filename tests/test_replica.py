@@ -180,6 +180,28 @@ def test_a_replica_that_is_down_sends_reads_to_the_primary(pair: ReplicaPair, co
     assert console.reads.engine(Read.BROWSE) is console.reads.replica
 
 
+def test_a_silent_replica_counts_as_down_within_its_bound(pair: ReplicaPair, cores) -> None:  # type: ignore[no-untyped-def]
+    setup = cores(replica=False)
+    name = _name()
+    user = setup.users.create(f"{name}@example.com", name)
+    pair.wait_caught_up()
+    console = cores()
+    assert [u.id for u in console.users.search(name).items] == [user.id]  # a pooled standby connection
+    frozen = pair.standby.freeze()  # accepts bytes, never answers
+    try:
+        # the search waits out the standby's bound once, then answers from the primary
+        assert [u.id for u in console.users.search(name).items] == [user.id]
+        assert console.reads.down and console.reads.engine(Read.BROWSE) is console.reads.primary
+        assert [u.id for u in console.users.search(name).items] == [user.id]  # no second wait
+        st = console.replica_status()  # the probe's own short deadline
+        assert st is not None and not st.up and st.warn
+    finally:
+        pair.standby.thaw(frozen)
+    pair.wait_caught_up()
+    st = console.replica_status()
+    assert st is not None and st.up and st.caught_up and not console.reads.down
+
+
 async def test_header_shows_the_lag_and_warns_past_the_bound(
     pair: ReplicaPair, config: Config, cores
 ) -> None:  # type: ignore[no-untyped-def]

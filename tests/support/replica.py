@@ -75,6 +75,37 @@ class Server:
         pid = self.pid()
         return pid is not None and Path(f"/proc/{pid}").exists()
 
+    def pids(self) -> list[int]:
+        """The postmaster, then its children (backends, walreceiver, startup process)."""
+        root = self.pid()
+        if root is None:
+            return []
+        out = [root]
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                try:
+                    stat = Path(f"/proc/{entry}/stat").read_text()
+                except OSError:
+                    continue
+                if int(stat.rsplit(")", 1)[1].split()[1]) == root:
+                    out.append(int(entry))
+        return out
+
+    def freeze(self) -> list[int]:
+        """SIGSTOP the postmaster (no new backends), then every child: a silent server."""
+        frozen = []
+        for pid in self.pids():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGSTOP)
+                frozen.append(pid)
+        return frozen
+
+    @staticmethod
+    def thaw(frozen: list[int]) -> None:
+        for pid in reversed(frozen):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
+
     def stop(self, sig: int = signal.SIGINT, timeout: float = 30) -> None:
         """Stop by PID (SIGINT: fast shutdown) and wait for the postmaster to go."""
         pid = self.pid()
