@@ -237,20 +237,34 @@ class Attention:
         recent = list(conn.execute(place_recent_stmt(start, now, PLACE_CHECKS + 1)))
         more = len(recent) > PLACE_CHECKS
         located = [(r, loc) for r in recent[:PLACE_CHECKS] if (loc := geoip.lookup(r.first_ip)) is not None]
-        history: dict[int, list[tuple[datetime, str, Any]]] = {}
+        history: dict[int, list[tuple[datetime, str, str]]] = {}
         uids = sorted({r.user_id for r, _loc in located})
         for chunk in _chunks(uids, 500):
             for h in conn.execute(place_history_stmt(chunk, start - HISTORY, now)):
                 for ip in {h.first_ip, h.last_ip} - {None}:
-                    history.setdefault(h.user_id, []).append((h.created_at, h.public_id, geoip.lookup(ip)))
+                    history.setdefault(h.user_id, []).append((h.created_at, h.public_id, ip))
         flagged: list[tuple[Any, Any, set[str], set[Any]]] = []
         for r, loc in located:
-            before = [
-                seen
-                for at, sid, seen in history.get(r.user_id, [])
+            ips = [
+                ip
+                for at, sid, ip in history.get(r.user_id, [])
                 if sid != r.public_id and r.created_at - HISTORY <= at < r.created_at
             ]
-            if not before:
+            if not ips:
+                continue
+            # addresses are looked up until the place is known on both counts (the usual
+            # login, from a known place, stops early); only a flagged one reads them all
+            want_country, want_asn = loc.country is not None, loc.asn is not None
+            before = []
+            for ip in ips:
+                seen = geoip.lookup(ip)
+                before.append(seen)
+                if seen is not None:
+                    want_country = want_country and seen.country != loc.country
+                    want_asn = want_asn and seen.asn != loc.asn
+                if not (want_country or want_asn):
+                    break
+            if not (want_country or want_asn):
                 continue
             countries = {x.country for x in before if x is not None and x.country}
             asns = {(x.asn, x.asn_org) for x in before if x is not None and x.asn is not None}
@@ -448,7 +462,9 @@ def disabled_stmt(now: datetime, limit: int) -> Select[Any]:
     return (
         select(u.c.id, u.c.email, u.c.disabled_at, live.label("n"), newest.label("newest"))
         .where(u.c.disabled, holds)  # as ix_users_disabled_at's predicate renders
-        .order_by(u.c.disabled_at.desc(), u.c.id.desc())
+        # the index's order only (no id tiebreak: users disabled at one instant would all be
+        # read and sorted before the first row; ties come in the index's own order)
+        .order_by(u.c.disabled_at.desc())
         .limit(limit)
     )
 

@@ -15,7 +15,7 @@ import sys
 import time
 import traceback
 
-SECTIONS = ("seed", "search", "hotpaths", "logouts", "cli", "console", "verifier", "appserver")
+SECTIONS = ("seed", "search", "hotpaths", "logouts", "cli", "console", "verifier", "appserver", "attention")
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
