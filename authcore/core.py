@@ -269,16 +269,19 @@ class AuthCore:
 
         from authcore.attention import DEFAULT_LIMIT, Attention
         from authcore.errors import ConfigError
+        from authcore.reads import Read
 
         try:
             geoip, note = self.devices.geoip, ""
         except ConfigError as exc:  # the other signals still run; this one says why not
             geoip, note = None, str(exc)
-        signals = Attention(self.engine, self.config.attention, geoip, note)
-        return signals.report(
-            timedelta(hours=24) if since is None else since,
-            now=now,
-            limit=DEFAULT_LIMIT if limit is None else limit,
+
+        window = timedelta(hours=24) if since is None else since
+        return self.reads.run(  # a listing: on the read replica when there is one
+            Read.BROWSE,
+            lambda engine: Attention(engine, self.config.attention, geoip, note).report(
+                window, now=now, limit=DEFAULT_LIMIT if limit is None else limit
+            ),
         )
 
     @property

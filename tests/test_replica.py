@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import event
 
 from authcore.config import Config
 from authcore.core import AuthCore
@@ -97,6 +98,15 @@ def test_browsing_reads_hit_the_replica_the_preview_reads_the_primary(pair: Repl
     assert [u.id for u in console.users.search(name).items] == [user.id]
     assert len(console.sessions.for_user(user.id)) == 1
     assert console.live_state(user.id, None).exists is True
+
+
+def test_the_attention_report_reads_the_replica(pair: ReplicaPair, cores) -> None:  # type: ignore[no-untyped-def]
+    console = cores()
+    ran: dict[str, int] = {"primary": 0, "replica": 0}
+    for name, engine in (("primary", console.reads.primary), ("replica", console.reads.replica)):
+        event.listen(engine, "before_cursor_execute", lambda *_a, n=name: ran.__setitem__(n, ran[n] + 1))
+    console.attention()
+    assert ran["replica"] > 0 and ran["primary"] == 0
 
 
 def test_writes_go_to_the_primary_and_the_reads_after_them_see_them(pair: ReplicaPair, cores) -> None:  # type: ignore[no-untyped-def]
