@@ -72,6 +72,13 @@ _NEXT_IDS = (
     .order_by(users.c.id)
     .limit(bindparam("n"))
 )
+#: The preview's rows: the same match and walk order as ``_NEXT_IDS``, with what an operator checks.
+_FIRST = (
+    select(users.c.id, users.c.email, users.c.username, users.c.token_version)
+    .where(_match(), users.c.id > bindparam("after"))
+    .order_by(users.c.id)
+    .limit(bindparam("n"))
+)
 _COUNT = select(func.count()).select_from(users).where(_match(), users.c.id > bindparam("after"))
 
 
@@ -83,6 +90,41 @@ class BulkPlan:
     already_done: int
     run_updated_at: datetime | None = None  # that run's last move (the claim compares it)
     runs_seen: int = 0  # identical runs (finished or not) when planned (the claim compares it)
+
+
+@dataclass(frozen=True)
+class BulkMatch:
+    """One user a bulk query matches (the console's preview rows)."""
+
+    id: int
+    email: str
+    username: str
+    token_version: int
+
+
+@dataclass(frozen=True)
+class BulkPreview:
+    """What a new run of ``query`` would bump now: the count and the first users by id."""
+
+    query: str
+    matching: int
+    first: list[BulkMatch]
+
+
+@dataclass(frozen=True)
+class BulkRunInfo:
+    """A row of ``bulk_runs``: an unfinished one was interrupted (process killed, stopped) and
+    resumes with the same query and reason, from the console or the command line."""
+
+    id: str
+    query: str
+    reason: str
+    actor: str
+    created_at: datetime
+    updated_at: datetime
+    done_count: int
+    expected_count: int
+    finished_at: datetime | None
 
 
 @dataclass(frozen=True)
@@ -115,6 +157,41 @@ class BulkRevoker:
             .order_by(bulk_runs.c.created_at.desc())
             .limit(1)
         ).first()
+
+    def preview(self, query: str, limit: int = 20) -> BulkPreview:
+        """The users a new run of ``query`` matches: their count and the first ``limit`` by id
+        (the same match and walk order as ``run``). Reads only; no reason needed yet."""
+        pat = _pattern(query)
+        limit = max(0, min(int(limit), 200))
+        with read_conn(self.engine) as conn:
+            n = int(conn.execute(_COUNT, {"pat": pat, "after": 0}).scalar_one())
+            rows = conn.execute(_FIRST, {"pat": pat, "after": 0, "n": limit}).all() if limit else []
+        return BulkPreview(query, n, [BulkMatch(r.id, r.email, r.username, r.token_version) for r in rows])
+
+    def unfinished(self, limit: int = 20) -> list[BulkRunInfo]:
+        """Runs that started and did not finish (newest first): each resumes when its query is
+        run again with its reason (``plan`` finds it)."""
+        with read_conn(self.engine) as conn:
+            rows = conn.execute(
+                select(bulk_runs)
+                .where(bulk_runs.c.action == ACTION, bulk_runs.c.finished_at.is_(None))
+                .order_by(bulk_runs.c.updated_at.desc(), bulk_runs.c.id)
+                .limit(max(1, min(int(limit), 200)))
+            ).all()
+        return [
+            BulkRunInfo(
+                r.id,
+                r.query,
+                r.reason,
+                r.actor,
+                r.created_at,
+                r.updated_at,
+                r.done_count,
+                r.expected_count,
+                r.finished_at,
+            )
+            for r in rows
+        ]
 
     def plan(self, query: str, reason: str) -> BulkPlan:
         """How many users the command would bump now (resuming any unfinished run)."""

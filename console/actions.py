@@ -117,7 +117,10 @@ ACTIONS: dict[str, ActionSpec] = {
         ),
     )
 }
-MUTATING = frozenset(ACTIONS)
+#: Every Textual action that changes data: the registry's, and the bulk screen's run and resume
+#: (``console/screens/bulk.py``: not an ``ActionSpec``, which acts on one user; its call is
+#: ``core.bulk.run``, the command line's ``revoke --query``). Read-only mode hides them all.
+MUTATING = frozenset(ACTIONS) | {"bulk_revoke", "bulk_resume"}
 
 
 def perform(

@@ -114,6 +114,16 @@ SCREENS: dict[str, ScreenSpec] = {
             frozenset({"token"}),
             "back",
         ),
+        ScreenSpec(
+            "bulk",
+            "console.screens.bulk:BulkScreen",
+            "b",
+            "Bulk",
+            "Bulk revoke: every user matching a query, typed count, resumable runs",
+            "Bulk revoke: every user matching a query",
+            frozenset({"bulk", "bulk-runs", "bulk-plan"}),
+            "back",
+        ),
     )
 }
 

@@ -24,8 +24,8 @@ from console.navigation import SCREENS
 #: Groups whose success proves the database answers (ends an outage): each screen's, as
 #: registered in ``console.navigation``.
 READ_GROUPS: frozenset[str] = frozenset().union(*(s.read_groups for s in SCREENS.values()))
-#: Groups that change data.
-WRITE_GROUPS = frozenset({"action"})
+#: Groups that change data (the user screen's actions, the bulk screen's run).
+WRITE_GROUPS = frozenset({"action", "bulk-run"})
 
 
 @dataclass(frozen=True)

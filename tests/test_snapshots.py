@@ -9,6 +9,7 @@ from __future__ import annotations
 import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import jwt
@@ -292,3 +293,30 @@ def test_sessions_located(snap_compare, located_core: AuthCore) -> None:
         await settle(pilot)
 
     assert snap_compare(app_for(located_core), terminal_size=(120, 40), run_before=run_before)
+
+
+class _Stop(Exception):
+    """Ends a bulk run after its first batch, as a killed process would: unfinished, resumable."""
+
+
+def _stop_after_first(done: int, total: int) -> None:
+    raise _Stop
+
+
+def test_bulk_revoke(snap_compare, snap_core: AuthCore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The bulk screen from the users search: count, first rows, an interrupted run listed."""
+    monkeypatch.setattr("authcore.bulk.secrets", SimpleNamespace(token_hex=lambda n: "5eed" * (n // 2)))
+    n = snap_core.bulk.preview("example.org").matching
+    with pytest.raises(_Stop):
+        snap_core.bulk.run(
+            "example.org", "old run (SEC-9)", confirm_count=n, batch=2, on_batch=_stop_after_first
+        )
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await settle(pilot)
+        await type_text(pilot, "example.net")
+        await settle(pilot)
+        await pilot.press("escape", "b")
+        await settle(pilot)
+
+    assert snap_compare(app_for(snap_core), terminal_size=(100, 30), run_before=run_before)

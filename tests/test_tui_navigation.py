@@ -176,11 +176,20 @@ async def test_audit_from_another_user_refilters_the_open_audit(core: AuthCore) 
 def test_every_screen_is_registered_once() -> None:
     """One registry entry per full screen: its key, help line and worker groups."""
     from console.screens.base import ConsoleScreen
+    from console.screens.bulk import BulkScreen
 
     keys = [s.key for s in SCREENS.values() if s.key]
     assert len(keys) == len(set(keys))
     classes = {s.load() for s in SCREENS.values()}
-    assert {UsersScreen, UserScreen, SessionsScreen, AuditScreen, TokenScreen, AttentionScreen} == classes
+    assert {
+        UsersScreen,
+        UserScreen,
+        SessionsScreen,
+        AuditScreen,
+        TokenScreen,
+        AttentionScreen,
+        BulkScreen,
+    } == classes
     for cls in classes:
         assert issubclass(cls, ConsoleScreen) and SCREENS[cls.KIND].load() is cls
 

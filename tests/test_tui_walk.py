@@ -5,8 +5,9 @@ bracketed pastes, sent through Pilot from every screen, on SQLite and PostgreSQL
 
 - no exception (the app still runs; no worker ended in an "unexpected" error);
 - the screen stack never holds two screens for the same thing (``console.navigation.identity``);
-- the database (users, sessions, audit events, digested) is unchanged unless a confirm dialog was
-  confirmed since the last look (checked every few keys and at the end).
+- the database (users, sessions, audit events, digested) is unchanged unless a confirm dialog (or
+  the bulk screen's typed confirmation) was confirmed since the last look (checked every few keys
+  and at the end).
 
 The seed is random per run and printed on failure; replay with ``AUTHCONSOLE_WALK_SEED=<seed>``
 (timing between workers still varies, so a replay is close, not exact). The default run sends
@@ -32,13 +33,14 @@ from authcore.core import AuthCore
 from authcore.models import audit_events, sessions, users
 from console.app import AuthConsoleApp
 from console.navigation import identity
+from console.screens.bulk import BulkConfirmScreen
 from console.screens.confirm import ConfirmScreen
 from console.widgets.header import StatusLine
 from tests.support.tui import make_app, seed, settle
 
 SEED_ENV = "AUTHCONSOLE_WALK_SEED"
 KEYS_ENV = "AUTHCONSOLE_WALK_KEYS"
-STARTS = ["users", "user", "sessions", "audit", "token", "attention"]
+STARTS = ["users", "user", "sessions", "audit", "token", "attention", "bulk"]
 SIZES = [(80, 24), (60, 15)]
 CHECK_EVERY = 25
 
@@ -209,10 +211,18 @@ async def walk(
             confirmations.append(result)
         return real_dismiss(screen, result)
 
+    real_bulk_dismiss = BulkConfirmScreen.dismiss
+
+    def bulk_dismiss(screen: BulkConfirmScreen, result: Any = None) -> Any:
+        if result:
+            confirmations.append(result)
+        return real_bulk_dismiss(screen, result)
+
     state: dict[str, Walk] = {}
     try:
         with pytest.MonkeyPatch.context() as mp:
             mp.setattr(ConfirmScreen, "dismiss", dismiss)
+            mp.setattr(BulkConfirmScreen, "dismiss", bulk_dismiss)
             async with app.run_test(size=size) as pilot:
                 app.exit = lambda *a, **k: None  # type: ignore[method-assign]  # q/ctrl+q: stay
                 await start_on(pilot, start, pastes)

@@ -14,7 +14,7 @@ from textual.widgets import Input, Static
 from console.messages import UsersPage
 from console.navigation import bindings
 from console.safe import safe, safe_join, safe_lines
-from console.screens.base import ConsoleScreen
+from console.screens.base import ConsoleScreen, PaletteCommand
 from console.widgets import cells
 from console.widgets.search import SearchBox
 from console.widgets.table import Col, KeyedTable, event_key
@@ -206,6 +206,24 @@ class UsersScreen(ConsoleScreen):
 
     def current_id(self) -> str | None:
         return self.query_one(KeyedTable).highlighted_key
+
+    # -- bulk revoke (console/screens/bulk.py) ---------------------------------------------
+    def action_goto(self, kind: str) -> None:
+        """``b`` (and the palette's bulk entries) take the search typed here to the bulk screen."""
+        if kind == "bulk":
+            self.capp.goto("bulk", query=self.query_one(SearchBox).value)
+        else:
+            super().action_goto(kind)
+
+    def palette_commands(self) -> list[PaletteCommand]:
+        own = PaletteCommand(
+            self,
+            "Revoke everyone matching this search (bulk)",
+            "goto",
+            ("bulk",),
+            "the bulk screen with this text as its query: count, first rows, typed confirmation (b)",
+        )
+        return [own, *super().palette_commands()]
 
     def reopen(self, **args: object) -> None:
         """``u`` from anywhere: back here, ready to type a new search."""
