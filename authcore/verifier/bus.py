@@ -107,9 +107,11 @@ class Bussing(Updates):
             if not replay:
                 # The consumer is in place from the stream's end: what the stream holds before
                 # it is in the database, re-read now (on this thread: no message is applied
-                # meanwhile). An empty cache (the first start) re-reads nothing.
+                # meanwhile). An empty cache (the first start) has nothing to re-read: no query,
+                # no connection (a fleet of verifiers starting together would each take one).
                 began = time.monotonic()
-                self._resync()
+                if self._cache.snapshot()[1]:  # users cached
+                    self._resync()
                 self._mark_synced(began)
             self._connected = True
             await self._bus_pump(nc)
