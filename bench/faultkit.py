@@ -55,7 +55,8 @@ def unavailable_reason() -> str | None:
 class OwnPostgres:
     """A throwaway PostgreSQL cluster on a free port (trust auth, fsync off)."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_connections: int = 60) -> None:
+        self.max_connections = max_connections
         reason = unavailable_reason()
         if reason:
             raise RuntimeError(reason)
@@ -103,7 +104,7 @@ class OwnPostgres:
     def start(self) -> None:
         opts = (
             f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off "
-            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=60"
+            f"-c synchronous_commit=off -c full_page_writes=off -c max_connections={self.max_connections}"
         )
         self._as_pg(
             [

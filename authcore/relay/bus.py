@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -86,10 +86,16 @@ async def _quiet(exc: Exception) -> None:  # nats-py's error callback: the calle
     log.debug("nats: %s", exc)
 
 
-async def connect(target: BusTarget, name: str, connect_timeout: float = CONNECT_TIMEOUT) -> Client:
+async def connect(
+    target: BusTarget,
+    name: str,
+    connect_timeout: float = CONNECT_TIMEOUT,
+    closed_cb: Callable[[], Awaitable[None]] | None = None,
+) -> Client:
     """One NATS connection, bounded: the handshake within ``connect_timeout``; no automatic
     reconnect (the caller's loop reconnects and decides what to replay); the server pinged every
-    5 s and the connection dropped after 2 unanswered pings."""
+    5 s and the connection dropped after 2 unanswered pings. ``closed_cb`` is awaited when it
+    closes (whatever the reason)."""
     import nats
 
     return await nats.connect(
@@ -101,6 +107,7 @@ async def connect(target: BusTarget, name: str, connect_timeout: float = CONNECT
         ping_interval=5,
         max_outstanding_pings=2,
         error_cb=_quiet,
+        closed_cb=closed_cb,
     )
 
 

@@ -115,10 +115,12 @@ class Scanner:
         ones come back as chunks, in id order, for the caller to publish then ``settle``."""
         from psycopg.rows import namedtuple_row
 
-        with conn.cursor() as cur:
-            q = _running_sql(dialect)
-            cur.execute(q.sql, q.params({}))
-            out = Scan(frozenset(str(r[0]) for r in cur.fetchall()))
+        out = Scan(frozenset())
+        if self.gaps:  # only a gap needs to know who is running (one round trip saved otherwise)
+            with conn.cursor() as cur:
+                q = _running_sql(dialect)
+                cur.execute(q.sql, q.params({}))
+                out.running = frozenset(str(r[0]) for r in cur.fetchall())
         sql = _rows_sql(dialect)
         after = self.floor
         new: list[Any] = []

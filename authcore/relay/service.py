@@ -47,7 +47,7 @@ from authcore.relay.bus import (
     require_nats,
 )
 from authcore.relay.scan import Scanner, table_end
-from authcore.verifier.listen import TICK_S, libpq_url, open_listener
+from authcore.verifier.listen import libpq_url, open_listener
 from authcore.verifier.updates import first_line
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -162,6 +162,8 @@ class Relay:
         self._max_backoff = max(reconnect_delay, min(1.0, self.staleness / 4))
         self._stop = threading.Event()
         self._ready = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._woke: asyncio.Event | None = None
         self._thread: threading.Thread | None = None
         self._connected = False
         self._scanner: Scanner | None = None
@@ -186,6 +188,12 @@ class Relay:
 
     def close(self) -> None:
         self._stop.set()
+        loop, woke = self._loop, self._woke
+        if loop is not None and woke is not None:
+            try:
+                loop.call_soon_threadsafe(woke.set)
+            except RuntimeError:  # the loop has ended already
+                pass
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout=15)
 
@@ -263,7 +271,7 @@ class Relay:
             self._n["sessions"] += 1
             while not self._stop.is_set():
                 started = time.time()
-                scan = await asyncio.to_thread(scanner.scan, pg, dialect)
+                scan = scanner.scan(pg, dialect)  # bounded (the listener's waits); no thread hop
                 for chunk in scan.chunks:
                     fl, ab = scanner.header_state(chunk.ids)
                     headers = {H_MSG_ID: encode_ids(chunk.ids), H_FLOOR: str(fl), H_ABOVE: encode_ids(ab)}
@@ -279,7 +287,7 @@ class Relay:
                 self._n["beats"] += 1
                 self._connected = True
                 self._ready.set()
-                await asyncio.to_thread(self._wait_notice, pg)
+                await self._wait_notice(pg)
         finally:
             self._connected = False
             if pg is not None:
@@ -292,19 +300,22 @@ class Relay:
             except Exception:  # noqa: BLE001 - broken already; the socket goes with the loop
                 pass
 
-    def _wait_notice(self, pg: Any) -> None:
-        """Return at the first notice (the rest are drained: the scan reads every new row), at
-        ``staleness/4``, or soon after ``close()``."""
-        end = time.monotonic() + self._heartbeat
-        while not self._stop.is_set():
-            remaining = end - time.monotonic()
-            if remaining <= 0:
-                return
-            got = False
-            for _n in pg.notifies(timeout=min(remaining, TICK_S)):
-                got = True
-                break
-            if got:
-                for _n in pg.notifies(timeout=0):
-                    pass
-                return
+    async def _wait_notice(self, pg: Any) -> None:
+        """Until a notice arrives (the rest are drained: the scan reads every new row),
+        ``staleness/4`` passes, or ``close()``: the connection's socket is watched by the loop,
+        so a notice wakes the relay at once, without a thread."""
+        loop = asyncio.get_running_loop()
+        woke = self._woke = asyncio.Event()
+        self._loop = loop
+        fd = pg.fileno()
+        loop.add_reader(fd, woke.set)
+        try:
+            if not any(True for _n in pg.notifies(timeout=0)):  # none already buffered
+                try:
+                    await asyncio.wait_for(woke.wait(), self._heartbeat)
+                except TimeoutError:
+                    return
+        finally:
+            loop.remove_reader(fd)
+        for _n in pg.notifies(timeout=0):
+            pass

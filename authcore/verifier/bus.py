@@ -30,7 +30,6 @@ from typing import TYPE_CHECKING, Any
 
 from authcore.relay.bus import BusTarget, connect, decode_beat
 from authcore.revocation import Notice
-from authcore.verifier.listen import TICK_S
 from authcore.verifier.updates import Updates, first_line
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -52,11 +51,16 @@ class Bussing(Updates):
     _bus_seq: int | None  # the last stream sequence applied (None: none yet, or resync needed)
     _bus_gap: bool
     _bus_beats: list[tuple[int, float]]
+    _bus_heard: int  # messages and beats received (the pump flushes only when this stands still)
+    _bus_wake: asyncio.Event | None
+    _bus_loop: asyncio.AbstractEventLoop | None
 
     def _resync(self) -> None:  # the listener's (``Listening``): a Verifier has both sides
         raise NotImplementedError
 
     def _run_bus(self) -> None:
+        """The background thread: an asyncio loop of its own (one verifier per app process is
+        the usual shape, as with LISTEN: a thread and a connection each)."""
         asyncio.run(self._bus_main())
 
     async def _bus_main(self) -> None:
@@ -82,7 +86,9 @@ class Bussing(Updates):
 
         target = self._bus
         assert target is not None
-        nc = await connect(target, self.application_name)
+        wake = self._bus_wake = asyncio.Event()
+        self._bus_loop = asyncio.get_running_loop()
+        nc = await connect(target, self.application_name, closed_cb=self._bus_closed_cb(wake))
         try:
             js = nc.jetstream(timeout=self._beat_timeout)
             state = (await js.stream_info(target.stream)).state
@@ -122,26 +128,46 @@ class Bussing(Updates):
                 pass
 
     async def _bus_pump(self, nc: Any) -> None:
-        """Every ``staleness/4`` a flush the server must answer; a gap ends the session."""
+        """Wait for a gap, ``close()`` or a quiet ``staleness/4``: a beat or message proves the
+        bus alive, so the server is asked (a flush: PING/PONG within ``max(0.5, staleness/2)``)
+        only when nothing came; a closed connection or an unanswered flush ends the session.
+        No ticking: a fleet of idle verifiers costs a wakeup per beat each."""
+        wake = self._bus_wake
+        assert wake is not None
         while not self._stop.is_set():
-            self._beat_started = time.monotonic()
-            await nc.flush(timeout=self._beat_timeout)
-            self._beat_started = None
-            end = time.monotonic() + self._heartbeat
-            while not self._stop.is_set() and time.monotonic() < end:
-                if self._bus_gap:
-                    raise _Gap("a stream sequence was skipped: resyncing from the database")
-                if nc.is_closed:
-                    raise ConnectionError("bus connection closed")
-                await asyncio.sleep(min(TICK_S, max(0.0, end - time.monotonic())))
+            heard = self._bus_heard
+            try:
+                await asyncio.wait_for(wake.wait(), self._heartbeat)
+            except TimeoutError:
+                pass
+            wake.clear()
+            if self._stop.is_set():
+                return
+            if self._bus_gap:
+                raise _Gap("a stream sequence was skipped: resyncing from the database")
+            if nc.is_closed:
+                raise ConnectionError("bus connection closed")
+            if self._bus_heard == heard:  # nothing for a heartbeat: is the server there?
+                self._beat_started = time.monotonic()
+                await nc.flush(timeout=self._beat_timeout)
+                self._beat_started = None
+
+    def _bus_closed_cb(self, wake: asyncio.Event) -> Any:
+        async def closed() -> None:
+            wake.set()
+
+        return closed
 
     async def _on_bus_msg(self, msg: Msg) -> None:
+        self._bus_heard += 1
         seq = int(msg.metadata.sequence.stream)
         have = self._bus_seq
         if have is None or seq <= have or self._bus_gap:
             return  # delivered twice, or a resync is coming
         if seq != have + 1:
             self._bus_gap = True
+            if self._bus_wake is not None:
+                self._bus_wake.set()
             return
         received = time.time()
         try:
@@ -156,6 +182,7 @@ class Bussing(Updates):
             self._settle_beats()
 
     async def _on_beat(self, msg: Msg) -> None:
+        self._bus_heard += 1
         try:
             seq, at = decode_beat(msg.data)
         except ValueError as exc:

@@ -146,6 +146,9 @@ class Verifier(Listening, Polling, Bussing):
         self._bus_seq: int | None = None
         self._bus_gap = False
         self._bus_beats: list[tuple[int, float]] = []
+        self._bus_heard = 0
+        self._bus_wake: asyncio.Event | None = None
+        self._bus_loop: asyncio.AbstractEventLoop | None = None
         if bus is not None:
             if self.engine.dialect.name != "postgresql":
                 raise ValidationError("a bus verifier needs PostgreSQL (the relay reads its NOTIFY)")
@@ -212,6 +215,12 @@ class Verifier(Listening, Polling, Bussing):
             return
         self._closed = True
         self._stop.set()
+        loop, wake = self._bus_loop, self._bus_wake
+        if loop is not None and wake is not None:  # the bus pump waits on its loop: wake it
+            try:
+                loop.call_soon_threadsafe(wake.set)
+            except RuntimeError:  # that loop has ended already
+                pass
         if self._thread is not None:
             self._thread.join(timeout=15)
         self._synced_at = None
@@ -254,6 +263,7 @@ class Verifier(Listening, Polling, Bussing):
             self._stop = threading.Event()
             running = self._thread is not None and not self._closed
             self._thread = None
+            self._bus_wake = self._bus_loop = None  # the parent's loop: not running here
             self._connected = False
             self._synced_at = None
             self._listener_pid = None
