@@ -5,6 +5,7 @@ primary, the refusals, and a replica nothing listens on (reads fall back to the 
 from __future__ import annotations
 
 import json
+import os
 import socket
 import uuid
 
@@ -132,3 +133,27 @@ def test_a_command_says_its_reads_went_to_the_primary(pg_url: str, capsys, as_js
         json.loads(out)
     else:
         assert err.startswith("authconsole: note: read replica unavailable, reads go to the primary: ")
+
+
+def test_a_locked_read_url_is_the_only_one(tmp_path, monkeypatch, write_config) -> None:  # type: ignore[no-untyped-def]
+    if os.getuid() != 0:
+        pytest.skip("the system config must be root-owned: these tests run as root")
+    from authcore import config as config_mod
+
+    primary, standby = "postgresql+psycopg://ops@db/app", "postgresql+psycopg://ops@standby/app"
+    system = tmp_path / "system.toml"
+    system.write_text(
+        f'database_url = "{primary}"\nread_database_url = "{standby}"\nlock = ["read_database_url"]\n'
+    )
+    monkeypatch.setattr(config_mod, "SYSTEM_CONFIG", system)
+    cfg = load_config()
+    assert resolve_read_database_url(None, primary, cfg) == standby
+    with pytest.raises(ConfigError, match="--read-db cannot override read_database_url, locked by"):
+        resolve_read_database_url("postgresql+psycopg://ops@mine/app", primary, cfg)
+    monkeypatch.setenv("AUTHCONSOLE_READ_DATABASE_URL", "postgresql+psycopg://ops@mine/app")
+    with pytest.raises(ConfigError, match="AUTHCONSOLE_READ_DATABASE_URL cannot override"):
+        resolve_read_database_url(None, primary, cfg)
+    monkeypatch.delenv("AUTHCONSOLE_READ_DATABASE_URL")
+    write_config('read_database_url = "postgresql+psycopg://ops@mine/app"\n')
+    with pytest.raises(ConfigError, match="sets read_database_url, locked by"):
+        load_config()
