@@ -12,7 +12,7 @@ from authcore.core import AuthCore
 from authcore.fastpath import bind_processor
 from authcore.models import UTCDateTime, sessions, users
 from authcore.timeutil import utcnow
-from authcore.users.records import USER_COLS, UserRecord, active_count, rec, record_builder
+from authcore.users.records import USER_COLS, UserRecord, active_count, rec, record_builder, records_builder
 
 
 def _stmt():  # type: ignore[no-untyped-def]
@@ -47,6 +47,7 @@ def test_both_readers_agree(core: AuthCore) -> None:
         raw = conn.exec_driver_sql(str(compiled), args).all()  # type: ignore[arg-type]
     via_driver = [record_builder(core.engine.dialect.name)(r) for r in raw]
     assert via_core == via_driver
+    assert records_builder(core.engine.dialect.name)(raw) == via_core  # a page, as search builds it
     a, b = via_driver
     assert a.active_sessions == 2  # the session that ends now is not active
     assert a.disabled and a.disabled_at is not None and a.disabled_at.tzinfo == UTC

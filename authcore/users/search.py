@@ -41,7 +41,7 @@ from authcore.fastpath import HotQuery, bind_processor
 from authcore.models import UTCDateTime, users
 from authcore.text import like_escape
 from authcore.timeutil import utcnow
-from authcore.users.records import USER_COLS, UserRecord, active_count, record_builder
+from authcore.users.records import USER_COLS, UserRecord, active_count, records_builder
 from authcore.users.refs import normalize_query
 
 PAGE_MAX = 500
@@ -256,7 +256,7 @@ class Searcher:
         self.engine = engine
         self.stmts = UserSearch(engine.dialect.name)
         self._hot: dict[Any, HotQuery] = {}
-        self._build = record_builder(engine.dialect.name)
+        self._build = records_builder(engine.dialect.name)
         now_proc = bind_processor(engine, UTCDateTime())
         self._now = (lambda: now_proc(utcnow())) if now_proc else utcnow  # driver form
 
@@ -313,9 +313,10 @@ class Searcher:
                 break
             if phase == Phase.EXACT:
                 if after is None:
-                    for r in self._hot_query(Phase.EXACT, False, False).fetch_driver(params):
-                        items.append(self._build(r))
-                        last = Cursor(Phase.EXACT, "", r[0])
+                    hit = self._hot_query(Phase.EXACT, False, False).fetch_driver(params)
+                    items.extend(self._build(hit))
+                    if hit:
+                        last = Cursor(Phase.EXACT, "", hit[-1][0])
                 continue
             keyset = after is not None and after.phase == phase
             params["lim"] = need
@@ -323,7 +324,10 @@ class Searcher:
                 assert after is not None
                 params["ak"], params["aid"] = after.key, after.id
             rows = self._hot_query(phase, keyset, exact).fetch_driver(params)
-            items.extend(map(self._build, rows))
+            if items:
+                items.extend(self._build(rows))
+            else:
+                items = self._build(rows)
             if rows:
                 r = rows[-1]
                 last = Cursor(phase, r[_KEY_AT] if phase in PREFIX_PHASES else "", r[0])
