@@ -215,10 +215,13 @@ class AuthConsoleApp(App[int]):
         self._check_replica()
 
     def _check_replica(self) -> None:
-        if self._core is not None and not self._closing:
+        """One poll at a time: a slow one is not cancelled by the next (it ends within its
+        deadline), the next is skipped."""
+        busy = any(w.group == "replica" and not w.is_finished for w in self.workers)
+        if self._core is not None and not self._closing and not busy:
             self._replica_worker()
 
-    @work(thread=True, exclusive=True, group="replica", exit_on_error=False)
+    @work(thread=True, group="replica", exit_on_error=False)
     def _replica_worker(self) -> None:
         from authcore.errors import AuthCoreError
 

@@ -218,7 +218,7 @@ async def test_header_shows_the_lag_and_warns_past_the_bound(
     config.replica_max_lag = timedelta(seconds=1)
     console, writer = cores(), cores(replica=False)
     app = make_app(console, replica_interval=0.2)
-    async with app.run_test(size=(120, 30)) as pilot:
+    async with app.run_test(size=(80, 24)) as pilot:  # an operator's smallest terminal
         await settle(pilot)
 
         async def until(text: str) -> str:
