@@ -53,9 +53,9 @@ class Kind(StrEnum):
 WHAT = {
     Kind.LOGIN: "login",
     Kind.REFRESH: "refresh",
-    Kind.REUSE: "refresh reuse detected",
+    Kind.REUSE: "refresh reuse",
     Kind.ENDED: "session ended",
-    Kind.BUMPED: "token version bumped",
+    Kind.BUMPED: "version bumped",
     Kind.DISABLED: "user disabled",
     Kind.ENABLED: "user enabled",
     Kind.GAP: "gap",

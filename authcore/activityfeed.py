@@ -328,20 +328,21 @@ class ActivityFeed:
         with read_conn(self.engine) as conn:
             head = conn.execute(_AUDIT_HEAD).scalar()
             self._seq = int(head or 0)
-            got += [_audit_event(r) for r in conn.execute(_AUDIT_LAST, {"n": n})]
-            ue = list(conn.execute(_UE_LAST, {"n": m}))
+            # newest-first reads, turned oldest-first: events of one instant keep their order
+            got += [_audit_event(r) for r in reversed(conn.execute(_AUDIT_LAST, {"n": n}).all())]
+            ue = conn.execute(_UE_LAST, {"n": m}).all()[::-1]
             self._ue = max((r.id for r in ue), default=0)
             got += [e for e in map(_user_event, ue) if e is not None]
             if self.sqlite:
-                rows = list(conn.execute(_LOGINS_LAST_ID, {"n": m}))
+                rows = conn.execute(_LOGINS_LAST_ID, {"n": m}).all()[::-1]
                 self._sid = max((r.id for r in rows), default=0)
                 got += [_login(r) for r in rows]
-                rot = list(conn.execute(_ROTATED_LAST, {"n": n}))
+                rot = list(conn.execute(_ROTATED_LAST, {"n": n}).all())[::-1]
                 self._rot = max((r.refresh_rotated_at for r in rot), default=None) or utcnow()
                 rot += conn.execute(_ROTATED_SINCE, {"since": self._rot - ROTATION_SLACK}).all()
                 got += [_rotation(r) for r in rot]
             else:
-                rows = list(conn.execute(_LOGINS_LAST_AT, {"n": n}))
+                rows = list(conn.execute(_LOGINS_LAST_AT, {"n": n}).all())[::-1]
                 self._logins_at = max((r.created_at for r in rows), default=None) or utcnow()
                 rows += conn.execute(_LOGINS_SINCE, {"since": self._logins_at - ROTATION_SLACK}).all()
                 got += [_login(r) for r in rows]

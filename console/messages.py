@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from textual.message import Message
 
 if TYPE_CHECKING:  # pragma: no cover - annotations only: the app paints before SQLAlchemy loads
+    from authcore.activityfeed import ActivityFeed
     from authcore.audit import AuditRecord, ChainReport
     from authcore.core import AuthCore
     from authcore.devices import SessionDevice
@@ -106,3 +107,10 @@ class TokenInspected(Message):
     text: str
     report: dict[str, Any] | None
     error: str = ""
+
+
+@dataclass
+class ActivityStarted(Message):
+    """The live activity feed read its backlog and runs (``console.screens.activity``)."""
+
+    feed: ActivityFeed

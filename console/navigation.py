@@ -105,6 +105,16 @@ SCREENS: dict[str, ScreenSpec] = {
             "back",
         ),
         ScreenSpec(
+            "activity",
+            "console.screens.activity:ActivityScreen",
+            "L",
+            "Activity",
+            "Live activity: logins, refreshes, reuse, ended sessions, bumps, disables as they happen",
+            "Live activity",
+            frozenset({"activity"}),
+            "back",
+        ),
+        ScreenSpec(
             "token",
             "console.screens.token:TokenScreen",
             "t",

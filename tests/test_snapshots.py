@@ -17,7 +17,7 @@ import pytest
 import pytest_textual_snapshot
 from textual import events
 from textual.pilot import Pilot
-from textual.widgets import TextArea
+from textual.widgets import Static, TextArea
 
 from authcore import demo
 from authcore.config import Config
@@ -191,6 +191,27 @@ def test_token_inspector(snap_compare, snap_core: AuthCore, config: Config) -> N
         await settle(pilot)
 
     assert snap_compare(app_for(snap_core), run_before=run_before)
+
+
+@pytest.mark.parametrize("size", BOTH, ids=["80x24", "120x40"])
+def test_activity(snap_compare, snap_core: AuthCore, size: tuple[int, int]) -> None:
+    """The live activity screen (``L``) with the recent past: the demo's logins and two operator
+    actions, the cursor following the newest."""
+    two_actions(snap_core)
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await settle(pilot)
+        await pilot.press("escape", "L")
+        for _ in range(200):  # the feed's first read, a tick, the table scrolled to the newest
+            await settle(pilot)
+            table = pilot.app.screen.query("#activity").first()
+            status = pilot.app.screen.query_one("#status", Static).content
+            if table.row_count and table.scroll_y == table.max_scroll_y and "polling" in str(status):
+                break
+        await pilot.pause(0.4)
+        await settle(pilot)
+
+    assert snap_compare(app_for(snap_core), terminal_size=size, run_before=run_before)
 
 
 def test_help_on_user_screen(snap_compare, snap_core: AuthCore) -> None:

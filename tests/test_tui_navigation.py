@@ -13,6 +13,7 @@ from textual.widgets import TextArea
 from authcore.core import AuthCore
 from console.app import AuthConsoleApp
 from console.navigation import SCREENS, identity
+from console.screens.activity import ActivityScreen
 from console.screens.attention import AttentionScreen
 from console.screens.audit import AuditScreen
 from console.screens.sessions import SessionsScreen
@@ -189,6 +190,7 @@ def test_every_screen_is_registered_once() -> None:
         TokenScreen,
         AttentionScreen,
         BulkScreen,
+        ActivityScreen,
     } == classes
     for cls in classes:
         assert issubclass(cls, ConsoleScreen) and SCREENS[cls.KIND].load() is cls

@@ -40,7 +40,7 @@ from tests.support.tui import make_app, seed, settle
 
 SEED_ENV = "AUTHCONSOLE_WALK_SEED"
 KEYS_ENV = "AUTHCONSOLE_WALK_KEYS"
-STARTS = ["users", "user", "sessions", "audit", "token", "attention", "bulk"]
+STARTS = ["users", "user", "sessions", "audit", "token", "attention", "bulk", "activity"]
 SIZES = [(80, 24), (60, 15)]
 CHECK_EVERY = 25
 

@@ -1,0 +1,271 @@
+"""Live activity: logins, refreshes, refresh reuse, ended sessions, bumps and disables as they
+happen (``core.activity``, ``authcore.activityfeed``); ``enter`` opens the event's user.
+
+A tail: the newest event at the bottom, the cursor follows it while it is on the last row (move
+it up to stop following; ``end`` follows again). Bursts are coalesced twice: the feed hands over
+at most the newest ``ROWS`` events per drain with the totals, and this screen drains on a timer
+(``TICK_S``), so the table takes at most one batch of appended rows per tick whatever the event
+rate, and only while it is the screen on top: under another screen it keeps the newest rows
+aside and shows them when it is back (``on_screen_resume``). The status line says how many came
+since the last tick, per kind, and how many a burst folded away.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.widgets import Static
+
+from authcore.activity import ActivityEvent, Kind
+from console.messages import ActivityStarted
+from console.navigation import bindings
+from console.safe import safe, safe_join, safe_lines
+from console.screens.base import ConsoleScreen
+from console.widgets import cells
+from console.widgets.table import Col, KeyedTable, event_key
+
+ROWS = 200  # rows kept in the table (the newest)
+TICK_S = 0.25  # how often the screen takes what the feed gathered
+START_WAIT_S = 15.0  # the feed's first read (the backlog), at most
+
+COLUMNS = [
+    Col("at", "at (UTC)", 14),
+    Col("what", "what", 14, floor=8),
+    Col("user", "user", 12, 2, floor=6),
+    Col("session", "session", 9, 1, optional=True, floor=6),
+    Col("by", "by", 6, 1, floor=4),
+    Col("detail", "detail", 8, 3, optional=True, floor=6),
+]
+
+STYLE = {
+    Kind.LOGIN: "green",
+    Kind.REFRESH: "dim",
+    Kind.REUSE: "bold red",
+    Kind.ENDED: "yellow",
+    Kind.BUMPED: "yellow",
+    Kind.DISABLED: "bold red",
+    Kind.ENABLED: "green",
+    Kind.GAP: "reverse yellow",
+}
+
+
+class FeedTable(KeyedTable):
+    """The tail's table: rows leave from the top as new ones come at the bottom."""
+
+    def forget(self, key: str) -> None:
+        if self._data_rows.pop(key, None) is not None and self.columns:
+            self.remove_row(key)
+
+
+def who(e: ActivityEvent) -> Text:
+    if e.user_id is None:
+        return Text("-", style="dim")
+    return safe(e.email) if e.email else Text(f"#{e.user_id}")
+
+
+def row(e: ActivityEvent) -> list[Text]:
+    return [
+        Text(e.at.strftime("%m-%d %H:%M:%S")),
+        Text(e.what, style=STYLE.get(e.kind, "")),
+        who(e),
+        cells.ident(e.session_id) if e.session_id else Text("-", style="dim"),
+        safe(e.actor),
+        safe(e.detail),
+    ]
+
+
+def summary(total: int, by_kind: dict[Kind, int], shown: int, dropped: int) -> str:
+    """``1,204 events (1,180 login, 24 refresh); newest 200 shown`` for a tick's batch."""
+    kinds = ", ".join(f"{n:,} {k.value}" for k, n in sorted(by_kind.items(), key=lambda kv: -kv[1]))
+    text = f"{total:,} event{'s' if total != 1 else ''} ({kinds})"
+    if shown < total:
+        text += f"; newest {shown:,} shown"
+    if dropped:
+        text += f", {dropped:,} dropped by the feed"
+    return text
+
+
+class ActivityScreen(ConsoleScreen):
+    TITLE = "Live activity"
+    KIND = "activity"
+    DEFAULT_CSS = """
+    #activity-detail {
+        height: 2;
+        padding: 0 1;
+        color: $text-muted;
+        text-wrap: nowrap;
+        text-overflow: ellipsis;
+    }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("end", "follow", "Follow", show=False),
+        *bindings("users", "sessions", "audit"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._feed: Any = None
+        self._events: dict[str, ActivityEvent] = {}
+        self._aside: deque[ActivityEvent] = deque(maxlen=ROWS)
+        self._aside_total = 0
+        self._aside_kinds: dict[Kind, int] = {}
+        self._aside_dropped = 0
+        self._follow = True
+        self._state = "starting"
+
+    def compose_body(self) -> ComposeResult:
+        yield FeedTable(COLUMNS, id="activity")
+        yield Static(id="activity-detail", markup=False)
+
+    def on_mount(self) -> None:
+        if self.gone:
+            return
+        self.query_one(KeyedTable).focus()
+        self.say(safe("starting the live feed…", style="dim"))
+        self._start()
+        self.set_interval(TICK_S, self._tick)
+
+    def on_unmount(self) -> None:
+        feed, self._feed = self._feed, None
+        if feed is not None:
+            feed.close(timeout=0)  # its daemon thread ends at its next wait
+
+    @work(thread=True, exclusive=True, group="activity", exit_on_error=False)
+    def _start(self) -> None:
+        """Start the feed (its thread reads; this worker only waits for the first read, so a
+        database that is down shows as this group's failure)."""
+        feed = self.core.activity.follow(backlog=ROWS)
+        if not feed.primed.wait(START_WAIT_S) or not feed.running:
+            feed.close(timeout=0)
+            from authcore.errors import DatabaseUnavailable
+
+            raise DatabaseUnavailable(f"the live feed did not start: {feed.state}")
+        self.post_message(ActivityStarted(feed))
+
+    def on_activity_started(self, message: ActivityStarted) -> None:
+        if self.gone or self._feed is not None:
+            message.feed.close(timeout=0)
+            return
+        self._feed = message.feed
+        self._tick()
+
+    def reload(self) -> None:
+        """``r``: after a failed start, start again (a running feed reconnects by itself)."""
+        if self._feed is None and not self.busy("activity"):
+            self._start()
+
+    # -- the tick: drain, coalesce, append -------------------------------------------------
+    def _tick(self) -> None:
+        feed = self._feed
+        if feed is None or self.gone:
+            return
+        batch = feed.drain(ROWS)
+        self._state = batch.state
+        if batch.total:
+            self._aside.extend(batch.events)
+            self._aside_total += batch.total
+            self._aside_dropped += batch.dropped
+            for k, n in batch.by_kind.items():
+                self._aside_kinds[k] = self._aside_kinds.get(k, 0) + n
+        if self.app.screen is not self:
+            return  # under another screen: nothing drawn, the newest kept aside
+        self._show_aside()
+
+    def on_screen_resume(self) -> None:
+        super().on_screen_resume()
+        self._show_aside()
+
+    def _show_aside(self) -> None:
+        events = list(self._aside)
+        total, kinds, dropped = self._aside_total, self._aside_kinds, self._aside_dropped
+        self._aside.clear()
+        self._aside_total, self._aside_kinds, self._aside_dropped = 0, {}, 0
+        if not total:
+            self._status(None)
+            return
+        table = self.query_one(FeedTable)
+        following = self._follow and (not table.row_count or table.cursor_row >= table.row_count - 1)
+        new = [(e.key, row(e)) for e in events if e.key not in self._events]
+        for e in events:
+            self._events[e.key] = e
+        table.sync(new, append=True)
+        excess = len(self._events) - ROWS
+        if excess > 0:
+            old = list(self._events)[:excess]
+            with self.app.batch_update():
+                for key in old:
+                    del self._events[key]
+                    table.forget(key)
+        if following and table.row_count:
+            self._to_newest(table)
+        self._status(summary(total, kinds, len(events), dropped))
+
+    def _status(self, burst: str | None) -> None:
+        parts = [safe(self._state, style="dim")]
+        if burst is not None:
+            parts.append(safe(burst, max_len=300))
+        parts.append(Text("enter opens the user · end follows the newest", style="dim"))
+        self.say(safe_join(*parts, sep=" · "))
+
+    # -- keys and the detail pane ------------------------------------------------------------
+    def _to_newest(self, table: FeedTable) -> None:
+        """The cursor on the newest row, scrolled into view once the new rows are laid out."""
+        table.move_cursor(row=table.row_count - 1, animate=False)
+        self.call_after_refresh(table.scroll_end, animate=False, immediate=True)
+
+    def action_follow(self) -> None:
+        self._follow = True
+        table = self.query_one(FeedTable)
+        if table.row_count:
+            self._to_newest(table)
+
+    @on(KeyedTable.RowHighlighted, "#activity")
+    def _highlighted(self, event: KeyedTable.RowHighlighted) -> None:
+        table = self.query_one(KeyedTable)
+        self._follow = event.cursor_row >= table.row_count - 1
+        self._show(event_key(event))
+
+    def _show(self, key: str | None) -> None:
+        e = self._events.get(key or "")
+        pane = self.query_one("#activity-detail", Static)
+        if e is None:
+            pane.update(Text("no event highlighted", style="dim"))
+            return
+        line1 = safe_join(
+            Text(e.what, style=STYLE.get(e.kind, "bold")),
+            Text(" · "),
+            cells.stamp(e.at),
+            Text(e.at.strftime(":%S UTC · ")),
+            who(e),
+            Text("" if e.user_id is None else f" (#{e.user_id})"),
+            Text(" · by "),
+            safe(e.actor),
+        )
+        line2 = safe_join(
+            Text("session "), cells.ident(e.session_id or "-"), Text(" · "), safe(e.detail or "-")
+        )
+        pane.update(safe_lines([line1, line2]))
+
+    @on(KeyedTable.RowSelected, "#activity")
+    def _selected(self, event: KeyedTable.RowSelected) -> None:
+        e = self._events.get(event_key(event) or "")
+        if e is None:
+            return
+        if e.user_id is None:
+            self.capp.notify_safe("this event names no single user", severity="warning")
+            return
+        self.capp.open_user(e.user_id)
+
+    def current_id(self) -> str | None:
+        e = self._events.get(self.query_one(KeyedTable).highlighted_key or "")
+        if e is None:
+            return None
+        return e.session_id or (str(e.user_id) if e.user_id is not None else None)
+
+    def reopen(self) -> None:  # type: ignore[override]  # no arguments (base.reopen)
+        self.query_one(KeyedTable).focus()
