@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import func, select
+from textual.command import CommandList
 from textual.pilot import Pilot
 from textual.widgets import Button, Input, ProgressBar
 
@@ -413,3 +414,72 @@ def test_preview_is_the_runs_own_match(core: AuthCore) -> None:
     assert core.bulk.unfinished() == []
     with core.engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(users)).scalar_one() == 6
+
+
+async def test_a_new_run_with_an_unfinished_twin_is_sent_to_resume(core: AuthCore, db_url: str) -> None:
+    """Confirming a new run whose query and reason match an interrupted run changes nothing: the
+    run's identity is its query and reason, so the screen says to resume that run instead."""
+    ids = corp_users(core, 10)
+    kill_a_run(db_url, 10)
+    app = make_app(core)
+    async with app.run_test(size=(100, 32)) as pilot:
+        screen = await open_from_search(pilot, QUERY)
+        assert text_of(app, "#bulk-count").startswith("10 users match")  # a new run's count
+        await pilot.press("R")
+        await settle(pilot)
+        await confirm(pilot, "10", REASON)
+        await settle(pilot)
+        assert app.screen is screen and not screen.running
+        result = text_of(app, "#bulk-result")
+        assert "is unfinished; resume it from the list (nothing was changed)" in result, result
+    assert sorted(versions(core, ids)) == [0] * 4 + [1] * 6
+
+
+async def test_a_count_that_changed_meanwhile_is_refused_by_the_run(core: AuthCore) -> None:
+    """The dialog checks the count shown; the run checks it against what the query matches then."""
+    ids = corp_users(core, 4)
+    app = make_app(core)
+    async with app.run_test(size=(100, 32)) as pilot:
+        screen = await open_from_search(pilot, QUERY)
+        await pilot.press("R")
+        await settle(pilot)
+        core.users.create(f"late{QUERY}", "late-corp")  # arrives while the dialog is open
+        await confirm(pilot, "4", REASON)
+        await settle(pilot)
+        result = text_of(app, "#bulk-result")
+        assert result.startswith("not done: confirmation count 4 does not match the 5 users"), result
+        assert result.count("nothing") == 1
+        assert not screen.running
+    assert versions(core, ids) == [0] * 4
+
+
+async def test_the_palette_takes_the_users_search_to_the_bulk_screen(core: AuthCore) -> None:
+    corp_users(core, 3)
+    app = make_app(core)
+    async with app.run_test(size=(100, 32)) as pilot:
+        await settle(pilot)
+        await type_text(pilot, "corp-gone")
+        await settle(pilot)
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        await type_text(pilot, "revoke everyone matching")
+        await pilot.pause(0.6)
+        await pilot.press("enter")
+        await settle(pilot)
+        screen = bulk_screen(app)
+        assert screen.query_one("#bulk-query", Input).value == "corp-gone"
+        assert text_of(app, "#bulk-count").startswith("3 users match 'corp-gone'")
+
+
+@pytest.mark.parametrize("read_only", [False, True], ids=["admin", "read-only"])
+async def test_read_only_palette_offers_no_bulk_action(core: AuthCore, read_only: bool) -> None:
+    corp_users(core, 3)
+    app = make_app(core, read_only=read_only)
+    async with app.run_test(size=(100, 32)) as pilot:
+        await open_from_search(pilot, QUERY)
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        await type_text(pilot, "revoke every")
+        await pilot.pause(0.6)
+        titles = [str(o.prompt) for o in app.screen.query_one(CommandList).options]
+        assert any("Revoke every user matching" in t for t in titles) is not read_only, titles

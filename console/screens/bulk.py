@@ -427,7 +427,7 @@ class BulkScreen(ConsoleScreen):
                 problem += (
                     f" after {done:,} users; the batches before it are committed: resume it from the list"
                 )
-            else:
+            elif "nothing changed" not in problem and "nothing was changed" not in problem:
                 problem += " (nothing was changed)"
             if isinstance(exc, DatabaseUnavailable):
                 self.app.call_from_thread(self.capp.set_outage, str(exc))
@@ -475,7 +475,7 @@ class BulkScreen(ConsoleScreen):
             return False
 
         def answered(stop: bool | None) -> None:
-            if stop:
+            if stop and self.running:  # (it may have finished while the question was open)
                 self._stop.set()
                 self.say("stopping after the current batch…", "bold yellow")
 
