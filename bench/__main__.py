@@ -15,7 +15,18 @@ import sys
 import time
 import traceback
 
-SECTIONS = ("seed", "search", "hotpaths", "logouts", "cli", "console", "verifier", "appserver", "attention")
+SECTIONS = (
+    "seed",
+    "search",
+    "hotpaths",
+    "logouts",
+    "cli",
+    "console",
+    "verifier",
+    "appserver",
+    "activity",
+    "attention",
+)
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
