@@ -2,19 +2,22 @@
 
 A PostgreSQL of its own (``bench.faultkit.OwnPostgres``, ``max_connections`` raised: never the
 shared server), the shared NATS (127.0.0.1:4222, a stream of this run's own, deleted after).
-For each shape in turn, ``--procs`` child processes (``python -m bench.fleet --child``) each
-hold ``subscribers/procs`` ``Verifier`` objects: ``Verifier(core)`` (one LISTEN connection
-each) or ``Verifier(core, bus=...)`` (one NATS connection and ordered consumer each, fed by
-one ``authconsole relay`` process). Measured per shape:
+The bus fleet comes up first, alone, then the LISTEN fleet beside it: ``--procs`` child
+processes per shape (``python -m bench.fleet --child``), each holding ``subscribers/procs``
+``Verifier`` objects: ``Verifier(core)`` (one LISTEN connection each) or ``Verifier(core,
+bus=...)`` (one NATS connection and ordered consumer each, fed by one ``authconsole relay``
+process). Measured:
 
-* revoke -> refused at the slowest subscriber: each round arms every subscriber with a token
-  (seen accepted, so cached), then the operator's ``core.admin.revoke_tokens`` call; per
+* revoke -> refused at the slowest subscriber: each round arms every subscriber of a shape with
+  a token (seen accepted, so cached), then the operator's ``core.admin.revoke_tokens`` call; per
   subscriber the time from just before that call to the moment its cache refuses the token
   (taken on the thread that applied the update); the round's figure is the slowest of all
-  subscribers, and the row is the p95 over rounds;
-* PostgreSQL connections held (``pg_stat_activity`` client backends of the database, the
-  bench's own excluded) and the CPU of the server's processes (``/proc/PID/stat`` of the
-  postmaster and its children, ``schedstat``) while idle and during the rounds;
+  subscribers, the row the p95 over rounds. Rounds alternate between the shapes (ABBA) while
+  both fleets are up, so both see the same load;
+* PostgreSQL connections each shape holds (``pg_stat_activity`` by ``application_name``: its
+  verifiers', its children's pools', the relay's), before and after the rounds, and the CPU of
+  the server's processes (``/proc/PID/schedstat`` of the postmaster and its children) while
+  idle: the bus fleet alone, then what the LISTEN fleet adds;
 * bus only: a burst of 100 revocations (4 threads) during which the relay process is SIGKILLed
   and started again: every subscriber must have applied all 100, the stream must hold each
   ``revocations`` row exactly once.
@@ -52,12 +55,18 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # -- the child: many verifiers in one process -----------------------------------------------------
 def child_main() -> int:
+    from authcore.core import AuthCore
+    from authcore.db import make_engine
     from authcore.verifier import AppliedUpdate, Verifier
     from bench.verifier_node import _node_core
 
     setup = json.loads(sys.stdin.readline())
-    core = _node_core(setup, None)
     n, mode, st = int(setup["n"]), setup["mode"], float(setup["staleness"])
+    keyed = _node_core(setup, None)  # the parent's keys and token settings
+    keyed.engine.dispose()
+    # this child's pool (cache misses) named for its shape, so the parent can count it
+    engine = make_engine(setup["db"], create=False, connect_args={"application_name": f"fleetpool-{mode}"})
+    core = AuthCore(engine, keyed.config, keyring=keyed.keyring)
     tag = setup["tag"]
     vs: list[Verifier] = []
     for i in range(n):
@@ -65,7 +74,13 @@ def child_main() -> int:
         if mode == "bus":
             kw.update(bus=setup["bus"], bus_stream=setup["stream"], bus_subject=setup["subject"])
         vs.append(Verifier(core, **kw))
-    ready = all(v.wait_ready(60) for v in vs)
+    # 200 connections opened at once on a loaded host: some connects time out and retry
+    deadline = time.monotonic() + 180
+    for v in vs:
+        v.wait_ready(max(0.0, deadline - time.monotonic()))
+    while time.monotonic() < deadline and not all(v.is_fresh() for v in vs):
+        time.sleep(0.2)
+    ready = all(v.is_fresh() for v in vs)
 
     def reply(obj: dict[str, Any]) -> None:
         sys.stdout.write(json.dumps(obj) + "\n")
@@ -247,100 +262,142 @@ def _delete_stream(stream: str) -> None:
         pass
 
 
-def run_shape(
-    mode: str, core: Any, db: str, pg_pids: Any, args: argparse.Namespace, burst_users: list[int]
-) -> dict[str, Any]:
-    from bench.propagation import _key_to_json
+class Fleet:
+    """One shape's subscribers: ``procs`` children (and for the bus its relay and stream)."""
 
-    stream, subject = f"FLEET_{uuid.uuid4().hex[:8]}", f"fleet.{uuid.uuid4().hex[:8]}"
-    ts = core.config.tokens
-    relay = _relay(db, stream, subject, args.staleness) if mode == "bus" else None
-    children: list[Child] = []
-    out: dict[str, Any] = {"mode": mode}
-    try:
+    def __init__(self, mode: str, core: Any, db: str, args: argparse.Namespace) -> None:
+        from bench.propagation import _key_to_json
+
+        self.mode = mode
+        self.stream, self.subject = f"FLEET_{uuid.uuid4().hex[:8]}", f"fleet.{uuid.uuid4().hex[:8]}"
+        self.db = db
+        self.args = args
+        self.children: list[Child] = []
+        self.relay = _relay(db, self.stream, self.subject, args.staleness) if mode == "bus" else None
+        ts = core.config.tokens
         per = args.subscribers // args.procs
         for k in range(args.procs):
             n = per + (1 if k < args.subscribers % args.procs else 0)
-            children.append(
-                Child(
-                    {
-                        "db": db,
-                        "keys": [_key_to_json(key) for key in core.keyring.keys],
-                        "tokens": {
-                            "issuer": ts.issuer,
-                            "audience": ts.audience,
-                            "algorithm": ts.algorithm,
-                            "leeway": ts.leeway.total_seconds(),
-                            "access_ttl": ts.access_ttl.total_seconds(),
-                        },
-                        "n": n,
-                        "mode": mode,
-                        "staleness": args.staleness,
-                        "tag": f"{mode}{k}",
-                        "bus": BUS,
-                        "stream": stream,
-                        "subject": subject,
-                    }
-                )
-            )
-        hello = [c.recv(180) for c in children]
+            setup = {
+                "db": db,
+                "keys": [_key_to_json(key) for key in core.keyring.keys],
+                "tokens": {
+                    "issuer": ts.issuer,
+                    "audience": ts.audience,
+                    "algorithm": ts.algorithm,
+                    "leeway": ts.leeway.total_seconds(),
+                    "access_ttl": ts.access_ttl.total_seconds(),
+                },
+                "n": n,
+                "mode": mode,
+                "staleness": args.staleness,
+                "tag": f"{mode}{k}",
+                "bus": BUS,
+                "stream": self.stream,
+                "subject": self.subject,
+            }
+            self.children.append(Child(setup))
+        hello = [c.recv(240) for c in self.children]
         if not all(h["ready"] for h in hello):
             raise RuntimeError(f"{mode}: not every verifier became ready: {hello}")
-        time.sleep(1)
-        conns = _connections(core)
-        out["connections"] = sum(conns.values())
-        out["listen_connections"] = sum(
-            n for a, n in conns.items() if a.startswith(("fleet-", "authcore-relay"))
-        )
-        c0, t0 = _cpu_s(pg_pids()), time.monotonic()
-        time.sleep(args.idle)
-        out["idle_cpu"] = (_cpu_s(pg_pids()) - c0) / (time.monotonic() - t0)
+        self.uid = core.users.create(f"fleet-{mode}@example.com", f"fleet-{mode}").id
+        self.slowest: list[float] = []
+        self.timeouts = 0
 
-        uid = core.users.create(f"fleet-{mode}@example.com", f"fleet-{mode}").id
-        slowest: list[float] = []
-        c0, t0 = _cpu_s(pg_pids()), time.monotonic()
-        for _ in range(args.rounds):
-            token = core.tokens.issue_pair(uid).access_token
-            for c in children:
-                c.send({"op": "arm", "token": token})
-            for c in children:
-                c.recv()
-            began = time.time()
-            core.admin.revoke_tokens(uid, "fleet bench")
-            for c in children:
-                c.send({"op": "collect", "timeout": 10})
-            times = [t for c in children for t in c.recv(30)["refused"]]
-            if any(t is None for t in times):
-                slowest.append(float("nan"))
-                out["timeouts"] = out.get("timeouts", 0) + sum(t is None for t in times)
-            else:
-                slowest.append(max(times) - began)
-            time.sleep(args.pause)
-        out["rounds_cpu"] = (_cpu_s(pg_pids()) - c0) / (time.monotonic() - t0)
-        # held after the rounds too: the children's pools now hold their cache-miss connections
-        after = _connections(core)
-        out["connections_idle"] = out["connections"]
-        out["connections_after"] = sum(after.values())
-        out["connections"] = max(out["connections"], out["connections_after"])
-        ok = [s for s in slowest if s == s]
-        out["p50"] = percentile(ok, 50)
-        out["p95"] = percentile(ok, 95) if len(ok) == len(slowest) else float("inf")
-        out["max"] = max(ok) if ok else float("nan")
+    def arm(self, core: Any) -> None:
+        token = core.tokens.issue_pair(self.uid).access_token
+        for c in self.children:
+            c.send({"op": "arm", "token": token})
+        for c in self.children:
+            c.recv()
 
-        if mode == "bus" and relay is not None:
-            out.update(_burst(core, db, stream, subject, args, relay, children, burst_users))
-            relay = out.pop("relay_proc")
-    finally:
-        for c in children:
+    def round(self, core: Any) -> None:
+        """Revoke (the operator's call) and take the slowest subscriber's refusal."""
+        began = time.time()
+        core.admin.revoke_tokens(self.uid, "fleet bench")
+        for c in self.children:
+            c.send({"op": "collect", "timeout": 10})
+        times = [t for c in self.children for t in c.recv(30)["refused"]]
+        missing = sum(t is None for t in times)
+        self.timeouts += missing
+        self.slowest.append(float("nan") if missing else max(times) - began)
+
+    def close(self) -> None:
+        for c in self.children:
             c.close()
-        if relay is not None:
-            relay.send_signal(signal.SIGTERM)
+        if self.relay is not None:
+            self.relay.send_signal(signal.SIGTERM)
             try:
-                relay.wait(15)
+                self.relay.wait(15)
             except subprocess.TimeoutExpired:
-                relay.kill()
-        if mode == "bus":
-            _delete_stream(stream)
+                self.relay.kill()
+        if self.mode == "bus":
+            _delete_stream(self.stream)
+
+
+def _held(core: Any, mode: str) -> tuple[int, int]:
+    """``(all, LISTEN)`` connections of a shape: its verifiers' own and its children's pools
+    (and the relay's, for the bus), by ``application_name``."""
+    conns = _connections(core)
+    own = (f"fleet-{mode}", f"fleetpool-{mode}") + (
+        ("fleet-relay", "authcore-relay") if mode == "bus" else ()
+    )
+    listen = (f"fleet-{mode}",) if mode == "listen" else ("authcore-relay",)  # the relay's LISTEN
+    return (
+        sum(n for a, n in conns.items() if a.startswith(own)),
+        sum(n for a, n in conns.items() if a.startswith(listen)),
+    )
+
+
+def _idle_cpu(pg_pids: Any, seconds: float) -> float:
+    c0, t0 = _cpu_s(pg_pids()), time.monotonic()
+    time.sleep(seconds)
+    return (_cpu_s(pg_pids()) - c0) / (time.monotonic() - t0)
+
+
+def measure(
+    core: Any, db: str, pg_pids: Any, args: argparse.Namespace, burst_users: list[int]
+) -> dict[str, Any]:
+    """The bus fleet alone (connections, idle database CPU), then the LISTEN fleet beside it
+    (its connections; its idle CPU is what it adds), then rounds alternating between the two
+    (ABBA) so both see the same load, then the burst with the relay killed."""
+    out: dict[str, Any] = {"bus": {}, "listen": {}}
+    fleets: dict[str, Fleet] = {}
+    try:
+        fleets["bus"] = Fleet("bus", core, db, args)
+        time.sleep(1)
+        out["bus"]["idle_cpu"] = _idle_cpu(pg_pids, args.idle)
+        out["bus"]["connections_idle"], out["bus"]["listen_connections"] = _held(core, "bus")
+        fleets["listen"] = Fleet("listen", core, db, args)
+        time.sleep(1)
+        both = _idle_cpu(pg_pids, args.idle)
+        out["listen"]["idle_cpu"] = max(0.0, both - out["bus"]["idle_cpu"])
+        out["listen"]["connections_idle"], out["listen"]["listen_connections"] = _held(core, "listen")
+        order = ("bus", "listen")
+        for i in range(args.rounds):
+            pair = order if i % 2 == 0 else order[::-1]  # ABBA: bus listen, listen bus, ...
+            for m in pair:
+                fleets[m].arm(core)
+            for m in pair:
+                fleets[m].round(core)
+                time.sleep(args.pause)
+        for m, f in fleets.items():
+            o = out[m]
+            o["connections_after"], _ = _held(core, m)
+            o["connections"] = max(o["connections_idle"], o["connections_after"])
+            ok = [x for x in f.slowest if x == x]
+            o["p50"] = percentile(ok, 50)
+            o["p95"] = percentile(ok, 95) if len(ok) == len(f.slowest) else float("inf")
+            o["max"] = max(ok) if ok else float("nan")
+            o["timeouts"] = f.timeouts
+        bus = fleets["bus"]
+        assert bus.relay is not None
+        res = _burst(core, db, bus.stream, bus.subject, args, bus.relay, bus.children, burst_users)
+        bus.relay = res.pop("relay_proc")
+        out["bus"].update(res)
+    finally:
+        for f in fleets.values():
+            f.close()
     return out
 
 
@@ -427,10 +484,11 @@ def main(argv: list[str] | None = None) -> int:
     own = OwnPostgres(max_connections=args.subscribers + 100)
     try:
         db = create_database(own, "fleet")
-        core = AuthCore(make_engine(db), Config(tokens=TokenSettings(secret=SECRET)), actor="fleet-bench")
+        engine = make_engine(db, connect_args={"application_name": "fleet-bench"})
+        core = AuthCore(engine, Config(tokens=TokenSettings(secret=SECRET)), actor="fleet-bench")
         burst_users = [core.users.create(f"b{i}@example.com", f"b{i}").id for i in range(100)]
         load = os.getloadavg()[0]
-        results = {m: run_shape(m, core, db, own.pids, args, burst_users) for m in ("listen", "bus")}
+        results = measure(core, db, own.pids, args, burst_users)
         core.dispose()
     finally:
         own.close()
@@ -475,7 +533,7 @@ def main(argv: list[str] | None = None) -> int:
             1.0,
             unit="cores",
             info=True,
-            note=f"during the rounds: bus {bus['rounds_cpu']:.3f}, LISTEN {lis['rounds_cpu']:.3f} cores",
+            note="the bus fleet alone, then what the LISTEN fleet added beside it (heartbeats)",
         )
     )
     table.add(

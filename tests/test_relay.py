@@ -6,6 +6,7 @@ What each test proves is in its docstring. PostgreSQL only: the relay reads NOTI
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -472,3 +473,44 @@ def test_cli_relay_refuses_bad_input_in_one_line(pg_url: str, tmp_path: Any) -> 
         err = p.stderr.decode()
         assert p.returncode in (1, 3, 5), (args, p.returncode, err)
         assert err.count("\n") == 1 and "Traceback" not in err, err
+
+
+def test_a_forked_bus_verifier_starts_over_in_the_child(
+    pg: AuthCore, names: tuple[str, str], closing: Callable[[Any], Any]
+) -> None:
+    """gunicorn --preload: a bus verifier built before os.fork gets its own thread, NATS
+    connection and consumer in the child (started at the stream's end: its cache is empty),
+    is refused there after a revocation, and the parent's keeps working."""
+    stream, subject = names
+    url = shared_url()
+    uid = pg.users.create("f@example.com", "f").id
+    relay = closing(Relay(pg, url, stream=stream, subject=subject, staleness=1))
+    assert relay.wait_ready(10)
+    v = closing(Verifier(pg, bus=url, bus_stream=stream, bus_subject=subject, staleness=1))
+    assert v.wait_ready(10)
+    tok = pg.tokens.issue_pair(uid).access_token
+    v.verify_access(tok)
+    ready_r, ready_w = os.pipe()
+    done_r, done_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report one line, never return into pytest
+        code = 1
+        try:
+            fresh = v.wait_ready(10)
+            v.verify_access(tok)
+            alive = v.thread_alive and v.stats().connected
+            os.write(ready_w, b"r")
+            refused = v.wait_refused(tok, 10) is not None
+            os.write(done_w, json.dumps({"fresh": fresh, "alive": alive, "refused": refused}).encode())
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(ready_w)
+    os.close(done_w)
+    assert os.read(ready_r, 1) == b"r"
+    pg.admin.revoke_tokens(uid, "fork")
+    got = json.loads(os.read(done_r, 1000) or b"{}")
+    _, status = os.waitpid(pid, 0)
+    assert status == 0 and got == {"fresh": True, "alive": True, "refused": True}, (status, got)
+    _wait(lambda: _refused(v, tok), 3, "the parent's verifier to refuse too")
+    assert v.stats().connected and v.stats().db_fallbacks == 0

@@ -60,9 +60,10 @@ def relay(ctx: Ctx) -> int:
         raise ValidationError("--staleness must be positive")
     core = ctx.core(operator=False)
     r = Relay(core, args.bus, stream=args.stream, subject=args.subject, staleness=args.staleness, start=False)
-    log = logging.getLogger("authcore.relay")
-    log.addHandler(_ToStderr(logging.WARNING))
-    log.propagate = False
+    for name in ("authcore.relay", "nats"):  # nats-py logs its own errors (with tracebacks)
+        log = logging.getLogger(name)
+        log.addHandler(_ToStderr(logging.WARNING))
+        log.propagate = False
 
     def stop(*_a: Any) -> None:
         r.close()
