@@ -81,12 +81,12 @@ class AuditLog:
 
         return Tail(self.engine, after, after_hash, batch=batch)
 
-    def waiter(self, poll_s: float = 0.5) -> Waiter:
-        """How a follower waits for new events: NOTIFY on PostgreSQL, a poll timer on SQLite
-        (``authcore.auditstream.waiter_for``)."""
+    def waiter(self, poll_s: float = 0.5, notify_interval: float = 5.0) -> Waiter:
+        """How a follower waits for new events: NOTIFY on PostgreSQL (and a re-read at least
+        every ``notify_interval``), a poll timer on SQLite (``auditstream.waiter_for``)."""
         from authcore.auditstream import waiter_for
 
-        return waiter_for(self.engine, poll_s)
+        return waiter_for(self.engine, poll_s, notify_interval)
 
     def user_events(
         self,

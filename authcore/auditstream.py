@@ -20,6 +20,7 @@ import json
 import os
 import re
 import stat
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -234,14 +235,21 @@ class Tail:
 
 
 class Waiter:
-    """Sleeps until new events may have committed, or ``interval``; ``close`` frees it."""
+    """Sleeps until new events may have committed, or ``interval``; ``halt`` (from any thread)
+    ends a wait early (it returns False); ``close`` frees it (from the waiting thread)."""
 
     interval = 0.5
 
+    def __init__(self) -> None:
+        self.stopped = threading.Event()
+
     def wait(self, timeout: float | None = None) -> bool:
         """True if woken by a notice (rather than the timeout)."""
-        time.sleep(max(0.0, self.interval if timeout is None else timeout))
+        self.stopped.wait(max(0.0, self.interval if timeout is None else timeout))
         return False
+
+    def halt(self) -> None:
+        self.stopped.set()
 
     def close(self) -> None:
         return None
@@ -251,6 +259,7 @@ class PollWaiter(Waiter):
     """SQLite: nothing announces a commit, so the follower re-reads every ``poll_s``."""
 
     def __init__(self, poll_s: float = 0.5) -> None:
+        super().__init__()
         self.interval = poll_s
 
 
@@ -266,6 +275,7 @@ class NotifyWaiter(Waiter):
     TICK_S = 0.25  # longest single wait for a notice (well inside beat_timeout)
 
     def __init__(self, engine: Engine, url: str, interval: float = 5.0, beat_timeout: float = 5.0) -> None:
+        super().__init__()
         self.engine = engine
         self.url = url
         self.interval = interval
@@ -289,7 +299,7 @@ class NotifyWaiter(Waiter):
             conn.execute("SELECT 1")
             end = time.monotonic() + (self.interval if timeout is None else timeout)
             got = False
-            while not got:
+            while not got and not self.stopped.is_set():
                 left = end - time.monotonic()
                 if left <= 0:
                     break
@@ -311,12 +321,13 @@ class NotifyWaiter(Waiter):
             self._conn = None
 
 
-def waiter_for(engine: Engine, poll_s: float = 0.5) -> Waiter:
-    """NOTIFY where it can work (PostgreSQL, a direct connection: ``listen_target``), else polling."""
+def waiter_for(engine: Engine, poll_s: float = 0.5, notify_interval: float = 5.0) -> Waiter:
+    """NOTIFY where it can work (PostgreSQL, a direct connection: ``listen_target``), re-reading
+    at least every ``notify_interval``; else polling every ``poll_s``."""
     from authcore.verifier.listen import listen_target
 
     url = listen_target(engine, None, poll_s)
-    return NotifyWaiter(engine, url) if url else PollWaiter(poll_s)
+    return NotifyWaiter(engine, url, interval=notify_interval) if url else PollWaiter(poll_s)
 
 
 # -- reading a shipped copy ----------------------------------------------------------------

@@ -71,6 +71,7 @@ class AuthConsoleApp(App[int]):
         theme: str | None = None,
         action_patience: float = 5.0,
         replica_interval: float = 2.0,
+        live_interval: float = 1.0,
     ) -> None:
         super().__init__()
         self._connect = core if isinstance(core, Connect) else None
@@ -90,6 +91,8 @@ class AuthConsoleApp(App[int]):
         self.action_patience = action_patience
         self._retry_timer: Any = None
         self.replica_interval = replica_interval
+        # live screens (the audit log) re-read at least this often; PostgreSQL wakes them at once
+        self.live_interval = live_interval
         self.replica: ReplicaStatus | None = None  # the read replica's last poll (header)
         self._replica_timer: Any = None
         self._probe: PropagationProbe | None = None
@@ -446,6 +449,7 @@ def create_app(
     theme: str | None = None,
     action_patience: float = 5.0,
     replica_interval: float = 2.0,
+    live_interval: float = 1.0,
 ) -> AuthConsoleApp:
     """The console over ``core`` (or over the core ``Connect`` builds after the first frame).
     ``read_only=True`` also makes the core refuse changes. An action's dialog opens only if its
@@ -461,6 +465,7 @@ def create_app(
         theme=theme,
         action_patience=action_patience,
         replica_interval=replica_interval,
+        live_interval=live_interval,
     )
 
 

@@ -78,6 +78,17 @@ class AuditPage(Message):
 
 
 @dataclass
+class AuditLive(Message):
+    """Events newer than the audit screen's newest (``after``), for the filters it showed when
+    asked, newest first; ``full``: there may be more than these, so the page loads again."""
+
+    filters: tuple[str, str]
+    after: int
+    events: list[AuditRecord]
+    full: bool = False
+
+
+@dataclass
 class ChainChecked(Message):
     report: ChainReport
     seals: Any = None  # authcore.seal.SealReport when [audit] seals is configured

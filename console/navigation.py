@@ -91,7 +91,7 @@ SCREENS: dict[str, ScreenSpec] = {
             "Audit",
             "Audit log, with the hash chain check",
             "Audit log",
-            frozenset({"audit", "audit-more", "chain"}),
+            frozenset({"audit", "audit-more", "audit-live", "chain"}),
             "back",
         ),
         ScreenSpec(

@@ -1,9 +1,17 @@
 """The audit log, newest first, filtered by user and action, with the hash chain's verdict
-(``verify_chain`` walks the whole chain, so it runs in its own worker)."""
+(``verify_chain`` walks the whole chain, so it runs in its own worker).
+
+Live: a watcher thread waits on ``core.audit.waiter`` (NOTIFY on PostgreSQL, a poll timer on
+SQLite) and, once a burst has settled, posts a wake-up; the screen then reads what is newer than
+its newest event in an ``audit-live`` worker (so a failure is an outage like any read's, and the
+app's retry reloads the page) and puts it on top, the highlighted event and the view staying
+where they were. The watcher is a plain daemon thread, not a worker: it never ends by itself,
+and waiting for every worker to finish must stay possible."""
 
 from __future__ import annotations
 
 import json
+import threading
 from typing import Any, ClassVar
 
 from rich.text import Text
@@ -11,11 +19,13 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
+from textual.message import Message
 from textual.widgets import Input, Label, Static
 
 from authcore.audit import AuditRecord, ChainReport
+from authcore.auditstream import Bound, Waiter
 from authcore.errors import NotFound
-from console.messages import AuditPage, ChainChecked
+from console.messages import AuditLive, AuditPage, ChainChecked
 from console.navigation import bindings
 from console.safe import safe, safe_join, safe_lines
 from console.screens.base import ConsoleScreen
@@ -70,6 +80,14 @@ def event_detail(e: AuditRecord) -> Text:
     return safe_lines([line1, line2])
 
 
+COALESCE_S = 0.2  # after a wake-up: commits this close together are one re-read
+WATCH_BACKOFF_MAX_S = 10.0  # the watcher's longest wait between attempts while the database is away
+
+
+class _Wake(Message):
+    """The watcher thread: new events may have committed."""
+
+
 def chain_text(report: ChainReport, seals: Any = None) -> Text:
     if seals is not None and not seals.ok and report.ok:  # a seal file or signature problem
         return Text.assemble(
@@ -108,6 +126,11 @@ class AuditScreen(ConsoleScreen):
         self._oldest: int | None = None
         self._resolved: int | None = None
         self._shown: tuple[str, str] | None = None
+        self._newest: int | None = None  # seq the live read starts after (None: nothing to follow)
+        self._new = 0  # events that arrived live since the page loaded
+        self._watch_stop = threading.Event()
+        self._waiter: Waiter | None = None
+        self._label = ""
 
     def compose_body(self) -> ComposeResult:
         user, action = self._filters
@@ -125,6 +148,80 @@ class AuditScreen(ConsoleScreen):
             return
         self.query_one(KeyedTable).focus()
         self.reload()
+        threading.Thread(target=self._watch, name="audit-watch", daemon=True).start()
+
+    def on_unmount(self) -> None:
+        self._watch_stop.set()
+        if self._waiter is not None:
+            self._waiter.halt()  # ends its wait now (thread-safe); the watcher closes it
+
+    # -- live ------------------------------------------------------------------------------
+    def _watch(self) -> None:
+        """The watcher thread: wait, let a burst settle, post one wake-up; again until the
+        screen goes. Its own connection failures only slow it down (backoff): the reads it
+        triggers report the outage."""
+        stop = self._watch_stop
+        try:
+            waiter = self.core.audit.waiter(
+                poll_s=self.capp.live_interval, notify_interval=max(self.capp.live_interval, 5.0)
+            )
+        except Exception:  # noqa: BLE001 - no core: the screen's own reads say why
+            return
+        self._waiter = waiter
+        if stop.is_set():  # gone while it was made: on_unmount found no waiter to halt
+            waiter.close()
+            return
+        delay = 0.5
+        try:
+            while not stop.is_set():
+                try:
+                    woke = waiter.wait()
+                    delay = 0.5
+                except Exception:  # noqa: BLE001 - the database is away; the reads report it
+                    stop.wait(delay)
+                    delay = min(delay * 2, WATCH_BACKOFF_MAX_S)
+                    continue
+                if woke:
+                    stop.wait(COALESCE_S)
+                if not stop.is_set():
+                    self.post_message(_Wake())
+        finally:
+            waiter.close()
+
+    def on__wake(self, _message: _Wake) -> None:
+        if self.gone or self._newest is None or self.capp.outage is not None or self.busy("audit"):
+            return  # nothing shown yet, a page is loading, or the app's retry is at work
+        self._live(self._filters, self._resolved, self._newest)
+
+    @work(thread=True, exclusive=True, group="audit-live", exit_on_error=False)
+    def _live(self, filters: tuple[str, str], user_id: int | None, after: int) -> None:
+        size = self.capp.page_size
+        events = self.core.audit.list(
+            user_id=user_id, action=filters[1] or None, since=Bound(seq=after + 1), limit=size
+        )
+        if events and not cancelled():
+            self.post_message(AuditLive(filters, after, events, full=len(events) >= size))
+
+    def on_audit_live(self, message: AuditLive) -> None:
+        if message.filters != self._filters or self._newest is None or message.after > self._newest:
+            return  # asked for another filter, or older than what is shown now
+        if message.full:  # more arrived than a page: show the page again, from the top
+            self._load(self._filters)
+            return
+        new = [e for e in message.events if e.seq > self._newest]
+        if not new:
+            return
+        table = self.query_one(KeyedTable)
+        y = table.scroll_y
+        self._records.update({str(e.seq): e for e in new})
+        self._newest = new[0].seq
+        self._new += len(new)
+        shown = [(str(e.seq), row(e)) for e in new]
+        shown += [(k, row(self._records[k])) for k in table.keys if k in self._records]
+        table.sync(shown)  # the cursor stays on its event
+        if y > 0:  # scrolled down: keep the same rows in view, the new ones arrive above it
+            table.scroll_to(y=y + len(new), animate=False, immediate=True)
+        self._summary(self._label)
 
     def filter_widget(self) -> Input:
         return self.query_one("#user-filter", SearchBox)
@@ -164,6 +261,7 @@ class AuditScreen(ConsoleScreen):
             try:
                 u = self.core.users.find(user)
             except NotFound:
+                self._resolved = None  # nothing to follow (on_audit_page)
                 if not cancelled():
                     self.post_message(AuditPage(filters, [], user_label=f"no user matches {user!r}"))
                 return
@@ -214,13 +312,21 @@ class AuditScreen(ConsoleScreen):
         self._show_event(self.query_one(KeyedTable).highlighted_key)
         if message.append:
             return
+        no_user = bool(self._filters[0]) and self._resolved is None
+        self._newest = None if no_user else (message.events[0].seq if message.events else 0)
+        self._new = 0
+        self._summary(message.user_label)
+
+    def _summary(self, user_label: str) -> None:
+        self._label = user_label
         n = len(self._records)
         parts = [f"{n} event{'s' if n != 1 else ''}"]
-        if message.user_label:
-            parts.append(f"user {message.user_label}")
+        if user_label:
+            parts.append(f"user {user_label}")
         if self._filters[1]:
             parts.append(f"action {self._filters[1]}")
         parts.append("newest first" + ("" if self._exhausted else " (more below)"))
+        parts.append(f"live: {self._new} new" if self._new else "live")
         self.say(safe(" · ".join(parts) + " · enter opens the user", max_len=300, style="dim"))
 
     @on(KeyedTable.RowHighlighted, "#audit")
