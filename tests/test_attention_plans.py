@@ -5,20 +5,19 @@ scan of a whole table."""
 
 from __future__ import annotations
 
-import random
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import pytest
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import func, select, text
 
 from authcore import demo, migrate
 from authcore.attention import Attention
 from authcore.config import AttentionSettings
-from authcore.db import make_engine, write_tx
-from authcore.models import sessions, user_events
-from authcore.userevents import LOGOUT, REFRESH_REUSE
+from authcore.db import make_engine
+from authcore.models import sessions
 from tests.conftest import temp_pg_database
+from tests.support.attention import user_events_spread
 
 N_USERS = 5000
 INDEXES = {
@@ -31,30 +30,6 @@ INDEXES = {
 }
 
 
-def _user_events(url: str) -> None:
-    """20,000 user events over the seed's 45 days: logouts, and 1 in 20 a refresh reuse."""
-    rng = random.Random(5)
-    engine = make_engine(url)
-    try:
-        with write_tx(engine) as conn:
-            newest = conn.execute(select(func.max(sessions.c.created_at))).scalar_one()
-            conn.execute(
-                insert(user_events),
-                [
-                    {
-                        "at": newest - timedelta(seconds=rng.randrange(45 * 86400)),
-                        "action": REFRESH_REUSE if i % 20 == 0 else LOGOUT,
-                        "user_id": rng.randrange(1, N_USERS + 1),
-                        "session_id": None,
-                        "details": {},
-                    }
-                    for i in range(20_000)
-                ],
-            )
-    finally:
-        engine.dispose()
-
-
 @pytest.fixture(scope="module")
 def seeded_sqlite(tmp_path_factory: pytest.TempPathFactory) -> str:
     url = f"sqlite:///{tmp_path_factory.mktemp('attention') / 'seeded.db'}"
@@ -62,7 +37,7 @@ def seeded_sqlite(tmp_path_factory: pytest.TempPathFactory) -> str:
     migrate.upgrade(engine)
     demo.seed(engine, N_USERS, rng_seed=3)
     engine.dispose()
-    _user_events(url)
+    user_events_spread(url, N_USERS)
     return url
 
 
@@ -72,7 +47,7 @@ def seeded_pg() -> Iterator[str]:
         engine = make_engine(url)
         demo.seed(engine, N_USERS, rng_seed=3)
         engine.dispose()
-        _user_events(url)
+        user_events_spread(url, N_USERS)
         with make_engine(url, isolation_level="AUTOCOMMIT").connect() as conn:
             conn.execute(text("VACUUM (ANALYZE) users, sessions, user_events"))
         yield url
