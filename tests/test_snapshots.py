@@ -51,8 +51,9 @@ class SnapshotCore(AuthCore):
 def _frozen(monkeypatch: pytest.MonkeyPatch) -> None:
     """One instant for authcore's notion of now (active counts, audit times) and the app's."""
     monkeypatch.setattr(pytest_textual_snapshot, "SVGImageExtension", SnapshotsDirSVG)
+    # authcore.timeutil last: resolving the others imports any not imported yet, and a module
+    # imported while timeutil's is patched binds the patch, which undo would then "restore"
     for module in (
-        "authcore.timeutil",
         "authcore.users.service",
         "authcore.users.search",
         "authcore.sessions",
@@ -60,6 +61,7 @@ def _frozen(monkeypatch: pytest.MonkeyPatch) -> None:
         "authcore.tokens",
         "authcore.inspect.inspector",
         "authcore.attention",
+        "authcore.timeutil",
     ):
         monkeypatch.setattr(f"{module}.utcnow", lambda: FIXED, raising=False)
 
