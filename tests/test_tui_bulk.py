@@ -483,3 +483,40 @@ async def test_read_only_palette_offers_no_bulk_action(core: AuthCore, read_only
         await pilot.pause(0.6)
         titles = [str(o.prompt) for o in app.screen.query_one(CommandList).options]
         assert any("Revoke every user matching" in t for t in titles) is not read_only, titles
+
+
+async def test_quitting_during_a_run_stops_it_after_the_batch_resumable(
+    core: AuthCore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ctrl+q while a run is going: the worker is cancelled, the run stops after the batch in
+    flight commits, and it stays unfinished (resumable), never half a batch, never silently on."""
+    from authcore.bulk import BulkRevoker
+
+    ids = corp_users(core, 10)
+    monkeypatch.setattr(BulkScreen, "batch_size", 4)
+    gate = Gate(core, monkeypatch)
+    returned = threading.Event()
+    real_run = BulkRevoker.run
+
+    def run(self: BulkRevoker, *args: Any, **kw: Any) -> Any:
+        try:
+            return real_run(self, *args, **kw)
+        finally:
+            returned.set()
+
+    monkeypatch.setattr(BulkRevoker, "run", run)
+    app = make_app(core)
+    async with app.run_test(size=(100, 32)) as pilot:
+        await open_from_search(pilot, QUERY)
+        await pilot.press("R")
+        await settle(pilot)
+        await confirm(pilot, "10", REASON)
+        while gate.calls < 2:
+            await pilot.pause(0.02)
+        threading.Timer(0.3, gate.release.set).start()  # the batch in flight ends after the quit
+        await pilot.press("ctrl+q")
+    assert returned.wait(60)
+    assert gate.calls == 2  # no batch after the one in flight
+    assert sorted(versions(core, ids)) == [0, 0] + [1] * 8
+    (run_info,) = core.bulk.unfinished()
+    assert run_info.done_count == 8 and run_info.expected_count == 10
