@@ -325,3 +325,68 @@ def test_tail_follow_survives_stop_and_restart_with_concurrent_writes(  # type: 
     copy = tmp_path / "shipped.jsonl"
     copy.write_text("".join(seen[s] + "\n" for s in merged))
     assert auditstream.verify_file(str(copy)).ok
+
+
+# -- the database goes away under a follower, and comes back --------------------------------
+
+
+@pytest.fixture
+def own_pg_db():  # type: ignore[no-untyped-def]
+    """A PostgreSQL of the test's own (never the shared one) with an authcore database."""
+    from bench.faultkit import OwnPostgres, create_database, unavailable_reason
+
+    reason = unavailable_reason()
+    if reason:
+        pytest.skip(f"needs its own PostgreSQL: {reason}")
+    server = OwnPostgres()
+    try:
+        yield server, create_database(server, "auditstream_follow")
+    finally:
+        server.close()
+
+
+@pytest.mark.faults
+def test_tail_follow_reconnects_with_backoff_when_the_server_dies(
+    own_pg_db, tmp_path: Path, hermetic_env: Path
+) -> None:  # type: ignore[no-untyped-def]
+    """The server is killed (``pg_ctl -m immediate``) under ``audit tail -f``: one line says the
+    database is away and that it retries; events committed after the restart arrive, with one
+    line saying it answers again; nothing lost or repeated across the outage."""
+    from authcore.config import Config
+    from authcore.db import make_engine
+
+    server, url = own_pg_db
+
+    def write(n: int) -> None:
+        core = AuthCore(make_engine(url), Config(), actor="writer")
+        with write_tx(core.engine) as conn:
+            audit.append(conn, [EventIn("w", "writer", str(i)) for i in range(n)], datetime.now(UTC))
+        core.engine.dispose()
+
+    write(3)
+    out, err, state = tmp_path / "out.jsonl", tmp_path / "err.txt", tmp_path / "state"
+    with out.open("wb") as o, err.open("wb") as e:
+        p = subprocess.Popen(
+            [*TAIL, "--db", url, "--state", str(state)], stdout=o, stderr=e, cwd=ROOT, env=_env(hermetic_env)
+        )
+    try:
+        _until(lambda: len(_seqs(out)) == 3)
+        server.kill("immediate")
+        _until(lambda: "retrying with backoff" in err.read_text(), 60)
+        assert p.poll() is None  # still following
+        server.start()
+        write(4)
+        _until(lambda: len(_seqs(out)) == 7, 90)
+        _until(lambda: "answers again" in err.read_text(), 30)
+        p.send_signal(signal.SIGTERM)
+        p.wait(timeout=30)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert p.returncode == 0
+    assert _seqs(out) == list(range(1, 8))
+    lines = err.read_text().splitlines()
+    assert len(lines) == 2 and "Traceback" not in err.read_text(), lines
+    assert "database unavailable" in lines[0] and "following after seq 3" in lines[1]
+    assert auditstream.verify_file(str(out)).ok

@@ -354,9 +354,10 @@ def tail(ctx: Ctx) -> int:
     try:
         while True:
             try:
+                resume = reader.last
                 events = reader.read()
                 if down:
-                    err(f"audit tail: the database answers again; following after seq {reader.last}")
+                    err(f"audit tail: the database answers again; following after seq {resume}")
                     down, delay = False, 0.5
             except DatabaseUnavailable as e:
                 if waiter is None:
