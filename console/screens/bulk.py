@@ -580,7 +580,7 @@ class BulkConfirmScreen(ClosesOnce, ModalScreen[str | None]):
                 yield Button(self.title_text, id="bulk-confirm", variant="error", compact=True)
             yield Label(
                 Text(
-                    "digits: count · letters: reason · enter in a box: next / confirm · esc cancel",
+                    "digits: count · letters: reason · enter: next · esc: cancel",
                     style="dim",
                 ),
                 id="bulk-hint",
