@@ -39,6 +39,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from sqlalchemy import Connection, Engine
 
     from authcore.config import AttentionSettings
+    from authcore.geoip import GeoIP, Location
 
 #: The longest ``since`` accepted: the history the signals read is kept about that long.
 MAX_SINCE = timedelta(days=30)
@@ -158,7 +159,7 @@ class Attention:
     an opened GeoIP database, or None (``new_place`` is then absent, and says so)."""
 
     def __init__(
-        self, engine: Engine, settings: AttentionSettings, geoip: Any = None, geoip_note: str = ""
+        self, engine: Engine, settings: AttentionSettings, geoip: GeoIP | None = None, geoip_note: str = ""
     ) -> None:
         self.engine = engine
         self.settings = settings
@@ -243,7 +244,7 @@ class Attention:
             for h in conn.execute(place_history_stmt(chunk, start - HISTORY, now)):
                 for ip in {h.first_ip, h.last_ip} - {None}:
                     history.setdefault(h.user_id, []).append((h.created_at, h.public_id, ip))
-        flagged: list[tuple[Any, Any, set[str], set[Any]]] = []
+        flagged: list[tuple[Any, Location, set[str], set[tuple[int, str | None]]]] = []
         for r, loc in located:
             ips = [
                 ip
@@ -413,7 +414,7 @@ def place_history_stmt(uids: list[int], start: datetime, now: datetime) -> Selec
     )
 
 
-def _place_why(loc: Any, countries: set[str], asns: set[Any]) -> str:
+def _place_why(loc: Location, countries: set[str], asns: set[tuple[int, str | None]]) -> str:
     parts = []
     if countries:
         parts.append(f"new country {loc.country} (before: {', '.join(sorted(countries)) or 'unknown'})")
