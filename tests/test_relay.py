@@ -32,7 +32,14 @@ from authcore.revocation import Kind, Notice
 from authcore.verifier import Verifier
 from bench.faultkit import Proxy
 from tests.support import ROOT, TEST_SECRET
-from tests.support.nats import delete_stream, own_nats, shared_url, stream_messages, unique_names
+from tests.support.nats import (
+    delete_stream,
+    own_nats,
+    shared_url,
+    stream_count,
+    stream_messages,
+    unique_names,
+)
 from tests.support.pg import reset_pg
 
 pytestmark = pytest.mark.pg
@@ -263,7 +270,8 @@ def test_relay_killed_mid_burst_loses_and_repeats_nothing(
         threads = [threading.Thread(target=revoke, args=(users[i::4],)) for i in range(4)]
         for t in threads:
             t.start()
-        _wait(lambda: len(done) >= 30, 60, "30 revocations")
+        # killed mid-burst: at least 30 revoked and the first relay has published some
+        _wait(lambda: len(done) >= 30 and stream_count(url, stream) > 0, 60, "30 revocations")
         first.send_signal(signal.SIGKILL)
         first.wait(10)
         at_kill = len(stream_messages(url, stream))
@@ -413,7 +421,7 @@ def test_bus_down_past_the_staleness_bound_falls_back_to_the_database(
         server.kill()
         t0 = time.monotonic()
         _wait(lambda: not v.is_fresh(), 2, "the verifier to go stale")
-        assert time.monotonic() - t0 < 0.5 + 0.6  # within the bound (+ one beat's slack)
+        assert time.monotonic() - t0 < 0.5 + 1.0  # within the bound (+ slack for a loaded host)
         assert not v.stats().connected
         pg.admin.revoke_tokens(uid, "bus down")
         fallbacks = v.stats().db_fallbacks
@@ -452,7 +460,7 @@ def test_a_silent_bus_counts_as_down(pg: AuthCore, closing: Callable[[Any], Any]
         t0 = time.monotonic()
         _wait(lambda: not v.is_fresh(), 3, "stale")
         _wait(lambda: not v.stats().connected, 3, "the flush to time out")
-        assert time.monotonic() - t0 < 1 + 0.25 + 0.5 + 0.5  # beat + tick + flush bound + slack
+        assert time.monotonic() - t0 < 1 + 0.25 + 0.5 + 1.0  # bound + quiet beat + flush bound + slack
         proxy.resume()
         _wait(lambda: v.is_fresh(), 15, "back")
 

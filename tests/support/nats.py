@@ -93,6 +93,24 @@ def stream_messages(url: str, stream: str) -> list[Any]:
     return result
 
 
+def stream_count(url: str, stream: str) -> int:
+    """How many messages the stream holds (0 when it does not exist yet)."""
+
+    async def go() -> int:
+        from nats.js.errors import NotFoundError
+
+        nc, js = await _js(url)
+        try:
+            return int((await js.stream_info(stream)).state.messages)
+        except NotFoundError:
+            return 0
+        finally:
+            await nc.close()
+
+    result: int = run(go())
+    return result
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
