@@ -543,3 +543,60 @@ def write_state(path: str, seq: int, hash_: str) -> None:
     finally:
         os.close(fd)
     os.replace(tmp, path)
+
+
+# -- a follower's own output file ----------------------------------------------------------
+
+
+class LineFile:
+    """JSON lines appended to a file that is also the follower's state: the last complete line
+    says where to resume. A line torn by a crash (SIGKILL, power loss mid-write) is cut off at
+    the next open, so across any stop the file holds every event once, in order."""
+
+    def __init__(self, path: str) -> None:
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_NONBLOCK, 0o600)
+        except OSError as e:
+            raise ValidationError(f"cannot open {path}: {e.strerror}") from None
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise ValidationError(f"{path} is not a regular file")
+            os.set_blocking(fd, True)
+            self.last = self._resume(fd, path)
+        except BaseException:
+            os.close(fd)
+            raise
+        self.fd = fd
+
+    @staticmethod
+    def _resume(fd: int, path: str) -> ExpectedHead | None:
+        size = os.fstat(fd).st_size
+        if size == 0:
+            return None
+        start = max(0, size - LINE_MAX - 1)
+        tail = os.pread(fd, size - start, start)
+        cut = tail.rfind(b"\n")
+        if cut < 0 and start == 0:
+            os.ftruncate(fd, 0)  # a first line that never finished
+            return None
+        if cut < 0:
+            raise ValidationError(f"{path}: its last line is longer than {LINE_MAX} bytes")
+        if cut + 1 < len(tail):  # torn by a crash mid-write: not written, as far as anyone knows
+            os.ftruncate(fd, start + cut + 1)
+        line_start = tail.rfind(b"\n", 0, cut) + 1
+        obj = _decode(0, tail[line_start:cut])
+        if isinstance(obj, str):
+            raise ValidationError(f"{path}: its last line is not an audit event ({obj})")
+        return ExpectedHead(obj["seq"], obj["hash"])
+
+    def append(self, lines: Iterable[str]) -> None:
+        """Write the lines (ASCII: ``encode``) and fsync before returning."""
+        data = "".join(t + "\n" for t in lines).encode("ascii")
+        view = memoryview(data)
+        while view:
+            n = os.write(self.fd, view)
+            view = view[n:]
+        os.fsync(self.fd)
+
+    def close(self) -> None:
+        os.close(self.fd)

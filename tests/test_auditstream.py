@@ -390,3 +390,33 @@ def test_verify_file_refuses_what_is_not_a_file(tmp_path: Path) -> None:
     empty.write_text("\n\n")
     rep = auditstream.verify_file(str(empty))
     assert not rep.ok and "no event" in rep.problem
+
+
+def test_line_file_resumes_after_its_last_complete_line(core: AuthCore, tmp_path: Path) -> None:
+    """``audit tail --out``: the file is its own state; a line torn by a crash is cut off."""
+    _append(core, 3)
+    lines = _lines(core)
+    p = tmp_path / "out.jsonl"
+    f = auditstream.LineFile(str(p))
+    assert f.last is None
+    f.append(lines[:2])
+    f.close()
+    with p.open("ab") as raw:
+        raw.write(lines[2][:40].encode())  # killed mid-write
+    f = auditstream.LineFile(str(p))
+    second = json.loads(lines[1])
+    assert f.last == ExpectedHead(second["seq"], second["hash"])
+    assert p.read_text() == lines[0] + "\n" + lines[1] + "\n"  # the torn line is gone
+    f.append(lines[2:])
+    f.close()
+    assert auditstream.verify_file(str(p)).ok
+    torn_first = tmp_path / "torn.jsonl"
+    torn_first.write_text(lines[0][:10])
+    assert auditstream.LineFile(str(torn_first)).last is None and torn_first.read_text() == ""
+    other = tmp_path / "notes.txt"
+    other.write_text("my notes\n")
+    with pytest.raises(ValidationError, match="not an audit event"):
+        auditstream.LineFile(str(other))
+    assert other.read_text() == "my notes\n"
+    with pytest.raises(ValidationError, match="Is a directory"):
+        auditstream.LineFile(str(tmp_path))

@@ -130,7 +130,13 @@ BAD = [
     (["audit", "tail", "--from-seq", "-1"], 2, "a seq must be an integer"),
     (["audit", "tail", "--poll", "0"], 2, "poll interval"),
     (["audit", "tail", "--poll", "nan"], 2, "poll interval"),
-    (["audit", "tail", "--fo"], 2, "unrecognized arguments"),  # no abbreviation reaches --follow
+    (["audit", "tail", "--fo"], 2, "unrecognized arguments"),
+    (["audit", "tail", "--out", "o.jsonl", "--state", "s"], 2, "--out is its own state"),
+    (
+        ["audit", "tail", "--out", "/dev/null"],
+        2,
+        "--out: /dev/null is not a regular file",
+    ),  # no abbreviation reaches --follow
     (["audit", "verify", "--file", "/nonexistent/events.jsonl"], 2, "cannot read"),
     (["audit", "verify", "--file", "/dev/null"], 2, "not a regular file"),
     (["audit", "verify", "--file", "x", "--seals", "s", "--pubkey", "p"], 2, "--file checks a copy"),
@@ -325,6 +331,64 @@ def test_tail_follow_survives_stop_and_restart_with_concurrent_writes(  # type: 
     copy = tmp_path / "shipped.jsonl"
     copy.write_text("".join(seen[s] + "\n" for s in merged))
     assert auditstream.verify_file(str(copy)).ok
+
+
+def test_tail_out_file_is_exact_across_kill_9(  # type: ignore[no-untyped-def]
+    core: AuthCore, db_url: str, tmp_path: Path, hermetic_env: Path
+) -> None:
+    """``audit tail -f --out FILE`` SIGKILLed three times while a writer commits events, and
+    restarted each time: the file holds every event exactly once, in order, and its chain checks."""
+    out = tmp_path / "shipped.jsonl"
+    with write_tx(core.engine) as conn:
+        audit.append(conn, [EventIn("w", "writer", "first")], datetime.now(UTC))
+    stop = threading.Event()
+
+    def writer() -> None:
+        i = 0
+        while not stop.is_set():
+            with write_tx(core.engine) as conn:
+                audit.append(conn, [EventIn("w", "writer", f"{i}.{k}") for k in range(3)], datetime.now(UTC))
+            i += 1
+            time.sleep(0.01)
+
+    def follower() -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [*TAIL, "--db", db_url, "--out", str(out)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            cwd=ROOT,
+            env=_env(hermetic_env),
+        )
+
+    def count() -> int:
+        return out.read_bytes().count(b"\n") if out.exists() else 0
+
+    w = threading.Thread(target=writer)
+    p = follower()
+    try:
+        _until(lambda: count() >= 1)
+        w.start()
+        for _ in range(3):
+            n = count()
+            _until(lambda n=n: count() >= n + 15)
+            p.kill()
+            p.wait(timeout=30)
+            p = follower()
+        stop.set()
+        w.join(timeout=60)
+        total = core.audit.verify().head_seq
+        _until(lambda: count() == total)
+        p.send_signal(signal.SIGTERM)
+        p.wait(timeout=30)
+        stderr = (p.stderr.read() if p.stderr else b"").decode()
+    finally:
+        stop.set()
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert p.returncode == 0, stderr
+    assert _seqs(out) == list(range(1, total + 1))
+    assert auditstream.verify_file(str(out)).ok
 
 
 # -- the database goes away under a follower, and comes back --------------------------------

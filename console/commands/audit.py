@@ -78,6 +78,12 @@ def register(
         help="resume from FILE (SEQ:HASH of the last event written) and keep it updated after each write",
     )
     tl.add_argument(
+        "--out",
+        metavar="FILE",
+        help="append to FILE instead of stdout; FILE is its own state (resumes after its last "
+        "line; a line torn by a crash is cut off): nothing lost or repeated even after kill -9",
+    )
+    tl.add_argument(
         "--poll",
         type=_poll_arg,
         default=0.5,
@@ -325,21 +331,28 @@ def tail(ctx: Ctx) -> int:
     Nothing lost or repeated across restarts with ``--state``: a batch is written and flushed,
     then the state replaced, with SIGTERM/SIGINT held off in between (they stop the loop
     anywhere else). Only SIGKILL inside that window can repeat a batch (at most one), which the
-    next line's ``seq`` shows. A database that stops answering: without ``-f`` one line and exit
-    5; with ``-f`` one line, retries with backoff (0.5 s doubling to 30 s), one line when back."""
+    next line's ``seq`` shows. With ``--out FILE`` even SIGKILL repeats nothing: the file is
+    its own state (``auditstream.LineFile``). A database that stops answering: without ``-f``
+    one line and exit 5; with ``-f`` one line, retries with backoff (0.5 s doubling to 30 s),
+    one line when back."""
     import signal
 
-    from authcore.auditstream import encode, read_state, write_state
+    from authcore.auditstream import LineFile, encode, read_state, write_state
     from authcore.errors import DatabaseUnavailable, ValidationError
     from console.cli import UsageError
 
     a = ctx.args
-    start = None
-    if a.state:
-        try:
+    if a.out and a.state:
+        raise UsageError("audit tail: --out is its own state: --state goes without it")
+    start = sink = None
+    try:
+        if a.state:
             start = read_state(a.state)
-        except ValidationError as e:
-            raise UsageError(f"audit tail: --state: {e}") from None
+        if a.out:
+            sink = LineFile(a.out)
+            start = sink.last
+    except ValidationError as e:
+        raise UsageError(f"audit tail: {'--out' if a.out else '--state'}: {e}") from None
     after, after_hash = (start.seq, start.hash) if start else (a.from_seq or 0, None)
     core = ctx.core()
     reader = core.audit.tail(after, after_hash)
@@ -378,7 +391,10 @@ def tail(ctx: Ctx) -> int:
             if events:
                 signal.pthread_sigmask(signal.SIG_BLOCK, watched)
                 try:
-                    emit_lines(encode(e) for e in events)
+                    if sink is not None:
+                        sink.append(encode(e) for e in events)
+                    else:
+                        emit_lines(encode(e) for e in events)
                     if a.state:
                         write_state(a.state, reader.last, reader.last_hash or "")
                 finally:
@@ -404,6 +420,8 @@ def tail(ctx: Ctx) -> int:
             signal.signal(sig, handler)
         if waiter is not None:
             waiter.close()
+        if sink is not None:
+            sink.close()
 
 
 def verify(ctx: Ctx) -> int:
