@@ -107,6 +107,8 @@ async def test_a_burst_is_coalesced(core: AuthCore, monkeypatch: Any) -> None:
         await until(pilot, lambda: last[:12] in [r[3][:12] for r in rows(app, "#activity")])
         await settle(pilot)
         assert table.row_count <= 40
+        assert table.cursor_row == table.row_count - 1  # following: the newest, and its detail
+        assert last in text_of(app, "#activity-detail")
         assert len(appends) < n / 5, appends  # a few batched appends, not one per event
         assert max(appends) <= 40
         assert "shown" in status(app) or len(appends) > 1

@@ -12,6 +12,7 @@ since the last tick, per kind, and how many a burst folded away.
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from typing import Any, ClassVar
 
@@ -32,6 +33,7 @@ from console.widgets.table import Col, KeyedTable, event_key
 ROWS = 200  # rows kept in the table (the newest)
 TICK_S = 0.25  # how often the screen takes what the feed gathered
 START_WAIT_S = 15.0  # the feed's first read (the backlog), at most
+SAID_S = 3.0  # how long the status line keeps a tick's count
 
 COLUMNS = [
     Col("at", "at (UTC)", 14),
@@ -117,6 +119,7 @@ class ActivityScreen(ConsoleScreen):
         self._aside_dropped = 0
         self._follow = True
         self._state = "starting"
+        self._said: tuple[str, float] | None = None
 
     def compose_body(self) -> ComposeResult:
         yield FeedTable(COLUMNS, id="activity")
@@ -153,6 +156,8 @@ class ActivityScreen(ConsoleScreen):
             return
         self._feed = message.feed
         self._tick()
+        self._said = None  # the recent past is not a burst
+        self._status(None)
 
     def reload(self) -> None:
         """``r``: after a failed start, start again (a running feed reconnects by itself)."""
@@ -203,12 +208,19 @@ class ActivityScreen(ConsoleScreen):
                     table.forget(key)
         if following and table.row_count:
             self._to_newest(table)
+        self._show(table.highlighted_key)  # rows left from the top: the cursor's row may differ
         self._status(summary(total, kinds, len(events), dropped))
 
     def _status(self, burst: str | None) -> None:
-        parts = [safe(self._state, style="dim")]
+        """The feed's state, the last tick's events (kept for ``SAID_S``), the keys."""
+        now = time.monotonic()
         if burst is not None:
-            parts.append(safe(burst, max_len=300))
+            self._said = (burst, now)
+        elif self._said is not None and now - self._said[1] > SAID_S:
+            self._said = None
+        parts = [safe(self._state, style="dim")]
+        if self._said is not None:
+            parts.append(safe("last: " + self._said[0], max_len=300))
         parts.append(Text("enter opens the user · end follows the newest", style="dim"))
         self.say(safe_join(*parts, sep=" · "))
 
