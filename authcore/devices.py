@@ -61,14 +61,26 @@ class Devices:
         """Whether there is a GeoIP file: else location columns and keys are left out."""
         return self.geoip is not None
 
-    def of(self, s: SessionRecord) -> SessionDevice:
-        """The session's device, and the location of the address it was last seen from."""
+    def of(self, s: SessionRecord, *, cached_only: bool = False) -> SessionDevice:
+        """The session's device, and the location of the address it was last seen from.
+        ``cached_only``: a user agent not parsed before is left unparsed (agent None)."""
         loc = self.geoip.lookup(s.last_ip or s.first_ip) if self.geoip is not None else None
-        return SessionDevice(useragent.parse(s.user_agent), loc)
+        agent = useragent.cached(s.user_agent) if cached_only else useragent.parse(s.user_agent)
+        return SessionDevice(agent, loc)
 
-    def describe(self, records: Iterable[SessionRecord]) -> dict[str, SessionDevice]:
-        """``of`` for each record, by ``public_id`` (what a screen's worker hands its rows)."""
-        return {s.public_id: self.of(s) for s in records}
+    def describe(
+        self, records: Iterable[SessionRecord], *, cached_only: bool = False
+    ) -> dict[str, SessionDevice]:
+        """``of`` for each record, by ``public_id`` (what a screen's worker hands its rows).
+        A screen paints its page with ``cached_only=True`` (lookups are microseconds, parses
+        milliseconds) and then parses ``unparsed(records)``, so a page of new user agents never
+        delays the page."""
+        return {s.public_id: self.of(s, cached_only=cached_only) for s in records}
+
+    @staticmethod
+    def unparsed(records: Iterable[SessionRecord]) -> list[SessionRecord]:
+        """The records whose user agent has not been parsed yet."""
+        return [s for s in records if s.user_agent and useragent.cached(s.user_agent) is None]
 
     def session_dict(self, s: SessionRecord) -> dict[str, Any]:
         """``SessionRecord.to_dict`` plus ``agent`` (``{browser, os, device}``, null without a

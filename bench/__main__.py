@@ -26,6 +26,7 @@ SECTIONS = (
     "appserver",
     "activity",
     "attention",
+    "devices",
 )
 
 

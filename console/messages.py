@@ -58,6 +58,15 @@ class UserLoaded(Message):
 
 
 @dataclass
+class DevicesParsed(Message):
+    """User agents a page's worker parsed after it posted the page (``Devices.unparsed``):
+    ``key`` is what the page was for (the sessions filter text, the user id)."""
+
+    key: str
+    devices: dict[str, SessionDevice]
+
+
+@dataclass
 class SessionsPage(Message):
     """Recent sessions across users for a filter text."""
 

@@ -113,3 +113,26 @@ def test_bad_geoip_setting_is_one_line(write_config, body: str, message: str) ->
     with pytest.raises(ConfigError) as exc:
         load_config()
     assert str(exc.value) == message
+
+
+def test_a_page_is_described_from_the_cache_then_parsed(engine, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """What a screen's worker does: paint with what costs nothing, then parse the rest."""
+    from authcore import useragent
+
+    core = _core(engine, tmp_path, geo=True)
+    u = core.users.create("two@example.com", "two")
+    a, _ = core.sessions.create(u.id, ip="203.0.113.7", user_agent=IPHONE)
+    b, _ = core.sessions.create(u.id, ip="203.0.113.8", user_agent=WINDOWS)
+    c, _ = core.sessions.create(u.id, ip="203.0.113.9")
+    useragent.cache_clear()
+    useragent.parse(WINDOWS)
+    recs = core.sessions.for_user(u.id)
+    first = core.devices.describe(recs, cached_only=True)
+    assert first[a.public_id].agent is None, "not parsed yet"
+    assert first[a.public_id].location == Location("DE", 64500, "Example Telecom AG"), "lookups always"
+    assert first[b.public_id].agent == Agent("Chrome 120", "Windows 10", None)
+    assert first[c.public_id].agent is None
+    rest = core.devices.unparsed(recs)
+    assert [s.public_id for s in rest] == [a.public_id]
+    assert core.devices.describe(rest)[a.public_id].agent == Agent("Mobile Safari 17", "iOS 17.1", "iPhone")
+    assert core.devices.unparsed(recs) == []

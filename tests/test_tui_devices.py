@@ -27,7 +27,11 @@ def located_core(core: AuthCore, tmp_path: Path, **files: Path) -> AuthCore:
 
 
 def with_devices(core: AuthCore) -> tuple[int, str, str]:
-    """alice's seeded sessions plus two with known user agents (one at a located address)."""
+    """alice's seeded sessions plus two with known user agents (one at a located address); the
+    parse cache emptied, so the screens paint first and parse after (``DevicesParsed``)."""
+    from authcore import useragent
+
+    useragent.cache_clear()
     seed(core, 5)
     alice = core.users.find("alice").id
     phone, _ = core.sessions.create(alice, ip="203.0.113.50", user_agent=IPHONE)
@@ -46,8 +50,18 @@ def row_of(app, selector: str, key: str) -> dict[str, str]:  # type: ignore[no-u
     return dict(zip(labels, rows(app, selector)[i], strict=True))
 
 
-async def test_user_screen_devices_without_geoip_has_no_where_column(core: AuthCore) -> None:
+async def test_user_screen_devices_without_geoip_has_no_where_column(
+    core: AuthCore, monkeypatch: pytest.MonkeyPatch
+) -> None:
     alice, phone, desk = with_devices(core)
+    late: list[set[str]] = []
+    handler = UserScreen.on_devices_parsed
+
+    def spy(self: UserScreen, message) -> None:  # type: ignore[no-untyped-def]
+        late.append(set(message.devices))
+        handler(self, message)
+
+    monkeypatch.setattr(UserScreen, "on_devices_parsed", spy)
     app = make_app(core)
     async with app.run_test(size=(160, 40)) as pilot:
         app.open_user(alice)
@@ -56,6 +70,7 @@ async def test_user_screen_devices_without_geoip_has_no_where_column(core: AuthC
         assert "where" not in headers(app, "#sessions") and "device" in headers(app, "#sessions")
         assert row_of(app, "#sessions", phone)["device"] == "Mobile Safari 17 · iOS 17.1 · iPhone"
         assert row_of(app, "#sessions", desk)["device"] == "Chrome 120 · Windows 10"
+        assert late and {phone, desk} <= late[0], "new user agents came after the page, parsed"
         t = table(app, "#sessions")
         t.move_cursor(row=t.get_row_index(phone))
         await pilot.pause()

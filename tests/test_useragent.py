@@ -93,16 +93,27 @@ def test_a_huge_android_version_is_cut() -> None:
 def test_only_the_stored_length_is_parsed_and_cached() -> None:
     """Two strings equal in their first UA_MAX characters are one parse (as stored, one string)."""
     base = WINDOWS + " " * (UA_MAX - len(WINDOWS))
-    useragent._parse.cache_clear()
+    useragent.cache_clear()
     parse(base + "tail one")
     parse(base + "tail two")
-    info = useragent.cache_info()
-    assert (info.hits, info.misses) == (1, 1)
+    assert useragent.cache_info() == (1, 1)
 
 
 def test_repeats_are_cached() -> None:
-    useragent._parse.cache_clear()
+    useragent.cache_clear()
+    assert useragent.cached(IPHONE) is None
     for _ in range(10):
         parse(IPHONE)
-    info = useragent.cache_info()
-    assert (info.hits, info.misses) == (9, 1)
+    assert useragent.cache_info() == (9, 1)
+    assert useragent.cached(IPHONE) == parse(IPHONE)
+
+
+def test_the_cache_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    small = useragent._Cache(3)
+    monkeypatch.setattr(useragent, "_CACHE", small)
+    for i in range(5):
+        parse(f"curl/{i}.0")
+    assert list(small._items) == ["curl/2.0", "curl/3.0", "curl/4.0"]
+    parse("curl/2.0")  # used: kept over the older 3.0
+    parse("curl/9.0")
+    assert list(small._items) == ["curl/4.0", "curl/2.0", "curl/9.0"]

@@ -15,7 +15,7 @@ from textual.widgets import Input, Static
 
 from authcore.devices import SessionDevice
 from authcore.sessions import SessionRecord
-from console.messages import SessionsPage
+from console.messages import DevicesParsed, SessionsPage
 from console.navigation import bindings
 from console.safe import safe, safe_join, safe_lines
 from console.screens.base import ConsoleScreen
@@ -102,20 +102,41 @@ class SessionsScreen(ConsoleScreen):
     def _load(self, text: str) -> None:
         core = self.core
         items = core.sessions.recent(limit=self.capp.page_size, text=text)
-        devices = core.devices.describe(items)  # this page's rows only; parses are cached
-        if not cancelled():
-            self.post_message(SessionsPage(text, items, devices=devices))
+        if not cancelled():  # painted with what is parsed already; new user agents right after
+            self.post_message(
+                SessionsPage(text, items, devices=core.devices.describe(items, cached_only=True))
+            )
+            self._parse_rest(text, items)
 
     @work(thread=True, exclusive=True, group="sessions-more", exit_on_error=False)
     def _more(self, text: str, before: tuple[datetime, str]) -> None:
         try:
             core = self.core
             items = core.sessions.recent(limit=self.capp.page_size, text=text, before=before)
-            devices = core.devices.describe(items)
             if not cancelled():
+                devices = core.devices.describe(items, cached_only=True)
                 self.post_message(SessionsPage(text, items, append=True, devices=devices))
+                self._parse_rest(text, items)
         finally:
             self._loading_more = False
+
+    def _parse_rest(self, text: str, items: list[SessionRecord]) -> None:
+        """In the page's worker, after the page: the user agents not parsed before."""
+        devices = self.core.devices
+        rest = devices.unparsed(items)
+        if rest and not cancelled():
+            parsed = devices.describe(rest)
+            if not cancelled():
+                self.post_message(DevicesParsed(text, parsed))
+
+    def on_devices_parsed(self, message: DevicesParsed) -> None:
+        if message.key != self._text or not self._records:
+            return
+        self._devices.update(message.devices)
+        now = self.capp.clock()
+        table = self.query_one(KeyedTable)
+        table.sync([(k, row(s, now, self._devices.get(k), self._located)) for k, s in self._records.items()])
+        self._show(table.highlighted_key)
 
     def on_sessions_page(self, message: SessionsPage) -> None:
         if message.text != self._text:

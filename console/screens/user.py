@@ -22,7 +22,7 @@ from authcore.sessions import SessionRecord
 from authcore.userevents import UserEvent, row_key
 from authcore.users import UserRecord
 from console.actions import ACTIONS
-from console.messages import UserLoaded
+from console.messages import DevicesParsed, UserLoaded
 from console.safe import safe, safe_join, safe_lines
 from console.screens.actionflow import ActionFlow
 from console.screens.base import PaletteCommand
@@ -133,11 +133,18 @@ class UserScreen(ActionFlow):
         core = self.core
         user = core.users.get(user_id)
         sessions = core.sessions.for_user(user_id)
-        devices = core.devices.describe(sessions)  # parses are cached: a refresh re-parses nothing
+        # parses are cached, so a refresh parses nothing; new user agents after the paint
+        devices = core.devices.describe(sessions, cached_only=True)
         # audit events and the user's own (logout, refresh replay/reuse), newest first
         events = core.audit.activity(user_id, limit=self.capp.page_size)
-        if not cancelled():
-            self.post_message(UserLoaded(user, sessions, events, devices))
+        if cancelled():
+            return
+        self.post_message(UserLoaded(user, sessions, events, devices))
+        rest = core.devices.unparsed(sessions)
+        if rest:
+            parsed = core.devices.describe(rest)
+            if not cancelled():
+                self.post_message(DevicesParsed(str(user_id), parsed))
 
     def on_user_loaded(self, message: UserLoaded) -> None:
         if message.user.id != self.user_id:
@@ -177,6 +184,17 @@ class UserScreen(ActionFlow):
             )
         )
         self.refresh_bindings()  # disable/enable swap with the state
+
+    def on_devices_parsed(self, message: DevicesParsed) -> None:
+        if message.key != str(self.user_id):
+            return
+        self._devices = {**self._devices, **message.devices}
+        now = self.capp.clock()
+        table = self.query_one("#sessions", KeyedTable)
+        table.sync(
+            [(k, session_row(s, now, self._devices.get(k), self._located)) for k, s in self._sessions.items()]
+        )
+        self._show_session(table.highlighted_key)
 
     def _paint_profile(self, u: UserRecord, now: datetime) -> None:
         line1 = safe_join(
