@@ -108,6 +108,7 @@ WORDS = [
     "tail",
     "--from-seq",
     "--state",
+    "--out",
     "--poll",
     "--format",
     "jsonl",
