@@ -348,8 +348,9 @@ class BulkScreen(ConsoleScreen):
         self.report(message.text, "bold red")
 
     def on_bulk_ready(self, message: BulkReady) -> None:
-        if self.running or self.app.screen is not self:
-            return  # the operator moved on meanwhile
+        if self.running or self.app.screen is not self:  # the operator moved on meanwhile
+            self.report("bulk revoke: the dialog did not open (you moved on); nothing was changed", "yellow")
+            return
         run = message.run
         if run is None:
             title = f"Revoke {message.expected:,} users"
