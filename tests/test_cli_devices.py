@@ -12,9 +12,9 @@ from sqlalchemy import update
 
 from console.cli import main
 from console.exitcodes import Exit
+from tests.support.agents import IPHONE
 from tests.support.hostile import FORBIDDEN
 from tests.support.mmdb import asn_db, city_db
-from tests.test_useragent import IPHONE
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:  # type: ignore[no-untyped-def]

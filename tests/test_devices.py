@@ -14,8 +14,8 @@ from authcore.errors import ConfigError
 from authcore.geoip import Location
 from authcore.useragent import Agent
 from tests.conftest import TEST_SECRET
+from tests.support.agents import IPHONE, WINDOWS
 from tests.support.mmdb import asn_db, city_db
-from tests.test_useragent import IPHONE, WINDOWS
 
 
 def _core(engine, tmp_path: Path, *, geo: bool) -> AuthCore:  # type: ignore[no-untyped-def]
@@ -136,3 +136,28 @@ def test_a_page_is_described_from_the_cache_then_parsed(engine, tmp_path: Path) 
     assert [s.public_id for s in rest] == [a.public_id]
     assert core.devices.describe(rest)[a.public_id].agent == Agent("Mobile Safari 17", "iOS 17.1", "iPhone")
     assert core.devices.unparsed(recs) == []
+
+
+def test_a_system_file_gives_the_geoip_paths(
+    write_config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    """Set on a bastion's /etc/authconsole/config.toml (and lockable), the paths reach every
+    operator; a user file's own setting wins unless the system file locks it."""
+    from authcore import config as config_mod
+
+    etc = tmp_path / "etc"
+    etc.mkdir()
+    system = etc / "config.toml"
+    system.write_text(
+        'geoip_db = "/srv/geo/City.mmdb"\nlock = ["geoip_asn_db"]\ngeoip_asn_db = "/srv/geo/ASN.mmdb"\n'
+    )
+    system.chmod(0o644)
+    monkeypatch.setattr(config_mod, "SYSTEM_CONFIG", system)
+    write_config("")
+    cfg = load_config()
+    assert (cfg.geoip_db, cfg.geoip_asn_db) == (Path("/srv/geo/City.mmdb"), Path("/srv/geo/ASN.mmdb"))
+    write_config('geoip_db = "/home/op/City.mmdb"\n')
+    assert load_config().geoip_db == Path("/home/op/City.mmdb")
+    write_config('geoip_asn_db = "/home/op/ASN.mmdb"\n')
+    with pytest.raises(ConfigError, match="sets geoip_asn_db, locked by"):
+        load_config()

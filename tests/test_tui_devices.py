@@ -15,10 +15,10 @@ from authcore.models import sessions
 from console.screens.sessions import SessionsScreen
 from console.screens.user import UserScreen
 from tests.conftest import TEST_SECRET
+from tests.support.agents import IPHONE, WINDOWS
 from tests.support.hostile import HOSTILE, assert_inert
 from tests.support.mmdb import asn_db, city_db, write_mmdb
 from tests.support.tui import make_app, rows, seed, settle, table, text_of, walk_texts
-from tests.test_useragent import IPHONE, WINDOWS
 
 
 def located_core(core: AuthCore, tmp_path: Path, **files: Path) -> AuthCore:

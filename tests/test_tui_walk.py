@@ -286,3 +286,16 @@ def test_the_walk_would_see_a_duplicate_screen(core: AuthCore) -> None:
     w.app = Fake()  # type: ignore[assignment]
     with pytest.raises(AssertionError, match="two screens for the same thing"):
         w.check()
+
+
+@pytest.mark.parametrize("start", ["user", "sessions"])
+async def test_random_walk_with_geoip(
+    core: AuthCore, start: str, request: pytest.FixtureRequest, tmp_path: Any
+) -> None:
+    """The session screens with their location column (a GeoIP file over the demo's networks)."""
+    from dataclasses import replace
+
+    from tests.support.mmdb import demo_db
+
+    located = AuthCore(core.engine, replace(core.config, geoip_db=demo_db(tmp_path)), actor=core.actor)
+    await walk(located, start, SIZES[0], int(os.environ.get(KEYS_ENV, "120")), request)
