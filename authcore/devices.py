@@ -64,9 +64,7 @@ class Devices:
     def of(self, s: SessionRecord, *, cached_only: bool = False) -> SessionDevice:
         """The session's device, and the location of the address it was last seen from.
         ``cached_only``: a user agent not parsed before is left unparsed (agent None)."""
-        loc = self.geoip.lookup(s.last_ip or s.first_ip) if self.geoip is not None else None
-        agent = useragent.cached(s.user_agent) if cached_only else useragent.parse(s.user_agent)
-        return SessionDevice(agent, loc)
+        return self.describe((s,), cached_only=cached_only)[s.public_id]
 
     def describe(
         self, records: Iterable[SessionRecord], *, cached_only: bool = False
@@ -75,7 +73,23 @@ class Devices:
         A screen paints its page with ``cached_only=True`` (lookups are microseconds, parses
         milliseconds) and then parses ``unparsed(records)``, so a page of new user agents never
         delays the page."""
-        return {s.public_id: self.of(s, cached_only=cached_only) for s in records}
+        # A page repeats a few user agents and places (a page of 50 rows had 8 user agents):
+        # each distinct user agent is parsed once and each (user agent, place) pair built once;
+        # the rest are dict hits. The address is the one the session was last seen from.
+        agent_of = useragent.cached if cached_only else useragent.parse
+        lookup = self.geoip.lookup if self.geoip is not None else None
+        agents: dict[str | None, Agent | None] = {}
+        built: dict[tuple[str | None, Location | None], SessionDevice] = {}
+        out: dict[str, SessionDevice] = {}
+        for s in records:
+            ua = s.user_agent
+            agent = agents[ua] if ua in agents else agents.setdefault(ua, agent_of(ua))
+            key = (ua, lookup(s.last_ip or s.first_ip) if lookup is not None else None)
+            device = built.get(key)
+            if device is None:
+                device = built[key] = SessionDevice(agent, key[1])
+            out[s.public_id] = device
+        return out
 
     @staticmethod
     def unparsed(records: Iterable[SessionRecord]) -> list[SessionRecord]:

@@ -71,6 +71,32 @@ def test_the_last_address_is_located(tmp_path: Path) -> None:
     assert devices.of(first_only).location == Location("DE", None, None)
 
 
+@pytest.mark.parametrize("geo", [True, False])
+def test_a_page_described_at_once_is_each_row_described_alone(geo: bool, tmp_path: Path) -> None:
+    """``describe`` parses each distinct user agent and builds each (user agent, place) once
+    for a page: what it gives every row is what ``of`` gives that row on its own."""
+    from datetime import UTC, datetime
+
+    from authcore import useragent
+    from authcore.sessions import SessionRecord
+
+    devices = Devices.from_config(Config(geoip_db=city_db(tmp_path)) if geo else Config())
+    now = datetime.now(UTC)
+    ips = ["203.0.113.1", "2001:db8::9", None, "8.8.8.8", "198.51.100.4"]
+    agents = [IPHONE, WINDOWS, None, "", "curl/8.5.0"]
+    page = [
+        SessionRecord(f"ses_{i}", 1, now, now, now, ips[i % 5], ips[(i * 3) % 5], agents[(i * 7) % 5])
+        for i in range(40)
+    ]
+    useragent.cache_clear()
+    assert all(d.agent is None for d in devices.describe(page, cached_only=True).values() if d)
+    described = devices.describe(page)
+    assert described == {s.public_id: devices.of(s) for s in page}
+    assert described == devices.describe(page, cached_only=True)  # all parsed by now
+    if geo:
+        assert {d.location for d in described.values()} >= {Location("JP", None, None), None}
+
+
 def test_an_asn_file_alone(tmp_path: Path) -> None:
     devices = Devices.from_config(Config(geoip_asn_db=asn_db(tmp_path)))
     assert devices.geoip is not None
