@@ -29,6 +29,28 @@ _INSERT = (
 _NOTIFY = select(func.pg_notify(CHANNEL, bindparam("payload", type_=String)))
 
 
+def rows_after(page: int) -> Any:
+    """The notice rows after the id bound as ``after``, oldest first, at most ``page``: what a
+    poller (``verifier.poll``) and the relay (``relay.scan``) read to catch up, one statement."""
+    return (
+        select(
+            revocations.c.id,
+            revocations.c.at,
+            revocations.c.kind,
+            revocations.c.user_id,
+            revocations.c.token_version,
+            revocations.c.session_id,
+        )
+        .where(revocations.c.id > bindparam("after"))
+        .order_by(revocations.c.id)
+        .limit(page)
+    )
+
+
+#: The newest notice row's id (0 when there is none): where a catch-up starts from.
+MAX_ID = select(func.coalesce(func.max(revocations.c.id), 0))
+
+
 @dataclass(frozen=True)
 class _Sql:
     insert: Compiled

@@ -25,27 +25,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Text, bindparam, cast, column, func, select, table
+from sqlalchemy import Text, cast, column, func, select, table
 
+from authcore import notices
 from authcore.compiled import once
-from authcore.models import revocations
 from authcore.revocation import SIDS_PER_NOTICE, USERS_PER_NOTICE, Notice, group_rows, rule
 
 PAGE = 5000
 
-_ROWS = (
-    select(
-        revocations.c.id,
-        revocations.c.at,
-        revocations.c.kind,
-        revocations.c.user_id,
-        revocations.c.token_version,
-        revocations.c.session_id,
-    )
-    .where(revocations.c.id > bindparam("after"))
-    .order_by(revocations.c.id)
-    .limit(PAGE)
-)
+_ROWS = notices.rows_after(PAGE)
 _locks = table(
     "pg_locks", column("locktype"), column("mode"), column("granted"), column("transactionid"), column("pid")
 )
@@ -61,7 +49,7 @@ _RUNNING = (
         _activity.c.datname == func.current_database(),
     )
 )
-_MAX_ID = select(func.coalesce(func.max(revocations.c.id), 0))
+_MAX_ID = notices.MAX_ID
 _rows_sql = once(_ROWS)
 _running_sql = once(_RUNNING)
 _max_sql = once(_MAX_ID)

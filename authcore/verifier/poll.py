@@ -12,10 +12,8 @@ from __future__ import annotations
 import logging
 import time
 
-from sqlalchemy import bindparam, func, select
-
+from authcore import notices
 from authcore.db import read_conn
-from authcore.models import revocations
 from authcore.revocation import Notice, group_rows
 from authcore.verifier.updates import Updates, first_line
 
@@ -23,20 +21,8 @@ log = logging.getLogger("authcore.verifier")
 
 PAGE = 1000
 
-_POLL = (
-    select(
-        revocations.c.id,
-        revocations.c.at,
-        revocations.c.kind,
-        revocations.c.user_id,
-        revocations.c.token_version,
-        revocations.c.session_id,
-    )
-    .where(revocations.c.id > bindparam("last"))
-    .order_by(revocations.c.id)
-    .limit(PAGE)
-)
-_MAX_ID = select(func.coalesce(func.max(revocations.c.id), 0))
+_POLL = notices.rows_after(PAGE)
+_MAX_ID = notices.MAX_ID
 
 
 class Polling(Updates):
@@ -72,7 +58,7 @@ class Polling(Updates):
                 self._reset("poll")
                 return
             while True:
-                rows = conn.execute(_POLL, {"last": self._last_id}).all()
+                rows = conn.execute(_POLL, {"after": self._last_id}).all()
                 received = time.time()
                 for group in group_rows(rows):
                     try:
