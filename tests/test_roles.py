@@ -539,3 +539,57 @@ async def test_console_takes_the_database_role_and_says_so(cluster: Cluster, own
         core.dispose()
     assert "(viewer)" in header and "READ-ONLY" in header, header
     assert any(f"database role {cluster.viewer} is viewer, the config says admin" in n for n in notes), notes
+
+
+def test_the_relay_runs_under_the_app_role(cluster: Cluster, owner: AuthCore) -> None:
+    """docs/verifier.md says to run the relay as the app role: it reads ``revocations`` and, while
+    a gap is open, ``pg_locks`` and ``pg_stat_activity`` -- all readable by that role. The gap is
+    made real: a revocation left uncommitted while a later one commits is published once it
+    commits, and a bus verifier (also the app role) refuses every revoked user."""
+    from authcore import notices
+    from authcore.relay import Relay
+    from authcore.revocation import Kind
+    from authcore.verifier import Verifier
+    from tests.support.nats import delete_stream, shared_url, unique_names
+
+    url = shared_url()
+    stream, subject = unique_names()
+    app = _core(cluster, cluster.app, actor="relay")
+    ids = [owner.users.create(f"r{i}@corp-old.example", f"r{i}").id for i in range(3)]
+    tokens = {uid: owner.tokens.issue_pair(uid).access_token for uid in ids}
+    relay = Relay(app, url, stream=stream, subject=subject, staleness=1, application_name="t-relay-app")
+    verifier = None
+    try:
+        assert relay.wait_ready(10), relay.stats()
+        verifier = Verifier(app, bus=url, bus_stream=stream, bus_subject=subject, staleness=1)
+        assert verifier.wait_ready(10), verifier.stats()
+        for tok in tokens.values():
+            verifier.verify_access(tok)
+        held = owner.engine.connect()  # a notice row whose id is taken but not yet committed
+        tx = held.begin()
+        notices.publish(held, datetime.now(UTC), Kind.VERSION, [ids[0]], [1])
+        owner.admin.revoke_tokens(ids[1], "committed first")
+        owner.admin.revoke_tokens(ids[2], "committed too")
+        tx.commit()
+        held.close()
+
+        def refused(tok: str) -> bool:
+            try:
+                verifier.verify_access(tok)  # type: ignore[union-attr]
+            except Exception:  # noqa: BLE001 - any refusal (revoked) counts
+                return True
+            return False
+
+        deadline = datetime.now(UTC) + timedelta(seconds=10)
+        while not all(refused(t) for t in tokens.values()) and datetime.now(UTC) < deadline:
+            import time
+
+            time.sleep(0.05)
+        assert all(refused(t) for t in tokens.values()), verifier.stats()
+        assert verifier.stats().db_fallbacks == 0, verifier.stats()
+    finally:
+        if verifier is not None:
+            verifier.close()
+        relay.close()
+        app.dispose()
+        delete_stream(url, stream)
