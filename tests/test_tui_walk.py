@@ -263,6 +263,27 @@ async def test_random_walk(
     await walk(core, start, size, int(os.environ.get(KEYS_ENV, "120")), request)
 
 
+# Walks that once failed, replayed on every run (seed, start, size): each names its fix.
+FOUND = [
+    # escape escape ctrl+p A pageup shift+tab: the palette's search ended after its list was
+    # gone (NoMatches in a worker); console/palette.py _watch__list_visible
+    (3792091157, "activity", (60, 15)),
+]
+
+
+@pytest.mark.parametrize(("walk_seed", "start", "size"), FOUND)
+async def test_walks_that_once_failed(
+    core: AuthCore,
+    walk_seed: int,
+    start: str,
+    size: tuple[int, int],
+    request: pytest.FixtureRequest,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(SEED_ENV, str(walk_seed))
+    await walk(core, start, size, 120, request)
+
+
 @pytest.mark.walk_long
 @pytest.mark.parametrize("size", SIZES, ids=["80x24", "60x15"])
 @pytest.mark.parametrize("start", STARTS)
