@@ -146,3 +146,36 @@ async def test_untrusted_text_shows_literally(core: AuthCore) -> None:
         await pilot.press("end")
         await settle(pilot)
         assert app.is_running and app._exception is None
+
+
+async def test_a_screen_closed_while_its_feed_starts_leaves_no_feed_running(
+    core: AuthCore, monkeypatch: Any
+) -> None:
+    """``L`` then ``esc`` before the feed's first read ends: the started message reaches no
+    screen, so the worker itself closes the feed. (A CI run printed such a feed's thread
+    retrying against a test database dropped long before.)"""
+    import threading
+
+    from authcore.activityfeed import ActivityFeed
+
+    real_prime = ActivityFeed._prime
+    feeds: list[ActivityFeed] = []
+    go = threading.Event()
+
+    def slow_prime(self: ActivityFeed) -> None:
+        feeds.append(self)
+        go.wait(10)
+        real_prime(self)
+
+    monkeypatch.setattr(ActivityFeed, "_prime", slow_prime)
+    app = make_app(core)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("escape", "L")
+        await until(pilot, lambda: bool(feeds))
+        await pilot.press("escape")  # closed while the first read is still running
+        await pilot.pause(0.1)
+        assert not isinstance(app.screen, ActivityScreen)
+        go.set()
+        await until(pilot, lambda: not feeds[0].running, wait=5)
+    assert not feeds[0].running

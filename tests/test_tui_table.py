@@ -196,3 +196,20 @@ async def test_narrow_tables_fit_without_sideways_scrolling(core: AuthCore) -> N
             assert sessions.max_scroll_x == 0, f"sessions table scrolls sideways at {size}"
             ips = [r[2] for r in rows(app, "#sessions")]
             assert "203.185.199.123" in ips and "2001:db8:85a3::8a2e:370:7334" in ips
+
+
+async def test_a_scrollbar_that_appears_shows_where_the_table_is() -> None:
+    """The activity tail's snapshot failed in 1 run of 3: its rows came, the table scrolled to
+    the newest, and only then did the vertical scrollbar get its first layout. Textual moves
+    the thumb only while the bar is shown, so the thumb sat at the top under the newest rows
+    (scroll_y 171, thumb 0, read off the failing run). The same order, forced here."""
+    app = TableApp()
+    async with app.run_test(size=(60, 10)) as pilot:
+        t = app.query_one(KeyedTable)
+        t.sync([row(str(i), f"user {i}", i) for i in range(50)])
+        await pilot.pause()
+        t.show_vertical_scrollbar = False  # not laid out yet
+        t.scroll_y = t.max_scroll_y  # scrolled to the newest
+        assert t.scroll_y == t.max_scroll_y > 0
+        t.show_vertical_scrollbar = True  # the bar's first layout
+        assert t.vertical_scrollbar.position == t.scroll_y

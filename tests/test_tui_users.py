@@ -20,6 +20,7 @@ from tests.support.tui import (
     table,
     text_of,
     type_text,
+    workers_done,
 )
 
 
@@ -35,14 +36,14 @@ async def test_search_as_you_type_debounced(core: AuthCore) -> None:
     core.users.search = counting  # type: ignore[method-assign]
     app = make_app(core, search_debounce=0.5)
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.app.workers.wait_for_complete()
+        await workers_done(pilot.app)
         await pilot.pause()
         assert isinstance(app.screen, UsersScreen)
         assert isinstance(app.focused, SearchBox), "the search box has focus at start"
         assert len(rows(app, "#users")) == 33  # newest first, no query
         await type_text(pilot, "ali")  # faster than the debounce: one search, not three
         await pilot.pause(0.6)
-        await app.workers.wait_for_complete()
+        await workers_done(app)
         await pilot.pause()
         assert calls == ["", "ali"]
         emails = column(app, "#users", 0)
@@ -89,7 +90,7 @@ async def test_enter_before_debounce_searches_then_opens(core: AuthCore) -> None
     seed(core)
     app = make_app(core, search_debounce=5.0)
     async with app.run_test(size=(80, 24)) as pilot:
-        await app.workers.wait_for_complete()
+        await workers_done(app)
         await type_text(pilot, "bob@")
         await pilot.press("enter")  # long before the debounce fires
         await settle(pilot)

@@ -29,6 +29,7 @@ from console.safe import safe, safe_join, safe_lines
 from console.screens.base import ConsoleScreen
 from console.widgets import cells
 from console.widgets.table import Col, KeyedTable, event_key
+from console.workers import cancelled
 
 ROWS = 200  # rows kept in the table (the newest)
 TICK_S = 0.25  # how often the screen takes what the feed gathered
@@ -112,6 +113,7 @@ class ActivityScreen(ConsoleScreen):
     def __init__(self) -> None:
         super().__init__()
         self._feed: Any = None
+        self._starting: Any = None  # the feed _start made, until it is handed over or closed
         self._events: dict[str, ActivityEvent] = {}
         self._aside: deque[ActivityEvent] = deque(maxlen=ROWS)
         self._aside_total = 0
@@ -135,19 +137,25 @@ class ActivityScreen(ConsoleScreen):
 
     def on_unmount(self) -> None:
         feed, self._feed = self._feed, None
-        if feed is not None:
-            feed.close(timeout=0)  # its daemon thread ends at its next wait
+        for f in (feed, self._starting):
+            if f is not None:
+                f.close(timeout=0)  # its daemon thread ends at its next wait
 
     @work(thread=True, exclusive=True, group="activity", exit_on_error=False)
     def _start(self) -> None:
         """Start the feed (its thread reads; this worker only waits for the first read, so a
         database that is down shows as this group's failure)."""
-        feed = self.core.activity.follow(backlog=ROWS)
+        feed = self._starting = self.core.activity.follow(backlog=ROWS)
         if not feed.primed.wait(START_WAIT_S) or not feed.running:
             feed.close(timeout=0)
             from authcore.errors import DatabaseUnavailable
 
             raise DatabaseUnavailable(f"the live feed did not start: {feed.state}")
+        if cancelled() or self.gone:
+            # closed while the feed started: no message would reach a handler, and the feed's
+            # thread would poll on (seen retrying against a dropped test database)
+            feed.close(timeout=0)
+            return
         self.post_message(ActivityStarted(feed))
 
     def on_activity_started(self, message: ActivityStarted) -> None:

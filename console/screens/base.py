@@ -24,6 +24,8 @@ from console.navigation import SCREENS, bindings
 from console.widgets.header import ConsoleHeader, OutageBanner, StatusLine
 
 if TYPE_CHECKING:  # pragma: no cover
+    from textual.worker import WorkType
+
     from authcore.core import AuthCore
     from console.app import AuthConsoleApp
 
@@ -190,8 +192,15 @@ class ConsoleScreen(ClosesOnce, Screen[None]):
         typed search. ``asyncio.sleep`` always wakes, late at worst. The newer call cancels the
         older wait, so only the last keystroke calls; database work stays in the callback's own
         read worker (its group ends an outage, latest query wins)."""
+
+        async def wait() -> None:
+            await _after(self, delay, callback)
+
         self.run_worker(
-            _after(self, delay, callback),
+            # a coroutine function, not a coroutine: a wait replaced before it started is then
+            # never created (a coroutine object left unawaited warns at exit); the cast picks
+            # the first form of Textual's WorkType union, which mypy cannot infer
+            cast("WorkType[None]", wait),
             name="debounce",
             group=DEBOUNCE_GROUP,
             exclusive=True,

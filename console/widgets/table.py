@@ -138,6 +138,19 @@ class KeyedTable(DataTable[Text]):
         self._content: dict[int, int] = {}  # the widths of the whole columns then
         self._near_end = near_end
 
+    # -- scrollbars --------------------------------------------------------------------------
+    def _watch_show_vertical_scrollbar(self, show: bool) -> None:
+        """A scrollbar that appears shows where the table is scrolled. Textual moves the thumb
+        only while the bar is shown: rows added and the table scrolled to its end before the
+        bar's first layout left the thumb at the top under the newest rows (the activity tail,
+        until something scrolled again)."""
+        if show:
+            self.vertical_scrollbar.position = self.scroll_y
+
+    def _watch_show_horizontal_scrollbar(self, show: bool) -> None:
+        if show:
+            self.horizontal_scrollbar.position = self.scroll_x
+
     # -- columns ---------------------------------------------------------------------------
     def on_mount(self) -> None:
         self._refit(self.size.width or self.app.size.width)
