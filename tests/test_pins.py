@@ -145,13 +145,13 @@ def test_each_listed_file_still_uses_it(entry: dict[str, Any]) -> None:
 
 
 def test_the_table_override_keeps_datatable_signature() -> None:
-    """The bench's cached drawing (``bench.table_override``, the console's until issue 15 item 7)
-    overrides ``_render_cell``, which DataTable calls with DataTable's arguments."""
+    """``KeyedTable._render_cell`` (the cached cell drawing, issue 15 item 7) is called by
+    DataTable with DataTable's arguments."""
     pytest.importorskip("textual")
     from textual.widgets import DataTable
 
-    from bench.table_override import CachedDrawing
+    from console.widgets.table import KeyedTable
 
-    ours = list(inspect.signature(CachedDrawing._render_cell).parameters)
+    ours = list(inspect.signature(KeyedTable._render_cell).parameters)
     theirs = list(inspect.signature(DataTable._render_cell).parameters)
     assert ours == theirs

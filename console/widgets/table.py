@@ -6,13 +6,16 @@ are updated, rows that went are removed and new rows added; rows that moved are 
 A new result set that shares little with the shown one (or a table grown by paging) is swapped
 with one ``clear()`` instead, so a keystroke costs the new page, never the size of the table.
 
-Drawing is stock DataTable's. Until issue 15 item 7 this class overrode DataTable's private
-``_render_cell`` to cache each cell's layout across updates; measured at 1M users on a quiet
-machine (``python -m bench --only console``, the table rows, docs/performance.md "The table")
-stock DataTable keeps keystroke p95 under 100 ms at 80x24 and at 120x40 on both engines (about
-53-57 ms at 120x40, the override 42-47 ms), so the override and the exact Textual pin went. It
-lives on as the bench's reference (``bench/table_override.py``), should Textual's drawing
-get slower.
+Drawing: a body cell's layout (Rich wrap/justify/pad of its Text) is cached per cell object and
+width, across updates; only the row style (zebra, cursor) is applied per frame. Stock DataTable
+drops its per-cell cache on every update, so each keystroke or appended row laid out every
+visible cell again: at 1M users the users table at 120x40 missed keystroke p95 < 100 ms on an
+idle machine, and the live activity tail (200 rows, appended every tick) spent 20 of 27 s of its
+refresh time in ``_render_cell`` (pyinstrument; docs/performance.md "The table"). This overrides
+DataTable's private ``_render_cell`` (Textual pinned exactly, pyproject.toml, with each private
+listed), and ``tests/test_tui_table.py`` checks it draws exactly what DataTable draws. The bench
+draws the same live table both ways (``bench/table_drawing.py``): the day stock draws as fast,
+drop the override and the pin.
 
 Columns have a minimum width and a flex share; they are refitted when the table is resized (and
 when the widest never-cut value changes), so key columns stay visible at 80 and 60 columns: the
@@ -27,14 +30,21 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
-from rich.cells import cell_len
+from rich.cells import cell_len, set_cell_size
+from rich.console import ConsoleOptions
+from rich.padding import Padding
+from rich.segment import Segment
+from rich.style import Style
 from rich.text import Text
 from textual import events
 from textual.binding import Binding, BindingType
+from textual.cache import LRUCache
 from textual.message import Message
 from textual.widgets import DataTable
 
 Row = tuple[str, Sequence[Text]]
+_NULL = Style.null()
+_EMPTY = Text(no_wrap=True, end="")  # what DataTable draws for an empty cell
 
 
 @dataclass(frozen=True)
@@ -137,9 +147,10 @@ class KeyedTable(DataTable[Text]):
         self._width = 0  # the table's width the columns were fitted to
         self._content: dict[int, int] = {}  # the widths of the whole columns then
         self._near_end = near_end
+        self._layouts: LRUCache[tuple[int, int], tuple[Text, list[list[Segment]]]] = LRUCache(1024)
 
     # -- scrollbars --------------------------------------------------------------------------
-    def _watch_show_vertical_scrollbar(self, show: bool) -> None:
+    def watch_show_vertical_scrollbar(self, show: bool) -> None:
         """A scrollbar that appears shows where the table is scrolled. Textual moves the thumb
         only while the bar is shown: rows added and the table scrolled to its end before the
         bar's first layout left the thumb at the top under the newest rows (the activity tail,
@@ -147,7 +158,7 @@ class KeyedTable(DataTable[Text]):
         if show:
             self.vertical_scrollbar.position = self.scroll_y
 
-    def _watch_show_horizontal_scrollbar(self, show: bool) -> None:
+    def watch_show_horizontal_scrollbar(self, show: bool) -> None:
         if show:
             self.horizontal_scrollbar.position = self.scroll_x
 
@@ -208,6 +219,10 @@ class KeyedTable(DataTable[Text]):
     def sync(self, rows: Sequence[Row], *, append: bool = False, top: bool = False) -> None:
         """Show ``rows`` (in order), updating the table in place; the cursor stays on its key
         (``top``: a new question, so the cursor goes to the first row)."""
+        self._sync(rows, append=append, top=top)
+        self._drop_dead_lines()
+
+    def _sync(self, rows: Sequence[Row], *, append: bool, top: bool) -> None:
         with self.app.batch_update():
             if append:
                 for key, cells in rows:
@@ -255,8 +270,8 @@ class KeyedTable(DataTable[Text]):
         self, old: dict[str, list[Text]], new: dict[str, list[Text]], gone: list[str]
     ) -> None:
         order = [k for k in old if k in new] + [k for k in new if k not in old]
-        if order != list(new):  # rows moved: lay them out again in order
-            self.clear()
+        if order != list(new):  # rows moved: lay them out again in order (the cells keep their
+            self.clear()  # objects, so their cached layouts stay valid)
             for k, cells in new.items():
                 self.add_row(*self._shown(cells), key=k)
             return
@@ -270,6 +285,129 @@ class KeyedTable(DataTable[Text]):
             for i, _w in self._widths:
                 if cells[i] is not prev[i]:
                     self.update_cell(k, self._cols[i].key, cells[i])
+
+    # -- drawing -----------------------------------------------------------------------------
+    def _drop_dead_lines(self) -> None:
+        """DataTable keys its drawn rows and lines by an update count that just moved on: drop
+        them now rather than keep ~1000 dead strips for the collector to walk."""
+        self._row_render_cache.clear()
+        self._line_cache.clear()
+
+    def _render_cell(
+        self,
+        row_index: int,
+        column_index: int,
+        base_style: Style,
+        width: int,
+        cursor: bool = False,
+        hover: bool = False,
+    ) -> list[list[Segment]]:
+        """A body cell: its cached layout with this frame's row style applied (the result is
+        what DataTable's ``Styled(Padding(cell))`` renders; tests compare the two)."""
+        row_key = self._row_locations.get_key(row_index) if row_index >= 0 else None
+        row = self.rows.get(row_key) if row_key is not None else None
+        if row is None or column_index < 0 or row.height != 1 or self.fixed_rows or self.fixed_columns:
+            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+        column_key = self._column_locations.get_key(column_index)
+        # row_key is set when row is (above); a None column_key finds nothing: DataTable draws it
+        cell = self._data[row_key].get(column_key)  # type: ignore[index,arg-type]
+        if not isinstance(cell, Text):
+            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+        layout = self._layout(cell or _EMPTY, width)  # DataTable draws "" unstyled
+        component_style, post_style = self._get_styles_to_render_cell(
+            False,
+            False,
+            False,
+            hover,
+            cursor,
+            self.show_cursor,
+            self._show_hover_cursor,
+            self.cursor_foreground_priority == "css",
+            self.cursor_background_priority == "css",
+        )
+        pre_style = base_style + Style.from_meta({"row": row_index, "column": column_index})
+        pre_style += component_style
+        return [list(Segment.apply_style(line, pre_style, post_style)) for line in layout]
+
+    def _layout(self, cell: Text, width: int) -> list[list[Segment]]:
+        """``cell`` padded, cut and justified to ``width`` (one line), before any row style."""
+        cached = self._layouts.get((id(cell), width))
+        if cached is not None and cached[0] is cell:
+            return cached[1]
+        options = self.app.console_options.update_dimensions(width, 1).update(no_wrap=True)
+        lines = self._layout_line(cell, width, options)
+        if lines is None:
+            lines = self.app.console.render_lines(Padding(cell, (0, self.cell_padding)), options)
+        self._layouts[(id(cell), width)] = (cell, lines)  # holding cell: its id stays unique
+        return lines
+
+    def _layout_line(self, cell: Text, width: int, options: ConsoleOptions) -> list[list[Segment]] | None:
+        """What ``render_lines(Padding(cell, (0, pad)), options)`` returns for a one-line cell,
+        by Rich's own steps (wrap, join, render, crop and pad) without its generic render
+        dispatch; None when the cell is not that simple (then Rich renders it)."""
+        pad = self.cell_padding
+        inner = width - 2 * pad
+        plain = cell.plain
+        if inner < 1 or cell.no_wrap is False or "\n" in plain or "\t" in plain:
+            return None
+        console = self.app.console
+        if not cell.spans:
+            line = self._plain_line(cell, inner, options)
+            if pad:
+                line = [Segment(" " * pad, _NULL), *line, Segment(" " * pad, _NULL)]
+            return [line]
+        wrapped = cell.wrap(
+            console,
+            inner,
+            justify=cell.justify or options.justify or "default",
+            overflow=cell.overflow or options.overflow or "fold",
+            no_wrap=True,
+        )
+        segments = Text("\n").join(wrapped).render(console, end=cell.end)
+        line = next(
+            iter(
+                Segment.split_and_crop_lines(segments, inner, style=_NULL, pad=True, include_new_lines=False)
+            ),
+            [Segment(" " * inner, _NULL)],
+        )
+        if pad:
+            line = [Segment(" " * pad, _NULL), *line, Segment(" " * pad, _NULL)]
+        return [line]
+
+    def _plain_line(self, cell: Text, inner: int, options: ConsoleOptions) -> list[Segment]:
+        """A Text without spans, one line ``inner`` cells wide: ``Text.wrap`` (no_wrap: justify,
+        then truncate), ``Text.render`` (one segment in the cell's style) and the crop or pad of
+        ``render_lines``, done on the string. The cells of the users table are all like this."""
+        justify = cell.justify or options.justify or "default"
+        overflow = cell.overflow or options.overflow or "fold"
+        text = cell.plain
+        if justify in ("right", "center"):
+            text = text.rstrip()
+        if overflow != "ignore":
+            length = cell_len(text)
+            if length > inner:
+                text = (
+                    set_cell_size(text, inner - 1) + "…"
+                    if overflow == "ellipsis"
+                    else set_cell_size(text, inner)
+                )
+            elif justify == "left" and length < inner:
+                text += " " * (inner - length)
+        if justify == "right":
+            text = " " * (inner - cell_len(text)) + text
+        elif justify == "center":
+            text = " " * ((inner - cell_len(text)) // 2) + text
+            text += " " * (inner - cell_len(text))
+        if not cell.style:  # Text.render: one segment, even an empty one
+            segments = [Segment(text)]
+        else:  # the style is a span over the text: nothing for an empty text
+            style = self.app.console.get_style(cell.style, default=_NULL)
+            segments = [Segment(text, style)] if text else []
+        return Segment.adjust_line_length(segments, inner, style=_NULL, pad=True)
+
+    def notify_style_update(self) -> None:
+        self._layouts.clear()
+        super().notify_style_update()
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         if self.row_count and event.cursor_row >= self.row_count - self._near_end:

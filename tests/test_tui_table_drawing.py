@@ -1,6 +1,6 @@
-"""``bench.table_override``: the cached drawing the bench compares stock DataTable with draws
-exactly what DataTable draws (cells, cursor and zebra rows, hostile strings), and ``use`` swaps
-a live table between the two."""
+"""``KeyedTable``'s cached cell drawing (console/widgets/table.py) draws exactly what DataTable
+draws (cells, cursor and zebra rows, hostile strings); the bench's ``use`` (bench/table_drawing.py)
+swaps a live table between the two, so the bench compares like with like."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from rich.style import Style
 from rich.text import Text
 from textual.app import App, ComposeResult
 
-from bench.table_override import CachedDrawing, use
+from bench.table_drawing import StockDrawing, use
 from console.safe import safe
 from console.widgets import cells
 from console.widgets.table import Col, KeyedTable
@@ -24,9 +24,8 @@ class TableApp(App[None]):
 
 
 async def test_cells_draw_exactly_as_datatable_draws_them() -> None:
-    """The cached drawing lays out a cell once per cell object, by a short path for plain Text;
-    the lines it draws must be Textual's own, for every kind of cell the console puts in a
-    table, or the bench would compare unlike drawings."""
+    """The table lays out a cell once per cell object, by a short path for plain Text; the lines
+    it draws must be Textual's own, for every kind of cell the console puts in a table."""
     texts = [
         "",
         "a",
@@ -61,12 +60,11 @@ async def test_cells_draw_exactly_as_datatable_draws_them() -> None:
     app = TableApp()
     async with app.run_test(size=(100, 40)) as pilot:
         t = app.query_one(KeyedTable)
-        use(t, True)
-        assert isinstance(t, CachedDrawing)
+        assert type(t) is KeyedTable
         for width in (3, 4, 7, 12, 24):
             options = app.console_options.update_dimensions(width, 1).update(no_wrap=True)
             for cell in variants:
-                ours = t._layout_line(cell, width, options)  # type: ignore[attr-defined]
+                ours = t._layout_line(cell, width, options)
                 rich = app.console.render_lines(Padding(cell, (0, t.cell_padding)), options)
                 if ours is not None:
                     assert ours == rich, (cell, width)
@@ -80,7 +78,7 @@ async def test_cells_draw_exactly_as_datatable_draws_them() -> None:
         ours = [t.render_line(y) for y in range(t.size.height)]
         assert len(t._layouts) > 0, "drawn by the cached layouts"
         use(t, False)
-        assert type(t) is KeyedTable
+        assert type(t) is StockDrawing
         theirs = [t.render_line(y) for y in range(t.size.height)]
         assert len(t._layouts) == 0, "drawn by stock DataTable"
         assert [list(s) for s in ours] == [list(s) for s in theirs]
