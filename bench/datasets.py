@@ -190,6 +190,12 @@ def datasets(sizes: list[int], engines: list[str]) -> dict[tuple[str, int], Data
 if __name__ == "__main__":  # seed ahead of time: python -m bench.datasets 1000000 10000
     import sys
 
+    if not sys.argv[1:] or not all(a.isdigit() and int(a) > 0 for a in sys.argv[1:]):
+        print(
+            "usage: python -m bench.datasets SIZE [SIZE ...]  (user counts, e.g. 1000000 10000)",
+            file=sys.stderr,
+        )
+        raise SystemExit(2)
     for arg in sys.argv[1:]:
         n = int(arg)
         for ds in (sqlite_dataset(n), pg_dataset(n)):
