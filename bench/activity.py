@@ -29,7 +29,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -221,94 +220,33 @@ def _timed(
     core: Any, load: _Load, seq: list[str], passes: int
 ) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
     """Seconds per keystroke typed into the users screen on top of the activity screen, per
-    mode ("events": the generator running; "quiet": paused), ABBA pass by pass; and this
-    process's CPU time over each (what the keystroke and the feed cost the console itself,
-    which the generator and the other processes on a loaded machine do not inflate)."""
-    from textual.widgets import Input
-
-    from bench.console import LOST_AFTER_S, _css_path
-    from console.app import create_app
+    mode ("quiet": the generator paused; "events": running), ABBA pass by pass, by the console
+    rows' own driver (``bench.console._timed_keystrokes``); and this process's CPU time over
+    each (what the keystroke and the feed cost the console itself, which the generator and the
+    other processes on a loaded machine do not inflate)."""
+    from bench.console import _timed_keystrokes
     from console.screens.activity import ActivityScreen
-    from console.screens.users import UsersScreen
 
-    times: dict[str, list[float]] = {"events": [], "quiet": []}
-    cpu: dict[str, list[float]] = {"events": [], "quiet": []}
-    state: dict[str, Any] = {"start": {}, "waiter": None, "mode": "quiet"}
+    state = {"mode": "quiet"}
 
-    class Timed(UsersScreen):
-        def on_input_changed(self, event: Input.Changed) -> None:
-            if event.input.id == "search":
-                state["start"][event.value] = (time.perf_counter(), time.process_time())
+    async def enter(mode: str) -> None:
+        if mode != state["mode"]:
+            load.send("go" if mode == "events" else "stop")
+            state["mode"] = mode
+            await asyncio.sleep(1.0)  # the flow (or the quiet) established
 
-        def on_users_page(self, message: Any) -> None:  # no super(): dispatched along the MRO
-            if not message.append:
-                self.call_after_refresh(self._painted, message.query)
-
-        def _painted(self, query: str) -> None:
-            t0 = state["start"].pop(query, None)
-            waiter = state["waiter"]
-            if t0 is not None and waiter is not None and waiter[0] == query:
-                if waiter[2]:
-                    times[state["mode"]].append(time.perf_counter() - t0[0])
-                    cpu[state["mode"]].append(time.process_time() - t0[1])
-                waiter[1].set()
-
-    base = type(create_app(core))
-
-    class App(base):  # type: ignore[misc, valid-type]
-        CSS_PATH = _css_path(base)
-
-        def get_default_screen(self) -> Any:
-            return ActivityScreen()
-
-    async def drive() -> None:
-        app = App(core, search_debounce=0.001, refresh_interval=3600)
-        async with app.run_test(headless=True, size=(120, 40)) as pilot:
-            await pilot.pause(1.0)  # the activity feed starts
-            await app.push_screen(Timed())
-            await pilot.pause(0.5)
-            box = app.screen.query_one("#search", Input)
-
-            async def key(value: str, timed: bool) -> None:
-                ev = asyncio.Event()
-                state["waiter"] = (value, ev, timed)
-                box.value = value
-                try:
-                    await asyncio.wait_for(ev.wait(), LOST_AFTER_S)
-                except TimeoutError:
-                    t0 = state["start"].pop(value, None)
-                    if timed and t0 is not None:
-                        times[state["mode"]].append(time.perf_counter() - t0[0])
-                        cpu[state["mode"]].append(time.process_time() - t0[1])
-
-            async def enter(mode: str) -> None:
-                if mode != state["mode"]:
-                    load.send("go" if mode == "events" else "stop")
-                    state["mode"] = mode
-                    await asyncio.sleep(1.0)  # the flow (or the quiet) established
-
-            for mode in ("events", "quiet"):  # warm-up
-                await enter(mode)
-                for value in seq:
-                    await key(value, False)
-            for i in range(2 * passes):
-                await enter(("events", "quiet")[(i + i // 2) % 2])  # ABBA
-                for value in seq:
-                    await key(value, True)
-                await key("", True)
-            await enter("quiet")
-
-    asyncio.run(drive())
-    return times, cpu
+    modes = {"quiet": lambda app: enter("quiet"), "events": lambda app: enter("events")}
+    return _timed_keystrokes(core, modes, seq, passes, (120, 40), under=ActivityScreen)
 
 
 def keystrokes(ctx: Ctx, engine: str, url: str) -> None:
-    from bench.console import keystroke_sequence
+    from bench.console import LOST, _lost_since, keystroke_sequence
 
     core = make_core(url)
     load = _Load(url, RATE, 2 if engine == "sqlite" else 8)
     seq = keystroke_sequence(20 if ctx.quick else 50)
     passes = 1 if ctx.quick else 3
+    n_lost = len(LOST)
     try:
         times, cpu = _timed(core, load, seq, passes)
     finally:
@@ -329,7 +267,7 @@ def keystrokes(ctx: Ctx, engine: str, url: str) -> None:
             f"console CPU per keystroke p95 {percentile(cpu['events'], 95) * 1e3:.1f} ms vs "
             f"{percentile(cpu['quiet'], 95) * 1e3:.1f} ms; "
             f"the generator reached {rate:,.0f} events/s ({load.events:,} in {load.seconds:.0f} s of "
-            f"events passes); load average {os.getloadavg()[0]:.1f}",
+            f"events passes); load average {os.getloadavg()[0]:.1f}{_lost_since(n_lost)}",
         )
     )
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import inspect
 import json
 import os
 import statistics
@@ -94,18 +95,22 @@ class _Users:
 
 def _timed_keystrokes(
     core: Any,
-    modes: dict[str, Callable[[Any], None]],
+    modes: dict[str, Callable[[Any], object]],
     seq: list[str],
     passes: int,
     size: tuple[int, int] = (120, 40),
+    under: Callable[[], Any] | None = None,
 ) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
     """Seconds per keystroke of ``seq`` typed into the real users screen, per mode: wall clock,
     and this process's CPU time over the same span (all its threads; what the keystroke costs
     the console itself, which the other processes on a loaded machine do not inflate).
 
-    ``modes`` maps a name to a function that puts the running app into that mode. After one
-    untimed pass per mode (warm-up: caches, a static list's pages), the modes take turns pass by
-    pass, in ABBA order, ``passes`` timed passes each, so drift and neighbours hit all alike."""
+    ``modes`` maps a name to a function (or coroutine function) that puts the running app into
+    that mode. After one untimed pass per mode (warm-up: caches, a static list's pages), the
+    modes take turns pass by pass, in ABBA order, ``passes`` timed passes each, so drift and
+    neighbours hit all alike; the first mode is entered again at the end. ``under``: a screen
+    the app starts on, with the users screen pushed over it (the activity tail, which goes on
+    taking events underneath)."""
     from textual.widgets import Input
 
     from console.app import create_app
@@ -152,11 +157,14 @@ def _timed_keystrokes(
         CSS_PATH = _css_path(base)
 
         def get_default_screen(self) -> Any:
-            return Timed()
+            return Timed() if under is None else under()
 
     async def drive() -> None:
         app = App(core, search_debounce=0.001, refresh_interval=3600)
         async with app.run_test(headless=True, size=size) as pilot:
+            if under is not None:
+                await pilot.pause(1.0)  # the screen underneath starts (the activity feed)
+                await app.push_screen(Timed())
             await pilot.pause(0.5)
             box = app.screen.query_one("#search", Input)
 
@@ -177,22 +185,24 @@ def _timed_keystrokes(
                     )
                     print(f"  keystroke never painted: {lost[-1]}", file=sys.stderr, flush=True)
 
-            def enter(name: str) -> None:
+            async def enter(name: str) -> None:
                 state["mode"] = name
-                modes[name](app)
+                done = modes[name](app)
+                if inspect.isawaitable(done):
+                    await done
 
             for name in names:  # warm-up pass per mode
-                enter(name)
+                await enter(name)
                 for value in seq:
                     await key(value, False)
                 await key("", False)
             for i in range(len(names) * passes):
                 order = names if (i // len(names)) % 2 == 0 else names[::-1]
-                enter(order[i % len(names)])
+                await enter(order[i % len(names)])
                 for value in seq:
                     await key(value, True)
                 await key("", True)
-            enter(names[0])
+            await enter(names[0])
 
     asyncio.run(drive())
     return times, cpu
