@@ -227,6 +227,20 @@ def _table(model: type[Base]) -> Table:
 
 users = _table(User)
 sessions = _table(Session)
+#: The columns a new session row is written with (login and the demo's bulk load alike); the id
+#: is the database's, the rest (``refresh_rotated_at``, ``refresh_replays``) start empty.
+SESSION_INSERT_COLUMNS = (
+    "public_id",
+    "token_hash",
+    "user_id",
+    "created_at",
+    "last_seen_at",
+    "expires_at",
+    "first_ip",
+    "last_ip",
+    "user_agent",
+    "refresh_counter",
+)
 audit_events = _table(AuditEvent)
 audit_head = _table(AuditHead)
 revocations = _table(Revocation)

@@ -16,7 +16,7 @@ from authcore.compiled import once
 from authcore.db import read_conn, write_tx
 from authcore.errors import NotFound, UserDisabled
 from authcore.fastpath import HotQuery
-from authcore.models import sessions, users
+from authcore.models import SESSION_INSERT_COLUMNS, sessions, users
 from authcore.reads import Read, Reads
 from authcore.text import LIKE_ESCAPE, clean, like_escape, require_plain
 from authcore.timeutil import fmt_utc, utcnow
@@ -111,18 +111,7 @@ _TOUCH = (
     .values(last_seen_at=bindparam("now"), last_ip=bindparam("ip"))
 )
 _INSERT = insert(sessions)
-_INSERTED = (
-    "public_id",
-    "token_hash",
-    "user_id",
-    "created_at",
-    "last_seen_at",
-    "expires_at",
-    "first_ip",
-    "last_ip",
-    "user_agent",
-    "refresh_counter",
-)
+_INSERTED = SESSION_INSERT_COLUMNS
 # PostgreSQL with activity on: the same INSERT and its activity NOTIFY, one statement.
 _INSERT_NOTIFY = activity.with_notify(
     insert(sessions).values({c: bindparam("s_" + c, type_=sessions.c[c].type) for c in _INSERTED})

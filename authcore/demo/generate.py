@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from authcore.demo.people import AGENTS, DOMAINS, FIRST, FIRST_TITLED, LAST, LAST_TITLED, PUBLIC_NETS
+from authcore.models import SESSION_INSERT_COLUMNS
 
 # Sessions per generated user: mean exactly 3 (0..8, most users have 1 to 4).
 SESSIONS_PER_USER = (0, 1, 1, 2, 2, 3, 3, 3, 4, 4, 5, 8)
@@ -28,18 +29,7 @@ USER_COLS = (
     "disabled_at",
     "token_version",
 )
-SESSION_COLS = (
-    "public_id",
-    "token_hash",
-    "user_id",
-    "created_at",
-    "last_seen_at",
-    "expires_at",
-    "first_ip",
-    "last_ip",
-    "user_agent",
-    "refresh_counter",
-)
+SESSION_COLS = SESSION_INSERT_COLUMNS  # the columns login writes: one list
 _VERSIONS = (0, 0, 0, 0, 1, 1, 2, 3)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _HMS: list[str] = []
