@@ -52,39 +52,66 @@ def unavailable_reason() -> str | None:
     return None
 
 
-class OwnPostgres:
-    """A throwaway PostgreSQL cluster on a free port (trust auth, fsync off)."""
+#: Settings of a throwaway server: nothing it writes needs to survive a crash of the machine.
+FAST = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
+#: A primary a standby can be made from with pg_basebackup (which needs full-page writes).
+PRIMARY = {"fsync": "off", "wal_level": "replica", "max_wal_senders": "5", "hot_standby": "on"}
 
-    def __init__(self, max_connections: int = 60) -> None:
+
+class OwnPostgres:
+    """A throwaway PostgreSQL cluster on a free port (trust auth, fsync off), run as
+    ``postgres`` from the installed binaries and stopped by its own PID or data directory.
+
+    ``root``: the directory to keep it in, beside others (a replica pair; the caller removes
+    it), else a temp dir of its own, removed by ``close``. ``create=False``: the data directory
+    is filled by the caller (``pg_basebackup`` for a standby) before ``start``. ``settings``
+    replace ``FAST`` (``PRIMARY`` for a server a standby streams from)."""
+
+    def __init__(
+        self,
+        max_connections: int = 60,
+        *,
+        root: Path | None = None,
+        name: str = "data",
+        settings: dict[str, str] | None = None,
+        create: bool = True,
+        start: bool = True,
+    ) -> None:
         self.max_connections = max_connections
         reason = unavailable_reason()
         if reason:
             raise RuntimeError(reason)
-        self.dir = Path(tempfile.mkdtemp(prefix="authcore-faults-"))
-        self.data = self.dir / "data"
+        self._own_dir = root is None
+        self.dir = Path(tempfile.mkdtemp(prefix="authcore-faults-")) if root is None else root
+        self.data = self.dir / name
+        self.log = self.dir / f"{name}.log"
+        self.settings = dict(FAST if settings is None else settings)
         self.port = free_port()
         assert self.port != SHARED_PORT
         pw = pwd.getpwnam("postgres")
         os.chown(self.dir, pw.pw_uid, pw.pw_gid)
-        self._as_pg(
-            [
-                str(PG_BIN / "initdb"),
-                "-D",
-                str(self.data),
-                "-A",
-                "trust",
-                "-U",
-                "postgres",
-                "--no-sync",
-                "-E",
-                "UTF8",
-            ],
-            timeout=120,
-        )
         self.frozen: list[int] = []
-        self.start()
+        if create:
+            self.as_postgres(
+                [
+                    str(PG_BIN / "initdb"),
+                    "-D",
+                    str(self.data),
+                    "-A",
+                    "trust",
+                    "-U",
+                    "postgres",
+                    "--no-sync",
+                    "-E",
+                    "UTF8",
+                ],
+                timeout=120,
+            )
+        if create and start:
+            self.start()
 
-    def _as_pg(self, cmd: list[str], timeout: float = 60) -> None:
+    def as_postgres(self, cmd: list[str], timeout: float = 60) -> None:
+        """Run ``cmd`` as the ``postgres`` OS user in this server's directory."""
         subprocess.run(
             ["runuser", "-u", "postgres", "--", *cmd],
             check=True,
@@ -102,11 +129,10 @@ class OwnPostgres:
         return f"postgresql+psycopg://postgres@127.0.0.1:{port or self.port}/{name}"
 
     def start(self) -> None:
-        opts = (
-            f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off "
-            f"-c synchronous_commit=off -c full_page_writes=off -c max_connections={self.max_connections}"
+        opts = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 " + " ".join(
+            f"-c {k}={v}" for k, v in {**self.settings, "max_connections": str(self.max_connections)}.items()
         )
-        self._as_pg(
+        self.as_postgres(
             [
                 str(PG_BIN / "pg_ctl"),
                 "-D",
@@ -114,7 +140,7 @@ class OwnPostgres:
                 "-o",
                 opts,
                 "-l",
-                str(self.dir / "log"),
+                str(self.log),
                 "-w",
                 "-t",
                 "60",
@@ -123,12 +149,17 @@ class OwnPostgres:
             timeout=90,
         )
 
-    def pid(self) -> int:
-        return int((self.data / "postmaster.pid").read_text().split()[0])
+    def pid(self) -> int | None:
+        try:
+            return int((self.data / "postmaster.pid").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return None
 
     def pids(self) -> list[int]:
-        """The postmaster and its children (backends and auxiliary processes)."""
+        """The postmaster, then its children (backends, auxiliary processes, walreceiver)."""
         root = self.pid()
+        if root is None:
+            return []
         out = [root]
         for entry in os.listdir("/proc"):
             if not entry.isdigit():
@@ -142,15 +173,14 @@ class OwnPostgres:
                 out.append(int(entry))
         return out
 
-    def freeze(self) -> None:
-        """SIGSTOP the postmaster first (no new backends), then every child."""
-        root = self.pid()
-        os.kill(root, signal.SIGSTOP)
-        self.frozen = [root]
-        for p in self.pids()[1:]:
+    def freeze(self) -> list[int]:
+        """SIGSTOP the postmaster first (no new backends), then every child: a server that
+        accepts bytes and never answers. ``thaw`` undoes it."""
+        for p in self.pids():
             with contextlib.suppress(ProcessLookupError):
                 os.kill(p, signal.SIGSTOP)
                 self.frozen.append(p)
+        return list(self.frozen)
 
     def thaw(self) -> None:
         for p in reversed(self.frozen):
@@ -163,17 +193,36 @@ class OwnPostgres:
         connections drop); ``fast``: backends are terminated (SIGTERM), each telling its client
         "terminating connection due to administrator command" before it goes."""
         self.thaw()
-        self._as_pg([str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "stop"])
+        self.as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "stop"])
+
+    def stop(self, timeout: float = 30) -> None:
+        """Stop by PID (SIGINT: a fast shutdown), SIGKILL if it has not gone in ``timeout`` s."""
+        pid = self.pid()
+        if pid is None:
+            return
+        self.thaw()
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGINT)
+        t0 = time.monotonic()
+        while Path(f"/proc/{pid}").exists() and time.monotonic() - t0 < timeout:
+            time.sleep(0.05)
+        if Path(f"/proc/{pid}").exists():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
 
     def running(self) -> bool:
-        return (self.data / "postmaster.pid").exists()
+        pid = self.pid()
+        return pid is not None and Path(f"/proc/{pid}").exists()
 
     def close(self) -> None:
         self.thaw()
         if self.running():
             with contextlib.suppress(Exception):
                 self.kill()
-        shutil.rmtree(self.dir, ignore_errors=True)
+        if self.running():
+            self.stop()
+        if self._own_dir:
+            shutil.rmtree(self.dir, ignore_errors=True)
 
     def __enter__(self) -> Self:
         return self
