@@ -13,8 +13,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from rich.segment import Segment
-from rich.style import Style
 from textual.cache import LRUCache
 from textual.widgets import DataTable
 
@@ -40,16 +38,6 @@ class StockDrawing(KeyedTable):
     def sync(self, rows: Sequence[Row], *, append: bool = False, top: bool = False) -> None:
         self._sync(rows, append=append, top=top)  # DataTable's caches left as DataTable keeps them
 
-    def _render_cell(
-        self,
-        row_index: int,
-        column_index: int,
-        base_style: Style,
-        width: int,
-        cursor: bool = False,
-        hover: bool = False,
-    ) -> list[list[Segment]]:
-        return DataTable._render_cell(self, row_index, column_index, base_style, width, cursor, hover)  # noqa: SLF001 - pinned
-
-    def notify_style_update(self) -> None:
-        DataTable.notify_style_update(self)
+    # DataTable's own, past KeyedTable's overrides
+    _render_cell = DataTable._render_cell  # noqa: SLF001 - pinned
+    notify_style_update = DataTable.notify_style_update
