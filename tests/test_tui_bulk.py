@@ -520,3 +520,14 @@ async def test_quitting_during_a_run_stops_it_after_the_batch_resumable(
     assert sorted(versions(core, ids)) == [0, 0] + [1] * 8
     (run_info,) = core.bulk.unfinished()
     assert run_info.done_count == 8 and run_info.expected_count == 10
+
+
+async def test_the_help_line_wraps_at_60_columns(core: AuthCore) -> None:
+    """At 60x15 the bulk screen's first line was cut after "or usern" (a Label as wide as its
+    text, one line high): it is as wide as the screen now, and wraps."""
+    seed(core, 0)
+    app = make_app(core)
+    async with app.run_test(size=(60, 15)) as pilot:
+        screen = await open_from_search(pilot, "@example")
+        help_line = screen.query_one("#bulk-help")
+        assert help_line.region.width <= 60 and help_line.region.height == 2, help_line.region

@@ -134,7 +134,7 @@ class BulkScreen(ConsoleScreen):
         *bindings("users", "audit"),
     ]
     DEFAULT_CSS = """
-    BulkScreen #bulk-help { color: $text-muted; height: 1; }
+    BulkScreen #bulk-help { color: $text-muted; width: 100%; height: auto; }  /* wraps at 60 columns */
     BulkScreen #bulk-count { height: auto; }
     BulkScreen #bulk-rows { height: 1fr; min-height: 3; }
     BulkScreen #bulk-runs-label { height: 1; margin-top: 1; }
@@ -159,7 +159,7 @@ class BulkScreen(ConsoleScreen):
             Text("Revoke every refresh token of each user whose email or username contains:"),
             id="bulk-help",
         )
-        yield SearchBox("query: at least 3 characters, literal (e.g. @corp-old.example)", id="bulk-query")
+        yield SearchBox("query: 3+ characters, literal (e.g. @corp-old.example)", id="bulk-query")
         yield Static(id="bulk-count", markup=False)
         yield KeyedTable(MATCH_COLUMNS, id="bulk-rows")
         yield ProgressBar(show_eta=False, id="bulk-progress")
