@@ -18,7 +18,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from textual import work
+from textual import events, work
 from textual.app import App
 from textual.binding import Binding, BindingType
 from textual.command import CommandPalette
@@ -97,6 +97,9 @@ class AuthConsoleApp(App[int]):
         self._replica_timer: Any = None
         self._probe: PropagationProbe | None = None
         self.animation_level = "none"  # nothing to animate over a slow link
+        # keys typed before the first screen has focused its search box (an operator types
+        # right after the command, over ssh): held, then replayed in order (``_typeahead_done``)
+        self._typeahead: list[events.Key] | None = []
         if theme:
             self.theme = THEME_ALIASES.get(theme, theme)
 
@@ -199,6 +202,29 @@ class AuthConsoleApp(App[int]):
 
     def get_default_screen(self) -> Screen[Any]:
         return UsersScreen()
+
+    # -- typeahead ---------------------------------------------------------------------------
+    async def on_event(self, event: events.Event) -> None:
+        """A key that comes before the first screen has a focused widget would reach the bare
+        screen: lost (``ali`` typed right after the command never reached the search) or, worse,
+        a binding (``q`` quits). Until something has focus such keys are held; the first key
+        after that, or ``typeahead_ready``, replays them first, in order."""
+        if self._typeahead is not None and isinstance(event, events.Key) and not event.is_forwarded:
+            if self.focused is None:
+                self._typeahead.append(event)
+                return
+            await self._replay_typeahead()
+        await super().on_event(event)
+
+    def typeahead_ready(self) -> None:
+        """The first screen has focused its widget (its ``on_mount``): replay what was typed
+        before, unless a newer key does it first."""
+        self.call_later(self._replay_typeahead)
+
+    async def _replay_typeahead(self) -> None:
+        held, self._typeahead = self._typeahead, None
+        for key in held or ():
+            await super().on_event(events.Key(key.key, key.character))
 
     def on_mount(self) -> None:
         self._retry_timer = self.set_interval(self.retry_interval, self._retry, pause=True)

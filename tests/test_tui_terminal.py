@@ -136,3 +136,41 @@ async def test_resizing_refits_columns_and_keeps_the_cursor(core: AuthCore) -> N
         await settle(pilot)
         assert "ua" not in [c.value for c in table.columns]
         assert table.highlighted_key == key
+
+
+def test_keys_typed_before_the_first_frame_reach_the_search(tmp_path: Any) -> None:
+    """In a real terminal (tmux, 80x24): ``quinn`` typed the moment the command starts, as an
+    operator does over ssh. Before the first screen focused its search box those keys reached
+    the bare screen: lost, or ``q`` quit the console. They are held and replayed in order."""
+    import shutil
+    import subprocess
+    import sys
+    import time
+    import uuid
+
+    if shutil.which("tmux") is None:
+        pytest.skip("needs tmux (.ci/run installs it)")
+    db = f"sqlite:///{tmp_path / 'typeahead.db'}"
+    env = {**__import__("os").environ, "HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path / ".config")}
+    subprocess.run(
+        [sys.executable, "-m", "console", "demo", "--db", db], env=env, check=True, capture_output=True
+    )
+    sock = f"typeahead-{uuid.uuid4().hex[:8]}"
+    tmux = ["tmux", "-L", sock]
+    cmd = f"{sys.executable} -m console --db '{db}'"
+    subprocess.run([*tmux, "new-session", "-d", "-s", "t", "-x", "80", "-y", "24", cmd], env=env, check=True)
+    try:
+        subprocess.run([*tmux, "send-keys", "-t", "t", "quinn"], check=True)  # before the first frame
+        screen = ""
+        end = time.monotonic() + 30
+        while time.monotonic() < end:
+            got = subprocess.run([*tmux, "capture-pane", "-p", "-t", "t"], capture_output=True, text=True)
+            screen = got.stdout
+            if got.returncode != 0 or "for 'quinn'" in screen:
+                break
+            time.sleep(0.2)
+        assert got.returncode == 0, "the console ended: q reached the screen's quit key"
+        assert "for 'quinn'" in screen, screen
+        assert screen.splitlines()[1].startswith("quinn"), screen
+    finally:
+        subprocess.run([*tmux, "kill-server"], capture_output=True)

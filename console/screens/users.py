@@ -78,6 +78,7 @@ class UsersScreen(ConsoleScreen):
         if self.gone:
             return
         self.query_one(SearchBox).focus()
+        self.capp.typeahead_ready()  # keys typed before this focus go to the box now
         if not self.capp.connected:  # the first search waits for the core (console.connect)
             self.say(
                 safe_join(
