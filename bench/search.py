@@ -77,9 +77,34 @@ def deep_cursor(core: Any, q: str, page: int) -> tuple[Any, int]:
     return after, reached
 
 
+def scaling(ctx: Ctx, engine: str, kind: str, q: str, target: float, *, samples: int, inner: int) -> Row:
+    """The row "search at ``ctx.big`` vs at ``ctx.small`` users": the first page of ``q``
+    through ``core.users.search`` on each, interleaved (the full run's 1M vs 10k row, and the
+    10M run's 10M vs 1M row, ``bench.tenm``)."""
+    big, small = ctx.core(engine, ctx.big), ctx.core(engine, ctx.small)
+
+    def ours() -> object:
+        return big.users.search(q, limit=PAGE)
+
+    def ours_small() -> object:
+        return small.users.search(q, limit=PAGE)
+
+    s = interleave(ours, ours_small, samples=samples, inner=inner, warmup=2)
+    return ctx.add(
+        Row(
+            f"search {engine}",
+            f"{kind} '{q}': {label(ctx.big)} vs {label(ctx.small)} users",
+            s.stat("a"),
+            f"at {label(ctx.small)}",
+            s.stat("b"),
+            target,
+        )
+    )
+
+
 def run_engine(ctx: Ctx, engine: str) -> None:
     pg = engine == "postgresql"
-    big, small = ctx.core(engine, ctx.big), ctx.core(engine, ctx.small)
+    big = ctx.core(engine, ctx.big)
     raw = raw_connect(ctx.url(engine, ctx.big))
     samples = 11 if ctx.quick else 31
     sec = f"search {engine}"
@@ -105,20 +130,7 @@ def run_engine(ctx: Ctx, engine: str) -> None:
             )
         )
 
-        def ours_small(q: str = q) -> object:
-            return small.users.search(q, limit=PAGE)
-
-        s = interleave(ours, ours_small, samples=samples, inner=inner, warmup=2)
-        ctx.add(
-            Row(
-                sec,
-                f"{kind} '{q}': {label(ctx.big)} vs {label(ctx.small)} users",
-                s.stat("a"),
-                f"at {label(ctx.small)}",
-                s.stat("b"),
-                2.0,
-            )
-        )
+        scaling(ctx, engine, kind, q, 2.0, samples=samples, inner=inner)
 
         after, reached = deep_cursor(big, q, 10 if ctx.quick else PAGE)
         if after is None:
