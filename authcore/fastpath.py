@@ -58,7 +58,19 @@ from authcore import compiled, db
 from authcore.compiled import Compiled, PerDialect, once, result_processor
 
 DEFAULT_POOL_SIZE = 40
-_local = threading.local()  # this thread's trace / commit watch lists
+
+
+class _Watches(threading.local):
+    """This thread's trace / commit watch lists (None: nobody watches). Class defaults, so a
+    read on a thread that never set one is a plain attribute read: ``getattr(local, name,
+    None)`` on a bare ``threading.local`` raises and catches an AttributeError inside, ~4k
+    instructions, and every fast write asks several times."""
+
+    trace: list[tuple[str, Any]] | None = None
+    commits: list[float] | None = None
+
+
+_local = _Watches()
 
 
 @contextlib.contextmanager
@@ -66,7 +78,7 @@ def tracing() -> Iterator[list[tuple[str, Any]]]:
     """Collect the ``(sql, driver parameters)`` every fast path runs meanwhile on this thread,
     fast or not (benchmarks replay them through the raw driver; tests count round trips)."""
     seen: list[tuple[str, Any]] = []
-    previous = getattr(_local, "trace", None)
+    previous = _local.trace
     _local.trace = seen
     try:
         yield seen
@@ -79,7 +91,7 @@ def watch_commits() -> Iterator[list[float]]:
     """``time.time()`` as each fast write transaction on this thread sends its COMMIT (or its
     single autocommit statement). The SQLAlchemy path has its engine ``commit`` event."""
     seen: list[float] = []
-    previous = getattr(_local, "commits", None)
+    previous = _local.commits
     _local.commits = seen
     try:
         yield seen
@@ -88,13 +100,13 @@ def watch_commits() -> Iterator[list[float]]:
 
 
 def _trace(sql: str, params: Any) -> None:
-    seen = getattr(_local, "trace", None)
+    seen = _local.trace
     if seen is not None:
         seen.append((sql, params))
 
 
 def _committing() -> None:
-    seen = getattr(_local, "commits", None)
+    seen = _local.commits
     if seen is not None:
         seen.append(time.time())
 
@@ -405,7 +417,7 @@ class _Traced:
 @contextlib.contextmanager
 def _traced_write_tx(engine: Engine) -> Iterator[Any]:
     with db.write_tx(engine) as conn:
-        yield _Traced(conn) if getattr(_local, "trace", None) is not None else conn
+        yield _Traced(conn) if _local.trace is not None else conn
 
 
 class RawTx:

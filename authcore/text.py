@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 
+from authcore.errors import ValidationError
+
 # C0 (except nothing: tab/newline also go, a cell is one line), DEL, C1, bidi controls,
 # zero-width and other invisible formatting characters, line/paragraph separators.
 _UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff\ufff9-\ufffb]")
@@ -52,8 +54,6 @@ def has_surrogates(value: str) -> bool:
 def require_plain(value: str, what: str) -> str:
     """Return ``value``, or raise ``ValidationError`` if it holds a control character or
     invalid UTF-8. The message names the field and the position, never echoes the value."""
-    from authcore.errors import ValidationError
-
     m = _CONTROL.search(value)
     if m:
         kind = "invalid UTF-8" if has_surrogates(m.group()) else "a control character"
