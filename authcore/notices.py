@@ -94,13 +94,15 @@ def publish(
     driver already converted (``at`` by its column's SQLAlchemy bind processor, once); on
     PostgreSQL one notice row and its NOTIFY are one statement."""
     sql = _sql(conn.dialect)
+    pack = sql.row
+    if sql.notify is None:  # SQLite: verifiers poll the table, so the rows are the notice
+        rows = Notice.rows_of(sql.at(at), kind, user_ids, versions, session_ids)
+        if rows:
+            conn.exec_driver_sql(sql.insert.sql, [pack(r) for r in rows] if len(rows) > 1 else pack(rows[0]))
+        return
     notice = Notice.of(kind, user_ids, versions, session_ids)
     rows = notice.rows(sql.at(at))
     if not rows:
-        return
-    pack = sql.row
-    if sql.notify is None:  # SQLite: verifiers poll the table
-        conn.exec_driver_sql(sql.insert.sql, [pack(r) for r in rows] if len(rows) > 1 else pack(rows[0]))
         return
     texts = notice.payloads()
     if len(rows) == 1 and len(texts) == 1 and sql.insert_and_notify is not None:

@@ -86,6 +86,28 @@ def test_every_kind_round_trips_through_payloads_and_rows(kind: Kind, n: int) ->
     assert len(groups) == 1 and Notice.from_rows(groups[0]) == notice
 
 
+@pytest.mark.parametrize("kind", list(Kind))
+@pytest.mark.parametrize("n", [1, 3])
+def test_rows_of_is_the_rows_of_the_notice(kind: Kind, n: int) -> None:
+    """``Notice.rows_of`` (what SQLite's ``notices.publish`` writes, no notice built) gives the
+    notice's own rows, for a kind given as a member or as its text; bad input is refused alike."""
+    if RULES[kind].sessions:
+        args: tuple[Any, ...] = ([42], None, [f"sid-{i}" for i in range(n)])
+    else:
+        args = (list(range(1, n + 1)), [i % 5 or None for i in range(1, n + 1)], ())
+    want = Notice.of(kind, *args).rows(AT)
+    assert len(want) == n
+    assert Notice.rows_of(AT, kind, *args) == want
+    assert Notice.rows_of(AT, kind.value, *args) == want
+    assert all(type(r[1]) is str for r in Notice.rows_of(AT, kind, *args))  # the text, not the member
+    if not RULES[kind].sessions:
+        for bad in (Notice.of, lambda *a: Notice.rows_of(AT, *a)):
+            with pytest.raises(ValueError, match="one version per user"):
+                bad(kind, [1, 2], [1])
+    with pytest.raises(ValueError, match="not a valid Kind"):
+        Notice.rows_of(AT, "password_reset", [1], [2])
+
+
 def test_the_wire_format_is_the_one_stored_and_sent_before() -> None:
     """Byte for byte what ``notices.publish`` sent before the model, and what migration 0004's
     SQL functions send (json_build_object spaces its keys): both decode."""

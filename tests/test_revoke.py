@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import re
 import time
+from dataclasses import fields
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from authcore import audit
+from authcore import audit, revoke
 from authcore.core import AuthCore
 from authcore.errors import TokenRevoked, UserDisabled
 from authcore.verifier import Verifier
@@ -22,6 +24,44 @@ def _wait(pred, timeout: float = 10.0) -> bool:  # type: ignore[no-untyped-def]
             return True
         time.sleep(0.02)
     return False
+
+
+def test_a_bump_result_is_the_constructors() -> None:
+    """``revoke._bumped`` (a bump's result built without the frozen ``__init__``) is the object
+    the constructor gives: every field, equality, repr; a field added to ``RevokeResult`` and not
+    to ``_bumped`` fails here."""
+    now = datetime(2026, 12, 3, 8, 0, 1, 234567, tzinfo=UTC)
+    later = now + timedelta(minutes=15)
+    got = revoke._bumped(7, "a@example.com", 4, 2, now, later)
+    want = revoke.RevokeResult("revoke_tokens", 7, "a@example.com", 3, 4, 0, 2, False, now, later)
+    assert vars(got) == vars(want) and {f.name for f in fields(want)} == set(vars(got))
+    assert got == want and repr(got) == repr(want)
+    assert got.to_dict() == want.to_dict() and got.kinds == want.kinds
+    assert got.extra == {} and got.extra is not revoke._bumped(7, "a", 4, 2, now, later).extra
+    with pytest.raises(AttributeError):  # still frozen
+        got.email = "b@example.com"  # type: ignore[misc]
+
+
+def test_a_bump_returns_what_it_wrote(core: AuthCore) -> None:
+    """The fast bump's result against the database it changed (both engines)."""
+    uid = core.users.create("bumped@example.com", "bumped").id
+    before = core.admin.revoke_tokens(uid, "first", dry_run=True)
+    r = core.admin.revoke_tokens(uid, "second")
+    assert r == revoke.RevokeResult(
+        "revoke_tokens",
+        uid,
+        "bumped@example.com",
+        before.old_version,
+        before.old_version + 1,
+        0,
+        before.sessions_remaining,
+        False,
+        r.refresh_effective_at,
+        r.refresh_effective_at + core.config.tokens.access_ttl,
+    )
+    (event,) = audit.list_events(core.engine, user_id=uid, action="revoke_tokens")
+    assert event.details == {"old_version": r.old_version, "new_version": r.new_version}
+    assert core.audit.verify().ok
 
 
 def test_enable_never_revives_tokens_from_before_the_disable(core: AuthCore) -> None:
