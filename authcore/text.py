@@ -71,3 +71,17 @@ def like_escape(term: str) -> str:
     ``col.like(pattern, escape=LIKE_ESCAPE)`` matches them literally. The one place it is done
     (user search, session filter, bulk queries)."""
     return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def prefix_successor(prefix: str) -> str:
+    """The smallest string greater than every string that starts with ``prefix`` (code point
+    order, which is byte order in UTF-8): ``lo <= col < prefix_successor(lo)`` is a prefix match
+    an index in that order serves (user search, the session filter)."""
+    chars = list(prefix)
+    while chars:
+        last = ord(chars[-1])
+        if last < 0x10FFFF:
+            chars[-1] = chr(last + 1 if last + 1 not in range(0xD800, 0xE000) else 0xE000)
+            return "".join(chars)
+        chars.pop()
+    return "\U0010ffff"

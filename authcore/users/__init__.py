@@ -6,6 +6,7 @@ and how rows become records), ``service`` (``UserService``: create, get, find, s
 ``search`` (the named search phases, their statements and the runner).
 """
 
+from authcore.text import prefix_successor
 from authcore.users.records import UserRecord
 from authcore.users.refs import (
     MAX_QUERY,
@@ -25,7 +26,6 @@ from authcore.users.search import (
     UserSearch,
     fts_phrase,
     like_contains,
-    prefix_successor,
 )
 from authcore.users.service import MAX_CANDIDATES, UserService
 

@@ -39,7 +39,7 @@ from authcore.db import NO_PREPARE, read_conn
 from authcore.errors import ValidationError
 from authcore.fastpath import HotQuery, bind_processor
 from authcore.models import UTCDateTime, users
-from authcore.text import like_escape
+from authcore.text import like_escape, prefix_successor
 from authcore.timeutil import utcnow
 from authcore.users.records import USER_COLS, UserRecord, active_count, records_builder
 from authcore.users.refs import normalize_query
@@ -99,18 +99,6 @@ class Cursor:
 class Page:
     items: list[UserRecord]
     next: Cursor | None
-
-
-def prefix_successor(prefix: str) -> str:
-    """The smallest string greater than every string that starts with ``prefix``."""
-    chars = list(prefix)
-    while chars:
-        last = ord(chars[-1])
-        if last < 0x10FFFF:
-            chars[-1] = chr(last + 1 if last + 1 not in range(0xD800, 0xE000) else 0xE000)
-            return "".join(chars)
-        chars.pop()
-    return "\U0010ffff"
 
 
 # SQLite's FTS5 trigram table (migration 0003): rowid = users.id.
