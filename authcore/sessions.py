@@ -3,22 +3,43 @@
 from __future__ import annotations
 
 import hashlib
+import math
+import re
 import secrets
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
+from enum import Enum
+from functools import cache
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, delete, func, insert, select, tuple_, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    Integer,
+    Select,
+    String,
+    and_,
+    bindparam,
+    delete,
+    false,
+    func,
+    insert,
+    or_,
+    select,
+    tuple_,
+    update,
+)
 
 from authcore import activity, audit, fastpath, pgroles, userevents
 from authcore.audit import EventIn
 from authcore.compiled import once
-from authcore.db import read_conn, write_tx
+from authcore.db import NO_PREPARE, read_conn, write_tx
 from authcore.errors import NotFound, UserDisabled
 from authcore.fastpath import HotQuery
 from authcore.models import SESSION_INSERT_COLUMNS, sessions, users
 from authcore.reads import Read, Reads
-from authcore.text import LIKE_ESCAPE, clean, like_escape, require_plain
+from authcore.text import LIKE_ESCAPE, clean, like_escape, prefix_successor, require_plain
 from authcore.timeutil import fmt_utc, utcnow
 from authcore.useragent import UA_MAX  # the one limit: stored, and parsed, up to it
 
@@ -159,6 +180,95 @@ def _listing(engine: Engine, stmt: Any) -> list[SessionRecord]:
     """A session listing's rows on ``engine`` (the one ``Reads.run`` picked)."""
     with read_conn(engine) as conn:
         return [_srec(r) for r in conn.execute(stmt)]
+
+
+class Filter(Enum):
+    """What a session-list filter (``SessionService.recent``) matches."""
+
+    NONE = "none"
+    IP = "ip"
+    """An IP prefix: ``last_ip`` or ``first_ip`` starts with it (an index range of each)."""
+    TEXT = "text"
+    """Anything else: an IP prefix, or user-agent text (anywhere, any case), or a session id."""
+
+
+# Digits with a dot (IPv4), or hex digits with a colon (IPv6, dotted IPv4 tails too): the start
+# of an address as servers write it, and text no user agent search needs alone (a version such
+# as "115.0" is one: search "Firefox/115" for it). Bare digits ("10") or hex ("fe80") stay TEXT:
+# a version number or a word as much as an address.
+_IP_PREFIX = re.compile(r"[0-9]+\.[0-9.]*|[0-9A-Fa-f]*:[0-9A-Fa-f:.]*")
+
+
+def filter_kind(text: str) -> Filter:
+    """How ``recent`` reads the (cleaned) filter ``text``; see ``Filter``."""
+    if not text:
+        return Filter.NONE
+    return Filter.IP if _IP_PREFIX.fullmatch(text) else Filter.TEXT
+
+
+def _ip_range(col: Any, postgres: bool) -> ColumnElement[bool]:
+    """``col`` starts with ``lo``: ``lo <= col < hi`` (``hi = prefix_successor(lo)``), in byte
+    order, which the 0011 indexes are in (COLLATE "C" on PostgreSQL, BINARY on SQLite)."""
+    key = col.collate("C") if postgres else col
+    return and_(key >= bindparam("lo", type_=String), key < bindparam("hi", type_=String))
+
+
+@cache
+def _recent(dialect: str, kind: Filter, active_only: bool, keyset: bool, walk: bool) -> Select[Any]:
+    """``recent``'s statement, built once per shape: the page of sessions (newest first), then
+    its users. ``walk`` (SQLite, a broad IP prefix): by ``ix_sessions_created``, see
+    ``_broad_on_sqlite``."""
+    postgres = dialect == "postgresql"
+    page = select(*_SESSION_COLS)
+    if kind is not Filter.NONE:
+        terms = [_ip_range(sessions.c.last_ip, postgres), _ip_range(sessions.c.first_ip, postgres)]
+        if kind is Filter.TEXT:
+            terms += [
+                sessions.c.user_agent.ilike(bindparam("pat", type_=String), escape=LIKE_ESCAPE),
+                sessions.c.public_id == bindparam("sid", type_=String),
+            ]
+        match = or_(*terms)
+        # SQLite: a term inside a function drives no index, so the walk stays on ix_sessions_created
+        # (SQLAlchemy renders no INDEXED BY hint for SQLite)
+        page = page.where(func.coalesce(match, false()) if walk else match)
+    if active_only:
+        page = page.where(sessions.c.expires_at > bindparam("now", type_=sessions.c.expires_at.type))
+    if keyset:
+        bat = bindparam("bat", type_=sessions.c.created_at.type)
+        page = page.where(tuple_(sessions.c.created_at, sessions.c.public_id) < tuple_(bat, bindparam("bid")))
+    order = (sessions.c.created_at.desc(), sessions.c.public_id.desc())
+    p = page.order_by(*order).limit(bindparam("lim", type_=Integer)).subquery("page")
+    stmt = (
+        select(*(p.c[c.name] for c in _SESSION_COLS), users.c.email)
+        .join_from(p, users, users.c.id == p.c.user_id)
+        .order_by(p.c.created_at.desc(), p.c.public_id.desc())
+    )
+    return stmt.execution_options(**{NO_PREPARE: True})  # planned for its values (db.py)
+
+
+_PROBES = {
+    col.name: select(func.count()).select_from(
+        select(col).where(_ip_range(col, False)).limit(bindparam("k", type_=Integer)).subquery()
+    )
+    for col in (sessions.c.last_ip, sessions.c.first_ip)
+}
+_ROWS = select(func.max(sessions.c.id))
+
+
+def _broad_on_sqlite(conn: Connection, params: dict[str, Any]) -> bool:
+    """SQLite: whether an IP prefix is broad enough that walking ``ix_sessions_created`` (newest
+    first, stopping at the page) beats reading its matches from the IP indexes and sorting them.
+
+    SQLite has no statistics on a range (a database may not even have ``sqlite_stat1``), so its
+    planner takes the IP indexes for every prefix, and for "10." (a third of the sessions) reads
+    a million rows. Reading M matches costs ~M row reads; the walk ~lim * N / M: they cross at
+    M = sqrt(lim * N). Counting up to that many index entries (index only, no row reads) decides.
+    PostgreSQL decides the same from its statistics (False there)."""
+    if conn.dialect.name != "sqlite":
+        return False
+    n = conn.execute(_ROWS).scalar() or 0
+    k = max(int(params["lim"]), math.isqrt(int(params["lim"]) * n))
+    return any(conn.execute(probe, {**params, "k": k}).scalar_one() >= k for probe in _PROBES.values())
 
 
 class SessionService:
@@ -327,31 +437,27 @@ class SessionService:
         active_only: bool = False,
         before: tuple[datetime, str] | None = None,
     ) -> list[SessionRecord]:
-        """Newest sessions across users, optionally filtered by IP prefix or user-agent text."""
-        from sqlalchemy import or_
-
-        stmt = (
-            select(*_SESSION_COLS, users.c.email)
-            .join(users, users.c.id == sessions.c.user_id)
-            .order_by(sessions.c.created_at.desc(), sessions.c.public_id.desc())
-            .limit(max(1, min(limit, 1000)))
-        )
-        if active_only:
-            stmt = stmt.where(sessions.c.expires_at > utcnow())
+        """Newest sessions across users, optionally filtered (``filter_kind``): an IP prefix
+        matches ``last_ip`` or ``first_ip`` from their start; any other text also matches the
+        user agent (anywhere, any case) or a session id (exactly)."""
         text = clean(text, max_len=None)  # a filter, like search: control characters dropped
-        if text:
-            esc = like_escape(text)
-            stmt = stmt.where(
-                or_(
-                    sessions.c.last_ip.like(esc + "%", escape=LIKE_ESCAPE),
-                    sessions.c.first_ip.like(esc + "%", escape=LIKE_ESCAPE),
-                    sessions.c.user_agent.ilike("%" + esc + "%", escape=LIKE_ESCAPE),
-                    sessions.c.public_id == text,
-                )
-            )
+        limit = max(1, min(limit, 1000))
+        kind = filter_kind(text)
+        params: dict[str, Any] = {"lim": limit, "now": utcnow()}
+        if kind is not Filter.NONE:
+            params.update(lo=text, hi=prefix_successor(text))
+        if kind is Filter.TEXT:
+            params.update(pat="%" + like_escape(text) + "%", sid=text)
         if before is not None:
-            stmt = stmt.where(tuple_(sessions.c.created_at, sessions.c.public_id) < tuple_(*before))
-        return self.reads.run(Read.BROWSE, lambda e: _listing(e, stmt))
+            params.update(bat=before[0], bid=before[1])
+
+        def run(engine: Engine) -> list[SessionRecord]:
+            with read_conn(engine) as conn:
+                walk = kind is Filter.IP and _broad_on_sqlite(conn, params)
+                stmt = _recent(conn.dialect.name, kind, active_only, before is not None, walk)
+                return [_srec(r) for r in conn.execute(stmt, params)]
+
+        return self.reads.run(Read.BROWSE, run)
 
     def prune(
         self,

@@ -312,3 +312,28 @@ def test_unwritable_config_as_another_user() -> None:
         assert r.stderr.count("\n") == 1 and "Permission denied" in r.stderr
         assert str(cfg) in r.stderr
         assert "internal" not in r.stderr and "Traceback" not in r.stderr
+
+
+def test_sessions_list_filter_ip_prefix_or_text(demo_db, capsys) -> None:  # type: ignore[no-untyped-def]
+    """``sessions list --filter``: an IP prefix lists the sessions whose first or last address
+    starts with it (not the user agents holding it); other text also matches user agents."""
+    code, out, _ = run(capsys, "--db", demo_db, "sessions", "list", "--json", "--limit", "1000")
+    every = json.loads(out)["sessions"]
+    ip = next(s["first_ip"] for s in every if s["first_ip"] and "." in s["first_ip"])
+    prefix = ".".join(ip.split(".")[:2]) + "."
+
+    def listed(text: str) -> set[str]:
+        code, out, err = run(
+            capsys, "--db", demo_db, "sessions", "list", "--json", "--limit", "1000", "--filter", text
+        )
+        assert code == 0, err
+        return {s["public_id"] for s in json.loads(out)["sessions"]}
+
+    starts = {
+        s["public_id"] for s in every if any((s[k] or "").startswith(prefix) for k in ("first_ip", "last_ip"))
+    }
+    assert listed(prefix) == starts and starts
+    agent = every[0]["user_agent"].split("/")[0]  # e.g. "Mozilla"
+    assert listed(agent) == {
+        s["public_id"] for s in every if agent.lower() in (s["user_agent"] or "").lower()
+    }

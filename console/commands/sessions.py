@@ -24,7 +24,11 @@ def register(
     ls = ss.add_parser("list", parents=[common], help="a user's sessions, or the newest of all")
     ls.add_argument("user", nargs="?", help="id, email or username (default: all users)")
     ls.add_argument("--active", action="store_true", help="only sessions not expired")
-    ls.add_argument("--filter", default="", help="IP prefix or user-agent text (all users)")
+    ls.add_argument(
+        "--filter",
+        default="",
+        help="all users: an IP prefix (10.1. or 2001:db8:), else also user-agent text or a session id",
+    )
     ls.add_argument("--limit", type=int, default=50)
     ls.set_defaults(func=list_sessions)
     pr = ss.add_parser("prune", parents=[common], help="delete expired sessions in batches")

@@ -1,4 +1,5 @@
-"""Recent sessions across users, newest first, filtered by IP prefix or user-agent text;
+"""Recent sessions across users, newest first, filtered (``authcore.sessions.filter_kind``) by
+IP prefix, or by user-agent text or session id;
 ``enter`` opens the session's owner. Each row shows its device (the parsed user agent) and, when
 a GeoIP file is configured, where its address is (``core.devices``, in the page's worker)."""
 

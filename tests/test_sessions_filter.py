@@ -1,0 +1,154 @@
+"""The session list's filter (``SessionService.recent(text=...)``, migration 0011) on both
+engines: an IP prefix (``filter_kind``) matches ``last_ip`` or ``first_ip`` from their start and
+nothing else, any other text keeps its meaning (IP prefix, user-agent text, session id), keyset
+paging holds, LIKE's wildcards are literal; and the plan each engine runs: a narrow prefix reads
+the IP indexes, a broad one walks ``ix_sessions_created`` (on SQLite ``_broad_on_sqlite`` decides,
+SQLite having no statistics of a range)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, event, insert, text, update
+
+from authcore.core import AuthCore
+from authcore.models import sessions
+from authcore.sessions import Filter, filter_kind
+from authcore.timeutil import utcnow
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ("", Filter.NONE),
+        ("10.", Filter.IP),
+        ("81.23.4.5", Filter.IP),
+        ("2001:db8:", Filter.IP),
+        ("::ffff:10.0.", Filter.IP),
+        ("fe80::1", Filter.IP),
+        ("10", Filter.TEXT),  # bare digits: a version as much as an address
+        ("fe80", Filter.TEXT),
+        (".5", Filter.TEXT),
+        ("10.%", Filter.TEXT),
+        ("10._", Filter.TEXT),
+        ("Firefox/115.0", Filter.TEXT),
+        ("ses_abc", Filter.TEXT),
+    ],
+)
+def test_filter_kind(text: str, kind: Filter) -> None:
+    assert filter_kind(text) is kind
+
+
+def test_an_ip_prefix_matches_first_or_last_ip_only(core: AuthCore) -> None:
+    u = core.users.create("ipf@example.com", "ipf")
+    a, _ = core.sessions.create(u.id, ip="10.1.2.3", user_agent="curl/8")
+    b, _ = core.sessions.create(u.id, ip="192.0.2.1", user_agent="Agent 10.1.2.3")  # UA only
+    c, _ = core.sessions.create(u.id, ip="172.16.0.1", user_agent="curl/8")
+    core.sessions.touch(c.public_id, ip="10.1.9.9")  # last_ip only
+    d, _ = core.sessions.create(u.id, ip="10.1.7.7", user_agent="curl/8")
+    core.sessions.touch(d.public_id, ip="203.0.113.5")  # first_ip only
+    e, _ = core.sessions.create(u.id, ip="2001:db8::1", user_agent="curl/8")
+    f, _ = core.sessions.create(u.id, ip="10.9.9.9", user_agent="10.%x 10._y")
+
+    def ids(q: str) -> set[str]:
+        return {s.public_id for s in core.sessions.recent(text=q)}
+
+    assert ids("10.1.") == {a.public_id, c.public_id, d.public_id}  # not b's user agent
+    assert ids("10.1.2.3") == {a.public_id}
+    assert ids("2001:db8:") == {e.public_id}
+    assert ids("10.%") == {f.public_id}  # TEXT: '%' literal, found in f's user agent only
+    assert ids("10._") == {f.public_id}
+    assert ids("Agent 10.1") == {b.public_id}  # text: the user agent, as before
+    assert ids("10") == {a.public_id, b.public_id, d.public_id, f.public_id, c.public_id}
+    assert ids(b.public_id) == {b.public_id}
+
+
+def test_keyset_paging_of_an_ip_prefix(core: AuthCore) -> None:
+    u = core.users.create("ipk@example.com", "ipk")
+    made = [core.sessions.create(u.id, ip=f"10.2.0.{i}", user_agent="x")[0].public_id for i in range(7)]
+    core.sessions.create(u.id, ip="11.2.0.1", user_agent="x")
+    # equal created_at for two: the public id breaks the tie
+    with core.engine.begin() as conn:
+        same = utcnow() - timedelta(minutes=1)
+        conn.execute(update(sessions).where(sessions.c.public_id.in_(made[2:4])).values(created_at=same))
+    every = [s.public_id for s in core.sessions.recent(text="10.2.")]
+    assert sorted(every) == sorted(made)
+    got: list[str] = []
+    before = None
+    while True:
+        page = core.sessions.recent(text="10.2.", limit=2, before=before)
+        if not page:
+            break
+        got += [s.public_id for s in page]
+        before = (page[-1].created_at, page[-1].public_id)
+    assert got == every
+
+
+@pytest.fixture
+def spread(core: AuthCore) -> AuthCore:
+    """3,000 sessions: 40 % from 10.x, 3 from 81.23.x (one by last_ip only), the rest elsewhere;
+    analyzed on PostgreSQL."""
+    u = core.users.create("plan@example.com", "plan")
+    now = utcnow()
+    rows = []
+    for i in range(3000):
+        ip = f"10.{i % 250}.{i % 7}.{i % 11}" if i % 5 < 2 else f"{100 + i % 90}.{i % 200}.3.{i % 13}"
+        first = "81.23.0.1" if i in (5, 1500) else ip
+        last = "81.23.9.9" if i == 2999 else first
+        rows.append(
+            {
+                "public_id": f"ses_plan{i:05d}",
+                "token_hash": f"{i:064d}",
+                "user_id": u.id,
+                "created_at": now - timedelta(seconds=3000 - i),
+                "last_seen_at": now,
+                "expires_at": now + timedelta(days=1),
+                "first_ip": first,
+                "last_ip": last,
+                "user_agent": "Mozilla/5.0 Firefox/120.0",
+                "refresh_counter": 0,
+            }
+        )
+    with core.engine.begin() as conn:
+        conn.execute(insert(sessions), rows)
+    if core.engine.dialect.name == "postgresql":
+        with core.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text("VACUUM (ANALYZE) sessions, users"))
+    return core
+
+
+def _plan(core: AuthCore, q: str) -> tuple[str, int]:
+    """The plan of the statement ``recent(text=q)`` ran last (with its parameters), and its rows."""
+    seen: list[tuple[str, Any]] = []
+    engine: Engine = core.engine
+
+    def grab(_c: Any, _cur: Any, statement: str, params: Any, _ctx: Any, _many: bool) -> None:
+        seen.append((statement, params))
+
+    event.listen(engine, "before_cursor_execute", grab)
+    try:
+        n = len(core.sessions.recent(text=q, limit=50))
+    finally:
+        event.remove(engine, "before_cursor_execute", grab)
+    statement, params = seen[-1]
+    head = "EXPLAIN QUERY PLAN " if engine.dialect.name == "sqlite" else "EXPLAIN "
+    with engine.connect() as conn:
+        return "\n".join(str(r[-1]) for r in conn.exec_driver_sql(head + statement, params)), n
+
+
+def test_a_narrow_ip_prefix_reads_the_ip_indexes(spread: AuthCore) -> None:
+    plan, n = _plan(spread, "81.23.")
+    assert n == 3
+    assert "ix_sessions_last_ip" in plan and "ix_sessions_first_ip" in plan, plan
+    assert "ix_sessions_created" not in plan and "Seq Scan on sessions" not in plan, plan
+
+
+def test_a_broad_ip_prefix_walks_the_newest_first(spread: AuthCore) -> None:
+    plan, n = _plan(spread, "10.")
+    assert n == 50
+    assert "ix_sessions_created" in plan, plan
+    assert "ix_sessions_last_ip" not in plan and "Seq Scan on sessions" not in plan, plan
+    walked = [s.public_id for s in spread.sessions.recent(text="10.", limit=50)]
+    assert walked == [f"ses_plan{i:05d}" for i in range(2999, -1, -1) if i % 5 < 2][:50]
