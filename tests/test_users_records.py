@@ -3,9 +3,12 @@ driver rows on the search fast path) give equal records, on both engines."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import pickle
 from datetime import UTC, timedelta
 
+import pytest
 from sqlalchemy import bindparam, select, update
 
 from authcore.core import AuthCore
@@ -62,3 +65,30 @@ def test_to_dict_is_json_with_iso_times(core: AuthCore) -> None:
     assert d["created_at"] == u.created_at.isoformat() and d["created_at"].endswith("+00:00")
     assert d["last_login_at"] is None and d["disabled_at"] is None
     assert UserRecord(**{**d, "created_at": u.created_at}) == u
+
+
+def test_driver_records_are_user_records_in_every_way(core: AuthCore) -> None:
+    """The search builder fills a look-alike class and then sets ``__class__``: the result must
+    be a ``UserRecord`` like ``rec()``'s -- type, equality, hash, repr, frozen, pickle, replace."""
+    core.users.create("dave@example.com", "dave", "Dave")
+    now = utcnow()
+    stmt = _stmt()
+    with core.engine.connect() as conn:
+        via_core = [rec(r) for r in conn.execute(stmt, {"now": now})]
+        compiled = stmt.compile(dialect=conn.dialect)
+        to_driver = bind_processor(core.engine, UTCDateTime())
+        params = compiled.construct_params({"now": to_driver(now) if to_driver else now})
+        args: object = tuple(params[k] for k in compiled.positiontup) if compiled.positiontup else params
+        raw = conn.exec_driver_sql(str(compiled), args).all()  # type: ignore[arg-type]
+    (built,) = records_builder(core.engine.dialect.name)(raw)
+    (want,) = via_core
+    assert type(built) is UserRecord
+    assert built == want and hash(built) == hash(want) and repr(built) == repr(want)
+    assert vars(built) == vars(want)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        built.email = "x@example.com"  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        built.extra = 1  # type: ignore[attr-defined]
+    assert pickle.loads(pickle.dumps(built)) == want  # noqa: S301 - our own bytes
+    assert dataclasses.replace(built, token_version=7) == dataclasses.replace(want, token_version=7)
+    assert built.to_dict() == want.to_dict()
