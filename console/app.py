@@ -98,7 +98,7 @@ class AuthConsoleApp(App[int]):
         self._probe: PropagationProbe | None = None
         self.animation_level = "none"  # nothing to animate over a slow link
         # keys typed before the first screen has focused its search box (an operator types
-        # right after the command, over ssh): held, then replayed in order (``_typeahead_done``)
+        # right after the command, over ssh): held, then replayed in order (``typeahead_ready``)
         self._typeahead: list[events.Key] | None = []
         if theme:
             self.theme = THEME_ALIASES.get(theme, theme)

@@ -13,9 +13,9 @@ visible cell again: at 1M users the users table at 120x40 missed keystroke p95 <
 idle machine, and the live activity tail (200 rows, appended every tick) spent 20 of 27 s of its
 refresh time in ``_render_cell`` (pyinstrument; docs/performance.md "The table"). This overrides
 DataTable's private ``_render_cell`` (Textual pinned exactly, pyproject.toml, with each private
-listed), and ``tests/test_tui_table.py`` checks it draws exactly what DataTable draws. The bench
-draws the same live table both ways (``bench/table_drawing.py``): the day stock draws as fast,
-drop the override and the pin.
+listed), and ``tests/test_tui_table_drawing.py`` checks it draws exactly what DataTable draws.
+The bench draws the same live table both ways (``bench/table_drawing.py``): the day stock draws
+as fast, drop the override and the pin.
 
 Columns have a minimum width and a flex share; they are refitted when the table is resized (and
 when the widest never-cut value changes), so key columns stay visible at 80 and 60 columns: the
