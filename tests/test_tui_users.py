@@ -98,6 +98,37 @@ async def test_enter_before_debounce_searches_then_opens(core: AuthCore) -> None
         assert "bob@example.com" in text_of(app, "#profile")
 
 
+async def test_enter_while_the_search_is_on_its_way_opens_its_answer(core: AuthCore) -> None:
+    """Found in tmux: "alice@" typed, the debounce fired, enter pressed before the answer came:
+    the table still showed the newest users, and enter opened its highlighted row (user 1003,
+    not alice). Enter now waits for the answer to what is typed."""
+    import threading
+
+    seed(core)
+    gate = threading.Event()
+    real = core.users.search
+
+    def slow(query, *a, **kw):  # type: ignore[no-untyped-def]
+        if query:
+            gate.wait(10)  # the database answers late
+        return real(query, *a, **kw)
+
+    core.users.search = slow  # type: ignore[method-assign]
+    app = make_app(core)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await workers_done(app)
+        stale = table(app, "#users").highlighted_key
+        await type_text(pilot, "bob@")
+        await pilot.pause(0.3)  # the debounce fired: the search is on its way
+        await pilot.press("enter")
+        await pilot.pause(0.1)
+        assert not isinstance(app.screen, UserScreen), "nothing opened before the answer"
+        gate.set()
+        await settle(pilot)
+        assert isinstance(app.screen, UserScreen)
+        assert "bob@example.com" in text_of(app, "#profile"), stale
+
+
 async def test_down_moves_into_table_and_enter_opens_highlighted(core: AuthCore) -> None:
     seed(core)
     app = make_app(core)

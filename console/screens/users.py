@@ -10,6 +10,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import Input, Static
+from textual.worker import Worker, WorkerState
 
 from console.messages import UsersPage
 from console.navigation import bindings
@@ -182,13 +183,23 @@ class UsersScreen(ConsoleScreen):
 
     @on(Input.Submitted, "#search")
     def _submitted(self) -> None:
-        # enter before the debounce fired (cancelled here): search first, then open
-        if self.cancel_debounce() and self.query_one(SearchBox).value != self._query:
-            self._query = self.query_one(SearchBox).value
-            self._open_after_search = True
-            self._search(self._query)
+        """Enter in the box opens the first result of what is typed. While the table still
+        shows an older answer (the debounce has not fired, or the search is on its way), the
+        highlighted row is someone else: open once the answer is in (``on_users_page``)."""
+        value = self.query_one(SearchBox).value
+        pending = self.cancel_debounce()
+        if self._shown == value and not pending:
+            self._open_highlighted()
             return
-        self._open_highlighted()
+        self._open_after_search = True
+        if pending or self._query != value:  # not asked yet: ask now
+            self._query = value
+            self._search(value)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        # no super() call: Textual dispatches the base screen's handler too (along the MRO)
+        if event.worker.group == "users" and event.state == WorkerState.ERROR:
+            self._open_after_search = False  # an open after an outage would come by itself
 
     def _open_highlighted(self) -> None:
         table = self.query_one(KeyedTable)
