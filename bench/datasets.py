@@ -4,6 +4,9 @@ SQLite files live under ``$AUTHCONSOLE_BENCH_CACHE`` (default ``~/.cache/authcon
 PostgreSQL databases are named ``bench_<size>_r<revision>`` next to the admin URL's database
 (``$AUTHCONSOLE_BENCH_PG``, else ``$AUTHCORE_TEST_PG_URL``). A database counts as seeded only
 once a marker says so (a ``.done`` file / a database comment), so an interrupted seed is redone.
+Two bench processes asking for the same dataset take turns (a lock file per dataset in the cache
+directory): the second waits for the first's seed instead of taking its unmarked database for an
+interrupted one and dropping it midway.
 
 A new migration does not mean a new seed: when only an older revision's dataset of the same size
 and data version exists, it is copied (a file copy; ``CREATE DATABASE ... TEMPLATE``) and the copy
@@ -13,10 +16,13 @@ seconds for an index, instead of minutes of seeding. The marker says which revis
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import shutil
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,6 +55,26 @@ def pg_admin_url() -> str | None:
     return url
 
 
+@contextlib.contextmanager
+def _turn(name: str) -> Iterator[None]:
+    """Hold this dataset's lock file (``flock``: released by the kernel if the holder dies, so a
+    killed seed never leaves it taken) while it is checked, seeded or upgraded."""
+    with open(cache_dir() / f"{name}.lock", "a") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"  waiting: another process is preparing {name}", flush=True)
+            fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _turn_for(engine: str, n: int) -> contextlib.AbstractContextManager[None]:
+    return _turn(f"{engine}_bench_{label(n)}_v{DATA_VERSION}_r{_revision()}")
+
+
 def _revision() -> str:
     from authcore import migrate
 
@@ -78,12 +104,16 @@ def _progress(tag: str):  # type: ignore[no-untyped-def]
 
 
 def sqlite_dataset(n: int) -> Dataset:
+    with _turn_for("sqlite", n):
+        return _sqlite_dataset(n)
+
+
+def _sqlite_dataset(n: int) -> Dataset:
     from authcore import demo, migrate
     from authcore.db import make_engine
 
-    rev = _revision()
     stem = f"bench_{label(n)}_v{DATA_VERSION}_r"
-    path = cache_dir() / f"{stem}{rev}.db"
+    path = cache_dir() / f"{stem}{_revision()}.db"
     marker = path.with_suffix(".done")
     url = f"sqlite:///{path}"
     if marker.exists() and path.exists():
@@ -117,6 +147,11 @@ def pg_dataset(n: int) -> Dataset | None:
     admin = pg_admin_url()
     if not admin:
         return None
+    with _turn_for("postgresql", n):
+        return _pg_dataset(n, admin)
+
+
+def _pg_dataset(n: int, admin: str) -> Dataset:
     from sqlalchemy import text
 
     from authcore import demo, migrate

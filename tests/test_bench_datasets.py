@@ -5,7 +5,9 @@ seeded dataset at head is reused as it is. SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -111,3 +113,70 @@ def test_postgresql_older_seed_is_upgraded_not_reseeded(pg_admin: str) -> None:
     assert _at(old_url) == OLD
     again = datasets.pg_dataset(N)
     assert again is not None and again.url == ds.url
+
+
+def _waits_for_the_holder(
+    capsys: pytest.CaptureFixture[str],
+    get: Callable[[], datasets.Dataset | None],
+    untouched: Callable[[], bool],
+) -> threading.Thread:
+    """Start ``get`` in a thread while this test holds the dataset's turn; return once it says it is
+    waiting, having checked that it left the unmarked dataset alone meanwhile."""
+    got: list[datasets.Dataset | None] = []
+    t = threading.Thread(target=lambda: got.append(get()), daemon=True)
+    t.start()
+    deadline = time.monotonic() + 20
+    while "waiting: another process is preparing" not in capsys.readouterr().out:
+        assert time.monotonic() < deadline, "the second process did not wait for the first"
+        assert t.is_alive(), f"the second process did not wait: {got}"
+        time.sleep(0.02)
+    assert untouched(), "the second process touched the first one's unmarked dataset"
+    t.result = got  # type: ignore[attr-defined]
+    return t
+
+
+def test_sqlite_a_second_process_waits_for_a_seed_in_progress(
+    cache: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = cache / f"bench_{N}_v{datasets.DATA_VERSION}_r{migrate.head_revision()}.db"
+    with datasets._turn_for("sqlite", N):  # this test is the first process, mid-seed
+        path.write_bytes(b"half a seed")
+        t = _waits_for_the_holder(
+            capsys, lambda: datasets.sqlite_dataset(N), lambda: path.read_bytes() == b"half a seed"
+        )
+        path.unlink()
+        first = datasets._sqlite_dataset(N)  # the first process finishes its seed
+    t.join(60)
+    (second,) = t.result  # type: ignore[attr-defined]
+    assert first.seed_seconds is not None
+    assert second is not None and second.url == first.url and second.seed_seconds is None  # reused
+
+
+def test_postgresql_a_second_process_waits_for_a_seed_in_progress(
+    pg_admin: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    name = f"bench_{N}_v{datasets.DATA_VERSION}_r{migrate.head_revision()}"
+    eng = make_engine(pg_admin, isolation_level="AUTOCOMMIT")
+
+    def half_seeded() -> bool:
+        with eng.connect() as conn:
+            return (
+                conn.execute(
+                    text("SELECT count(*) FROM pg_database WHERE datname = :n"), {"n": name}
+                ).scalar_one()
+                == 1
+            )
+
+    try:
+        with datasets._turn_for("postgresql", N):
+            with eng.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+                conn.execute(text(f'CREATE DATABASE "{name}"'))  # unmarked: a seed in progress
+            t = _waits_for_the_holder(capsys, lambda: datasets.pg_dataset(N), half_seeded)
+            first = datasets._pg_dataset(N, pg_admin)
+        t.join(120)
+    finally:
+        eng.dispose()
+    (second,) = t.result  # type: ignore[attr-defined]
+    assert first.seed_seconds is not None
+    assert second is not None and second.url == first.url and second.seed_seconds is None
