@@ -5,6 +5,7 @@ code, and brought to head by ``upgrade``."""
 
 from __future__ import annotations
 
+import importlib
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -119,6 +120,43 @@ def test_an_app_refuses_a_database_without_schema(empty: Engine) -> None:
     core = AuthCore(empty, Config(tokens=TokenSettings(secret=SECRET)))
     with pytest.raises(ConfigError, match="no authcore schema"):
         core.require_schema()
+
+
+def test_sessions_are_vacuumed_and_analyzed_after_a_fixed_share_of_churn() -> None:
+    """Migration 0012: ``sessions`` carries its own autovacuum and autoanalyze scale factors on
+    PostgreSQL (logins and logouts leave dead entries at the newest end of
+    ``ix_sessions_created``, which the attention signals read first); a database at 0011 has
+    PostgreSQL's defaults, and downgrading puts them back. SQLite has nothing of the kind (the
+    schema tests run it there)."""
+    from alembic import command
+
+    m = importlib.import_module("authcore.migrations.versions.0012_sessions_autovacuum")
+
+    def reloptions(engine: Engine) -> set[str]:
+        with engine.connect() as conn:
+            opts = conn.exec_driver_sql("SELECT reloptions FROM pg_class WHERE relname = 'sessions'").scalar()
+        return set(opts or [])
+
+    with temp_pg_database("authcore_autovac", upgrade=False) as url:
+        engine = make_engine(url)
+        try:
+            migrate.upgrade(engine, "0011")
+            assert reloptions(engine) == set()
+            migrate.upgrade(engine)
+            want = {f"{k}={v}" for k, v in m.SETTINGS.items()}
+            assert want == {
+                "autovacuum_vacuum_scale_factor=0.02",
+                "autovacuum_vacuum_insert_scale_factor=0.02",
+                "autovacuum_analyze_scale_factor=0.01",
+            }
+            assert reloptions(engine) == want
+            cfg = migrate._alembic_config()
+            with engine.begin() as conn:
+                cfg.attributes["connection"] = conn
+                command.downgrade(cfg, "0011")
+            assert reloptions(engine) == set()
+        finally:
+            engine.dispose()
 
 
 def test_users_pages_keep_room_so_a_bulk_revoke_stays_on_each_page() -> None:
