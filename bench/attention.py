@@ -10,7 +10,15 @@ against the same at the small one, in the same run, on the seeded databases (rea
   (``mmdb-writer``, a test dependency) and places the seed's public networks.
 
 Every statement's plan at the large size must name its index (``Attention.explain``), else the
-row is an error. "now" is each dataset's newest session: the seed's own time.
+row is an error. "now" is each dataset's newest session: the seed's own time, or the run's when
+earlier sections left sessions of theirs.
+
+Earlier sections log in and out tens of thousands of times on the same databases, at the run's
+"now": the newest end of ``ix_sessions_created``, which these statements read first, then holds
+dead entries. Nothing here vacuums them away (an operator's table has them too, until autovacuum
+runs; migration 0012). On PostgreSQL each row's note says how many dead rows ``sessions`` had
+when the section started and whether the server runs autovacuum, and a signal whose statement
+fails (a timeout) is that row's error, not the section's.
 """
 
 from __future__ import annotations
@@ -89,9 +97,28 @@ class Side:
         return run
 
 
+def churn_note(engine: Any) -> str:
+    """PostgreSQL: the dead rows ``sessions`` holds now (the statistics' count) and whether
+    autovacuum runs on the server; "" on SQLite."""
+    from sqlalchemy import text
+
+    from authcore.db import read_conn
+
+    if engine.dialect.name != "postgresql":
+        return ""
+    with read_conn(engine) as conn:
+        dead = conn.execute(
+            text("SELECT n_dead_tup FROM pg_stat_user_tables WHERE relname = 'sessions'")
+        ).scalar()
+        auto = conn.execute(text("SHOW autovacuum")).scalar()
+    return f"sessions: {int(dead or 0):,} dead rows at start, autovacuum {auto}"
+
+
 def attention(ctx: Ctx, engine: str, geoip: Any) -> None:
     from authcore.attention import PLACE_CHECKS
+    from authcore.errors import AuthCoreError
 
+    churn = churn_note(ctx.core(engine).engine)
     big, small = Side(ctx.core(engine), geoip), Side(ctx.core(engine, ctx.small), geoip)
     plans = dict(big.att.explain(WINDOW, now=big.now))
     missing = [f"{name}: no {ix}" for name, ix in INDEXES.items() if ix not in plans.get(name, "")]
@@ -103,17 +130,24 @@ def attention(ctx: Ctx, engine: str, geoip: Any) -> None:
         ("session_burst", "window", 2.0),
         ("new_place", "checked", 2.0),
     ):
-        found_big = big.call(signal)()
-        s = interleave(big.call(signal), small.call(signal), samples=n, budget_s=30 if ctx.quick else 60)
+        figure = f"{signal} ({engine}), {sizes}"
+        try:
+            found_big = big.call(signal)()
+            s = interleave(big.call(signal), small.call(signal), samples=n, budget_s=30 if ctx.quick else 60)
+        except AuthCoreError as exc:  # a statement timeout: this row's error, with the churn state
+            failed = f"{type(exc).__name__}: {exc}" + (f" ({churn})" if churn else "")
+            ctx.add(Row("attention", figure, float("nan"), label(ctx.small), 0.0, target, error=failed))
+            continue
         value, base = s.stat("a"), s.stat("b")
         note = f"{len(found_big[0])} findings at {label(ctx.big)}"  # type: ignore[index]
-        figure = f"{signal} ({engine}), {sizes}"
         if per is not None:
             nb = big.window if per == "window" else min(big.window, PLACE_CHECKS)
             ns = small.window if per == "window" else min(small.window, PLACE_CHECKS)
             value, base = value / max(nb, 1), base / max(ns, 1)
             figure = f"{signal} ({engine}), per session {per}, {sizes}"
             note += f"; {nb:,} vs {ns:,} sessions {per} in the 24 h window"
+        if churn:
+            note += f"; {churn}"
         bad = [m for m in missing if m.startswith(signal)]
         ctx.add(
             Row(

@@ -73,6 +73,33 @@ def test_one_row_per_signal_and_engine_none_an_error(data: dict[tuple[str, int],
         assert all(r.value > 0 and r.baseline > 0 for r in mine)
         place = mine[3]
         assert "0 findings" not in place.note, place.note  # the written file placed the seed
+        # PostgreSQL rows carry the churn state the section started on (docs/performance.md)
+        churn = [("dead rows at start, autovacuum" in r.note) for r in mine]
+        assert churn == [engine == "postgresql"] * 4, [r.note for r in mine]
+
+
+def test_a_signal_whose_statement_fails_is_that_rows_error(
+    data: dict[tuple[str, int], Dataset], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A statement timeout in one signal (what a table full of dead entries caused in a full
+    run) errors that signal's row, with the churn state; the other signals are still measured."""
+    from authcore.attention import Attention
+    from authcore.errors import DatabaseUnavailable
+
+    def timed_out(*_a: object, **_k: object) -> object:
+        raise DatabaseUnavailable("canceling statement due to statement timeout")
+
+    monkeypatch.setattr(Attention, "session_burst", timed_out)
+    ctx = Ctx(quick=True, engines=["postgresql"], big=SIZES[0], small=SIZES[1], data=data)
+    try:
+        bench_attention.run(ctx)
+    finally:
+        ctx.close()
+    errors = {r.figure.split(" ")[0]: r.error for r in ctx.table.rows}
+    assert list(errors) == ["refresh_reuse", "disabled_sessions", "session_burst", "new_place"]
+    burst = errors.pop("session_burst")
+    assert burst is not None and "statement timeout" in burst and "dead rows at start" in burst
+    assert list(errors.values()) == [None] * 3
 
 
 def test_the_geoip_file_places_every_public_network(tmp_path: Path) -> None:
