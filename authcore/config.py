@@ -16,7 +16,6 @@ from __future__ import annotations
 import errno
 import os
 import stat
-import tomllib
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -63,6 +62,9 @@ class KeySpec:
 
 @dataclass
 class TokenSettings:
+    """``[tokens]``: issuer, audience, lifetimes, leeway and the keys tokens are signed and
+    verified with."""
+
     issuer: str = "authconsole"
     audience: str = "authconsole"
     algorithm: str = "HS256"
@@ -111,6 +113,8 @@ def _attention(data: dict[str, Any]) -> AttentionSettings:
 
 @dataclass
 class Config:
+    """The settings ``load_config`` read (the system file, the user file; defaults for the rest)."""
+
     path: Path | None = None
     database_url: str | None = None
     # a direct (not pooled) URL for the verifier's LISTEN, when database_url goes through a
@@ -343,6 +347,8 @@ def _load_file(cli_path: str | os.PathLike[str] | None = None) -> Config:
         if cli_path:
             raise ConfigError(f"config file not found: {path}")
         return cfg
+    import tomllib  # here: a start with no config file does not import the parser
+
     text = _read_config(path)
     try:
         data = tomllib.loads(text)
@@ -511,6 +517,8 @@ def _system_config() -> Config | None:
             f"only (owner uid {st.st_uid}, mode {stat.S_IMODE(st.st_mode):04o})"
         )
     cfg = _load_file(path)
+    import tomllib
+
     from authcore.files import read_regular
 
     raw = tomllib.loads(read_regular(path).decode("utf-8")).get("lock", [])

@@ -18,11 +18,12 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from authcore.text import clean, replace_surrogates
+
 MAX_DEPTH = 64
 MAX_INT_DIGITS = 1000
 _B64_CHARS = re.compile(r"^[A-Za-z0-9_\-+/]*=*$")
 _STD_B64 = re.compile(r"[+/]")
-_SURROGATE = re.compile("[\ud800-\udfff]")
 _STRING = re.compile(r'"(?:[^"\\]|\\.)*"?', re.DOTALL)
 
 
@@ -178,8 +179,6 @@ def parse_json(data: bytes, what: str = "JSON", max_depth: int = MAX_DEPTH) -> J
 
 
 def _short(value: str, limit: int = 60) -> str:
-    from authcore.text import clean
-
     return repr(clean(value, max_len=limit))
 
 
@@ -199,9 +198,9 @@ def json_safe(value: Any, depth: int = 0, max_depth: int = MAX_DEPTH) -> Any:
             return "Infinity" if value > 0 else "-Infinity"
         return value
     if isinstance(value, str):
-        return _SURROGATE.sub("\ufffd", value)
+        return replace_surrogates(value)
     if isinstance(value, dict):
         return {json_safe(str(k), depth + 1): json_safe(v, depth + 1, max_depth) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [json_safe(v, depth + 1, max_depth) for v in value]
-    return _SURROGATE.sub("\ufffd", str(value))
+    return replace_surrogates(str(value))

@@ -42,19 +42,32 @@ def has_unsafe(value: str) -> bool:
 # tab, newline, ESC...), DEL, C1 controls, and lone surrogates (bytes that were not UTF-8).
 # One rule for both engines: PostgreSQL cannot store NUL at all (psycopg raises DataError) while
 # SQLite would keep it, and a stored control character is a terminal escape waiting to happen.
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
-_SURROGATE = re.compile("[\ud800-\udfff]")
+# Both are compiled on first use (``re``'s cache), not at import: a class with code points past
+# U+00FF costs about a millisecond to compile, and a command that never stores text (``tokens
+# decode``) would pay it at every start.
+_CONTROL = "[\x00-\x1f\x7f-\x9f\ud800-\udfff]"
+_SURROGATE = "[\ud800-\udfff]"
 
 
 def has_surrogates(value: str) -> bool:
-    """True for text decoded from invalid UTF-8 (``surrogateescape``, as in ``sys.argv``)."""
-    return bool(_SURROGATE.search(value))
+    """True for text decoded from invalid UTF-8 (``surrogateescape``, as in ``sys.argv``): lone
+    surrogates are the only code points UTF-8 cannot encode."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def replace_surrogates(value: str) -> str:
+    """``value`` with each lone surrogate replaced by U+FFFD (fit for JSON and any terminal)."""
+    return re.sub(_SURROGATE, "\ufffd", value) if has_surrogates(value) else value
 
 
 def require_plain(value: str, what: str) -> str:
     """Return ``value``, or raise ``ValidationError`` if it holds a control character or
     invalid UTF-8. The message names the field and the position, never echoes the value."""
-    m = _CONTROL.search(value)
+    m = re.search(_CONTROL, value)
     if m:
         kind = "invalid UTF-8" if has_surrogates(m.group()) else "a control character"
         raise ValidationError(

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import logging
 import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, NoReturn, cast
@@ -79,11 +78,9 @@ class Ctx:
             )
             self._core = core
             if core.has_read_replica and not interactive:  # the TUI's header says it instead
-                _READS_NOTES.as_json = self.json
-                reads_log = logging.getLogger("authcore.reads")
-                if _READS_NOTES not in reads_log.handlers:
-                    reads_log.addHandler(_READS_NOTES)
-                reads_log.propagate = False
+                from console.notes import route_reads_notes
+
+                route_reads_notes(self.json)
             # PostgreSQL: the database role wins over [operators]; a command says so (the
             # console shows core.role_note).
             if not operator:
@@ -99,26 +96,6 @@ class Ctx:
         if self._core is not None:
             self._core.dispose()
 
-
-class _Notes(logging.Handler):
-    """``authcore.reads``' warnings (a read replica that is down: reads went to the primary) as
-    the command's notes on stderr: ``authconsole: note: ...``, or with ``--json`` one
-    ``{"note": ...}`` object per line, like the database-role note."""
-
-    as_json = False
-
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            text = clean(record.getMessage(), max_len=400)
-            if self.as_json:
-                err_json({"note": text})
-            else:
-                err(f"note: {text}")
-        except Exception:  # noqa: BLE001 - a note must not stop the command
-            pass
-
-
-_READS_NOTES = _Notes(logging.WARNING)
 
 Handler = Callable[[Ctx], int]
 
@@ -151,10 +128,15 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{where}: {message}" if where else message)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(
+    command: str | None = None, common: argparse.ArgumentParser | None = None
+) -> argparse.ArgumentParser:
+    """The command line's parser. With ``command``, only that command is registered (and only its
+    module imported): ``parse`` uses it when the line names one, so that ``tokens decode`` does
+    not import the other eight commands' modules nor build their parsers."""
     from console import commands
 
-    common = _common()
+    common = common or _common()
     parser = _Parser(
         prog="authconsole",
         parents=[common],
@@ -163,12 +145,42 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     # the commands only add parsers and read them as ArgumentParsers (the generic is invariant)
-    commands.register(cast("argparse._SubParsersAction[argparse.ArgumentParser]", sub), common)  # noqa: SLF001 - a type
+    commands.register(
+        cast("argparse._SubParsersAction[argparse.ArgumentParser]", sub),  # noqa: SLF001 - a type
+        common,
+        only=command,
+    )
     return parser
 
 
+def _command_named(argv: Sequence[str], common: argparse.ArgumentParser) -> str | None:
+    """The command ``argv`` names, read with the same common options the parser has (values,
+    ``--db=URL``, abbreviations); None when there is none, it is not ours, or a help option
+    comes before it (the top-level help lists every command)."""
+    from console.commands import MODULES
+
+    pre = _Parser(prog="authconsole", parents=[common], add_help=False)
+    pre.add_argument("-h", "--help", action="store_true")
+    pre.add_argument("command", nargs="?")
+    pre.add_argument("rest", nargs=argparse.REMAINDER)
+    try:
+        ns, _ = pre.parse_known_args(argv)
+    except UsageError:
+        return None
+    return ns.command if ns.command in MODULES and not ns.help else None
+
+
 def parse(argv: Sequence[str] | None) -> argparse.Namespace:
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    common = _common()
+    command = _command_named(argv, common)
+    try:
+        args = build_parser(command, common).parse_args(argv)
+    except UsageError:
+        if command is None:
+            raise
+        # the full parser's own verdict and message (e.g. an abbreviated option read differently)
+        args = build_parser(common=common).parse_args(argv)
     for name, default in (
         ("json", False),
         ("db", None),

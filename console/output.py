@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import sys
 from collections.abc import Iterable
@@ -39,6 +38,8 @@ def emit_lines(texts: Iterable[str]) -> None:
 
 def emit_csv(rows: list[list[Any]], headers: list[str]) -> None:
     """CSV with a header row; every cell cleaned (no terminal escapes), None as empty."""
+    import csv  # here: only ``audit --csv`` writes CSV
+
     w = csv.writer(sys.stdout, lineterminator="\n")
     w.writerow(headers)
     for r in rows:

@@ -20,6 +20,7 @@ from authcore.keys import Key, KeyRing, key_from_secret
 from authcore.timeutil import utcnow
 from authcore.tokens import TokenService
 from console.cli import main
+from console.commands import MODULES
 from tests.conftest import modules_loaded
 
 SECRET = "cli-inspector-secret-" + "c" * 32
@@ -321,5 +322,19 @@ def test_no_db_imports_neither_sqlalchemy_nor_textual(secret_env: str) -> None:
         "AUTHCONSOLE_CONFIG": "/nonexistent/config.toml",
     }
     assert modules_loaded(code, ("sqlalchemy", "textual"), env=env) == []
+    # nor what it does not use: the other commands' modules (console.cli registers only the
+    # command named), logging (console.notes), csv (emit_csv), tomllib (no config file), the
+    # revocation model and URL masking (a live lookup only): each was imported at start once
+    lazy = (
+        "logging",
+        "csv",
+        "tomllib",
+        "secrets",
+        "authcore.revocation",
+        "authcore.urls",
+        "console.notes",
+        *(f"console.commands.{name}" for name in MODULES if name != "tokens"),
+    )
+    assert modules_loaded(code, lazy, env=env) == []
     # nor does importing the inspector itself
     assert modules_loaded("import authcore.inspect", ("sqlalchemy", "textual", "jwt"), env=env) == []

@@ -2,20 +2,22 @@
 
 Looked up only for a well-formed token whose signature verified (``inspector`` decides), with
 one query per call (``live_lookup``). A database problem never escapes: it becomes the
-``unavailable`` live state. SQLAlchemy is imported when ``live_lookup`` is called, not before.
+``unavailable`` live state. SQLAlchemy is imported when ``live_lookup`` is called, and the
+revocation model when a lookup answered: an inspection without a database (``tokens decode
+--no-db``) imports neither.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from authcore import revocation
 from authcore.inspect.claims import MAX_EPOCH, MIN_EPOCH
 from authcore.inspect.report import Findings, LiveLookup, LiveState, clock_time, quote, span
-from authcore.revocation import Facts, Reason, State
 from authcore.text import clean
-from authcore.urls import mask_password
+
+if TYPE_CHECKING:
+    from authcore.revocation import Reason
 
 MAX_UID = 2**63 - 1
 
@@ -59,6 +61,8 @@ class LiveChecks(Findings):
             r.live = {"state": "unavailable", "detail": "live state unavailable: bad lookup"}
             return
         r.live = {"state": "checked", "detail": "user and session looked up"}
+        from authcore.revocation import Facts, State, reasons  # the model: only once rows answered
+
         tv = payload.get("token_version")
         tv_ok = isinstance(tv, int) and not isinstance(tv, bool)
         state = State(
@@ -70,8 +74,7 @@ class LiveChecks(Findings):
         )
         facts = Facts(tv if tv_ok else None, sid)
         problems = [
-            _problem(reason, uid, tv, sid, st, self.now_ts)
-            for reason in revocation.reasons(facts, state, self.now_ts)
+            _problem(reason, uid, tv, sid, st, self.now_ts) for reason in reasons(facts, state, self.now_ts)
         ]
         if st.exists and not tv_ok:
             r.notes.append("no integer token_version claim: revocation by version not checked")
@@ -141,6 +144,8 @@ class LiveChecks(Findings):
 
 def _problem(reason: Reason, uid: int, tv: Any, sid: str | None, st: LiveState, now_ts: float) -> str:
     """``revocation``'s reason in the inspector's words (with the user, session and times)."""
+    from authcore.revocation import Reason
+
     if reason is Reason.NO_USER:
         return f"user {uid} no longer exists"
     if reason is Reason.DISABLED:
@@ -156,6 +161,7 @@ def _problem(reason: Reason, uid: int, tv: Any, sid: str | None, st: LiveState, 
 def _one_line(exc: BaseException) -> str:
     """An exception as one line, with any password in a URL or DSN masked."""
     from authcore.errors import AuthCoreError
+    from authcore.urls import mask_password
 
     if isinstance(exc, AuthCoreError):
         text = str(exc)

@@ -106,6 +106,9 @@ class LiveState:
 
 @dataclass
 class InspectionReport:
+    """One inspection's result: a single ``status`` (see ``STATUSES``) and its ``reason``, what was
+    decoded, and the checks' details; ``to_dict`` is its JSON form."""
+
     status: str
     reason: str
     kind: str = "not_jwt"  # jws | jwe | not_jwt

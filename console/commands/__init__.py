@@ -1,4 +1,6 @@
-"""Subcommands. Each module has ``register(sub, common)`` that adds its parsers and sets ``func``."""
+"""Subcommands. Each module has ``register(sub, common)`` that adds its parsers and sets ``func``;
+a module is named after the one command it adds (``console.cli`` imports only the module of the
+command a line names)."""
 
 from __future__ import annotations
 
@@ -9,7 +11,10 @@ MODULES = ("demo", "db", "users", "sessions", "revoke", "audit", "tokens", "atte
 
 
 def register(
-    sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+    sub: argparse._SubParsersAction[argparse.ArgumentParser],
+    common: argparse.ArgumentParser,
+    only: str | None = None,
 ) -> None:
-    for name in MODULES:
+    """Every command's parser, or with ``only`` that command's alone (one of ``MODULES``)."""
+    for name in MODULES if only is None else (only,):
         importlib.import_module(f"console.commands.{name}").register(sub, common)
