@@ -1,10 +1,13 @@
 """Bulk demo seeding: ``authcore.demo.seed`` vs the same rows inserted through the raw driver.
 
 Both sides start from the same freshly migrated, empty database, generate the same rows with the
-same generator (``demo.generate_batch``, same seed and clock) in the same batches, and insert them
-the same way: SQLite ``executemany`` with the FTS5 trigger suspended per batch (and the same page
-cache size); PostgreSQL binary ``COPY`` with ids from the sequence, then ``ANALYZE``. What is
-left is what authcore adds on top of the driver.
+same generator (``demo.generate_batch``, same seed and clock) in the same batches, and load them
+the same way, the bulk-load recipe ``seed`` uses on empty tables: one transaction that drops the
+secondary indexes (read from the catalog) and the FTS5 insert trigger, inserts every batch, then
+indexes the users for search and creates the indexes and trigger again. SQLite: ``executemany``
+with the same page cache size; PostgreSQL: binary ``COPY`` with ids from the sequence, the same
+``maintenance_work_mem`` for the builds, then ``ANALYZE``. What is left is what authcore adds on
+top of the driver (statement compilation, its connection stack, the catalog reads).
 """
 
 from __future__ import annotations
@@ -33,30 +36,40 @@ def _raw_seed_sqlite(url: str, n: int, now: datetime, batch: int) -> None:
     conn.execute(f"PRAGMA cache_size = -{demo.SQLITE_BULK_CACHE_KIB}")
     rng = random.Random(42)
     _raw_named(conn, rng, now, pg=False)
-    trig = conn.execute(
-        "SELECT sql FROM sqlite_schema WHERE name = ?", (demo.FTS_INSERT_TRIGGER,)
-    ).fetchone()[0]
     ucols, scols = ", ".join(demo.USER_COLS), ", ".join(demo.SESSION_COLS)
     uins = f"INSERT INTO users ({ucols}) VALUES ({', '.join('?' * len(demo.USER_COLS))})"
     sins = f"INSERT INTO sessions ({scols}) VALUES ({', '.join('?' * len(demo.SESSION_COLS))})"
+    conn.execute("BEGIN IMMEDIATE")
+    built = conn.execute(
+        "SELECT name, sql FROM sqlite_schema WHERE type = 'index' AND tbl_name IN ('users', 'sessions') "
+        "AND sql IS NOT NULL ORDER BY rowid"
+    ).fetchall()
+    trig = conn.execute(
+        "SELECT sql FROM sqlite_schema WHERE type = 'trigger' AND name = ?", (demo.FTS_INSERT_TRIGGER,)
+    ).fetchone()[0]
+    for name, _ in built:
+        conn.execute(f'DROP INDEX "{name}"')
+    conn.execute(f"DROP TRIGGER {demo.FTS_INSERT_TRIGGER}")
+    first = 0
     done = 0
     while done < n:
         k = min(batch, n - done)
-        conn.execute("BEGIN IMMEDIATE")
         start = conn.execute("SELECT coalesce(max(id), 0) FROM users").fetchone()[0]
         ids = list(range(start + 1, start + 1 + k))
+        first = first or ids[0]
         users, sessions = demo.generate_batch(rng, ids, now, TTL, postgres=False)
-        conn.execute(f"DROP TRIGGER {demo.FTS_INSERT_TRIGGER}")
         conn.executemany(uins, users)
-        conn.execute(
-            "INSERT INTO users_trgm(rowid, email, username, display_name) SELECT id, "
-            "email, username, display_name FROM users WHERE id BETWEEN ? AND ?",
-            (ids[0], ids[-1]),
-        )
-        conn.execute(trig)
         conn.executemany(sins, sessions)
-        conn.execute("COMMIT")
         done += k
+    conn.execute(
+        "INSERT INTO users_trgm(rowid, email, username, display_name) SELECT id, "
+        "email, username, display_name FROM users WHERE id BETWEEN ? AND ?",
+        (first, first + n - 1),
+    )
+    for _, sql in built:
+        conn.execute(sql)
+    conn.execute(trig)
+    conn.execute("COMMIT")
     conn.close()
 
 
@@ -109,9 +122,20 @@ def _raw_seed_pg(url: str, n: int, now: datetime, batch: int) -> None:
     rng = random.Random(42)
     _raw_named(conn, rng, now, pg=True)
     done = 0
-    while done < n:
-        k = min(batch, n - done)
-        with conn.cursor() as cur:
+    with conn.cursor() as cur:
+        cur.execute("SET LOCAL statement_timeout = 0")
+        cur.execute("LOCK TABLE users, sessions IN ACCESS EXCLUSIVE MODE")
+        cur.execute(f"SET LOCAL maintenance_work_mem = '{demo.PG_BUILD_MEM}'")
+        built = cur.execute(
+            "SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid) FROM pg_index i "
+            "WHERE i.indrelid IN ('users'::regclass, 'sessions'::regclass) AND NOT EXISTS "
+            "(SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid) "
+            "ORDER BY i.indrelid, i.indexrelid"
+        ).fetchall()
+        for name, _ in built:
+            cur.execute(f"DROP INDEX {name}")
+        while done < n:
+            k = min(batch, n - done)
             ids = sorted(
                 r[0]
                 for r in cur.execute(
@@ -121,19 +145,16 @@ def _raw_seed_pg(url: str, n: int, now: datetime, batch: int) -> None:
             users, sessions = demo.generate_batch(rng, ids, now, TTL, postgres=True)
             for table, cols, types, rows in (
                 ("users", demo.USER_COLS, demo.PG_USER_TYPES, users),
-                (
-                    "sessions",
-                    demo.SESSION_COLS,
-                    demo.PG_SESSION_TYPES,
-                    sessions,
-                ),
+                ("sessions", demo.SESSION_COLS, demo.PG_SESSION_TYPES, sessions),
             ):
                 with cur.copy(f"COPY {table} ({', '.join(cols)}) FROM STDIN (FORMAT BINARY)") as cp:
                     cp.set_types(list(types))
                     for row in rows:
                         cp.write_row(row)
-        conn.commit()
-        done += k
+            done += k
+        for _, sql in built:
+            cur.execute(sql)
+    conn.commit()
     conn.execute("ANALYZE users")
     conn.execute("ANALYZE sessions")
     conn.commit()

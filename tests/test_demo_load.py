@@ -12,7 +12,8 @@ from sqlalchemy import text
 
 from authcore.core import AuthCore
 from authcore.demo.generate import SESSION_COLS, USER_COLS, generate_batch
-from authcore.demo.load import FTS_INSERT_TRIGGER, BulkWriter, _insert_sql
+from authcore.demo.indexes import FTS_INSERT_TRIGGER
+from authcore.demo.load import BulkWriter, _insert_sql
 from authcore.models import sessions, users
 from authcore.timeutil import utcnow
 

@@ -3,13 +3,14 @@
 Modules: ``people`` (names, domains, agents and the named users alice, bob and carol),
 ``generate`` (users and sessions as tuples in the database's storage form, from a seeded
 ``random.Random``), ``load`` (``seed``: batched ``executemany``/binary ``COPY`` through
-authcore's connection; ``present``).
+authcore's connection; ``present``), ``indexes`` (into empty tables: the secondary indexes
+dropped before the load and built after it, from the catalog's own definitions).
 """
 
 from authcore.demo.generate import SESSION_COLS, SESSIONS_PER_USER, USER_COLS, generate_batch, named_session
+from authcore.demo.indexes import FTS_INSERT_TRIGGER, PG_BUILD_MEM
 from authcore.demo.load import (
     BATCH,
-    FTS_INSERT_TRIGGER,
     PG_SESSION_TYPES,
     PG_USER_TYPES,
     SQLITE_BULK_CACHE_KIB,
@@ -30,6 +31,7 @@ __all__ = [
     "FTS_INSERT_TRIGGER",
     "LAST",
     "NAMED_EMAILS",
+    "PG_BUILD_MEM",
     "PG_SESSION_TYPES",
     "PG_USER_TYPES",
     "SESSIONS_PER_USER",

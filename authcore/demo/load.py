@@ -4,6 +4,10 @@ Inserts go in batches through the connection authcore holds: ``executemany`` of 
 compiled once by SQLAlchemy Core on SQLite, binary ``COPY ... FROM STDIN`` on PostgreSQL. User
 ids are allocated up front (SQLite: under the batch's write lock; PostgreSQL: from the
 sequence), so no RETURNING round trip is needed to attach sessions to users.
+
+Into empty tables the whole load is one transaction that drops the secondary indexes first and
+builds them after (``authcore.demo.indexes``); into tables that hold users, one transaction per
+batch with every index kept up to date.
 """
 
 from __future__ import annotations
@@ -18,7 +22,9 @@ from sqlalchemy import Connection, Engine, func, insert, select
 
 from authcore.compiled import Compiled, PerDialect, once
 from authcore.db import is_postgres, read_conn, translate_errors, unbounded, write_tx
+from authcore.demo import indexes
 from authcore.demo.generate import SESSION_COLS, USER_COLS, generate_batch, named_session
+from authcore.demo.indexes import FTS_INSERT_TRIGGER
 from authcore.demo.people import NAMED_EMAILS, named_users
 from authcore.models import sessions, users
 from authcore.timeutil import utcnow
@@ -39,7 +45,6 @@ PG_SESSION_TYPES = (
     "int4",
 )
 
-FTS_INSERT_TRIGGER = "users_trgm_ai"  # migration 0003
 SQLITE_BULK_CACHE_KIB = 512 * 1024  # page cache while seeding: the random-key indexes fit
 
 Progress = Callable[[int, int, int], None]
@@ -71,6 +76,8 @@ class BulkWriter:
     FTS5 trigram trigger is suspended for the batch (dropped and re-created inside the same write
     transaction, so no other writer can see it missing) and the batch is indexed with one
     ``INSERT ... SELECT``: a per-row trigger makes FTS5 flush at every statement (~6x slower).
+    With the trigger already dropped for the whole load (``indexes.suspend``) rows just go in,
+    and the caller indexes them with ``index_search`` at the end.
     PostgreSQL: binary ``COPY FROM STDIN`` on the connection's psycopg handle.
     """
 
@@ -113,20 +120,22 @@ class BulkWriter:
             return
         sql = _insert_sql(self.conn, users, USER_COLS)
         run = self.conn.exec_driver_sql
-        trigger = run(
-            "SELECT sql FROM sqlite_schema WHERE type = 'trigger' AND name = ?", (FTS_INSERT_TRIGGER,)
-        ).scalar()
-        if trigger is None:  # schema before 0003: no trigram table
+        trigger = indexes.fts_trigger(self.conn)
+        if trigger is None:  # schema before 0003 (no trigram table), or suspended for the load
             run(sql, rows)
             return
         run(f"DROP TRIGGER {FTS_INSERT_TRIGGER}")
         run(sql, rows)
-        run(
+        self.index_search(rows[0][0], rows[-1][0])
+        run(trigger)
+
+    def index_search(self, first: int, last: int) -> None:
+        """SQLite: users ``first``..``last`` (ids) into the FTS5 trigram index, in one statement."""
+        self.conn.exec_driver_sql(
             "INSERT INTO users_trgm(rowid, email, username, display_name) "
             "SELECT id, email, username, display_name FROM users WHERE id BETWEEN ? AND ?",
-            (rows[0][0], rows[-1][0]),
+            (first, last),
         )
-        run(trigger)
 
     def sessions(self, rows: list[tuple[Any, ...]]) -> None:
         """Insert sessions (tuples in ``SESSION_COLS`` order)."""
@@ -170,6 +179,10 @@ def present(engine: Engine) -> tuple[tuple[str, ...], int]:
     return tuple(sorted(named, key=NAMED_EMAILS.index)), total
 
 
+def _count(conn: Connection, table: Any) -> int:
+    return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
+
+
 def seed(
     engine: Engine,
     n_users: int = 1000,
@@ -181,20 +194,27 @@ def seed(
     progress: Progress | None = None,
     batch: int = BATCH,
     analyze: bool = True,
+    defer_indexes: bool = True,
 ) -> DemoSummary:
     """Add the named demo users (once) and ``n_users`` generated users with ~3 sessions each.
 
     Safe to run again on the same database: named users already there are skipped, and the
     generated users are new ones (fresh ids, session ids and digests).
 
-    One transaction per batch of ``batch`` users; ``progress(users_done, n_users,
-    sessions_done)`` after each. On PostgreSQL the tables are analyzed at the end (fresh planner
-    statistics for search), unless ``analyze=False``.
+    Into empty users/sessions tables (and ``defer_indexes``): one transaction for the whole load,
+    the secondary indexes dropped first and built after (``authcore.demo.indexes``); it holds the
+    write lock (PostgreSQL: both tables' ACCESS EXCLUSIVE lock) throughout, and if it fails
+    nothing but the named users is left. Otherwise one transaction per batch of ``batch``
+    users, every index kept up to date. The rows are the same either way (same generator, same
+    batches, same ids). ``progress(users_done, n_users, sessions_done)`` after each batch (the
+    last one once the indexes are built). On PostgreSQL the tables are analyzed at the end (fresh
+    planner statistics for search), unless ``analyze=False``.
     """
     rng = random.Random(rng_seed)
     now = now or utcnow()
     with read_conn(engine) as conn:
-        before = int(conn.execute(select(func.count()).select_from(users)).scalar_one())
+        before = _count(conn, users)
+        empty = before == 0 and _count(conn, sessions) == 0
     named, total_sessions = _addnamed_users(engine, rng, now)
     if before:
         # Seeding a database that has users (a second ``demo``): the first run's stream would
@@ -202,34 +222,63 @@ def seed(
         rng = random.Random(f"{rng_seed}:{before}:{now.timestamp()}")
     total_users = len(named)
     postgres = engine.dialect.name == "postgresql"
-    done = 0
     batch = max(1, min(batch, max(1000, n_users // 20)))  # >= 20 progress steps when possible
-    # A batch's COPY and the final ANALYZE may outlast statement_timeout on a big or busy
-    # server: lifted for these transactions (SET LOCAL) and no client answer deadline.
+    # A batch's COPY, the index builds and the final ANALYZE may outlast statement_timeout on a
+    # big or busy server: lifted for these transactions (SET LOCAL) and no client answer deadline.
     with translate_errors(engine), unbounded(), engine.connect() as conn:
         conn = conn.execution_options(authcore_write=True)
+        writer = BulkWriter(conn)
         dbapi: Any = conn.connection.dbapi_connection
         if not postgres:
             cache = dbapi.execute("PRAGMA cache_size").fetchone()[0]
             dbapi.execute(f"PRAGMA cache_size = -{SQLITE_BULK_CACHE_KIB}")
+        done = 0
+        held: tuple[int, int] | None = None  # the last progress report, until the indexes exist
+        span = [0, 0]  # the first and last generated user id
+
+        def load_batch() -> None:
+            nonlocal done, total_users, total_sessions, held
+            if held is not None and progress:
+                progress(*held, total_sessions)
+            n = min(batch, n_users - done)
+            ids = writer.allocate_user_ids(n)
+            span[:] = [span[0] or ids[0], ids[-1]]
+            user_rows, session_rows = generate_batch(
+                rng, ids, now, refresh_ttl, postgres=postgres, sessions_per_user=sessions_per_user
+            )
+            writer.users(user_rows)
+            writer.sessions(session_rows)
+            done += n
+            total_users += n
+            total_sessions += len(session_rows)
+            held = (done, n_users)
+
+        def unbound() -> None:
+            if postgres:
+                conn.exec_driver_sql("SET LOCAL statement_timeout = 0")
+
         try:
-            writer = BulkWriter(conn)
-            while done < n_users:
-                n = min(batch, n_users - done)
+            if empty and defer_indexes and n_users:
                 with conn.begin():
-                    if postgres:
-                        conn.exec_driver_sql("SET LOCAL statement_timeout = 0")
-                    ids = writer.allocate_user_ids(n)
-                    user_rows, session_rows = generate_batch(
-                        rng, ids, now, refresh_ttl, postgres=postgres, sessions_per_user=sessions_per_user
-                    )
-                    writer.users(user_rows)
-                    writer.sessions(session_rows)
-                done += n
-                total_users += n
-                total_sessions += len(session_rows)
-                if progress:
-                    progress(done, n_users, total_sessions)
+                    unbound()
+                    # (a row another writer added since the count above only means its
+                    # indexes are rebuilt too: its search rows came with its own insert)
+                    deferred = indexes.suspend(conn)
+                    while done < n_users:
+                        load_batch()
+                    if deferred.fts_trigger is not None:
+                        writer.index_search(*span)
+                    indexes.rebuild(conn, deferred)
+            else:
+                while done < n_users:
+                    with conn.begin():
+                        unbound()
+                        load_batch()
+                    if progress and held is not None:
+                        progress(*held, total_sessions)
+                        held = None
+            if progress and held is not None:
+                progress(*held, total_sessions)
         finally:
             if not postgres:
                 dbapi.execute(f"PRAGMA cache_size = {int(cache)}")
