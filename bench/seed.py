@@ -35,11 +35,11 @@ def _raw_seed_sqlite(url: str, n: int, now: datetime, batch: int) -> None:
     conn = raw_connect(url)
     conn.execute(f"PRAGMA cache_size = -{demo.SQLITE_BULK_CACHE_KIB}")
     rng = random.Random(42)
-    _raw_named(conn, rng, now, pg=False)
     ucols, scols = ", ".join(demo.USER_COLS), ", ".join(demo.SESSION_COLS)
     uins = f"INSERT INTO users ({ucols}) VALUES ({', '.join('?' * len(demo.USER_COLS))})"
     sins = f"INSERT INTO sessions ({scols}) VALUES ({', '.join('?' * len(demo.SESSION_COLS))})"
     conn.execute("BEGIN IMMEDIATE")
+    _raw_named(conn, rng, now, pg=False)
     built = conn.execute(
         "SELECT name, sql FROM sqlite_schema WHERE type = 'index' AND tbl_name IN ('users', 'sessions') "
         "AND sql IS NOT NULL ORDER BY rowid"
@@ -74,7 +74,8 @@ def _raw_seed_sqlite(url: str, n: int, now: datetime, batch: int) -> None:
 
 
 def _raw_named(conn: Any, rng: random.Random, now: datetime, pg: bool) -> None:
-    """The three named users and their sessions, as ``seed`` adds them (same rng draws)."""
+    """The three named users and their sessions, as ``seed`` adds them (same rng draws), in the
+    caller's transaction (the load's: into empty tables ``seed`` adds them in it)."""
     from authcore import demo
 
     ph = "%s" if pg else "?"
@@ -82,8 +83,6 @@ def _raw_named(conn: Any, rng: random.Random, now: datetime, pg: bool) -> None:
     def ts(dt: datetime) -> Any:
         return dt if pg else dt.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
-    if not pg:
-        conn.execute("BEGIN IMMEDIATE")
     for user, sess in demo.named_users(now):
         uid = conn.execute(
             f"INSERT INTO users (email, username, display_name, created_at, last_login_at, "
@@ -105,10 +104,6 @@ def _raw_named(conn: Any, rng: random.Random, now: datetime, pg: bool) -> None:
                 f"INSERT INTO sessions ({', '.join(s)}) VALUES ({', '.join([ph] * len(s))})",
                 tuple(ts(v) if isinstance(v, datetime) else v for v in s.values()),
             )
-    if pg:
-        conn.commit()
-    else:
-        conn.execute("COMMIT")
 
 
 def _raw_seed_pg(url: str, n: int, now: datetime, batch: int) -> None:
@@ -120,12 +115,12 @@ def _raw_seed_pg(url: str, n: int, now: datetime, batch: int) -> None:
     conn = _rc(url)
     conn.autocommit = False
     rng = random.Random(42)
-    _raw_named(conn, rng, now, pg=True)
     done = 0
     with conn.cursor() as cur:
         cur.execute("SET LOCAL statement_timeout = 0")
         cur.execute("LOCK TABLE users, sessions IN ACCESS EXCLUSIVE MODE")
         cur.execute(f"SET LOCAL maintenance_work_mem = '{demo.PG_BUILD_MEM}'")
+        _raw_named(conn, rng, now, pg=True)
         built = cur.execute(
             "SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid) FROM pg_index i "
             "WHERE i.indrelid IN ('users'::regclass, 'sessions'::regclass) AND NOT EXISTS "

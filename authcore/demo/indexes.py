@@ -70,14 +70,20 @@ def fts_trigger(conn: Connection) -> str | None:
     return None if found is None else str(found)
 
 
-def suspend(conn: Connection) -> Deferred:
-    """Drop the secondary indexes of users and sessions (and the FTS5 insert trigger), inside
-    the caller's transaction, returning what ``rebuild`` needs to put them back. PostgreSQL:
-    takes both tables' ACCESS EXCLUSIVE lock first (under the connection's ``lock_timeout``), so
-    nothing reads or writes them until the load commits."""
+def lock(conn: Connection) -> None:
+    """PostgreSQL: both tables' ACCESS EXCLUSIVE lock for the caller's transaction (under the
+    connection's ``lock_timeout``), so nothing reads or writes them until the load commits, and
+    ``PG_BUILD_MEM`` for its index builds. SQLite: the write transaction (``BEGIN IMMEDIATE``)
+    already excludes other writers; readers see the last commit."""
     if is_postgres(conn):
         conn.exec_driver_sql("LOCK TABLE users, sessions IN ACCESS EXCLUSIVE MODE")
         conn.exec_driver_sql(f"SET LOCAL maintenance_work_mem = '{PG_BUILD_MEM}'")
+
+
+def suspend(conn: Connection) -> Deferred:
+    """Drop the secondary indexes of users and sessions (and the FTS5 insert trigger), inside
+    the caller's transaction (after ``lock``), returning what ``rebuild`` needs to put them
+    back."""
     deferred = Deferred(secondary_indexes(conn), fts_trigger(conn))
     quote = conn.dialect.identifier_preparer.quote
     for name, _ in deferred.indexes:

@@ -147,23 +147,21 @@ class BulkWriter:
             self.conn.exec_driver_sql(_insert_sql(self.conn, sessions, SESSION_COLS), rows)
 
 
-def _addnamed_users(engine: Engine, rng: random.Random, now: datetime) -> tuple[list[str], int]:
+def _addnamed_users(conn: Connection, rng: random.Random, now: datetime) -> tuple[list[str], int]:
+    """The named users not there yet, and their sessions (inside the caller's transaction)."""
     named: list[str] = []
     n_sessions = 0
-    with write_tx(engine) as conn:
-        for user, sess in named_users(now):
-            exists = conn.execute(
-                select(users.c.id).where(func.lower(users.c.email) == user["email"])
-            ).first()
-            if exists:  # draw its sessions anyway: the next user's ids stay as on a first run
-                for age, ttl, agent, ip in sess:
-                    named_session(rng, 0, now - age, ttl, now, agent, ip)
-                continue
-            uid = conn.execute(insert(users).returning(users.c.id), user).scalar_one()
-            named.append(user["email"])
+    for user, sess in named_users(now):
+        exists = conn.execute(select(users.c.id).where(func.lower(users.c.email) == user["email"])).first()
+        if exists:  # draw its sessions anyway: the next user's ids stay as on a first run
             for age, ttl, agent, ip in sess:
-                conn.execute(insert(sessions), named_session(rng, uid, now - age, ttl, now, agent, ip))
-                n_sessions += 1
+                named_session(rng, 0, now - age, ttl, now, agent, ip)
+            continue
+        uid = conn.execute(insert(users).returning(users.c.id), user).scalar_one()
+        named.append(user["email"])
+        for age, ttl, agent, ip in sess:
+            conn.execute(insert(sessions), named_session(rng, uid, now - age, ttl, now, agent, ip))
+            n_sessions += 1
     return named, n_sessions
 
 
@@ -202,25 +200,28 @@ def seed(
     generated users are new ones (fresh ids, session ids and digests).
 
     Into empty users/sessions tables (and ``defer_indexes``): one transaction for the whole load,
-    the secondary indexes dropped first and built after (``authcore.demo.indexes``); it holds the
-    write lock (PostgreSQL: both tables' ACCESS EXCLUSIVE lock) throughout, and if it fails
-    nothing but the named users is left. Otherwise one transaction per batch of ``batch``
-    users, every index kept up to date. The rows are the same either way (same generator, same
-    batches, same ids). ``progress(users_done, n_users, sessions_done)`` after each batch (the
-    last one once the indexes are built). On PostgreSQL the tables are analyzed at the end (fresh
-    planner statistics for search), unless ``analyze=False``.
+    named users included, the secondary indexes dropped before the generated ones and built after
+    (``authcore.demo.indexes``); it holds the write lock (PostgreSQL: both tables' ACCESS
+    EXCLUSIVE lock) throughout, and if it fails nothing is left. Otherwise one transaction per
+    batch of ``batch`` users, every index kept up to date. The rows are the same either way
+    (same generator, same batches, same ids). ``progress(users_done, n_users, sessions_done)``
+    after each batch (the last one once the indexes are built). On PostgreSQL the tables are
+    analyzed at the end (fresh planner statistics for search), unless ``analyze=False``.
     """
     rng = random.Random(rng_seed)
     now = now or utcnow()
     with read_conn(engine) as conn:
         before = _count(conn, users)
-        empty = before == 0 and _count(conn, sessions) == 0
-    named, total_sessions = _addnamed_users(engine, rng, now)
+        fast = defer_indexes and n_users > 0 and before == 0 and _count(conn, sessions) == 0
+    named: list[str] = []
+    total_sessions = 0
+    if not fast:
+        with write_tx(engine) as conn:
+            named, total_sessions = _addnamed_users(conn, rng, now)
     if before:
         # Seeding a database that has users (a second ``demo``): the first run's stream would
         # repeat its session ids and digests (unique columns). Draw from a stream of its own.
         rng = random.Random(f"{rng_seed}:{before}:{now.timestamp()}")
-    total_users = len(named)
     postgres = engine.dialect.name == "postgresql"
     batch = max(1, min(batch, max(1000, n_users // 20)))  # >= 20 progress steps when possible
     # A batch's COPY, the index builds and the final ANALYZE may outlast statement_timeout on a
@@ -237,7 +238,7 @@ def seed(
         span = [0, 0]  # the first and last generated user id
 
         def load_batch() -> None:
-            nonlocal done, total_users, total_sessions, held
+            nonlocal done, total_sessions, held
             if held is not None and progress:
                 progress(*held, total_sessions)
             n = min(batch, n_users - done)
@@ -249,7 +250,6 @@ def seed(
             writer.users(user_rows)
             writer.sessions(session_rows)
             done += n
-            total_users += n
             total_sessions += len(session_rows)
             held = (done, n_users)
 
@@ -258,9 +258,11 @@ def seed(
                 conn.exec_driver_sql("SET LOCAL statement_timeout = 0")
 
         try:
-            if empty and defer_indexes and n_users:
+            if fast:
                 with conn.begin():
                     unbound()
+                    indexes.lock(conn)
+                    named, total_sessions = _addnamed_users(conn, rng, now)  # indexed as usual
                     # (a row another writer added since the count above only means its
                     # indexes are rebuilt too: its search rows came with its own insert)
                     deferred = indexes.suspend(conn)
@@ -287,4 +289,4 @@ def seed(
                 conn.exec_driver_sql("SET LOCAL statement_timeout = 0")
                 conn.exec_driver_sql("ANALYZE users")
                 conn.exec_driver_sql("ANALYZE sessions")
-    return DemoSummary(total_users, total_sessions, tuple(named))
+    return DemoSummary(len(named) + done, total_sessions, tuple(named))
