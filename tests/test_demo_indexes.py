@@ -145,3 +145,38 @@ def test_a_seed_into_tables_with_users_keeps_its_indexes(engine: Engine, monkeyp
     monkeypatch.setattr(indexes, "suspend", refuse)
     second = demo.seed(engine, 30, rng_seed=5, now=NOW, batch=10)
     assert second.users == 30 and schema(engine) == migrated
+
+
+def test_sqlite_loads_in_a_rollback_journal_when_alone_and_returns_to_wal(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from authcore import migrate
+    from authcore.db import make_engine
+
+    path = tmp_path / "alone.db"
+    engine = make_engine(f"sqlite:///{path}")
+    migrate.upgrade(engine)
+    migrated = schema(engine)
+    seen: list[str] = []
+
+    def progress(done: int, total: int, n_sessions: int) -> None:
+        seen.append(str((tmp_path / "alone.db-journal").exists()))
+
+    demo.seed(engine, N, rng_seed=5, now=NOW, batch=30, progress=progress)
+    assert "True" in seen  # the load ran with a rollback journal beside the file
+    assert schema(engine) == migrated
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+    engine.dispose()
+    # another connection open: the load stays in the WAL (and still works)
+    other = make_engine(f"sqlite:///{tmp_path / 'shared.db'}")
+    migrate.upgrade(other)
+    holder = other.connect()
+    holder.exec_driver_sql("SELECT 1").all()
+    try:
+        with other.connect() as conn:
+            dbapi = conn.connection.dbapi_connection
+            assert indexes.leave_wal(dbapi) is False
+        demo.seed(other, N, rng_seed=5, now=NOW, batch=30)
+        assert schema(other) == migrated
+    finally:
+        holder.close()
+        other.dispose()

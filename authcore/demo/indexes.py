@@ -17,11 +17,13 @@ that dies midway rolls back to the tables as they were, indexes and trigger incl
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Connection
 
-from authcore.db import is_postgres
+from authcore.db import SQLITE_BUSY_MS, is_postgres
 
 TABLES = ("users", "sessions")
 FTS_INSERT_TRIGGER = "users_trgm_ai"  # migration 0003
@@ -51,6 +53,29 @@ class Deferred:
 
     indexes: tuple[tuple[str, str], ...]
     fts_trigger: str | None
+
+
+def leave_wal(dbapi: Any) -> bool:
+    """SQLite: put the load's one transaction in a rollback journal instead of the WAL, when this
+    is the database's only connection (True; ``back_to_wal`` after). In the WAL, a transaction
+    holds every page it writes until it commits (the file reaches the database's size: ~2 GB at
+    1M users) and each page read that misses the cache searches the WAL's whole index, which
+    grows with it; in a rollback journal new pages go straight into the database file and only
+    the few pages that existed before are journaled (a crash is rolled back on the next open).
+    Any other connection (another process, another pooled one) keeps the WAL (False)."""
+    try:
+        dbapi.execute("PRAGMA busy_timeout = 0")
+        mode = dbapi.execute("PRAGMA journal_mode = TRUNCATE").fetchone()[0]
+    except sqlite3.OperationalError:  # database is locked: someone else has it open
+        return False
+    finally:
+        dbapi.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_MS}")
+    return str(mode).lower() == "truncate"
+
+
+def back_to_wal(dbapi: Any) -> None:
+    """SQLite: the WAL again (what every authcore connection sets), after ``leave_wal``."""
+    dbapi.execute("PRAGMA journal_mode = WAL")
 
 
 def secondary_indexes(conn: Connection) -> tuple[tuple[str, str], ...]:

@@ -257,6 +257,7 @@ def seed(
             if postgres:
                 conn.exec_driver_sql("SET LOCAL statement_timeout = 0")
 
+        journal = fast and not postgres and indexes.leave_wal(dbapi)
         try:
             if fast:
                 with conn.begin():
@@ -282,6 +283,8 @@ def seed(
             if progress and held is not None:
                 progress(*held, total_sessions)
         finally:
+            if journal:
+                indexes.back_to_wal(dbapi)
             if not postgres:
                 dbapi.execute(f"PRAGMA cache_size = {int(cache)}")
         if postgres and analyze and done:
