@@ -65,7 +65,8 @@ def leave_wal(dbapi: Any) -> bool:
     Any other connection (another process, another pooled one) keeps the WAL (False)."""
     try:
         dbapi.execute("PRAGMA busy_timeout = 0")
-        mode = dbapi.execute("PRAGMA journal_mode = TRUNCATE").fetchone()[0]
+        # fetchall: a statement left unfinished would keep the file locked for this connection
+        mode = dbapi.execute("PRAGMA journal_mode = TRUNCATE").fetchall()[0][0]
     except sqlite3.OperationalError:  # database is locked: someone else has it open
         return False
     finally:
@@ -75,7 +76,7 @@ def leave_wal(dbapi: Any) -> bool:
 
 def back_to_wal(dbapi: Any) -> None:
     """SQLite: the WAL again (what every authcore connection sets), after ``leave_wal``."""
-    dbapi.execute("PRAGMA journal_mode = WAL")
+    dbapi.execute("PRAGMA journal_mode = WAL").fetchall()
 
 
 def secondary_indexes(conn: Connection) -> tuple[tuple[str, str], ...]:

@@ -283,10 +283,13 @@ def seed(
             if progress and held is not None:
                 progress(*held, total_sessions)
         finally:
-            if journal:
-                indexes.back_to_wal(dbapi)
             if not postgres:
                 dbapi.execute(f"PRAGMA cache_size = {int(cache)}")
+            if journal:
+                indexes.back_to_wal(dbapi)
+                # and not back in the pool: after the switches this connection gets "database
+                # table is locked" from a later wal_checkpoint (a fresh connection does not)
+                conn.invalidate()
         if postgres and analyze and done:
             with conn.begin():
                 conn.exec_driver_sql("SET LOCAL statement_timeout = 0")
