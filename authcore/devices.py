@@ -3,14 +3,17 @@
 (``authcore.geoip``). ``core.devices`` (``AuthCore``) is the one instance of a process.
 
 The sessions service returns records; this adds what they mean, for the rows a caller shows
-(a screen's page, a command's list), never for a whole table: parses and lookups are cached,
-since user agents and addresses repeat. Without a GeoIP file ``located`` is False and nothing
-here has a location: callers leave the column (and the JSON key) out rather than show it empty.
+(a screen's page, a command's list), never for a whole table: parses, lookups and the finished
+device of each (user agent, address) pair are cached, since they repeat (a refresh, a filter
+that brings back rows). Without a GeoIP file ``located`` is False and nothing here has a
+location: callers leave the column (and the JSON key) out rather than show it empty.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +24,8 @@ from authcore.useragent import Agent
 if TYPE_CHECKING:  # pragma: no cover
     from authcore.config import Config
     from authcore.sessions import SessionRecord
+
+CACHE_SIZE = 4096  # (user agent, address) pairs kept: 80 pages of 50 distinct pairs
 
 
 def configured(config: Config) -> bool:
@@ -43,6 +48,13 @@ class Devices:
 
     def __init__(self, geoip: GeoIP | None = None) -> None:
         self.geoip = geoip
+        # (user agent, address) -> the finished device, for rows seen before: a warm page is
+        # one dict hit a row. Oldest built out first (a hit does not reorder: that would cost
+        # every row of every page); a pair out of it is rebuilt from the parse and lookup
+        # caches below. Only complete devices go in: never one whose agent a ``cached_only``
+        # call left unparsed.
+        self._built: OrderedDict[tuple[str | None, str | None], SessionDevice] = OrderedDict()
+        self._lock = threading.Lock()
 
     @classmethod
     def from_config(cls, config: Config) -> Devices:
@@ -67,29 +79,51 @@ class Devices:
         return self.describe((s,), cached_only=cached_only)[s.public_id]
 
     def describe(
-        self, records: Iterable[SessionRecord], *, cached_only: bool = False
+        self, records: Sequence[SessionRecord], *, cached_only: bool = False
     ) -> dict[str, SessionDevice]:
         """``of`` for each record, by ``public_id`` (what a screen's worker hands its rows).
         A screen paints its page with ``cached_only=True`` (lookups are microseconds, parses
         milliseconds) and then parses ``unparsed(records)``, so a page of new user agents never
         delays the page."""
-        # A page repeats a few user agents and places (a page of 50 rows had 8 user agents):
-        # each distinct user agent is parsed once and each (user agent, place) pair built once;
-        # the rest are dict hits. The address is the one the session was last seen from.
+        # The address is the one the session was last seen from. A row seen before is one dict
+        # hit (what a refresh or a filter keystroke that brings back rows meets); the others
+        # are built from the parse and lookup caches.
+        get = self._built.get
+        out = {s.public_id: get((s.user_agent, s.last_ip or s.first_ip)) for s in records}
+        if not all(out.values()):  # a miss is None; a device is true (``in`` would call __eq__)
+            self._build(records, out, cached_only)
+        return out  # type: ignore[return-value] # every None was filled by _build
+
+    def _build(
+        self, records: Sequence[SessionRecord], out: dict[str, SessionDevice | None], cached_only: bool
+    ) -> None:
+        """The rows ``describe`` found no device for: each distinct user agent parsed (or, with
+        ``cached_only``, taken from the parse cache) and each address located, once a call."""
         agent_of = useragent.cached if cached_only else useragent.parse
         lookup = self.geoip.lookup if self.geoip is not None else None
         agents: dict[str | None, Agent | None] = {}
-        built: dict[tuple[str | None, Location | None], SessionDevice] = {}
-        out: dict[str, SessionDevice] = {}
+        made: dict[tuple[str | None, str | None], SessionDevice] = {}
         for s in records:
-            ua = s.user_agent
-            agent = agents[ua] if ua in agents else agents.setdefault(ua, agent_of(ua))
-            key = (ua, lookup(s.last_ip or s.first_ip) if lookup is not None else None)
-            device = built.get(key)
+            if out[s.public_id] is not None:
+                continue
+            ua, ip = s.user_agent, s.last_ip or s.first_ip
+            device = made.get((ua, ip))
             if device is None:
-                device = built[key] = SessionDevice(agent, key[1])
+                agent = agents[ua] if ua in agents else agents.setdefault(ua, agent_of(ua))
+                device = SessionDevice(agent, lookup(ip) if lookup is not None else None)
+                made[ua, ip] = device
             out[s.public_id] = device
-        return out
+        with self._lock:
+            for key, device in made.items():
+                if device.agent is not None or not key[0]:  # complete: no parse left to make
+                    self._built[key] = device
+            while len(self._built) > CACHE_SIZE:
+                self._built.popitem(last=False)
+
+    def cache_clear(self) -> None:
+        """Forget the built devices (the bench's empty-caches row; ``close``)."""
+        with self._lock:
+            self._built.clear()
 
     @staticmethod
     def unparsed(records: Iterable[SessionRecord]) -> list[SessionRecord]:
@@ -108,5 +142,6 @@ class Devices:
         return d
 
     def close(self) -> None:
+        self.cache_clear()  # their locations came from the file being closed
         if self.geoip is not None:
             self.geoip.close()

@@ -97,6 +97,35 @@ def test_a_page_described_at_once_is_each_row_described_alone(geo: bool, tmp_pat
         assert {d.location for d in described.values()} >= {Location("JP", None, None), None}
 
 
+def test_a_row_seen_before_is_served_built_and_the_built_ones_are_bounded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A warm page is one lookup a row: no parse-cache or address-cache call. The built devices
+    are bounded (oldest out; one out is rebuilt from the caches below) and closing forgets them
+    with the file."""
+    from datetime import UTC, datetime
+
+    from authcore import devices as devices_mod
+    from authcore import useragent
+    from authcore.sessions import SessionRecord
+
+    monkeypatch.setattr(devices_mod, "CACHE_SIZE", 3)
+    devices = Devices.from_config(Config(geoip_db=city_db(tmp_path)))
+    assert devices.geoip is not None
+    lookups = devices.geoip._cached.cache_info  # counting the address lookups
+    now = datetime.now(UTC)
+    page = [SessionRecord(f"ses_{i}", 1, now, now, now, None, f"203.0.113.{i}", IPHONE) for i in range(5)]
+    first = devices.describe(page)
+    assert {d.location for d in first.values()} == {Location("DE", None, None)}
+    parses, found = useragent.cache_info(), lookups()
+    assert devices.describe(page[2:]) == {s.public_id: first[s.public_id] for s in page[2:]}
+    assert (useragent.cache_info(), lookups()) == (parses, found), "the newest three: built"
+    assert devices.describe(page[:1]) == {"ses_0": first["ses_0"]}
+    assert lookups().hits == found.hits + 1, "the oldest was let go: looked up again"
+    devices.close()
+    assert devices.describe(page[:1])["ses_0"].location is None, "the file is closed"
+
+
 def test_an_asn_file_alone(tmp_path: Path) -> None:
     devices = Devices.from_config(Config(geoip_asn_db=asn_db(tmp_path)))
     assert devices.geoip is not None
