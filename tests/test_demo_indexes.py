@@ -7,6 +7,7 @@ users keeps its indexes throughout. Both engines."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -180,3 +181,42 @@ def test_sqlite_loads_in_a_rollback_journal_when_alone_and_returns_to_wal(tmp_pa
     finally:
         holder.close()
         other.dispose()
+
+
+KILLED = """
+import os, signal, sys
+from datetime import UTC, datetime
+from authcore import demo
+from authcore.db import make_engine
+
+def progress(done, total, n_sessions):
+    if done >= 60:  # two batches in: the indexes are dropped, the load uncommitted
+        os.kill(os.getpid(), signal.SIGKILL)
+
+demo.seed(make_engine(sys.argv[1]), 300, rng_seed=5, now=datetime(2026, 6, 1, tzinfo=UTC),
+          batch=30, progress=progress)
+"""
+
+
+def test_a_seed_killed_midway_leaves_every_index(engine: Engine, db_url: str) -> None:
+    """SIGKILL in the load: no rollback ran in the process; the database (PostgreSQL: the
+    backend on the lost connection; SQLite: the hot journal, on the next open) undoes it."""
+    import subprocess
+    import sys
+
+    migrated = schema(engine)
+    engine.dispose()  # the child's connection is the file's only one (SQLite: the journal path)
+    done = subprocess.run([sys.executable, "-c", KILLED, db_url], capture_output=True, timeout=120)
+    assert done.returncode == -9, done.stderr.decode()[-2000:]
+    if engine.dialect.name == "sqlite":
+        assert Path(db_url.split("///", 1)[1] + "-journal").exists()  # it died in the journal
+    else:  # the backend notices the lost client and rolls back; wait for its locks to go
+        with engine.connect() as conn:
+            conn.exec_driver_sql("SET lock_timeout = '30s'")
+            conn.exec_driver_sql("LOCK TABLE users IN ACCESS SHARE MODE")
+    assert schema(engine) == migrated
+    assert demo.present(engine) == ((), 0)
+    with engine.connect() as conn:
+        if engine.dialect.name == "sqlite":
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+    assert demo.seed(engine, 40, rng_seed=5, now=NOW).users == 43

@@ -25,7 +25,6 @@ from sqlalchemy import Connection
 
 from authcore.db import SQLITE_BUSY_MS, is_postgres
 
-TABLES = ("users", "sessions")
 FTS_INSERT_TRIGGER = "users_trgm_ai"  # migration 0003
 # PostgreSQL, for this transaction only (SET LOCAL): the sort of a 30M-row B-tree and the
 # trigram GIN's entry accumulation run in memory instead of in many merge passes on disk.
