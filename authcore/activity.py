@@ -128,6 +128,22 @@ def payload(kind: Kind, at: datetime, user_id: int, session_id: str, counter: in
     )
 
 
+#: How a payload of each app-side kind starts (``payload``'s JSON array up to its first comma).
+_HEADS = {k: json.dumps([str(k)])[:-1] + "," for k in (Kind.LOGIN, Kind.REFRESH)}
+
+
+def payload_kinds(texts: list[str]) -> dict[Kind, int]:
+    """How many of ``texts`` are payloads of each kind, from their heads only: what a follower
+    that is only counting (nobody is looking) pays per payload, instead of ``decode``'s JSON,
+    datetime and event. What does not start like a payload is not counted (``decode`` says so)."""
+    counts: dict[Kind, int] = {}
+    for kind, head in _HEADS.items():
+        n = sum(1 for t in texts if t.startswith(head))
+        if n:
+            counts[kind] = n
+    return counts
+
+
 def decode(text: str) -> ActivityEvent:
     """A payload back into an event; ``ValueError`` for anything else."""
     try:

@@ -25,6 +25,14 @@ are dropped past ``buffer``, and counted), and ``drain(limit)`` hands over at mo
 ``limit`` with the totals per kind since the last drain, so a screen draining a few times a
 second does bounded work whatever the event rate. Every read is a bounded statement on the
 engine (``authcore.db``); the listener's waits are bounded by ``beat_s``.
+
+Nobody looking (``pause()``; the console's tail under another screen): the feed's thread shares
+its process (the GIL) with whoever is typing, so it stops turning what it reads into events. It
+wakes every ``poll_s`` instead of at each NOTIFY, takes what the socket holds, counts the
+payloads per kind from their heads (``activity.payload_kinds``) and keeps only the newest
+``hold`` raw (payloads, rows); the polls go on (their cursors must), de-duplicate by key and keep
+rows the same way. ``resume()`` builds events (emails included) from what was kept, oldest
+first, and the next ``drain`` hands them over with every count of the pause (``Batch.away``).
 """
 
 from __future__ import annotations
@@ -33,7 +41,7 @@ import logging
 import threading
 import time
 from collections import Counter, OrderedDict, deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -121,6 +129,11 @@ _ROTATED_LAST = (
     .limit(bindparam("n"))
 )
 _EMAILS = select(users.c.id, users.c.email).where(users.c.id.in_(bindparam("ids", expanding=True)))
+HELD_PAYLOADS_PER_WAKE = 10 * PAGE  # paused: what one wake takes from the socket, at most
+
+#: What a read hands on: kind, key (de-duplication), time (order), and how to build the event
+#: from ``raw`` (only done for what will be shown).
+Item = tuple[Kind, str, datetime, Callable[[Any], ActivityEvent | None], Any]
 
 
 @dataclass(frozen=True)
@@ -134,6 +147,27 @@ class Batch:
     by_kind: dict[Kind, int] = field(default_factory=dict)
     dropped: int = 0
     state: str = ""
+    away: int = 0  # of ``total``, how many came while the feed was paused
+
+
+def _at(e: ActivityEvent) -> datetime:
+    return e.at
+
+
+def _item_at(it: Item) -> datetime:
+    return it[2]
+
+
+def _same(e: ActivityEvent) -> ActivityEvent:
+    return e
+
+
+def _audit_key(seq: int) -> str:
+    return f"a{seq}"
+
+
+def _user_event_key(id_: int) -> str:
+    return f"u{id_}"
 
 
 def _audit_event(r: Any) -> ActivityEvent:
@@ -145,7 +179,8 @@ def _audit_event(r: Any) -> ActivityEvent:
         detail = f"{n} users · {detail}" if n else detail
     elif r.action == "delete_sessions":
         detail = f"all sessions · {detail}"
-    return ActivityEvent(kind, r.at, r.target_user_id, r.target_session, r.actor, detail, f"a{r.seq}")
+    key = _audit_key(r.seq)
+    return ActivityEvent(kind, r.at, r.target_user_id, r.target_session, r.actor, detail, key)
 
 
 def _user_event(r: Any) -> ActivityEvent | None:
@@ -154,7 +189,7 @@ def _user_event(r: Any) -> ActivityEvent | None:
         return None
     actor = "system" if kind is Kind.REUSE else "user"
     detail = {"logout": "logout", "refresh_replay": "replay within the grace window"}.get(r.action, "")
-    return ActivityEvent(kind, r.at, r.user_id, r.session_id, actor, detail, f"u{r.id}")
+    return ActivityEvent(kind, r.at, r.user_id, r.session_id, actor, detail, _user_event_key(r.id))
 
 
 def _login(r: Any) -> ActivityEvent:
@@ -168,12 +203,26 @@ def _rotation(r: Any) -> ActivityEvent:
     return ActivityEvent(Kind.REFRESH, r.refresh_rotated_at, r.user_id, r.public_id, "user", "", key)
 
 
+def _audit_item(r: Any) -> Item:
+    return (AUDIT_KINDS[r.action], _audit_key(r.seq), r.at, _audit_event, r)
+
+
+def _login_item(r: Any) -> Item:
+    return (Kind.LOGIN, activity.login_key(r.public_id), r.created_at, _login, r)
+
+
+def _rotation_item(r: Any) -> Item:
+    key = activity.refresh_key(r.public_id, r.refresh_counter)
+    return (Kind.REFRESH, key, r.refresh_rotated_at, _rotation, r)
+
+
 class ActivityFeed:
     """Start with ``start()``, take events with ``drain()``, stop with ``close()``.
 
     ``listen_url``: the libpq URL to LISTEN on (``verifier.listen.listen_target``), None to
     poll. ``backlog``: how many recent events to show first. ``poll_s``: the table reads'
-    period. ``beat_s``: the listener's heartbeat period and the bound of its every wait."""
+    period. ``beat_s``: the listener's heartbeat period and the bound of its every wait.
+    ``hold``: while paused, how many of the newest are kept to build on ``resume()``."""
 
     def __init__(
         self,
@@ -184,6 +233,7 @@ class ActivityFeed:
         backlog: int = 50,
         buffer: int = 5000,
         beat_s: float = 5.0,
+        hold: int = 200,
         application_name: str = "authconsole-activity",
     ) -> None:
         self.engine = engine
@@ -198,7 +248,17 @@ class ActivityFeed:
         self._total = 0
         self._dropped = 0
         self._by_kind: Counter[Kind] = Counter()
+        self._away = 0
         self._stop = threading.Event()
+        self._wake = threading.Event()  # cuts a paused or polling wait short (resume, close)
+        self._wanted = threading.Event()  # someone is looking: build events as they come
+        self._wanted.set()
+        self.hold = max(1, hold)
+        # paused (the feed's thread only): the newest raw payloads and rows, and every count
+        self._held_payloads: deque[str] = deque(maxlen=self.hold)
+        self._held_rows: deque[tuple[Callable[[Any], ActivityEvent | None], Any]] = deque(maxlen=self.hold)
+        self._held_total = 0
+        self._held_kinds: Counter[Kind] = Counter()
         self._thread: threading.Thread | None = None
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._emails: OrderedDict[int, str | None] = OrderedDict()
@@ -223,15 +283,37 @@ class ActivityFeed:
         """The newest ``limit`` events since the last drain (oldest first) and the totals."""
         with self._lock:
             events = list(self._buffer)[-limit:] if limit > 0 else []
-            batch = Batch(events, self._total, dict(self._by_kind), self._dropped, self.state)
+            batch = Batch(events, self._total, dict(self._by_kind), self._dropped, self.state, self._away)
             self._buffer.clear()
             self._total = 0
             self._dropped = 0
+            self._away = 0
             self._by_kind.clear()
         return batch
 
+    def pause(self) -> None:
+        """Nobody is looking: from now on count what comes and keep only the newest ``hold``
+        raw, building no events (see the module docstring). Cheap; any thread."""
+        self._wanted.clear()
+
+    def resume(self) -> None:
+        """Someone is looking again: the thread wakes, builds events from what it kept, and the
+        next ``drain`` hands them over with the pause's counts. Cheap; any thread."""
+        self._wanted.set()
+        self._wake.set()
+
+    @property
+    def paused(self) -> bool:
+        return not self._wanted.is_set()
+
+    @property
+    def away(self) -> int:
+        """How many events the paused feed has counted and not handed over yet."""
+        return self._held_total
+
     def close(self, timeout: float = 2.0) -> None:
         self._stop.set()
+        self._wake.set()
         t = self._thread
         if t is not None and t is not threading.current_thread():
             t.join(timeout)
@@ -241,26 +323,114 @@ class ActivityFeed:
         return self._thread is not None and self._thread.is_alive()
 
     # -- the reader's side ---------------------------------------------------------------------
+    def _live(self) -> bool:
+        """Someone is looking; what was kept while nobody was is handed on first."""
+        if not self._wanted.is_set():
+            return False
+        if self._held_total or self._held_payloads or self._held_rows:
+            self._release()
+        return True
+
+    def _doze(self, seconds: float) -> None:
+        self._wake.wait(seconds)
+        self._wake.clear()
+
     def _push(self, events: Iterable[ActivityEvent]) -> None:
-        fresh: list[ActivityEvent] = []
+        """Built events (decoded payloads, the backlog, a gap): as ``_take``."""
+        self._take([(e.kind, e.key, e.at, _same, e) for e in events])
+
+    def _take(self, items: Iterable[Item]) -> None:
+        """What a read found: the unseen (by key) built and handed on, oldest first -- or,
+        paused, counted and the newest kept raw."""
+        fresh: list[Item] = []
         seen = self._seen
-        for ev in events:
-            if ev.key in seen:
+        for it in items:
+            if it[1] in seen:
                 continue
-            seen[ev.key] = None
-            fresh.append(ev)
+            seen[it[1]] = None
+            fresh.append(it)
         while len(seen) > SEEN_KEYS:
             seen.popitem(last=False)
         if not fresh:
             return
-        fresh = self._with_emails(fresh)
+        if not self._live():
+            fresh.sort(key=_item_at)  # a read's sources come one after another: kept newest
+            self._held_rows.extend((make, raw) for _, _, _, make, raw in fresh)
+            self._held_kinds.update(kind for kind, _, _, _, _ in fresh)
+            self._held_total += len(fresh)
+            return
+        events = [e for _, _, _, make, raw in fresh if (e := make(raw)) is not None]
+        events.sort(key=_at)
+        self._publish(events)
+
+    def _hold_payloads(self, conn: Any) -> None:
+        """Paused, PostgreSQL: what the socket holds now (one wake, not one per NOTIFY)."""
+        n = 0
+        while n < HELD_PAYLOADS_PER_WAKE:
+            texts = [x.payload for x in conn.notifies(timeout=0, stop_after=PAGE)]
+            if not texts:
+                return
+            n += len(texts)
+            self._hold(texts)
+
+    def _hold(self, texts: list[str]) -> None:
+        """Payloads heard while paused: counted by kind from their heads, the newest kept."""
+        self._held_payloads.extend(texts)
+        counts = activity.payload_kinds(texts)
+        self._held_kinds.update(counts)
+        self._held_total += sum(counts.values())
+
+    @staticmethod
+    def _decoded(texts: Iterable[str]) -> list[ActivityEvent]:
+        got: list[ActivityEvent] = []
+        for text in texts:
+            try:
+                got.append(activity.decode(text))
+            except ValueError as exc:
+                log.warning("activity: %s", exc)
+        return got
+
+    def _release(self) -> None:
+        """Resumed: events built from what was kept (the newest ``hold``), with the pause's
+        counts. A payload also read from a table (around a reconnect) is counted once."""
+        payloads, rows = list(self._held_payloads), list(self._held_rows)
+        total, kinds = self._held_total, Counter(self._held_kinds)
+        self._held_payloads.clear()
+        self._held_rows.clear()
+        self._held_total = 0
+        self._held_kinds.clear()
+        seen = self._seen
+        events: list[ActivityEvent] = []
+        for heard in self._decoded(payloads):
+            if heard.key in seen:
+                total -= 1
+                kinds[heard.kind] -= 1
+                continue
+            seen[heard.key] = None
+            events.append(heard)
+        events += [e for make, raw in rows if (e := make(raw)) is not None]
+        events.sort(key=_at)
+        self._publish(events[-self.hold :], total, +kinds)
+
+    def _publish(
+        self, events: list[ActivityEvent], away: int | None = None, kinds: Counter[Kind] | None = None
+    ) -> None:
+        """Into the buffer (emails filled in) with the totals: the events', or ``away`` and
+        ``kinds`` counted while paused."""
+        if events:
+            events = self._with_emails(events)
         with self._lock:
-            over = len(self._buffer) + len(fresh) - (self._buffer.maxlen or 0)
+            over = len(self._buffer) + len(events) - (self._buffer.maxlen or 0)
             if over > 0:
                 self._dropped += over
-            self._buffer.extend(fresh)
-            self._total += len(fresh)
-            self._by_kind.update(ev.kind for ev in fresh)
+            self._buffer.extend(events)
+            if away is None:
+                self._total += len(events)
+                self._by_kind.update(ev.kind for ev in events)
+            else:
+                self._total += away
+                self._away += away
+                self._by_kind.update(kinds or {})
 
     def _with_emails(self, events: list[ActivityEvent]) -> list[ActivityEvent]:
         """Fill in users' emails for the newest events (one bounded IN read, cached)."""
@@ -304,9 +474,10 @@ class ActivityFeed:
                         self.primed.set()
                     self._set_state(f"polling every {self.poll_s:g} s")
                     while not self._stop.is_set():
+                        self._live()
                         self._poll()
                         delay = 0.5
-                        self._stop.wait(self.poll_s)
+                        self._doze(self.poll_s)
             except Exception as exc:  # noqa: BLE001 - any failure: say so, back off, go on
                 if self._stop.is_set():
                     break
@@ -353,28 +524,28 @@ class ActivityFeed:
             self._seen[e.key] = None
 
     def _poll(self) -> None:
-        """One read of every polled source (see the module docstring)."""
-        got: list[ActivityEvent] = []
+        """One read of every polled source (see the module docstring). Rows re-read (the
+        overlaps) are skipped by key before any event is built."""
+        got: list[Item] = []
         with read_conn(self.engine) as conn:
             for r in conn.execute(_AUDIT_AFTER, {"after": self._seq}):
                 self._seq = max(self._seq, int(r.seq))
-                got.append(_audit_event(r))
+                got.append(_audit_item(r))
             for u in conn.execute(_UE_AFTER, {"after": max(0, self._ue - OVERLAP)}):
                 self._ue = max(self._ue, int(u.id))
-                e = _user_event(u)
-                if e is not None:
-                    got.append(e)
+                kind = USER_EVENT_KINDS.get(u.action)
+                if kind is not None:
+                    got.append((kind, _user_event_key(u.id), u.at, _user_event, u))
             if self.listen_url is None:
                 got += self._poll_sessions(conn)
-        got.sort(key=lambda e: e.at)
-        self._push(got)
+        self._take(got)
 
-    def _poll_sessions(self, conn: Any) -> list[ActivityEvent]:
-        got: list[ActivityEvent] = []
+    def _poll_sessions(self, conn: Any) -> list[Item]:
+        got: list[Item] = []
         if self.sqlite:
             for r in conn.execute(_LOGINS_AFTER_ID, {"after": max(0, self._sid - OVERLAP)}):
                 self._sid = max(self._sid, int(r.id))
-                got.append(_login(r))
+                got.append(_login_item(r))
             since = (self._rot or utcnow()) - ROTATION_SLACK
             rows = list(conn.execute(_ROTATED_SINCE, {"since": since}))
             if len(rows) == PAGE and all(
@@ -383,7 +554,7 @@ class ActivityFeed:
                 rows = list(conn.execute(_ROTATED_SINCE, {"since": self._rot}))  # a full page seen
             for r in rows:
                 self._rot = max(self._rot or r.refresh_rotated_at, r.refresh_rotated_at)
-                got.append(_rotation(r))
+                got.append(_rotation_item(r))
             return got
         # PostgreSQL through a pooler, no LISTEN: logins by time, refreshes unseen (said once)
         if self._gaps == 0:
@@ -391,7 +562,7 @@ class ActivityFeed:
         since = (self._logins_at or utcnow()) - ROTATION_SLACK
         for r in conn.execute(_LOGINS_SINCE, {"since": since}):
             self._logins_at = max(self._logins_at or r.created_at, r.created_at)
-            got.append(_login(r))
+            got.append(_login_item(r))
         return got
 
     def _listen(self) -> None:
@@ -412,13 +583,15 @@ class ActivityFeed:
             self._set_state("live (PostgreSQL LISTEN)")
             beat = time.monotonic()
             while not self._stop.is_set():
-                got: list[ActivityEvent] = []
-                for n in conn.notifies(timeout=self.poll_s, stop_after=PAGE):
-                    try:
-                        got.append(activity.decode(n.payload))
-                    except ValueError as exc:
-                        log.warning("activity: %s", exc)
-                self._push(got)
+                if self._live():  # woken by each NOTIFY
+                    texts = [n.payload for n in conn.notifies(timeout=self.poll_s, stop_after=PAGE)]
+                    if self._live():  # (not paused meanwhile) each turned into an event
+                        self._push(self._decoded(texts))
+                    else:
+                        self._hold(texts)
+                else:  # nobody looking: wake every poll_s, count, keep the newest raw
+                    self._doze(self.poll_s)
+                    self._hold_payloads(conn)
                 self._poll()
                 if time.monotonic() - beat >= self.beat_s:
                     conn.execute("SELECT 1")  # bounded by beat_s: a silent server is down
@@ -433,10 +606,9 @@ class ActivityFeed:
     _lost_at: datetime = datetime.min.replace(tzinfo=UTC)
 
     def _resync(self, since: datetime) -> None:
-        got: list[ActivityEvent] = []
         with read_conn(self.engine) as conn:
-            got += [_login(r) for r in conn.execute(_LOGINS_SINCE, {"since": since - ROTATION_SLACK})]
-        self._push(got)
+            got = [_login_item(r) for r in conn.execute(_LOGINS_SINCE, {"since": since - ROTATION_SLACK})]
+        self._take(got)
         secs = (utcnow() - since).total_seconds()
         self._gap(
             f"listener reconnected after {secs:.1f} s: logins of the gap re-read, "

@@ -200,3 +200,52 @@ def test_a_lost_listener_reconnects_and_says_what_it_missed(
     assert "refreshes of the gap not shown" in gap.detail and feed.errors >= 1
     after = core.login(ann.id)
     got = collect(feed, lambda g: any(e.session_id == after.session.public_id for e in g))
+
+
+def test_a_paused_feed_counts_builds_nothing_and_resumes_with_the_newest(
+    core: AuthCore, follow: Callable[..., ActivityFeed], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Paused (nobody looking), the feed counts every event and builds none; resumed, it hands
+    over the newest ``hold`` (oldest first, emails filled in) with every count of the pause."""
+    ann = core.users.create("ann@example.com", "ann")
+    feed = follow(hold=5, poll_s=1.0)  # a read takes all: its sources in one (kept newest)
+    feed.pause()
+    built = [0]
+    real_init = ActivityEvent.__init__
+
+    def counting(self: ActivityEvent, *a: Any, **kw: Any) -> None:
+        built[0] += 1
+        real_init(self, *a, **kw)
+
+    monkeypatch.setattr(ActivityEvent, "__init__", counting)
+    logins = [core.login(ann.id) for _ in range(30)]
+    core.tokens.refresh(logins[-1].pair.refresh_token)
+    core.admin.revoke_tokens(ann.id, "rotate keys")
+    end = time.monotonic() + 10
+    while feed.away < 32 and time.monotonic() < end:
+        time.sleep(0.05)
+    time.sleep(0.3)  # a few more polls: nothing counted twice (the overlaps are re-read)
+    assert feed.away == 32 and feed.paused
+    assert built[0] == 0  # neither a payload decoded nor a row turned into an event
+    assert feed.drain().total == 0  # nothing handed over while paused
+    feed.resume()
+    batches: list[Batch] = []
+    end = time.monotonic() + 10
+    while sum(b.total for b in batches) < 32 and time.monotonic() < end:
+        time.sleep(0.05)
+        batches.append(feed.drain(100))
+    got = [b for b in batches if b.total]
+    assert len(got) == 1, got
+    b = got[0]
+    assert (b.total, b.away, b.by_kind) == (32, 32, {Kind.LOGIN: 30, Kind.REFRESH: 1, Kind.BUMPED: 1})
+    sid = logins[-1].session.public_id
+    assert [(e.kind, e.session_id) for e in b.events[-3:]] == [
+        (Kind.LOGIN, sid),
+        (Kind.REFRESH, sid),
+        (Kind.BUMPED, None),
+    ], [(e.kind, e.session_id, e.at) for e in b.events]
+    assert len(b.events) == 5 and all(e.email == "ann@example.com" for e in b.events)
+    assert built[0] <= 2 * 32  # the kept ones (and their emails), not a build per event heard
+    after = core.login(ann.id)  # live again: events as they come
+    got_after = collect(feed, lambda g: any(e.session_id == after.session.public_id for e in g))
+    assert [e.kind for e in got_after] == [Kind.LOGIN] and not feed.paused

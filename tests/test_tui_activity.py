@@ -179,3 +179,34 @@ async def test_a_screen_closed_while_its_feed_starts_leaves_no_feed_running(
         go.set()
         await until(pilot, lambda: not feeds[0].running, wait=5)
     assert not feeds[0].running
+
+
+async def test_under_another_screen_the_feed_only_counts_and_back_shows_the_newest(
+    core: AuthCore, monkeypatch: Any
+) -> None:
+    """Covered, the screen pauses its feed (which then counts and builds nothing in this
+    process); back on top, the newest ``ROWS`` events come in one batch, the last login last, and
+    the status line says how many came while away."""
+    ann = core.users.create("ann@example.com", "ann")
+    monkeypatch.setattr(activity_screen, "ROWS", 20)
+    app = make_app(core)
+    async with app.run_test(size=(140, 30)) as pilot:
+        screen = await open_activity(pilot)
+        feed = screen._feed
+        assert not feed.paused
+        await pilot.press("s")
+        await settle(pilot)
+        assert isinstance(app.screen, SessionsScreen) and feed.paused
+        logins = [core.login(ann.id) for _ in range(50)]
+        await until(pilot, lambda: feed.away == 50)
+        assert screen.query_one("#activity", FeedTable).row_count == 0
+        await pilot.press("L")
+        await settle(pilot)
+        assert app.screen is screen and not feed.paused
+        sid = logins[-1].session.public_id
+        await until(pilot, lambda: "50 events (50 login) while away; newest 20 shown" in status(app))
+        table = screen.query_one("#activity", FeedTable)
+        shown = [r[3] for r in rows(app, "#activity")]
+        assert table.row_count == 20 and sid.startswith(shown[-1].rstrip("…"))
+        assert table.cursor_row == table.row_count - 1 and sid in text_of(app, "#activity-detail")
+        assert app._exception is None

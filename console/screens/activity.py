@@ -5,15 +5,17 @@ A tail: the newest event at the bottom, the cursor follows it while it is on the
 it up to stop following; ``end`` follows again). Bursts are coalesced twice: the feed hands over
 at most the newest ``ROWS`` events per drain with the totals, and this screen drains on a timer
 (``TICK_S``), so the table takes at most one batch of appended rows per tick whatever the event
-rate, and only while it is the screen on top: under another screen it keeps the newest rows
-aside and shows them when it is back (``on_screen_resume``). The status line says how many came
-since the last tick, per kind, and how many a burst folded away.
+rate, and only while it is the screen on top. Under another screen it pauses the feed
+(``on_screen_suspend``): the feed's thread, which shares this process, then only counts what comes
+and keeps the newest ``ROWS`` raw, so typing elsewhere does not pay for events nobody sees; back on
+top it resumes the feed (``on_screen_resume``), which builds those and hands them over with every
+count of the pause. The status line says how many came since the last tick (or while away), per
+kind, and how many a burst folded away.
 """
 
 from __future__ import annotations
 
 import time
-from collections import deque
 from typing import Any, ClassVar
 
 from rich.text import Text
@@ -82,10 +84,13 @@ def row(e: ActivityEvent) -> list[Text]:
     ]
 
 
-def summary(total: int, by_kind: dict[Kind, int], shown: int, dropped: int) -> str:
-    """``1,204 events (1,180 login, 24 refresh); newest 200 shown`` for a tick's batch."""
+def summary(total: int, by_kind: dict[Kind, int], shown: int, dropped: int, away: int = 0) -> str:
+    """``1,204 events (1,180 login, 24 refresh); newest 200 shown`` for a tick's batch (``while
+    away`` for what came under another screen)."""
     kinds = ", ".join(f"{n:,} {k.value}" for k, n in sorted(by_kind.items(), key=lambda kv: -kv[1]))
     text = f"{total:,} event{'s' if total != 1 else ''} ({kinds})"
+    if away:
+        text += " while away" if away >= total else f", {away:,} of them while away"
     if shown < total:
         text += f"; newest {shown:,} shown"
     if dropped:
@@ -115,10 +120,6 @@ class ActivityScreen(ConsoleScreen):
         self._feed: Any = None
         self._starting: Any = None  # the feed _start made, until it is handed over or closed
         self._events: dict[str, ActivityEvent] = {}
-        self._aside: deque[ActivityEvent] = deque(maxlen=ROWS)
-        self._aside_total = 0
-        self._aside_kinds: dict[Kind, int] = {}
-        self._aside_dropped = 0
         self._follow = True
         self._state = "starting"
         self._said: tuple[str, float] | None = None
@@ -145,7 +146,7 @@ class ActivityScreen(ConsoleScreen):
     def _start(self) -> None:
         """Start the feed (its thread reads; this worker only waits for the first read, so a
         database that is down shows as this group's failure)."""
-        feed = self._starting = self.core.activity.follow(backlog=ROWS)
+        feed = self._starting = self.core.activity.follow(backlog=ROWS, hold=ROWS)
         if not feed.primed.wait(START_WAIT_S) or not feed.running:
             feed.close(timeout=0)
             from authcore.errors import DatabaseUnavailable
@@ -163,6 +164,8 @@ class ActivityScreen(ConsoleScreen):
             message.feed.close(timeout=0)
             return
         self._feed = message.feed
+        if self.app.screen is not self:
+            self._feed.pause()  # covered while it started
         self._tick()
         self._said = None  # the recent past is not a burst
         self._status(None)
@@ -175,32 +178,14 @@ class ActivityScreen(ConsoleScreen):
     # -- the tick: drain, coalesce, append -------------------------------------------------
     def _tick(self) -> None:
         feed = self._feed
-        if feed is None or self.gone:
-            return
+        if feed is None or self.gone or self.app.screen is not self:
+            return  # under another screen: the feed is paused, counting; nothing drained
         batch = feed.drain(ROWS)
         self._state = batch.state
-        if batch.total:
-            self._aside.extend(batch.events)
-            self._aside_total += batch.total
-            self._aside_dropped += batch.dropped
-            for k, n in batch.by_kind.items():
-                self._aside_kinds[k] = self._aside_kinds.get(k, 0) + n
-        if self.app.screen is not self:
-            return  # under another screen: nothing drawn, the newest kept aside
-        self._show_aside()
-
-    def on_screen_resume(self) -> None:
-        super().on_screen_resume()
-        self._show_aside()
-
-    def _show_aside(self) -> None:
-        events = list(self._aside)
-        total, kinds, dropped = self._aside_total, self._aside_kinds, self._aside_dropped
-        self._aside.clear()
-        self._aside_total, self._aside_kinds, self._aside_dropped = 0, {}, 0
-        if not total:
+        if not batch.total:
             self._status(None)
             return
+        events, total, kinds, dropped = batch.events, batch.total, batch.by_kind, batch.dropped
         table = self.query_one(FeedTable)
         following = self._follow and (not table.row_count or table.cursor_row >= table.row_count - 1)
         new = [(e.key, row(e)) for e in events if e.key not in self._events]
@@ -217,7 +202,17 @@ class ActivityScreen(ConsoleScreen):
         if following and table.row_count:
             self._to_newest(table)
         self._show(table.highlighted_key)  # rows left from the top: the cursor's row may differ
-        self._status(summary(total, kinds, len(events), dropped))
+        self._status(summary(total, kinds, len(events), dropped, batch.away))
+
+    def on_screen_suspend(self) -> None:
+        if self._feed is not None:
+            self._feed.pause()
+
+    def on_screen_resume(self) -> None:
+        super().on_screen_resume()
+        if self._feed is not None:
+            self._feed.resume()  # its thread builds what it kept; the next ticks show it
+        self._tick()
 
     def _status(self, burst: str | None) -> None:
         """The feed's state, the last tick's events (kept for ``SAID_S``), the keys."""
