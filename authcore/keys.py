@@ -316,11 +316,15 @@ class KeyRing:
 
     ``refused``: configured keys whose JWK ``use``/``key_ops`` forbid verifying (kept apart so
     that no verifier uses them; the inspector shows them as refused).
+    ``signing_refusal``: why the signing key may not sign (an HS secret shorter than its hash,
+    RFC 7518 3.2: guessed, it forges any user's token). It still verifies, so a verify-only
+    process (the operators' console, a resource server) runs and the inspector can say so.
     """
 
     signing: Key | None
     keys: list[Key]
     refused: list[Key] = field(default_factory=list)
+    signing_refusal: str | None = None
 
     def candidates(self, kid: str | None) -> list[Key]:
         """Keys to try for a token: the ones whose kid matches, else the ones without kid."""
@@ -358,10 +362,17 @@ class KeyRing:
                 if skipped is None:
                     raise
                 skipped.append(f"configured key skipped: {exc}")
+        too_short = signing is not None and signing.hmac_too_short
         return cls(
             signing=signing,
             keys=[k for k in keys if k.refusal is None],
             refused=[k for k in keys if k.refusal is not None],
+            signing_refusal=(
+                f"configured secret: an {alg} signing secret needs at least {HMAC_ALGS[alg]} bytes "
+                "(RFC 7518 3.2); make one with: python -c 'import secrets; print(secrets.token_urlsafe(48))'"
+                if too_short
+                else None
+            ),
         )
 
 

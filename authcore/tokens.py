@@ -123,9 +123,12 @@ class TokenService:
 
     # -- issuing -------------------------------------------------------------------------------
     def signing_key(self) -> Key:
-        """The key new tokens are signed with; ``ConfigError`` when there is none (checked by
-        ``AuthCore.login`` before it writes anything)."""
+        """The key new tokens are signed with; ``ConfigError`` when there is none or it may not
+        sign (checked by ``AuthCore.login`` before it writes anything, and at start with
+        ``sign=True``)."""
         key = self.keyring.signing
+        if self.keyring.signing_refusal:
+            raise ConfigError(self.keyring.signing_refusal)
         if key is None or key.sign_key is None:
             raise ConfigError("no signing key configured (set AUTHCORE_SECRET or tokens.secret)")
         return key

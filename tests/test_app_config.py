@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from authcore import migrate
 from authcore.config import Config, TokenSettings, user_data_dir
 from authcore.core import AuthCore
 from authcore.errors import ConfigError
@@ -74,6 +75,27 @@ def test_missing_signing_key_fails_at_start(db_url: str) -> None:
     # a verify-only service (the operators' console, a resource server) says so
     core = AuthCore.from_config(_cfg(secret=None), db_url, app=True, sign=False)
     core.dispose()
+
+
+def test_a_short_secret_fails_at_start(db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An app configured with a guessable HS256 secret does not start (it would sign tokens anyone
+    could forge); the environment's secret is held to the same rule as the file's."""
+    with pytest.raises(ConfigError) as exc:
+        AuthCore.from_config(_cfg(secret="changeme"), db_url, app=True)
+    assert "needs at least 32 bytes" in _one_line(exc) and "changeme" not in str(exc.value)
+    monkeypatch.setenv("AUTHCORE_SECRET", "x")
+    with pytest.raises(ConfigError, match="needs at least 32 bytes"):
+        AuthCore.from_config(_cfg(secret=None), db_url, app=True)
+    # a verify-only process starts (the operators' console), and refuses to issue, writing nothing
+    core = AuthCore.from_config(_cfg(secret=None), db_url, app=True, sign=False)
+    try:
+        migrate.upgrade(core.engine)
+        alice = core.users.create("alice@example.com", "alice")
+        with pytest.raises(ConfigError, match="needs at least 32 bytes"):
+            core.login(alice.id)
+        assert core.sessions.for_user(alice.id) == []
+    finally:
+        core.dispose()
 
 
 def test_secret_from_the_environment(db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:

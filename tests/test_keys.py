@@ -258,3 +258,24 @@ def test_ring_refuses_or_skips_broken_settings(tmp_path: Path) -> None:
     pub_only.write_bytes(pem_public(ec.generate_private_key(ec.SECP256R1())))
     with pytest.raises(ConfigError, match="holds no private key"):
         KeyRing.from_settings(TokenSettings(algorithm="ES256", private_key_file=pub_only), None)
+
+
+@pytest.mark.parametrize(("alg", "need"), [("HS256", 32), ("HS384", 48), ("HS512", 64)])
+def test_a_signing_secret_shorter_than_the_hash_may_verify_but_not_sign(
+    alg: str, need: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A short HS secret can be found by guessing, and then forges any user's token: the ring
+    refuses to sign with it (RFC 7518 3.2), in one line that does not echo it, and still verifies
+    with it (tokens already out, the operators' console, the inspector's verdict)."""
+    short = "p4ssw0rd-" + "s" * (need - 10)  # one byte short
+    ring = KeyRing.from_settings(TokenSettings(algorithm=alg), short)
+    why = ring.signing_refusal or ""
+    assert f"needs at least {need} bytes" in why and short not in why and "\n" not in why
+    assert (
+        ring.signing is not None and ring.signing.verify_key == short.encode() and ring.keys == [ring.signing]
+    )
+    assert KeyRing.from_settings(TokenSettings(algorithm=alg), short + "s").signing_refusal is None
+    monkeypatch.setenv("OLD_SHORT", "old")  # an older key of a rotation: verify only, as before
+    settings = TokenSettings(algorithm=alg, verify_keys=[KeySpec(kid="old", secret_env="OLD_SHORT")])
+    ring = KeyRing.from_settings(settings, "n" * need)
+    assert ring.signing_refusal is None and [k.verify_key for k in ring.keys][1] == b"old"
