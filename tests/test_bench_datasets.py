@@ -68,11 +68,11 @@ def test_sqlite_older_seed_is_upgraded_not_reseeded(cache: Path) -> None:
 
 
 @pytest.fixture
-def pg_admin(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+def pg_admin(monkeypatch: pytest.MonkeyPatch, cache: Path) -> Iterator[str]:
     admin = admin_url()
     if admin is None:
         pytest.skip(f"{PG_ENV} is not set")
-    monkeypatch.setenv("AUTHCONSOLE_BENCH_PG", admin)
+    monkeypatch.setenv("AUTHCONSOLE_BENCH_PG", admin)  # lock files go to ``cache``, not the real one
     stem = f"bench_{N}_v{datasets.DATA_VERSION}_r"
     yield admin
     eng = make_engine(admin, isolation_level="AUTOCOMMIT")
