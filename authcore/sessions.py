@@ -148,6 +148,40 @@ _LOGIN = (
 _EXISTS = select(users.c.id).where(users.c.id == bindparam("uid"))
 
 
+def new_row(
+    user_id: int, now: datetime, ttl: timedelta, ip: str | None = None, user_agent: str | None = None
+) -> tuple[dict[str, Any], str]:
+    """A login's session row (a new public id, the digest of a new raw token, its times) and the
+    raw token: what ``SessionService.open`` inserts (``bench.activity_load`` makes rows the same way)."""
+    raw = secrets.token_urlsafe(32)
+    row: dict[str, Any] = {
+        "public_id": new_public_id(),
+        "token_hash": token_digest(raw),
+        "user_id": user_id,
+        "created_at": now,
+        "last_seen_at": now,
+        "expires_at": now + ttl,
+        "first_ip": ip,
+        "last_ip": ip,
+        "user_agent": user_agent[:UA_MAX] if user_agent else None,
+        "refresh_counter": 0,
+    }
+    return row, raw
+
+
+def login_write(row: dict[str, Any], *, notify: bool) -> tuple[Any, dict[str, Any]]:
+    """The session INSERT a login sends for ``row`` (``new_row``) and its values; with ``notify``
+    (PostgreSQL, activity on) the INSERT and its activity NOTIFY, one statement. ``open`` sends
+    it; ``bench.activity_load`` replays it in batches (the same writes without an app's work)."""
+    if not notify:
+        return _INSERT, row
+    values = {"s_" + k: v for k, v in row.items()}
+    values["activity_payload"] = activity.payload(
+        activity.Kind.LOGIN, row["created_at"], row["user_id"], row["public_id"]
+    )
+    return _INSERT_NOTIFY, values
+
+
 # The logout DELETE by ``public_id`` or ``token_hash``, compiled once per dialect for the driver.
 _END = {
     col: once(
@@ -322,20 +356,8 @@ class SessionService:
         for value, what in ((user_agent, "the user agent"), (ip, "the IP address")):
             if value:
                 require_plain(value, what)  # one rule for both engines (authcore.text)
-        raw = secrets.token_urlsafe(32)
         now = utcnow()
-        row: dict[str, Any] = {
-            "public_id": new_public_id(),
-            "token_hash": token_digest(raw),
-            "user_id": user_id,
-            "created_at": now,
-            "last_seen_at": now,
-            "expires_at": now + (ttl or self.default_ttl),
-            "first_ip": ip,
-            "last_ip": ip,
-            "user_agent": user_agent[:UA_MAX] if user_agent else None,
-            "refresh_counter": 0,
-        }
+        row, raw = new_row(user_id, now, ttl or self.default_ttl, ip, user_agent)
         with write_tx(self.engine) as conn:
             # Lock the user row first (as delete-all-sessions and disable do), then insert: a
             # login racing a delete-all or a disable lands wholly before it or after it (and then
@@ -345,14 +367,7 @@ class SessionService:
                 if conn.execute(_EXISTS, {"uid": user_id}).first() is None:
                     raise NotFound(f"no user with id {user_id}")
                 raise UserDisabled("user is disabled")
-            if self.notify_activity:
-                values = {"s_" + k: v for k, v in row.items()}
-                values["activity_payload"] = activity.payload(
-                    activity.Kind.LOGIN, now, user_id, row["public_id"]
-                )
-                conn.execute(_INSERT_NOTIFY, values)
-            else:
-                conn.execute(_INSERT, row)
+            conn.execute(*login_write(row, notify=self.notify_activity))
         return (
             SessionRecord(row["public_id"], user_id, now, now, row["expires_at"], ip, ip, row["user_agent"]),
             raw,

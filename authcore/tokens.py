@@ -68,6 +68,21 @@ _ROTATE = (
     )
 )
 _ROTATE_NOTIFY = activity.with_notify(_ROTATE)
+
+
+def rotation_write(
+    sid: str, user_id: int, counter: int, now: datetime, *, notify: bool
+) -> tuple[Any, dict[str, Any]]:
+    """The UPDATE a refresh rotation sends (session ``sid`` to ``counter``, rotated ``now``) and
+    its values; with ``notify`` (PostgreSQL, activity on) the UPDATE and its activity NOTIFY, one
+    statement. ``refresh`` sends it; ``bench.activity_load`` replays it in batches."""
+    values: dict[str, Any] = {"r_sid": sid, "r_counter": counter, "r_now": now}
+    if not notify:
+        return _ROTATE, values
+    values["activity_payload"] = activity.payload(activity.Kind.REFRESH, now, user_id, sid, counter)
+    return _ROTATE_NOTIFY, values
+
+
 _VERSION = select(users.c.token_version, users.c.disabled).where(users.c.id == bindparam("uid"))
 
 
@@ -327,14 +342,9 @@ class TokenService:
                 here = sessions.update().where(sessions.c.public_id == claims.sid)
                 if rc == row.refresh_counter:
                     counter = rc + 1
-                    values: dict[str, Any] = {"r_sid": claims.sid, "r_counter": counter, "r_now": now}
-                    if self.notify_activity:
-                        values["activity_payload"] = activity.payload(
-                            activity.Kind.REFRESH, now, claims.user_id, claims.sid, counter
-                        )
-                        conn.execute(_ROTATE_NOTIFY, values)
-                    else:
-                        conn.execute(_ROTATE, values)
+                    conn.execute(
+                        *rotation_write(claims.sid, claims.user_id, counter, now, notify=self.notify_activity)
+                    )
                 elif (
                     rc == row.refresh_counter - 1
                     and row.refresh_rotated_at is not None
