@@ -13,10 +13,22 @@ Both run on a scratch database of ``SCRATCH_USERS`` users made for the run and d
 - **Keystrokes under a burst** (``activity.keystrokes``): the console with the activity screen
   open and the users screen on top of it (the operator elsewhere), typing into the search box,
   timed in the app as ``bench.console`` times it (``Input.Changed`` -> results synced and
-  refreshed). A separate process (``bench.activity_load``, a real app on the same database)
-  makes ``RATE`` logins and refreshes a second while the "events" passes run and pauses for the
-  "quiet" passes (the baseline), pass by pass in ABBA order. Judged on p95 under 100 ms; the
-  ratio says what the flow costs. The rate the generator reached is in the note.
+  refreshed). A separate process (``bench.activity_load --writes``) makes the database writes
+  and notifications of ``RATE`` logins and refreshes a second while the "events" passes run and
+  pauses for the "quiet" passes (the baseline), pass by pass in ABBA order. Judged on p95 under
+  100 ms; the ratio says what the flow costs. The note names the generator and the rate reached.
+
+  Why not real logins here: on this 2-core machine an app process doing ``core.login`` /
+  ``core.tokens.refresh`` costs ~1.0-1.3 ms of client CPU per event (JWT signing, SQLAlchemy,
+  psycopg) plus PostgreSQL's backend CPU, more than 1.5 cores at 1,000/s: it reached 514-665
+  events/s and the keystrokes measured CPU contention with it (p95 111-145 ms vs 62-68 ms quiet).
+  On a bastion the apps doing the logins are other hosts; what reaches the console is the
+  database's stream. So the generator replays authcore's own session INSERT and rotation UPDATE
+  (``sessions.login_write``, ``tokens.rotation_write``; on PostgreSQL with the NOTIFY folded in,
+  as ``AuthCore(activity=True)`` sends them) in one transaction every 25 ms: the rows and
+  payloads the feed reads, for ~0.1-0.2 of a core. Not replayed: a login's user-row lock and
+  ``last_login_at`` UPDATE and the refresh's reads. ``_Load(writes=False)`` runs the real app
+  mode. The publishing rows keep the real paths: they measure those.
 """
 
 from __future__ import annotations
@@ -176,12 +188,28 @@ def publishing(ctx: Ctx, engine: str, url: str) -> None:
         b.dispose()
 
 
+_GENERATORS = {
+    "writes": "bench.activity_load --writes: authcore's session INSERT and rotation UPDATE"
+    " (+ NOTIFY on PostgreSQL), batched every 25 ms",
+    "app": "bench.activity_load: core.login / core.tokens.refresh in an app process",
+}
+
+
 class _Load:
     """The load generator process (``bench.activity_load``)."""
 
-    def __init__(self, url: str, rate: int, threads: int) -> None:
+    def __init__(self, url: str, rate: int, threads: int, *, writes: bool = True) -> None:
+        self.mode = "writes" if writes else "app"
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "bench.activity_load", url, str(rate), str(threads)],
+            [
+                sys.executable,
+                "-m",
+                "bench.activity_load",
+                *(["--writes"] if writes else []),
+                url,
+                str(rate),
+                str(threads),
+            ],
             cwd=ROOT,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
@@ -266,7 +294,8 @@ def keystrokes(ctx: Ctx, engine: str, url: str) -> None:
             note=f"medians {statistics.median(ev) * 1e3:.1f} ms vs {statistics.median(quiet) * 1e3:.1f} ms; "
             f"console CPU per keystroke p95 {percentile(cpu['events'], 95) * 1e3:.1f} ms vs "
             f"{percentile(cpu['quiet'], 95) * 1e3:.1f} ms; "
-            f"the generator reached {rate:,.0f} events/s ({load.events:,} in {load.seconds:.0f} s of "
+            f"the generator ({_GENERATORS[load.mode]}) reached {rate:,.0f} events/s "
+            f"({load.events:,} in {load.seconds:.0f} s of "
             f"events passes); load average {os.getloadavg()[0]:.1f}{_lost_since(n_lost)}",
         )
     )

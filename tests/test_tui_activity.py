@@ -5,11 +5,7 @@ under another one draws nothing until it is back, and untrusted text shows liter
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from typing import Any
-
-from textual.pilot import Pilot
 
 from authcore.core import AuthCore
 from console.screens import activity as activity_screen
@@ -17,30 +13,11 @@ from console.screens.activity import ActivityScreen, FeedTable
 from console.screens.sessions import SessionsScreen
 from console.screens.user import UserScreen
 from console.screens.users import UsersScreen
-from tests.support.tui import make_app, rows, settle, text_of
-
-
-async def until(pilot: Pilot[Any], check: Callable[[], bool], wait: float = 15.0) -> None:
-    end = time.monotonic() + wait
-    while time.monotonic() < end:
-        if check():
-            return
-        await pilot.pause(0.05)
-    raise AssertionError("not on screen in time")
+from tests.support.tui import make_app, open_activity, rows, settle, text_of, until
 
 
 def status(app: Any) -> str:
     return text_of(app, "#status")
-
-
-async def open_activity(pilot: Pilot[Any]) -> ActivityScreen:
-    await settle(pilot)
-    await pilot.press("escape", "L")
-    await settle(pilot)
-    screen = pilot.app.screen
-    assert isinstance(screen, ActivityScreen)
-    await until(pilot, lambda: screen._feed is not None)
-    return screen
 
 
 async def test_rows_appear_live_and_enter_opens_the_user(core: AuthCore) -> None:

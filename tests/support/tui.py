@@ -4,7 +4,7 @@ readers for what is on screen. (No tests here.)"""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from types import SimpleNamespace
 from typing import Any
 
@@ -19,6 +19,7 @@ from textual.worker import WorkerCancelled, WorkerFailed
 from authcore import demo
 from authcore.core import AuthCore
 from console.app import AuthConsoleApp, create_app
+from console.screens.activity import ActivityScreen
 from console.widgets.table import KeyedTable
 
 DEBOUNCE = 0.05
@@ -163,3 +164,24 @@ async def burst(pilot: Pilot[Any], *keys: str) -> None:
         event.set_sender(app)
         app._driver.send_message(event)
     await pilot.pause()
+
+
+async def until(pilot: Pilot[Any], check: Callable[[], bool], wait: float = 15.0) -> None:
+    """Wait (the app running) until ``check()``; fail after ``wait`` seconds."""
+    end = time.monotonic() + wait
+    while time.monotonic() < end:
+        if check():
+            return
+        await pilot.pause(0.05)
+    raise AssertionError("not on screen in time")
+
+
+async def open_activity(pilot: Pilot[Any]) -> ActivityScreen:
+    """The live activity screen (``L``), its feed started."""
+    await settle(pilot)
+    await pilot.press("escape", "L")
+    await settle(pilot)
+    screen = pilot.app.screen
+    assert isinstance(screen, ActivityScreen)
+    await until(pilot, lambda: screen._feed is not None)
+    return screen
