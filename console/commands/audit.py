@@ -329,12 +329,12 @@ def tail(ctx: Ctx) -> int:
     """Print events after a seq as JSON lines; with ``-f`` follow commits until stopped.
 
     Nothing lost or repeated across restarts with ``--state``: a batch is written and flushed,
-    then the state replaced, with SIGTERM/SIGINT held off in between (they stop the loop
-    anywhere else). Only SIGKILL inside that window can repeat a batch (at most one), which the
-    next line's ``seq`` shows. With ``--out FILE`` even SIGKILL repeats nothing: the file is
-    its own state (``auditstream.LineFile``). A database that stops answering: without ``-f``
-    one line and exit 5; with ``-f`` one line, retries with backoff (0.5 s doubling to 30 s),
-    one line when back."""
+    then the state replaced, with SIGTERM/SIGINT held off in between, and during each read
+    (they stop the loop anywhere else). Only SIGKILL inside that window can repeat a batch (at
+    most one), which the next line's ``seq`` shows. With ``--out FILE`` even SIGKILL repeats
+    nothing: the file is its own state (``auditstream.LineFile``). A database that stops
+    answering: without ``-f`` one line and exit 5; with ``-f`` one line, retries with backoff
+    (0.5 s doubling to 30 s), one line when back."""
     import signal
 
     from authcore.auditstream import LineFile, encode, read_state, write_state
@@ -368,7 +368,14 @@ def tail(ctx: Ctx) -> int:
         while True:
             try:
                 resume = reader.last
-                events = reader.read()
+                # held off during the read too (one bounded query): raised inside the driver,
+                # the stop left the pooled connection mid-query, its reset on return failed
+                # ("can't change 'autocommit' now") and a clean SIGTERM became exit 5
+                signal.pthread_sigmask(signal.SIG_BLOCK, watched)
+                try:
+                    events = reader.read()
+                finally:
+                    signal.pthread_sigmask(signal.SIG_UNBLOCK, watched)
                 if down:
                     err(f"audit tail: the database answers again; following after seq {resume}")
                     down, delay = False, 0.5
