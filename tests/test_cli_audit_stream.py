@@ -334,6 +334,16 @@ def test_tail_follow_survives_stop_and_restart_with_concurrent_writes(  # type: 
     assert auditstream.verify_file(str(copy)).ok
 
 
+def _append_until(core: AuthCore, stop: threading.Event, pause_s: float) -> None:
+    """A writer's loop: three audit events a transaction, every ``pause_s``, until ``stop``."""
+    i = 0
+    while not stop.is_set():
+        with write_tx(core.engine) as conn:
+            audit.append(conn, [EventIn("w", "writer", f"{i}.{k}") for k in range(3)], datetime.now(UTC))
+        i += 1
+        time.sleep(pause_s)
+
+
 def test_tail_out_file_is_exact_across_kill_9(  # type: ignore[no-untyped-def]
     core: AuthCore, db_url: str, tmp_path: Path, hermetic_env: Path
 ) -> None:
@@ -345,12 +355,7 @@ def test_tail_out_file_is_exact_across_kill_9(  # type: ignore[no-untyped-def]
     stop = threading.Event()
 
     def writer() -> None:
-        i = 0
-        while not stop.is_set():
-            with write_tx(core.engine) as conn:
-                audit.append(conn, [EventIn("w", "writer", f"{i}.{k}") for k in range(3)], datetime.now(UTC))
-            i += 1
-            time.sleep(0.01)
+        _append_until(core, stop, 0.01)
 
     def follower() -> subprocess.Popen[bytes]:
         return subprocess.Popen(
@@ -472,12 +477,7 @@ def test_tail_stopped_by_sigterm_at_any_moment_exits_0(  # type: ignore[no-untyp
     stop = threading.Event()
 
     def writer() -> None:
-        i = 0
-        while not stop.is_set():
-            with write_tx(core.engine) as conn:
-                audit.append(conn, [EventIn("w", "writer", f"{i}.{k}") for k in range(3)], datetime.now(UTC))
-            i += 1
-            time.sleep(0.005)
+        _append_until(core, stop, 0.005)
 
     def count() -> int:
         return out.read_bytes().count(b"\n") if out.exists() else 0
