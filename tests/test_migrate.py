@@ -159,6 +159,51 @@ def test_sessions_are_vacuumed_and_analyzed_after_a_fixed_share_of_churn() -> No
             engine.dispose()
 
 
+def test_the_ip_indexes_cover_an_ip_prefix_page_and_downgrade_to_the_address(empty: Engine) -> None:
+    """Migration 0013: ``ix_sessions_last_ip``/``ix_sessions_first_ip`` hold the address, then
+    what an IP-prefix page reads (``created_at``, ``public_id``, ``expires_at``), so its matches
+    come from the index alone (tests/test_sessions_filter.py checks the plans); at 0012 and after
+    a downgrade, the address alone. The sessions stay and are found the same way."""
+    from alembic import command
+
+    def columns() -> dict[str, list[str]]:
+        if empty.dialect.name == "sqlite":
+            with empty.connect() as conn:
+                return {
+                    name: [r[2] for r in conn.exec_driver_sql(f"PRAGMA index_info({name})")]
+                    for name in ("ix_sessions_last_ip", "ix_sessions_first_ip")
+                }
+        with empty.connect() as conn:
+            rows = conn.exec_driver_sql(
+                "SELECT indexrelid::regclass::text, pg_get_indexdef(indexrelid) FROM pg_index"
+                " WHERE indrelid = 'sessions'::regclass"
+            ).all()
+        return {
+            name: [c.strip().split()[0] for c in d[d.index("(") + 1 : d.rindex(")")].split(",")]
+            for name, d in rows
+            if name in ("ix_sessions_last_ip", "ix_sessions_first_ip")
+        }
+
+    migrate.upgrade(empty, "0012")
+    assert columns() == {"ix_sessions_last_ip": ["last_ip"], "ix_sessions_first_ip": ["first_ip"]}
+    core = AuthCore(empty, Config(tokens=TokenSettings(secret=SECRET)))
+    u = core.users.create("cover@example.com", "cover")
+    made = {core.sessions.create(u.id, ip=f"81.23.0.{i}", user_agent="x")[0].public_id for i in range(3)}
+    core.dispose()
+    migrate.upgrade(empty)
+    covered = ["created_at", "public_id", "expires_at"]
+    want = {"ix_sessions_last_ip": ["last_ip", *covered], "ix_sessions_first_ip": ["first_ip", *covered]}
+    assert columns() == want
+    core = AuthCore(empty, Config(tokens=TokenSettings(secret=SECRET)))
+    assert {s.public_id for s in core.sessions.recent(text="81.23.")} == made
+    core.dispose()
+    cfg = migrate._alembic_config()
+    with empty.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0012")
+    assert columns() == {"ix_sessions_last_ip": ["last_ip"], "ix_sessions_first_ip": ["first_ip"]}
+
+
 def test_users_pages_keep_room_so_a_bulk_revoke_stays_on_each_page() -> None:
     """Migration 0007: a bulk bump of users scattered over the table (a query's matches, a few per
     page) is a HOT update on PostgreSQL -- every new row version stays on its page, so no index
