@@ -12,6 +12,9 @@ A new migration does not mean a new seed: when only an older revision's dataset 
 and data version exists, it is copied (a file copy; ``CREATE DATABASE ... TEMPLATE``) and the copy
 is brought to head by ``migrate.upgrade`` -- what an operator's own database goes through, in
 seconds for an index, instead of minutes of seeding. The marker says which revision it came from.
+A copy needs the dataset's size again on disk (~25 GB per engine at 10M): ``--in-place`` renames
+the older dataset instead and upgrades that (the older revision is then gone; unmarked until the
+upgrade is done, so an interrupted one is seeded again).
 """
 
 from __future__ import annotations
@@ -103,12 +106,12 @@ def _progress(tag: str):  # type: ignore[no-untyped-def]
     return report
 
 
-def sqlite_dataset(n: int) -> Dataset:
+def sqlite_dataset(n: int, in_place: bool = False) -> Dataset:
     with _turn_for("sqlite", n):
-        return _sqlite_dataset(n)
+        return _sqlite_dataset(n, in_place)
 
 
-def _sqlite_dataset(n: int) -> Dataset:
+def _sqlite_dataset(n: int, in_place: bool = False) -> Dataset:
     from authcore import demo, migrate
     from authcore.db import make_engine
 
@@ -126,7 +129,11 @@ def _sqlite_dataset(n: int) -> Dataset:
     )
     t = time.perf_counter()
     info: dict[str, object] = {"users": n}
-    if older:
+    if older and in_place:  # the older revision becomes this one: no second copy on disk
+        older[0].with_suffix(".done").unlink()
+        older[0].rename(path)
+        info["moved_from"] = older[0].name
+    elif older:
         shutil.copyfile(older[0], path)  # checkpointed (TRUNCATE) when it was made
         info["upgraded_from"] = older[0].name
     engine = make_engine(url)
@@ -143,15 +150,15 @@ def _sqlite_dataset(n: int) -> Dataset:
     return Dataset("sqlite", n, url, None if older else took)
 
 
-def pg_dataset(n: int) -> Dataset | None:
+def pg_dataset(n: int, in_place: bool = False) -> Dataset | None:
     admin = pg_admin_url()
     if not admin:
         return None
     with _turn_for("postgresql", n):
-        return _pg_dataset(n, admin)
+        return _pg_dataset(n, admin, in_place)
 
 
-def _pg_dataset(n: int, admin: str) -> Dataset:
+def _pg_dataset(n: int, admin: str, in_place: bool = False) -> Dataset:
     from sqlalchemy import text
 
     from authcore import demo, migrate
@@ -183,7 +190,10 @@ def _pg_dataset(n: int, admin: str) -> Dataset:
             if name in seeded:
                 conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
             older = sorted((d for d, c in seeded.items() if d != name and c == done), reverse=True)
-            if older:  # a copy of the newest older seed, brought to head below
+            if older and in_place:  # the older seed itself, unmarked until at head below
+                conn.execute(text(f'ALTER DATABASE "{older[0]}" RENAME TO "{name}"'))
+                conn.execute(text(f'COMMENT ON DATABASE "{name}" IS NULL'))
+            elif older:  # a copy of the newest older seed, brought to head below
                 conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{older[0]}"'))
             else:
                 conn.execute(text(f'CREATE DATABASE "{name}"'))
@@ -225,14 +235,18 @@ def datasets(sizes: list[int], engines: list[str]) -> dict[tuple[str, int], Data
 if __name__ == "__main__":  # seed ahead of time: python -m bench.datasets 1000000 10000
     import sys
 
-    if not sys.argv[1:] or not all(a.isdigit() and int(a) > 0 for a in sys.argv[1:]):
+    args = sys.argv[1:]
+    move = args[:1] == ["--in-place"]
+    sizes = args[1:] if move else args
+    if not sizes or not all(a.isdigit() and int(a) > 0 for a in sizes):
         print(
-            "usage: python -m bench.datasets SIZE [SIZE ...]  (user counts, e.g. 1000000 10000)",
+            "usage: python -m bench.datasets [--in-place] SIZE [SIZE ...]  (user counts, e.g. "
+            "1000000 10000; --in-place: bring an older revision's dataset to head itself, no copy)",
             file=sys.stderr,
         )
         raise SystemExit(2)
-    for arg in sys.argv[1:]:
+    for arg in sizes:
         n = int(arg)
-        for ds in (sqlite_dataset(n), pg_dataset(n)):
+        for ds in (sqlite_dataset(n, move), pg_dataset(n, move)):
             if ds is not None:
                 print(ds)

@@ -1,6 +1,6 @@
-"""bench/datasets.py: a dataset seeded at an older schema revision is copied and brought to head
-by the migrations instead of being seeded again (the users it holds are the same ones), and a
-seeded dataset at head is reused as it is. SQLite and PostgreSQL."""
+"""bench/datasets.py: a dataset seeded at an older schema revision is copied (or, ``--in-place``,
+renamed) and brought to head by the migrations instead of being seeded again (the users it holds
+are the same ones), and a seeded dataset at head is reused as it is. SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -45,7 +45,8 @@ def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
-def test_sqlite_older_seed_is_upgraded_not_reseeded(cache: Path) -> None:
+@pytest.mark.parametrize("in_place", [False, True], ids=["copy", "in-place"])
+def test_sqlite_older_seed_is_upgraded_not_reseeded(cache: Path, in_place: bool) -> None:
     old = cache / f"bench_{N}_v{datasets.DATA_VERSION}_r{OLD}.db"
     engine = make_engine(f"sqlite:///{old}")
     try:
@@ -58,12 +59,16 @@ def test_sqlite_older_seed_is_upgraded_not_reseeded(cache: Path) -> None:
     old.with_suffix(".done").write_text("{}")
     users = _count(f"sqlite:///{old}")
 
-    ds = datasets.sqlite_dataset(N)
+    ds = datasets.sqlite_dataset(N, in_place)
     assert ds.seed_seconds is None  # not seeded
     assert _at(ds.url) == migrate.head_revision() and _count(ds.url) == users
     marker = json.loads(Path(ds.url.removeprefix("sqlite:///")).with_suffix(".done").read_text())
-    assert marker["upgraded_from"] == old.name
-    assert _at(f"sqlite:///{old}") == OLD  # the older one is left as it was
+    if in_place:  # the older one became this one (no second copy on disk)
+        assert marker["moved_from"] == old.name
+        assert not old.exists() and not old.with_suffix(".done").exists()
+    else:
+        assert marker["upgraded_from"] == old.name
+        assert _at(f"sqlite:///{old}") == OLD  # the older one is left as it was
     assert datasets.sqlite_dataset(N).url == ds.url  # and the new one is reused
 
 
@@ -87,7 +92,8 @@ def pg_admin(monkeypatch: pytest.MonkeyPatch, cache: Path) -> Iterator[str]:
         eng.dispose()
 
 
-def test_postgresql_older_seed_is_upgraded_not_reseeded(pg_admin: str) -> None:
+@pytest.mark.parametrize("in_place", [False, True], ids=["copy", "in-place"])
+def test_postgresql_older_seed_is_upgraded_not_reseeded(pg_admin: str, in_place: bool) -> None:
     name = f"bench_{N}_v{datasets.DATA_VERSION}_r{OLD}"
     old_url = pg_admin.rsplit("/", 1)[0] + "/" + name
     eng = make_engine(pg_admin, isolation_level="AUTOCOMMIT")
@@ -107,10 +113,19 @@ def test_postgresql_older_seed_is_upgraded_not_reseeded(pg_admin: str) -> None:
         eng.dispose()
     users = _count(old_url)
 
-    ds = datasets.pg_dataset(N)
+    ds = datasets.pg_dataset(N, in_place)
     assert ds is not None and ds.seed_seconds is None
     assert _at(ds.url) == migrate.head_revision() and _count(ds.url) == users
-    assert _at(old_url) == OLD
+    eng = make_engine(pg_admin, isolation_level="AUTOCOMMIT")
+    try:
+        with eng.connect() as conn:
+            names = set(conn.execute(text("SELECT datname FROM pg_database")).scalars())
+    finally:
+        eng.dispose()
+    if in_place:  # renamed, not copied
+        assert name not in names
+    else:
+        assert name in names and _at(old_url) == OLD
     again = datasets.pg_dataset(N)
     assert again is not None and again.url == ds.url
 
