@@ -55,7 +55,7 @@ class KeySpec:
 
     kid: str | None = None
     alg: str | None = None
-    secret: str | None = None
+    secret: str | None = field(default=None, repr=False)  # never in a repr, a log or a traceback
     secret_env: str | None = None
     file: Path | None = None  # PEM, JWK or JWKS
 
@@ -73,7 +73,7 @@ class TokenSettings:
     leeway: timedelta = timedelta(seconds=10)
     refresh_grace: timedelta = timedelta(seconds=10)
     max_lifetime: timedelta | None = None  # inspector warning threshold; default refresh_ttl
-    secret: str | None = None
+    secret: str | None = field(default=None, repr=False)  # never in a repr, a log or a traceback
     private_key_file: Path | None = None
     kid: str | None = None
     verify_keys: list[KeySpec] = field(default_factory=list)
@@ -116,13 +116,14 @@ class Config:
     """The settings ``load_config`` read (the system file, the user file; defaults for the rest)."""
 
     path: Path | None = None
-    database_url: str | None = None
+    # URLs may hold a password: left out of the repr (``authcore.urls.mask_password`` shows them)
+    database_url: str | None = field(default=None, repr=False)
     # a direct (not pooled) URL for the verifier's LISTEN, when database_url goes through a
     # transaction pooler (docs/verifier.md, "Behind PgBouncer")
-    listen_url: str | None = None
+    listen_url: str | None = field(default=None, repr=False)
     # a hot standby of database_url for the console's searches, listings and inspector lookups
     # (authcore.reads: the routing rule, the fallback when it is down)
-    read_database_url: str | None = None
+    read_database_url: str | None = field(default=None, repr=False)
     replica_max_lag: timedelta = timedelta(seconds=5)  # the console warns past this replay lag
     read_only: bool = False
     tokens: TokenSettings = field(default_factory=TokenSettings)

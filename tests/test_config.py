@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from authcore.config import MAX_CONFIG_BYTES, load_config, resolve_listen_url
+from authcore.config import MAX_CONFIG_BYTES, Config, TokenSettings, load_config, resolve_listen_url
 from authcore.errors import ConfigError
 from console.cli import main
 from tests.conftest import ROOT
@@ -150,3 +150,21 @@ def test_listen_url_from_the_file_or_the_environment(capsys, monkeypatch, write_
     code, err = run(capsys, "users", "search", "a")  # a password in it: the file must be private
     assert code == 3 and "database password" in err and f"chmod 600 {path}" in err
     assert "hunter2" not in err
+
+
+def test_a_repr_of_the_settings_shows_no_secret_and_no_database_password() -> None:
+    """A ``Config`` or ``TokenSettings`` printed, logged or shown in a traceback's locals leaves
+    out the signing secret and the URLs (which may hold a password); the rest stays readable."""
+    from authcore.config import KeySpec
+
+    secret = "s3cret-" + "x" * 40
+    pw = "pg-pass-Z9"
+    cfg = Config(
+        database_url=f"postgresql://app:{pw}@db/auth",
+        listen_url=f"postgresql://app:{pw}@db:5432/auth",
+        read_database_url=f"postgresql://app:{pw}@replica/auth",
+        tokens=TokenSettings(secret=secret, verify_keys=[KeySpec(kid="old", secret=secret)]),
+    )
+    for text in (repr(cfg), str(cfg), repr(cfg.tokens), repr(cfg.tokens.verify_keys[0])):
+        assert secret not in text and pw not in text, text
+    assert "kid='old'" in repr(cfg) and "issuer='authconsole'" in repr(cfg)
