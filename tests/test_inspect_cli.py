@@ -324,7 +324,8 @@ def test_no_db_imports_neither_sqlalchemy_nor_textual(secret_env: str) -> None:
     assert modules_loaded(code, ("sqlalchemy", "textual"), env=env) == []
     # nor what it does not use: the other commands' modules (console.cli registers only the
     # command named), logging (console.notes), csv (emit_csv), tomllib (no config file), the
-    # revocation model and URL masking (a live lookup only): each was imported at start once
+    # revocation model, URL masking and LiveState (a live lookup only): each was imported at
+    # start once
     lazy = (
         "logging",
         "csv",
@@ -332,9 +333,11 @@ def test_no_db_imports_neither_sqlalchemy_nor_textual(secret_env: str) -> None:
         "secrets",
         "authcore.revocation",
         "authcore.urls",
+        "authcore.inspect.livestate",
         "console.notes",
         *(f"console.commands.{name}" for name in MODULES if name != "tokens"),
     )
     assert modules_loaded(code, lazy, env=env) == []
     # nor does importing the inspector itself
-    assert modules_loaded("import authcore.inspect", ("sqlalchemy", "textual", "jwt"), env=env) == []
+    unused = ("sqlalchemy", "textual", "jwt", "authcore.inspect.livestate")
+    assert modules_loaded("import authcore.inspect", unused, env=env) == []

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 
 from authcore.config import TokenSettings
+from authcore.inspect import LiveState
 from authcore.inspect import inspector as inspector_mod
 from authcore.inspect.inspector import Inspector, inspect_token
-from authcore.inspect.report import LiveState
 from authcore.keys import key_from_secret
 
 NOW = datetime(2026, 11, 27, 14, 28, tzinfo=UTC)

@@ -6,11 +6,13 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
+from authcore.inspect import LiveState
 from authcore.inspect.report import (
     STATUSES,
     Findings,
     InspectionReport,
-    LiveState,
     SignatureResult,
     TimeInfo,
     clock_time,
@@ -55,6 +57,29 @@ def test_report_ok_exit_code_and_json() -> None:
         if status != "valid":
             bad = InspectionReport(status=status, reason="")
             assert not bad.ok and bad.exit_code == 1
+
+
+def test_report_pieces_compare_by_value_and_show_their_fields() -> None:
+    """Plain classes (no dataclass code generation at import) that still compare field by field,
+    refuse to hash and show every field, as the dataclasses they were did."""
+    a, b = TimeInfo(raw=5, note="n"), TimeInfo(raw=5, note="n")
+    assert a == b and a != TimeInfo(raw=6, note="n") and a != SignatureResult()
+    assert repr(a) == "TimeInfo(raw=5, iso=None, relative=None, note='n', epoch=None, valid=True)"
+    assert SignatureResult(tried=["x"]) == SignatureResult(tried=["x"]) != SignatureResult()
+    assert SignatureResult().tried is not SignatureResult().tried  # a list of its own each
+    r1, r2 = (
+        InspectionReport("valid", "fine", checked_at=NOW),
+        InspectionReport("valid", "fine", checked_at=NOW),
+    )
+    assert r1 == r2 and r1.segments is not r2.segments and r1.signature is not r2.signature
+    r2.warnings.append("w")
+    assert r1 != r2
+    shown = repr(r1)
+    assert shown.startswith("InspectionReport(status='valid', reason='fine', kind='not_jwt', ")
+    assert shown.endswith(f"checked_at={NOW!r})") and "signature=SignatureResult(verified=None" in shown
+    for piece in (a, SignatureResult(), r1):
+        with pytest.raises(TypeError):
+            hash(piece)
 
 
 def test_findings_start_malformed_with_live_state_by_lookup() -> None:

@@ -18,8 +18,8 @@ from sqlalchemy import Engine, select, text
 
 from authcore import notices, revocation, revoke
 from authcore.errors import SessionInvalid, TokenError, TokenRevoked, UserDisabled
+from authcore.inspect import LiveState
 from authcore.inspect.live import _problem
-from authcore.inspect.report import LiveState
 from authcore.models import revocations
 from authcore.revocation import RULES, Facts, Kind, Notice, Reason, State, refusal
 from authcore.tokens import Claims

@@ -18,13 +18,19 @@ SQLAlchemy when it is called) and PyJWT only when a signature is checked.
 Modules, in the order an inspection runs: ``normalise`` (size cap, pasted-text clean-up),
 ``structure`` (segments, header, payload), ``signature`` (configured keys only), ``claims``
 (times, lifetime, issuer/audience, typ), ``live`` (user and session rows), ``inspector`` (the
-run and its verdict). ``report`` holds the result types and the state the checks share.
+run and its verdict). ``report`` holds the result types and the state the checks share,
+``livestate`` what a live lookup returns.
 """
+
+from typing import TYPE_CHECKING, Any
 
 from authcore.inspect.inspector import inspect_token
 from authcore.inspect.live import live_lookup
 from authcore.inspect.normalise import MAX_SIZE, normalise
-from authcore.inspect.report import STATUSES, InspectionReport, LiveState, SignatureResult, TimeInfo
+from authcore.inspect.report import STATUSES, InspectionReport, SignatureResult, TimeInfo
+
+if TYPE_CHECKING:
+    from authcore.inspect.livestate import LiveState
 
 __all__ = [
     "MAX_SIZE",
@@ -37,3 +43,12 @@ __all__ = [
     "live_lookup",
     "normalise",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """``LiveState`` on first use: an inspection without a live lookup never needs it."""
+    if name == "LiveState":
+        from authcore.inspect.livestate import LiveState
+
+        return LiveState
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -3,8 +3,8 @@
 Looked up only for a well-formed token whose signature verified (``inspector`` decides), with
 one query per call (``live_lookup``). A database problem never escapes: it becomes the
 ``unavailable`` live state. SQLAlchemy is imported when ``live_lookup`` is called, and the
-revocation model when a lookup answered: an inspection without a database (``tokens decode
---no-db``) imports neither.
+revocation model and ``LiveState`` when a lookup answered: an inspection without a database
+(``tokens decode --no-db``) imports none of them.
 """
 
 from __future__ import annotations
@@ -13,10 +13,11 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from authcore.inspect.claims import MAX_EPOCH, MIN_EPOCH
-from authcore.inspect.report import Findings, LiveLookup, LiveState, clock_time, quote, span
+from authcore.inspect.report import Findings, LiveLookup, clock_time, quote, span
 from authcore.text import clean
 
 if TYPE_CHECKING:
+    from authcore.inspect.livestate import LiveState
     from authcore.revocation import Reason
 
 MAX_UID = 2**63 - 1
@@ -57,6 +58,8 @@ class LiveChecks(Findings):
         except Exception as exc:  # noqa: BLE001 - a database problem never escapes
             r.live = {"state": "unavailable", "detail": "live state unavailable: " + _one_line(exc)}
             return
+        from authcore.inspect.livestate import LiveState  # here: a lookup was made
+
         if not isinstance(st, LiveState):
             r.live = {"state": "unavailable", "detail": "live state unavailable: bad lookup"}
             return
@@ -181,6 +184,7 @@ def live_lookup(engine: Any) -> LiveLookup:
     from sqlalchemy import bindparam, select
 
     from authcore.db import read_conn
+    from authcore.inspect.livestate import LiveState
     from authcore.models import sessions, users
 
     stmt = (

@@ -9,14 +9,16 @@ every message quotes untrusted values the same way (cleaned and cut).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from authcore.jose import json_safe
 from authcore.keys import Key
 from authcore.text import clean
 from authcore.timeutil import fmt_utc, humanize_delta
+
+if TYPE_CHECKING:
+    from authcore.inspect.livestate import LiveState
 
 STATUSES = (
     "valid",
@@ -51,17 +53,43 @@ def span(seconds: float) -> str:
 
 
 # -- report pieces ----------------------------------------------------------------------------
-@dataclass
-class SignatureResult:
+# Plain classes, not dataclasses: the checks fill them in and ``to_dict`` reads them; on Python
+# 3.11 a dataclass compiles its generated methods at import, ~1.2 ms of every ``tokens decode``
+# start for these three. ``_Fields`` keeps what those methods gave: ``==`` field by field and a
+# readable ``repr``.
+class _Fields:
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return vars(self) == vars(other)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable: unhashable, as an eq dataclass
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{k}={v!r}" for k, v in vars(self).items())
+        return f"{type(self).__qualname__}({fields})"
+
+
+class SignatureResult(_Fields):
     """``verified``: True (a configured key verified it), False (refused), None (not checked)."""
 
-    verified: bool | None = None
-    kid: str | None = None  # the header's kid, as found (untrusted)
-    key: str | None = None  # description of the key that verified
-    alg: str | None = None  # the algorithm pinned by that key
-    header_alg: str | None = None  # what the header claims (untrusted)
-    detail: str = ""
-    tried: list[str] = field(default_factory=list)
+    def __init__(
+        self,
+        verified: bool | None = None,
+        kid: str | None = None,
+        key: str | None = None,
+        alg: str | None = None,
+        header_alg: str | None = None,
+        detail: str = "",
+        tried: list[str] | None = None,
+    ) -> None:
+        self.verified = verified
+        self.kid = kid  # the header's kid, as found (untrusted)
+        self.key = key  # description of the key that verified
+        self.alg = alg  # the algorithm pinned by that key
+        self.header_alg = header_alg  # what the header claims (untrusted)
+        self.detail = detail
+        self.tried: list[str] = [] if tried is None else tried
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -75,62 +103,57 @@ class SignatureResult:
         }
 
 
-@dataclass
-class TimeInfo:
+class TimeInfo(_Fields):
     """One time claim: the raw value, UTC ISO 8601, relative words and a note if odd."""
 
-    raw: Any
-    iso: str | None = None
-    relative: str | None = None
-    note: str | None = None
-    epoch: float | None = None  # the value as verifiers read it (seconds), None if unusable
-    valid: bool = True  # a JSON number (RFC 7519 NumericDate)
+    def __init__(
+        self,
+        raw: Any,
+        iso: str | None = None,
+        relative: str | None = None,
+        note: str | None = None,
+        epoch: float | None = None,
+        valid: bool = True,
+    ) -> None:
+        self.raw = raw
+        self.iso = iso
+        self.relative = relative
+        self.note = note
+        self.epoch = epoch  # the value as verifiers read it (seconds), None if unusable
+        self.valid = valid  # a JSON number (RFC 7519 NumericDate)
 
     def to_dict(self) -> dict[str, Any]:
         return {"raw": json_safe(self.raw), "iso": self.iso, "relative": self.relative, "note": self.note}
 
 
-@dataclass(frozen=True)
-class LiveState:
-    """The rows behind a token: its user (by ``sub``) and, if asked, its session (by ``sid``)."""
-
-    user_id: int
-    exists: bool
-    disabled: bool = False
-    token_version: int | None = None
-    email: str | None = None
-    sid: str | None = None
-    session_exists: bool | None = None  # None: no sid was asked for
-    session_expires_at: datetime | None = None
-
-
-@dataclass
-class InspectionReport:
+class InspectionReport(_Fields):
     """One inspection's result: a single ``status`` (see ``STATUSES``) and its ``reason``, what was
-    decoded, and the checks' details; ``to_dict`` is its JSON form."""
+    decoded, and the checks' details; ``to_dict`` is its JSON form. Made with a status and a
+    reason; the checks fill in the rest."""
 
-    status: str
-    reason: str
-    kind: str = "not_jwt"  # jws | jwe | not_jwt
-    fingerprint: str | None = None  # sha256 hex of the normalised token
-    size: int = 0  # characters of the normalised token
-    segments: list[dict[str, Any]] = field(default_factory=list)
-    header: dict[str, Any] | None = None
-    payload: dict[str, Any] | None = None  # the claim set when the payload is a JSON object
-    payload_type: str | None = None  # claims | json | text | binary | detached | empty
-    payload_text: str | None = None  # preview when the payload is not a claim set
-    payload_size: int | None = None
-    b64: bool = True  # False: RFC 7797 unencoded payload
-    detached: bool = False
-    signature: SignatureResult = field(default_factory=SignatureResult)
-    times: dict[str, TimeInfo] = field(default_factory=dict)
-    claims: dict[str, dict[str, Any]] = field(default_factory=dict)  # iss/aud/typ checks
-    warnings: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    user: dict[str, Any] | None = None
-    live: dict[str, str] = field(default_factory=lambda: {"state": "off", "detail": ""})
-    consequence: str | None = None
-    checked_at: datetime | None = None
+    def __init__(self, status: str, reason: str, *, checked_at: datetime | None = None) -> None:
+        self.status = status
+        self.reason = reason
+        self.kind = "not_jwt"  # jws | jwe | not_jwt
+        self.fingerprint: str | None = None  # sha256 hex of the normalised token
+        self.size = 0  # characters of the normalised token
+        self.segments: list[dict[str, Any]] = []
+        self.header: dict[str, Any] | None = None
+        self.payload: dict[str, Any] | None = None  # the claim set when the payload is a JSON object
+        self.payload_type: str | None = None  # claims | json | text | binary | detached | empty
+        self.payload_text: str | None = None  # preview when the payload is not a claim set
+        self.payload_size: int | None = None
+        self.b64 = True  # False: RFC 7797 unencoded payload
+        self.detached = False
+        self.signature = SignatureResult()
+        self.times: dict[str, TimeInfo] = {}
+        self.claims: dict[str, dict[str, Any]] = {}  # iss/aud/typ checks
+        self.warnings: list[str] = []
+        self.notes: list[str] = []
+        self.user: dict[str, Any] | None = None
+        self.live: dict[str, str] = {"state": "off", "detail": ""}
+        self.consequence: str | None = None
+        self.checked_at = checked_at
 
     @property
     def ok(self) -> bool:
