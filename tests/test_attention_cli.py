@@ -76,7 +76,8 @@ def test_nothing(db_url: str, capsys) -> None:  # type: ignore[no-untyped-def]
         (["--since", "-5h"], Exit.USAGE, "argument --since"),
         (["--since"], Exit.USAGE, "argument --since: expected one argument"),
         (["--since", "31d"], Exit.FAILED, "since must be positive and at most 30 d"),
-        (["--limit", "many"], Exit.USAGE, "argument --limit: invalid int value"),
+        (["--limit", "many"], Exit.USAGE, "argument --limit: the limit must be an integer 1..1000"),
+        (["--limit", "0"], Exit.USAGE, "argument --limit: the limit must be an integer 1..1000"),
     ],
 )
 def test_bad_arguments_one_line(db_url: str, argv: list[str], exit: Exit, fragment: str, capsys) -> None:  # type: ignore[no-untyped-def]

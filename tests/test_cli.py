@@ -337,3 +337,65 @@ def test_sessions_list_filter_ip_prefix_or_text(demo_db, capsys) -> None:  # typ
     assert listed(agent) == {
         s["public_id"] for s in every if agent.lower() in (s["user_agent"] or "").lower()
     }
+
+
+def test_sessions_list_of_a_user_takes_the_filter(demo_db, capsys) -> None:  # type: ignore[no-untyped-def]
+    """``sessions list USER --filter TEXT``: the user's sessions that the all-users list's filter
+    matches (once the filter was ignored there and every session of the user listed)."""
+
+    def listed(*argv: str) -> list[dict[str, str]]:
+        code, out, err = run(capsys, "--db", demo_db, "sessions", "list", "--json", "--limit", "1000", *argv)
+        assert code == 0, err
+        sessions: list[dict[str, str]] = json.loads(out)["sessions"]
+        return sessions
+
+    mine = listed("alice")
+    assert len(mine) >= 2
+    ip = mine[0]["first_ip"] or mine[0]["last_ip"]
+    for text in (ip, ip[: ip.index(".") + 1] if "." in ip else ip[: ip.index(":") + 1], mine[0]["public_id"]):
+        everyone = {s["public_id"] for s in listed("--filter", text)}
+        got = [s["public_id"] for s in listed("alice", "--filter", text)]
+        assert got == [s["public_id"] for s in mine if s["public_id"] in everyone], text
+        assert mine[0]["public_id"] in got
+    assert [s["public_id"] for s in listed("alice", "--filter", mine[0]["public_id"])] == [
+        mine[0]["public_id"]
+    ]
+    assert listed("alice", "--filter", "no-such-agent-text") == []
+
+
+def test_demo_hint_names_the_database_it_seeded(db_url, capsys, monkeypatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """demo's ``next:`` line opens what it seeded: with ``--db URL`` (a bare ``authconsole``
+    opens the default SQLite file) and ``--config``, a password in the URL masked."""
+    import shlex
+
+    from sqlalchemy.engine import make_url
+
+    from authcore.urls import mask_password
+
+    secret = "hunter2-s3cret"
+    url = db_url
+    if db_url.startswith("postgresql"):  # the test server trusts local connections: any password
+        url = make_url(db_url).set(password=secret).render_as_string(hide_password=False)
+    cfg = tmp_path / "demo-config.toml"
+    cfg.write_text("")
+    cfg.chmod(0o600)
+    code, out, err = run(capsys, "--config", str(cfg), "--db", url, "demo", "--users", "3")
+    assert code == 0, err
+    assert secret not in out + err
+    hint = next(ln for ln in out.splitlines() if ln.startswith("next: "))
+    words = shlex.split(hint.removeprefix("next: ").split("   (")[0])
+    assert words == ["authconsole", "--config", str(cfg), "--db", mask_password(url)]
+    assert ("***" in words[-1]) == (url != db_url)
+    # the named database is the seeded one (the password put back where the mask is)
+    code, out, err = run(
+        capsys, *words[1:4], words[4].replace("***", secret), "users", "show", "alice", "--json"
+    )
+    assert code == 0 and json.loads(out)["user"]["email"] == "alice@example.com", err
+
+
+def test_demo_hint_without_db_option(db_url, capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A database from the environment is what a bare ``authconsole`` opens too."""
+    monkeypatch.setenv("AUTHCONSOLE_DATABASE_URL", db_url)
+    code, out, err = run(capsys, "demo", "--users", "0")
+    assert code == 0, err
+    assert "next: authconsole   (opens the console" in out

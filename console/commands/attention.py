@@ -11,6 +11,7 @@ import argparse
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from console.args import LIMIT_MAX, limit_arg
 from console.output import emit_json, line, table
 
 if TYPE_CHECKING:
@@ -42,7 +43,9 @@ def register(
         metavar="DURATION",
         help="window (default 24h, at most 30d)",
     )
-    p.add_argument("--limit", type=int, default=200, help="findings per signal (1-1000)")
+    p.add_argument(
+        "--limit", type=limit_arg(), default=200, help=f"1..{LIMIT_MAX} findings per signal (default 200)"
+    )
     p.set_defaults(func=attention)
 
 
@@ -69,7 +72,7 @@ def notes(report: AttentionReport) -> list[str]:
 
 def attention(ctx: Ctx) -> int:
     a = ctx.args
-    report = ctx.core().attention(a.since, limit=max(1, min(a.limit, 1000)))
+    report = ctx.core().attention(a.since, limit=a.limit)
     if ctx.json:
         data: dict[str, Any] = report.to_dict()
         for d, f in zip(data["findings"], report.findings, strict=True):

@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from console.args import LIMIT_MAX, int_arg, limit_arg
 from console.exitcodes import Exit
 from console.output import emit_csv, emit_json, emit_lines, err, line, table
 
@@ -45,7 +46,9 @@ def register(
         metavar="SEQ|TIME",
         help="up to this event seq (inclusive) or before this time",
     )
-    ls.add_argument("--limit", type=_limit_arg, default=50, help="1..1000 (the newest that match)")
+    ls.add_argument(
+        "--limit", type=limit_arg(), default=50, help=f"1..{LIMIT_MAX} (the newest that match; default 50)"
+    )
     ls.add_argument(
         "--format",
         choices=("table", "jsonl", "csv"),
@@ -168,22 +171,8 @@ def _text_arg(text: str) -> str:
     return text.strip()
 
 
-def _int_arg(text: str, low: int, high: int, what: str) -> int:
-    try:
-        n = int(text.strip(), 10)
-    except ValueError:
-        n = low - 1
-    if not low <= n <= high:
-        raise argparse.ArgumentTypeError(f"{what} must be an integer {low}..{high}")
-    return n
-
-
-def _limit_arg(text: str) -> int:
-    return _int_arg(text, 1, 1000, "the limit")
-
-
 def _seq_arg(text: str) -> int:
-    return _int_arg(text, 0, 10**18 - 1, "a seq")
+    return int_arg(text, 0, 10**18 - 1, "a seq")
 
 
 def _poll_arg(text: str) -> float:

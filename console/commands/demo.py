@@ -60,6 +60,20 @@ class Progress:
         self.stream.flush()
 
 
+def next_command(ctx: Ctx, masked_url: str) -> str:
+    """The command that opens the console on what demo just seeded: with the ``--db`` and
+    ``--config`` given to demo (a bare ``authconsole`` would open the default database), the
+    URL as ``AuthCore.url_masked`` (``authcore.urls.mask_password``: never a password)."""
+    import shlex
+
+    words = ["authconsole"]
+    if ctx.args.config:
+        words += ["--config", shlex.quote(str(ctx.args.config))]
+    if ctx.args.db:
+        words += ["--db", shlex.quote(masked_url)]
+    return " ".join(words)
+
+
 def run(ctx: Ctx) -> int:
     import os
 
@@ -121,5 +135,5 @@ def run(ctx: Ctx) -> int:
                 + (f" (incl. {', '.join(summary.named)})" if summary.named else "")
             )
         line(key_note)
-        line("next: authconsole   (opens the console; try typing 'ali')")
+        line(f"next: {next_command(ctx, masked)}   (opens the console; try typing 'ali')")
     return 0

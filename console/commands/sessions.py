@@ -1,6 +1,7 @@
-"""``authconsole sessions list [USER] [--active]`` and ``sessions prune``. Listed sessions show
-their device (parsed user agent) and, with a GeoIP file configured, where their address is
-(``core.devices``); in ``--json`` as ``agent`` and ``location`` (absent without a file)."""
+"""``authconsole sessions list [USER] [--active] [--filter TEXT]`` and ``sessions prune``.
+Listed sessions show their device (parsed user agent) and, with a GeoIP file configured, where
+their address is (``core.devices``); in ``--json`` as ``agent`` and ``location`` (absent without
+a file). ``--filter`` is ``authcore.sessions``' one rule, for all users' or one user's list."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import argparse
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from console.args import LIMIT_MAX, limit_arg
 from console.output import emit_json, line, table
 
 if TYPE_CHECKING:
@@ -27,9 +29,10 @@ def register(
     ls.add_argument(
         "--filter",
         default="",
-        help="all users: an IP prefix (10.1. or 2001:db8:), else also user-agent text or a session id",
+        help="an IP prefix (10.1. or 2001:db8:), else also user-agent text or a session id; "
+        "with USER, among that user's sessions",
     )
-    ls.add_argument("--limit", type=int, default=50)
+    ls.add_argument("--limit", type=limit_arg(), default=50, help=f"1..{LIMIT_MAX} (the newest; default 50)")
     ls.set_defaults(func=list_sessions)
     pr = ss.add_parser("prune", parents=[common], help="delete expired sessions in batches")
     pr.add_argument("--reason", required=True, help="why (recorded in every audit event)")
@@ -89,12 +92,11 @@ def list_sessions(ctx: Ctx) -> int:
     a = ctx.args
     core = ctx.core()
     devices = core.devices  # a bad geoip_db: its one line, before any query
-    limit = max(1, min(a.limit, 1000))
     if a.user:
         u = core.users.find(a.user)
-        items = core.sessions.for_user(u.id, active_only=a.active, limit=limit)
+        items = core.sessions.for_user(u.id, active_only=a.active, limit=a.limit, text=a.filter.strip())
     else:
-        items = core.sessions.recent(limit=limit, text=a.filter.strip(), active_only=a.active)
+        items = core.sessions.recent(limit=a.limit, text=a.filter.strip(), active_only=a.active)
     if ctx.json:
         emit_json({"sessions": [devices.session_dict(s) for s in items]})
     else:

@@ -15,11 +15,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from authcore.files import read_regular
-from authcore.inspect import MAX_SIZE, InspectionReport, LiveState, inspect_token
+from authcore.inspect import MAX_SIZE, InspectionReport, inspect_token
 from authcore.text import clean
 from console.output import emit_json, line
 
 if TYPE_CHECKING:
+    from authcore.inspect import LiveState
     from console.cli import Ctx
 
 

@@ -5,12 +5,17 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
+from console.args import limit_arg
 from console.output import emit_json, line, table
 
 if TYPE_CHECKING:
     from authcore.audit import AuditRecord
     from authcore.users import UserRecord
     from console.cli import Ctx
+
+#: ``users search --limit``'s top: authcore.users.PAGE_MAX, written here so that the parser needs
+#: no SQLAlchemy (tests/test_cli_limits.py checks they agree).
+SEARCH_MAX = 500
 
 
 def register(
@@ -20,7 +25,7 @@ def register(
     us = p.add_subparsers(dest="users_command", metavar="ACTION", required=True)
     s = us.add_parser("search", parents=[common], help="search by id, email, username or name prefix")
     s.add_argument("query", help="id, email, username, or a prefix of email/username/name")
-    s.add_argument("--limit", type=int, default=20)
+    s.add_argument("--limit", type=limit_arg(SEARCH_MAX), default=20, help=f"1..{SEARCH_MAX} (default 20)")
     s.add_argument("--after", default=None, metavar="CURSOR", help="next page (from --json)")
     s.set_defaults(func=search)
     sh = us.add_parser("show", parents=[common], help="one user with sessions and audit")
@@ -54,10 +59,6 @@ def search(ctx: Ctx) -> int:
     from authcore.users import Cursor
 
     a = ctx.args
-    if not 1 <= a.limit <= 500:
-        from console.cli import UsageError
-
-        raise UsageError("--limit must be between 1 and 500")
     after = Cursor.decode(a.after) if a.after else None
     page = ctx.core().users.search(a.query, limit=a.limit, after=after)
     if ctx.json:
