@@ -14,6 +14,7 @@ from __future__ import annotations
 import gc
 import os
 import threading
+from collections import deque
 from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -100,6 +101,7 @@ class AuthConsoleApp(App[int]):
         # keys typed before the first screen has focused its search box (an operator types
         # right after the command, over ssh): held, then replayed in order (``typeahead_ready``)
         self._typeahead: list[events.Key] | None = []
+        self._retyped: deque[events.Key] = deque(maxlen=16)  # keys handed to a box (``_retype``)
         if theme:
             self.theme = THEME_ALIASES.get(theme, theme)
 
@@ -208,13 +210,41 @@ class AuthConsoleApp(App[int]):
         """A key that comes before the first screen has a focused widget would reach the bare
         screen: lost (``ali`` typed right after the command never reached the search) or, worse,
         a binding (``q`` quits). Until something has focus such keys are held; the first key
-        after that, or ``typeahead_ready``, replays them first, in order."""
+        after that, or ``typeahead_ready``, replays them first, in order. A key that comes back
+        from a widget focused before a text box was goes to the box (``_retype``)."""
+        if isinstance(event, events.Key) and event.is_forwarded and self._retype(event):
+            return
         if self._typeahead is not None and isinstance(event, events.Key) and not event.is_forwarded:
             if self.focused is None:
                 self._typeahead.append(event)
                 return
             await self._replay_typeahead()
         await super().on_event(event)
+
+    def _retype(self, event: events.Key) -> bool:
+        """Hand ``event`` to the focused text box if the box types it; True if so.
+
+        Textual queues each key for the widget that has focus when the app takes the key from
+        its own queue, and the keys of one read (a paste, typing over a slow link) are all taken
+        before the first is handled: ``/ali`` in one read all went to the results table. ``/``
+        focused the filter, and ``a``, ``l``, ``i`` came back up here unhandled, to the bindings
+        of whatever had focus by then: still the table (``Widget.focus`` waits), so ``a`` opened
+        the audit log; or the box, whose bindings leave printable keys to it, so they were
+        dropped (``10.7`` on the sessions screen). A text box stops every key it types, so a key
+        it would type (``check_consume_key``) that comes back up was sent before the focus moved
+        into it: it types, as it would have a moment later. A key is handed over once (a box
+        that let one through would loop)."""
+        box = self.focused
+        if (
+            box is None
+            or not box.check_consume_key(event.key, event.character)
+            or any(event is k for k in self._retyped)
+        ):
+            return False
+        key = events.Key(event.key, event.character)
+        self._retyped.append(key)
+        box._forward_event(key)  # noqa: SLF001 - marked forwarded, as Textual sends keys; pinned (pyproject)
+        return True
 
     def typeahead_ready(self) -> None:
         """The first screen has focused its widget (its ``on_mount``): replay what was typed

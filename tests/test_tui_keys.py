@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
 from textual.command import CommandList, CommandPalette
+from textual.widgets import Input, TextArea
 
 from authcore.config import Config
 from authcore.core import AuthCore
@@ -15,7 +17,7 @@ from console.screens.sessions import SessionsScreen
 from console.screens.token import TokenScreen
 from console.screens.user import UserScreen
 from console.screens.users import UsersScreen
-from tests.support.tui import footer_keys, make_app, seed, settle, text_of, type_text
+from tests.support.tui import KEY_NAMES, burst, footer_keys, make_app, seed, settle, text_of, type_text
 
 MUTATING_LABELS = {"Revoke", "Del session", "Del all", "Disable", "Enable"}
 
@@ -92,11 +94,12 @@ async def test_navigation_keys_and_esc_goes_back(core: AuthCore) -> None:
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         await pilot.press("escape")  # leave the search box
-        for key, screen in [("s", SessionsScreen), ("a", AuditScreen), ("t", TokenScreen)]:
+        # the inspector opens in its paste box: one esc to the report, one back
+        for key, screen, escs in [("s", SessionsScreen, 1), ("a", AuditScreen, 1), ("t", TokenScreen, 2)]:
             await pilot.press(key)
             await settle(pilot)
             assert isinstance(app.screen, screen)
-            await pilot.press("escape")
+            await pilot.press(*["escape"] * escs)
             await settle(pilot)
             assert isinstance(app.screen, UsersScreen)
         await pilot.press("s")
@@ -104,6 +107,75 @@ async def test_navigation_keys_and_esc_goes_back(core: AuthCore) -> None:
         await pilot.press("u")  # back to the start screen, whatever the depth
         await settle(pilot)
         assert isinstance(app.screen, UsersScreen) and len(app.screen_stack) == 1
+
+
+# A screen's text box and where esc from it goes (its results), by the key that opens the screen.
+TEXT_BOXES = {
+    "sessions": ("s", "#filter", "#sessions-all"),
+    "audit-user": ("a", "#user-filter", "#audit"),
+    "audit-action": ("a", "#action-filter", "#audit"),
+    "bulk": ("b", "#bulk-query", "#bulk-rows"),
+    "token": ("t", "#paste", "#report"),
+}
+
+
+@pytest.mark.parametrize("which", list(TEXT_BOXES))
+async def test_esc_in_a_text_box_goes_to_the_results_then_back(core: AuthCore, which: str) -> None:
+    """README and docs/console.md: ``esc`` in a search box moves to the results (the footer says
+    ``esc Results``), keeping what is typed; from the results it goes back (``esc Back``)."""
+    key, box_id, results_id = TEXT_BOXES[which]
+    seed(core, 0)
+    app = make_app(core)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("escape", key)
+        await settle(pilot)
+        screen = app.screen
+        box = screen.query_one(box_id)
+        box.focus()
+        await pilot.pause()
+        await type_text(pilot, "10.")
+        await settle(pilot)
+        assert footer_keys(app).get("esc") == "Results", footer_keys(app)
+        await pilot.press("escape")
+        await settle(pilot)
+        assert app.screen is screen, "esc in a text box stays on its screen"
+        assert app.focused is screen.query_one(results_id)
+        assert (box.text if isinstance(box, TextArea) else box.value) == "10."
+        assert footer_keys(app).get("esc") == "Back", footer_keys(app)
+        await pilot.press("escape")
+        await settle(pilot)
+        assert isinstance(app.screen, UsersScreen)
+
+
+@pytest.mark.parametrize(
+    ("kind", "keys", "box_id"),
+    [
+        ("users", "/ali", "#search"),  # the a was the audit key
+        ("sessions", "/10.7", "#filter"),  # the digits were lost
+        ("audit", "/bob", "#user-filter"),  # the b was the bulk key
+    ],
+)
+async def test_keys_in_the_same_read_as_slash_land_in_the_box(
+    core: AuthCore, kind: str, keys: str, box_id: str
+) -> None:
+    """A paste, or typing over a slow link: the keys after ``/`` come in one read, all queued
+    for the results table before ``/`` has moved the focus. They type into the box."""
+    seed(core, 0)
+    app = make_app(core)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("escape")  # the results have focus
+        if kind != "users":
+            app.goto(kind)
+            await settle(pilot)
+        screen = app.screen
+        assert not isinstance(app.focused, Input)
+        await burst(pilot, *(KEY_NAMES.get(ch, ch) for ch in keys))
+        await settle(pilot)
+        assert app.screen is screen
+        box = screen.query_one(box_id, Input)
+        assert app.focused is box and box.value == keys[1:]
 
 
 async def test_q_closes_views_then_quits_and_ctrl_q_quits_anywhere(core: AuthCore) -> None:
@@ -168,6 +240,19 @@ async def test_palette_has_every_screen_action(core: AuthCore) -> None:
             "Back",
         ):
             assert want in titles
+
+
+async def test_palette_names_each_screen_key_as_typed(core: AuthCore) -> None:
+    """The palette's help names a screen's key the way the help and footer do: `!`, not the
+    binding name `exclamation_mark`."""
+    seed(core, 0)
+    app = make_app(core)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        helps = {c.title: c.help for c in app.screen.palette_commands()}
+        assert helps["Needs attention: users to look at now"].endswith("(!)")
+        assert helps["Live activity"].endswith("(L)")
+        assert not any("_" in h.rsplit("(", 1)[-1] for h in helps.values())
 
 
 async def test_read_only_hides_and_refuses_actions(core: AuthCore) -> None:

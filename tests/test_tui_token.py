@@ -87,7 +87,10 @@ async def test_garbage_and_clear(core: AuthCore) -> None:
         assert "paste a token" in text_of(app, "#panel-verdict")
         assert app.screen.query_one(TextArea).text == ""
         assert isinstance(app.focused, TextArea)
-        await pilot.press("escape")  # the paste box does not swallow esc: back
+        await pilot.press("escape")  # from the paste box to the report, as from a search box
+        await settle(pilot)
+        assert isinstance(app.screen, TokenScreen) and app.focused is app.screen.query_one("#report")
+        await pilot.press("escape")  # then back
         await settle(pilot)
         assert not isinstance(app.screen, TokenScreen) and app.is_running
 

@@ -7,7 +7,11 @@ bracketed pastes, sent through Pilot from every screen, on SQLite and PostgreSQL
 - the screen stack never holds two screens for the same thing (``console.navigation.identity``);
 - the database (users, sessions, audit events, digested) is unchanged unless a confirm dialog (or
   the bulk screen's typed confirmation) was confirmed since the last look (checked every few keys
-  and at the end).
+  and at the end);
+- ``esc`` in a text box lands on the screen's results, on the same screen;
+- now and then, where ``/`` focuses a filter, ``/`` and a few characters in one read (a paste,
+  a slow link): they all type into the filter, on the same screen. These bursts come from an rng
+  of their own, so the other keys of a seed are drawn as before.
 
 The seed is random per run and printed on failure; replay with ``AUTHCONSOLE_WALK_SEED=<seed>``
 (timing between workers still varies, so a replay is close, not exact). The default run sends
@@ -33,6 +37,7 @@ from authcore.core import AuthCore
 from authcore.models import audit_events, sessions, users
 from console.app import AuthConsoleApp
 from console.navigation import identity
+from console.screens.base import ConsoleScreen
 from console.screens.bulk import BulkConfirmScreen
 from console.screens.confirm import ConfirmScreen
 from console.widgets.header import StatusLine
@@ -43,6 +48,7 @@ KEYS_ENV = "AUTHCONSOLE_WALK_KEYS"
 STARTS = ["users", "user", "sessions", "audit", "token", "attention", "bulk", "activity"]
 SIZES = [(80, 24), (60, 15)]
 CHECK_EVERY = 25
+SLASH_BURSTS = 0.05  # the share of steps that are a "/text" burst (where / focuses a filter)
 
 CHAR_KEYS = {
     " ": "space",
@@ -85,11 +91,19 @@ def digest(core: AuthCore) -> str:
 class Walk:
     """One walk: the keys sent, the confirmations seen, the invariants checked."""
 
-    def __init__(self, pilot: Pilot[Any], core: AuthCore, rng: random.Random, pastes: list[str]) -> None:
+    def __init__(
+        self,
+        pilot: Pilot[Any],
+        core: AuthCore,
+        rng: random.Random,
+        pastes: list[str],
+        slash_rng: random.Random,
+    ) -> None:
         self.pilot = pilot
         self.app: AuthConsoleApp = pilot.app
         self.core = core
         self.rng = rng
+        self.slash_rng = slash_rng
         self.pastes = pastes
         self.trail: list[str] = []
         self.confirmed = 0
@@ -120,20 +134,65 @@ class Walk:
             what, arg = self.pick()
         return str(arg)
 
+    def send(self, keys: list[str]) -> None:
+        """Keys as one read brings them (a word over SSH, a paste): no waiting in between."""
+        driver = self.app._driver
+        assert driver is not None
+        for key in keys:
+            char = next((c for c, k in CHAR_KEYS.items() if k == key), None)
+            event = events.Key(key, char or (key if len(key) == 1 else None))
+            event.set_sender(self.app)
+            driver.send_message(event)
+
+    def text_box_screen(self) -> ConsoleScreen | None:
+        """The screen on top if it is a console screen whose text box has focus."""
+        screen = self.app.screen
+        if isinstance(screen, ConsoleScreen) and screen.typing():
+            return screen
+        return None
+
+    async def slash_burst(self) -> bool:
+        """``/`` and a few characters in one read, where ``/`` focuses a filter: they all type
+        into it, at its cursor (over its selection), on the same screen. False (nothing sent) elsewhere."""
+        screen = self.app.screen
+        if not (
+            isinstance(screen, ConsoleScreen)
+            and self.app.focused is not None
+            and screen.check_action("focus_filter", ())
+        ):
+            return False
+        box = screen.filter_widget()
+        assert box is not None
+        text = "".join(self.slash_rng.choice(TEXT) for _ in range(self.slash_rng.randint(1, 5)))
+        lo, hi = sorted(box.selection)  # typing replaces a selection left in the box
+        want = box.value[:lo] + text + box.value[hi:]
+        self.trail.append(f"burst(/{text})")
+        self.send(["slash", *(CHAR_KEYS.get(c, c) for c in text)])
+        for _ in range(100):  # the keys' way back up to the app takes a few hops
+            await self.pilot.pause(0.02)
+            if self.app.screen is not screen or box.value == want:
+                break
+        assert self.app.screen is screen, f"'/{text}' in one read left {screen.KIND}"
+        assert self.app.focused is box and box.value == want, (
+            f"'/{text}' in one read on {screen.KIND}: {box.value!r}, not {want!r}"
+        )
+        return True
+
     async def step(self) -> None:
+        if self.slash_rng.random() < SLASH_BURSTS and await self.slash_burst():
+            self.check()
+            return
         what, arg = self.pick()
         if what == "key":
             self.trail.append(arg)
+            typing = self.text_box_screen() if arg == "escape" else None
             await self.pilot.press(arg)
+            if typing is not None and typing.results_widget() is not None:
+                assert self.app.screen is typing, f"esc in a text box left {typing.KIND}"
+                assert self.app.focused is typing.results_widget(), f"esc on {typing.KIND}"
         elif what == "burst":  # as a word arrives over SSH: no waiting between the keys
             self.trail.append("burst(" + " ".join(arg) + ")")
-            driver = self.app._driver
-            assert driver is not None
-            for key in arg:
-                char = next((c for c, k in CHAR_KEYS.items() if k == key), None)
-                event = events.Key(key, char or (key if len(key) == 1 else None))
-                event.set_sender(self.app)
-                driver.send_message(event)
+            self.send(arg)
             await self.pilot.pause()
         elif what == "paste":
             self.trail.append(f"paste({arg[:12]!r}…)")
@@ -200,6 +259,7 @@ async def walk(
     base = os.environ.get(SEED_ENV)
     walk_seed = int(base) if base else random.randrange(2**32)
     rng = random.Random(f"{walk_seed}/{start}/{size[0]}x{size[1]}")
+    slash_rng = random.Random(f"{walk_seed}/{start}/{size[0]}x{size[1]}/slash")
     seed(core, 30)
     pastes = pastes_for(core)
     app = make_app(core, refresh_interval=0.5)
@@ -226,7 +286,7 @@ async def walk(
             async with app.run_test(size=size) as pilot:
                 app.exit = lambda *a, **k: None  # type: ignore[method-assign]  # q/ctrl+q: stay
                 await start_on(pilot, start, pastes)
-                w = state["walk"] = Walk(pilot, core, rng, pastes)
+                w = state["walk"] = Walk(pilot, core, rng, pastes, slash_rng)
                 w.check()
                 for i in range(keys):
                     before = len(confirmations)

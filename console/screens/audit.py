@@ -239,9 +239,8 @@ class AuditScreen(ConsoleScreen):
 
     @on(Input.Submitted, "#user-filter")
     @on(Input.Submitted, "#action-filter")
-    @on(SearchBox.ToResults)
     def _to_table(self) -> None:
-        self.query_one(KeyedTable).focus()
+        self.to_results()
 
     def reload(self) -> None:
         self._load_events()

@@ -1,7 +1,8 @@
 """``ConsoleScreen``: header, outage banner, body and footer, plus the keys every screen shares.
 
 Printable keys are never ``priority``: a focused text box always gets them first, so typing
-``q``, ``y``, ``/`` or ``?`` in a search box types. ``esc`` goes back and never quits.
+``q``, ``y``, ``/`` or ``?`` in a search box types. ``esc`` in a text box moves to the screen's
+results (``results_widget``), elsewhere it goes back; it never quits.
 """
 
 from __future__ import annotations
@@ -12,16 +13,20 @@ from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
+from textual import on
 from textual.app import ComposeResult
 from textual.await_complete import AwaitComplete
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
+from textual.widget import Widget
 from textual.widgets import Footer, Input, TextArea
 from textual.worker import Worker, WorkerState
 
 from console.actions import MUTATING
 from console.navigation import SCREENS, bindings
 from console.widgets.header import ConsoleHeader, OutageBanner, StatusLine
+from console.widgets.search import SearchBox
+from console.widgets.table import KeyedTable
 
 if TYPE_CHECKING:  # pragma: no cover
     from textual.worker import WorkType
@@ -36,6 +41,7 @@ KEY_HELP = {
     "copy_id": "Copy the highlighted id (also shown on screen)",
     "reload": "Refresh (and retry after an error)",
     "focus_filter": "Search / filter box",
+    "results": "From a text box: to the results (what is typed stays)",
 }
 
 
@@ -87,6 +93,8 @@ class ConsoleScreen(ClosesOnce, Screen[None]):
     TITLE: ClassVar[str] = ""
     KIND: ClassVar[str] = ""
     BINDINGS: ClassVar[list[BindingType]] = [
+        # one key, two bindings: the first one enabled (check_action) runs and is the footer's
+        Binding("escape", "results", "Results"),  # typing in a box of this screen
         Binding("escape", "back", "Back"),
         Binding("q", "close", "Back", show=False),
         Binding("question_mark", "help", "Help"),
@@ -220,6 +228,24 @@ class ConsoleScreen(ClosesOnce, Screen[None]):
     def filter_widget(self) -> Input | None:
         return None
 
+    def results_widget(self) -> Widget | None:
+        """Where ``esc`` and ``down`` from this screen's text box go: what the box searches or
+        fills. By default the first table of a screen with a filter box; None: no such box, esc
+        goes back."""
+        if self.filter_widget() is None:
+            return None
+        return next(iter(self.query(KeyedTable)), None)
+
+    def to_results(self) -> None:
+        """Leave the text box for the results (``esc``, ``down``, ``enter`` in a filter)."""
+        widget = self.results_widget()
+        if widget is not None:
+            self.set_focus(widget)
+
+    @on(SearchBox.ToResults)
+    def _box_to_results(self) -> None:
+        self.to_results()
+
     # -- navigation (console.navigation decides; these apply its decision) -------------------
     # Subclasses name the arguments their registry entry (console.navigation) passes: their
     # narrower signatures are why they carry `type: ignore[override]`.
@@ -234,7 +260,11 @@ class ConsoleScreen(ClosesOnce, Screen[None]):
         """Everything this screen can do, for ``ctrl+p`` (filtered by ``check_action``)."""
         c = partial(PaletteCommand, self)
         return [
-            *(c(s.title, "goto", (s.kind,), f"{s.help} ({s.key})") for s in SCREENS.values() if s.key),
+            *(
+                c(s.title, "goto", (s.kind,), f"{s.help} ({self.app.get_key_display(Binding(s.key, ''))})")
+                for s in SCREENS.values()
+                if s.key
+            ),
             c("Refresh", "reload", (), "fetch this screen again; retries after an error (r)"),
             c("Copy highlighted id", "copy_id", (), "to the clipboard (OSC 52) and on screen (y)"),
             c("Back", "back", (), "to the previous screen (esc)"),
@@ -259,6 +289,8 @@ class ConsoleScreen(ClosesOnce, Screen[None]):
             return False  # authcore refuses them anyway
         if action == "back" and self.is_top:
             return False
+        if action == "results" and self.results_widget() is None:
+            return False
         if action == "focus_filter" and self.filter_widget() is None:
             return False
         return not (action == "goto" and parameters and parameters[0] == self.KIND)
@@ -266,7 +298,12 @@ class ConsoleScreen(ClosesOnce, Screen[None]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if not self.allowed(action, parameters):
             return False
+        if action == "results":
+            return self.typing()
         return not (action == "focus_filter" and self.typing())  # already there
+
+    def action_results(self) -> None:
+        self.to_results()
 
     def action_back(self) -> None:
         if not self.is_top:
@@ -294,9 +331,13 @@ class ConsoleScreen(ClosesOnce, Screen[None]):
         self.capp.copy_value(value)
 
     def action_focus_filter(self) -> None:
+        """``/``: focus the filter now, not after the keys already queued (``Widget.focus`` waits
+        for them): a paste or a fast typist's ``/ali`` arrives in one read. Its letters, sent to
+        the table before the focus moved, then come back to the app unhandled and type into the
+        box (``AuthConsoleApp.on_event``), instead of running as keys (``a``: the audit log)."""
         widget = self.filter_widget()
         if widget is not None:
-            widget.focus()
+            self.set_focus(widget)
 
     def action_goto(self, kind: str) -> None:
         self.capp.goto(kind)

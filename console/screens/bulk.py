@@ -506,13 +506,9 @@ class BulkScreen(ConsoleScreen):
             return focused.highlighted_key
         return None
 
-    @on(SearchBox.ToResults, "#bulk-query")
-    def _to_results(self) -> None:
-        self.query_one("#bulk-rows", KeyedTable).focus()
-
     @on(Input.Submitted, "#bulk-query")
     def _submitted(self) -> None:
-        self.query_one("#bulk-rows", KeyedTable).focus()
+        self.to_results()
 
 
 class BulkConfirmScreen(ClosesOnce, ModalScreen[str | None]):

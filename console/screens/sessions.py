@@ -91,9 +91,8 @@ class SessionsScreen(ConsoleScreen):
         self.debounce(self.capp.search_debounce, self.reload)
 
     @on(Input.Submitted, "#filter")
-    @on(SearchBox.ToResults, "#filter")
     def _to_table(self) -> None:
-        self.query_one(KeyedTable).focus()
+        self.to_results()
 
     def reload(self) -> None:
         self._text = self.query_one(SearchBox).value.strip()

@@ -13,6 +13,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
+from textual.widget import Widget
 from textual.widgets import Label, Static, TextArea
 
 from authcore.text import clean, has_unsafe
@@ -206,6 +207,10 @@ class TokenScreen(ConsoleScreen):
             self._paint_unavailable()
         else:
             self.reload()
+
+    def results_widget(self) -> Widget:
+        """``esc`` from the paste box: the report (``tab`` goes there too)."""
+        return self.query_one("#report")
 
     def _paint_unavailable(self) -> None:
         self.query_one("#panel-verdict", Static).update(

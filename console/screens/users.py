@@ -55,7 +55,6 @@ class UsersScreen(ConsoleScreen):
     TITLE = "Users"
     KIND = "users"
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "back", "Results"),  # in the footer while typing: one key to q/s/a/t
         Binding("q", "close", "Quit"),
         Binding("slash", "focus_filter", "Search"),
         *bindings("sessions", "audit", "token"),
@@ -177,10 +176,6 @@ class UsersScreen(ConsoleScreen):
         line2.append_text(cells.day(u.created_at))
         pane.update(safe_lines([line1, line2]))
 
-    @on(SearchBox.ToResults, "#search")
-    def _to_results(self) -> None:
-        self.query_one(KeyedTable).focus()
-
     @on(Input.Submitted, "#search")
     def _submitted(self) -> None:
         """Enter in the box opens the first result of what is typed. While the table still
@@ -240,18 +235,3 @@ class UsersScreen(ConsoleScreen):
     def reopen(self, **args: object) -> None:
         """``u`` from anywhere: back here, ready to type a new search."""
         self.filter_widget().focus()
-
-    # -- keys ------------------------------------------------------------------------------
-    def allowed(self, action: str, parameters: tuple[object, ...]) -> bool:
-        if action == "back":  # esc on the first screen leaves the search box, never quits
-            return True
-        return super().allowed(action, parameters)
-
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "back":
-            return self.typing()
-        return super().check_action(action, parameters)
-
-    def action_back(self) -> None:
-        if self.typing():
-            self.query_one(KeyedTable).focus()

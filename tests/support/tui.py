@@ -124,21 +124,25 @@ def walk_texts(app: AuthConsoleApp) -> Iterator[str]:
                 yield c.plain if isinstance(c, Text) else str(c)
 
 
+#: Key names of the characters the tests type (``press`` and ``burst`` take key names).
+KEY_NAMES = {
+    "/": "slash",
+    "?": "question_mark",
+    " ": "space",
+    "@": "at",
+    ".": "full_stop",
+    ",": "comma",
+    "-": "minus",
+    "_": "underscore",
+    ":": "colon",
+    "#": "number_sign",
+}
+KEY_CHARS = {name: ch for ch, name in KEY_NAMES.items()}
+
+
 async def type_text(pilot: Pilot[Any], text: str) -> None:
     """Type characters one by one (``press`` takes key names; map the special ones)."""
-    names = {
-        "/": "slash",
-        "?": "question_mark",
-        " ": "space",
-        "@": "at",
-        ".": "full_stop",
-        ",": "comma",
-        "-": "minus",
-        "_": "underscore",
-        ":": "colon",
-        "#": "number_sign",
-    }
-    await pilot.press(*[names.get(ch, ch) for ch in text])
+    await pilot.press(*[KEY_NAMES.get(ch, ch) for ch in text])
 
 
 async def find_row(pilot: Pilot[Any], selector: str, predicate: Any) -> int:
@@ -160,7 +164,7 @@ async def burst(pilot: Pilot[Any], *keys: str) -> None:
 
     app = pilot.app
     for key in keys:
-        event = events.Key(key, key if len(key) == 1 else None)
+        event = events.Key(key, key if len(key) == 1 else KEY_CHARS.get(key))
         event.set_sender(app)
         app._driver.send_message(event)
     await pilot.pause()
