@@ -250,13 +250,18 @@ class HotQuery:
     fast paths off, through ``read_conn``).
 
     ``prepare=False`` keeps psycopg from preparing it (see ``authcore.db.NO_PREPARE``).
+    ``local`` (PostgreSQL): ``SET LOCAL`` statements for this statement's planning only; the
+    statement then runs in a transaction of its own (``BEGIN; SET LOCAL ...``, the statement,
+    ``COMMIT``: two more round trips), so the settings never outlive it or reach a pooler's
+    other clients.
     """
 
-    def __init__(self, engine: Engine, stmt: Any, *, prepare: bool | None = None) -> None:
+    def __init__(self, engine: Engine, stmt: Any, *, prepare: bool | None = None, local: str = "") -> None:
         self.engine = engine
         self.stmt = stmt
         self._pg = engine.dialect.name == "postgresql"
         self._prepare = prepare
+        self._local = local if self._pg else ""
         self._conns = connections(engine)
         self._compiled = once(stmt)
         self._ready = False
@@ -280,25 +285,30 @@ class HotQuery:
             self._compile()
         c = self.compiled
         params = c.params(values) if ready else c.convert(values)
-        _trace(self.sql, params)
         if not self._conns.fast:
+            _trace(self.sql, params)
             return self._run_sqlalchemy(params, many)
+        if not self._local:
+            _trace(self.sql, params)
         engine, conns = self.engine, self._conns
         dbapi_error = engine.dialect.loaded_dbapi.Error
         for attempt in (0, 1):
             conn = conns.get()
             try:
-                if self._pg and self._prepare is not None:
-                    cur = conn.execute(self.sql, params, prepare=self._prepare)
+                if self._local:
+                    result = self._run_local(conn, params, many)
                 else:
-                    cur = conn.execute(self.sql, params)
-                result = cur.fetchall() if many else cur.fetchone()
-                cur.close()
+                    if self._pg and self._prepare is not None:
+                        cur = conn.execute(self.sql, params, prepare=self._prepare)
+                    else:
+                        cur = conn.execute(self.sql, params)
+                    result = cur.fetchall() if many else cur.fetchone()
+                    cur.close()
             except dbapi_error as e:
                 lost = disconnected(engine, e, conn)
-                if lost:
+                if lost or self._local:  # a failed transaction of its own: not reused
                     conns.discard(conn)
-                    if attempt == 0:
+                    if lost and attempt == 0:
                         continue
                 else:
                     conns.put(conn)
@@ -310,12 +320,28 @@ class HotQuery:
             return result
         raise AssertionError("unreachable")  # pragma: no cover
 
+    def _run_local(self, conn: Any, params: Any, many: bool) -> Any:
+        """The statement in a transaction of its own after its ``SET LOCAL`` (one simple query
+        with the ``BEGIN``), then ``COMMIT``. Traced in full, so a replay runs the same SQL."""
+        begin = f"{db.begin_sql(self.engine)}; {self._local}"
+        _trace(begin, None)
+        conn.execute(begin)
+        _trace(self.sql, params)
+        cur = conn.execute(self.sql, params, prepare=False)
+        result = cur.fetchall() if many else cur.fetchone()
+        cur.close()
+        _trace("COMMIT", None)
+        conn.execute("COMMIT")
+        return result
+
     def _run_sqlalchemy(self, params: Any, many: bool) -> Any:
         """Fast paths off: the same SQL and driver parameters through a SQLAlchemy connection
         (engine event listeners see it)."""
         with db.read_conn(self.engine) as conn:
             if self._prepare is False:
                 conn = conn.execution_options(**{db.NO_PREPARE: True})
+            if self._local:  # the connection's transaction (autobegun), ended by read_conn
+                conn.exec_driver_sql(self._local)
             result = conn.exec_driver_sql(self.sql, params)
             return result.fetchall() if many else result.first()
 

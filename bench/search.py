@@ -52,8 +52,9 @@ def replayer(raw: Any, stmts: list[tuple[str, Any]], pg: bool) -> Any:
 
         def replay() -> int:
             n = 0
-            for sql, params in stmts:
-                n += len(raw.execute(sql, params, prepare=False).fetchall())
+            for sql, params in stmts:  # BEGIN; SET LOCAL ... and COMMIT return no rows
+                cur = raw.execute(sql, params, prepare=False)
+                n += len(cur.fetchall()) if cur.description else 0
             return n
     else:
 

@@ -248,9 +248,9 @@ def test_explain_contains_uses_trigram_index(scale: AuthCore, q: str) -> None:
 def test_explain_common_term_and_deep_pages(scale: AuthCore) -> None:
     plans = _plans(scale, "example")  # nearly every user: must stop at the LIMIT
     _assert_indexed(scale, plans)
-    if scale.engine.dialect.name == "postgresql":  # ids in order, up to the LIMIT
+    if scale.engine.dialect.name == "postgresql":  # ids in order from the narrow index alone
         head = "\n".join(plans[4].splitlines()[:3])
-        assert "ix_users_id_search" in head or "users_pkey" in head, plans[4]
+        assert "Index Only Scan using ix_users_id_search" in head, plans[4]
         assert "Sort" not in head and "Bitmap" not in head, plans[4]
     after = None
     for _ in range(3):
@@ -285,6 +285,40 @@ def test_pg_search_never_prepared_even_after_many_runs(scale_pg: str) -> None:
             prepared += [r[0] for r in conn.exec_driver_sql("SELECT statement FROM pg_prepared_statements")]
         assert not [p for p in prepared if "search_text" in p or "lower(users.email)" in p], prepared
         assert any("sessions.token_hash" in p for p in prepared), prepared
+    finally:
+        core.dispose()
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_pg_contains_setting_stays_in_its_statement(scale_pg: str, fast: bool) -> None:
+    """The contains phase is planned with ``CONTAINS_LOCAL`` (SET LOCAL in a transaction of its
+    own): the same page as the primary-key walk, the setting gone from the connection after it,
+    fast paths on or off, and the stack's connection is idle again (committed)."""
+    core = AuthCore(
+        make_engine(scale_pg, pool_size=1, max_overflow=0),
+        Config(tokens=TokenSettings(secret=TEST_SECRET)),
+        fast_paths=fast,
+    )
+    try:
+        page = core.users.search("example", limit=60)
+        with core.engine.connect() as conn:
+            want = [
+                r[0]
+                for r in conn.exec_driver_sql(
+                    "SELECT id FROM users WHERE search_text LIKE '%%example%%' AND NOT ("
+                    "starts_with(lower(email), 'example') OR starts_with(lower(username), 'example') "
+                    "OR starts_with(lower(display_name), 'example')) ORDER BY id LIMIT 60"
+                )
+            ]
+            assert conn.exec_driver_sql("SHOW random_page_cost").scalar_one() == "4"
+        assert [u.id for u in page.items] == want
+        conns = fastpath.connections(core.engine)
+        hot = conns.get()
+        try:
+            assert hot.execute("SHOW random_page_cost").fetchone()[0] == "4"
+            assert hot.info.transaction_status == 0  # idle, not inside a transaction
+        finally:
+            conns.put(hot)
     finally:
         core.dispose()
 

@@ -72,6 +72,7 @@ class Phase(IntEnum):
 
 
 PREFIX_PHASES = (Phase.EMAIL_PREFIX, Phase.USERNAME_PREFIX, Phase.NAME_PREFIX)
+Keys = dict[Phase, ColumnElement[str]]  # a prefix phase's sort key, as one statement reads it
 _KEY_AT = len(USER_COLS) + 1  # a prefix phase's row: USER_COLS, active_sessions, then its key
 
 
@@ -106,6 +107,12 @@ _fts = table("users_trgm", column("rowid", Integer))
 _FTS_MATCH = literal_column("users_trgm").op("MATCH")(bindparam("m", type_=String))
 # PostgreSQL's generated column (migration 0003): lower(email) \x01 lower(username) \x01 ...
 _SEARCH_TEXT = literal_column("users.search_text", String)
+# PostgreSQL plans the contains phase with this in its own transaction. The walk's index is
+# ~a third of the table's size, and on a server whose data is in memory a page of it costs what a
+# page of the table does; at the default random_page_cost (4, a spinning disk's ratio) PostgreSQL
+# prices the index's pages as random reads and the primary key's heap pages as sequential ones,
+# and walks the table: ~2x the work a row (docs/performance.md, "PostgreSQL contains").
+CONTAINS_LOCAL = "SET LOCAL random_page_cost = 1.1"
 
 
 def like_contains(term: str) -> str:
@@ -143,6 +150,11 @@ class UserSearch:
             Phase.USERNAME_PREFIX: c(func.lower(users.c.username)),
             Phase.NAME_PREFIX: c(func.lower(users.c.display_name)),
         }
+        # the same keys read from their fields of search_text (the contains phase's exclusions)
+        self.text_keys: Keys = {
+            phase: c(func.split_part(_SEARCH_TEXT, literal_column("chr(1)"), n))
+            for n, phase in enumerate(PREFIX_PHASES, start=1)
+        }
         self._built: dict[tuple[Phase, bool, bool], Select[Any]] = {}
         self.by_id = self._final(select(*self._cols()).where(users.c.id == bindparam("xid")))
 
@@ -154,17 +166,19 @@ class UserSearch:
     def _final(stmt: Select[Any]) -> Select[Any]:
         return stmt.execution_options(**{NO_PREPARE: True})  # plan with the values (db.py)
 
-    def _in_range(self, phase: Phase) -> ColumnElement[bool]:
-        k = self.keys[phase]
+    def _in_range(self, phase: Phase, keys: Keys | None = None) -> ColumnElement[bool]:
+        k = (keys or self.keys)[phase]
         return and_(k >= bindparam("lo", type_=String), k < bindparam("hi", type_=String))
 
-    def _not_in_prefixes(self, stmt: Select[Any], before: Phase | None = None) -> Select[Any]:
+    def _not_in_prefixes(
+        self, stmt: Select[Any], before: Phase | None = None, keys: Keys | None = None
+    ) -> Select[Any]:
         """``stmt`` minus the hits of the prefix phases that run before ``before`` (all of
-        them when None)."""
+        them when None); ``keys``: where the prefix keys are read (default ``self.keys``)."""
         for earlier in PREFIX_PHASES:
             if earlier == before:
                 break
-            stmt = stmt.where(not_(self._in_range(earlier)))
+            stmt = stmt.where(not_(self._in_range(earlier, keys)))
         return stmt
 
     def statement(self, phase: Phase, keyset: bool, exclude_id: bool) -> Select[Any]:
@@ -198,22 +212,36 @@ class UserSearch:
         return stmt.order_by(key, users.c.id).limit(lim)
 
     def _contains(self, keyset: bool, exclude_id: bool, lim: Any, aid: Any) -> Select[Any]:
-        ident: ColumnElement[Any] = users.c.id
         if self.postgres:
-            # One statement, not candidate ids then rows: with the prefix hits filtered here a
-            # page never needs a second round, whatever share of the term's hits they are
-            # (a deep page of "jam" took 5 statements, docs/performance.md "Rows that missed").
-            stmt = select(*self._cols()).where(_SEARCH_TEXT.like(bindparam("pat", type_=String)))
-        else:
-            # SQLite: FTS5 yields rowids in order and stops at the LIMIT, common term or not.
-            ident = _fts.c.rowid
-            stmt = select(*self._cols()).select_from(_fts.join(users, users.c.id == ident)).where(_FTS_MATCH)
+            return self._contains_pg(keyset, exclude_id, lim, aid)
+        # SQLite: FTS5 yields rowids in order and stops at the LIMIT, common term or not.
+        ident = _fts.c.rowid
+        stmt = select(*self._cols()).select_from(_fts.join(users, users.c.id == ident)).where(_FTS_MATCH)
         stmt = self._not_in_prefixes(stmt)
         if exclude_id:
             stmt = stmt.where(users.c.id != bindparam("xid"))
         if keyset:
             stmt = stmt.where(ident > aid)
         return stmt.order_by(ident).limit(lim)
+
+    def _contains_pg(self, keyset: bool, exclude_id: bool, lim: Any, aid: Any) -> Select[Any]:
+        """The page's ids from ``id`` and ``search_text`` alone, then their rows.
+
+        Every term of the ids' statement is in ``ix_users_id_search`` (``id INCLUDE
+        search_text``, migration 0003), the prefix exclusions included: each prefix key read
+        from its field of ``search_text`` (``PG_TEXT_KEYS``). So a common term walks that index
+        alone in id order and stops at the LIMIT (run with ``CONTAINS_LOCAL``: see there); a
+        rare term reads its few ids from the trigram index and sorts them. One statement per
+        page either way, whatever share of the term's hits the prefix phases took (a deep page
+        of "jam" took 5 statements, docs/performance.md "Rows that missed")."""
+        ids = select(users.c.id).where(_SEARCH_TEXT.like(bindparam("pat", type_=String)))
+        ids = self._not_in_prefixes(ids, keys=self.text_keys)
+        if exclude_id:
+            ids = ids.where(users.c.id != bindparam("xid"))
+        if keyset:
+            ids = ids.where(users.c.id > aid)
+        page = ids.order_by(users.c.id).limit(lim).subquery("ids")
+        return select(*self._cols()).join_from(page, users, users.c.id == page.c.id).order_by(page.c.id)
 
     def params(self, q: str, now: datetime) -> dict[str, Any]:
         """The values every phase statement of one search shares."""
@@ -255,7 +283,8 @@ class Searcher:
         hq = self._hot.get(key)
         if hq is None:
             stmt = self.stmts.by_id if phase == Phase.EXACT else self.stmts.statement(*key)
-            hq = self._hot[key] = HotQuery(self.engine, stmt, prepare=False)
+            local = CONTAINS_LOCAL if phase == Phase.CONTAINS else ""
+            hq = self._hot[key] = HotQuery(self.engine, stmt, prepare=False, local=local)
         return hq
 
     def _hot_other(self, name: str, factory: Callable[[], Any]) -> HotQuery:
@@ -341,6 +370,8 @@ class Searcher:
                         assert after is not None
                         params["ak"], params["aid"] = after.key, after.id
                     stmt = self.stmts.statement(phase, keyset, exact)
+                if phase == Phase.CONTAINS and self.stmts.postgres:
+                    conn.exec_driver_sql(CONTAINS_LOCAL)  # as search plans it (this transaction)
                 rows = conn.execute(Explain(stmt), params).all()
                 text = "\n".join(str(r[-1]) for r in rows)
                 out.append((phase, text))

@@ -16,7 +16,7 @@ from sqlalchemy import event
 
 from authcore import fastpath
 
-SKIP = ("BEGIN", "PRAGMA", "select pg_", "SELECT 1")
+SKIP = ("BEGIN", "COMMIT", "PRAGMA", "select pg_", "SELECT 1")  # BEGIN may carry SET LOCALs
 
 
 class Statements:
