@@ -22,10 +22,22 @@ def int_arg(text: str, low: int, high: int, what: str) -> int:
     return n
 
 
+def range_arg(low: int, high: int, what: str) -> Callable[[str], int]:
+    """An argparse ``type``: an integer ``low..high`` (``int_arg``); say the range in the help."""
+
+    def parse(text: str) -> int:
+        return int_arg(text, low, high, what)
+
+    parse.__name__ = what  # argparse names the type in its own messages
+    return parse
+
+
 def limit_arg(high: int = LIMIT_MAX) -> Callable[[str], int]:
     """The ``--limit`` type of a list command: 1..``high`` (say the range in its help)."""
+    return range_arg(1, high, "the limit")
 
-    def limit(text: str) -> int:
-        return int_arg(text, 1, high, "the limit")
 
-    return limit
+#: Rows or users per transaction (``sessions prune --batch``, ``revoke --batch``).
+BATCH_MAX = 100_000
+#: Generated demo users (``demo --users``): 100M is past what the bench seeds (10M).
+DEMO_USERS_MAX = 100_000_000

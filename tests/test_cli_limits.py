@@ -65,3 +65,33 @@ def test_the_tops_are_accepted(demo_db, capsys) -> None:  # type: ignore[no-unty
             code = main(["--db", demo_db, *argv, "--limit", n, "--json"])
             err = capsys.readouterr().err
             assert code == 0, (argv, n, err)
+
+
+# Every other integer option: the same one line and exit 2 before the database is opened
+# (``sessions prune --batch 0`` ran with 1, ``demo --users -5`` exited 1).
+COUNTS = [
+    (["sessions", "prune", "--reason", "r", "--yes", "--batch"], "the batch must be an integer 1..100000"),
+    (["revoke", "alice", "--reason", "r", "--yes", "--batch"], "the batch must be an integer 1..100000"),
+    (["revoke", "--reason", "r", "--confirm-count"], "the confirmed count must be an integer 0..10000000000"),
+    (["demo", "--users"], "the user count must be an integer 0..100000000"),
+    (["demo", "--seed"], "the seed must be an integer 0..9223372036854775807"),
+]
+
+
+@pytest.mark.parametrize(("argv", "message"), COUNTS)
+@pytest.mark.parametrize("bad", ["-5", "abc", "", "1.5", "99999999999999999999999"])
+def test_a_bad_count_is_a_usage_error(capsys, tmp_path, argv, message, bad) -> None:  # type: ignore[no-untyped-def]
+    missing = tmp_path / "none.db"
+    code = main(["--db", f"sqlite:///{missing}", *argv, bad])
+    out, err = capsys.readouterr()
+    assert code == Exit.USAGE, err
+    assert out == "" and err.count("\n") == 1 and "Traceback" not in err
+    assert message in err
+    assert not missing.exists()
+
+
+def test_batch_zero_is_refused_not_read_as_one(capsys, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    argv = ["sessions", "prune", "--reason", "r", "--batch", "0"]
+    code = main(["--db", f"sqlite:///{tmp_path}/none.db", *argv])
+    assert code == Exit.USAGE
+    assert "the batch must be an integer 1..100000" in capsys.readouterr().err

@@ -7,6 +7,7 @@ import secrets
 import sys
 from typing import TYPE_CHECKING, TextIO
 
+from console.args import DEMO_USERS_MAX, range_arg
 from console.output import emit_json, line
 
 if TYPE_CHECKING:
@@ -19,12 +20,13 @@ def register(
     p = sub.add_parser("demo", parents=[common], help="create the schema and fill demo data")
     p.add_argument(
         "--users",
-        type=int,
+        type=range_arg(0, DEMO_USERS_MAX, "the user count"),
         default=1000,
         metavar="N",
-        help="generated users besides alice, bob and carol (default 1000)",
+        help=f"generated users besides alice, bob and carol, 0..{DEMO_USERS_MAX:,} (default 1000)",
     )
-    p.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
+    seed = range_arg(0, 2**63 - 1, "the seed")
+    p.add_argument("--seed", type=seed, default=42, help="random seed (default 42)")
     p.set_defaults(func=run)
 
 

@@ -11,6 +11,7 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from console.args import BATCH_MAX, range_arg
 from console.output import emit_json, line
 from console.prompt import confirm_or_refuse
 
@@ -41,11 +42,16 @@ def register(
     p.add_argument("--yes", action="store_true", help="do not ask (single user)")
     p.add_argument(
         "--confirm-count",
-        type=int,
+        type=range_arg(0, 10**10, "the confirmed count"),
         metavar="N",
         help="bulk: the number of matching users, confirming the preview",
     )
-    p.add_argument("--batch", type=int, default=1000, help="bulk: users per transaction")
+    p.add_argument(
+        "--batch",
+        type=range_arg(1, BATCH_MAX, "the batch"),
+        default=1000,
+        help=f"bulk: users per transaction, 1..{BATCH_MAX} (default 1000)",
+    )
     p.add_argument("--dry-run", action="store_true", help="report what would change; change nothing")
     p.set_defaults(func=run)
 
@@ -168,9 +174,7 @@ def _bulk(ctx: Ctx) -> int:
             sys.stderr.write(f"\r  bumped {done:,}/{total:,}")
             sys.stderr.flush()
 
-    rep = core.bulk.run(
-        a.query, a.reason, confirm_count=count, batch=max(1, a.batch), on_batch=progress, plan=plan
-    )
+    rep = core.bulk.run(a.query, a.reason, confirm_count=count, batch=a.batch, on_batch=progress, plan=plan)
     if sys.stderr.isatty():
         sys.stderr.write("\n")
     if ctx.json:

@@ -9,7 +9,7 @@ import argparse
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from console.args import LIMIT_MAX, limit_arg
+from console.args import BATCH_MAX, LIMIT_MAX, limit_arg, range_arg
 from console.output import emit_json, line, table
 
 if TYPE_CHECKING:
@@ -38,7 +38,12 @@ def register(
     pr.add_argument("--reason", required=True, help="why (recorded in every audit event)")
     pr.add_argument("--yes", action="store_true", help="do not ask")
     pr.add_argument("--dry-run", action="store_true", help="report how many would be deleted; change nothing")
-    pr.add_argument("--batch", type=int, default=5000)
+    pr.add_argument(
+        "--batch",
+        type=range_arg(1, BATCH_MAX, "the batch"),
+        default=5000,
+        help=f"sessions deleted per transaction, 1..{BATCH_MAX} (default 5000)",
+    )
     pr.set_defaults(func=prune)
 
 
@@ -118,7 +123,7 @@ def prune(ctx: Ctx) -> int:
         if n:
             confirm_or_refuse(ctx, plan)
         n = core.sessions.prune(
-            batch=max(1, a.batch), actor=core.actor, client=core.client, reason=a.reason, cutoff=cutoff
+            batch=a.batch, actor=core.actor, client=core.client, reason=a.reason, cutoff=cutoff
         )
     if ctx.json:
         emit_json(
