@@ -17,6 +17,7 @@ from sqlalchemy import (
     Connection,
     Engine,
     Integer,
+    Label,
     Select,
     String,
     Subquery,
@@ -26,6 +27,7 @@ from sqlalchemy import (
     false,
     func,
     insert,
+    literal_column,
     or_,
     select,
     tuple_,
@@ -249,6 +251,25 @@ def _ip_range(col: Any, postgres: bool) -> ColumnElement[bool]:
     return and_(key >= bindparam("lo", type_=String), key < bindparam("hi", type_=String))
 
 
+# An IPv4 prefix that names its /16 ("81.23.", "81.23.4"): the key of the group indexes.
+_GROUP_OF = re.compile(r"[0-9]+\.[0-9]+\.")
+
+
+def ip_group(col: Any, postgres: bool) -> ColumnElement[str]:
+    """The address through its second dot ("81.23." of "81.23.4.5"): the key of the group
+    indexes (migration 0014), which list each /16's sessions newest first. An address that
+    starts with a prefix through its second dot has that prefix's group on both engines (other
+    addresses get NULL on PostgreSQL, other text on SQLite), so ``ip_group(col) = g`` loses no
+    match of a prefix whose group is ``g``. The constants are literals: SQLite uses an
+    expression index only for the same expression text."""
+    if postgres:
+        return func.substring(col, literal_column(r"'^[0-9]+\.[0-9]+\.'"))
+    dot: ColumnElement[str] = literal_column("'.'")
+    one: ColumnElement[int] = literal_column("1")
+    first = func.instr(col, dot)
+    return func.substr(col, one, first + func.instr(func.substr(col, first + one), dot))
+
+
 def _filter(text: str) -> tuple[Filter, dict[str, Any]]:
     """A session-list filter: its kind (``filter_kind`` of the cleaned ``text``) and the values
     of ``_match``'s parameters."""
@@ -257,6 +278,8 @@ def _filter(text: str) -> tuple[Filter, dict[str, Any]]:
     params: dict[str, Any] = {}
     if kind is not Filter.NONE:
         params.update(lo=text, hi=prefix_successor(text))
+    if kind is Filter.IP and (group := _GROUP_OF.match(text)):
+        params["g"] = group.group(0)
     if kind is Filter.TEXT:
         params.update(pat="%" + like_escape(text) + "%", sid=text)
     return kind, params
@@ -290,21 +313,28 @@ def _newest_first(stmt: Select[Any], active_only: bool, keyset: bool) -> Select[
     return stmt.order_by(*_ORDER).limit(bindparam("lim", type_=Integer))
 
 
-def _ip_page(postgres: bool, active_only: bool, keyset: bool) -> Subquery:
+def _ip_page(postgres: bool, active_only: bool, keyset: bool, group: bool = False) -> Subquery:
     """An IP prefix's page, its matches read from the IP indexes alone (migration 0013: each is
     ``ip, created_at, public_id, expires_at``, so every term here is in the index).
 
     One arm per column, each the newest ``lim`` of its range; their union (a session matching
     both counts once) is cut to the newest ``lim``, and only those sessions' rows are read. The
     page of the whole ``OR`` is within the two arms' pages, so this is the same page; and a
-    narrow prefix costs its index entries plus ``lim`` rows instead of a row per match (at 30M
-    sessions ``81.23.`` is ~14k rows). PostgreSQL plans each arm from its statistics: a broad
-    prefix walks ``ix_sessions_created`` newest first and stops at the arm's ``lim``."""
+    narrow prefix costs its index entries plus ``lim`` rows instead of a row per match.
+    PostgreSQL plans each arm from its statistics: a broad prefix walks ``ix_sessions_created``
+    newest first and stops at the arm's ``lim``.
+
+    ``group`` (a prefix through its /16, ``g``): each arm reads its /16's group index instead
+    (migration 0014: ``ip_group(ip), created_at, public_id, expires_at, ip``), newest first,
+    the range a filter in the index, and stops at ``lim``: ``81.23.`` costs ``lim`` entries
+    whatever the table's size, where its range costs every match (~14k at 30M sessions)."""
     hit_cols = (sessions.c.created_at, sessions.c.public_id)
-    arms = [
-        _newest_first(select(*hit_cols).where(_ip_range(col, postgres)), active_only, keyset).subquery()
-        for col in (sessions.c.last_ip, sessions.c.first_ip)
-    ]
+    arms = []
+    for col in (sessions.c.last_ip, sessions.c.first_ip):
+        arm = select(*hit_cols).where(_ip_range(col, postgres))
+        if group:
+            arm = arm.where(ip_group(col, postgres) == bindparam("g", type_=String))
+        arms.append(_newest_first(arm, active_only, keyset).subquery())
     hits = union(*(select(a.c.created_at, a.c.public_id) for a in arms)).subquery("hits")
     ids = (
         select(hits.c.public_id)
@@ -319,19 +349,30 @@ def _ip_page(postgres: bool, active_only: bool, keyset: bool) -> Subquery:
     )
 
 
+class IpShape(Enum):
+    """How ``recent`` reads an IP prefix's page (``_ip_shape`` decides per prefix)."""
+
+    RANGE = "range"
+    """Every match from the IP indexes' range, the newest ``lim`` kept: a narrow prefix."""
+    GROUP = "group"
+    """The prefix's /16 group index, newest first, stopping at ``lim``: a prefix through its
+    /16 that is not narrow."""
+    WALK = "walk"
+    """SQLite, a broad prefix without a group: ``ix_sessions_created`` newest first."""
+
+
 @cache
-def _recent(dialect: str, kind: Filter, active_only: bool, keyset: bool, walk: bool) -> Select[Any]:
+def _recent(dialect: str, kind: Filter, active_only: bool, keyset: bool, shape: IpShape) -> Select[Any]:
     """``recent``'s statement, built once per shape: the page of sessions (newest first), then
-    its users. An IP prefix reads its page from the IP indexes (``_ip_page``) except on SQLite
-    when ``walk`` (a broad prefix): then, like any other filter, a walk of
-    ``ix_sessions_created`` (see ``_broad_on_sqlite``)."""
+    its users. An IP prefix reads its page as ``shape`` says (``_ip_shape``); any other filter
+    walks ``ix_sessions_created`` (see ``_broad_on_sqlite``)."""
     postgres = dialect == "postgresql"
-    if kind is Filter.IP and not walk:
-        p = _ip_page(postgres, active_only, keyset)
+    if kind is Filter.IP and shape is not IpShape.WALK:
+        p = _ip_page(postgres, active_only, keyset, group=shape is IpShape.GROUP)
     else:
         page = select(*_SESSION_COLS)
         if kind is not Filter.NONE:
-            page = page.where(_match(kind, postgres, walk))
+            page = page.where(_match(kind, postgres, shape is IpShape.WALK))
         p = _newest_first(page, active_only, keyset).subquery("page")
     stmt = (
         select(*(p.c[c.name] for c in _SESSION_COLS), users.c.email)
@@ -341,13 +382,38 @@ def _recent(dialect: str, kind: Filter, active_only: bool, keyset: bool, walk: b
     return stmt.execution_options(**{NO_PREPARE: True})  # planned for its values (db.py)
 
 
-_PROBES = {
-    col.name: select(func.count()).select_from(
-        select(col).where(_ip_range(col, False)).limit(bindparam("k", type_=Integer)).subquery()
-    )
-    for col in (sessions.c.last_ip, sessions.c.first_ip)
-}
+@cache
+def _probe(postgres: bool) -> Select[int, int]:
+    """How many entries of each IP index's range there are, counting up to ``k`` (from the
+    indexes alone): ``(last_ip's, first_ip's)``."""
+
+    def count(col: Any) -> Label[int]:
+        capped = select(col).where(_ip_range(col, postgres)).limit(bindparam("k", type_=Integer)).subquery()
+        return select(func.count()).select_from(capped).scalar_subquery().label(col.name)
+
+    return select(count(sessions.c.last_ip), count(sessions.c.first_ip))
+
+
 _ROWS = select(func.max(sessions.c.id))
+#: A prefix with fewer matches than this in each column reads them all (``IpShape.RANGE``).
+NARROW = 8
+
+
+def _counts(conn: Connection, params: dict[str, Any], k: int) -> tuple[int, int]:
+    row = conn.execute(_probe(conn.dialect.name == "postgresql"), {**params, "k": k}).one()
+    return int(row[0]), int(row[1])
+
+
+def _ip_shape(conn: Connection, params: dict[str, Any]) -> IpShape:
+    """How to read an IP prefix's page. A prefix through its /16 (``g``): its range if that
+    holds fewer than ``NARROW`` pages of matches in each column (an address, a /24: at most
+    that many entries read), else its group (``lim`` entries for a whole /16; for a longer
+    prefix ``lim`` over its share of the /16). Any other prefix: its range, or on SQLite, when
+    broad, the walk (``_broad_on_sqlite``; PostgreSQL decides that from its statistics)."""
+    if "g" in params:
+        k = NARROW * int(params["lim"])
+        return IpShape.GROUP if max(_counts(conn, params, k)) >= k else IpShape.RANGE
+    return IpShape.WALK if _broad_on_sqlite(conn, params) else IpShape.RANGE
 
 
 def _broad_on_sqlite(conn: Connection, params: dict[str, Any]) -> bool:
@@ -363,7 +429,7 @@ def _broad_on_sqlite(conn: Connection, params: dict[str, Any]) -> bool:
         return False
     n = conn.execute(_ROWS).scalar() or 0
     k = max(int(params["lim"]), math.isqrt(int(params["lim"]) * n))
-    return any(conn.execute(probe, {**params, "k": k}).scalar_one() >= k for probe in _PROBES.values())
+    return max(_counts(conn, params, k)) >= k
 
 
 class SessionService:
@@ -536,8 +602,8 @@ class SessionService:
 
         def run(engine: Engine) -> list[SessionRecord]:
             with read_conn(engine) as conn:
-                walk = kind is Filter.IP and _broad_on_sqlite(conn, params)
-                stmt = _recent(conn.dialect.name, kind, active_only, before is not None, walk)
+                shape = _ip_shape(conn, params) if kind is Filter.IP else IpShape.RANGE
+                stmt = _recent(conn.dialect.name, kind, active_only, before is not None, shape)
                 return [_srec(r) for r in conn.execute(stmt, params)]
 
         return self.reads.run(Read.BROWSE, run)

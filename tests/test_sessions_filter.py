@@ -3,7 +3,8 @@ engines: an IP prefix (``filter_kind``) matches ``last_ip`` or ``first_ip`` from
 nothing else, any other text keeps its meaning (IP prefix, user-agent text, session id), keyset
 paging holds, LIKE's wildcards are literal; and the plan each engine runs: a narrow prefix reads
 the IP indexes, a broad one walks ``ix_sessions_created`` (on SQLite ``_broad_on_sqlite`` decides,
-SQLite having no statistics of a range)."""
+SQLite having no statistics of a range), and a prefix through a busy /16 reads that /16's group
+index newest first (migration 0014, ``IpShape.GROUP``)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from sqlalchemy import Engine, event, insert, text, update
 
 from authcore.core import AuthCore
 from authcore.models import sessions
-from authcore.sessions import Filter, filter_kind
+from authcore.sessions import NARROW, Filter, IpShape, _filter, _ip_shape, filter_kind
 from authcore.timeutil import utcnow
 
 
@@ -191,3 +192,108 @@ def test_a_users_list_takes_the_same_filter(core: AuthCore) -> None:
             assert core.sessions.for_user(u.id, text=q, limit=1) == mine[:1], q
     assert len(core.sessions.for_user(a.id, text="10.1.")) == 3  # a, c by last_ip, old
     assert core.sessions.for_user(b.id, text=old.public_id) == []
+
+
+@pytest.fixture
+def busy16(core: AuthCore) -> AuthCore:
+    """2,400 sessions: 900 in 81.23.x.y by last_ip (of them 1 in 9 from 81.23.1.x), 60 more by
+    first_ip only, a quarter expired, 40 from IPv6 and 40 without an address; the rest
+    elsewhere (81.230.x.y among them: a text prefix "81.23" would take them, "81.23." not)."""
+    u = core.users.create("busy@example.com", "busy")
+    now = utcnow()
+    rows = []
+    for i in range(2400):
+        ip: str | None = f"{100 + i % 50}.{i % 200}.{i % 9}.{i % 13}"
+        if i % 8 == 1:
+            ip = f"81.230.{i % 9}.{i % 7}"
+        elif i % 60 == 7:
+            ip = f"2001:db8::{i:x}"
+        elif i % 60 == 8:
+            ip = None
+        elif i % 8 in (0, 3, 5):
+            ip = f"81.23.{i % 9}.{i % 11}"
+        first = f"81.23.{i % 9}.200" if i % 40 == 2 else ip
+        rows.append(
+            {
+                "public_id": f"ses_busy{i:05d}",
+                "token_hash": f"{i:064d}",
+                "user_id": u.id,
+                "created_at": now - timedelta(seconds=2400 - i // 2),  # pairs share a time
+                "last_seen_at": now,
+                "expires_at": now + (timedelta(days=1) if i % 4 else -timedelta(hours=1)),
+                "first_ip": first,
+                "last_ip": ip,
+                "user_agent": "Mozilla/5.0",
+                "refresh_counter": 0,
+            }
+        )
+    with core.engine.begin() as conn:
+        conn.execute(insert(sessions), rows)
+        rows_in_db = conn.execute(sessions.select().where(sessions.c.user_id == u.id)).mappings().all()
+    core.busy_rows = list(rows_in_db)  # type: ignore[attr-defined]
+    if core.engine.dialect.name == "postgresql":
+        with core.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text("VACUUM (ANALYZE) sessions, users"))
+    return core
+
+
+def _shape(core: AuthCore, q: str, lim: int = 50) -> IpShape:
+    kind, params = _filter(q)
+    assert kind is Filter.IP
+    with core.engine.connect() as conn:
+        return _ip_shape(conn, {**params, "lim": lim})
+
+
+def test_which_read_an_ip_prefix_takes(busy16: AuthCore) -> None:
+    assert _shape(busy16, "81.23.") is IpShape.GROUP  # 900+ matches: the /16 newest first
+    assert _shape(busy16, "81.23.1") is IpShape.RANGE  # ~100 matches < NARROW pages of 50
+    assert _shape(busy16, "81.23.1", lim=10) is IpShape.GROUP  # ~100 >= NARROW pages of 10
+    assert _shape(busy16, "81.23.1.1") is IpShape.RANGE  # a handful: read them all
+    assert _shape(busy16, "81.23.", lim=1000) is IpShape.RANGE  # fewer than NARROW pages
+    assert NARROW * 1000 > 1000
+    assert _shape(busy16, "2001:db8:") is not IpShape.GROUP  # no /16 to name
+
+
+@pytest.mark.parametrize("q", ["81.23.", "81.23.1", "81.23.1.", "81.23.4.7", "81.23", "81.230.", "2001:db8:"])
+@pytest.mark.parametrize("active_only", [False, True])
+def test_every_read_of_an_ip_prefix_gives_the_same_pages(busy16: AuthCore, q: str, active_only: bool) -> None:
+    """The pages (newest first, ties by public id, keyset-paged) are those of the definition:
+    ``last_ip`` or ``first_ip`` starts with ``q``, whichever read ``_ip_shape`` picks."""
+    now = utcnow()
+    want = sorted(
+        (
+            r
+            for r in busy16.busy_rows  # type: ignore[attr-defined]
+            if any(ip is not None and ip.startswith(q) for ip in (r["last_ip"], r["first_ip"]))
+            and (not active_only or r["expires_at"] > now)
+        ),
+        key=lambda r: (r["created_at"], r["public_id"]),
+        reverse=True,
+    )
+    assert want, q
+    for lim in (50, 7):
+        got: list[str] = []
+        before = None
+        for _ in range(400):
+            page = busy16.sessions.recent(text=q, limit=lim, active_only=active_only, before=before)
+            if not page:
+                break
+            assert len(page) <= lim
+            got += [x.public_id for x in page]
+            before = (page[-1].created_at, page[-1].public_id)
+        assert got == [r["public_id"] for r in want], (q, lim)
+
+
+def test_a_busy_16_reads_its_group_index(busy16: AuthCore) -> None:
+    """``81.23.``: each column's group index, newest first, stopping at the page (from the index
+    alone); neither the address range nor the table's newest-first walk."""
+    plan, n = _plan(busy16, "81.23.")
+    assert n == 50
+    for name in ("ix_sessions_last_ip_group", "ix_sessions_first_ip_group"):
+        if busy16.engine.dialect.name == "postgresql":
+            assert f"Index Only Scan Backward using {name}" in plan, plan
+        else:
+            assert f"USING COVERING INDEX {name}" in plan, plan
+    assert "ix_sessions_created" not in plan and "ix_sessions_last_ip " not in plan, plan
+    if busy16.engine.dialect.name == "sqlite":
+        assert "TEMP B-TREE FOR ORDER BY" not in plan.split("ix_sessions_first_ip_group")[0], plan
