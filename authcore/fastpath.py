@@ -250,7 +250,8 @@ class HotQuery:
     fast paths off, through ``read_conn``).
 
     ``prepare=False`` keeps psycopg from preparing it (see ``authcore.db.NO_PREPARE``).
-    ``local`` (PostgreSQL): ``SET LOCAL`` statements for this statement's planning only; the
+    ``local`` (PostgreSQL): ``SET LOCAL`` statements (``; ``-separated) for this statement's
+    planning only; the
     statement then runs in a transaction of its own (``BEGIN; SET LOCAL ...``, the statement,
     ``COMMIT``: two more round trips), so the settings never outlive it or reach a pooler's
     other clients.
@@ -340,8 +341,8 @@ class HotQuery:
         with db.read_conn(self.engine) as conn:
             if self._prepare is False:
                 conn = conn.execution_options(**{db.NO_PREPARE: True})
-            if self._local:  # the connection's transaction (autobegun), ended by read_conn
-                conn.exec_driver_sql(self._local)
+            for setting in filter(None, self._local.split("; ")):  # in the autobegun transaction
+                conn.exec_driver_sql(setting)
             result = conn.exec_driver_sql(self.sql, params)
             return result.fetchall() if many else result.first()
 

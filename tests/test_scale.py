@@ -289,6 +289,32 @@ def test_pg_search_never_prepared_even_after_many_runs(scale_pg: str) -> None:
         core.dispose()
 
 
+def test_pg_contains_is_planned_with_its_settings(scale_pg: str) -> None:
+    """The contains statement is planned inside the transaction that ``CONTAINS_LOCAL`` set up:
+    ``random_page_cost`` 1.1 (the narrow index priced right) and no parallel workers (priced
+    right, the walk for 'smith' at 1M looked worth a Gather Merge of 2: ~30 ms to start under
+    load, for a page of 50). Replayed from the trace with ``EXPLAIN (SETTINGS)``, which lists
+    the planner settings in effect."""
+    core = _core(scale_pg)
+    try:
+        with fastpath.tracing() as seen:
+            core.users.search("smith", limit=50)
+        begin = next(i for i, (sql, _) in enumerate(seen) if sql.startswith("BEGIN"))
+        (setup, _), (sql, params) = seen[begin], seen[begin + 1]
+        assert "search_text" in sql and seen[begin + 2][0] == "COMMIT"
+        hot = fastpath.connections(core.engine).get()
+        try:
+            hot.execute(setup)
+            plan = "\n".join(r[0] for r in hot.execute("EXPLAIN (SETTINGS) " + sql, params, prepare=False))
+            hot.execute("ROLLBACK")
+        finally:
+            fastpath.connections(core.engine).put(hot)
+        assert "random_page_cost = '1.1'" in plan and "max_parallel_workers_per_gather = '0'" in plan, plan
+        assert "Gather" not in plan, plan
+    finally:
+        core.dispose()
+
+
 @pytest.mark.parametrize("fast", [True, False])
 def test_pg_contains_setting_stays_in_its_statement(scale_pg: str, fast: bool) -> None:
     """The contains phase is planned with ``CONTAINS_LOCAL`` (SET LOCAL in a transaction of its
@@ -311,11 +337,13 @@ def test_pg_contains_setting_stays_in_its_statement(scale_pg: str, fast: bool) -
                 )
             ]
             assert conn.exec_driver_sql("SHOW random_page_cost").scalar_one() == "4"
+            assert conn.exec_driver_sql("SHOW max_parallel_workers_per_gather").scalar_one() == "2"
         assert [u.id for u in page.items] == want
         conns = fastpath.connections(core.engine)
         hot = conns.get()
         try:
             assert hot.execute("SHOW random_page_cost").fetchone()[0] == "4"
+            assert hot.execute("SHOW max_parallel_workers_per_gather").fetchone()[0] == "2"
             assert hot.info.transaction_status == 0  # idle, not inside a transaction
         finally:
             conns.put(hot)

@@ -111,8 +111,10 @@ _SEARCH_TEXT = literal_column("users.search_text", String)
 # ~a third of the table's size, and on a server whose data is in memory a page of it costs what a
 # page of the table does; at the default random_page_cost (4, a spinning disk's ratio) PostgreSQL
 # prices the index's pages as random reads and the primary key's heap pages as sequential ones,
-# and walks the table: ~2x the work a row (docs/performance.md, "PostgreSQL contains").
-CONTAINS_LOCAL = "SET LOCAL random_page_cost = 1.1"
+# and walks the table: ~2x the work a row (docs/performance.md, "PostgreSQL contains"). Priced
+# right, the walk looked cheap enough to split over parallel workers, whose start-up is
+# milliseconds for a page of 50: none.
+CONTAINS_LOCAL = "SET LOCAL random_page_cost = 1.1; SET LOCAL max_parallel_workers_per_gather = 0"
 
 
 def like_contains(term: str) -> str:
@@ -371,7 +373,8 @@ class Searcher:
                         params["ak"], params["aid"] = after.key, after.id
                     stmt = self.stmts.statement(phase, keyset, exact)
                 if phase == Phase.CONTAINS and self.stmts.postgres:
-                    conn.exec_driver_sql(CONTAINS_LOCAL)  # as search plans it (this transaction)
+                    for setting in CONTAINS_LOCAL.split("; "):  # as search plans it (this transaction)
+                        conn.exec_driver_sql(setting)
                 rows = conn.execute(Explain(stmt), params).all()
                 text = "\n".join(str(r[-1]) for r in rows)
                 out.append((phase, text))
