@@ -98,26 +98,39 @@ def spread(core: AuthCore) -> AuthCore:
         ip = f"10.{i % 250}.{i % 7}.{i % 11}" if i % 5 < 2 else f"{100 + i % 90}.{i % 200}.3.{i % 13}"
         first = "81.23.0.1" if i in (5, 1500) else ip
         last = "81.23.9.9" if i == 2999 else first
+        created, expires = now - timedelta(seconds=3000 - i), now + timedelta(days=1)
         rows.append(
-            {
-                "public_id": f"ses_plan{i:05d}",
-                "token_hash": f"{i:064d}",
-                "user_id": u.id,
-                "created_at": now - timedelta(seconds=3000 - i),
-                "last_seen_at": now,
-                "expires_at": now + timedelta(days=1),
-                "first_ip": first,
-                "last_ip": last,
-                "user_agent": "Mozilla/5.0 Firefox/120.0",
-                "refresh_counter": 0,
-            }
+            _row(f"ses_plan{i:05d}", i, u.id, created, expires, first, last, "Mozilla/5.0 Firefox/120.0")
         )
+    _load(core, rows)
+    return core
+
+
+def _row(
+    public_id: str, i: int, uid: int, created: Any, expires: Any, first: Any, last: Any, ua: str
+) -> dict[str, Any]:
+    """A sessions row as the fixtures insert it (the token hash made unique by ``i``)."""
+    return {
+        "public_id": public_id,
+        "token_hash": f"{i:064d}",
+        "user_id": uid,
+        "created_at": created,
+        "last_seen_at": created,
+        "expires_at": expires,
+        "first_ip": first,
+        "last_ip": last,
+        "user_agent": ua,
+        "refresh_counter": 0,
+    }
+
+
+def _load(core: AuthCore, rows: list[dict[str, Any]]) -> None:
+    """Insert ``rows``; on PostgreSQL vacuum and analyze, as after a bulk load."""
     with core.engine.begin() as conn:
         conn.execute(insert(sessions), rows)
     if core.engine.dialect.name == "postgresql":
         with core.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.execute(text("VACUUM (ANALYZE) sessions, users"))
-    return core
 
 
 def _plan(core: AuthCore, q: str) -> tuple[str, int]:
@@ -213,27 +226,11 @@ def busy16(core: AuthCore) -> AuthCore:
         elif i % 8 in (0, 3, 5):
             ip = f"81.23.{i % 9}.{i % 11}"
         first = f"81.23.{i % 9}.200" if i % 40 == 2 else ip
-        rows.append(
-            {
-                "public_id": f"ses_busy{i:05d}",
-                "token_hash": f"{i:064d}",
-                "user_id": u.id,
-                "created_at": now - timedelta(seconds=2400 - i // 2),  # pairs share a time
-                "last_seen_at": now,
-                "expires_at": now + (timedelta(days=1) if i % 4 else -timedelta(hours=1)),
-                "first_ip": first,
-                "last_ip": ip,
-                "user_agent": "Mozilla/5.0",
-                "refresh_counter": 0,
-            }
-        )
-    with core.engine.begin() as conn:
-        conn.execute(insert(sessions), rows)
-        rows_in_db = conn.execute(sessions.select().where(sessions.c.user_id == u.id)).mappings().all()
-    core.busy_rows = list(rows_in_db)  # type: ignore[attr-defined]
-    if core.engine.dialect.name == "postgresql":
-        with core.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.execute(text("VACUUM (ANALYZE) sessions, users"))
+        created = now - timedelta(seconds=2400 - i // 2)  # pairs share a time
+        expires = now + (timedelta(days=1) if i % 4 else -timedelta(hours=1))
+        rows.append(_row(f"ses_busy{i:05d}", i, u.id, created, expires, first, ip, "Mozilla/5.0"))
+    _load(core, rows)
+    core.busy_rows = rows  # type: ignore[attr-defined]
     return core
 
 
