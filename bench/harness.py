@@ -37,18 +37,31 @@ class Samples:
 
 
 def interleave(
-    a: Fn, b: Fn, *, samples: int = 30, inner: int = 1, warmup: int = 3, budget_s: float | None = None
+    a: Fn,
+    b: Fn,
+    *,
+    samples: int = 30,
+    inner: int = 1,
+    warmup: int = 3,
+    budget_s: float | None = None,
+    after: Fn | None = None,
 ) -> Samples:
     """Per-call seconds of ``a`` and ``b``, ``samples`` each, alternating ABBA.
 
     ``budget_s`` stops early (but never under 5 samples each) when a slow path would take too
-    long; both sides always get the same number of samples.
+    long; both sides always get the same number of samples. ``after`` runs once at the end of
+    every sample, inside that sample's time: work a side defers and someone pays later (a
+    SQLite WAL checkpoint of the pages the sample wrote), charged to the side that caused it
+    rather than to whichever call happens to cross the threshold (a sample then holds a
+    checkpoint or not, and the median flipped between the two).
     """
     for _ in range(warmup):
         for _ in range(inner):
             a()
         for _ in range(inner):
             b()
+    if after is not None:
+        after()  # the warm-up's deferred work is nobody's sample
     out_a: list[float] = []
     out_b: list[float] = []
     gc_was = gc.isenabled()
@@ -62,6 +75,8 @@ def interleave(
                 t0 = time.perf_counter()
                 for _ in range(inner):
                     fn()
+                if after is not None:
+                    after()
                 dt = (time.perf_counter() - t0) / inner
                 (out_a if fn is a else out_b).append(dt)
             if budget_s is not None and i >= 4 and time.perf_counter() - start > budget_s:
