@@ -107,7 +107,7 @@ def run_engine(ctx: Ctx, engine: str) -> None:
     pg = engine == "postgresql"
     big = ctx.core(engine, ctx.big)
     raw = raw_connect(ctx.url(engine, ctx.big))
-    samples = 11 if ctx.quick else 31
+    samples = 31  # in --quick too: medians of 11 moved 1.02x-1.57x and 1.33x-1.94x run to run
     sec = f"search {engine}"
     for kind, q in QUERIES:
 
