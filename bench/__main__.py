@@ -4,9 +4,9 @@ Seeds (or reuses cached) databases, runs every measurement side by side with its
 prints one table. Exit status 1 when any row misses its target (2 on a setup error).
 Full run: 1,000,000 users (and 10,000 for the scaling rows), a few minutes once the databases are
 cached (seeding 1M takes several minutes the first time). ``--quick``: 50,000 / 5,000 users,
-fewer iterations, under a minute once cached. ``--size 10m``: the 10M run (issue 17 item 5,
-``bench.tenm``), ten million users against one million; any ``N[k|m]`` works, against N/10. Not for
-CI: seeding 10M takes hours (docs/performance.md).
+fewer iterations where that holds steady, 4-5 minutes once cached. ``--size 10m``: the 10M run
+(issue 17 item 5, ``bench.tenm``), ten million users against one million; any ``N[k|m]`` works,
+against N/10. Not for CI: seeding 10M takes hours (docs/performance.md).
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ def parse_size(text: str) -> int | None:
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
-    p.add_argument("--quick", action="store_true", help="small sizes, fewer iterations (<1 min)")
+    p.add_argument("--quick", action="store_true", help="small sizes, fewer iterations (4-5 min)")
     p.add_argument("--only", default="", help=f"comma-separated sections: {', '.join(SECTIONS)}")
     p.add_argument("--skip", default="", help="comma-separated sections to leave out")
     p.add_argument(
