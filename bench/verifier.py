@@ -38,11 +38,11 @@ for n in conn.notifies():
 """
 
 
-# Rounds per side in --quick, as many as the full run's: a p95 needs samples to mean anything.
-# Of 20 it was the second slowest round, and one scheduling hiccup of the two processes moved
-# the revoke-call ratio from 1.09x to 1.43x in back-to-back runs (medians 1.1x in both); 200
-# rounds add ~2 s.
-QUICK_ROUNDS = 200
+# Rounds per side of the two cross-process rows, in --quick too: a p95 needs samples to mean
+# anything. Of 20 it was the second slowest round, and one scheduling hiccup of the two
+# processes moved the revoke-call ratio from 1.09x to 1.43x in back-to-back runs (medians 1.1x
+# in both); 200 rounds take ~2 s.
+ROUNDS = 200
 
 
 def available() -> str | None:
@@ -125,7 +125,7 @@ def propagation(ctx: Ctx) -> None:
 
     core = ctx.core("postgresql")
     uid = _dedicated_user(core, "propagation")
-    rounds = QUICK_ROUNDS if ctx.quick else 200
+    rounds = ROUNDS
     ours: list[float] = []
     raw: list[float] = []
     timeouts = 0
@@ -336,7 +336,7 @@ def revoke_call(ctx: Ctx) -> None:
         c.exec_driver_sql(f"CREATE ROLE {login} LOGIN IN ROLE {prefix}{pgroles.ADMIN}")
     admin = make_core(make_url(url).set(username=login).render_as_string(hide_password=False))
     uid = _dedicated_user(owner, "revoke-call")
-    rounds = QUICK_ROUNDS if ctx.quick else 200
+    rounds = ROUNDS
     ours: list[float] = []
     raw: list[float] = []
     timeouts = 0
