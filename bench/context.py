@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -82,3 +83,21 @@ def raw_connect(url: str) -> Any:
         dbname=u.database,
         autocommit=True,
     )
+
+
+def checkpointer(*raws: Any, frames: list[int] | None = None) -> Callable[[], None]:
+    """SQLite WAL checkpoints through the ``raw_connect`` connections ``raws``, for
+    ``harness.interleave``'s ``after``: the pages a sample wrote are written back in that
+    sample's time. Left to the autocheckpoint (the commit that takes the WAL past 1,000 pages
+    pays ~4 ms), it fell in about every other sample of whichever side crossed the mark, and a
+    write row's median flipped between two values. A WAL with nothing new costs next to
+    nothing, so a sample of the other side (or of another file) pays no one else's pages.
+    ``frames`` collects, per call, the frames the first connection's WAL held."""
+
+    def checkpoint() -> None:
+        for i, raw in enumerate(raws):
+            n = int(raw.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()[1])
+            if frames is not None and i == 0:
+                frames.append(n)
+
+    return checkpoint

@@ -11,12 +11,11 @@ import hashlib
 import json
 import statistics
 import tempfile
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.context import Ctx, make_core, raw_connect
+from bench.context import Ctx, checkpointer, make_core, raw_connect
 from bench.harness import Row, calibrate, interleave
 from bench.rawsql import statement
 
@@ -169,18 +168,6 @@ def sessions_and_refresh(ctx: Ctx, engine: str) -> None:
     raw.close()
 
 
-def _checkpointer(raw: Any, frames: list[int] | None = None) -> Callable[[], None]:
-    """A SQLite WAL checkpoint through ``raw`` (``interleave``'s ``after``): the pages a sample
-    wrote, written back in that sample's time; ``frames`` collects how many there were."""
-
-    def checkpoint() -> None:
-        n = int(raw.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()[1])
-        if frames is not None:
-            frames.append(n)
-
-    return checkpoint
-
-
 def bump(ctx: Ctx, engine: str) -> None:
     """revoke_tokens (bump + audit + notice) vs raw UPDATE + INSERT in one transaction."""
     from authcore.audit import event_hash
@@ -240,7 +227,7 @@ def bump(ctx: Ctx, engine: str) -> None:
     # 1.7x and 3x from run to run. 90 calls a sample: ~1,000 pages of ours, the cadence the
     # autocheckpoint gives it. PostgreSQL checkpoints in the background, by time.
     frames: list[int] = []
-    checkpoint = None if pg else _checkpointer(raw, frames)
+    checkpoint = None if pg else checkpointer(raw, frames=frames)
 
     try:
         inner = calibrate(base, 0.01, 50) if pg else 90
@@ -356,7 +343,7 @@ def bulk_revoke(ctx: Ctx, engine: str) -> None:
         raw.autocommit = False
     # Seven samples in --quick too: a median of 3 moved 0.96x-1.79x. SQLite: each sample's
     # WAL checkpointed in its own time, as in ``bump`` (a call writes several thousand pages).
-    s = interleave(ours, base, samples=7, inner=1, warmup=1, after=None if pg else _checkpointer(raw))
+    s = interleave(ours, base, samples=7, inner=1, warmup=1, after=None if pg else checkpointer(raw))
     if pg:
         raw.rollback()
         raw.autocommit = True
