@@ -85,19 +85,20 @@ def raw_connect(url: str) -> Any:
     )
 
 
-def checkpointer(*raws: Any, frames: list[int] | None = None) -> Callable[[], None]:
+def checkpointer(*raws: Any, frames: dict[str, list[int]] | None = None) -> Callable[[str | None], None]:
     """SQLite WAL checkpoints through the ``raw_connect`` connections ``raws``, for
     ``harness.interleave``'s ``after``: the pages a sample wrote are written back in that
     sample's time. Left to the autocheckpoint (the commit that takes the WAL past 1,000 pages
     pays ~4 ms), it fell in about every other sample of whichever side crossed the mark, and a
     write row's median flipped between two values. A WAL with nothing new costs next to
     nothing, so a sample of the other side (or of another file) pays no one else's pages.
-    ``frames`` collects, per call, the frames the first connection's WAL held."""
+    ``frames`` collects, per side, the frames the first connection's WAL held after each of its
+    samples (the warm-up's are not kept)."""
 
-    def checkpoint() -> None:
+    def checkpoint(side: str | None) -> None:
         for i, raw in enumerate(raws):
             n = int(raw.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()[1])
-            if frames is not None and i == 0:
-                frames.append(n)
+            if frames is not None and i == 0 and side is not None:
+                frames.setdefault(side, []).append(n)
 
     return checkpoint

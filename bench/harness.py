@@ -44,16 +44,17 @@ def interleave(
     inner: int = 1,
     warmup: int = 3,
     budget_s: float | None = None,
-    after: Fn | None = None,
+    after: Callable[[str | None], object] | None = None,
 ) -> Samples:
     """Per-call seconds of ``a`` and ``b``, ``samples`` each, alternating ABBA.
 
     ``budget_s`` stops early (but never under 5 samples each) when a slow path would take too
-    long; both sides always get the same number of samples. ``after`` runs once at the end of
-    every sample, inside that sample's time: work a side defers and someone pays later (a
-    SQLite WAL checkpoint of the pages the sample wrote), charged to the side that caused it
-    rather than to whichever call happens to cross the threshold (a sample then holds a
-    checkpoint or not, and the median flipped between the two).
+    long; both sides always get the same number of samples. ``after(side)`` runs once at the
+    end of every sample (``side`` "a" or "b"), inside that sample's time: work a side defers and
+    someone pays later (a SQLite WAL checkpoint of the pages the sample wrote), charged to the
+    side that caused it rather than to whichever call happens to cross the threshold (a sample
+    then holds a checkpoint or not, and the median flipped between the two); ``after(None)``
+    once after the warm-up.
     """
     for _ in range(warmup):
         for _ in range(inner):
@@ -61,7 +62,7 @@ def interleave(
         for _ in range(inner):
             b()
     if after is not None:
-        after()  # the warm-up's deferred work is nobody's sample
+        after(None)  # the warm-up's deferred work is nobody's sample
     out_a: list[float] = []
     out_b: list[float] = []
     gc_was = gc.isenabled()
@@ -76,7 +77,7 @@ def interleave(
                 for _ in range(inner):
                     fn()
                 if after is not None:
-                    after()
+                    after("a" if fn is a else "b")
                 dt = (time.perf_counter() - t0) / inner
                 (out_a if fn is a else out_b).append(dt)
             if budget_s is not None and i >= 4 and time.perf_counter() - start > budget_s:

@@ -221,12 +221,10 @@ def bump(ctx: Ctx, engine: str) -> None:
     def ours() -> None:
         core.admin.revoke_tokens(uid, "bench")
 
-    # SQLite: each sample ends with the WAL checkpoint of the pages it wrote, in its own time.
-    # Left to the autocheckpoint (every 1,000 pages, ~4 ms), it landed in whichever side's
-    # sample crossed the mark, about every other sample, and the median flipped between
-    # 1.7x and 3x from run to run. 90 calls a sample: ~1,000 pages of ours, the cadence the
+    # SQLite: each sample pays its own WAL checkpoint (``checkpointer``; the median flipped
+    # between 1.7x and 3x without). 90 calls a sample: ~1,000 pages of ours, the cadence the
     # autocheckpoint gives it. PostgreSQL checkpoints in the background, by time.
-    frames: list[int] = []
+    frames: dict[str, list[int]] = {}
     checkpoint = None if pg else checkpointer(raw, frames=frames)
 
     try:
@@ -234,12 +232,10 @@ def bump(ctx: Ctx, engine: str) -> None:
         s = interleave(ours, base, samples=samples, inner=inner, warmup=2, after=checkpoint)
         note = ""
         if frames:
-            del frames[0]  # the warm-up's
-            mine = [f for i, f in enumerate(frames) if (i % 4) in (0, 3)]  # ABBA: a's samples
-            theirs = [f for i, f in enumerate(frames) if (i % 4) in (1, 2)]
             note = (
                 f"pages written per call (WAL frames checkpointed per sample / {inner}): "
-                f"{statistics.median(mine) / inner:.1f} vs {statistics.median(theirs) / inner:.1f}; "
+                f"{statistics.median(frames['a']) / inner:.1f} vs "
+                f"{statistics.median(frames['b']) / inner:.1f}; "
                 "each sample pays its own checkpoint"
             )
         ctx.add(
