@@ -9,6 +9,7 @@ import importlib
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, inspect
@@ -243,5 +244,44 @@ def test_users_pages_keep_room_so_a_bulk_revoke_stays_on_each_page() -> None:
             core.admin.revoke_tokens_many(some, "rotate under fillfactor 100")
             moved = sum(1 for i, p in pages().items() if p != before[i])
             assert moved > len(some) // 2
+        finally:
+            engine.dispose()
+
+
+def test_the_event_hash_is_inlined_at_head_and_pinned_again_after_a_downgrade() -> None:
+    """Migration 0015: ``authcore_event_hash`` loses its ``SET search_path`` (0004), which kept
+    PostgreSQL from inlining it into the SECURITY DEFINER functions that chain events. At head a
+    call plans as the body itself (``encode(sha256(...))``); at 0014, and after a downgrade, as
+    a call of the function. The hash is the same either way."""
+    from alembic import command
+
+    call = (
+        "SELECT authcore_event_hash(7, '2026-01-02T03:04:05.678901+00:00', 'alice', 'revoke_tokens',"
+        " 42, NULL, 'phished', '{}', 'prev', 'ssh 10.0.0.1', 'ops')"
+    )
+
+    def shape(conn: Any) -> tuple[Any, bool, str]:
+        config = conn.exec_driver_sql(
+            "SELECT proconfig FROM pg_proc WHERE proname = 'authcore_event_hash'"
+        ).scalar_one()
+        plan = "\n".join(r[0] for r in conn.exec_driver_sql("EXPLAIN (VERBOSE, COSTS OFF) " + call))
+        return config, "encode(sha256(" in plan, conn.exec_driver_sql(call).scalar_one()
+
+    with temp_pg_database("authcore_hash_inline", upgrade=False) as url:
+        engine = make_engine(url)
+        try:
+            migrate.upgrade(engine, "0014")
+            with engine.connect() as conn:
+                pinned, inlined, before = shape(conn)
+            assert pinned == ["search_path=public, pg_temp"] and not inlined
+            migrate.upgrade(engine)
+            with engine.connect() as conn:
+                assert shape(conn) == (None, True, before)
+            cfg = migrate._alembic_config()
+            with engine.begin() as conn:
+                cfg.attributes["connection"] = conn
+                command.downgrade(cfg, "0014")
+            with engine.connect() as conn:
+                assert shape(conn) == (pinned, False, before)
         finally:
             engine.dispose()

@@ -121,6 +121,48 @@ def test_sql_event_hash_is_pythons(cluster: Cluster) -> None:
         conn.close()
 
 
+def test_a_callers_search_path_does_not_reach_the_hash_of_a_chained_event(
+    cluster: Cluster, owner: AuthCore
+) -> None:
+    """Migration 0015 lets ``authcore_event_hash`` run with its caller's ``search_path`` (so it
+    is inlined). A schema of look-alikes (``to_json``, ``sha256``) put first on a session's path
+    does change what a direct call computes -- the check below can fail -- but not the events
+    the SECURITY DEFINER functions chain for an admin in that session: they parse the inlined
+    body under their own pinned path."""
+    uid, _sid = seed_target(owner)
+    evil = cluster.prefix + "evil"
+    forged = "'\"forged\"'::json"
+    admin_conn = cluster.raw(cluster.admin)
+    su = cluster.raw(make_url(cluster.url).username or "postgres")
+    try:
+        su.execute(f"CREATE SCHEMA {evil}")
+        su.execute(f"CREATE FUNCTION {evil}.to_json(text) RETURNS json LANGUAGE sql AS $$ SELECT {forged} $$")
+        su.execute(
+            f"CREATE FUNCTION {evil}.sha256(bytea) RETURNS bytea LANGUAGE sql AS $$ SELECT '\\x00'::bytea $$"
+        )
+        su.execute(f"GRANT USAGE ON SCHEMA {evil} TO PUBLIC")
+        path = f"SET search_path = {evil}, pg_catalog, public"
+        call = "SELECT authcore_event_hash(1, now(), 'a', 'b', NULL, NULL, 'r', '{}', 'p', NULL, NULL)"
+        honest = su.execute(call).fetchone()[0]  # type: ignore[index]
+        su.execute(path)
+        assert su.execute(call).fetchone()[0] != honest  # type: ignore[index]
+        first_new = audit.verify_chain(owner.engine).head_seq + 1
+        admin_conn.execute(path)
+        for reason in ("shadowed path", "again, plan cached"):
+            admin_conn.execute("SELECT * FROM authcore_revoke_tokens(%s, %s, 'mallory', NULL)", (uid, reason))
+        admin_conn.execute("SELECT * FROM authcore_delete_sessions(%s, 'shadowed', 'mallory', NULL)", (uid,))
+    finally:
+        admin_conn.close()
+        su.execute("RESET search_path")
+        su.execute(f"DROP SCHEMA IF EXISTS {evil} CASCADE")
+        su.close()
+    chain = audit.verify_chain(owner.engine)
+    assert chain.ok, chain.problem
+    mine = [e for e in audit.list_events(owner.engine, limit=100) if e.seq >= first_new]
+    assert sorted(e.action for e in mine) == ["delete_sessions", "revoke_tokens", "revoke_tokens"]
+    assert all(e.actor == "mallory" and e.db_role == cluster.admin for e in mine)
+
+
 # -- viewer ------------------------------------------------------------------------------------
 
 
