@@ -48,13 +48,33 @@ def capture(engine: Any, fn: Any) -> list[tuple[str, Any]]:
 
 
 def replayer(raw: Any, stmts: list[tuple[str, Any]], pg: bool) -> Any:
+    """A function that runs ``stmts`` on ``raw`` as authcore sent them and counts the rows.
+
+    PostgreSQL: a ``BEGIN; SET LOCAL ...`` entry, the statements after it and its ``COMMIT``
+    go as one pipeline, as ``fastpath.HotQuery`` sends a statement with ``local`` settings
+    (one round trip on each side)."""
     if pg:
+        from authcore.fastpath import split_statements
+
+        groups: list[list[tuple[str, Any]]] = []
+        for sql, params in stmts:
+            if groups and groups[-1][0][0].startswith("BEGIN") and groups[-1][-1][0] != "COMMIT":
+                groups[-1].append((sql, params))
+            else:
+                groups.append([(sql, params)])
 
         def replay() -> int:
             n = 0
-            for sql, params in stmts:  # BEGIN; SET LOCAL ... and COMMIT return no rows
-                cur = raw.execute(sql, params, prepare=False)
-                n += len(cur.fetchall()) if cur.description else 0
+            for group in groups:
+                if len(group) == 1:
+                    cur = raw.execute(group[0][0], group[0][1], prepare=False)
+                    n += len(cur.fetchall()) if cur.description else 0
+                    continue
+                with raw.pipeline():
+                    for setting in split_statements(group[0][0]):
+                        raw.execute(setting, prepare=False)
+                    curs = [raw.execute(sql, params, prepare=False) for sql, params in group[1:]]
+                n += sum(len(cur.fetchall()) for cur in curs if cur.description)
             return n
     else:
 

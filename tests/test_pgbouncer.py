@@ -139,6 +139,34 @@ def test_no_prepared_statements_pooled_and_the_collision_without(bouncer: Bounce
     raw.close()
 
 
+def test_console_search_pipelines_through_the_pooler(bouncer: Bouncer, dbname: str, pg_url: str) -> None:
+    """A contains page (``BEGIN``, the bounds and planner settings as ``SET LOCAL``, the
+    statement, ``COMMIT``: one pipeline) from two clients taking turns on one server connection,
+    past psycopg's prepare threshold: the same pages as a direct connection, no error, and no
+    setting left on the server connection for the next client."""
+    direct = _core(make_engine(pg_url))
+    for i in range(30):
+        direct.users.create(f"smith{i}@example.com", f"member{i}", display_name=f"Pat Goldsmith {i}")
+    want = [u.id for u in direct.users.search("oldsmit", limit=10).items]
+    direct.dispose()
+    assert len(want) == 10
+    engines = [make_engine(bouncer.url(dbname + "_one")) for _ in range(2)]
+    raw = _raw(bouncer, dbname)
+    try:
+        cores = [_core(e) for e in engines]
+        for _ in range(8):
+            for core in cores:
+                page = core.users.search("oldsmit", limit=10)
+                assert [u.id for u in page.items] == want
+                assert [u.id for u in core.users.search("oldsmit", limit=10, after=page.next).items]
+                shown = [raw.execute(f"SHOW {s}").fetchone() for s in ("random_page_cost", "statement_timeout")]
+                assert shown == [("4",), ("0",)], shown
+    finally:
+        raw.close()
+        for e in engines:
+            e.dispose()
+
+
 # -- the app path --------------------------------------------------------------------------------
 
 

@@ -315,6 +315,50 @@ def test_pg_contains_is_planned_with_its_settings(scale_pg: str) -> None:
         core.dispose()
 
 
+def _round_trips(trace: Path) -> list[str]:
+    """What the client sent that waits for an answer, from a libpq trace: each ``Query``
+    (simple protocol) and each ``Sync`` (the end of an extended-protocol batch)."""
+    out = []
+    for line in trace.read_text().splitlines():
+        f = line.split("\t")
+        if len(f) > 2 and f[0] == "F" and f[2] in ("Query", "Sync"):
+            out.append(f[2])
+    return out
+
+
+def test_pg_contains_page_costs_one_round_trip_like_any_statement(scale_pg: str, tmp_path: Path) -> None:
+    """A contains page runs in a transaction of its own (``BEGIN``, its ``SET LOCAL`` statements, the
+    statement, ``COMMIT``), sent as one pipeline: as many round trips as a prefix page, one per
+    statement (three for the contains statement before: two more per page, per keystroke, for an
+    operator across a network). Counted in libpq's own trace of the stack connection."""
+    from psycopg import pq
+
+    core = AuthCore(
+        make_engine(scale_pg, pool_size=1, max_overflow=0), Config(tokens=TokenSettings(secret=TEST_SECRET))
+    )
+    try:
+        for term in ("example", "ali"):  # a contains page; a prefix page (the same stack connection)
+            core.users.search(term, limit=20)  # warm: the stack holds one connection
+            conns = fastpath.connections(core.engine)
+            hot = conns.get()
+            trace = tmp_path / f"{term}.trace"
+            with open(trace, "w") as f:
+                hot.pgconn.trace(f.fileno())
+                hot.pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS)
+                conns.put(hot)
+                with fastpath.tracing() as seen:
+                    page = core.users.search(term, limit=20)
+                hot.pgconn.untrace()
+            statements = [s for s, _ in seen if not s.startswith(("BEGIN", "COMMIT"))]
+            sent = _round_trips(trace)
+            assert page.items and len(sent) == len(statements), (term, seen, sent)
+            if term == "example":
+                assert any(s.startswith("BEGIN") for s, _ in seen)  # the contains phase ran
+        assert hot.info.transaction_status == 0  # committed: idle, not inside a transaction
+    finally:
+        core.dispose()
+
+
 @pytest.mark.parametrize("fast", [True, False])
 def test_pg_contains_setting_stays_in_its_statement(scale_pg: str, fast: bool) -> None:
     """The contains phase is planned with ``CONTAINS_LOCAL`` (SET LOCAL in a transaction of its

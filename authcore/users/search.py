@@ -37,7 +37,7 @@ from sqlalchemy.sql.elements import ClauseElement
 
 from authcore.db import NO_PREPARE, read_conn
 from authcore.errors import ValidationError
-from authcore.fastpath import HotQuery, bind_processor
+from authcore.fastpath import HotQuery, bind_processor, split_statements
 from authcore.models import UTCDateTime, users
 from authcore.text import like_escape, prefix_successor
 from authcore.timeutil import utcnow
@@ -373,7 +373,7 @@ class Searcher:
                         params["ak"], params["aid"] = after.key, after.id
                     stmt = self.stmts.statement(phase, keyset, exact)
                 if phase == Phase.CONTAINS and self.stmts.postgres:
-                    for setting in CONTAINS_LOCAL.split("; "):  # as search plans it (this transaction)
+                    for setting in split_statements(CONTAINS_LOCAL):  # as search plans it (this transaction)
                         conn.exec_driver_sql(setting)
                 rows = conn.execute(Explain(stmt), params).all()
                 text = "\n".join(str(r[-1]) for r in rows)
