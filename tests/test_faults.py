@@ -322,3 +322,42 @@ async def test_console_shows_the_outage_banner_when_the_server_freezes(
     finally:
         own_pg.thaw()
         core.engine.dispose()
+
+
+def test_a_pipelined_statement_on_a_frozen_server_is_bounded_then_recovers(
+    own_pg: OwnPostgres, own_db: str, config: Config
+) -> None:
+    """A statement with ``local`` settings (search's contains page) is one pipeline: ``BEGIN``,
+    ``SET LOCAL``, the statement, ``COMMIT``. Frozen mid-pipeline, it ends in
+    ``DatabaseUnavailable`` within the answer deadline like a single statement; once the
+    server is back the next run answers (the connection caught half-way is dropped, never
+    reused inside its transaction), and so does a search."""
+    from sqlalchemy import literal_column, select
+
+    from authcore.fastpath import HotQuery
+    from authcore.users.search import CONTAINS_LOCAL
+
+    core = AuthCore(make_engine(own_db, answer_timeout=3), config, actor="faults")
+    try:
+        for i in range(20):
+            core.users.create(f"m{i}@example.com", f"member{i}", display_name=f"Pat Goldsmith {i}")
+        want = [u.id for u in core.users.search("oldsmit", limit=10).items]
+        assert len(want) == 10
+        hq = HotQuery(
+            core.engine,
+            select(literal_column("current_setting('random_page_cost')").label("c")),
+            local=CONTAINS_LOCAL,
+        )
+        assert hq.first().c == "1.1"
+        own_pg.freeze()
+        t = time.monotonic()
+        with pytest.raises(DatabaseUnavailable):
+            hq.first()
+        assert time.monotonic() - t <= 3 + 0.7
+        own_pg.thaw()
+        for _ in range(3):
+            assert hq.first().c == "1.1"
+            assert [u.id for u in core.users.search("oldsmit", limit=10).items] == want
+    finally:
+        own_pg.thaw()
+        core.engine.dispose()

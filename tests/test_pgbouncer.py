@@ -159,7 +159,7 @@ def test_console_search_pipelines_through_the_pooler(bouncer: Bouncer, dbname: s
                 page = core.users.search("oldsmit", limit=10)
                 assert [u.id for u in page.items] == want
                 assert [u.id for u in core.users.search("oldsmit", limit=10, after=page.next).items]
-                shown = [raw.execute(f"SHOW {s}").fetchone() for s in ("random_page_cost", "statement_timeout")]
+                shown = [raw.execute(f"SHOW {s}").fetchone() for s in ("random_page_cost", "lock_timeout")]
                 assert shown == [("4",), ("0",)], shown
     finally:
         raw.close()
