@@ -260,8 +260,12 @@ class HotQuery:
     ``local`` (PostgreSQL): ``SET LOCAL`` statements (``; ``-separated) for this statement's
     planning only; the statement then runs in a transaction of its own (``BEGIN``, the
     ``SET LOCAL`` statements, the statement, ``COMMIT``), so the settings never outlive it or reach a
-    pooler's other clients. The four go in one pipeline: one round trip, as many as the
-    statement alone (three before: an operator across a network paid two more per page).
+    pooler's other clients. On a direct connection the four go in one pipeline: one round
+    trip, as many as the statement alone (three before: an operator across a network paid two
+    more per page). On a ``pooled`` engine they stay three round trips: PgBouncer 1.18
+    (Debian 12's) in transaction mode now and then closed a client's connection in the middle
+    of a pipeline, or kept the server connection after its ``COMMIT`` until other clients timed
+    out waiting (seen within 300 pipelines, raw psycopg and authcore alike).
     """
 
     def __init__(self, engine: Engine, stmt: Any, *, prepare: bool | None = None, local: str = "") -> None:
@@ -270,6 +274,7 @@ class HotQuery:
         self._pg = engine.dialect.name == "postgresql"
         self._prepare = prepare
         self._local = local if self._pg else ""
+        self._pipeline = self._pg and not db.is_pooled(engine)
         self._conns = connections(engine)
         self._compiled = once(stmt)
         self._ready = False
@@ -329,15 +334,23 @@ class HotQuery:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _run_local(self, conn: Any, params: Any, many: bool) -> Any:
-        """The statement in a transaction of its own after its ``SET LOCAL``, then ``COMMIT``,
-        sent as one pipeline (psycopg: one Sync, one round trip); nothing is prepared, so a
-        transaction-mode pooler can run it. A failure anywhere raises at the Sync; the caller
-        then drops the connection. Traced as ``BEGIN; SET LOCAL ...``, the statement and
-        ``COMMIT`` (``split_statements`` undoes the first), so a replay runs the same SQL."""
+        """The statement in a transaction of its own after its ``SET LOCAL``, then ``COMMIT``.
+        Direct: one pipeline (psycopg: one Sync, one round trip; a failure anywhere raises at
+        the Sync, and the caller drops the connection). Pooled: ``BEGIN; SET LOCAL ...`` as one
+        simple query, the statement, ``COMMIT`` (see the class). Nothing is prepared. Traced
+        as those three either way (``split_statements`` splits the first), so a replay runs
+        the same SQL."""
         begin = f"{db.begin_sql(self.engine)}; {self._local}"
         _trace(begin, None)
         _trace(self.sql, params)
         _trace("COMMIT", None)
+        if not self._pipeline:
+            conn.execute(begin)
+            cur = conn.execute(self.sql, params, prepare=False)
+            result = cur.fetchall() if many else cur.fetchone()
+            cur.close()
+            conn.execute("COMMIT")
+            return result
         with conn.pipeline():
             for setting in split_statements(begin):
                 conn.execute(setting, prepare=False)
