@@ -142,8 +142,9 @@ def test_a_callers_search_path_does_not_reach_the_hash_of_a_chained_event(
         )
         su.execute(f"GRANT USAGE ON SCHEMA {evil} TO PUBLIC")
         path = f"SET search_path = {evil}, pg_catalog, public"
-        call = "SELECT authcore_event_hash(1, now(), 'a', 'b', NULL, NULL, 'r', '{}', 'p', NULL, NULL)"
+        call = "SELECT authcore_event_hash(1, '2026-01-01Z', 'a', 'b', NULL, NULL, 'r', '{}', 'p', NULL, '')"
         honest = su.execute(call).fetchone()[0]  # type: ignore[index]
+        assert su.execute(call).fetchone()[0] == honest  # type: ignore[index]
         su.execute(path)
         assert su.execute(call).fetchone()[0] != honest  # type: ignore[index]
         first_new = audit.verify_chain(owner.engine).head_seq + 1

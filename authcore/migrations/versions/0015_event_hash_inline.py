@@ -5,7 +5,7 @@ Migration 0004 pinned the ``search_path`` of every function, this pure computati
 A SQL function with a ``SET`` clause is never inlined: each call went through
 ``fmgr_security_definer`` and ``fmgr_sql``, which planned the body again in every transaction.
 That was 43% of the server's instructions for an operator's revoke
-(``authcore_revoke_tokens``; callgrind, 1.56M instructions a call before and 0.97M after, against
+(``authcore_revoke_tokens``; callgrind, 1.56M instructions a call before and 0.96M after, against
 0.78M for the raw UPDATE, INSERT and ``pg_notify``). Without the clause, the body becomes part of
 the calling statement's plan, which plpgsql keeps for the session.
 
