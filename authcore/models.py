@@ -45,9 +45,12 @@ def utc_to_sqlite(value: datetime) -> str:
     return text
 
 
+SQLITE_UTC = "+00:00"  # what SQLite's stored text lacks to read as aware UTC
+
+
 def utc_from_sqlite(value: str | None) -> datetime | None:
     """SQLite's stored text -> an aware UTC datetime (what ``UTCDateTime`` reads)."""
-    return None if value is None else _fromiso(value + "+00:00")
+    return None if value is None else _fromiso(value + SQLITE_UTC)
 
 
 def utc_to_pg(value: datetime) -> datetime:

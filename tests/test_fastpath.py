@@ -493,3 +493,38 @@ def test_missing_audit_head_is_reported_not_a_missing_user(core) -> None:  # typ
         core.admin.revoke_tokens(u.id, "rotate")
     with core.engine.connect() as conn:
         assert conn.execute(select(users.c.token_version).where(users.c.id == u.id)).scalar() == 0
+
+
+def test_a_forked_child_never_takes_the_parents_idle_connection(core: AuthCore) -> None:
+    """The stack knows a fork by ``os.register_at_fork`` (no ``os.getpid()`` a statement): in the
+    child, the parent's idle connection is neither handed out nor closed, and the parent's
+    still works afterwards. ``AuthCore``'s fork hook (engine dispose) may run before the stack's
+    own: a first version compared the fork counter in ``discard`` too, and the child closed the
+    parent's PostgreSQL connection here."""
+    import os
+
+    stack = fastpath.connections(core.engine)
+    mine = stack.get()
+    stack.put(mine)
+    assert stack.idle[-1] is mine
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report, and leave without running the parent's cleanup
+        try:
+            got = stack.get()
+            report = {"same": got is mine, "parent_idle_left": any(c is mine for c in stack.idle)}
+            stack.discard(got)
+        except BaseException as exc:  # noqa: BLE001 - reported to the parent
+            report = {"error": repr(exc)}
+        os.write(write, json.dumps(report).encode())
+        os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as f:
+        report = json.loads(f.read())
+    os.waitpid(pid, 0)
+    assert report == {"same": False, "parent_idle_left": False}
+    assert stack.get() is mine
+    try:
+        assert mine.execute("SELECT 1").fetchone()[0] == 1  # the child did not close it
+    finally:
+        stack.put(mine)

@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import Boolean
 
-from authcore.models import UTCDateTime, users, utc_from_pg, utc_from_sqlite
+from authcore.models import SQLITE_UTC, UTCDateTime, users, utc_from_pg
 from authcore.sessions import active_sessions
 
 
@@ -61,12 +61,14 @@ class _Unfrozen:
     ``records_builder`` fills one with plain attribute stores, then makes it a ``UserRecord``."""
 
 
-def _builder_source() -> str:
+def _builder_source(sqlite: bool) -> str:
     """The source of ``build(rows, utc, Unfrozen, Record)``, derived from ``UserRecord``'s
     fields and ``USER_COLS`` (their types and nullability), so the column list stays in one
     place: a ``UTCDateTime`` goes through ``utc`` (only when it is there if nullable), a
     ``Boolean`` becomes a bool, a field outside ``users`` (``active_sessions``) takes its
-    default for NULL, every other value is the driver's as it is (``NOT NULL`` columns)."""
+    default for NULL, every other value is the driver's as it is (``NOT NULL`` columns).
+    ``sqlite``: ``utc`` is ``datetime.fromisoformat`` and the text gets ``SQLITE_UTC`` first,
+    ``models.utc_from_sqlite``'s rule without a Python call a value (two timestamps a row)."""
     names = [f.name for f in fields(UserRecord)]
     if names[: len(USER_COLS)] != [c.key for c in USER_COLS]:
         raise RuntimeError(f"UserRecord's fields {names} do not start with USER_COLS' columns")
@@ -78,7 +80,10 @@ def _builder_source() -> str:
                 raise RuntimeError(f"UserRecord.{f.name}: a field outside users needs a default")
             expr = f"{f.default!r} if (v := {v}) is None else v"
         elif isinstance(USER_COLS[i].type, UTCDateTime):
-            expr = f"None if (v := {v}) is None else utc(v)" if USER_COLS[i].nullable else f"utc({v})"
+            nullable = USER_COLS[i].nullable
+            arg = "v" if nullable else v
+            call = f"utc({arg} + {SQLITE_UTC!r})" if sqlite else f"utc({arg})"
+            expr = f"None if (v := {v}) is None else {call}" if nullable else call
         elif isinstance(USER_COLS[i].type, Boolean):
             expr = f"not not {v}"  # bool(), without the call
         else:
@@ -98,9 +103,16 @@ def _builder_source() -> str:
     )
 
 
-_scope: dict[str, Any] = {}
-exec(compile(_builder_source(), "<authcore.users.records builder>", "exec"), _scope)  # noqa: S102 - our own source
-_build: Callable[..., list[UserRecord]] = _scope["build"]
+def _compile_builder(sqlite: bool) -> Callable[..., list[UserRecord]]:
+    scope: dict[str, Any] = {}
+    source = _builder_source(sqlite)
+    exec(compile(source, "<authcore.users.records builder>", "exec"), scope)  # noqa: S102 - our own source
+    return scope["build"]  # type: ignore[no-any-return]
+
+
+_BUILD_SQLITE = _compile_builder(sqlite=True)
+_BUILD_PG = _compile_builder(sqlite=False)
+_fromiso = datetime.fromisoformat
 
 
 def records_builder(dialect: str) -> Callable[[Iterable[Any]], list[UserRecord]]:
@@ -112,14 +124,20 @@ def records_builder(dialect: str) -> Callable[[Iterable[Any]], list[UserRecord]]
     (one ``object.__setattr__`` a field) ~16k; a ten-key dict set as ``__dict__`` ~6k; plain
     stores into a ``_Unfrozen`` (same layout) and a ``__class__`` assignment ~3k. So the loop
     is generated (``_builder_source``) from the one field and column list, in one pass (no
-    call per row); a timestamp converter (``authcore.models``) is called only for a value that
-    is there. The result is a ``UserRecord`` like any other (its type, equality, hash, repr,
-    frozen); ``rec`` builds the same from SQLAlchemy rows, tests compare them.
+    call per row); a timestamp is converted only when it is there (on SQLite inline, on
+    PostgreSQL by ``models.utc_from_pg``). The result is a ``UserRecord`` like any other (its
+    type, equality, hash, repr, frozen); ``rec`` builds the same from SQLAlchemy rows, tests
+    compare them.
     """
-    utc = utc_from_pg if dialect == "postgresql" else utc_from_sqlite
+    if dialect == "postgresql":
+
+        def build_pg(rows: Iterable[Any]) -> list[UserRecord]:
+            return _BUILD_PG(rows, utc_from_pg, _Unfrozen, UserRecord)
+
+        return build_pg
 
     def build(rows: Iterable[Any]) -> list[UserRecord]:
-        return _build(rows, utc, _Unfrozen, UserRecord)
+        return _BUILD_SQLITE(rows, _fromiso, _Unfrozen, UserRecord)
 
     return build
 

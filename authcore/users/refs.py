@@ -12,6 +12,7 @@ from sqlalchemy import ColumnElement, func
 
 from authcore.errors import ValidationError
 from authcore.models import users
+from authcore.text import clean
 
 MAX_QUERY = 320
 USERNAME_MAX = 64
@@ -21,8 +22,6 @@ _ID_MAX = 2**63 - 1
 def normalize_query(query: str) -> str:
     """Trim, drop control characters and NUL; refuse absurd lengths (references and search
     terms alike)."""
-    from authcore.text import clean
-
     q = clean(query, max_len=None).strip()
     if len(q) > MAX_QUERY:
         raise ValidationError(f"search term too long ({len(q)} characters, at most {MAX_QUERY})")
