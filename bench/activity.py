@@ -140,7 +140,11 @@ def publishing(ctx: Ctx, engine: str, url: str) -> None:
     else:
         b = make_core(_without_index(url))
         base_name, what = f"a copy without {INDEX}", INDEX
-    samples = 61  # in --quick too: a ratio bound of 1.1x needs the samples
+    # In --quick too: a ratio bound of 1.1x needs the samples. 61 read 0.99x-1.05x in five
+    # runs of the section alone, 1.13x in a full run (session 7) and 1.10x after the verifier rows, while
+    # 4,000 logins a side, interleaved, differ by 2.2% (NOTIFY in the same statement costs the
+    # server ~3 µs, measured raw): noise at 61, so 121 (~15 s for the two rows).
+    samples = 121
     # SQLite: the two sides are two files; each sample ends with both WALs checkpointed, so each
     # side pays for its own pages (the login row read 1.14x in a full run without it).
     raws = [] if engine == "postgresql" else [raw_connect(url), raw_connect(str(b.engine.url))]

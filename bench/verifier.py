@@ -41,8 +41,13 @@ for n in conn.notifies():
 # Rounds per side of the two cross-process rows, in --quick too: a p95 needs samples to mean
 # anything. Of 20 it was the second slowest round, and one scheduling hiccup of the two
 # processes moved the revoke-call ratio from 1.09x to 1.43x in back-to-back runs (medians 1.1x
-# in both); 200 rounds take ~2 s.
-ROUNDS = 200
+# in both); 200 rounds take ~2 s. At 200 the owner's revoke -> refused row read 1.33x-1.48x in
+# four back-to-back runs (session 8; one full run of session 7 read 1.55x against 1.5x): the
+# p95 of 200 is the 10th slowest round, and the tails of two processes on a 2-core machine move
+# it. 400 rounds (~4 s a row) read 1.30x-1.44x; with ``wait_refused`` timing a refusal at the
+# update's ``applied_at`` (not after its own check, ~30 µs in a process a notice just woke),
+# 1.25x-1.32x.
+ROUNDS = 400
 
 
 def available() -> str | None:

@@ -303,9 +303,12 @@ def test_wait_refused_sees_the_refusal_on_the_thread_that_applied_it(
 ) -> None:  # type: ignore[no-untyped-def]
     """The watched token is re-checked against the cache right after it changes (on the
     listener/poller thread), not when the waiting thread next wakes; another user's update does
-    not refuse it."""
+    not refuse it. The time returned is that update's ``applied_at`` (when the cache changed),
+    not when the check confirming it ended."""
     bob = core.users.create("bob@example.com", "bob", "Bob")
     v = make_verifier()
+    applied: list[Any] = []
+    v.add_update_callback(applied.append)
     tok = core.tokens.issue_pair(alice.id).access_token
     v.verify_access(core.tokens.issue_pair(bob.id).access_token)  # bob cached: his bump applies
     refusals: list[str] = []
@@ -331,6 +334,8 @@ def test_wait_refused_sees_the_refusal_on_the_thread_that_applied_it(
     waiter.join(25)
     assert out and out[0] is not None
     assert refusals and refusals[0].startswith("authcore-verifier-")
+    alice_upd = [u for u in applied if alice.id in u.user_ids]
+    assert out[0] == alice_upd[0].applied_at
     assert v.wait_refused("not-a-token", 1) is not None  # an invalid token is refused at once
 
 

@@ -383,8 +383,10 @@ class Verifier(Listening, Polling, Bussing):
         """Block until ``verify_access(token)`` refuses; ``time.time()`` then, or None on timeout.
 
         The token is re-verified on the thread that applies each update touching its user, right
-        after the cache changes (so the time is when the first request would be refused, not
-        when this thread got scheduled), and here every ``poll`` s (covers resyncs and staleness).
+        after the cache changes, and an update that makes it refused is timed at its
+        ``applied_at`` (the moment the cache changed: when the first request would be refused,
+        not when this thread got scheduled, nor when the check confirming it ended); and here
+        every ``poll`` s (covers resyncs and staleness).
         ``armed`` is set once the token has been seen accepted, so a caller can revoke only
         after the watch is in place.
         """
@@ -397,9 +399,9 @@ class Verifier(Listening, Polling, Bussing):
         refused = threading.Event()
         at: list[float] = []
 
-        def refuse() -> None:
+        def refuse(when: float | None = None) -> None:
             if not refused.is_set():
-                at.append(time.time())
+                at.append(time.time() if when is None else when)
                 refused.set()
 
         def check() -> None:
@@ -415,7 +417,7 @@ class Verifier(Listening, Polling, Bussing):
             if refused.is_set() or (upd.user_ids and uid not in upd.user_ids):
                 return
             if self.cached_refusal(claims) is not None:
-                refuse()
+                refuse(upd.applied_at)  # refused from the moment the cache changed, not after this check
 
         self.add_update_callback(on_update)
         try:
