@@ -191,6 +191,41 @@ def test_pg_connections_carry_the_bounds(pg_engine: Engine) -> None:
         assert conn.exec_driver_sql("SHOW application_name").scalar() == "authcore"
 
 
+def test_pg_sessions_run_in_utc_so_timestamps_load_without_conversion(pg_engine: Engine) -> None:
+    """Direct connections (SQLAlchemy's and the fast paths') set ``TimeZone = 'UTC'``: psycopg
+    then loads a timestamptz with ``datetime.UTC`` itself, which ``utc_from_pg`` returns as it
+    is. The instant is the same as under any other zone (the server's default here is
+    whatever the cluster says)."""
+    from datetime import UTC
+
+    from authcore import fastpath
+    from authcore.models import utc_from_pg
+
+    with db.read_conn(pg_engine) as conn:
+        assert conn.exec_driver_sql("SHOW TimeZone").scalar() == "UTC"
+        at = conn.exec_driver_sql("SELECT timestamptz '2026-12-04 10:00:00+02'").scalar()
+    assert at.tzinfo is UTC and utc_from_pg(at) is at and at.hour == 8
+    stack = fastpath.connections(pg_engine)
+    raw = stack.get()
+    try:
+        assert raw.execute("SHOW TimeZone").fetchone()[0] == "UTC"
+    finally:
+        stack.put(raw)
+
+
+def test_utc_from_pg_converts_any_other_zone() -> None:
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    from authcore.models import utc_from_pg
+
+    berlin = datetime(2026, 12, 4, 10, 0, tzinfo=ZoneInfo("Europe/Berlin"))
+    got = utc_from_pg(berlin)
+    assert got == berlin and got.tzinfo is UTC and got.hour == 9
+    assert utc_from_pg(datetime(2026, 12, 4, 10, 0)) == datetime(2026, 12, 4, 10, 0, tzinfo=UTC)
+    assert utc_from_pg(None) is None
+
+
 def test_pg_statement_timeout_argument_reaches_the_server(db_url: str) -> None:
     if not db_url.startswith("postgresql"):
         pytest.skip("PostgreSQL bounds")
